@@ -1,0 +1,45 @@
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import type { Config } from '../../config.js';
+import { ENV } from '../../constants.js';
+import type { Backend } from '../../ports.js';
+import { ObjectStoreManifestStore } from '../manifest-stores.js';
+import { S3ObjectStore } from '../s3-object-store.js';
+import { readStackChampion } from './champion.js';
+import { SageMakerTrainer } from './sagemaker-trainer.js';
+
+/** AWS SDK v3 clients of the aws backend; tests pass mocked ones. */
+export interface AwsClients {
+  s3: S3Client;
+  sagemaker: SageMakerClient;
+  cloudformation: CloudFormationClient;
+}
+
+/** Clients from the default credential chain. S3 honours AWS_ENDPOINT_URL_S3 (LocalStack, MinIO) with path-style keys. */
+export function createAwsClients(config: Config, env: NodeJS.ProcessEnv = process.env): AwsClients {
+  const region = config.region;
+  const customS3 = env[ENV.s3Endpoint] !== undefined || env.AWS_ENDPOINT_URL !== undefined;
+  return {
+    s3: new S3Client({ region, maxAttempts: 5, ...(customS3 ? { forcePathStyle: true } : {}) }),
+    sagemaker: new SageMakerClient({ region, maxAttempts: 8 }),
+    cloudformation: new CloudFormationClient({ region, maxAttempts: 8 }),
+  };
+}
+
+/** The aws backend: the artifact bucket, SageMaker training, CloudFormation for the deployed champion. */
+export function openAwsBackend(config: Config, clients: AwsClients = createAwsClients(config)): Backend {
+  const store = new S3ObjectStore(clients.s3, config.bucket);
+  return {
+    name: 'aws',
+    store,
+    manifests: new ObjectStoreManifestStore(store),
+    trainer: new SageMakerTrainer({ client: clients.sagemaker, store, config }),
+    champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
+    async close() {
+      clients.s3.destroy();
+      clients.sagemaker.destroy();
+      clients.cloudformation.destroy();
+    },
+  };
+}

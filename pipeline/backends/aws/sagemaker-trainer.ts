@@ -1,0 +1,256 @@
+import {
+  CreateTrainingJobCommand,
+  type CreateTrainingJobCommandInput,
+  DescribeTrainingJobCommand,
+  type DescribeTrainingJobCommandOutput,
+  type SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
+import type { Config } from '../../config.js';
+import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
+import type { DatasetRecord, TrainRecord } from '../../manifest.js';
+import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
+import type { Reporter } from '../../reporter.js';
+import { imageClassificationUri, trainingCostUsd } from './regions.js';
+
+export type Sleep = (ms: number) => Promise<void>;
+export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** SageMaker's rule for training job names. */
+export const JOB_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
+const MAX_ATTEMPTS = 20;
+
+/** The algorithm's hyperparameters: the reference workflow's, computed from the dataset and configuration. */
+export function sagemakerHyperparametersFor(config: Config, dataset: DatasetRecord): Record<string, string> {
+  const { epochs, learningRate, batchSize, patience, sagemaker } = config.train;
+  const passthrough = Object.fromEntries(
+    Object.entries(sagemaker.hyperparameters).map(([k, v]) => [k, String(v)]),
+  );
+  return {
+    image_shape: dataset.imageShape.join(','),
+    num_classes: String(dataset.classes.length),
+    num_training_samples: String(dataset.totals.train),
+    epochs: String(epochs),
+    learning_rate: String(learningRate),
+    mini_batch_size: String(batchSize),
+    early_stopping: 'true',
+    early_stopping_patience: String(patience),
+    ...passthrough,
+  };
+}
+
+/** `scones-<digest>` and, after failed attempts, `scones-<digest>-r2`, `-r3`...: always within 63 characters. */
+export function trainingJobName(trainingId: string, attempt: number): string {
+  const base = `scones-${trainingId.replace(/[^a-zA-Z0-9-]/g, '-')}`.slice(0, 55).replace(/-+$/, '');
+  const name = attempt <= 1 ? base : `${base}-r${attempt}`;
+  if (!JOB_NAME_PATTERN.test(name))
+    throw new SconesError(`cannot derive a valid SageMaker job name from ${trainingId}`);
+  return name;
+}
+
+export interface SageMakerTrainerOptions {
+  client: SageMakerClient;
+  store: ObjectStore;
+  config: Config;
+  sleep?: Sleep;
+  /** Seconds between DescribeTrainingJob calls. */
+  pollSeconds?: number;
+  /** Called when AWS reports expired credentials mid-wait; must make the client's next call use fresh ones. */
+  refreshCredentials?: () => Promise<void>;
+}
+
+/** SageMaker's built-in image-classification algorithm, as the reference workflow trains it. */
+export class SageMakerTrainer implements Trainer {
+  readonly kind = 'sagemaker-image-classification';
+  readonly version = '1';
+  private readonly sleep: Sleep;
+  private readonly pollMs: number;
+
+  constructor(private readonly options: SageMakerTrainerOptions) {
+    this.sleep = options.sleep ?? realSleep;
+    this.pollMs = (options.pollSeconds ?? 30) * 1000;
+  }
+
+  async find(trainingId: string): Promise<TrainRecord | undefined> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const job = await this.describe(trainingJobName(trainingId, attempt));
+      if (job === undefined) return undefined;
+      if (job.TrainingJobStatus === 'Completed') return this.record(trainingId, job);
+    }
+    return undefined;
+  }
+
+  async train(request: TrainRequest, reporter: Reporter): Promise<TrainRecord> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const name = trainingJobName(request.trainingId, attempt);
+      const job = await this.describe(name);
+      if (job === undefined) {
+        await this.options.client.send(new CreateTrainingJobCommand(this.createRequest(name, request)));
+        reporter.info(`started SageMaker training job ${name}`);
+        return this.record(request.trainingId, await this.wait(name, reporter));
+      }
+      switch (job.TrainingJobStatus) {
+        case 'Completed':
+          reporter.info(`SageMaker training job ${name} already completed: reusing it`);
+          return this.record(request.trainingId, job);
+        case 'InProgress':
+        case 'Stopping':
+          reporter.info(`SageMaker training job ${name} is already running: waiting for it`);
+          return this.record(request.trainingId, await this.wait(name, reporter));
+        default:
+          reporter.warn(
+            `SageMaker training job ${name} ended ${job.TrainingJobStatus}` +
+              `${job.FailureReason ? ` (${job.FailureReason})` : ''}: starting a new attempt`,
+          );
+      }
+    }
+    throw new StageFailedError(
+      `training ${request.trainingId} failed ${MAX_ATTEMPTS} times: see the SageMaker console`,
+    );
+  }
+
+  /** The exact CreateTrainingJob request. */
+  createRequest(jobName: string, request: TrainRequest): CreateTrainingJobCommandInput {
+    const { config, store } = this.options;
+    const sm = config.train.sagemaker;
+    const image = imageClassificationUri(config.region);
+    if (image === undefined)
+      throw new ConfigError(
+        `region ${config.region} does not host SageMaker's image-classification algorithm: choose another region`,
+      );
+    if (sm.roleArn === undefined)
+      throw new ConfigError(
+        'train.sagemaker.roleArn is required on the aws backend: set SCONES_TRAIN__SAGEMAKER__ROLE_ARN ' +
+          '(scones bootstrap prints it)',
+      );
+    const prefix = request.dataset.prefix;
+    const channel = (name: string, key: string) => ({
+      ChannelName: name,
+      ContentType: 'application/x-image',
+      CompressionType: 'None' as const,
+      DataSource: {
+        S3DataSource: {
+          S3DataType: 'S3Prefix' as const,
+          S3Uri: store.uri(key),
+          S3DataDistributionType: 'FullyReplicated' as const,
+        },
+      },
+    });
+    return {
+      TrainingJobName: jobName,
+      AlgorithmSpecification: { TrainingImage: image, TrainingInputMode: 'File' },
+      RoleArn: sm.roleArn,
+      HyperParameters: Object.fromEntries(
+        Object.entries(request.hyperparameters).map(([k, v]) => [k, String(v)]),
+      ),
+      InputDataConfig: [
+        channel('train', `${prefix}train/`),
+        channel('validation', `${prefix}test/`),
+        channel('train_lst', `${prefix}train.lst`),
+        channel('validation_lst', `${prefix}test.lst`),
+      ],
+      OutputDataConfig: { S3OutputPath: store.uri(`models/${request.trainingId}/`) },
+      ResourceConfig: {
+        InstanceType: sm.instanceType as never,
+        InstanceCount: sm.instanceCount,
+        VolumeSizeInGB: sm.volumeSizeGb,
+      },
+      StoppingCondition: {
+        MaxRuntimeInSeconds: sm.maxRuntimeSeconds,
+        ...(sm.spot ? { MaxWaitTimeInSeconds: Math.max(sm.maxWaitSeconds, sm.maxRuntimeSeconds) } : {}),
+      },
+      ...(sm.spot
+        ? {
+            EnableManagedSpotTraining: true,
+            CheckpointConfig: { S3Uri: store.uri(`checkpoints/${request.trainingId}/`) },
+          }
+        : {}),
+      Tags: [
+        { Key: 'scones:run-id', Value: request.runId },
+        { Key: 'scones:training-id', Value: request.trainingId },
+      ],
+    };
+  }
+
+  private async describe(name: string): Promise<DescribeTrainingJobCommandOutput | undefined> {
+    try {
+      return await this.options.client.send(new DescribeTrainingJobCommand({ TrainingJobName: name }));
+    } catch (error) {
+      const message = (error as Error).message ?? '';
+      if ((error as Error).name === 'ResourceNotFound' || /not found/i.test(message)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Polls until the job ends, printing status and secondary-status transitions. */
+  private async wait(name: string, reporter: Reporter): Promise<DescribeTrainingJobCommandOutput> {
+    let last = '';
+    for (;;) {
+      let job: DescribeTrainingJobCommandOutput | undefined;
+      try {
+        job = await this.describe(name);
+      } catch (error) {
+        if (isExpiredCredentials(error) && this.options.refreshCredentials !== undefined) {
+          reporter.info('AWS credentials expired while waiting: refreshing them');
+          await this.options.refreshCredentials();
+          continue;
+        }
+        throw error;
+      }
+      if (job === undefined)
+        throw new SconesError(`SageMaker training job ${name} disappeared while waiting for it`);
+      const state = `${job.TrainingJobStatus}/${job.SecondaryStatus}`;
+      if (state !== last) {
+        const message = job.SecondaryStatusTransitions?.at(-1)?.StatusMessage;
+        reporter.info(`${name}: ${state}${message ? ` - ${message}` : ''}`);
+        last = state;
+      }
+      if (job.TrainingJobStatus === 'Completed') return job;
+      if (job.TrainingJobStatus === 'Failed')
+        throw new StageFailedError(
+          `SageMaker training job ${name} failed: ${job.FailureReason ?? 'no reason given'}`,
+        );
+      if (job.TrainingJobStatus === 'Stopped')
+        throw new StageFailedError(`SageMaker training job ${name} was stopped before it completed`);
+      await this.sleep(this.pollMs);
+    }
+  }
+
+  private record(trainingId: string, job: DescribeTrainingJobCommandOutput): TrainRecord {
+    const { config } = this.options;
+    const accuracy = job.FinalMetricDataList?.find((m) => m.MetricName === 'validation:accuracy')?.Value;
+    if (accuracy === undefined)
+      throw new SconesError(
+        `SageMaker training job ${job.TrainingJobName} reported no validation:accuracy metric`,
+      );
+    const modelUri = job.ModelArtifacts?.S3ModelArtifacts;
+    if (modelUri === undefined)
+      throw new SconesError(`SageMaker training job ${job.TrainingJobName} has no model artifact`);
+    const billable = job.BillableTimeInSeconds;
+    const instanceType = job.ResourceConfig?.InstanceType ?? config.train.sagemaker.instanceType;
+    const cost =
+      billable === undefined
+        ? undefined
+        : trainingCostUsd(config.region, instanceType, job.ResourceConfig?.InstanceCount ?? 1, billable);
+    const start = job.TrainingStartTime?.getTime();
+    const end = job.TrainingEndTime?.getTime();
+    return {
+      trainingId,
+      trainer: `${this.kind}/${this.version}`,
+      modelUri,
+      validationAccuracy: accuracy,
+      epochs: [],
+      durationSeconds: start !== undefined && end !== undefined ? (end - start) / 1000 : 0,
+      // The train stage fills in the dataset digest: DescribeTrainingJob does not return tags.
+      datasetDigest: '',
+      hyperparameters: job.HyperParameters ?? {},
+      jobName: job.TrainingJobName ?? '',
+      ...(billable === undefined ? {} : { billableSeconds: billable }),
+      ...(cost === undefined ? {} : { estimatedCostUsd: cost }),
+    };
+  }
+}
+
+function isExpiredCredentials(error: unknown): boolean {
+  const name = (error as { name?: string }).name ?? '';
+  return name === 'ExpiredTokenException' || name === 'ExpiredToken' || name === 'CredentialsProviderError';
+}

@@ -1,0 +1,41 @@
+import { join, resolve } from 'node:path';
+import type { Config } from '../../config.js';
+import type { Backend, Champion } from '../../ports.js';
+import { FileManifestStore } from '../manifest-stores.js';
+import { S3ObjectStore } from '../s3-object-store.js';
+import { readLocalDeployment } from './deployment-record.js';
+import { localS3Client, startLocalObjectStore } from './object-store.js';
+import { LocalTrainer } from './trainer.js';
+
+/** Paths of the local backend's state under the work directory. */
+export function localPaths(workDir: string) {
+  const root = resolve(workDir);
+  return {
+    root,
+    objects: join(root, 'objects'),
+    runs: join(root, 'runs'),
+    deployment: join(root, 'deployment.json'),
+    lock: join(root, 'lock'),
+  };
+}
+
+/** The local backend: S3-compatible store on 127.0.0.1, TensorFlow.js trainer, file manifests. */
+export async function openLocalBackend(config: Config): Promise<Backend & { readonly s3Endpoint: string }> {
+  const paths = localPaths(config.workDir);
+  const server = await startLocalObjectStore({ directory: paths.objects, bucket: config.bucket });
+  const store = new S3ObjectStore(localS3Client(server.endpoint, config.region), config.bucket);
+  return {
+    name: 'local',
+    store,
+    s3Endpoint: server.endpoint,
+    manifests: new FileManifestStore(paths.runs),
+    trainer: new LocalTrainer(store),
+    async champion(): Promise<Champion | undefined> {
+      const deployment = readLocalDeployment(paths.deployment);
+      return deployment === undefined
+        ? undefined
+        : { trainingId: deployment.trainingId, accuracy: deployment.validationAccuracy };
+    },
+    close: () => server.stop(),
+  };
+}

@@ -1,0 +1,174 @@
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { RgbaImage } from '../../data/image.js';
+import { tf } from './tf.js';
+
+/** Version of the architecture and preprocessing below: part of the training id, so a change retrains. */
+export const LOCAL_MODEL_VERSION = 'cnn-v1';
+
+/** Filters of the three conv blocks. */
+export const MODEL_FILTERS = [24, 48, 96] as const;
+
+/**
+ * A small VGG-style CNN: three conv blocks and global average pooling, sized to train in seconds per
+ * epoch on two CPU cores. Every initializer is seeded, so the same seed gives the same model.
+ */
+export function buildModel(options: {
+  side: number;
+  classes: number;
+  seed: number;
+  filters?: readonly number[];
+}): tfl.LayersModel {
+  let seed = options.seed;
+  const init = () => tfl.initializers.heNormal({ seed: seed++ });
+  const conv = (filters: number) =>
+    tfl.layers.conv2d({
+      filters,
+      kernelSize: 3,
+      padding: 'same',
+      activation: 'relu',
+      kernelInitializer: init(),
+    });
+  const model = tfl.sequential();
+  model.add(tfl.layers.inputLayer({ inputShape: [options.side, options.side, 3] }));
+  for (const filters of options.filters ?? MODEL_FILTERS) {
+    model.add(conv(filters));
+    model.add(conv(filters));
+    model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
+  }
+  model.add(tfl.layers.globalAveragePooling2d({}));
+  model.add(tfl.layers.dropout({ rate: 0.3, seed: seed++ }));
+  model.add(
+    tfl.layers.dense({
+      units: options.classes,
+      activation: 'softmax',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed++ }),
+    }),
+  );
+  return model;
+}
+
+/** RGBA pixels -> the model's input: RGB in [0, 1], resized to side x side when needed. */
+export function imageToInput(image: RgbaImage, side: number): Float32Array {
+  const rgb = new Float32Array(image.width * image.height * 3);
+  for (let i = 0, o = 0; i < image.width * image.height; i++) {
+    rgb[o++] = (image.data[i * 4] as number) / 255;
+    rgb[o++] = (image.data[i * 4 + 1] as number) / 255;
+    rgb[o++] = (image.data[i * 4 + 2] as number) / 255;
+  }
+  if (image.width === side && image.height === side) return rgb;
+  return tf.tidy(() => {
+    const resized = tf.image.resizeBilinear(tf.tensor3d(rgb, [image.height, image.width, 3]), [side, side]);
+    return resized.dataSync() as Float32Array;
+  });
+}
+
+/**
+ * Fills `out` with a batch of inputs, each randomly flipped and shifted (crop of a 4-pixel zero pad)
+ * when `augment` is on. Done in JS on the raw arrays: cheaper than tensor ops for 32x32 images.
+ */
+export function fillBatch(
+  out: Float32Array,
+  inputs: readonly Float32Array[],
+  indices: readonly number[],
+  side: number,
+  augment: { random: () => number } | undefined,
+): void {
+  const size = side * side * 3;
+  out.fill(0);
+  indices.forEach((index, b) => {
+    const src = inputs[index] as Float32Array;
+    const base = b * size;
+    if (augment === undefined) {
+      out.set(src, base);
+      return;
+    }
+    const flip = augment.random() < 0.5;
+    const dx = Math.floor(augment.random() * 9) - 4;
+    const dy = Math.floor(augment.random() * 9) - 4;
+    for (let y = 0; y < side; y++) {
+      const sy = y + dy;
+      if (sy < 0 || sy >= side) continue;
+      for (let x = 0; x < side; x++) {
+        const sxShifted = x + dx;
+        if (sxShifted < 0 || sxShifted >= side) continue;
+        const sx = flip ? side - 1 - sxShifted : sxShifted;
+        const o = base + (y * side + x) * 3;
+        const s = (sy * side + sx) * 3;
+        out[o] = src[s] as number;
+        out[o + 1] = src[s + 1] as number;
+        out[o + 2] = src[s + 2] as number;
+      }
+    }
+  });
+}
+
+/** Class probabilities for each input, in batches. */
+export function predictProbabilities(
+  model: tfl.LayersModel,
+  inputs: readonly Float32Array[],
+  side: number,
+): number[][] {
+  const out: number[][] = [];
+  const batch = 100;
+  const buffer = new Float32Array(batch * side * side * 3);
+  for (let start = 0; start < inputs.length; start += batch) {
+    const indices = Array.from({ length: Math.min(batch, inputs.length - start) }, (_, i) => start + i);
+    fillBatch(buffer, inputs, indices, side, undefined);
+    const probabilities = tf.tidy(() => {
+      const xs = tf.tensor4d(buffer.subarray(0, indices.length * side * side * 3), [
+        indices.length,
+        side,
+        side,
+        3,
+      ]);
+      return (model.predict(xs) as tf.Tensor).arraySync() as number[][];
+    });
+    out.push(...probabilities);
+  }
+  return out;
+}
+
+/** The saved form of a model: topology and weight specs (model.json) plus one weights file. */
+export interface SavedModel {
+  modelJson: string;
+  weights: Uint8Array;
+}
+
+export const WEIGHTS_FILE = 'weights.bin';
+
+/** Serializes through a tf.io save handler: pure tfjs has no file:// handler. */
+export async function serializeModel(model: tfl.LayersModel): Promise<SavedModel> {
+  let saved: SavedModel | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightData = artifacts.weightData;
+      if (weightData === undefined || Array.isArray(weightData))
+        throw new Error('expected one weights buffer');
+      saved = {
+        modelJson: JSON.stringify({
+          format: 'layers-model',
+          generatedBy: 'scones-mlops',
+          modelTopology: artifacts.modelTopology,
+          weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs }],
+        }),
+        weights: new Uint8Array(weightData),
+      };
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (saved === undefined) throw new Error('the model was not serialized');
+  return saved;
+}
+
+/** Loads a model saved by serializeModel, from memory. */
+export async function deserializeModel(saved: SavedModel): Promise<tfl.LayersModel> {
+  const json = JSON.parse(saved.modelJson) as {
+    modelTopology: object;
+    weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[];
+  };
+  const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
+  const copy = saved.weights.slice().buffer;
+  return tfl.loadLayersModel(
+    tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: copy }),
+  );
+}

@@ -1,0 +1,106 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SconesError } from '../../errors.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Fixed credentials of the local store: it checks nothing, but the SDK signs every request. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+export interface LocalObjectStoreServer {
+  readonly endpoint: string;
+  readonly bucket: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the S3-compatible store on 127.0.0.1 in a child process (see object-store-server.ts for why),
+ * with its data under `directory`.
+ */
+export async function startLocalObjectStore(options: {
+  directory: string;
+  bucket: string;
+  port?: number;
+}): Promise<LocalObjectStoreServer> {
+  const directory = resolve(options.directory);
+  mkdirSync(directory, { recursive: true });
+  const child = spawn(
+    process.execPath,
+    ['--openssl-legacy-provider', '--import', 'tsx', join(here, 'object-store-server.ts')],
+    {
+      env: {
+        ...process.env,
+        SCONES_S3_DIRECTORY: directory,
+        SCONES_S3_BUCKET: options.bucket,
+        SCONES_S3_PORT: String(options.port ?? 0),
+        NODE_OPTIONS: '',
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+  const port = await readyPort(child);
+  const endpoint = `http://127.0.0.1:${port}`;
+  let stopped = false;
+  return {
+    endpoint,
+    bucket: options.bucket,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const exited = new Promise<void>((done) => {
+        if (child.exitCode !== null) done();
+        else child.once('exit', () => done());
+      });
+      child.stdin?.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function readyPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new SconesError(`the local object store did not start within 30 s: ${stderr.trim()}`));
+    }, 30_000);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        const message = JSON.parse(line) as { port: number };
+        resolvePort(message.port);
+      } catch {
+        reject(new SconesError(`the local object store said something unexpected: ${line}`));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(
+        new SconesError(
+          `the local object store exited with code ${code} before it was ready: ${stderr.trim()}`,
+        ),
+      );
+    });
+  });
+}
+
+/** An S3 client for the local store: path-style addressing, fixed credentials, SDK retries on. */
+export function localS3Client(endpoint: string, region: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region,
+    forcePathStyle: true,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 5,
+  });
+}

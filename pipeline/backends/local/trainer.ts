@@ -1,0 +1,254 @@
+import { PNG } from 'pngjs';
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import { parseLst } from '../../data/lst.js';
+import { seededRandom, shuffled } from '../../data/random.js';
+import { SconesError } from '../../errors.js';
+import {
+  type DatasetRecord,
+  type EpochMetrics,
+  type TrainRecord,
+  trainRecordSchema,
+} from '../../manifest.js';
+import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
+import type { Reporter } from '../../reporter.js';
+import { mapConcurrent } from '../../util/concurrency.js';
+import { getText } from '../s3-object-store.js';
+import {
+  buildModel,
+  fillBatch,
+  imageToInput,
+  LOCAL_MODEL_VERSION,
+  predictProbabilities,
+  serializeModel,
+  WEIGHTS_FILE,
+} from './model.js';
+import { initTensorflow, tf } from './tf.js';
+
+const localHyperparameters = z.object({
+  epochs: z.number().int().positive(),
+  batchSize: z.number().int().positive(),
+  learningRate: z.number().positive(),
+  patience: z.number().int().positive(),
+  seed: z.number().int(),
+  augment: z.boolean(),
+  side: z.number().int().positive(),
+});
+export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
+
+/** Validation predictions of the trained model: the monitor report's drift baseline. */
+export interface ValidationPredictions {
+  classes: string[];
+  labels: number[];
+  probabilities: number[][];
+}
+
+export const MODEL_FILES = {
+  modelJson: 'model.json',
+  weights: WEIGHTS_FILE,
+  metrics: 'metrics.json',
+  validationPredictions: 'validation-predictions.json',
+} as const;
+
+/** The hyperparameters the local trainer uses, from configuration and the dataset. */
+export function localHyperparametersFor(config: Config, dataset: DatasetRecord): LocalHyperparameters {
+  const { epochs, batchSize, learningRate, patience, seed, augment } = config.train;
+  return { epochs, batchSize, learningRate, patience, seed, augment, side: dataset.imageShape[1] };
+}
+
+/**
+ * Trains the CNN of model.ts with TensorFlow.js on this machine, reading the staged images back from
+ * the object store, and saves the best epoch's model under `models/<training-id>/`. metrics.json is
+ * written last: a model without it was never completed.
+ */
+export class LocalTrainer implements Trainer {
+  readonly kind = 'tfjs-local';
+  readonly version = LOCAL_MODEL_VERSION;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private prefix(trainingId: string): string {
+    return `models/${trainingId}/`;
+  }
+
+  async find(trainingId: string): Promise<TrainRecord | undefined> {
+    const key = `${this.prefix(trainingId)}${MODEL_FILES.metrics}`;
+    if ((await this.store.head(key)) === undefined) return undefined;
+    const parsed = trainRecordSchema.safeParse(JSON.parse(await getText(this.store, key)));
+    if (!parsed.success)
+      throw new SconesError(`${this.store.uri(key)} is not a valid training record: delete it to retrain`);
+    return parsed.data;
+  }
+
+  async train(request: TrainRequest, reporter: Reporter): Promise<TrainRecord> {
+    const hp = localHyperparameters.parse(request.hyperparameters);
+    const started = this.now();
+    await initTensorflow('wasm');
+    const train = await this.loadSplit(request.dataset.prefix, 'train', hp.side, reporter);
+    const test = await this.loadSplit(request.dataset.prefix, 'test', hp.side, reporter);
+    const classes = request.dataset.classes.length;
+    reporter.info(
+      `training ${LOCAL_MODEL_VERSION} on ${train.inputs.length} images (${test.inputs.length} for validation), ` +
+        `${hp.epochs} epochs max, batch ${hp.batchSize}, seed ${hp.seed}`,
+    );
+
+    const model = buildModel({ side: hp.side, classes, seed: hp.seed });
+    model.compile({
+      optimizer: tf.train.adam(hp.learningRate),
+      loss: 'categoricalCrossentropy',
+      metrics: ['accuracy'],
+    });
+    const random = seededRandom(hp.seed);
+    const batch = new Float32Array(hp.batchSize * hp.side * hp.side * 3);
+    const epochs: EpochMetrics[] = [];
+    let best: { accuracy: number; epoch: number; weights: tf.Tensor[] } | undefined;
+    const progress = reporter.progress('train', hp.epochs, 'epochs');
+
+    for (let epoch = 1; epoch <= hp.epochs; epoch++) {
+      const epochStart = this.now();
+      const order = shuffled(
+        train.inputs.map((_, i) => i),
+        random,
+      );
+      let lossSum = 0;
+      let correct = 0;
+      for (let start = 0; start < order.length; start += hp.batchSize) {
+        const indices = order.slice(start, start + hp.batchSize);
+        fillBatch(batch, train.inputs, indices, hp.side, hp.augment ? { random } : undefined);
+        const [xs, ys] = tf.tidy(() => {
+          const xs = tf.tensor4d(batch.subarray(0, indices.length * hp.side * hp.side * 3), [
+            indices.length,
+            hp.side,
+            hp.side,
+            3,
+          ]);
+          const ys = tf.oneHot(
+            tf.tensor1d(
+              indices.map((i) => train.labels[i] as number),
+              'int32',
+            ),
+            classes,
+          );
+          return [xs, ys];
+        }) as [tf.Tensor, tf.Tensor];
+        const [batchLoss, batchAccuracy] = (await model.trainOnBatch(xs, ys)) as number[];
+        tf.dispose([xs, ys]);
+        lossSum += (batchLoss ?? 0) * indices.length;
+        correct += (batchAccuracy ?? 0) * indices.length;
+      }
+      const probabilities = predictProbabilities(model, test.inputs, hp.side);
+      const validation = evaluate(probabilities, test.labels);
+      const seconds = (this.now() - epochStart) / 1000;
+      const metrics: EpochMetrics = {
+        epoch,
+        loss: round(lossSum / order.length),
+        accuracy: round(correct / order.length),
+        validationLoss: round(validation.loss),
+        validationAccuracy: round(validation.accuracy),
+        seconds: round(seconds, 2),
+      };
+      epochs.push(metrics);
+      if (best === undefined || metrics.validationAccuracy > best.accuracy) {
+        tf.dispose(best?.weights ?? []);
+        best = {
+          accuracy: metrics.validationAccuracy,
+          epoch,
+          weights: model.getWeights().map((w) => w.clone()),
+        };
+      }
+      progress.tick(
+        1,
+        `epoch ${epoch}: loss ${metrics.loss.toFixed(3)} acc ${metrics.accuracy.toFixed(3)} ` +
+          `val_acc ${metrics.validationAccuracy.toFixed(3)} (${(order.length / seconds).toFixed(0)} img/s)`,
+      );
+      if (epoch - best.epoch >= hp.patience) {
+        reporter.info(
+          `early stop after epoch ${epoch}: no better validation accuracy for ${hp.patience} epochs`,
+        );
+        break;
+      }
+    }
+    if (best === undefined) throw new SconesError('training ran no epoch: train.epochs must be at least 1');
+    model.setWeights(best.weights);
+    tf.dispose(best.weights);
+    progress.done(`best validation accuracy ${best.accuracy.toFixed(4)} at epoch ${best.epoch}`);
+
+    const predictions: ValidationPredictions = {
+      classes: request.dataset.classes,
+      labels: test.labels,
+      probabilities: predictProbabilities(model, test.inputs, hp.side).map((p) => p.map((v) => round(v, 6))),
+    };
+    const saved = await serializeModel(model);
+    model.dispose();
+    const prefix = this.prefix(request.trainingId);
+    const record: TrainRecord = {
+      trainingId: request.trainingId,
+      trainer: `${this.kind}/${this.version}`,
+      modelUri: this.store.uri(prefix),
+      validationAccuracy: best.accuracy,
+      bestEpoch: best.epoch,
+      epochs,
+      durationSeconds: round((this.now() - started) / 1000, 1),
+      datasetDigest: request.dataset.digest,
+      hyperparameters: hp,
+    };
+    await this.store.put(`${prefix}${MODEL_FILES.modelJson}`, saved.modelJson, {
+      contentType: 'application/json',
+    });
+    await this.store.put(`${prefix}${MODEL_FILES.weights}`, saved.weights, {
+      contentType: 'application/octet-stream',
+    });
+    await this.store.put(`${prefix}${MODEL_FILES.validationPredictions}`, JSON.stringify(predictions), {
+      contentType: 'application/json',
+    });
+    await this.store.put(`${prefix}${MODEL_FILES.metrics}`, `${JSON.stringify(record, null, 2)}\n`, {
+      contentType: 'application/json',
+    });
+    return record;
+  }
+
+  /** Reads one split back from the store through its .lst file, decoding every PNG. */
+  private async loadSplit(prefix: string, split: 'train' | 'test', side: number, reporter: Reporter) {
+    const lstKey = `${prefix}${split}.lst`;
+    const entries = parseLst(await getText(this.store, lstKey), this.store.uri(lstKey));
+    const progress = reporter.progress(`read ${split} images`, entries.length, 'images');
+    const inputs = await mapConcurrent(entries, 16, async (entry) => {
+      const bytes = await this.store.get(`${prefix}${split}/${entry.path}`);
+      const png = PNG.sync.read(Buffer.from(bytes));
+      progress.tick();
+      return imageToInput({ width: png.width, height: png.height, data: png.data }, side);
+    });
+    progress.done();
+    return { inputs, labels: entries.map((e) => e.label) };
+  }
+}
+
+function evaluate(probabilities: number[][], labels: number[]): { accuracy: number; loss: number } {
+  let correct = 0;
+  let loss = 0;
+  probabilities.forEach((p, i) => {
+    const label = labels[i] as number;
+    const predicted = p.indexOf(Math.max(...p));
+    if (predicted === label) correct++;
+    loss -= Math.log(Math.max(p[label] ?? 0, 1e-7));
+  });
+  return { accuracy: correct / Math.max(1, labels.length), loss: loss / Math.max(1, labels.length) };
+}
+
+function round(value: number, digits = 4): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** Reads the validation predictions saved with a model (the drift baseline). */
+export async function readValidationPredictions(
+  store: ObjectStore,
+  modelPrefix: string,
+): Promise<ValidationPredictions> {
+  return JSON.parse(
+    await getText(store, `${modelPrefix}${MODEL_FILES.validationPredictions}`),
+  ) as ValidationPredictions;
+}

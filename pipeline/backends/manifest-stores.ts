@@ -1,0 +1,92 @@
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { KEYS } from '../constants.js';
+import { type Manifest, parseManifest } from '../manifest.js';
+import type { ManifestStore, ObjectStore } from '../ports.js';
+
+const MANIFEST_FILE = 'manifest.json';
+
+/** Writes a file atomically: a temporary file in the same folder, then rename. */
+export function writeFileAtomic(path: string, content: string | Uint8Array): void {
+  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(temp, content);
+  renameSync(temp, path);
+}
+
+/** Manifests under `<workDir>/runs/<run-id>/manifest.json` (the local backend). */
+export class FileManifestStore implements ManifestStore {
+  constructor(private readonly runsDir: string) {}
+
+  location(runId: string): string {
+    return join(this.runsDir, runId, MANIFEST_FILE);
+  }
+
+  async load(runId: string): Promise<Manifest | undefined> {
+    const path = this.location(runId);
+    if (!existsSync(path)) return undefined;
+    return parseManifest(readFileSync(path, 'utf8'), path);
+  }
+
+  async save(manifest: Manifest): Promise<void> {
+    mkdirSync(join(this.runsDir, manifest.runId), { recursive: true });
+    writeFileAtomic(this.location(manifest.runId), `${JSON.stringify(manifest, null, 2)}\n`);
+  }
+
+  async latestRunId(): Promise<string | undefined> {
+    if (!existsSync(this.runsDir)) return undefined;
+    let newest: { runId: string; mtime: number } | undefined;
+    for (const entry of readdirSync(this.runsDir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const path = this.location(entry.name);
+      if (!existsSync(path)) continue;
+      const mtime = statSync(path).mtimeMs;
+      if (newest === undefined || mtime > newest.mtime) newest = { runId: entry.name, mtime };
+    }
+    return newest?.runId;
+  }
+}
+
+/** Manifests at `runs/<run-id>/manifest.json` in the artifact bucket (the aws backend, shared by CI jobs). */
+export class ObjectStoreManifestStore implements ManifestStore {
+  constructor(private readonly store: ObjectStore) {}
+
+  private key(runId: string): string {
+    return `${KEYS.runs}/${runId}/${MANIFEST_FILE}`;
+  }
+
+  location(runId: string): string {
+    return this.store.uri(this.key(runId));
+  }
+
+  async load(runId: string): Promise<Manifest | undefined> {
+    if ((await this.store.head(this.key(runId))) === undefined) return undefined;
+    const text = Buffer.from(await this.store.get(this.key(runId))).toString('utf8');
+    return parseManifest(text, this.location(runId));
+  }
+
+  async save(manifest: Manifest): Promise<void> {
+    // A PutObject replaces the whole object: readers never see a partial manifest.
+    await this.store.put(this.key(manifest.runId), `${JSON.stringify(manifest, null, 2)}\n`, {
+      contentType: 'application/json',
+    });
+  }
+
+  async latestRunId(): Promise<string | undefined> {
+    let newest: { runId: string; at: number } | undefined;
+    for await (const object of this.store.list(`${KEYS.runs}/`)) {
+      if (!object.key.endsWith(`/${MANIFEST_FILE}`)) continue;
+      const runId = object.key.slice(KEYS.runs.length + 1, -(MANIFEST_FILE.length + 1));
+      const at = object.lastModified?.getTime() ?? 0;
+      if (newest === undefined || at > newest.at) newest = { runId, at };
+    }
+    return newest?.runId;
+  }
+}

@@ -1,0 +1,89 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  paginateListObjectsV2,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { SconesError } from '../errors.js';
+import type { ObjectInfo, ObjectStore } from '../ports.js';
+
+/** The artifact bucket over the S3 API: AWS itself, or any S3-compatible endpoint the client points at. */
+export class S3ObjectStore implements ObjectStore {
+  constructor(
+    private readonly client: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  uri(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  async put(key: string, body: Uint8Array | string, options: { contentType?: string } = {}): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ...(options.contentType === undefined ? {} : { ContentType: options.contentType }),
+      }),
+    );
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      if (response.Body === undefined) throw new SconesError(`${this.uri(key)} has no body`);
+      return await response.Body.transformToByteArray();
+    } catch (error) {
+      if (isNotFound(error)) throw new SconesError(`${this.uri(key)} does not exist`, { cause: error });
+      throw error;
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return {
+        key,
+        size: response.ContentLength ?? 0,
+        ...(response.LastModified === undefined ? {} : { lastModified: response.LastModified }),
+      };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    for await (const page of paginateListObjectsV2(
+      { client: this.client },
+      { Bucket: this.bucket, Prefix: prefix },
+    )) {
+      for (const item of page.Contents ?? []) {
+        if (item.Key === undefined) continue;
+        yield {
+          key: item.Key,
+          size: item.Size ?? 0,
+          ...(item.LastModified === undefined ? {} : { lastModified: item.LastModified }),
+        };
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+/** Reads a whole object as UTF-8 text. */
+export async function getText(store: ObjectStore, key: string): Promise<string> {
+  return Buffer.from(await store.get(key)).toString('utf8');
+}

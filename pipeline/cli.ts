@@ -1,0 +1,268 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { stringify as toYaml } from 'yaml';
+import { openBackend } from './backends/index.js';
+import { type Config, loadConfig, parseScalar } from './config.js';
+import { BACKENDS, ExitCode, FLAG_KEYS, type FlagName, STAGES, type StageName } from './constants.js';
+import { InterruptedError, NotImplementedError, SconesError, UsageError } from './errors.js';
+import type { Backend } from './ports.js';
+import { createReporter, type Reporter } from './reporter.js';
+import { executeStage, executeStages, resolveRun, STAGE_IMPLEMENTATIONS } from './run.js';
+
+/** Where the CLI reads and writes; tests pass their own. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+interface CommonOptions {
+  backend?: string;
+  runId?: string;
+  config?: string;
+  json?: boolean;
+  set: string[];
+}
+type StageOptions = CommonOptions & Partial<Record<FlagName, string | boolean>>;
+
+const STAGE_HELP: Record<StageName, string> = {
+  'stage-data': 'stage the dataset (CIFAR-100, an images folder, or synthetic) into the artifact bucket',
+  train: 'train the classifier on the staged dataset (TensorFlow.js locally, SageMaker on aws)',
+  gate: 'pass the model only if accurate enough and not worse than the deployed champion',
+  deploy: 'deploy the Lambdas, state machine and endpoint (CloudFormation on aws, local servers locally)',
+  'test-executions': 'run the state machine on test images and classify the outcomes',
+  'monitor-report': "report on the endpoint's captured data: statistics, drift, charts",
+};
+
+/** The stage flags each command accepts. */
+const STAGE_FLAGS: Record<StageName | 'run', FlagName[]> = {
+  'stage-data': ['source'],
+  train: ['epochs', 'reuseLastModel'],
+  gate: ['minAccuracy', 'maxRegression', 'force'],
+  deploy: ['threshold'],
+  'test-executions': ['count'],
+  'monitor-report': [],
+  run: ['source', 'epochs', 'reuseLastModel', 'minAccuracy', 'maxRegression', 'force', 'threshold', 'count'],
+};
+
+function flagOption(flag: FlagName): Option {
+  switch (flag) {
+    case 'source':
+      return new Option('--source <source>', 'data source: cifar100, synthetic, or images:DIR');
+    case 'epochs':
+      return new Option('--epochs <n>', 'maximum training epochs').argParser(positiveInt('--epochs'));
+    case 'reuseLastModel':
+      return new Option(
+        '--reuse-last-model',
+        'skip training: reuse the newest completed model for this dataset',
+      );
+    case 'minAccuracy':
+      return new Option('--min-accuracy <x>', 'gate: minimum validation accuracy (0-1)').argParser(
+        fraction('--min-accuracy'),
+      );
+    case 'maxRegression':
+      return new Option(
+        '--max-regression <x>',
+        'gate: allowed accuracy drop against the champion (0-1)',
+      ).argParser(fraction('--max-regression'));
+    case 'force':
+      return new Option('--force', 'gate: deploy even if the gate rejects the model (logged)');
+    case 'threshold':
+      return new Option('--threshold <x>', 'confidence threshold of the filter Lambda (0-1)').argParser(
+        fraction('--threshold'),
+      );
+    case 'count':
+      return new Option('--count <n>', 'number of test executions').argParser(positiveInt('--count'));
+  }
+}
+
+function positiveInt(flag: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${flag} takes a whole number >= 1, not "${value}"`);
+    return value;
+  };
+}
+function fraction(flag: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0 || n > 1)
+      throw new InvalidArgumentError(`${flag} takes a number from 0 to 1, not "${value}"`);
+    return value;
+  };
+}
+
+function withCommonOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--backend <name>', 'where stages run').choices(BACKENDS))
+    .option(
+      '--run-id <id>',
+      'run to use; stage-data and run start a new one without it, other stages continue the newest',
+    )
+    .option('--config <file>', 'configuration file (default: scones.config.yaml if present)')
+    .option('--json', "print the result (the stage's manifest section) as JSON on stdout; logs go to stderr")
+    .option(
+      '--set <key=value>',
+      'set any configuration key, e.g. --set train.batchSize=64 (repeatable)',
+      collect,
+      [],
+    );
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Configuration overrides from flags: --set pairs first, then the named stage flags. */
+export function overridesFromOptions(options: StageOptions): Record<string, unknown> {
+  const overrides: Record<string, unknown> = {};
+  for (const pair of options.set) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--set ${pair}: expected key=value, e.g. --set gate.minAccuracy=0.9`);
+    overrides[pair.slice(0, eq)] = parseScalar(pair.slice(eq + 1));
+  }
+  if (options.backend !== undefined) overrides.backend = options.backend;
+  for (const [flag, key] of Object.entries(FLAG_KEYS) as [FlagName, string][]) {
+    const value = options[flag];
+    if (value === undefined) continue;
+    overrides[key] = typeof value === 'string' && flag !== 'source' ? Number(value) : value;
+  }
+  return overrides;
+}
+
+/** Runs the CLI and returns the exit code; never calls process.exit itself. */
+export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+  let exitCode: number = ExitCode.Ok;
+  const program = new Command('scones')
+    .description('Train, gate, deploy, exercise and monitor the Scones Unlimited image classifier')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .showHelpAfterError('(run with --help for usage)');
+
+  for (const stage of STAGES) {
+    const command = withCommonOptions(program.command(stage).description(STAGE_HELP[stage]));
+    for (const flag of STAGE_FLAGS[stage]) command.addOption(flagOption(flag));
+    command.action(async (options: StageOptions) => {
+      exitCode = await runCommand(stage, options, io);
+    });
+  }
+  const run = withCommonOptions(
+    program.command('run').description('run every stage in order under one run id'),
+  );
+  for (const flag of STAGE_FLAGS.run) run.addOption(flagOption(flag));
+  run.action(async (options: StageOptions) => {
+    exitCode = await runCommand('run', options, io);
+  });
+  withCommonOptions(
+    program.command('config').description('print the effective configuration and where it came from'),
+  ).action(async (options: StageOptions) => {
+    exitCode = await guarded(io, undefined, async () => {
+      const { config, sources } = loadConfig(configOptions(options, io));
+      io.stdout.write(options.json === true ? `${JSON.stringify(config, null, 2)}\n` : toYaml(config));
+      if (options.json !== true) io.stderr.write(`# sources: ${JSON.stringify(sources)}\n`);
+      return ExitCode.Ok;
+    });
+  });
+  withCommonOptions(program.command('teardown').description('remove what runs left running or stored'))
+    .option('--yes', 'do not ask for confirmation')
+    .action(async () => {
+      exitCode = await guarded(io, undefined, async () => {
+        throw new SconesError('teardown is not built yet', { exitCode: ExitCode.NotImplemented });
+      });
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    if (argv.length === 0) {
+      program.outputHelp();
+      return ExitCode.Usage;
+    }
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code))
+        return ExitCode.Ok;
+      return ExitCode.Usage;
+    }
+    throw error;
+  }
+  return exitCode;
+}
+
+function configOptions(options: StageOptions, io: CliIo) {
+  return {
+    ...(options.config === undefined ? {} : { file: options.config }),
+    env: io.env,
+    cwd: io.cwd,
+    overrides: overridesFromOptions(options),
+  };
+}
+
+async function runCommand(command: StageName | 'run', options: StageOptions, io: CliIo): Promise<number> {
+  const reporter = createReporter({ stream: io.stderr, env: io.env });
+  let backend: Backend | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    reporter.warn(`${signal}: stopping; the manifest keeps the last completed stage, re-run to resume`);
+    const closing = backend?.close() ?? Promise.resolve();
+    void closing.finally(() => process.exit(new InterruptedError(signal).exitCode));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await guarded(io, reporter, async () => {
+      if (command !== 'run' && STAGE_IMPLEMENTATIONS[command] === undefined)
+        throw new NotImplementedError(`the ${command} stage`);
+      const { config } = loadConfig(configOptions(options, io));
+      backend = await openBackend(config);
+      const manifest = await resolveRun(backend, config, command, options.runId);
+      reporter.info(`run ${manifest.runId} on the ${config.backend} backend`);
+      if (command === 'run') {
+        const { manifest: final, reused } = await executeStages(STAGES, {
+          config,
+          backend,
+          reporter,
+          manifest,
+        });
+        reporter.info(runSummary(final.runId, config, reused));
+        if (options.json === true) io.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
+      } else {
+        const outcome = await executeStage(command, { config, backend, reporter, manifest });
+        if (options.json === true) io.stdout.write(`${JSON.stringify(outcome.record, null, 2)}\n`);
+      }
+      return ExitCode.Ok;
+    });
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await backend?.close();
+  }
+}
+
+function runSummary(runId: string, config: Config, reused: StageName[]): string {
+  return `run ${runId} complete on ${config.backend}${reused.length > 0 ? `; reused: ${reused.join(', ')}` : ''}`;
+}
+
+/** The one place errors are caught: prints them and maps them to exit codes. */
+async function guarded(
+  io: CliIo,
+  reporter: Reporter | undefined,
+  body: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (reporter !== undefined) reporter.error(message);
+    else io.stderr.write(`error: ${message}\n`);
+    if (!(error instanceof SconesError) && io.env.SCONES_DEBUG !== undefined && error instanceof Error)
+      io.stderr.write(`${error.stack}\n`);
+    return error instanceof SconesError ? error.exitCode : ExitCode.Failure;
+  }
+}
+
+function defaultIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+}

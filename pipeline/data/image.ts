@@ -1,0 +1,113 @@
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import { InputError } from '../errors.js';
+
+/** Decoded pixels, always 4 channels (RGBA) row-major, whatever the file held. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export type ImageFormat = 'png' | 'jpeg';
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Recognises PNG and JPEG by their magic bytes; undefined for anything else. */
+export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
+  if (bytes.length >= 8 && Buffer.from(bytes.subarray(0, 8)).equals(PNG_SIGNATURE)) return 'png';
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  return undefined;
+}
+
+/** Width and height from the header alone, so oversized images are refused before any pixel is allocated. */
+export function imageDimensions(bytes: Uint8Array, format: ImageFormat): { width: number; height: number } {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (format === 'png') {
+    // IHDR is always the first chunk: length(4) type(4) width(4) height(4).
+    if (buffer.length < 24 || buffer.toString('latin1', 12, 16) !== 'IHDR')
+      throw new Error('PNG without an IHDR header');
+    return { width: buffer.readUInt32BE(16), height: buffer.readUInt32BE(20) };
+  }
+  // JPEG: walk the markers to the first start-of-frame.
+  let offset = 2;
+  while (offset + 9 < buffer.length) {
+    if (buffer[offset] !== 0xff) throw new Error('JPEG marker expected');
+    const marker = buffer[offset + 1] as number;
+    const length = buffer.readUInt16BE(offset + 2);
+    const isStartOfFrame =
+      marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isStartOfFrame)
+      return { height: buffer.readUInt16BE(offset + 5), width: buffer.readUInt16BE(offset + 7) };
+    offset += 2 + length;
+  }
+  throw new Error('JPEG without a frame header');
+}
+
+/**
+ * Decodes a PNG or JPEG (RGB, RGBA, grayscale, palette) to RGBA. `where` names the input in errors;
+ * images over `maxPixels` are refused from their header.
+ */
+export function decodeImage(
+  bytes: Uint8Array,
+  where: string,
+  maxPixels: number,
+): RgbaImage & { format: ImageFormat } {
+  if (bytes.length === 0)
+    throw new InputError(`${where} is empty (0 bytes): replace it with a PNG or JPEG image`);
+  const format = sniffImageFormat(bytes);
+  if (format === undefined)
+    throw new InputError(`${where} is not a PNG or JPEG image: remove it from the folder or convert it`);
+  let dims: { width: number; height: number };
+  try {
+    dims = imageDimensions(bytes, format);
+  } catch (error) {
+    throw new InputError(
+      `${where} is a corrupt ${format.toUpperCase()} (${(error as Error).message}): replace it`,
+    );
+  }
+  if (dims.width === 0 || dims.height === 0)
+    throw new InputError(`${where} declares an empty image (${dims.width}x${dims.height}): replace it`);
+  if (dims.width * dims.height > maxPixels)
+    throw new InputError(
+      `${where} declares ${dims.width}x${dims.height} pixels, over the limit of ${maxPixels} ` +
+        '(data.maxImagePixels): refused before decoding; resize the image or raise the limit',
+    );
+  try {
+    if (format === 'png') {
+      const png = PNG.sync.read(Buffer.from(bytes));
+      return { format, width: png.width, height: png.height, data: new Uint8Array(png.data) };
+    }
+    const decoded = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: true,
+      maxResolutionInMP: Math.ceil(maxPixels / 1_000_000),
+      maxMemoryUsageInMB: 1024,
+    });
+    return { format, width: decoded.width, height: decoded.height, data: decoded.data };
+  } catch (error) {
+    throw new InputError(
+      `${where} is a corrupt ${format.toUpperCase()} (${(error as Error).message}): replace it`,
+    );
+  }
+}
+
+/** Encodes RGBA pixels as an RGB PNG (alpha dropped: the classifier sees three channels). Deterministic. */
+export function encodePng(image: RgbaImage): Buffer {
+  const png = new PNG({ width: image.width, height: image.height });
+  png.data = Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength);
+  return PNG.sync.write(png, { colorType: 2 });
+}
+
+/** Builds RGBA from planar RGB (CIFAR's layout: 1024 red, then 1024 green, then 1024 blue bytes). */
+export function rgbaFromPlanar(planar: Uint8Array, width: number, height: number): RgbaImage {
+  const pixels = width * height;
+  const data = new Uint8Array(pixels * 4);
+  for (let i = 0; i < pixels; i++) {
+    data[i * 4] = planar[i] as number;
+    data[i * 4 + 1] = planar[pixels + i] as number;
+    data[i * 4 + 2] = planar[2 * pixels + i] as number;
+    data[i * 4 + 3] = 255;
+  }
+  return { width, height, data };
+}

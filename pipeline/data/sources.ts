@@ -1,0 +1,61 @@
+import type { Config } from '../config.js';
+import { defaultCacheDir } from '../config.js';
+import { InputError } from '../errors.js';
+import type { Reporter } from '../reporter.js';
+import {
+  CIFAR100_FINE_LABELS,
+  ensureCifarArchive,
+  readCifarArchive,
+  resolveCifarClasses,
+} from './cifar100.js';
+import type { ClassInfo, SourceDataset } from './dataset.js';
+import { readImagesFolder } from './images-folder.js';
+import { syntheticDataset } from './synthetic.js';
+
+/**
+ * Configured classes as labels 0..N-1. CIFAR-100 needs CIFAR ids or names; other sources accept any
+ * names, and ids still mean CIFAR-100's names (so the default [8, 48] is bicycle, motorcycle everywhere).
+ */
+export function resolveClasses(classes: readonly (number | string)[], source: string): ClassInfo[] {
+  if (source === 'cifar100') return resolveCifarClasses(classes);
+  const resolved = classes.map((c, label): ClassInfo => {
+    if (typeof c === 'number') return resolveCifarClasses([c]).map((r) => ({ ...r, label }))[0] as ClassInfo;
+    const cifarId = CIFAR100_FINE_LABELS.indexOf(c as (typeof CIFAR100_FINE_LABELS)[number]);
+    return cifarId >= 0 ? { label, name: c, cifarId } : { label, name: c };
+  });
+  if (new Set(resolved.map((c) => c.name)).size !== resolved.length)
+    throw new InputError('data.classes names the same class twice: list each once');
+  return resolved;
+}
+
+/** Reads the configured source into memory (a few thousand small images at most). */
+export async function loadSource(
+  config: Config,
+  reporter: Reporter,
+  fetchImpl?: typeof fetch,
+): Promise<SourceDataset> {
+  const { source } = config.data;
+  const classes = resolveClasses(config.data.classes, source);
+  if (source === 'synthetic') {
+    reporter.info(
+      `generating a synthetic set: ${classes.length} classes, seed ${config.data.synthetic.seed}`,
+    );
+    return syntheticDataset({ classes, ...config.data.synthetic });
+  }
+  if (source.startsWith('images:')) {
+    const dir = source.slice('images:'.length);
+    reporter.info(`reading images from ${dir}`);
+    return readImagesFolder(dir, classes, config.data.maxImagePixels);
+  }
+  const archive = await ensureCifarArchive({
+    url: config.data.cifar100.url,
+    md5: config.data.cifar100.md5,
+    cacheDir: config.data.cifar100.cacheDir ?? defaultCacheDir(),
+    reporter,
+    ...(fetchImpl === undefined ? {} : { fetch: fetchImpl }),
+  });
+  reporter.info(
+    `extracting classes ${classes.map((c) => `${c.cifarId}=${c.name}`).join(', ')} from ${archive}`,
+  );
+  return readCifarArchive(archive, classes);
+}

@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { MANIFEST_SCHEMA_VERSION, STAGES, type StageName } from './constants.js';
+import { SconesError } from './errors.js';
+
+const classInfo = z.object({
+  label: z.number().int(),
+  name: z.string(),
+  cifarId: z.number().int().optional(),
+});
+const splitCounts = z.record(z.string(), z.number().int());
+
+export const datasetRecordSchema = z.object({
+  digest: z.string(),
+  source: z.string(),
+  uri: z.string(),
+  prefix: z.string(),
+  classes: z.array(classInfo),
+  counts: z.object({ train: splitCounts, test: splitCounts }),
+  totals: z.object({ train: z.number().int(), test: z.number().int() }),
+  imageShape: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
+});
+export type DatasetRecord = z.infer<typeof datasetRecordSchema>;
+
+export const epochMetricsSchema = z.object({
+  epoch: z.number().int(),
+  loss: z.number(),
+  accuracy: z.number(),
+  validationLoss: z.number().optional(),
+  validationAccuracy: z.number(),
+  seconds: z.number(),
+});
+export type EpochMetrics = z.infer<typeof epochMetricsSchema>;
+
+export const trainRecordSchema = z.object({
+  trainingId: z.string(),
+  trainer: z.string(),
+  modelUri: z.string(),
+  validationAccuracy: z.number(),
+  bestEpoch: z.number().int().optional(),
+  epochs: z.array(epochMetricsSchema),
+  durationSeconds: z.number(),
+  datasetDigest: z.string(),
+  hyperparameters: z.record(z.string(), z.unknown()),
+  jobName: z.string().optional(),
+  billableSeconds: z.number().optional(),
+  estimatedCostUsd: z.number().optional(),
+});
+export type TrainRecord = z.infer<typeof trainRecordSchema>;
+
+export const gateRecordSchema = z.object({
+  passed: z.boolean(),
+  forced: z.boolean(),
+  accuracy: z.number(),
+  minAccuracy: z.number(),
+  maxRegression: z.number(),
+  champion: z.object({ trainingId: z.string(), accuracy: z.number() }).optional(),
+  reasons: z.array(z.string()),
+  trainingId: z.string(),
+});
+export type GateRecord = z.infer<typeof gateRecordSchema>;
+
+/** Later stages (deploy, executions, report) keep their own typed shapes; the manifest stores them as objects. */
+const looseOutputs = z.record(z.string(), z.unknown());
+
+export const stageOutputSchemas = {
+  'stage-data': datasetRecordSchema,
+  train: trainRecordSchema,
+  gate: gateRecordSchema,
+  deploy: looseOutputs,
+  'test-executions': looseOutputs,
+  'monitor-report': looseOutputs,
+} as const satisfies Record<StageName, z.ZodType>;
+
+export type StageOutputs = { [S in StageName]: z.infer<(typeof stageOutputSchemas)[S]> };
+
+const stageRecordSchema = z.object({
+  inputsDigest: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  durationMs: z.number(),
+  /** True when the stage found its result already made and did no work. */
+  reused: z.boolean(),
+  outputs: z.record(z.string(), z.unknown()),
+});
+export type StageRecord<S extends StageName = StageName> = Omit<
+  z.infer<typeof stageRecordSchema>,
+  'outputs'
+> & {
+  outputs: StageOutputs[S];
+};
+
+export const manifestSchema = z.object({
+  schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION),
+  runId: z.string(),
+  backend: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  configDigest: z.string(),
+  stages: z.partialRecord(z.enum(STAGES), stageRecordSchema),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** Parses a stored manifest, naming where it came from when it does not match the schema. */
+export function parseManifest(text: string, where: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SconesError(
+      `manifest ${where} is not valid JSON (${(error as Error).message}): remove it or restore it`,
+    );
+  }
+  const result = manifestSchema.safeParse(json);
+  if (!result.success)
+    throw new SconesError(
+      `manifest ${where} does not match schema v${MANIFEST_SCHEMA_VERSION}: ${result.error.message}`,
+    );
+  return result.data;
+}
+
+/** A stage's validated section of the manifest, or undefined if the stage has not completed in this run. */
+export function stageSection<S extends StageName>(manifest: Manifest, stage: S): StageRecord<S> | undefined {
+  const record = manifest.stages[stage];
+  if (record === undefined) return undefined;
+  const outputs = stageOutputSchemas[stage].safeParse(record.outputs);
+  if (!outputs.success)
+    throw new SconesError(
+      `manifest of run ${manifest.runId}: the ${stage} section is malformed (${outputs.error.message}); re-run ${stage}`,
+    );
+  return { ...record, outputs: outputs.data as StageOutputs[S] };
+}
+
+export function newManifest(
+  runId: string,
+  backend: string,
+  configDigest: string,
+  now = new Date(),
+): Manifest {
+  const at = now.toISOString();
+  return {
+    schemaVersion: MANIFEST_SCHEMA_VERSION,
+    runId,
+    backend,
+    createdAt: at,
+    updatedAt: at,
+    configDigest,
+    stages: {},
+  };
+}
+
+/** Returns a new manifest with the stage's section set; the input is not modified. */
+export function withStage<S extends StageName>(
+  manifest: Manifest,
+  stage: S,
+  record: StageRecord<S>,
+): Manifest {
+  return {
+    ...manifest,
+    updatedAt: record.finishedAt,
+    stages: {
+      ...manifest.stages,
+      [stage]: { ...record, outputs: record.outputs as Record<string, unknown> },
+    },
+  };
+}
+
+/** Run ids sort by time: 20261123T102800Z-1a2b. */
+export function newRunId(now = new Date()): string {
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export function isValidRunId(runId: string): boolean {
+  return RUN_ID_PATTERN.test(runId);
+}

@@ -1,0 +1,75 @@
+import type { BackendName } from './constants.js';
+import type { Manifest, TrainRecord } from './manifest.js';
+import type { Reporter } from './reporter.js';
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified?: Date;
+}
+
+/** The artifact bucket. One implementation (S3 over SDK v3) serves both backends; local points it at 127.0.0.1. */
+export interface ObjectStore {
+  readonly bucket: string;
+  /** `s3://bucket/key`. */
+  uri(key: string): string;
+  put(key: string, body: Uint8Array | string, options?: { contentType?: string }): Promise<void>;
+  get(key: string): Promise<Uint8Array>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object under the prefix, following continuation tokens. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  delete(key: string): Promise<void>;
+}
+
+/** Where run manifests live: a local folder, or `runs/<id>/manifest.json` in the artifact bucket. */
+export interface ManifestStore {
+  load(runId: string): Promise<Manifest | undefined>;
+  /** Whole-document, atomic write: readers see the old or the new manifest, never a mix. */
+  save(manifest: Manifest): Promise<void>;
+  /** The newest run id, or undefined when there is none. */
+  latestRunId(): Promise<string | undefined>;
+  location(runId: string): string;
+}
+
+/** The dataset as the trainer receives it: keys in the object store. */
+export interface TrainingDataset {
+  digest: string;
+  prefix: string;
+  classes: string[];
+  imageShape: [number, number, number];
+  counts: { train: number; test: number };
+}
+
+export interface TrainRequest {
+  trainingId: string;
+  dataset: TrainingDataset;
+  hyperparameters: Record<string, string | number | boolean>;
+  runId: string;
+}
+
+/** Trains a model on a staged dataset. */
+export interface Trainer {
+  /** Part of the training id: a new trainer version retrains. */
+  readonly kind: string;
+  readonly version: string;
+  /** The completed training with this id, if one exists. */
+  find(trainingId: string): Promise<TrainRecord | undefined>;
+  train(request: TrainRequest, reporter: Reporter): Promise<TrainRecord>;
+}
+
+/** The model currently serving, as the gate's champion. */
+export interface Champion {
+  trainingId: string;
+  accuracy: number;
+}
+
+/** Services of a backend, built once per CLI invocation and closed at its end. */
+export interface Backend {
+  readonly name: BackendName;
+  readonly store: ObjectStore;
+  readonly manifests: ManifestStore;
+  readonly trainer: Trainer;
+  /** The deployed model, for the gate; undefined when nothing is deployed. */
+  champion(): Promise<Champion | undefined>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,155 @@
+import * as core from '@actions/core';
+import cliProgress from 'cli-progress';
+import { ENV } from './constants.js';
+
+/** Progress of one long step. */
+export interface Progress {
+  /** Advances by `n` units; `detail` replaces the status text (loss, accuracy, ...). */
+  tick(n?: number, detail?: string): void;
+  /** Ends the step; prints the summary line. */
+  done(summary?: string): void;
+}
+
+/**
+ * Where stages say what they do. Logs and progress go to stderr so stdout stays free for `--json`.
+ * In GitHub Actions it uses @actions/core: log groups, step outputs, annotations and the job summary.
+ */
+export interface Reporter {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  group<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  progress(label: string, total: number, unit?: string): Progress;
+  /** A step output in Actions (`core.setOutput`); recorded elsewhere for tests. */
+  output(name: string, value: string): void;
+  /** Appends Markdown to the job summary in Actions; no-op elsewhere. */
+  summary(markdown: string): Promise<void>;
+}
+
+export interface ReporterOptions {
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  env?: NodeJS.ProcessEnv;
+  /** Seconds between progress lines when not on a TTY. */
+  plainIntervalSeconds?: number;
+  now?: () => number;
+}
+
+/** Picks the reporter for the environment: Actions, an interactive terminal, or plain lines. */
+export function createReporter(options: ReporterOptions = {}): Reporter {
+  const env = options.env ?? process.env;
+  if (env[ENV.githubActions] === 'true') return new ActionsReporter(options);
+  const stream = options.stream ?? process.stderr;
+  if (stream.isTTY === true && env[ENV.ci] !== 'true') return new TtyReporter(options);
+  return new PlainReporter(options);
+}
+
+/** Plain lines: no escape codes, a progress line every few seconds and at 25% steps. */
+export class PlainReporter implements Reporter {
+  protected readonly stream: NodeJS.WritableStream;
+  private readonly interval: number;
+  private readonly now: () => number;
+  readonly outputs = new Map<string, string>();
+
+  constructor(options: ReporterOptions = {}) {
+    this.stream = options.stream ?? process.stderr;
+    this.interval = (options.plainIntervalSeconds ?? 10) * 1000;
+    this.now = options.now ?? Date.now;
+  }
+
+  protected write(line: string): void {
+    this.stream.write(`${line}\n`);
+  }
+  info(message: string): void {
+    this.write(message);
+  }
+  warn(message: string): void {
+    this.write(`warning: ${message}`);
+  }
+  error(message: string): void {
+    this.write(`error: ${message}`);
+  }
+  async group<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.write(`== ${name}`);
+    return fn();
+  }
+  output(name: string, value: string): void {
+    this.outputs.set(name, value);
+  }
+  async summary(_markdown: string): Promise<void> {}
+
+  progress(label: string, total: number, unit = 'items'): Progress {
+    const started = this.now();
+    let done = 0;
+    let lastPrint = started;
+    let lastQuarter = 0;
+    let detail = '';
+    const line = () => {
+      const seconds = (this.now() - started) / 1000;
+      const rate = seconds > 0 ? done / seconds : 0;
+      const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
+      return `${label}: ${done}/${total} ${unit} (${pct}%, ${rate.toFixed(1)} ${unit}/s)${detail ? ` ${detail}` : ''}`;
+    };
+    return {
+      tick: (n = 1, text?: string) => {
+        done += n;
+        if (text !== undefined) detail = text;
+        const quarter = total > 0 ? Math.floor((done / total) * 4) : 4;
+        const t = this.now();
+        if (quarter > lastQuarter || t - lastPrint >= this.interval) {
+          lastQuarter = quarter;
+          lastPrint = t;
+          this.write(line());
+        }
+      },
+      done: (summary?: string) => {
+        const seconds = ((this.now() - started) / 1000).toFixed(1);
+        this.write(`${label}: done in ${seconds}s${summary ? `: ${summary}` : ''}`);
+      },
+    };
+  }
+}
+
+/** An interactive terminal: a live bar per long step. */
+export class TtyReporter extends PlainReporter {
+  override progress(label: string, total: number, unit = 'items'): Progress {
+    const started = Date.now();
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: this.stream as NodeJS.WritableStream,
+        format: `${label} [{bar}] {value}/{total} ${unit} | {percentage}% | ETA {eta_formatted} | {detail}`,
+        hideCursor: true,
+        clearOnComplete: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0, { detail: '' });
+    return {
+      tick: (n = 1, detail?: string) => bar.increment(n, detail === undefined ? {} : { detail }),
+      done: (summary?: string) => {
+        bar.stop();
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        this.write(`${label}: done in ${seconds}s${summary ? `: ${summary}` : ''}`);
+      },
+    };
+  }
+}
+
+/** GitHub Actions: log groups, annotations, step outputs, job summary. */
+export class ActionsReporter extends PlainReporter {
+  override warn(message: string): void {
+    core.warning(message);
+  }
+  override error(message: string): void {
+    core.error(message);
+  }
+  override async group<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return core.group(name, fn);
+  }
+  override output(name: string, value: string): void {
+    super.output(name, value);
+    core.setOutput(name, value);
+  }
+  override async summary(markdown: string): Promise<void> {
+    await core.summary.addRaw(markdown, true).write();
+  }
+}

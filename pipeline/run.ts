@@ -1,0 +1,119 @@
+import type { Config } from './config.js';
+import { configDigest } from './config.js';
+import { STAGES, type StageName } from './constants.js';
+import { NotImplementedError, SconesError } from './errors.js';
+import {
+  isValidRunId,
+  type Manifest,
+  newManifest,
+  newRunId,
+  type StageRecord,
+  withStage,
+} from './manifest.js';
+import type { Backend } from './ports.js';
+import type { Stage, StageContext, StageResult } from './stages/context.js';
+import { gate } from './stages/gate.js';
+import { stageData } from './stages/stage-data.js';
+import { train } from './stages/train.js';
+
+/** Each stage's implementation; undefined while a stage is not built yet. */
+export const STAGE_IMPLEMENTATIONS: { [S in StageName]: Stage<S> | undefined } = {
+  'stage-data': (context) => stageData(context),
+  train,
+  gate,
+  deploy: undefined,
+  'test-executions': undefined,
+  'monitor-report': undefined,
+};
+
+/** Stages that start a new run when no --run-id is given; the others continue the newest run. */
+const STARTS_A_RUN: ReadonlySet<string> = new Set(['stage-data', 'run']);
+
+/** Picks the run: the given id, a new one, or the newest run for stages that continue one. */
+export async function resolveRun(
+  backend: Backend,
+  config: Config,
+  command: string,
+  runId: string | undefined,
+): Promise<Manifest> {
+  if (runId !== undefined) {
+    if (!isValidRunId(runId))
+      throw new SconesError(
+        `--run-id ${JSON.stringify(runId)} is not valid: use letters, digits, '.', '_' and '-'`,
+      );
+    return (await backend.manifests.load(runId)) ?? newManifest(runId, backend.name, configDigest(config));
+  }
+  if (STARTS_A_RUN.has(command)) return newManifest(newRunId(), backend.name, configDigest(config));
+  const latest = await backend.manifests.latestRunId();
+  if (latest === undefined)
+    throw new SconesError(
+      `no run to continue: start one with \`scones stage-data\` or \`scones run\`, or pass --run-id`,
+    );
+  const manifest = await backend.manifests.load(latest);
+  if (manifest === undefined) throw new SconesError(`run ${latest} has no manifest`);
+  return manifest;
+}
+
+export interface StageOutcome<S extends StageName> {
+  manifest: Manifest;
+  record: StageRecord<S>;
+  result: StageResult<S>;
+}
+
+/**
+ * Runs one stage and records it. The manifest is written only after the stage completes, so a failed
+ * or interrupted stage leaves the last good manifest as it was.
+ */
+export async function executeStage<S extends StageName>(
+  stage: S,
+  context: Omit<StageContext, 'runId'>,
+  now: () => Date = () => new Date(),
+): Promise<StageOutcome<S>> {
+  const implementation = STAGE_IMPLEMENTATIONS[stage] as Stage<S> | undefined;
+  if (implementation === undefined) throw new NotImplementedError(`the ${stage} stage`);
+  const { reporter, backend } = context;
+  return reporter.group(stage, async () => {
+    const started = now();
+    const result = await implementation({ ...context, runId: context.manifest.runId });
+    const finished = now();
+    const record: StageRecord<S> = {
+      inputsDigest: result.inputsDigest,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+      reused: result.reused,
+      outputs: result.outputs,
+    };
+    const manifest = {
+      ...withStage(context.manifest, stage, record),
+      configDigest: configDigest(context.config),
+    };
+    await backend.manifests.save(manifest);
+    reporter.info(
+      `${stage} ${result.reused ? 'reused' : 'done'} in ${(record.durationMs / 1000).toFixed(1)}s: ${result.summary}`,
+    );
+    for (const [name, value] of Object.entries(result.stepOutputs ?? {})) reporter.output(name, value);
+    reporter.output('run-id', manifest.runId);
+    reporter.output('manifest', backend.manifests.location(manifest.runId));
+    if (result.markdown !== undefined)
+      await reporter.summary(
+        `${result.markdown}\nRun manifest: \`${backend.manifests.location(manifest.runId)}\`\n`,
+      );
+    return { manifest, record, result };
+  });
+}
+
+/** Runs stages in pipeline order under one run id, stopping at the first failure. */
+export async function executeStages(
+  stages: readonly StageName[],
+  context: Omit<StageContext, 'runId'>,
+): Promise<{ manifest: Manifest; reused: StageName[] }> {
+  let manifest = context.manifest;
+  const reused: StageName[] = [];
+  for (const stage of STAGES.filter((s) => stages.includes(s))) {
+    const outcome = await executeStage(stage, { ...context, manifest });
+    manifest = outcome.manifest;
+    if (outcome.record.reused) reused.push(stage);
+  }
+  return { manifest, reused };
+}

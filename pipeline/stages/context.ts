@@ -1,0 +1,30 @@
+import type { Config } from '../config.js';
+import type { StageName } from '../constants.js';
+import type { Manifest, StageOutputs } from '../manifest.js';
+import type { Backend } from '../ports.js';
+import type { Reporter } from '../reporter.js';
+
+/** What every stage receives: typed configuration, the backend's ports, the run so far. */
+export interface StageContext {
+  config: Config;
+  backend: Backend;
+  reporter: Reporter;
+  runId: string;
+  /** The run's manifest before this stage; stages read earlier stages' outputs from it. */
+  manifest: Manifest;
+}
+
+export interface StageResult<S extends StageName> {
+  inputsDigest: string;
+  /** True when the result already existed and the stage did no work. */
+  reused: boolean;
+  outputs: StageOutputs[S];
+  /** One line for the console and the run summary. */
+  summary: string;
+  /** Markdown for the job summary in Actions. */
+  markdown?: string;
+  /** Step outputs in Actions. */
+  stepOutputs?: Record<string, string>;
+}
+
+export type Stage<S extends StageName> = (context: StageContext) => Promise<StageResult<S>>;

@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { sagemakerHyperparametersFor } from '../backends/aws/sagemaker-trainer.js';
+import { localHyperparametersFor } from '../backends/local/trainer.js';
+import { stableStringify } from '../config.js';
+import type { TrainRecord } from '../manifest.js';
+import type { StageContext, StageResult } from './context.js';
+import { requireStage } from './upstream.js';
+
+/** training id = digest(dataset digest, hyperparameters, trainer kind and version). */
+export function trainingIdFor(
+  datasetDigest: string,
+  hyperparameters: object,
+  trainer: { kind: string; version: string },
+): string {
+  const digest = createHash('sha256')
+    .update(
+      stableStringify({ datasetDigest, hyperparameters, trainer: `${trainer.kind}/${trainer.version}` }),
+    )
+    .digest('hex');
+  return `t-${digest.slice(0, 20)}`;
+}
+
+/** Trains on the run's dataset, or reuses the completed training with the same id. */
+export async function train(context: StageContext): Promise<StageResult<'train'>> {
+  const { backend, config, reporter, manifest } = context;
+  const dataset = requireStage(manifest, 'stage-data', 'train').outputs;
+  const trainer = backend.trainer;
+  const hyperparameters =
+    backend.name === 'local'
+      ? localHyperparametersFor(config, dataset)
+      : sagemakerHyperparametersFor(config, dataset);
+  const trainingId = trainingIdFor(dataset.digest, hyperparameters, trainer);
+
+  const existing = await trainer.find(trainingId);
+  if (existing !== undefined) {
+    reporter.info(
+      `training ${trainingId} already completed (validation accuracy ${existing.validationAccuracy}): not retraining`,
+    );
+    return result({ ...existing, datasetDigest: dataset.digest }, true);
+  }
+  const record = await trainer.train(
+    {
+      trainingId,
+      runId: context.runId,
+      hyperparameters,
+      dataset: {
+        digest: dataset.digest,
+        prefix: dataset.prefix,
+        classes: dataset.classes.map((c) => c.name),
+        imageShape: dataset.imageShape,
+        counts: dataset.totals,
+      },
+    },
+    reporter,
+  );
+  return result({ ...record, datasetDigest: dataset.digest }, false);
+}
+
+function result(record: TrainRecord, reused: boolean): StageResult<'train'> {
+  const cost =
+    record.estimatedCostUsd === undefined ? '' : `, est. cost $${record.estimatedCostUsd.toFixed(2)}`;
+  const rows = record.epochs
+    .map((e) => `| ${e.epoch} | ${e.loss} | ${e.accuracy} | ${e.validationAccuracy} | ${e.seconds} |`)
+    .join('\n');
+  return {
+    inputsDigest: record.trainingId,
+    reused,
+    outputs: record,
+    summary: `model ${record.trainingId}: validation accuracy ${record.validationAccuracy.toFixed(4)} (${
+      reused ? 'reused' : `trained in ${record.durationSeconds}s`
+    }${cost})`,
+    markdown: [
+      `### train ${reused ? '(reused)' : ''}`,
+      '',
+      `Model \`${record.trainingId}\` (${record.trainer}) at \`${record.modelUri}\`: **validation accuracy ${record.validationAccuracy}**${cost}`,
+      '',
+      ...(rows === ''
+        ? []
+        : [
+            '| epoch | loss | accuracy | validation accuracy | seconds |',
+            '| --- | --- | --- | --- | --- |',
+            rows,
+          ]),
+      '',
+    ].join('\n'),
+    stepOutputs: {
+      'training-id': record.trainingId,
+      'model-uri': record.modelUri,
+      'validation-accuracy': String(record.validationAccuracy),
+    },
+  };
+}
