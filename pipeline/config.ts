@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { BACKENDS, DEFAULT_CONFIG_FILE, ENV } from './constants.js';
@@ -173,7 +173,26 @@ export function loadConfig(options: LoadConfigOptions = {}): { config: Config; s
 
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(formatConfigIssues(result.error, raw));
-  return { config: result.data, sources };
+  return { config: resolvePaths(result.data, cwd), sources };
+}
+
+/** Relative paths in the configuration are relative to the directory the CLI runs in. */
+function resolvePaths(config: Config, cwd: string): Config {
+  const { source, cifar100 } = config.data;
+  return {
+    ...config,
+    workDir: resolve(cwd, config.workDir),
+    data: {
+      ...config.data,
+      source: source.startsWith('images:')
+        ? `images:${resolve(cwd, source.slice('images:'.length))}`
+        : source,
+      cifar100:
+        cifar100.cacheDir === undefined
+          ? cifar100
+          : { ...cifar100, cacheDir: resolve(cwd, cifar100.cacheDir) },
+    },
+  };
 }
 
 /** SCONES_GATE__MIN_ACCURACY -> gate.minAccuracy: `__` separates levels, `_` separates words. */

@@ -87,15 +87,18 @@ export class PlainReporter implements Reporter {
       const seconds = (this.now() - started) / 1000;
       const rate = seconds > 0 ? done / seconds : 0;
       const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
-      return `${label}: ${done}/${total} ${unit} (${pct}%, ${rate.toFixed(1)} ${unit}/s)${detail ? ` ${detail}` : ''}`;
+      const eta = rate > 0 && done < total ? `, ETA ${Math.ceil((total - done) / rate)}s` : '';
+      return `${label}: ${done}/${total} ${unit} (${pct}%, ${rate.toFixed(1)} ${unit}/s${eta})${detail ? ` ${detail}` : ''}`;
     };
+    // Few, slow steps (epochs) get a line each; many fast ones (uploads) a line per quarter or interval.
+    const everyTick = total <= 50;
     return {
       tick: (n = 1, text?: string) => {
         done += n;
         if (text !== undefined) detail = text;
         const quarter = total > 0 ? Math.floor((done / total) * 4) : 4;
         const t = this.now();
-        if (quarter > lastQuarter || t - lastPrint >= this.interval) {
+        if (everyTick || quarter > lastQuarter || t - lastPrint >= this.interval) {
           lastQuarter = quarter;
           lastPrint = t;
           this.write(line());

@@ -7,6 +7,7 @@ import type { Backend } from '../../ports.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
 import { readStackChampion } from './champion.js';
+import { refreshingCredentials } from './credentials.js';
 import { SageMakerTrainer } from './sagemaker-trainer.js';
 
 /** AWS SDK v3 clients of the aws backend; tests pass mocked ones. */
@@ -14,16 +15,20 @@ export interface AwsClients {
   s3: S3Client;
   sagemaker: SageMakerClient;
   cloudformation: CloudFormationClient;
+  /** Fetches fresh credentials for every client; absent in tests. */
+  refreshCredentials?: () => Promise<void>;
 }
 
 /** Clients from the default credential chain. S3 honours AWS_ENDPOINT_URL_S3 (LocalStack, MinIO) with path-style keys. */
 export function createAwsClients(config: Config, env: NodeJS.ProcessEnv = process.env): AwsClients {
   const region = config.region;
   const customS3 = env[ENV.s3Endpoint] !== undefined || env.AWS_ENDPOINT_URL !== undefined;
+  const { provider: credentials, refresh } = refreshingCredentials();
   return {
-    s3: new S3Client({ region, maxAttempts: 5, ...(customS3 ? { forcePathStyle: true } : {}) }),
-    sagemaker: new SageMakerClient({ region, maxAttempts: 8 }),
-    cloudformation: new CloudFormationClient({ region, maxAttempts: 8 }),
+    s3: new S3Client({ region, credentials, maxAttempts: 5, ...(customS3 ? { forcePathStyle: true } : {}) }),
+    sagemaker: new SageMakerClient({ region, credentials, maxAttempts: 8 }),
+    cloudformation: new CloudFormationClient({ region, credentials, maxAttempts: 8 }),
+    refreshCredentials: refresh,
   };
 }
 
@@ -34,7 +39,12 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
     name: 'aws',
     store,
     manifests: new ObjectStoreManifestStore(store),
-    trainer: new SageMakerTrainer({ client: clients.sagemaker, store, config }),
+    trainer: new SageMakerTrainer({
+      client: clients.sagemaker,
+      store,
+      config,
+      ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
+    }),
     champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
     async close() {
       clients.s3.destroy();

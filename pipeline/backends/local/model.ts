@@ -6,7 +6,7 @@ import { tf } from './tf.js';
 export const LOCAL_MODEL_VERSION = 'cnn-v1';
 
 /** Filters of the three conv blocks. */
-export const MODEL_FILTERS = [24, 48, 96] as const;
+export const MODEL_FILTERS = [16, 32, 64] as const;
 
 /**
  * A small VGG-style CNN: three conv blocks and global average pooling, sized to train in seconds per

@@ -1,0 +1,349 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateTrainingJobCommand,
+  DescribeTrainingJobCommand,
+  SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
+import { mockClient } from 'aws-sdk-client-mock';
+import { expect } from 'chai';
+import { imageClassificationUri, trainingCostUsd } from '../../pipeline/backends/aws/regions.js';
+import {
+  JOB_NAME_PATTERN,
+  SageMakerTrainer,
+  sagemakerHyperparametersFor,
+  trainingJobName,
+} from '../../pipeline/backends/aws/sagemaker-trainer.js';
+import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
+import { ConfigError, StageFailedError } from '../../pipeline/errors.js';
+import type { DatasetRecord } from '../../pipeline/manifest.js';
+import type { TrainRequest } from '../../pipeline/ports.js';
+import { captureReporter, testConfig } from '../helpers/workspace.js';
+
+const ROLE = 'arn:aws:iam::123456789012:role/scones-sagemaker';
+const DATASET: DatasetRecord = {
+  digest: 'd0d0d0d0d0d0d0d0d0d0',
+  source: 'cifar100',
+  uri: 's3://team-artifacts/datasets/d0d0d0d0d0d0d0d0d0d0/',
+  prefix: 'datasets/d0d0d0d0d0d0d0d0d0d0/',
+  classes: [
+    { label: 0, name: 'bicycle', cifarId: 8 },
+    { label: 1, name: 'motorcycle', cifarId: 48 },
+  ],
+  counts: { train: { bicycle: 500, motorcycle: 500 }, test: { bicycle: 100, motorcycle: 100 } },
+  totals: { train: 1000, test: 200 },
+  imageShape: [3, 32, 32],
+};
+
+function setup(overrides: Record<string, unknown> = {}) {
+  const config = testConfig({
+    backend: 'aws',
+    bucket: 'team-artifacts',
+    'train.sagemaker.roleArn': ROLE,
+    ...overrides,
+  });
+  const store = new S3ObjectStore(new S3Client({ region: 'us-east-1' }), 'team-artifacts');
+  const sleeps: number[] = [];
+  let refreshed = 0;
+  const trainer = new SageMakerTrainer({
+    client: new SageMakerClient({ region: config.region }),
+    store,
+    config,
+    pollSeconds: 30,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    refreshCredentials: async () => {
+      refreshed++;
+    },
+  });
+  const request: TrainRequest = {
+    trainingId: 't-0123456789abcdef0123',
+    runId: '20261123T100000Z-abcd',
+    dataset: {
+      digest: DATASET.digest,
+      prefix: DATASET.prefix,
+      classes: ['bicycle', 'motorcycle'],
+      imageShape: [3, 32, 32],
+      counts: DATASET.totals,
+    },
+    hyperparameters: sagemakerHyperparametersFor(config, DATASET),
+  };
+  return { config, trainer, request, sleeps, refreshed: () => refreshed };
+}
+
+const notFound = () =>
+  Object.assign(new Error('Requested resource not found.'), { name: 'ValidationException' });
+const completed = (name: string, extra: Record<string, unknown> = {}) => ({
+  TrainingJobName: name,
+  TrainingJobStatus: 'Completed',
+  SecondaryStatus: 'Completed',
+  FinalMetricDataList: [
+    { MetricName: 'train:accuracy', Value: 0.95 },
+    { MetricName: 'validation:accuracy', Value: 0.865 },
+  ],
+  ModelArtifacts: {
+    S3ModelArtifacts: `s3://team-artifacts/models/t-0123456789abcdef0123/${name}/output/model.tar.gz`,
+  },
+  BillableTimeInSeconds: 600,
+  ResourceConfig: { InstanceType: 'ml.p3.2xlarge', InstanceCount: 1, VolumeSizeInGB: 30 },
+  TrainingStartTime: new Date('2026-11-23T10:00:00Z'),
+  TrainingEndTime: new Date('2026-11-23T10:11:00Z'),
+  ...extra,
+});
+
+describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', () => {
+  let sagemaker: ReturnType<typeof mockClient<SageMakerClient>>;
+  before(() => {
+    sagemaker = mockClient(SageMakerClient);
+  });
+  beforeEach(() => sagemaker.reset());
+  after(() => sagemaker.restore());
+
+  it('sends the exact CreateTrainingJob request of the reference configuration', async () => {
+    // Prepare
+    const { trainer, request } = setup();
+    const name = trainingJobName(request.trainingId, 1);
+    sagemaker.on(DescribeTrainingJobCommand).rejectsOnce(notFound()).resolves(completed(name));
+    sagemaker.on(CreateTrainingJobCommand).resolves({ TrainingJobArn: 'arn:x' });
+    // Act
+    await trainer.train(request, captureReporter().reporter);
+    // Assess
+    const sent = sagemaker.commandCalls(CreateTrainingJobCommand)[0]!.args[0].input;
+    const channel = (ChannelName: string, key: string) => ({
+      ChannelName,
+      ContentType: 'application/x-image',
+      CompressionType: 'None',
+      DataSource: {
+        S3DataSource: {
+          S3DataType: 'S3Prefix',
+          S3Uri: `s3://team-artifacts/${DATASET.prefix}${key}`,
+          S3DataDistributionType: 'FullyReplicated',
+        },
+      },
+    });
+    expect(sent).to.deep.equal({
+      TrainingJobName: 'scones-t-0123456789abcdef0123',
+      AlgorithmSpecification: {
+        TrainingImage: '811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1',
+        TrainingInputMode: 'File',
+      },
+      RoleArn: ROLE,
+      HyperParameters: {
+        image_shape: '3,32,32',
+        num_classes: '2',
+        num_training_samples: '1000',
+        epochs: '30',
+        learning_rate: '0.002',
+        mini_batch_size: '32',
+        early_stopping: 'true',
+        early_stopping_patience: '6',
+      },
+      InputDataConfig: [
+        channel('train', 'train/'),
+        channel('validation', 'test/'),
+        channel('train_lst', 'train.lst'),
+        channel('validation_lst', 'test.lst'),
+      ],
+      OutputDataConfig: { S3OutputPath: 's3://team-artifacts/models/t-0123456789abcdef0123/' },
+      ResourceConfig: { InstanceType: 'ml.p3.2xlarge', InstanceCount: 1, VolumeSizeInGB: 30 },
+      StoppingCondition: { MaxRuntimeInSeconds: 3600 },
+      Tags: [
+        { Key: 'scones:run-id', Value: '20261123T100000Z-abcd' },
+        { Key: 'scones:training-id', Value: 't-0123456789abcdef0123' },
+      ],
+    });
+  });
+
+  it('adds managed spot training, max wait and a checkpoint URI when spot is on, and passes extra hyperparameters', () => {
+    const { trainer, request } = setup({
+      'train.sagemaker.spot': true,
+      'train.sagemaker.hyperparameters': { use_pretrained_model: 1 },
+    });
+    const withExtra = {
+      ...request,
+      hyperparameters: { ...request.hyperparameters, use_pretrained_model: '1' },
+    };
+    const sent = trainer.createRequest('job', withExtra);
+    expect(sent.EnableManagedSpotTraining).to.equal(true);
+    expect(sent.StoppingCondition).to.deep.equal({ MaxRuntimeInSeconds: 3600, MaxWaitTimeInSeconds: 7200 });
+    expect(sent.CheckpointConfig).to.deep.equal({
+      S3Uri: 's3://team-artifacts/checkpoints/t-0123456789abcdef0123/',
+    });
+    expect(sent.HyperParameters?.use_pretrained_model).to.equal('1');
+  });
+
+  it('refuses a region without the algorithm and a missing role, by name', () => {
+    expect(() => setup({ region: 'mars-north-1' }).trainer.createRequest('j', setup().request)).to.throw(
+      ConfigError,
+      /mars-north-1 does not host/,
+    );
+    const noRole = testConfig({ backend: 'aws' });
+    const trainer = new SageMakerTrainer({
+      client: new SageMakerClient({}),
+      store: new S3ObjectStore(new S3Client({}), 'b'),
+      config: noRole,
+    });
+    expect(() => trainer.createRequest('j', setup().request)).to.throw(
+      ConfigError,
+      /train\.sagemaker\.roleArn is required/,
+    );
+  });
+
+  it('derives job names within SageMaker rules, suffixing retries', () => {
+    const long = `t-${'a'.repeat(80)}`;
+    for (const id of ['t-0123456789abcdef0123', long, 't-with_under.scores']) {
+      for (const attempt of [1, 2, 17]) {
+        const name = trainingJobName(id, attempt);
+        expect(name, name).to.match(JOB_NAME_PATTERN);
+        expect(name.length).to.be.at.most(63);
+      }
+    }
+    expect(trainingJobName('t-abc', 1)).to.equal('scones-t-abc');
+    expect(trainingJobName('t-abc', 3)).to.equal('scones-t-abc-r3');
+  });
+
+  it('reuses a Completed job without creating one', async () => {
+    const { trainer, request } = setup();
+    sagemaker.on(DescribeTrainingJobCommand).resolves(completed('scones-t-0123456789abcdef0123'));
+    const record = await trainer.train(request, captureReporter().reporter);
+    expect(sagemaker.commandCalls(CreateTrainingJobCommand)).to.have.length(0);
+    expect(record.validationAccuracy).to.equal(0.865);
+    expect(await trainer.find(request.trainingId)).to.deep.include({ validationAccuracy: 0.865 });
+  });
+
+  it('waits for an InProgress job, printing status transitions, with the injected sleep', async () => {
+    const { trainer, request, sleeps } = setup();
+    const name = 'scones-t-0123456789abcdef0123';
+    sagemaker
+      .on(DescribeTrainingJobCommand)
+      .resolvesOnce({ TrainingJobName: name, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Starting' })
+      .resolvesOnce({ TrainingJobName: name, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Starting' })
+      .resolvesOnce({
+        TrainingJobName: name,
+        TrainingJobStatus: 'InProgress',
+        SecondaryStatus: 'Training',
+        SecondaryStatusTransitions: [
+          { Status: 'Training', StartTime: new Date(), StatusMessage: 'Training image download completed.' },
+        ],
+      })
+      .resolves(completed(name));
+    const { reporter, stream } = captureReporter();
+    const record = await trainer.train(request, reporter);
+    expect(record.jobName).to.equal(name);
+    expect(sagemaker.commandCalls(CreateTrainingJobCommand)).to.have.length(0);
+    expect(stream.text).to.include(`${name}: InProgress/Starting`);
+    expect(stream.text).to.include(`${name}: InProgress/Training - Training image download completed.`);
+    expect(stream.text).to.include(`${name}: Completed/Completed`);
+    expect(sleeps).to.deep.equal([30_000, 30_000]);
+  });
+
+  it('surfaces FailureReason verbatim when the job fails', async () => {
+    const { trainer, request } = setup();
+    const reason = 'ClientError: Data download failed:NoSuchKey (404): The specified key does not exist.';
+    sagemaker
+      .on(DescribeTrainingJobCommand)
+      .rejectsOnce(notFound())
+      .resolves({
+        TrainingJobName: 'scones-t-0123456789abcdef0123',
+        TrainingJobStatus: 'Failed',
+        SecondaryStatus: 'Failed',
+        FailureReason: reason,
+      });
+    sagemaker.on(CreateTrainingJobCommand).resolves({});
+    try {
+      await trainer.train(request, captureReporter().reporter);
+      expect.fail('a failed job was accepted');
+    } catch (error) {
+      expect(error).to.be.instanceOf(StageFailedError);
+      expect((error as Error).message).to.equal(
+        `SageMaker training job scones-t-0123456789abcdef0123 failed: ${reason}`,
+      );
+    }
+  });
+
+  it('does not reuse a Failed job name: the next attempt gets a new suffix', async () => {
+    const { trainer, request } = setup();
+    sagemaker
+      .on(DescribeTrainingJobCommand, { TrainingJobName: 'scones-t-0123456789abcdef0123' })
+      .resolves({
+        TrainingJobName: 'scones-t-0123456789abcdef0123',
+        TrainingJobStatus: 'Failed',
+        FailureReason: 'AlgorithmError: out of memory',
+      });
+    sagemaker
+      .on(DescribeTrainingJobCommand, { TrainingJobName: 'scones-t-0123456789abcdef0123-r2' })
+      .rejectsOnce(notFound())
+      .resolves(completed('scones-t-0123456789abcdef0123-r2'));
+    sagemaker.on(CreateTrainingJobCommand).resolves({});
+    const { reporter, stream } = captureReporter();
+    const record = await trainer.train(request, reporter);
+    expect(sagemaker.commandCalls(CreateTrainingJobCommand)[0]!.args[0].input.TrainingJobName).to.equal(
+      'scones-t-0123456789abcdef0123-r2',
+    );
+    expect(record.jobName).to.equal('scones-t-0123456789abcdef0123-r2');
+    expect(stream.text).to.include('ended Failed (AlgorithmError: out of memory): starting a new attempt');
+  });
+
+  it('refreshes expired credentials during a long wait instead of failing', async () => {
+    const { trainer, request, refreshed } = setup();
+    const name = 'scones-t-0123456789abcdef0123';
+    sagemaker
+      .on(DescribeTrainingJobCommand)
+      .resolvesOnce({ TrainingJobName: name, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Training' })
+      .rejectsOnce(
+        Object.assign(new Error('The security token included in the request is expired'), {
+          name: 'ExpiredTokenException',
+        }),
+      )
+      .resolves(completed(name));
+    const record = await trainer.train(request, captureReporter().reporter);
+    expect(record.validationAccuracy).to.equal(0.865);
+    expect(refreshed()).to.equal(1);
+  });
+
+  it('extracts validation:accuracy and prices billable seconds from the dated table', async () => {
+    const { trainer, request } = setup();
+    sagemaker.on(DescribeTrainingJobCommand).resolves(completed('scones-t-0123456789abcdef0123'));
+    const record = await trainer.train(request, captureReporter().reporter);
+    expect(record).to.deep.include({
+      validationAccuracy: 0.865,
+      billableSeconds: 600,
+      estimatedCostUsd: 0.6375,
+      durationSeconds: 660,
+    });
+  });
+
+  it('leaves the cost out when the instance price is unknown, and fails clearly without the metric', async () => {
+    const { trainer, request } = setup();
+    sagemaker
+      .on(DescribeTrainingJobCommand)
+      .resolvesOnce(
+        completed('scones-t-0123456789abcdef0123', {
+          ResourceConfig: { InstanceType: 'ml.p5.48xlarge', InstanceCount: 1 },
+        }),
+      );
+    const record = await trainer.train(request, captureReporter().reporter);
+    expect(record).to.not.have.property('estimatedCostUsd');
+    expect(trainingCostUsd('us-east-1', 'ml.unknown', 1, 3600)).to.equal(undefined);
+    sagemaker
+      .on(DescribeTrainingJobCommand)
+      .resolves(completed('scones-t-0123456789abcdef0123', { FinalMetricDataList: [] }));
+    try {
+      await trainer.train(request, captureReporter().reporter);
+      expect.fail('a job without the metric was accepted');
+    } catch (error) {
+      expect((error as Error).message).to.match(/reported no validation:accuracy metric/);
+    }
+  });
+
+  it('resolves the algorithm image in every listed region, China and GovCloud included', () => {
+    expect(imageClassificationUri('eu-west-1')).to.equal(
+      '685385470294.dkr.ecr.eu-west-1.amazonaws.com/image-classification:1',
+    );
+    expect(imageClassificationUri('cn-north-1')).to.equal(
+      '390948362332.dkr.ecr.cn-north-1.amazonaws.com.cn/image-classification:1',
+    );
+    expect(imageClassificationUri('us-gov-west-1')).to.match(/^226302683700\./);
+    expect(imageClassificationUri('atlantis-1')).to.equal(undefined);
+  });
+});

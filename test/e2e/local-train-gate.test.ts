@@ -1,0 +1,141 @@
+import { expect } from 'chai';
+import { PNG } from 'pngjs';
+import { openLocalBackend } from '../../pipeline/backends/local/index.js';
+import { deserializeModel, imageToInput, predictProbabilities } from '../../pipeline/backends/local/model.js';
+import { MODEL_FILES, readValidationPredictions } from '../../pipeline/backends/local/trainer.js';
+import type { Config } from '../../pipeline/config.js';
+import { parseLst } from '../../pipeline/data/lst.js';
+import { StageFailedError } from '../../pipeline/errors.js';
+import { newManifest } from '../../pipeline/manifest.js';
+import type { Backend } from '../../pipeline/ports.js';
+import { executeStage } from '../../pipeline/run.js';
+import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
+
+describe('local trainer and gate (TensorFlow.js on the local object store)', function () {
+  this.timeout(240_000);
+  let cleanup: () => void;
+  let config: Config;
+  let backend: Backend;
+
+  before(async () => {
+    const temp = tempDir();
+    cleanup = temp.cleanup;
+    config = testConfig({
+      workDir: temp.dir,
+      'data.source': 'synthetic',
+      'data.classes': ['red', 'green', 'blue'],
+      'data.synthetic.trainPerClass': 60,
+      'data.synthetic.testPerClass': 20,
+      'data.synthetic.imageSize': 16,
+      'train.epochs': 6,
+      'train.batchSize': 16,
+    });
+    backend = await openLocalBackend(config);
+  });
+  after(async () => {
+    await backend.close();
+    cleanup();
+  });
+
+  async function stageAndTrain(runId: string, overrides: Partial<Config['train']> = {}) {
+    const { reporter, stream } = captureReporter();
+    const runConfig = { ...config, train: { ...config.train, ...overrides } };
+    let manifest = newManifest(runId, 'local', 'test');
+    manifest = (await executeStage('stage-data', { config: runConfig, backend, reporter, manifest }))
+      .manifest;
+    const trained = await executeStage('train', { config: runConfig, backend, reporter, manifest });
+    return { ...trained, log: stream };
+  }
+
+  it('learns a synthetic set to >= 0.95 validation accuracy in seconds, and saves a loadable model', async () => {
+    // Act
+    const started = Date.now();
+    const { record, manifest, log } = await stageAndTrain('train-1');
+    const seconds = (Date.now() - started) / 1000;
+    // Assess
+    const model = record.outputs;
+    expect(model.validationAccuracy).to.be.at.least(0.95);
+    expect(seconds).to.be.below(120);
+    expect(model.epochs.length).to.be.within(1, 6);
+    expect(model.modelUri).to.equal(`s3://${config.bucket}/models/${model.trainingId}/`);
+    expect(log.text).to.match(/epoch 1: loss [\d.]+ acc [\d.]+ val_acc [\d.]+ \(\d+ img\/s\)/);
+    expect(manifest.stages.train?.reused).to.equal(false);
+
+    // The saved model, loaded back from the store, predicts exactly as the in-memory one did.
+    const prefix = `models/${model.trainingId}/`;
+    const loaded = await deserializeModel({
+      modelJson: Buffer.from(await backend.store.get(`${prefix}${MODEL_FILES.modelJson}`)).toString(),
+      weights: await backend.store.get(`${prefix}${MODEL_FILES.weights}`),
+    });
+    const dataset = manifest.stages['stage-data']!.outputs as { prefix: string };
+    const entries = parseLst(
+      Buffer.from(await backend.store.get(`${dataset.prefix}test.lst`)).toString(),
+      'test.lst',
+    );
+    const inputs = await Promise.all(
+      entries.map(async (e) => {
+        const png = PNG.sync.read(Buffer.from(await backend.store.get(`${dataset.prefix}test/${e.path}`)));
+        return imageToInput({ width: png.width, height: png.height, data: png.data }, 16);
+      }),
+    );
+    const reloaded = predictProbabilities(loaded, inputs, 16);
+    const saved = await readValidationPredictions(backend.store, prefix);
+    reloaded.forEach((p, i) =>
+      p.forEach((v, k) => expect(v).to.be.closeTo(saved.probabilities[i]![k]!, 1e-6)),
+    );
+  });
+
+  it('reuses a completed training with the same id: the second train trains nothing', async () => {
+    const { record, log } = await stageAndTrain('train-2');
+    expect(record.reused).to.equal(true);
+    expect(log.text).to.match(/already completed .*not retraining/);
+    expect(log.text).to.not.match(/epoch 1:/);
+  });
+
+  it('gives the same metrics for the same seed, and others for another seed', async () => {
+    const first = await stageAndTrain('seed-a', { seed: 99, epochs: 2 });
+    await backend.store.delete(`models/${first.record.outputs.trainingId}/${MODEL_FILES.metrics}`);
+    const again = await stageAndTrain('seed-b', { seed: 99, epochs: 2 });
+    expect(again.record.reused).to.equal(false);
+    expect(again.record.outputs.epochs.map(({ seconds: _, ...m }) => m)).to.deep.equal(
+      first.record.outputs.epochs.map(({ seconds: _, ...m }) => m),
+    );
+    const other = await stageAndTrain('seed-c', { seed: 100, epochs: 2 });
+    expect(other.record.outputs.epochs.map((e) => e.loss)).to.not.deep.equal(
+      first.record.outputs.epochs.map((e) => e.loss),
+    );
+  });
+
+  it('gate passes the good model and rejects a one-epoch model at --min-accuracy 0.99, recording nothing', async () => {
+    const { reporter } = captureReporter();
+    const good = await stageAndTrain('gate-good');
+    const passed = await executeStage('gate', { config, backend, reporter, manifest: good.manifest });
+    expect(passed.record.outputs.passed).to.equal(true);
+
+    const weak = await stageAndTrain('gate-weak', { epochs: 1, learningRate: 0.00001, seed: 3 });
+    const strict = { ...config, gate: { ...config.gate, minAccuracy: 0.99 } };
+    expect(weak.record.outputs.validationAccuracy).to.be.below(0.99);
+    try {
+      await executeStage('gate', { config: strict, backend, reporter, manifest: weak.manifest });
+      expect.fail('the gate passed a weak model');
+    } catch (error) {
+      expect(error).to.be.instanceOf(StageFailedError);
+      expect((error as Error).message).to.match(
+        /gate rejected model t-\w+: accuracy [\d.]+ is below the minimum 0\.9900/,
+      );
+    }
+    const stored = await backend.manifests.load('gate-weak');
+    expect(stored?.stages.gate).to.equal(undefined);
+
+    const forced = { ...strict, gate: { ...strict.gate, force: true } };
+    const { reporter: warned, stream } = captureReporter();
+    const overridden = await executeStage('gate', {
+      config: forced,
+      backend,
+      reporter: warned,
+      manifest: weak.manifest,
+    });
+    expect(overridden.record.outputs).to.include({ passed: true, forced: true });
+    expect(stream.text).to.match(/warning: gate overridden with --force/);
+  });
+});

@@ -1,0 +1,89 @@
+import '@tensorflow/tfjs-layers';
+import { expect } from 'chai';
+import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
+import { seededRandom } from '../../pipeline/data/random.js';
+
+/**
+ * Both backprop kernels run directly on one backend, on the same x, filter and dy. (Comparing through
+ * tf.grads would also compare the forward Conv2D, which is not ours.)
+ */
+async function backprops(backend: 'cpu' | 'wasm', c: KernelCase) {
+  await initTensorflow(backend);
+  const x = tf.tensor4d(c.x, c.xShape);
+  const filter = tf.tensor4d(c.w, c.wShape);
+  const dy = tf.tensor4d(c.dy, c.dyShape);
+  const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+  const dx = tf
+    .engine()
+    .runKernel('Conv2DBackpropInput', { dy, filter }, { ...attrs, inputShape: c.xShape }) as tf.Tensor;
+  const dw = tf
+    .engine()
+    .runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: c.wShape }) as tf.Tensor;
+  const out = [dx.dataSync().slice(), dw.dataSync().slice()];
+  tf.dispose([x, filter, dy, dx, dw]);
+  return out;
+}
+
+type Shape4 = [number, number, number, number];
+interface KernelCase {
+  x: number[];
+  xShape: Shape4;
+  w: number[];
+  wShape: Shape4;
+  dy: number[];
+  dyShape: Shape4;
+  stride: number;
+  pad: 'same' | 'valid';
+}
+
+function maxRelativeError(
+  expected: Float32Array | Int32Array | Uint8Array,
+  actual: Float32Array | Int32Array | Uint8Array,
+): number {
+  let error = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    error = Math.max(error, Math.abs((expected[i] as number) - (actual[i] as number)));
+    scale = Math.max(scale, Math.abs(expected[i] as number));
+  }
+  return error / scale;
+}
+
+describe('wasm training kernels (Conv2DBackpropFilter registered, Conv2DBackpropInput replaced)', function () {
+  this.timeout(60_000);
+  after(() => initTensorflow('wasm'));
+
+  it('match the cpu backend on random shapes, strides and paddings (relative error < 1e-4)', async () => {
+    const random = seededRandom(2024);
+    const pick = (values: number[]) => values[Math.floor(random() * values.length)] as number;
+    const values = (shape: number[]) =>
+      Array.from({ length: shape.reduce((a, b) => a * b) }, () => random() * 2 - 1);
+    for (let trial = 0; trial < 16; trial++) {
+      const size = pick([5, 7, 8, 11]);
+      const xShape: Shape4 = [pick([1, 2, 3]), size, pick([size, size + 2]), pick([1, 3, 4])];
+      const wShape: Shape4 = [pick([1, 2, 3, 5]), pick([1, 3]), xShape[3], pick([2, 5, 8])];
+      const stride = pick([1, 2]);
+      const pad = pick([0, 1]) === 0 ? 'same' : 'valid';
+      const outH =
+        pad === 'same' ? Math.ceil(xShape[1] / stride) : Math.ceil((xShape[1] - wShape[0] + 1) / stride);
+      const outW =
+        pad === 'same' ? Math.ceil(xShape[2] / stride) : Math.ceil((xShape[2] - wShape[1] + 1) / stride);
+      const dyShape: Shape4 = [xShape[0], outH, outW, wShape[3]];
+      const c: KernelCase = {
+        x: values(xShape),
+        xShape,
+        w: values(wShape),
+        wShape,
+        dy: values(dyShape),
+        dyShape,
+        stride,
+        pad,
+      };
+      const [cpuDx, cpuDw] = await backprops('cpu', c);
+      const [wasmDx, wasmDw] = await backprops('wasm', c);
+      const label = `x ${xShape} w ${wShape} stride ${stride} ${pad}`;
+      expect(maxRelativeError(cpuDx!, wasmDx!), `dX ${label}`).to.be.below(1e-4);
+      expect(maxRelativeError(cpuDw!, wasmDw!), `dW ${label}`).to.be.below(1e-4);
+    }
+  });
+});
