@@ -240,15 +240,12 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
   it('surfaces FailureReason verbatim when the job fails', async () => {
     const { trainer, request } = setup();
     const reason = 'ClientError: Data download failed:NoSuchKey (404): The specified key does not exist.';
-    sagemaker
-      .on(DescribeTrainingJobCommand)
-      .rejectsOnce(notFound())
-      .resolves({
-        TrainingJobName: 'scones-t-0123456789abcdef0123',
-        TrainingJobStatus: 'Failed',
-        SecondaryStatus: 'Failed',
-        FailureReason: reason,
-      });
+    sagemaker.on(DescribeTrainingJobCommand).rejectsOnce(notFound()).resolves({
+      TrainingJobName: 'scones-t-0123456789abcdef0123',
+      TrainingJobStatus: 'Failed',
+      SecondaryStatus: 'Failed',
+      FailureReason: reason,
+    });
     sagemaker.on(CreateTrainingJobCommand).resolves({});
     try {
       await trainer.train(request, captureReporter().reporter);
@@ -263,13 +260,11 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
 
   it('does not reuse a Failed job name: the next attempt gets a new suffix', async () => {
     const { trainer, request } = setup();
-    sagemaker
-      .on(DescribeTrainingJobCommand, { TrainingJobName: 'scones-t-0123456789abcdef0123' })
-      .resolves({
-        TrainingJobName: 'scones-t-0123456789abcdef0123',
-        TrainingJobStatus: 'Failed',
-        FailureReason: 'AlgorithmError: out of memory',
-      });
+    sagemaker.on(DescribeTrainingJobCommand, { TrainingJobName: 'scones-t-0123456789abcdef0123' }).resolves({
+      TrainingJobName: 'scones-t-0123456789abcdef0123',
+      TrainingJobStatus: 'Failed',
+      FailureReason: 'AlgorithmError: out of memory',
+    });
     sagemaker
       .on(DescribeTrainingJobCommand, { TrainingJobName: 'scones-t-0123456789abcdef0123-r2' })
       .rejectsOnce(notFound())
@@ -315,13 +310,11 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
 
   it('leaves the cost out when the instance price is unknown, and fails clearly without the metric', async () => {
     const { trainer, request } = setup();
-    sagemaker
-      .on(DescribeTrainingJobCommand)
-      .resolvesOnce(
-        completed('scones-t-0123456789abcdef0123', {
-          ResourceConfig: { InstanceType: 'ml.p5.48xlarge', InstanceCount: 1 },
-        }),
-      );
+    sagemaker.on(DescribeTrainingJobCommand).resolvesOnce(
+      completed('scones-t-0123456789abcdef0123', {
+        ResourceConfig: { InstanceType: 'ml.p5.48xlarge', InstanceCount: 1 },
+      }),
+    );
     const record = await trainer.train(request, captureReporter().reporter);
     expect(record).to.not.have.property('estimatedCostUsd');
     expect(trainingCostUsd('us-east-1', 'ml.unknown', 1, 3600)).to.equal(undefined);

@@ -80,9 +80,9 @@ describe('local trainer and gate (TensorFlow.js on the local object store)', fun
     );
     const reloaded = predictProbabilities(loaded, inputs, 16);
     const saved = await readValidationPredictions(backend.store, prefix);
-    reloaded.forEach((p, i) =>
-      p.forEach((v, k) => expect(v).to.be.closeTo(saved.probabilities[i]![k]!, 1e-6)),
-    );
+    for (const [i, p] of reloaded.entries()) {
+      for (const [k, v] of p.entries()) expect(v).to.be.closeTo(saved.probabilities[i]![k]!, 1e-6);
+    }
   });
 
   it('reuses a completed training with the same id: the second train trains nothing', async () => {
