@@ -1,7 +1,7 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
-import { mockClient } from 'aws-sdk-client-mock';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { openAwsBackend } from '../../pipeline/backends/aws/index.js';
 import { newManifest } from '../../pipeline/manifest.js';
@@ -10,7 +10,7 @@ import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 describe('aws backend: stage-data requests (aws-sdk-client-mock)', () => {
   // Created in before(), not at load: a mock made while mocha collects tests would mock every S3Client.
-  let s3: ReturnType<typeof mockClient<S3Client>>;
+  let s3: AwsClientStub<S3Client>;
   before(() => {
     s3 = mockClient(S3Client);
   });

@@ -2,9 +2,10 @@ import { S3Client } from '@aws-sdk/client-s3';
 import {
   CreateTrainingJobCommand,
   DescribeTrainingJobCommand,
+  type DescribeTrainingJobCommandOutput,
   SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
-import { mockClient } from 'aws-sdk-client-mock';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { imageClassificationUri, trainingCostUsd } from '../../pipeline/backends/aws/regions.js';
 import {
@@ -73,7 +74,8 @@ function setup(overrides: Record<string, unknown> = {}) {
 
 const notFound = () =>
   Object.assign(new Error('Requested resource not found.'), { name: 'ValidationException' });
-const completed = (name: string, extra: Record<string, unknown> = {}) => ({
+type JobDescription = Partial<DescribeTrainingJobCommandOutput>;
+const completed = (name: string, extra: JobDescription = {}): JobDescription => ({
   TrainingJobName: name,
   TrainingJobStatus: 'Completed',
   SecondaryStatus: 'Completed',
@@ -92,7 +94,7 @@ const completed = (name: string, extra: Record<string, unknown> = {}) => ({
 });
 
 describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', () => {
-  let sagemaker: ReturnType<typeof mockClient<SageMakerClient>>;
+  let sagemaker: AwsClientStub<SageMakerClient>;
   before(() => {
     sagemaker = mockClient(SageMakerClient);
   });
@@ -216,12 +218,20 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
     const name = 'scones-t-0123456789abcdef0123';
     sagemaker
       .on(DescribeTrainingJobCommand)
-      .resolvesOnce({ TrainingJobName: name, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Starting' })
-      .resolvesOnce({ TrainingJobName: name, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Starting' })
       .resolvesOnce({
         TrainingJobName: name,
-        TrainingJobStatus: 'InProgress',
-        SecondaryStatus: 'Training',
+        TrainingJobStatus: 'InProgress' as const,
+        SecondaryStatus: 'Starting' as const,
+      })
+      .resolvesOnce({
+        TrainingJobName: name,
+        TrainingJobStatus: 'InProgress' as const,
+        SecondaryStatus: 'Starting' as const,
+      })
+      .resolvesOnce({
+        TrainingJobName: name,
+        TrainingJobStatus: 'InProgress' as const,
+        SecondaryStatus: 'Training' as const,
         SecondaryStatusTransitions: [
           { Status: 'Training', StartTime: new Date(), StatusMessage: 'Training image download completed.' },
         ],
@@ -240,12 +250,15 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
   it('surfaces FailureReason verbatim when the job fails', async () => {
     const { trainer, request } = setup();
     const reason = 'ClientError: Data download failed:NoSuchKey (404): The specified key does not exist.';
-    sagemaker.on(DescribeTrainingJobCommand).rejectsOnce(notFound()).resolves({
-      TrainingJobName: 'scones-t-0123456789abcdef0123',
-      TrainingJobStatus: 'Failed',
-      SecondaryStatus: 'Failed',
-      FailureReason: reason,
-    });
+    sagemaker
+      .on(DescribeTrainingJobCommand)
+      .rejectsOnce(notFound())
+      .resolves({
+        TrainingJobName: 'scones-t-0123456789abcdef0123',
+        TrainingJobStatus: 'Failed' as const,
+        SecondaryStatus: 'Failed' as const,
+        FailureReason: reason,
+      });
     sagemaker.on(CreateTrainingJobCommand).resolves({});
     try {
       await trainer.train(request, captureReporter().reporter);
@@ -262,7 +275,7 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
     const { trainer, request } = setup();
     sagemaker.on(DescribeTrainingJobCommand, { TrainingJobName: 'scones-t-0123456789abcdef0123' }).resolves({
       TrainingJobName: 'scones-t-0123456789abcdef0123',
-      TrainingJobStatus: 'Failed',
+      TrainingJobStatus: 'Failed' as const,
       FailureReason: 'AlgorithmError: out of memory',
     });
     sagemaker
@@ -284,7 +297,11 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
     const name = 'scones-t-0123456789abcdef0123';
     sagemaker
       .on(DescribeTrainingJobCommand)
-      .resolvesOnce({ TrainingJobName: name, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Training' })
+      .resolvesOnce({
+        TrainingJobName: name,
+        TrainingJobStatus: 'InProgress' as const,
+        SecondaryStatus: 'Training' as const,
+      })
       .rejectsOnce(
         Object.assign(new Error('The security token included in the request is expired'), {
           name: 'ExpiredTokenException',
@@ -312,7 +329,7 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
     const { trainer, request } = setup();
     sagemaker.on(DescribeTrainingJobCommand).resolvesOnce(
       completed('scones-t-0123456789abcdef0123', {
-        ResourceConfig: { InstanceType: 'ml.p5.48xlarge', InstanceCount: 1 },
+        ResourceConfig: { InstanceType: 'ml.p5.48xlarge', InstanceCount: 1, VolumeSizeInGB: 30 },
       }),
     );
     const record = await trainer.train(request, captureReporter().reporter);

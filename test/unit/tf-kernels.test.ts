@@ -12,7 +12,7 @@ async function backprops(backend: 'cpu' | 'wasm', c: KernelCase) {
   const x = tf.tensor4d(c.x, c.xShape);
   const filter = tf.tensor4d(c.w, c.wShape);
   const dy = tf.tensor4d(c.dy, c.dyShape);
-  const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+  const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC' };
   const dx = tf
     .engine()
     .runKernel('Conv2DBackpropInput', { dy, filter }, { ...attrs, inputShape: c.xShape }) as tf.Tensor;
