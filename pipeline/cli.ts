@@ -39,7 +39,7 @@ const STAGE_FLAGS: Record<StageName | 'run', FlagName[]> = {
   'stage-data': ['source'],
   train: ['epochs', 'reuseLastModel'],
   gate: ['minAccuracy', 'maxRegression', 'force'],
-  deploy: ['threshold'],
+  deploy: ['threshold', 'preview'],
   'test-executions': ['count'],
   'monitor-report': [],
   run: ['source', 'epochs', 'reuseLastModel', 'minAccuracy', 'maxRegression', 'force', 'threshold', 'count'],
@@ -70,6 +70,11 @@ function flagOption(flag: FlagName): Option {
     case 'threshold':
       return new Option('--threshold <x>', 'confidence threshold of the filter Lambda (0-1)').argParser(
         fraction('--threshold'),
+      );
+    case 'preview':
+      return new Option(
+        '--preview',
+        'deploy: make the change set, print it as Markdown, delete it; deploy nothing',
       );
     case 'count':
       return new Option('--count <n>', 'number of test executions').argParser(positiveInt('--count'));

@@ -101,6 +101,8 @@ export const configSchema = z.strictObject({
         .default('scones-workflow'),
       endpointInstanceType: z.string().default('ml.m5.xlarge'),
       threshold: probability.default(0.93),
+      /** Make the change set only and describe it (pull request previews). */
+      preview: z.boolean().default(false),
       /** Port of the local model server; 0 picks a free one. */
       localPort: z.number().int().min(0).max(65535).default(0),
     })

@@ -50,6 +50,7 @@ export const FLAG_KEYS = {
   maxRegression: 'gate.maxRegression',
   force: 'gate.force',
   threshold: 'deploy.threshold',
+  preview: 'deploy.preview',
   count: 'testExecutions.count',
 } as const;
 export type FlagName = keyof typeof FLAG_KEYS;

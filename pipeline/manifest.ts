@@ -60,14 +60,38 @@ export const gateRecordSchema = z.object({
 });
 export type GateRecord = z.infer<typeof gateRecordSchema>;
 
-/** Later stages (deploy, executions, report) keep their own typed shapes; the manifest stores them as objects. */
+export const resourceChangeSchema = z.object({
+  action: z.string(),
+  logicalId: z.string(),
+  type: z.string(),
+  replacement: z.string().optional(),
+});
+export type ResourceChange = z.infer<typeof resourceChangeSchema>;
+
+export const deployRecordSchema = z.object({
+  /** False when nothing changed (empty change set, same local deployment) or for a preview. */
+  deployed: z.boolean(),
+  preview: z.boolean(),
+  stackName: z.string(),
+  trainingId: z.string(),
+  validationAccuracy: z.number(),
+  endpointName: z.string(),
+  stateMachineArn: z.string(),
+  outputs: z.record(z.string(), z.string()),
+  deploymentDigest: z.string(),
+  changes: z.array(resourceChangeSchema),
+  previewMarkdown: z.string().optional(),
+});
+export type DeployRecord = z.infer<typeof deployRecordSchema>;
+
+/** Later stages (executions, report) keep their own typed shapes; the manifest stores them as objects. */
 const looseOutputs = z.record(z.string(), z.unknown());
 
 export const stageOutputSchemas = {
   'stage-data': datasetRecordSchema,
   train: trainRecordSchema,
   gate: gateRecordSchema,
-  deploy: looseOutputs,
+  deploy: deployRecordSchema,
   'test-executions': looseOutputs,
   'monitor-report': looseOutputs,
 } as const satisfies Record<StageName, z.ZodType>;

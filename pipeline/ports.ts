@@ -1,5 +1,5 @@
 import type { BackendName } from './constants.js';
-import type { Manifest, TrainRecord } from './manifest.js';
+import type { DatasetRecord, DeployRecord, Manifest, TrainRecord } from './manifest.js';
 import type { Reporter } from './reporter.js';
 
 export interface ObjectInfo {
@@ -63,12 +63,26 @@ export interface Champion {
   accuracy: number;
 }
 
+export interface DeployRequest {
+  runId: string;
+  model: TrainRecord;
+  dataset: DatasetRecord;
+  /** Make the change set only, describe it, and delete it. */
+  preview: boolean;
+}
+
+/** Deploys the workflow (Lambdas, state machine, endpoint) for a model. */
+export interface Deployer {
+  deploy(request: DeployRequest, reporter: Reporter): Promise<DeployRecord & { reused: boolean }>;
+}
+
 /** Services of a backend, built once per CLI invocation and closed at its end. */
 export interface Backend {
   readonly name: BackendName;
   readonly store: ObjectStore;
   readonly manifests: ManifestStore;
   readonly trainer: Trainer;
+  readonly deployer: Deployer;
   /** The deployed model, for the gate; undefined when nothing is deployed. */
   champion(): Promise<Champion | undefined>;
   close(): Promise<void>;

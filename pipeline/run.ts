@@ -12,6 +12,7 @@ import {
 } from './manifest.js';
 import type { Backend } from './ports.js';
 import type { Stage, StageContext, StageResult } from './stages/context.js';
+import { deploy } from './stages/deploy.js';
 import { gate } from './stages/gate.js';
 import { stageData } from './stages/stage-data.js';
 import { train } from './stages/train.js';
@@ -21,7 +22,7 @@ export const STAGE_IMPLEMENTATIONS: { [S in StageName]: Stage<S> | undefined } =
   'stage-data': (context) => stageData(context),
   train,
   gate,
-  deploy: undefined,
+  deploy,
   'test-executions': undefined,
   'monitor-report': undefined,
 };

@@ -7,6 +7,7 @@ import type { Backend } from '../../ports.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
 import { readStackChampion } from './champion.js';
+import { CloudFormationDeployer } from './cloudformation-deployer.js';
 import { refreshingCredentials } from './credentials.js';
 import { SageMakerTrainer } from './sagemaker-trainer.js';
 
@@ -45,6 +46,7 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
       config,
       ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
     }),
+    deployer: new CloudFormationDeployer({ client: clients.cloudformation, store, config }),
     champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
     async close() {
       clients.s3.destroy();

@@ -2,16 +2,41 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { SconesError } from '../../errors.js';
 
-/** What the local deploy stage records: the serving model (the gate's champion) and its settings. */
+const localFunction = z.object({
+  logicalId: z.string(),
+  functionName: z.string(),
+  arn: z.string(),
+  codeKey: z.string(),
+  environment: z.record(z.string(), z.string()),
+  timeoutSeconds: z.number(),
+});
+
+/** What the local deploy stage records: the serving model (the gate's champion) and the stack as resolved. */
 export const localDeploymentSchema = z.object({
+  deploymentDigest: z.string(),
   trainingId: z.string(),
   validationAccuracy: z.number(),
   modelUri: z.string(),
-  endpointName: z.string(),
+  side: z.number().int(),
   deployedAt: z.string(),
-  templateDigest: z.string(),
-  capture: z.object({ destination: z.string(), samplingPercentage: z.number() }),
-  threshold: z.number(),
+  runId: z.string(),
+  parameters: z.record(z.string(), z.string()),
+  stack: z.object({
+    endpointName: z.string(),
+    variantName: z.string(),
+    capture: z.object({
+      destination: z.string(),
+      samplingPercentage: z.number(),
+      captureInput: z.boolean(),
+      captureOutput: z.boolean(),
+    }),
+    functions: z.array(localFunction),
+    definition: z.string(),
+    stateMachineArn: z.string(),
+    outputs: z.record(z.string(), z.string()),
+  }),
+  /** The bundled handlers the local runner loads, by function name. */
+  handlers: z.record(z.string(), z.string()),
 });
 export type LocalDeployment = z.infer<typeof localDeploymentSchema>;
 

@@ -3,6 +3,7 @@ import type { Config } from '../../config.js';
 import type { Backend, Champion } from '../../ports.js';
 import { FileManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
+import { LocalDeployer } from './deployer.js';
 import { readLocalDeployment } from './deployment-record.js';
 import { localS3Client, startLocalObjectStore } from './object-store.js';
 import { LocalTrainer } from './trainer.js';
@@ -30,6 +31,7 @@ export async function openLocalBackend(config: Config): Promise<Backend & { read
     s3Endpoint: server.endpoint,
     manifests: new FileManifestStore(paths.runs),
     trainer: new LocalTrainer(store),
+    deployer: new LocalDeployer(config, store, paths),
     async champion(): Promise<Champion | undefined> {
       const deployment = readLocalDeployment(paths.deployment);
       return deployment === undefined

@@ -3,7 +3,7 @@ import type { RgbaImage } from '../../data/image.js';
 import { tf } from './tf.js';
 
 /** Version of the architecture and preprocessing below: part of the training id, so a change retrains. */
-export const LOCAL_MODEL_VERSION = 'cnn-v1';
+export const LOCAL_MODEL_VERSION = 'cnn-v2';
 
 /** Filters of the three conv blocks. */
 export const MODEL_FILTERS = [16, 32, 64] as const;

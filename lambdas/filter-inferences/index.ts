@@ -1,0 +1,34 @@
+import { ConfigurationError, ThresholdConfidenceNotMet } from '../shared/errors.js';
+import { inferenceBodySchema, type LambdaResult, parseEvent } from '../shared/events.js';
+import { createLogger, type HandlerContext } from '../shared/log.js';
+
+/** The reference workflow's threshold. */
+export const DEFAULT_THRESHOLD = 0.93;
+
+function threshold(): number {
+  const raw = process.env.THRESHOLD;
+  if (raw === undefined || raw === '') return DEFAULT_THRESHOLD;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1)
+    throw new ConfigurationError(`environment variable THRESHOLD must be a number from 0 to 1, not "${raw}"`);
+  return value;
+}
+
+/** Passes the event through when the top confidence reaches THRESHOLD; otherwise fails the execution. */
+export async function handler(
+  event: unknown,
+  context: HandlerContext,
+): Promise<LambdaResult<Record<string, unknown>>> {
+  const log = createLogger('filter-inferences', context.awsRequestId);
+  const limit = threshold();
+  const body = parseEvent(inferenceBodySchema, event);
+  const top = Math.max(...body.inferences);
+  if (top < limit) {
+    log.warn('confidence below threshold', { top, threshold: limit });
+    throw new ThresholdConfidenceNotMet(
+      `THRESHOLD_CONFIDENCE_NOT_MET: top confidence ${top} is below the threshold ${limit}`,
+    );
+  }
+  log.info('confidence meets threshold', { top, threshold: limit });
+  return { statusCode: 200, body };
+}

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleLambdas } from '../../../scripts/bundle-lambdas.js';
+import type { Config } from '../../config.js';
+import { stableStringify } from '../../config.js';
+import { resolveLocalStack } from '../../deploy/local-stack.js';
+import { uploadCode, workflowParameters } from '../../deploy/parameters.js';
+import { loadTemplate, STATE_MACHINE_DEFINITION, templateDigest } from '../../deploy/template.js';
+import type { DeployRecord } from '../../manifest.js';
+import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
+import type { Reporter } from '../../reporter.js';
+import { writeFileAtomic } from '../manifest-stores.js';
+import { type LocalDeployment, readLocalDeployment } from './deployment-record.js';
+import { startModelServer } from './model-server.js';
+
+export const LOCAL_INFERENCE_IMAGE = 'local/scones-tfjs-model-server';
+export const LOCAL_SAGEMAKER_ROLE = 'arn:aws:iam::000000000000:role/scones-local-sagemaker';
+
+/**
+ * Deploys the workflow template on this machine: bundles the Lambdas, uploads code to the local store,
+ * reads names, environment, capture settings and the state machine definition from the template, checks
+ * the model loads in the model server, and records the deployment. Same inputs: nothing to deploy.
+ */
+export class LocalDeployer implements Deployer {
+  constructor(
+    private readonly config: Config,
+    private readonly store: ObjectStore,
+    private readonly paths: { root: string; deployment: string },
+  ) {}
+
+  async deploy(request: DeployRequest, reporter: Reporter): Promise<DeployRecord & { reused: boolean }> {
+    const { config, store } = this;
+    const bundles = await bundleLambdas(join(this.paths.root, 'lambdas'));
+    for (const b of bundles) reporter.info(`bundle ${b.zipName}: ${(b.zipBytes / 1024).toFixed(1)} KiB`);
+    const parameters = workflowParameters({
+      config,
+      model: request.model,
+      bundles,
+      inferenceImage: LOCAL_INFERENCE_IMAGE,
+      sageMakerRoleArn: LOCAL_SAGEMAKER_ROLE,
+      store,
+    });
+    const stack = resolveLocalStack(loadTemplate(), parameters, {
+      stackName: config.deploy.stackName,
+      region: config.region,
+      definition: readFileSync(STATE_MACHINE_DEFINITION, 'utf8'),
+    });
+    const deploymentDigest = createHash('sha256')
+      .update(stableStringify({ template: templateDigest(), parameters, stackName: config.deploy.stackName }))
+      .digest('hex')
+      .slice(0, 20);
+    const record: DeployRecord = {
+      deployed: true,
+      preview: request.preview,
+      stackName: config.deploy.stackName,
+      trainingId: request.model.trainingId,
+      validationAccuracy: request.model.validationAccuracy,
+      endpointName: stack.endpointName,
+      stateMachineArn: stack.stateMachineArn,
+      outputs: stack.outputs,
+      deploymentDigest,
+      changes: [],
+    };
+    const current = readLocalDeployment(this.paths.deployment);
+    if (current?.deploymentDigest === deploymentDigest) {
+      reporter.info(`local deployment ${deploymentDigest} is unchanged: nothing to deploy`);
+      return { ...record, deployed: false, reused: true };
+    }
+    record.changes = describeChanges(current, parameters);
+    if (request.preview) {
+      const markdown = previewMarkdown(config.deploy.stackName, record.changes);
+      reporter.info(markdown);
+      return { ...record, deployed: false, previewMarkdown: markdown, reused: false };
+    }
+
+    const uploaded = await uploadCode(store, bundles);
+    reporter.info(`${uploaded} code objects uploaded to ${store.uri('lambdas/')}`);
+    // The endpoint must come up with this model before the deployment is recorded.
+    const server = await startModelServer({
+      store,
+      modelUri: request.model.modelUri,
+      endpointName: stack.endpointName,
+      variantName: stack.variantName,
+      capture: stack.capture,
+      side: request.dataset.imageShape[1],
+    });
+    reporter.info(
+      `endpoint ${stack.endpointName} loads model ${request.model.trainingId} (checked at ${server.url})`,
+    );
+    await server.stop();
+
+    const deployment: LocalDeployment = {
+      deploymentDigest,
+      trainingId: request.model.trainingId,
+      validationAccuracy: request.model.validationAccuracy,
+      modelUri: request.model.modelUri,
+      side: request.dataset.imageShape[1],
+      deployedAt: new Date().toISOString(),
+      runId: request.runId,
+      parameters,
+      stack,
+      handlers: Object.fromEntries(bundles.map((b) => [b.name, b.jsPath])),
+    };
+    mkdirSync(this.paths.root, { recursive: true });
+    writeFileAtomic(this.paths.deployment, `${JSON.stringify(deployment, null, 2)}\n`);
+    return { ...record, reused: false };
+  }
+}
+
+function describeChanges(current: LocalDeployment | undefined, parameters: Record<string, string>) {
+  if (current === undefined)
+    return [{ action: 'Add', logicalId: 'Stack', type: 'AWS::CloudFormation::Stack' }];
+  return Object.keys(parameters)
+    .filter((name) => current.parameters[name] !== parameters[name])
+    .map((name) => ({ action: 'Modify', logicalId: name, type: 'Parameter' }));
+}
+
+function previewMarkdown(stackName: string, changes: DeployRecord['changes']): string {
+  if (changes.length === 0) return `No changes to \`${stackName}\`.`;
+  return [
+    `### Change set preview: \`${stackName}\``,
+    '',
+    '| action | logical id | type | replacement |',
+    '| --- | --- | --- | --- |',
+    ...changes.map((c) => `| ${c.action} | ${c.logicalId} | ${c.type} | ${c.replacement ?? ''} |`),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,271 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { decodeImage } from '../../data/image.js';
+import type { DataCaptureSettings } from '../../deploy/local-stack.js';
+import { SconesError } from '../../errors.js';
+import type { ObjectStore } from '../../ports.js';
+import { deserializeModel, imageToInput } from './model.js';
+import { initTensorflow, tf } from './tf.js';
+import { MODEL_FILES } from './trainer.js';
+
+/** SageMaker's InvokeEndpoint request limit. */
+const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+const ACCEPTED_CONTENT_TYPES = new Set(['image/png', 'image/jpeg', 'application/x-image']);
+
+export interface ModelServerOptions {
+  store: ObjectStore;
+  /** `s3://bucket/models/<training-id>/`. */
+  modelUri: string;
+  endpointName: string;
+  variantName: string;
+  capture: DataCaptureSettings;
+  /** Square input side of the model. */
+  side: number;
+  port?: number;
+  /** Seconds between capture file flushes. */
+  flushSeconds?: number;
+  now?: () => Date;
+  random?: () => number;
+}
+
+export interface ModelServer {
+  readonly url: string;
+  readonly endpointName: string;
+  /** Writes buffered capture records now. */
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** One line of SageMaker's data capture JSONL. */
+export interface CaptureRecord {
+  captureData: {
+    endpointInput?: { observedContentType: string; mode: 'INPUT'; data: string; encoding: 'BASE64' };
+    endpointOutput?: { observedContentType: string; mode: 'OUTPUT'; data: string; encoding: 'JSON' };
+  };
+  eventMetadata: { eventId: string; inferenceId?: string; inferenceTime: string };
+  eventVersion: '0';
+}
+
+/** Parses `s3://bucket/prefix` into its key prefix (no trailing slash). */
+export function capturePrefix(destination: string, bucket: string): string {
+  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(destination);
+  if (match === null) throw new SconesError(`data capture destination ${destination} is not an s3:// URI`);
+  if (match[1] !== bucket)
+    throw new SconesError(`data capture destination ${destination} is not in the artifact bucket ${bucket}`);
+  return (match[2] ?? '').replace(/\/+$/, '');
+}
+
+/**
+ * A local endpoint on 127.0.0.1 that speaks SageMaker runtime's InvokeEndpoint
+ * (POST /endpoints/{name}/invocations, image bytes in, JSON probabilities out) and writes data capture
+ * in SageMaker's JSONL format and key layout to the object store.
+ */
+export async function startModelServer(options: ModelServerOptions): Promise<ModelServer> {
+  await initTensorflow('wasm');
+  const model = await loadModel(options.store, options.modelUri);
+  const now = options.now ?? (() => new Date());
+  const random = options.random ?? Math.random;
+  const bucket = options.store.bucket;
+  const prefix =
+    options.capture.destination === '' ? undefined : capturePrefix(options.capture.destination, bucket);
+  let pending: CaptureRecord[] = [];
+  let flushing: Promise<void> = Promise.resolve();
+
+  const flush = (): Promise<void> => {
+    flushing = flushing.then(async () => {
+      if (pending.length === 0 || prefix === undefined) return;
+      const records = pending;
+      pending = [];
+      // SageMaker groups capture by the hour of the inference: <prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/
+      const byHour = new Map<string, CaptureRecord[]>();
+      for (const record of records) {
+        const hour = record.eventMetadata.inferenceTime.slice(0, 13).replace(/[-T]/g, '/');
+        byHour.set(hour, [...(byHour.get(hour) ?? []), record]);
+      }
+      for (const [hour, group] of byHour) {
+        const stamp = now();
+        const file = `${String(stamp.getUTCMinutes()).padStart(2, '0')}-${String(stamp.getUTCSeconds()).padStart(2, '0')}-${String(stamp.getUTCMilliseconds()).padStart(3, '0')}-${randomUUID()}.jsonl`;
+        const key = `${prefix}/${options.endpointName}/${options.variantName}/${hour}/${file}`;
+        await options.store.put(
+          key,
+          group
+            .map((r) => JSON.stringify(r))
+            .join('\n')
+            .concat('\n'),
+          {
+            contentType: 'application/jsonl',
+          },
+        );
+      }
+    });
+    return flushing;
+  };
+  const timer = setInterval(() => void flush(), (options.flushSeconds ?? 1) * 1000);
+  timer.unref();
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      sendError(response, 500, 'InternalFailure', (error as Error).message);
+    });
+  });
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+    if (request.method === 'GET' && url.pathname === '/ping') {
+      response.writeHead(200).end();
+      return;
+    }
+    const match = /^\/endpoints\/([^/]+)\/invocations$/.exec(url.pathname);
+    if (request.method !== 'POST' || match === null) {
+      sendError(
+        response,
+        404,
+        'UnknownOperationException',
+        `no operation for ${request.method} ${url.pathname}`,
+      );
+      return;
+    }
+    const endpoint = decodeURIComponent(match[1] as string);
+    if (endpoint !== options.endpointName) {
+      sendError(response, 400, 'ValidationError', `Endpoint ${endpoint} of account 000000000000 not found.`);
+      return;
+    }
+    const body = await readBody(request, MAX_PAYLOAD_BYTES);
+    if (body === undefined) {
+      sendError(
+        response,
+        413,
+        'ValidationError',
+        `Request payload exceeds the ${MAX_PAYLOAD_BYTES}-byte limit.`,
+      );
+      return;
+    }
+    const contentType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+    if (!ACCEPTED_CONTENT_TYPES.has(contentType)) {
+      sendModelError(
+        response,
+        415,
+        `Content type ${contentType || '(none)'} is not supported: use image/png, image/jpeg or application/x-image`,
+      );
+      return;
+    }
+    let probabilities: number[];
+    try {
+      const image = decodeImage(body, 'request body', 4096 * 4096);
+      const input = imageToInput(image, options.side);
+      probabilities = tf.tidy(() => {
+        const output = model.predict(tf.tensor4d(input, [1, options.side, options.side, 3])) as tf.Tensor;
+        return Array.from(output.dataSync());
+      });
+    } catch (error) {
+      sendModelError(response, 400, `Unable to decode the image: ${(error as Error).message}`);
+      return;
+    }
+    const output = JSON.stringify(probabilities);
+    const inferenceId = header(request, 'x-amzn-sagemaker-inference-id');
+    if (prefix !== undefined && random() * 100 < options.capture.samplingPercentage) {
+      pending.push({
+        captureData: {
+          ...(options.capture.captureInput
+            ? {
+                endpointInput: {
+                  observedContentType: contentType,
+                  mode: 'INPUT' as const,
+                  data: body.toString('base64'),
+                  encoding: 'BASE64' as const,
+                },
+              }
+            : {}),
+          ...(options.capture.captureOutput
+            ? {
+                endpointOutput: {
+                  observedContentType: 'application/json',
+                  mode: 'OUTPUT' as const,
+                  data: output,
+                  encoding: 'JSON' as const,
+                },
+              }
+            : {}),
+        },
+        eventMetadata: {
+          eventId: randomUUID(),
+          ...(inferenceId === undefined ? {} : { inferenceId }),
+          inferenceTime: now()
+            .toISOString()
+            .replace(/\.\d{3}Z$/, 'Z'),
+        },
+        eventVersion: '0',
+      });
+    }
+    response.writeHead(200, {
+      'content-type': 'application/json',
+      'x-amzn-invoked-production-variant': options.variantName,
+    });
+    response.end(output);
+  }
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    endpointName: options.endpointName,
+    flush,
+    async stop() {
+      clearInterval(timer);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await flush();
+      model.dispose();
+    },
+  };
+}
+
+async function loadModel(store: ObjectStore, modelUri: string): Promise<LayersModel> {
+  const prefix = modelUri.replace(/^s3:\/\/[^/]+\//, '');
+  const [modelJson, weights] = await Promise.all([
+    store.get(`${prefix}${MODEL_FILES.modelJson}`),
+    store.get(`${prefix}${MODEL_FILES.weights}`),
+  ]);
+  return deserializeModel({ modelJson: Buffer.from(modelJson).toString('utf8'), weights });
+}
+
+function header(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The body, or undefined once it passes `limit` bytes. */
+function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    request.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+/** Errors as SageMaker runtime returns them: restJson1 with x-amzn-ErrorType and a message. */
+function sendError(response: ServerResponse, status: number, code: string, message: string): void {
+  if (response.headersSent) return;
+  response.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': `${code}:` });
+  response.end(JSON.stringify({ message }));
+}
+
+/** A container error surfaces as ModelError (HTTP 424) carrying the container's own status. */
+function sendModelError(response: ServerResponse, originalStatus: number, message: string): void {
+  response.writeHead(424, { 'content-type': 'application/json', 'x-amzn-errortype': 'ModelError:' });
+  response.end(
+    JSON.stringify({
+      Message: `Received client error (${originalStatus}) from primary with message "${message}".`,
+      OriginalStatusCode: originalStatus,
+      OriginalMessage: message,
+    }),
+  );
+}

@@ -1,0 +1,115 @@
+import type { StateMachineDefinition, StateMachine as StateMachineType } from 'aws-local-stepfunctions';
+import { SconesError } from '../../errors.js';
+import type { LocalLambdaRuntime } from './lambda-runtime.js';
+
+// aws-local-stepfunctions 3 calls Promise.withResolvers, which Node 20 lacks (it arrived in Node 22).
+const withResolvers = Promise as unknown as { withResolvers?: () => unknown };
+withResolvers.withResolvers ??= <T>() => {
+  let resolve!: (value: T | PromiseLike<T>) => void;
+  let reject!: (reason?: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+};
+const { StateMachine, ExecutionError, ExecutionTimeoutError } = await import('aws-local-stepfunctions');
+
+export type ExecutionStatus = 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT';
+export interface ExecutionOutcome {
+  status: ExecutionStatus;
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  durationMs: number;
+}
+
+const LAMBDA_INVOKE = /^arn:aws[a-z-]*:states:::lambda:invoke(\.waitForTaskToken)?$/;
+const LAMBDA_ARN = /^arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+(:.+)?$/;
+
+interface TaskState {
+  Type: string;
+  Resource?: string;
+  Parameters?: Record<string, unknown>;
+  States?: Record<string, TaskState>;
+  QueryLanguage?: string;
+}
+
+/**
+ * Runs a state machine definition with a real ASL interpreter, every Lambda Task mapped to the local
+ * runtime. The `arn:aws:states:::lambda:invoke` integration is emulated as AWS does it: the task's
+ * Parameters give FunctionName and Payload, and the result is `{ExecutedVersion, Payload, StatusCode}`,
+ * which the definition's `OutputPath: $.Payload` unwraps. Direct Lambda ARNs get the bare result.
+ */
+export class LocalStateMachineRunner {
+  private readonly machine: StateMachineType;
+  private readonly handlers: Record<string, (input: unknown) => Promise<unknown>>;
+
+  constructor(definitionText: string, runtime: LocalLambdaRuntime) {
+    let definition: StateMachineDefinition & { QueryLanguage?: string; States: Record<string, TaskState> };
+    try {
+      definition = JSON.parse(definitionText);
+    } catch (error) {
+      throw new SconesError(`the state machine definition is not JSON: ${(error as Error).message}`);
+    }
+    const jsonata =
+      definition.QueryLanguage === 'JSONata' ||
+      Object.values(definition.States).some((s) => s.QueryLanguage === 'JSONata');
+    if (jsonata)
+      throw new SconesError(
+        'unsupported query language: the definition uses JSONata, which the local runner does not interpret (use JSONPath)',
+      );
+    this.handlers = {};
+    for (const [name, state] of Object.entries(definition.States)) {
+      if (state.Type !== 'Task' || state.Resource === undefined) continue;
+      if (LAMBDA_INVOKE.test(state.Resource)) {
+        this.handlers[name] = async (input) => {
+          const parameters = input as { FunctionName?: string; Payload?: unknown };
+          if (typeof parameters.FunctionName !== 'string')
+            throw new SconesError(`state ${name}: lambda:invoke needs Parameters.FunctionName`);
+          const payload = await runtime.invoke(parameters.FunctionName, parameters.Payload ?? {});
+          return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
+        };
+      } else if (LAMBDA_ARN.test(state.Resource)) {
+        const resource = state.Resource;
+        this.handlers[name] = (input) => runtime.invoke(resource, input);
+      } else {
+        throw new SconesError(
+          `state ${name}: resource ${state.Resource} is not a Lambda function the local runner can run`,
+        );
+      }
+    }
+    this.machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
+  }
+
+  /** Runs one execution to its end. */
+  async execute(input: unknown, executionName: string): Promise<ExecutionOutcome> {
+    const started = Date.now();
+    const execution = this.machine.run(input as never, {
+      overrides: {
+        taskResourceLocalHandlers: this.handlers as never,
+        // Retries wait a few milliseconds locally instead of IntervalSeconds x BackoffRate.
+        retryIntervalOverrides: Object.fromEntries(Object.keys(this.handlers).map((name) => [name, 5])),
+      },
+      context: { Execution: { Id: executionName, Name: executionName } },
+    });
+    try {
+      const output = await execution.result;
+      return { status: 'SUCCEEDED', output, durationMs: Date.now() - started };
+    } catch (error) {
+      const durationMs = Date.now() - started;
+      if (error instanceof ExecutionTimeoutError)
+        return { status: 'TIMED_OUT', error: 'States.Timeout', durationMs };
+      if (error instanceof ExecutionError) {
+        const caught = (error as Error & { cause?: Error }).cause;
+        return {
+          status: 'FAILED',
+          error: caught?.name ?? 'States.Runtime',
+          cause: caught?.message ?? error.message,
+          durationMs,
+        };
+      }
+      throw error;
+    }
+  }
+}

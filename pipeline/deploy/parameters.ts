@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { LambdaBundle } from '../../scripts/bundle-lambdas.js';
+import type { Config } from '../config.js';
+import { KEYS } from '../constants.js';
+import type { TrainRecord } from '../manifest.js';
+import type { ObjectStore } from '../ports.js';
+import { STATE_MACHINE_DEFINITION } from './template.js';
+
+/** Keys of the code the template points at: content-hashed, so an unchanged bundle is never re-uploaded. */
+export function codeKeys(bundles: readonly LambdaBundle[]) {
+  const key = (name: string) => {
+    const bundle = bundles.find((b) => b.name === name);
+    if (bundle === undefined) throw new Error(`no bundle for ${name}`);
+    return `${KEYS.lambdas}/${bundle.zipName}`;
+  };
+  const definition = readFileSync(STATE_MACHINE_DEFINITION);
+  const definitionHash = createHash('sha256').update(definition).digest('hex').slice(0, 16);
+  return {
+    serialize: key('serialize-image-data'),
+    classify: key('classify-image'),
+    filter: key('filter-inferences'),
+    definition: `templates/state-machine-${definitionHash}.asl.json`,
+  };
+}
+
+/** Uploads the bundles and the state machine definition unless already present; returns how many were uploaded. */
+export async function uploadCode(store: ObjectStore, bundles: readonly LambdaBundle[]): Promise<number> {
+  const keys = codeKeys(bundles);
+  let uploaded = 0;
+  for (const bundle of bundles) {
+    const key = `${KEYS.lambdas}/${bundle.zipName}`;
+    if ((await store.head(key)) !== undefined) continue;
+    await store.put(key, readFileSync(bundle.zipPath), { contentType: 'application/zip' });
+    uploaded++;
+  }
+  if ((await store.head(keys.definition)) === undefined) {
+    await store.put(keys.definition, readFileSync(STATE_MACHINE_DEFINITION), {
+      contentType: 'application/json',
+    });
+    uploaded++;
+  }
+  return uploaded;
+}
+
+/** Short model id for resource names: the training id's digest part, lowercase. */
+export function modelVersion(trainingId: string): string {
+  return trainingId
+    .replace(/^t-/, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 24);
+}
+
+/** The workflow template's parameter values for this model and configuration, on either backend. */
+export function workflowParameters(options: {
+  config: Config;
+  model: TrainRecord;
+  bundles: readonly LambdaBundle[];
+  inferenceImage: string;
+  sageMakerRoleArn: string;
+  store: ObjectStore;
+}): Record<string, string> {
+  const { config, model, bundles, store } = options;
+  const keys = codeKeys(bundles);
+  return {
+    ModelDataUrl: model.modelUri,
+    InferenceImage: options.inferenceImage,
+    SageMakerRoleArn: options.sageMakerRoleArn,
+    ModelVersion: modelVersion(model.trainingId),
+    TrainingId: model.trainingId,
+    ValidationAccuracy: String(model.validationAccuracy),
+    EndpointInstanceType: config.deploy.endpointInstanceType,
+    ConfidenceThreshold: String(config.deploy.threshold),
+    DataCaptureS3Uri: store.uri(KEYS.capture),
+    DataBucket: config.bucket,
+    CodeBucket: config.bucket,
+    SerializeCodeKey: keys.serialize,
+    ClassifyCodeKey: keys.classify,
+    FilterCodeKey: keys.filter,
+    StateMachineDefinitionKey: keys.definition,
+  };
+}
