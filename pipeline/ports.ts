@@ -76,6 +76,27 @@ export interface Deployer {
   deploy(request: DeployRequest, reporter: Reporter): Promise<DeployRecord & { reused: boolean }>;
 }
 
+export interface ExecutionRequest {
+  /** Unique per run and case, so a re-run does not start duplicates. */
+  name: string;
+  input: unknown;
+}
+
+export interface ExecutionResult {
+  name: string;
+  status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  durationMs: number;
+}
+
+/** Runs executions of the deployed state machine; close() stops whatever it started. */
+export interface WorkflowRunner {
+  execute(request: ExecutionRequest): Promise<ExecutionResult>;
+  close(): Promise<void>;
+}
+
 /** Services of a backend, built once per CLI invocation and closed at its end. */
 export interface Backend {
   readonly name: BackendName;
@@ -83,6 +104,8 @@ export interface Backend {
   readonly manifests: ManifestStore;
   readonly trainer: Trainer;
   readonly deployer: Deployer;
+  /** Connects to the deployed workflow (locally: starts the model server and the functions). */
+  openWorkflow(deployment: DeployRecord, reporter: Reporter): Promise<WorkflowRunner>;
   /** The deployed model, for the gate; undefined when nothing is deployed. */
   champion(): Promise<Champion | undefined>;
   close(): Promise<void>;

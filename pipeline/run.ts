@@ -15,6 +15,7 @@ import type { Stage, StageContext, StageResult } from './stages/context.js';
 import { deploy } from './stages/deploy.js';
 import { gate } from './stages/gate.js';
 import { stageData } from './stages/stage-data.js';
+import { testExecutions } from './stages/test-executions.js';
 import { train } from './stages/train.js';
 
 /** Each stage's implementation; undefined while a stage is not built yet. */
@@ -23,7 +24,7 @@ export const STAGE_IMPLEMENTATIONS: { [S in StageName]: Stage<S> | undefined } =
   train,
   gate,
   deploy,
-  'test-executions': undefined,
+  'test-executions': testExecutions,
   'monitor-report': undefined,
 };
 

@@ -1,6 +1,7 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { openAwsBackend } from '../../pipeline/backends/aws/index.js';
@@ -30,6 +31,7 @@ describe('aws backend: stage-data requests (aws-sdk-client-mock)', () => {
       s3: new S3Client({ region: 'us-east-1' }),
       sagemaker: new SageMakerClient({ region: 'us-east-1' }),
       cloudformation: new CloudFormationClient({ region: 'us-east-1' }),
+      sfn: new SFNClient({ region: 'us-east-1' }),
     };
     return { config, backend: openAwsBackend(config, clients) };
   }

@@ -1,8 +1,10 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Config } from '../../config.js';
 import { ENV } from '../../constants.js';
+import { SconesError } from '../../errors.js';
 import type { Backend } from '../../ports.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
@@ -10,10 +12,12 @@ import { readStackChampion } from './champion.js';
 import { CloudFormationDeployer } from './cloudformation-deployer.js';
 import { refreshingCredentials } from './credentials.js';
 import { SageMakerTrainer } from './sagemaker-trainer.js';
+import { StepFunctionsRunner } from './step-functions-runner.js';
 
 /** AWS SDK v3 clients of the aws backend; tests pass mocked ones. */
 export interface AwsClients {
   s3: S3Client;
+  sfn: SFNClient;
   sagemaker: SageMakerClient;
   cloudformation: CloudFormationClient;
   /** Fetches fresh credentials for every client; absent in tests. */
@@ -28,6 +32,7 @@ export function createAwsClients(config: Config, env: NodeJS.ProcessEnv = proces
   return {
     s3: new S3Client({ region, credentials, maxAttempts: 5, ...(customS3 ? { forcePathStyle: true } : {}) }),
     sagemaker: new SageMakerClient({ region, credentials, maxAttempts: 8 }),
+    sfn: new SFNClient({ region, credentials, maxAttempts: 8 }),
     cloudformation: new CloudFormationClient({ region, credentials, maxAttempts: 8 }),
     refreshCredentials: refresh,
   };
@@ -47,11 +52,19 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
       ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
     }),
     deployer: new CloudFormationDeployer({ client: clients.cloudformation, store, config }),
+    openWorkflow: async (deployment) => {
+      if (deployment.stateMachineArn === '')
+        throw new SconesError(
+          'the deploy stage recorded no state machine ARN (was it a preview?): run scones deploy',
+        );
+      return new StepFunctionsRunner(clients.sfn, deployment.stateMachineArn);
+    },
     champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
     async close() {
       clients.s3.destroy();
       clients.sagemaker.destroy();
       clients.cloudformation.destroy();
+      clients.sfn.destroy();
     },
   };
 }

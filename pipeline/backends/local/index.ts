@@ -7,6 +7,7 @@ import { LocalDeployer } from './deployer.js';
 import { readLocalDeployment } from './deployment-record.js';
 import { localS3Client, startLocalObjectStore } from './object-store.js';
 import { LocalTrainer } from './trainer.js';
+import { openLocalWorkflow } from './workflow.js';
 
 /** Paths of the local backend's state under the work directory. */
 export function localPaths(workDir: string) {
@@ -32,6 +33,17 @@ export async function openLocalBackend(config: Config): Promise<Backend & { read
     manifests: new FileManifestStore(paths.runs),
     trainer: new LocalTrainer(store),
     deployer: new LocalDeployer(config, store, paths),
+    openWorkflow: (_deployment, reporter) =>
+      openLocalWorkflow(
+        {
+          deploymentPath: paths.deployment,
+          store,
+          s3Endpoint: server.endpoint,
+          region: config.region,
+          lambdaLogFile: join(paths.root, 'lambda-logs.jsonl'),
+        },
+        reporter,
+      ),
     async champion(): Promise<Champion | undefined> {
       const deployment = readLocalDeployment(paths.deployment);
       return deployment === undefined

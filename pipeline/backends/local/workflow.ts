@@ -1,0 +1,101 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { SconesError } from '../../errors.js';
+import type { ExecutionRequest, ExecutionResult, ObjectStore, WorkflowRunner } from '../../ports.js';
+import type { Reporter } from '../../reporter.js';
+import { readLocalDeployment } from './deployment-record.js';
+import { LocalLambdaRuntime } from './lambda-runtime.js';
+import { type ModelServer, startModelServer } from './model-server.js';
+import { LOCAL_CREDENTIALS } from './object-store.js';
+import { LocalStateMachineRunner } from './state-machine-runner.js';
+
+export interface LocalServices {
+  modelServer: ModelServer;
+  runtime: LocalLambdaRuntime;
+  runner: LocalStateMachineRunner;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the recorded local deployment: the model server for its endpoint, the three functions with the
+ * template's environment (their SDK clients pointed at the local store and endpoint), and the state
+ * machine definition from the template.
+ */
+export async function startLocalServices(options: {
+  deploymentPath: string;
+  store: ObjectStore;
+  s3Endpoint: string;
+  region: string;
+  lambdaLogFile?: string;
+}): Promise<LocalServices> {
+  const deployment = readLocalDeployment(options.deploymentPath);
+  if (deployment === undefined)
+    throw new SconesError('nothing is deployed locally: run `scones deploy` first');
+  const modelServer = await startModelServer({
+    store: options.store,
+    modelUri: deployment.modelUri,
+    endpointName: deployment.stack.endpointName,
+    variantName: deployment.stack.variantName,
+    capture: deployment.stack.capture,
+    side: deployment.side,
+  });
+  const bundleOf = (codeKey: string) => {
+    const entry = Object.entries(deployment.handlers).find(([name]) => codeKey.includes(`/${name}-`));
+    if (entry === undefined)
+      throw new SconesError(`no bundled handler for code ${codeKey}: run scones deploy again`);
+    return entry[1];
+  };
+  if (options.lambdaLogFile !== undefined) mkdirSync(dirname(options.lambdaLogFile), { recursive: true });
+  const runtime = new LocalLambdaRuntime(
+    deployment.stack.functions.map((f) => ({
+      functionName: f.functionName,
+      arn: f.arn,
+      handlerPath: bundleOf(f.codeKey),
+      environment: f.environment,
+      timeoutSeconds: f.timeoutSeconds,
+    })),
+    {
+      // Only what a Lambda would have: no credentials or variables of the user's shell leak in.
+      AWS_REGION: options.region,
+      AWS_DEFAULT_REGION: options.region,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_S3: options.s3Endpoint,
+      AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: modelServer.url,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      PATH: process.env.PATH ?? '',
+    },
+    (functionName, line) => {
+      if (options.lambdaLogFile !== undefined)
+        appendFileSync(options.lambdaLogFile, `${JSON.stringify({ functionName, line })}\n`);
+    },
+  );
+  const runner = new LocalStateMachineRunner(deployment.stack.definition, runtime);
+  return {
+    modelServer,
+    runtime,
+    runner,
+    async stop() {
+      await runtime.stop();
+      await modelServer.stop();
+    },
+  };
+}
+
+/** The WorkflowRunner port over the local services. */
+export async function openLocalWorkflow(
+  options: Parameters<typeof startLocalServices>[0],
+  reporter: Reporter,
+): Promise<WorkflowRunner> {
+  const services = await startLocalServices(options);
+  reporter.info(
+    `local endpoint at ${services.modelServer.url}, functions and state machine from the template`,
+  );
+  return {
+    async execute(request: ExecutionRequest): Promise<ExecutionResult> {
+      const outcome = await services.runner.execute(request.input, request.name);
+      return { name: request.name, ...outcome };
+    },
+    close: () => services.stop(),
+  };
+}
