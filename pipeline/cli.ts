@@ -41,9 +41,17 @@ const STAGE_FLAGS: Record<StageName | 'run', FlagName[]> = {
   gate: ['minAccuracy', 'maxRegression', 'force'],
   deploy: ['threshold', 'preview'],
   'test-executions': ['count'],
-  'monitor-report': [],
+  'monitor-report': ['capture'],
   run: ['source', 'epochs', 'reuseLastModel', 'minAccuracy', 'maxRegression', 'force', 'threshold', 'count'],
 };
+
+const NUMERIC_FLAGS: ReadonlySet<FlagName> = new Set([
+  'epochs',
+  'minAccuracy',
+  'maxRegression',
+  'threshold',
+  'count',
+]);
 
 function flagOption(flag: FlagName): Option {
   switch (flag) {
@@ -75,6 +83,11 @@ function flagOption(flag: FlagName): Option {
       return new Option(
         '--preview',
         'deploy: make the change set, print it as Markdown, delete it; deploy nothing',
+      );
+    case 'capture':
+      return new Option(
+        '--capture <path>',
+        'report on capture files from any endpoint: a folder, or an s3:// prefix',
       );
     case 'count':
       return new Option('--count <n>', 'number of test executions').argParser(positiveInt('--count'));
@@ -131,7 +144,7 @@ export function overridesFromOptions(options: StageOptions): Record<string, unkn
   for (const [flag, key] of Object.entries(FLAG_KEYS) as [FlagName, string][]) {
     const value = options[flag];
     if (value === undefined) continue;
-    overrides[key] = typeof value === 'string' && flag !== 'source' ? Number(value) : value;
+    overrides[key] = typeof value === 'string' && NUMERIC_FLAGS.has(flag) ? Number(value) : value;
   }
   return overrides;
 }
@@ -222,7 +235,10 @@ async function runCommand(command: StageName | 'run', options: StageOptions, io:
         throw new NotImplementedError(`the ${command} stage`);
       const { config } = loadConfig(configOptions(options, io));
       backend = await openBackend(config);
-      const manifest = await resolveRun(backend, config, command, options.runId);
+      // A report on outside capture files needs no earlier stage: it starts a run of its own.
+      const starts =
+        command === 'monitor-report' && config.monitor.capture !== undefined ? 'stage-data' : command;
+      const manifest = await resolveRun(backend, config, starts, options.runId);
       reporter.info(`run ${manifest.runId} on the ${config.backend} backend`);
       if (command === 'run') {
         const { manifest: final, reused } = await executeStages(STAGES, {

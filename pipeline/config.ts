@@ -107,6 +107,12 @@ export const configSchema = z.strictObject({
       localPort: z.number().int().min(0).max(65535).default(0),
     })
     .prefault({}),
+  monitor: z
+    .strictObject({
+      /** Report on these capture files (a folder or an s3:// prefix) instead of the run's (--capture). */
+      capture: z.string().min(1).optional(),
+    })
+    .prefault({}),
   testExecutions: z
     .strictObject({
       count: positiveInt.default(30),

@@ -52,5 +52,6 @@ export const FLAG_KEYS = {
   threshold: 'deploy.threshold',
   preview: 'deploy.preview',
   count: 'testExecutions.count',
+  capture: 'monitor.capture',
 } as const;
 export type FlagName = keyof typeof FLAG_KEYS;

@@ -14,6 +14,7 @@ import type { Backend } from './ports.js';
 import type { Stage, StageContext, StageResult } from './stages/context.js';
 import { deploy } from './stages/deploy.js';
 import { gate } from './stages/gate.js';
+import { monitorReport } from './stages/monitor-report.js';
 import { stageData } from './stages/stage-data.js';
 import { testExecutions } from './stages/test-executions.js';
 import { train } from './stages/train.js';
@@ -25,7 +26,7 @@ export const STAGE_IMPLEMENTATIONS: { [S in StageName]: Stage<S> | undefined } =
   gate,
   deploy,
   'test-executions': testExecutions,
-  'monitor-report': undefined,
+  'monitor-report': monitorReport,
 };
 
 /** Stages that start a new run when no --run-id is given; the others continue the newest run. */

@@ -1,0 +1,95 @@
+/**
+ * Reads SageMaker data capture JSONL (captureData.endpointInput / endpointOutput, eventMetadata) line by
+ * line. Malformed lines are counted with their file and line, never fatal.
+ */
+
+export interface CapturedInference {
+  eventId: string;
+  inferenceId?: string;
+  /** Milliseconds since the epoch. */
+  time: number;
+  probabilities: number[];
+  inputBytes: number;
+  inputContentType: string;
+}
+
+export interface MalformedLine {
+  file: string;
+  line: number;
+  reason: string;
+}
+
+function decodeOutput(output: { data?: unknown; encoding?: unknown }): unknown {
+  if (typeof output.data !== 'string') throw new Error('endpointOutput.data is not a string');
+  const text =
+    output.encoding === 'BASE64' ? Buffer.from(output.data, 'base64').toString('utf8') : output.data;
+  return JSON.parse(text);
+}
+
+/** Parses one capture line; throws with the reason when it is not a usable record. */
+export function parseCaptureLine(text: string): CapturedInference {
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch {
+    throw new Error('not JSON (truncated or garbage)');
+  }
+  const r = record as {
+    captureData?: {
+      endpointInput?: { data?: unknown; encoding?: unknown; observedContentType?: unknown };
+      endpointOutput?: { data?: unknown; encoding?: unknown };
+    };
+    eventMetadata?: { eventId?: unknown; inferenceId?: unknown; inferenceTime?: unknown };
+  };
+  const output = r.captureData?.endpointOutput;
+  if (output === undefined) throw new Error('no captureData.endpointOutput');
+  const time = Date.parse(String(r.eventMetadata?.inferenceTime ?? ''));
+  if (!Number.isFinite(time)) throw new Error('eventMetadata.inferenceTime is not a timestamp');
+  let probabilities = decodeOutput(output);
+  // Some containers wrap the array: {"predictions": [...]} or [[...]].
+  if (typeof probabilities === 'object' && probabilities !== null && !Array.isArray(probabilities))
+    probabilities = (probabilities as { predictions?: unknown }).predictions;
+  if (Array.isArray(probabilities) && probabilities.length === 1 && Array.isArray(probabilities[0]))
+    probabilities = probabilities[0];
+  if (
+    !Array.isArray(probabilities) ||
+    probabilities.length === 0 ||
+    !probabilities.every((p) => typeof p === 'number' && Number.isFinite(p))
+  )
+    throw new Error('endpointOutput is not an array of probabilities');
+  const input = r.captureData?.endpointInput;
+  const inputBytes =
+    typeof input?.data === 'string'
+      ? input.encoding === 'BASE64'
+        ? Math.floor((input.data.length * 3) / 4)
+        : input.data.length
+      : 0;
+  return {
+    eventId: String(r.eventMetadata?.eventId ?? ''),
+    ...(typeof r.eventMetadata?.inferenceId === 'string' ? { inferenceId: r.eventMetadata.inferenceId } : {}),
+    time,
+    probabilities: probabilities as number[],
+    inputBytes,
+    inputContentType: typeof input?.observedContentType === 'string' ? input.observedContentType : '',
+  };
+}
+
+/** Feeds every line of one capture file to `onRecord`; returns the malformed lines. */
+export function parseCaptureText(
+  text: string,
+  file: string,
+  onRecord: (record: CapturedInference) => void,
+): MalformedLine[] {
+  const malformed: MalformedLine[] = [];
+  let line = 0;
+  for (const raw of text.split('\n')) {
+    line++;
+    if (raw.trim() === '') continue;
+    try {
+      onRecord(parseCaptureLine(raw));
+    } catch (error) {
+      malformed.push({ file, line, reason: (error as Error).message });
+    }
+  }
+  return malformed;
+}

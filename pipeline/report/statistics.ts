@@ -1,0 +1,46 @@
+/** Statistics of the monitor report, on plain arrays (no dependency needed for these few formulas). */
+
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const position = (sorted.length - 1) * q;
+  const low = Math.floor(position);
+  const high = Math.ceil(position);
+  const a = sorted[low] as number;
+  const b = sorted[high] as number;
+  return a + (b - a) * (position - low);
+}
+
+/** Counts of values in `bins` equal-width bins over [0, 1]. */
+export function histogram(values: ArrayLike<number>, bins: number): number[] {
+  const counts = new Array<number>(bins).fill(0);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    const bin = Math.min(bins - 1, Math.max(0, Math.floor(v * bins)));
+    counts[bin] = (counts[bin] as number) + 1;
+  }
+  return counts;
+}
+
+/**
+ * Population stability index between two distributions given as counts over the same bins. Empty bins
+ * get a small floor so the log stays finite. Common reading: < 0.1 stable, 0.1-0.25 moderate, > 0.25 shift.
+ */
+export function populationStabilityIndex(expected: readonly number[], actual: readonly number[]): number {
+  const floor = 1e-4;
+  const eTotal = expected.reduce((a, b) => a + b, 0);
+  const aTotal = actual.reduce((a, b) => a + b, 0);
+  if (eTotal === 0 || aTotal === 0) return Number.NaN;
+  let psi = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const e = Math.max(floor, (expected[i] ?? 0) / eTotal);
+    const a = Math.max(floor, (actual[i] ?? 0) / aTotal);
+    psi += (a - e) * Math.log(a / e);
+  }
+  return psi;
+}
+
+export function argmax(values: readonly number[]): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if ((values[i] as number) > (values[best] as number)) best = i;
+  return best;
+}

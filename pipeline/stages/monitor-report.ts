@@ -1,0 +1,151 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { readValidationPredictions } from '../backends/local/trainer.js';
+import { getText } from '../backends/s3-object-store.js';
+import { KEYS } from '../constants.js';
+import { resolveClasses } from '../data/sources.js';
+import { SconesError } from '../errors.js';
+import type { ObjectStore } from '../ports.js';
+import {
+  aggregateFromStore,
+  CaptureAggregator,
+  labelsByInferenceId,
+  type ReportInputs,
+  summaryMarkdown,
+  writeReport,
+} from '../report/report.js';
+import type { StageContext, StageResult } from './context.js';
+import { type CaseResult, testExecutionsKey } from './test-executions.js';
+import { requireStage } from './upstream.js';
+
+/** Where the report is written on this machine (the workflow uploads this folder as an artifact). */
+export function reportDir(workDir: string, runId: string): string {
+  return join(workDir, 'runs', runId, 'report');
+}
+
+/** Reads the endpoint's capture for this run's test executions and writes the report. */
+export async function monitorReport(context: StageContext): Promise<StageResult<'monitor-report'>> {
+  const { config, backend, reporter, manifest, runId } = context;
+  const store = backend.store;
+  if (config.monitor.capture !== undefined) return standaloneReport(context, config.monitor.capture);
+
+  const dataset = requireStage(manifest, 'stage-data', 'monitor-report').outputs;
+  const model = requireStage(manifest, 'train', 'monitor-report').outputs;
+  const deployment = requireStage(manifest, 'deploy', 'monitor-report').outputs;
+  const executions = requireStage(manifest, 'test-executions', 'monitor-report').outputs as {
+    startedAt: string;
+    finishedAt: string;
+  };
+  const document = JSON.parse(await getText(store, testExecutionsKey(runId))) as { results: CaseResult[] };
+  const captureUri = deployment.outputs.DataCaptureS3Uri ?? store.uri(KEYS.capture);
+  const prefix = `${captureUri.replace(/^s3:\/\/[^/]+\/?/, '').replace(/\/+$/, '')}/${deployment.endpointName}/`;
+  // inferenceTime has one-second resolution: widen the window by a second on each side.
+  const window = {
+    from: Math.floor(Date.parse(executions.startedAt) / 1000) * 1000 - 1000,
+    to: Date.parse(executions.finishedAt) + 1000,
+  };
+  let baseline: ReportInputs['baseline'];
+  try {
+    baseline = await readValidationPredictions(store, model.modelUri.replace(/^s3:\/\/[^/]+\//, ''));
+  } catch {
+    reporter.warn(
+      `no validation predictions saved with model ${model.trainingId}: the report has no drift baseline`,
+    );
+  }
+  const aggregator = new CaptureAggregator({
+    classes: dataset.classes.map((c) => c.name),
+    threshold: config.deploy.threshold,
+    window,
+    labels: labelsByInferenceId(document.results.map((r) => ({ s3Key: r.s3Key, label: r.label }))),
+    minAccuracy: config.gate.minAccuracy,
+    ...(baseline === undefined ? {} : { baseline }),
+  });
+  await aggregateFromStore(store, prefix, aggregator);
+  return finish(context, aggregator, `Monitor report: run ${runId}`, store.uri(prefix));
+}
+
+async function standaloneReport(
+  context: StageContext,
+  capture: string,
+): Promise<StageResult<'monitor-report'>> {
+  const { config, backend } = context;
+  const aggregator = new CaptureAggregator({
+    classes: resolveClasses(config.data.classes, 'images:').map((c) => c.name),
+    threshold: config.deploy.threshold,
+    minAccuracy: config.gate.minAccuracy,
+  });
+  if (capture.startsWith('s3://')) {
+    const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(capture);
+    if (match?.[1] !== backend.store.bucket)
+      throw new SconesError(
+        `--capture ${capture}: only the artifact bucket ${backend.store.bucket} is readable (set bucket=...)`,
+      );
+    await aggregateFromStore(backend.store, match[2] ?? '', aggregator);
+  } else {
+    if (!existsSync(capture))
+      throw new SconesError(
+        `--capture ${capture} does not exist: pass a folder of .jsonl files or an s3:// prefix`,
+      );
+    for (const file of jsonlFiles(capture))
+      aggregator.addFile(readFileSync(file, 'utf8'), relative(process.cwd(), file) || file);
+  }
+  return finish(context, aggregator, `Monitor report: ${capture}`, capture);
+}
+
+function jsonlFiles(path: string): string[] {
+  if (statSync(path).isFile()) return [path];
+  return readdirSync(path, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.jsonl'))
+    .sort()
+    .map((name) => join(path, name));
+}
+
+async function finish(
+  context: StageContext,
+  aggregator: CaptureAggregator,
+  title: string,
+  source: string,
+): Promise<StageResult<'monitor-report'>> {
+  const { config, backend, reporter, runId } = context;
+  const summary = aggregator.summarize();
+  const dir = reportDir(config.workDir, runId);
+  const files = await writeReport(dir, title, summary, aggregator);
+  await uploadReport(backend.store, dir, runId, files);
+  if (summary.malformed.count > 0)
+    reporter.warn(
+      `${summary.malformed.count} malformed capture lines (first: ${JSON.stringify(summary.malformed.examples[0])})`,
+    );
+  const warnings = Object.entries(summary.verdicts).filter(([, v]) => v.verdict === 'warn');
+  for (const [name, v] of warnings) reporter.warn(`monitor ${name}: ${v.detail}`);
+  return {
+    inputsDigest: `${source}@${summary.records}`,
+    reused: false,
+    outputs: {
+      reportDir: dir,
+      reportUri: backend.store.uri(`${KEYS.runs}/${runId}/report/`),
+      source,
+      records: summary.records,
+      malformed: summary.malformed.count,
+      accuracy: summary.accuracy,
+      shareUnderThreshold: summary.shareUnderThreshold,
+      predictionsPerClass: summary.predictionsPerClass,
+      verdicts: Object.fromEntries(Object.entries(summary.verdicts).map(([k, v]) => [k, v.verdict])),
+    },
+    summary: `report of ${summary.records} captured inferences (${summary.malformed.count} malformed, ${warnings.length} warnings) in ${dir}`,
+    markdown: summaryMarkdown(title, summary),
+    stepOutputs: { 'report-dir': dir, records: String(summary.records) },
+  };
+}
+
+async function uploadReport(store: ObjectStore, dir: string, runId: string, files: string[]): Promise<void> {
+  for (const file of files)
+    await store.put(`${KEYS.runs}/${runId}/report/${file}`, readFileSync(join(dir, file)), {
+      contentType: file.endsWith('.png')
+        ? 'image/png'
+        : file.endsWith('.html')
+          ? 'text/html'
+          : file.endsWith('.md')
+            ? 'text/markdown'
+            : 'application/json',
+    });
+}
