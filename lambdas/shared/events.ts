@@ -21,8 +21,18 @@ export const imageBodySchema = z.object({
 });
 export type ImageBody = z.infer<typeof imageBodySchema>;
 
+/** Reference classifiers return inferences as a JSON-encoded string; both forms are accepted. */
+const jsonArrayString = (value: unknown) => {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+};
+
 export const inferenceBodySchema = z.looseObject({
-  inferences: z.array(z.number().finite()).min(1, 'must hold at least one probability'),
+  inferences: z.preprocess(jsonArrayString, z.array(z.number().finite()).min(1, 'must hold at least one probability')),
 });
 
 /** What every handler returns: the reference workflow's envelope. */
