@@ -32,7 +32,10 @@ const jsonArrayString = (value: unknown) => {
 };
 
 export const inferenceBodySchema = z.looseObject({
-  inferences: z.preprocess(jsonArrayString, z.array(z.number().finite()).min(1, 'must hold at least one probability')),
+  inferences: z.preprocess(
+    jsonArrayString,
+    z.array(z.number().finite()).min(1, 'must hold at least one probability'),
+  ),
 });
 
 /** What every handler returns: the reference workflow's envelope. */

@@ -157,7 +157,7 @@ function resolveSub(arg: unknown, context: ResolveContext, where: string): strin
 
 /** Replaces `${Name}` placeholders of a state machine definition, as DefinitionSubstitutions does. */
 export function substituteDefinition(definition: string, substitutions: Record<string, string>): string {
-  return definition.replace(/\$\{([A-Za-z0-9_]+)\}/g, (match, name: string) => {
+  return definition.replace(/\$\{([A-Za-z0-9_]+)\}/g, (_match, name: string) => {
     const value = substitutions[name];
     if (value === undefined)
       throw new SconesError(

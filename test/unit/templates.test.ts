@@ -13,15 +13,32 @@ import {
 } from '../../pipeline/deploy/template.js';
 
 const require = createRequire(import.meta.url);
-const aslValidator = require('asl-validator') as (definition: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
+const aslValidator = require('asl-validator') as (definition: unknown) => {
+  isValid: boolean;
+  errorsText: (sep?: string) => string;
+};
 
 type SpecDb = Awaited<ReturnType<typeof loadAwsServiceSpec>>;
-type PropertyType = { type: string; element?: PropertyType; reference?: { $ref: string }; types?: PropertyType[] };
+type PropertyType = {
+  type: string;
+  element?: PropertyType;
+  reference?: { $ref: string };
+  types?: PropertyType[];
+};
 const isIntrinsic = (value: unknown) =>
-  typeof value === 'object' && value !== null && Object.keys(value).length === 1 && /^(Ref|Fn::|Condition)/.test(Object.keys(value)[0] ?? '');
+  typeof value === 'object' &&
+  value !== null &&
+  Object.keys(value).length === 1 &&
+  /^(Ref|Fn::|Condition)/.test(Object.keys(value)[0] ?? '');
 
 /** Checks property names and required properties against the resource specification, recursively. */
-function checkProperties(db: SpecDb, where: string, props: Record<string, unknown>, spec: Record<string, { required?: boolean; type: PropertyType }>, problems: string[]): void {
+function checkProperties(
+  db: SpecDb,
+  where: string,
+  props: Record<string, unknown>,
+  spec: Record<string, { required?: boolean; type: PropertyType }>,
+  problems: string[],
+): void {
   for (const [name, value] of Object.entries(props)) {
     const property = spec[name];
     if (property === undefined) {
@@ -38,17 +55,21 @@ function checkValue(db: SpecDb, where: string, value: unknown, type: PropertyTyp
   if (isIntrinsic(value)) return;
   if (type.type === 'union') {
     const ref = type.types?.find((t) => t.type === 'ref');
-    if (ref !== undefined && typeof value === 'object' && value !== null && !Array.isArray(value)) checkValue(db, where, value, ref, problems);
+    if (ref !== undefined && typeof value === 'object' && value !== null && !Array.isArray(value))
+      checkValue(db, where, value, ref, problems);
     return;
   }
   if (type.type === 'array' && Array.isArray(value) && type.element !== undefined) {
-    value.forEach((v, i) => checkValue(db, `${where}[${i}]`, v, type.element as PropertyType, problems));
+    for (const [i, v] of value.entries())
+      checkValue(db, `${where}[${i}]`, v, type.element as PropertyType, problems);
   } else if (type.type === 'ref' && type.reference !== undefined) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       problems.push(`${where} should be an object`);
       return;
     }
-    const definition = db.get('typeDefinition', type.reference.$ref) as unknown as { properties: Record<string, { required?: boolean; type: PropertyType }> };
+    const definition = db.get('typeDefinition', type.reference.$ref) as unknown as {
+      properties: Record<string, { required?: boolean; type: PropertyType }>;
+    };
     checkProperties(db, where, value as Record<string, unknown>, definition.properties, problems);
   }
 }
@@ -62,7 +83,9 @@ async function specProblems(template: Template): Promise<string[]> {
       problems.push(`${logicalId}: unknown resource type ${resource.Type}`);
       continue;
     }
-    const spec = found.only() as unknown as { properties: Record<string, { required?: boolean; type: PropertyType }> };
+    const spec = found.only() as unknown as {
+      properties: Record<string, { required?: boolean; type: PropertyType }>;
+    };
     checkProperties(db, logicalId, resource.Properties ?? {}, spec.properties, problems);
   }
   return problems;
@@ -77,10 +100,12 @@ interface Statement {
 function statements(template: Template): { where: string; statement: Statement }[] {
   const found: { where: string; statement: Statement }[] = [];
   const visit = (where: string, value: unknown) => {
-    if (Array.isArray(value)) value.forEach((v, i) => visit(`${where}[${i}]`, v));
-    else if (typeof value === 'object' && value !== null) {
+    if (Array.isArray(value)) {
+      for (const [i, v] of value.entries()) visit(`${where}[${i}]`, v);
+    } else if (typeof value === 'object' && value !== null) {
       const record = value as Record<string, unknown>;
-      if (Array.isArray(record.Statement)) for (const s of record.Statement as Statement[]) found.push({ where, statement: s });
+      if (Array.isArray(record.Statement))
+        for (const s of record.Statement as Statement[]) found.push({ where, statement: s });
       else for (const [k, v] of Object.entries(record)) visit(`${where}.${k}`, v);
     }
   };
@@ -89,7 +114,8 @@ function statements(template: Template): { where: string; statement: Statement }
 }
 
 /** Actions AWS does not let a policy scope to a resource: `*` is the narrowest there is. */
-const NO_RESOURCE_LEVEL = /^(logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|cloudwatch:PutMetricData)$/;
+const NO_RESOURCE_LEVEL =
+  /^(logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|cloudwatch:PutMetricData)$/;
 
 describe('CloudFormation templates', function () {
   this.timeout(60_000);
@@ -97,8 +123,12 @@ describe('CloudFormation templates', function () {
   const bootstrap = loadTemplate(BOOTSTRAP_TEMPLATE);
 
   it('parse, short-form tags included', () => {
-    expect(workflow.Resources.ClassifyFunction?.Properties?.Role).to.deep.equal({ 'Fn::GetAtt': ['ClassifyRole', 'Arn'] });
-    expect(bootstrap.Conditions?.WithGitHub).to.deep.equal({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'GitHubRepository' }, ''] }] });
+    expect(workflow.Resources.ClassifyFunction?.Properties?.Role).to.deep.equal({
+      'Fn::GetAtt': ['ClassifyRole', 'Arn'],
+    });
+    expect(bootstrap.Conditions?.WithGitHub).to.deep.equal({
+      'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'GitHubRepository' }, ''] }],
+    });
   });
 
   for (const [name, template] of [
@@ -116,7 +146,8 @@ describe('CloudFormation templates', function () {
         for (const action of actions) expect(action, `${where}`).to.not.match(/(^\*$|:\*$)/);
         const resources = [statement.Resource].flat();
         if (resources.includes('*'))
-          for (const action of actions) expect(action, `${where}: ${action} with Resource *`).to.match(NO_RESOURCE_LEVEL);
+          for (const action of actions)
+            expect(action, `${where}: ${action} with Resource *`).to.match(NO_RESOURCE_LEVEL);
       }
     });
   }
@@ -133,7 +164,10 @@ describe('CloudFormation templates', function () {
 
   it('the state machine definition validates (asl-validator) and names only functions the template declares', () => {
     const definition = readFileSync(STATE_MACHINE_DEFINITION, 'utf8');
-    const substitutions = workflow.Resources.StateMachine?.Properties?.DefinitionSubstitutions as Record<string, { 'Fn::GetAtt': [string, string] }>;
+    const substitutions = workflow.Resources.StateMachine?.Properties?.DefinitionSubstitutions as Record<
+      string,
+      { 'Fn::GetAtt': [string, string] }
+    >;
     const arns = Object.fromEntries(
       Object.entries(substitutions).map(([key, value]) => {
         const [logicalId] = value['Fn::GetAtt'];
@@ -144,12 +178,16 @@ describe('CloudFormation templates', function () {
     const substituted = JSON.parse(substituteDefinition(definition, arns));
     const result = aslValidator(substituted);
     expect(result.isValid, result.errorsText('\n')).to.equal(true);
-    const invoked = Object.values(substituted.States as Record<string, { Parameters?: { FunctionName?: string } }>).map((s) => s.Parameters?.FunctionName);
+    const invoked = Object.values(
+      substituted.States as Record<string, { Parameters?: { FunctionName?: string } }>,
+    ).map((s) => s.Parameters?.FunctionName);
     expect(invoked).to.have.members(Object.values(arns));
   });
 
   it('retries Lambda service errors but never ThresholdConfidenceNotMet', () => {
-    const definition = JSON.parse(readFileSync(STATE_MACHINE_DEFINITION, 'utf8')) as { States: Record<string, { Retry?: { ErrorEquals: string[] }[] }> };
+    const definition = JSON.parse(readFileSync(STATE_MACHINE_DEFINITION, 'utf8')) as {
+      States: Record<string, { Retry?: { ErrorEquals: string[] }[] }>;
+    };
     for (const [name, state] of Object.entries(definition.States)) {
       const errors = (state.Retry ?? []).flatMap((r) => r.ErrorEquals);
       expect(errors, name).to.include('Lambda.ServiceException');
@@ -159,16 +197,29 @@ describe('CloudFormation templates', function () {
   });
 
   it('the endpoint captures 100% of input and output, and the roles grant only what each function uses', () => {
-    const config = workflow.Resources.EndpointConfig?.Properties?.DataCaptureConfig as { InitialSamplingPercentage: number; CaptureOptions: unknown[] };
+    const config = workflow.Resources.EndpointConfig?.Properties?.DataCaptureConfig as {
+      InitialSamplingPercentage: number;
+      CaptureOptions: unknown[];
+    };
     expect(config.InitialSamplingPercentage).to.equal(100);
     expect(config.CaptureOptions).to.deep.equal([{ CaptureMode: 'Input' }, { CaptureMode: 'Output' }]);
     const actionsOf = (role: string) =>
       statements({ Resources: { [role]: workflow.Resources[role]! } })
         .filter(({ where }) => where.includes('.Policies'))
         .flatMap(({ statement }) => [statement.Action].flat());
-    expect(actionsOf('SerializeRole')).to.have.members(['s3:GetObject', 'logs:CreateLogStream', 'logs:PutLogEvents']);
-    expect(actionsOf('ClassifyRole')).to.have.members(['sagemaker:InvokeEndpoint', 'logs:CreateLogStream', 'logs:PutLogEvents']);
-    const classify = statements({ Resources: { r: workflow.Resources.ClassifyRole! } }).find(({ where }) => where.includes('.Policies'))!.statement;
+    expect(actionsOf('SerializeRole')).to.have.members([
+      's3:GetObject',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+    expect(actionsOf('ClassifyRole')).to.have.members([
+      'sagemaker:InvokeEndpoint',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+    const classify = statements({ Resources: { r: workflow.Resources.ClassifyRole! } }).find(({ where }) =>
+      where.includes('.Policies'),
+    )!.statement;
     expect(classify.Resource).to.deep.equal({ Ref: 'Endpoint' });
     for (const id of ['SerializeFunction', 'ClassifyFunction', 'FilterFunction'])
       expect(workflow.Resources[id]?.Properties).to.include({ Runtime: 'nodejs22.x' });
@@ -176,9 +227,16 @@ describe('CloudFormation templates', function () {
 
   it('bootstrap: the bucket blocks public access, encrypts, and denies non-TLS requests', () => {
     const bucket = bootstrap.Resources.ArtifactBucket?.Properties as Record<string, unknown>;
-    expect(bucket.PublicAccessBlockConfiguration).to.deep.equal({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(bucket.PublicAccessBlockConfiguration).to.deep.equal({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
     expect(JSON.stringify(bucket.BucketEncryption)).to.include('AES256');
-    const policy = bootstrap.Resources.ArtifactBucketPolicy?.Properties?.PolicyDocument as { Statement: { Effect: string; Condition: unknown }[] };
+    const policy = bootstrap.Resources.ArtifactBucketPolicy?.Properties?.PolicyDocument as {
+      Statement: { Effect: string; Condition: unknown }[];
+    };
     expect(policy.Statement).to.deep.include.members([
       {
         Sid: 'DenyInsecureTransport',
@@ -193,30 +251,68 @@ describe('CloudFormation templates', function () {
 
   it('bootstrap: the deploy role trusts only the repository main branch and production environment; previews only pull requests', () => {
     const trust = (role: string) =>
-      (bootstrap.Resources[role]?.Properties?.AssumeRolePolicyDocument as { Statement: { Condition: { StringEquals: Record<string, unknown> } }[] }).Statement[0]!.Condition.StringEquals;
+      (
+        bootstrap.Resources[role]!.Properties!.AssumeRolePolicyDocument as {
+          Statement: { Condition: { StringEquals: Record<string, unknown> } }[];
+        }
+      ).Statement[0]!.Condition.StringEquals;
     expect(trust('DeployRole')['token.actions.githubusercontent.com:aud']).to.equal('sts.amazonaws.com');
     expect(trust('DeployRole')['token.actions.githubusercontent.com:sub']).to.deep.equal([
       { 'Fn::Sub': 'repo:${GitHubRepository}:ref:refs/heads/main' },
       { 'Fn::Sub': 'repo:${GitHubRepository}:environment:production' },
     ]);
-    expect(trust('PreviewRole')['token.actions.githubusercontent.com:sub']).to.deep.equal({ 'Fn::Sub': 'repo:${GitHubRepository}:pull_request' });
-    const previewActions = statements({ Resources: { p: bootstrap.Resources.PreviewRole! } }).flatMap(({ statement }) => [statement.Action].flat());
+    expect(trust('PreviewRole')['token.actions.githubusercontent.com:sub']).to.deep.equal({
+      'Fn::Sub': 'repo:${GitHubRepository}:pull_request',
+    });
+    const previewActions = statements({ Resources: { p: bootstrap.Resources.PreviewRole! } }).flatMap(
+      ({ statement }) => [statement.Action].flat(),
+    );
     expect(previewActions).to.not.include('cloudformation:ExecuteChangeSet');
   });
 
   it('resolves for the local backend: names, environment from parameters, capture settings, substituted definition', () => {
     const parameters = {
-      ModelDataUrl: 's3://b/models/t/', InferenceImage: 'img', SageMakerRoleArn: 'arn:aws:iam::1:role/r', ModelVersion: 'abc', TrainingId: 't-abc',
-      ValidationAccuracy: '0.9', DataCaptureS3Uri: 's3://b/data-capture', DataBucket: 'b', CodeBucket: 'b', SerializeCodeKey: 'lambdas/s.zip',
-      ClassifyCodeKey: 'lambdas/c.zip', FilterCodeKey: 'lambdas/f.zip', StateMachineDefinitionKey: 'templates/d.json', ConfidenceThreshold: '0.5',
+      ModelDataUrl: 's3://b/models/t/',
+      InferenceImage: 'img',
+      SageMakerRoleArn: 'arn:aws:iam::1:role/r',
+      ModelVersion: 'abc',
+      TrainingId: 't-abc',
+      ValidationAccuracy: '0.9',
+      DataCaptureS3Uri: 's3://b/data-capture',
+      DataBucket: 'b',
+      CodeBucket: 'b',
+      SerializeCodeKey: 'lambdas/s.zip',
+      ClassifyCodeKey: 'lambdas/c.zip',
+      FilterCodeKey: 'lambdas/f.zip',
+      StateMachineDefinitionKey: 'templates/d.json',
+      ConfidenceThreshold: '0.5',
     };
-    const stack = resolveLocalStack(workflow, parameters, { stackName: 'st', region: 'eu-west-1', definition: readFileSync(STATE_MACHINE_DEFINITION, 'utf8') });
+    const stack = resolveLocalStack(workflow, parameters, {
+      stackName: 'st',
+      region: 'eu-west-1',
+      definition: readFileSync(STATE_MACHINE_DEFINITION, 'utf8'),
+    });
     expect(stack.endpointName).to.equal('st-endpoint');
-    expect(stack.functions.find((f) => f.logicalId === 'FilterFunction')?.environment).to.deep.equal({ THRESHOLD: '0.5' });
-    expect(stack.functions.find((f) => f.logicalId === 'ClassifyFunction')?.environment).to.deep.equal({ ENDPOINT_NAME: 'st-endpoint' });
-    expect(stack.capture).to.deep.equal({ destination: 's3://b/data-capture', samplingPercentage: 100, captureInput: true, captureOutput: true });
+    expect(stack.functions.find((f) => f.logicalId === 'FilterFunction')?.environment).to.deep.equal({
+      THRESHOLD: '0.5',
+    });
+    expect(stack.functions.find((f) => f.logicalId === 'ClassifyFunction')?.environment).to.deep.equal({
+      ENDPOINT_NAME: 'st-endpoint',
+    });
+    expect(stack.capture).to.deep.equal({
+      destination: 's3://b/data-capture',
+      samplingPercentage: 100,
+      captureInput: true,
+      captureOutput: true,
+    });
     expect(stack.definition).to.include('arn:aws:lambda:eu-west-1:000000000000:function:st-classify-image');
     expect(stack.outputs.DeployedTrainingId).to.equal('t-abc');
-    expect(() => resolveLocalStack(workflow, { ...parameters, ModelVersion: 'NOT OK' }, { stackName: 'st', region: 'eu-west-1', definition: '{}' })).to.throw(/ModelVersion = "NOT OK" does not match/);
+    expect(() =>
+      resolveLocalStack(
+        workflow,
+        { ...parameters, ModelVersion: 'NOT OK' },
+        { stackName: 'st', region: 'eu-west-1', definition: '{}' },
+      ),
+    ).to.throw(/ModelVersion = "NOT OK" does not match/);
   });
 });

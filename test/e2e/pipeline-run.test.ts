@@ -1,0 +1,226 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { expect } from 'chai';
+import { openLocalBackend } from '../../pipeline/backends/local/index.js';
+import { startLocalServices } from '../../pipeline/backends/local/workflow.js';
+import { parseCaptureText } from '../../pipeline/report/capture.js';
+import { classifyOutcome } from '../../pipeline/stages/test-executions.js';
+import { pngBytes } from '../helpers/fixtures.js';
+import { runCli, tempDir, testConfig } from '../helpers/workspace.js';
+
+const CONFIG = `
+data:
+  source: synthetic
+  synthetic: { trainPerClass: 40, testPerClass: 15, imageSize: 16, seed: 3 }
+train: { epochs: 4, batchSize: 16 }
+testExecutions: { count: 12, concurrency: 3 }
+`;
+
+interface RunManifest {
+  runId: string;
+  stages: Record<string, { reused: boolean; outputs: Record<string, unknown> }>;
+}
+
+describe('scones run: the whole pipeline on the local backend', function () {
+  this.timeout(300_000);
+  let dir: string;
+  let cleanup: () => void;
+  let first: RunManifest;
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir());
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'scones.config.yaml'), CONFIG);
+    const result = await runCli(['run', '--json'], { cwd: dir });
+    expect(result.code, result.stderr).to.equal(0);
+    first = JSON.parse(result.stdout) as RunManifest;
+  });
+  after(() => cleanup());
+
+  it('completes every stage under one run id, with the executions and the report agreeing', () => {
+    expect(Object.keys(first.stages)).to.deep.equal([
+      'stage-data',
+      'train',
+      'gate',
+      'deploy',
+      'test-executions',
+      'monitor-report',
+    ]);
+    const executions = first.stages['test-executions']!.outputs as {
+      summary: { total: number; succeeded: number; filtered: number; errors: number; accuracy: number };
+    };
+    expect(executions.summary.total).to.equal(12);
+    expect(executions.summary.errors).to.equal(0);
+    expect(executions.summary.succeeded + executions.summary.filtered).to.equal(12);
+    const report = first.stages['monitor-report']!.outputs as {
+      records: number;
+      malformed: number;
+      reportDir: string;
+      predictionsPerClass: Record<string, number>;
+    };
+    expect(report.records).to.equal(12);
+    expect(report.malformed).to.equal(0);
+    expect(Object.values(report.predictionsPerClass).reduce((a, b) => a + b, 0)).to.equal(12);
+    for (const file of [
+      'report.html',
+      'summary.md',
+      'report.json',
+      'confidence-over-time.png',
+      'confidence-histogram.png',
+      'predictions-per-class.png',
+    ])
+      expect(existsSync(join(report.reportDir, file)), file).to.equal(true);
+    const numbers = JSON.parse(readFileSync(join(report.reportDir, 'report.json'), 'utf8')) as {
+      labelled: number;
+      accuracy: number;
+    };
+    expect(numbers.labelled).to.equal(12);
+    const manifest = JSON.parse(
+      readFileSync(join(dir, '.scones', 'runs', first.runId, 'manifest.json'), 'utf8'),
+    ) as RunManifest;
+    expect(manifest.stages['monitor-report']).to.not.equal(undefined);
+  });
+
+  it('re-runs with the same inputs reusing dataset, model and deployment, and says so', async () => {
+    const result = await runCli(['run', '--json'], { cwd: dir });
+    expect(result.code, result.stderr).to.equal(0);
+    const again = JSON.parse(result.stdout) as RunManifest;
+    expect(again.runId).to.not.equal(first.runId);
+    expect(again.stages['stage-data']!.reused).to.equal(true);
+    expect(again.stages.train!.reused).to.equal(true);
+    expect(again.stages.deploy!.reused).to.equal(true);
+    expect(again.stages['test-executions']!.reused).to.equal(false);
+    expect(result.stderr).to.match(/reused: stage-data, train, deploy/);
+    expect(result.stderr).to.not.match(/epoch 1:/);
+  });
+
+  it('serves InvokeEndpoint to the real SDK client, with SageMaker errors and one capture record per request', async () => {
+    const config = testConfig({ workDir: join(dir, '.scones') });
+    const backend = await openLocalBackend(config);
+    const services = await startLocalServices({
+      deploymentPath: join(dir, '.scones', 'deployment.json'),
+      store: backend.store,
+      s3Endpoint: (backend as unknown as { s3Endpoint: string }).s3Endpoint,
+      region: 'us-east-1',
+    });
+    try {
+      const client = new SageMakerRuntimeClient({
+        region: 'us-east-1',
+        endpoint: services.modelServer.url,
+        credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      });
+      const image = pngBytes(16, 16, 5);
+      const response = await client.send(
+        new InvokeEndpointCommand({
+          EndpointName: 'scones-workflow-endpoint',
+          ContentType: 'image/png',
+          Body: image,
+          InferenceId: 'probe-1',
+        }),
+      );
+      const probabilities = JSON.parse(Buffer.from(response.Body!).toString()) as number[];
+      expect(probabilities).to.have.length(2);
+      expect(probabilities.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-5);
+      expect(response.ContentType).to.equal('application/json');
+
+      const failures: [InvokeEndpointCommand, string, number][] = [
+        [
+          new InvokeEndpointCommand({ EndpointName: 'nope', ContentType: 'image/png', Body: image }),
+          'ValidationError',
+          400,
+        ],
+        [
+          new InvokeEndpointCommand({
+            EndpointName: 'scones-workflow-endpoint',
+            ContentType: 'text/csv',
+            Body: image,
+          }),
+          'ModelError',
+          424,
+        ],
+        [
+          new InvokeEndpointCommand({
+            EndpointName: 'scones-workflow-endpoint',
+            ContentType: 'image/png',
+            Body: Buffer.from('not a png'),
+          }),
+          'ModelError',
+          424,
+        ],
+      ];
+      for (const [command, name, status] of failures) {
+        try {
+          await client.send(command);
+          expect.fail(`${name} expected`);
+        } catch (error) {
+          expect((error as Error).name).to.equal(name);
+          expect((error as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode).to.equal(
+            status,
+          );
+        }
+      }
+      await services.modelServer.flush();
+      const captured: ReturnType<typeof JSON.parse>[] = [];
+      for await (const object of backend.store.list('data-capture/scones-workflow-endpoint/AllTraffic/')) {
+        expect(object.key).to.match(
+          /^data-capture\/scones-workflow-endpoint\/AllTraffic\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/[\w-]+\.jsonl$/,
+        );
+        const text = Buffer.from(await backend.store.get(object.key)).toString();
+        parseCaptureText(text, object.key, () => {});
+        for (const line of text.trim().split('\n')) captured.push(JSON.parse(line));
+      }
+      const probe = captured.filter((r) => r.eventMetadata.inferenceId === 'probe-1');
+      expect(probe).to.have.length(1);
+      expect(Object.keys(probe[0]).sort()).to.deep.equal(['captureData', 'eventMetadata', 'eventVersion']);
+      expect(probe[0].captureData.endpointInput).to.deep.equal({
+        observedContentType: 'image/png',
+        mode: 'INPUT',
+        data: image.toString('base64'),
+        encoding: 'BASE64',
+      });
+      expect(JSON.parse(probe[0].captureData.endpointOutput.data)).to.deep.equal(probabilities);
+      expect(probe[0].captureData.endpointOutput).to.include({
+        observedContentType: 'application/json',
+        mode: 'OUTPUT',
+        encoding: 'JSON',
+      });
+      expect(probe[0].eventMetadata.inferenceTime).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+
+      // A Lambda that fails: the image key does not exist, and the execution says why.
+      const missing = await services.runner.execute(
+        { image_data: '', s3_bucket: config.bucket, s3_key: 'datasets/none/missing.png' },
+        'missing',
+      );
+      expect(missing).to.include({ status: 'FAILED', error: 'ImageNotFound' });
+      const outcome = classifyOutcome(
+        {
+          index: 0,
+          name: 'missing',
+          label: 0,
+          input: { image_data: '', s3_bucket: config.bucket, s3_key: 'datasets/none/missing.png' },
+        },
+        { name: 'missing', ...missing },
+      );
+      expect(outcome.outcome).to.equal('ERROR');
+    } finally {
+      await services.stop();
+      await backend.close();
+    }
+  });
+
+  it('counts low-confidence executions as filtered when the threshold is raised (a new deployment)', async () => {
+    const deployed = await runCli(['deploy', '--threshold', '0.99999', '--json'], { cwd: dir });
+    expect(deployed.code, deployed.stderr).to.equal(0);
+    expect(JSON.parse(deployed.stdout).outputs.deployed).to.equal(true);
+    const result = await runCli(['test-executions', '--json'], { cwd: dir });
+    expect(result.code, result.stderr).to.equal(0);
+    const summary = JSON.parse(result.stdout).outputs.summary as {
+      filtered: number;
+      errors: number;
+      total: number;
+    };
+    expect(summary.filtered).to.be.greaterThan(0);
+    expect(summary.errors).to.equal(0);
+  });
+});
