@@ -1,0 +1,203 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { inferenceIdFor } from '../../lambdas/shared/events.js';
+import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
+import {
+  CaptureAggregator,
+  labelsByInferenceId,
+  summaryMarkdown,
+  writeReport,
+} from '../../pipeline/report/report.js';
+import { histogram, populationStabilityIndex, quantile } from '../../pipeline/report/statistics.js';
+import { tempDir } from '../helpers/workspace.js';
+
+const REFERENCE_CAPTURE = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  '..',
+  'shared',
+  'data',
+  'reference',
+  'AmadouBari+Project--Build-a-ML-Workflow-For-Scones-Unlimited-On-Amazon-SageMaker',
+  'captured_data.jsonl',
+);
+
+/** A capture line as SageMaker writes it. */
+function captureLine(
+  probabilities: number[],
+  time: string,
+  options: { inferenceId?: string; base64Output?: boolean } = {},
+): string {
+  const output = JSON.stringify(probabilities);
+  return JSON.stringify({
+    captureData: {
+      endpointInput: {
+        observedContentType: 'image/png',
+        mode: 'INPUT',
+        data: Buffer.from('png bytes').toString('base64'),
+        encoding: 'BASE64',
+      },
+      endpointOutput: options.base64Output
+        ? {
+            observedContentType: 'application/json',
+            mode: 'OUTPUT',
+            data: Buffer.from(output).toString('base64'),
+            encoding: 'BASE64',
+          }
+        : { observedContentType: 'application/json', mode: 'OUTPUT', data: output, encoding: 'JSON' },
+    },
+    eventMetadata: {
+      eventId: `e-${time}`,
+      ...(options.inferenceId ? { inferenceId: options.inferenceId } : {}),
+      inferenceTime: time,
+    },
+    eventVersion: '0',
+  });
+}
+
+describe('data capture parsing', () => {
+  it('reads every line of a multi-line file, JSON and BASE64 output encodings', () => {
+    const text = [
+      captureLine([0.9, 0.1], '2026-11-23T10:00:00Z'),
+      captureLine([0.2, 0.8], '2026-11-23T10:00:01Z', { base64Output: true, inferenceId: 'k1' }),
+      captureLine([0.6, 0.4], '2026-11-23T10:00:02Z'),
+    ].join('\n');
+    const records: ReturnType<typeof parseCaptureLine>[] = [];
+    const malformed = parseCaptureText(`${text}\n`, 'f.jsonl', (r) => records.push(r));
+    expect(malformed).to.deep.equal([]);
+    expect(records.map((r) => r.probabilities)).to.deep.equal([
+      [0.9, 0.1],
+      [0.2, 0.8],
+      [0.6, 0.4],
+    ]);
+    expect(records[1]?.inferenceId).to.equal('k1');
+    expect(records[0]?.inputBytes).to.equal(9);
+  });
+
+  it('counts garbage and a truncated last line with file and line, without failing', () => {
+    const good = captureLine([0.9, 0.1], '2026-11-23T10:00:00Z');
+    const text = [good, 'garbage here', good, '{"captureData":{}}', good.slice(0, 40)].join('\n');
+    const records: unknown[] = [];
+    const malformed = parseCaptureText(text, 'data-capture/x.jsonl', (r) => records.push(r));
+    expect(records).to.have.length(2);
+    expect(malformed).to.deep.equal([
+      { file: 'data-capture/x.jsonl', line: 2, reason: 'not JSON (truncated or garbage)' },
+      { file: 'data-capture/x.jsonl', line: 4, reason: 'no captureData.endpointOutput' },
+      { file: 'data-capture/x.jsonl', line: 5, reason: 'not JSON (truncated or garbage)' },
+    ]);
+  });
+
+  it('parses the real SageMaker capture file of the reference workflow where present', function () {
+    if (!existsSync(REFERENCE_CAPTURE)) this.skip(); // shared/data/reference is absent here
+    const records: ReturnType<typeof parseCaptureLine>[] = [];
+    const malformed = parseCaptureText(readFileSync(REFERENCE_CAPTURE, 'utf8'), 'captured_data.jsonl', (r) =>
+      records.push(r),
+    );
+    expect(malformed).to.deep.equal([]);
+    expect(records).to.have.length(2);
+    expect(records[0]?.probabilities[1]).to.be.closeTo(0.9999980926513672, 1e-12);
+    expect(records[0]?.inputContentType).to.equal('image/png');
+    expect(new Date(records[0]!.time).toISOString()).to.equal('2025-08-22T04:07:39.000Z');
+  });
+});
+
+describe('report statistics', () => {
+  it('quantiles, histograms and PSI on known inputs', () => {
+    expect(quantile([1, 2, 3, 4, 5], 0.5)).to.equal(3);
+    expect(quantile([0, 10], 0.25)).to.equal(2.5);
+    expect(histogram([0, 0.05, 0.15, 0.999, 1], 10)).to.deep.equal([2, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
+    expect(populationStabilityIndex([50, 50], [50, 50])).to.equal(0);
+    // PSI of 50/50 against 90/10 = 0.4 ln(0.9/0.5) + (-0.4) ln(0.1/0.5)
+    expect(populationStabilityIndex([50, 50], [90, 10])).to.be.closeTo(
+      0.4 * Math.log(1.8) - 0.4 * Math.log(0.2),
+      1e-12,
+    );
+  });
+
+  it('aggregates records: window, class counts, share under threshold, accuracy by inference id, drift verdicts', () => {
+    const keyA = 'datasets/d/test/a.png';
+    const keyB = 'datasets/d/test/b.png';
+    const aggregator = new CaptureAggregator({
+      classes: ['bicycle', 'motorcycle'],
+      threshold: 0.93,
+      window: { from: Date.parse('2026-11-23T10:00:00Z'), to: Date.parse('2026-11-23T10:00:10Z') },
+      labels: labelsByInferenceId([
+        { s3Key: keyA, label: 0 },
+        { s3Key: keyB, label: 0 },
+      ]),
+      baseline: {
+        probabilities: [
+          [0.95, 0.05],
+          [0.05, 0.95],
+          [0.9, 0.1],
+          [0.1, 0.9],
+        ],
+      },
+      minAccuracy: 0.8,
+    });
+    aggregator.addFile(
+      [
+        captureLine([0.97, 0.03], '2026-11-23T10:00:01Z', { inferenceId: inferenceIdFor(keyA) }),
+        captureLine([0.2, 0.8], '2026-11-23T10:00:02Z', { inferenceId: inferenceIdFor(keyB) }),
+        captureLine([0.99, 0.01], '2026-11-23T10:00:03Z'),
+        captureLine([0.5, 0.5], '2026-11-23T11:00:00Z'),
+        'broken',
+      ].join('\n'),
+      'f.jsonl',
+    );
+    const s = aggregator.summarize();
+    expect(s.records).to.equal(3);
+    expect(s.outsideWindow).to.equal(1);
+    expect(s.malformed.count).to.equal(1);
+    expect(s.predictionsPerClass).to.deep.equal({ bicycle: 2, motorcycle: 1 });
+    expect(s.underThreshold).to.equal(1);
+    expect(s.shareUnderThreshold).to.be.closeTo(1 / 3, 1e-12);
+    expect(s.labelled).to.equal(2);
+    expect(s.accuracy).to.equal(0.5);
+    expect(s.confidence.p50).to.equal(0.97);
+    expect(s.verdicts.accuracy?.verdict).to.equal('warn');
+    expect(s.verdicts.malformed?.verdict).to.equal('warn');
+    expect(s.drift?.classMixPsi).to.be.closeTo(populationStabilityIndex([2, 2], [2, 1]), 1e-12);
+    expect(summaryMarkdown('t', s)).to.include(
+      '| accuracy | :warning: warn | 50.0% of 2 labelled inferences correct (minimum 0.8) |',
+    );
+  });
+
+  it('writes a self-contained HTML report with its charts inline, the JSON numbers and PNG charts', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const aggregator = new CaptureAggregator({
+        classes: ['bicycle', 'motorcycle'],
+        threshold: 0.93,
+        minAccuracy: 0.8,
+      });
+      aggregator.addFile(
+        [
+          captureLine([0.97, 0.03], '2026-11-23T10:00:01Z'),
+          captureLine([0.3, 0.7], '2026-11-23T10:00:05Z'),
+        ].join('\n'),
+        'f',
+      );
+      const files = await writeReport(dir, 'Test report', aggregator.summarize(), aggregator);
+      expect(files).to.include.members([
+        'report.html',
+        'summary.md',
+        'report.json',
+        'confidence-over-time.png',
+        'confidence-histogram.png',
+        'predictions-per-class.png',
+      ]);
+      const html = readFileSync(join(dir, 'report.html'), 'utf8');
+      expect(html.match(/<img alt="[^"]+" src="data:image\/png;base64,/g)).to.have.length(3);
+      expect(html).to.not.match(/src="https?:/);
+      const png = readFileSync(join(dir, 'confidence-over-time.png'));
+      expect(png.subarray(1, 4).toString()).to.equal('PNG');
+      expect(png.length).to.be.greaterThan(10_000);
+      expect(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')).records).to.equal(2);
+    } finally {
+      cleanup();
+    }
+  });
+});
