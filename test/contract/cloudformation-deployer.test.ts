@@ -163,29 +163,25 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   });
 
   it('updates an existing stack with an UPDATE change set', async () => {
-    cfn
-      .on(DescribeStacksCommand)
-      .resolves({
-        Stacks: [
-          { StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: OUTPUTS },
-        ],
-      });
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        { StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: OUTPUTS },
+      ],
+    });
     cfn.on(CreateChangeSetCommand).resolves({});
-    cfn
-      .on(DescribeChangeSetCommand)
-      .resolves({
-        Status: 'CREATE_COMPLETE',
-        Changes: [
-          {
-            ResourceChange: {
-              Action: 'Modify',
-              LogicalResourceId: 'Model',
-              ResourceType: 'AWS::SageMaker::Model',
-              Replacement: 'True',
-            },
+    cfn.on(DescribeChangeSetCommand).resolves({
+      Status: 'CREATE_COMPLETE',
+      Changes: [
+        {
+          ResourceChange: {
+            Action: 'Modify',
+            LogicalResourceId: 'Model',
+            ResourceType: 'AWS::SageMaker::Model',
+            Replacement: 'True',
           },
-        ],
-      });
+        },
+      ],
+    });
     cfn.on(ExecuteChangeSetCommand).resolves({});
     const record = await deployer().deploy(request(), captureReporter().reporter);
     expect(cfn.commandCalls(CreateChangeSetCommand)[0]!.args[0].input.ChangeSetType).to.equal('UPDATE');
@@ -198,21 +194,17 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   });
 
   it('treats an empty change set as nothing to deploy: deletes it, executes nothing, succeeds', async () => {
-    cfn
-      .on(DescribeStacksCommand)
-      .resolves({
-        Stacks: [
-          { StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: OUTPUTS },
-        ],
-      });
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        { StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: OUTPUTS },
+      ],
+    });
     cfn.on(CreateChangeSetCommand).resolves({});
-    cfn
-      .on(DescribeChangeSetCommand)
-      .resolves({
-        Status: 'FAILED',
-        StatusReason:
-          "The submitted information didn't contain changes. Submit different information to create a change set.",
-      });
+    cfn.on(DescribeChangeSetCommand).resolves({
+      Status: 'FAILED',
+      StatusReason:
+        "The submitted information didn't contain changes. Submit different information to create a change set.",
+    });
     cfn.on(DeleteChangeSetCommand).resolves({});
     const { reporter, stream } = captureReporter();
     const record = await deployer().deploy(request(), reporter);
@@ -274,13 +266,11 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
       .on(DescribeStacksCommand)
       .resolves({ Stacks: [{ StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date() }] });
     cfn.on(CreateChangeSetCommand).resolves({});
-    cfn
-      .on(DescribeChangeSetCommand)
-      .resolves({
-        Status: 'FAILED',
-        StatusReason:
-          'Parameter validation failed: parameter value x for parameter name ModelVersion does not match pattern',
-      });
+    cfn.on(DescribeChangeSetCommand).resolves({
+      Status: 'FAILED',
+      StatusReason:
+        'Parameter validation failed: parameter value x for parameter name ModelVersion does not match pattern',
+    });
     cfn.on(DeleteChangeSetCommand).resolves({});
     try {
       await deployer().deploy(request(), captureReporter().reporter);
@@ -324,21 +314,19 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
       .on(DescribeStacksCommand)
       .resolves({ Stacks: [{ StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date() }] });
     cfn.on(CreateChangeSetCommand).resolves({});
-    cfn
-      .on(DescribeChangeSetCommand)
-      .resolves({
-        Status: 'CREATE_COMPLETE',
-        Changes: [
-          {
-            ResourceChange: {
-              Action: 'Modify',
-              LogicalResourceId: 'FilterFunction',
-              ResourceType: 'AWS::Lambda::Function',
-              Replacement: 'False',
-            },
+    cfn.on(DescribeChangeSetCommand).resolves({
+      Status: 'CREATE_COMPLETE',
+      Changes: [
+        {
+          ResourceChange: {
+            Action: 'Modify',
+            LogicalResourceId: 'FilterFunction',
+            ResourceType: 'AWS::Lambda::Function',
+            Replacement: 'False',
           },
-        ],
-      });
+        },
+      ],
+    });
     cfn.on(DeleteChangeSetCommand).resolves({});
     const record = await deployer().deploy(request(true), captureReporter().reporter);
     expect(cfn.commandCalls(ExecuteChangeSetCommand)).to.have.length(0);
