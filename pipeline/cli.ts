@@ -1,9 +1,17 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { openBackend } from './backends/index.js';
+import { localPaths } from './backends/local/index.js';
+import { bootstrap } from './commands/bootstrap.js';
+import { acquireLock } from './commands/lock.js';
+import { serve } from './commands/serve.js';
+import { teardown, teardownPlan } from './commands/teardown.js';
 import { type Config, loadConfig, parseScalar } from './config.js';
 import { BACKENDS, ExitCode, FLAG_KEYS, type FlagName, STAGES, type StageName } from './constants.js';
 import { InterruptedError, NotImplementedError, SconesError, UsageError } from './errors.js';
+import { type Manifest, stageSection } from './manifest.js';
 import type { Backend } from './ports.js';
 import { createReporter, type Reporter } from './reporter.js';
 import { executeStage, executeStages, resolveRun, STAGE_IMPLEMENTATIONS } from './run.js';
@@ -91,6 +99,28 @@ function flagOption(flag: FlagName): Option {
       );
     case 'count':
       return new Option('--count <n>', 'number of test executions').argParser(positiveInt('--count'));
+  }
+}
+
+function positiveIntOrZero(flag: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${flag} takes a whole number >= 0, not "${value}"`);
+    return value;
+  };
+}
+
+/** Asks on a terminal; refuses (false) when there is no one to ask. */
+async function confirm(io: CliIo, question: string): Promise<boolean> {
+  const input = process.stdin;
+  if (input.isTTY !== true) return false;
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input, output: io.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
   }
 }
 
@@ -185,13 +215,97 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
       return ExitCode.Ok;
     });
   });
-  withCommonOptions(program.command('teardown').description('remove what runs left running or stored'))
+  withCommonOptions(
+    program.command('teardown').description('remove what runs left deployed or stored (asks first)'),
+  )
     .option('--yes', 'do not ask for confirmation')
-    .action(async () => {
-      exitCode = await guarded(io, undefined, async () => {
-        throw new SconesError('teardown is not built yet', { exitCode: ExitCode.NotImplemented });
+    .option(
+      '--keep-runs <n>',
+      'local: keep the newest N runs and remove the others',
+      positiveIntOrZero('--keep-runs'),
+    )
+    .option('--include-bootstrap', 'aws: also delete the bootstrap stack (the bucket is retained)')
+    .action(
+      async (options: StageOptions & { yes?: boolean; keepRuns?: string; includeBootstrap?: boolean }) => {
+        exitCode = await guarded(io, undefined, async () => {
+          const { config } = loadConfig(configOptions(options, io));
+          const reporter = createReporter({ stream: io.stderr, env: io.env });
+          const plan = {
+            ...(options.keepRuns === undefined ? {} : { keepRuns: Number(options.keepRuns) }),
+            ...(options.includeBootstrap === true ? { includeBootstrap: true } : {}),
+          };
+          const targets = teardownPlan(config, plan);
+          if (
+            options.yes !== true &&
+            !(await confirm(io, `This removes:\n  - ${targets.join('\n  - ')}\nContinue? [y/N] `))
+          )
+            throw new UsageError('teardown not confirmed: answer y, or pass --yes in scripts');
+          const backend = config.backend === 'local' ? await openBackend(config) : undefined;
+          try {
+            await teardown(config, plan, backend?.store, reporter);
+          } finally {
+            await backend?.close();
+          }
+          return ExitCode.Ok;
+        });
+      },
+    );
+  withCommonOptions(
+    program.command('bootstrap').description('aws: create the artifact bucket and roles once per account'),
+  )
+    .option(
+      '--github-repository <owner/name>',
+      'create GitHub OIDC deploy and preview roles trusted by this repository',
+    )
+    .option('--existing-oidc-provider-arn <arn>', "use the account's existing GitHub OIDC provider")
+    .action(
+      async (options: StageOptions & { githubRepository?: string; existingOidcProviderArn?: string }) => {
+        exitCode = await guarded(io, undefined, async () => {
+          const { config } = loadConfig(configOptions(options, io));
+          const variables = await bootstrap(
+            config,
+            {
+              ...(options.githubRepository === undefined
+                ? {}
+                : { githubRepository: options.githubRepository }),
+              ...(options.existingOidcProviderArn === undefined
+                ? {}
+                : { existingOidcProviderArn: options.existingOidcProviderArn }),
+            },
+            createReporter({ stream: io.stderr, env: io.env }),
+          );
+          if (options.json === true) io.stdout.write(`${JSON.stringify(variables)}\n`);
+          return ExitCode.Ok;
+        });
+      },
+    );
+  withCommonOptions(
+    program
+      .command('serve')
+      .description('run the local object store and endpoint in the foreground until Ctrl-C'),
+  ).action(async (options: StageOptions) => {
+    exitCode = await guarded(io, undefined, async () => {
+      const { config } = loadConfig(configOptions(options, io));
+      const stopped = new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
       });
+      await serve(
+        config,
+        (info) => {
+          if (options.json === true) io.stdout.write(`${JSON.stringify(info)}\n`);
+          io.stderr.write(
+            `object store  ${info.objectStore} (bucket ${info.bucket}, path-style, any credentials)\n` +
+              `endpoint      ${info.endpoint} (name ${info.endpointName})\n` +
+              `try: aws sagemaker-runtime invoke-endpoint --endpoint-url ${info.endpoint} --endpoint-name ${info.endpointName} --content-type image/png --body fileb://image.png out.json\n` +
+              'Ctrl-C stops both.\n',
+          );
+        },
+        stopped,
+      );
+      return ExitCode.Ok;
     });
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -222,9 +336,10 @@ function configOptions(options: StageOptions, io: CliIo) {
 async function runCommand(command: StageName | 'run', options: StageOptions, io: CliIo): Promise<number> {
   const reporter = createReporter({ stream: io.stderr, env: io.env });
   let backend: Backend | undefined;
+  let lock: ReturnType<typeof acquireLock> | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     reporter.warn(`${signal}: stopping; the manifest keeps the last completed stage, re-run to resume`);
-    const closing = backend?.close() ?? Promise.resolve();
+    const closing = (backend?.close() ?? Promise.resolve()).finally(() => lock?.release());
     void closing.finally(() => process.exit(new InterruptedError(signal).exitCode));
   };
   process.once('SIGINT', onSignal);
@@ -234,12 +349,17 @@ async function runCommand(command: StageName | 'run', options: StageOptions, io:
       if (command !== 'run' && STAGE_IMPLEMENTATIONS[command] === undefined)
         throw new NotImplementedError(`the ${command} stage`);
       const { config } = loadConfig(configOptions(options, io));
+      if (config.backend === 'local') {
+        mkdirSync(config.workDir, { recursive: true });
+        lock = acquireLock(localPaths(config.workDir).lock, { runId: options.runId ?? '(new run)', command });
+      }
       backend = await openBackend(config);
       // A report on outside capture files needs no earlier stage: it starts a run of its own.
       const starts =
         command === 'monitor-report' && config.monitor.capture !== undefined ? 'stage-data' : command;
       const manifest = await resolveRun(backend, config, starts, options.runId);
       reporter.info(`run ${manifest.runId} on the ${config.backend} backend`);
+      lock?.update(manifest.runId);
       if (command === 'run') {
         const { manifest: final, reused } = await executeStages(STAGES, {
           config,
@@ -247,7 +367,7 @@ async function runCommand(command: StageName | 'run', options: StageOptions, io:
           reporter,
           manifest,
         });
-        reporter.info(runSummary(final.runId, config, reused));
+        reporter.info(runSummary(final, config, reused));
         if (options.json === true) io.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
       } else {
         const outcome = await executeStage(command, { config, backend, reporter, manifest });
@@ -259,11 +379,28 @@ async function runCommand(command: StageName | 'run', options: StageOptions, io:
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await backend?.close();
+    lock?.release();
   }
 }
 
-function runSummary(runId: string, config: Config, reused: StageName[]): string {
-  return `run ${runId} complete on ${config.backend}${reused.length > 0 ? `; reused: ${reused.join(', ')}` : ''}`;
+/** The end-of-run summary: dataset, accuracy, gate, executions, report. */
+export function runSummary(manifest: Manifest, config: Config, reused: readonly StageName[]): string {
+  const dataset = stageSection(manifest, 'stage-data')?.outputs;
+  const model = stageSection(manifest, 'train')?.outputs;
+  const gate = stageSection(manifest, 'gate')?.outputs;
+  const executions = manifest.stages['test-executions']?.outputs as
+    | { summary?: { succeeded: number; filtered: number; errors: number; accuracy: number | null } }
+    | undefined;
+  const report = manifest.stages['monitor-report']?.outputs as { reportDir?: string } | undefined;
+  const lines = [
+    `run ${manifest.runId} complete on the ${config.backend} backend${reused.length > 0 ? ` (reused: ${reused.join(', ')})` : ''}`,
+    `  dataset     ${dataset === undefined ? '-' : `${dataset.digest}: ${dataset.totals.train} train / ${dataset.totals.test} test images`}`,
+    `  model       ${model === undefined ? '-' : `${model.trainingId}: validation accuracy ${model.validationAccuracy}`}`,
+    `  gate        ${gate === undefined ? '-' : `${gate.forced ? 'forced' : gate.passed ? 'passed' : 'rejected'} (minimum ${gate.minAccuracy})`}`,
+    `  executions  ${executions?.summary === undefined ? '-' : `${executions.summary.succeeded} succeeded / ${executions.summary.filtered} filtered / ${executions.summary.errors} failed, accuracy ${executions.summary.accuracy ?? 'n/a'}`}`,
+    `  report      ${report?.reportDir === undefined ? '-' : join(report.reportDir, 'report.html')}`,
+  ];
+  return lines.join('\n');
 }
 
 /** The one place errors are caught: prints them and maps them to exit codes. */

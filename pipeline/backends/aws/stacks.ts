@@ -1,0 +1,190 @@
+import {
+  type Change,
+  type CloudFormationClient,
+  CreateChangeSetCommand,
+  DeleteChangeSetCommand,
+  DeleteStackCommand,
+  DescribeChangeSetCommand,
+  type DescribeChangeSetCommandOutput,
+  DescribeStackEventsCommand,
+  DescribeStacksCommand,
+  ExecuteChangeSetCommand,
+  type Stack,
+} from '@aws-sdk/client-cloudformation';
+import { StageFailedError } from '../../errors.js';
+import type { ResourceChange } from '../../manifest.js';
+import type { Reporter } from '../../reporter.js';
+import type { Sleep } from './sagemaker-trainer.js';
+
+const EMPTY_CHANGE_SET = /didn't contain changes|No updates are to be performed/i;
+
+export interface StackChangeRequest {
+  stackName: string;
+  changeSetName: string;
+  templateBody: string;
+  parameters: Record<string, string>;
+  tags: Record<string, string>;
+  preview: boolean;
+}
+
+export type StackChangeResult =
+  | { kind: 'empty'; stack: Stack | undefined }
+  | { kind: 'preview'; changes: ResourceChange[]; changeSetType: 'CREATE' | 'UPDATE' }
+  | { kind: 'deployed'; changes: ResourceChange[]; stack: Stack };
+
+/** CloudFormation through change sets, with the waits and failure reasons a pipeline needs. */
+export class Stacks {
+  constructor(
+    private readonly client: CloudFormationClient,
+    private readonly sleep: Sleep,
+    private readonly pollMs: number,
+  ) {}
+
+  async describe(stackName: string): Promise<Stack | undefined> {
+    try {
+      const response = await this.client.send(new DescribeStacksCommand({ StackName: stackName }));
+      const stack = response.Stacks?.[0];
+      return stack?.StackStatus === 'DELETE_COMPLETE' ? undefined : stack;
+    } catch (error) {
+      if (/does not exist/.test((error as Error).message ?? '')) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Creates a change set (CREATE or UPDATE), shows it, and executes it unless previewing. A stack left in
+   * ROLLBACK_COMPLETE by a failed create is deleted first; an empty change set is deleted and reported.
+   */
+  async apply(request: StackChangeRequest, reporter: Reporter): Promise<StackChangeResult> {
+    const { stackName, changeSetName } = request;
+    let stack = await this.describe(stackName);
+    if (stack?.StackStatus === 'ROLLBACK_COMPLETE') {
+      if (request.preview)
+        throw new StageFailedError(
+          `stack ${stackName} is in ROLLBACK_COMPLETE: run a deploy (not a preview) to replace it`,
+        );
+      reporter.warn(
+        `stack ${stackName} is in ROLLBACK_COMPLETE from a failed create: deleting it before a fresh create`,
+      );
+      await this.delete(stackName, reporter);
+      stack = undefined;
+    }
+    const changeSetType = stack === undefined ? 'CREATE' : 'UPDATE';
+    await this.client.send(
+      new CreateChangeSetCommand({
+        StackName: stackName,
+        ChangeSetName: changeSetName,
+        ChangeSetType: changeSetType,
+        TemplateBody: request.templateBody,
+        Parameters: Object.entries(request.parameters).map(([ParameterKey, ParameterValue]) => ({
+          ParameterKey,
+          ParameterValue,
+        })),
+        Capabilities: ['CAPABILITY_IAM'],
+        Tags: Object.entries(request.tags).map(([Key, Value]) => ({ Key, Value })),
+      }),
+    );
+    const changeSet = await this.waitForChangeSet(stackName, changeSetName);
+    if (changeSet.Status === 'FAILED') {
+      await this.client.send(
+        new DeleteChangeSetCommand({ StackName: stackName, ChangeSetName: changeSetName }),
+      );
+      if (EMPTY_CHANGE_SET.test(changeSet.StatusReason ?? '')) {
+        reporter.info(`change set for ${stackName} is empty: nothing to deploy`);
+        return { kind: 'empty', stack: await this.describe(stackName) };
+      }
+      throw new StageFailedError(
+        `change set for ${stackName} failed: ${changeSet.StatusReason ?? 'no reason given'}`,
+      );
+    }
+    const changes = (changeSet.Changes ?? []).map(toResourceChange);
+    reporter.info(changesTable(changes));
+    if (request.preview) {
+      await this.client.send(
+        new DeleteChangeSetCommand({ StackName: stackName, ChangeSetName: changeSetName }),
+      );
+      return { kind: 'preview', changes, changeSetType };
+    }
+    await this.client.send(
+      new ExecuteChangeSetCommand({ StackName: stackName, ChangeSetName: changeSetName }),
+    );
+    const final = await this.waitForStack(stackName, reporter);
+    if (final?.StackStatus !== 'CREATE_COMPLETE' && final?.StackStatus !== 'UPDATE_COMPLETE')
+      throw new StageFailedError(
+        `stack ${stackName} ended ${final?.StackStatus ?? 'missing'}: ${(await this.failureReasons(stackName)).join('; ') || 'no failed resources reported'}`,
+      );
+    return { kind: 'deployed', changes, stack: final };
+  }
+
+  /** Deletes the stack and waits until it is gone; failures carry the resources' reasons. */
+  async delete(stackName: string, reporter: Reporter): Promise<void> {
+    await this.client.send(new DeleteStackCommand({ StackName: stackName }));
+    const final = await this.waitForStack(stackName, reporter);
+    if (final !== undefined)
+      throw new StageFailedError(
+        `stack ${stackName} ended ${final.StackStatus}: ${(await this.failureReasons(stackName)).join('; ')}`,
+      );
+  }
+
+  private async waitForChangeSet(
+    stackName: string,
+    changeSetName: string,
+  ): Promise<DescribeChangeSetCommandOutput> {
+    for (;;) {
+      const changeSet = await this.client.send(
+        new DescribeChangeSetCommand({ StackName: stackName, ChangeSetName: changeSetName }),
+      );
+      if (changeSet.Status === 'CREATE_COMPLETE' || changeSet.Status === 'FAILED') return changeSet;
+      await this.sleep(this.pollMs / 2);
+    }
+  }
+
+  /** Polls until the stack leaves *_IN_PROGRESS; undefined once deleted. */
+  private async waitForStack(stackName: string, reporter: Reporter): Promise<Stack | undefined> {
+    let last = '';
+    for (;;) {
+      const stack = await this.describe(stackName);
+      const status = stack?.StackStatus ?? 'DELETE_COMPLETE';
+      if (status !== last) {
+        reporter.info(`stack ${stackName}: ${status}`);
+        last = status;
+      }
+      if (!status.endsWith('_IN_PROGRESS')) return stack;
+      await this.sleep(this.pollMs);
+    }
+  }
+
+  /** The failed resources' status reasons from the stack events. */
+  private async failureReasons(stackName: string): Promise<string[]> {
+    const events = await this.client.send(new DescribeStackEventsCommand({ StackName: stackName }));
+    return (events.StackEvents ?? [])
+      .filter((e) => e.ResourceStatus?.endsWith('_FAILED') && e.ResourceStatusReason !== undefined)
+      .filter((e) => e.ResourceType !== 'AWS::CloudFormation::Stack')
+      .map(
+        (e) => `${e.LogicalResourceId} (${e.ResourceType}) ${e.ResourceStatus}: ${e.ResourceStatusReason}`,
+      );
+  }
+}
+
+function toResourceChange(change: Change): ResourceChange {
+  const r = change.ResourceChange ?? {};
+  return {
+    action: r.Action ?? 'Unknown',
+    logicalId: r.LogicalResourceId ?? '',
+    type: r.ResourceType ?? '',
+    ...(r.Replacement === undefined ? {} : { replacement: r.Replacement }),
+  };
+}
+
+export function changesTable(changes: readonly ResourceChange[]): string {
+  if (changes.length === 0) return 'no resource changes';
+  return [
+    '| action | logical id | type | replacement |',
+    '| --- | --- | --- | --- |',
+    ...changes.map((c) => `| ${c.action} | ${c.logicalId} | ${c.type} | ${c.replacement ?? ''} |`),
+  ].join('\n');
+}
+
+export function stackOutputs(stack: Stack | undefined): Record<string, string> {
+  return Object.fromEntries((stack?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+}

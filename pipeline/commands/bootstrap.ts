@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { realSleep } from '../backends/aws/sagemaker-trainer.js';
+import { Stacks, stackOutputs } from '../backends/aws/stacks.js';
+import type { Config } from '../config.js';
+import { BOOTSTRAP_TEMPLATE } from '../deploy/template.js';
+import { ConfigError } from '../errors.js';
+import type { Reporter } from '../reporter.js';
+
+export const BOOTSTRAP_STACK = 'scones-bootstrap';
+
+export interface BootstrapOptions {
+  githubRepository?: string;
+  existingOidcProviderArn?: string;
+}
+
+/** Deploys bootstrap.yaml once per account and region; returns the repository variables to set. */
+export async function bootstrap(
+  config: Config,
+  options: BootstrapOptions,
+  reporter: Reporter,
+  client = new CloudFormationClient({ region: config.region }),
+): Promise<Record<string, string>> {
+  if (config.backend !== 'aws') {
+    reporter.info('the local backend needs no bootstrap: `npm start` creates what it needs under .scones/');
+    return {};
+  }
+  if (options.githubRepository !== undefined && !/^[\w.-]+\/[\w.-]+$/.test(options.githubRepository))
+    throw new ConfigError(`--github-repository ${options.githubRepository}: expected owner/name`);
+  const stacks = new Stacks(client, realSleep, 10_000);
+  const result = await stacks.apply(
+    {
+      stackName: BOOTSTRAP_STACK,
+      changeSetName: `scones-bootstrap-${Date.now()}`,
+      templateBody: readFileSync(BOOTSTRAP_TEMPLATE, 'utf8'),
+      parameters: {
+        BucketName: config.bucket,
+        WorkflowStackName: config.deploy.stackName,
+        GitHubRepository: options.githubRepository ?? '',
+        CreateOidcProvider: options.existingOidcProviderArn === undefined ? 'true' : 'false',
+        ExistingOidcProviderArn: options.existingOidcProviderArn ?? '',
+      },
+      tags: { 'scones:stack': 'bootstrap' },
+      preview: false,
+    },
+    reporter,
+  );
+  const outputs = stackOutputs(result.kind === 'preview' ? undefined : result.stack);
+  const variables: Record<string, string> = {
+    AWS_REGION: config.region,
+    SCONES_BUCKET: outputs.ArtifactBucketName ?? config.bucket,
+    SCONES_SAGEMAKER_ROLE_ARN: outputs.SageMakerRoleArn ?? '',
+    ...(outputs.DeployRoleArn === undefined ? {} : { AWS_DEPLOY_ROLE_ARN: outputs.DeployRoleArn }),
+    ...(outputs.PreviewRoleArn === undefined ? {} : { AWS_PREVIEW_ROLE_ARN: outputs.PreviewRoleArn }),
+  };
+  reporter.info(
+    'set these as repository variables (Settings > Secrets and variables > Actions > Variables):',
+  );
+  for (const [name, value] of Object.entries(variables)) reporter.info(`  ${name}=${value}`);
+  return variables;
+}

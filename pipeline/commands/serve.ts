@@ -1,0 +1,48 @@
+import { localPaths, openLocalBackend } from '../backends/local/index.js';
+import { startLocalServices } from '../backends/local/workflow.js';
+import type { Config } from '../config.js';
+import { SconesError } from '../errors.js';
+
+export interface ServeInfo {
+  objectStore: string;
+  bucket: string;
+  endpoint: string;
+  endpointName: string;
+  region: string;
+}
+
+/**
+ * Runs the local object store and model server in the foreground for outside clients (curl, boto3, the
+ * AWS CLI with --endpoint-url) until `stopped` resolves.
+ */
+export async function serve(
+  config: Config,
+  announce: (info: ServeInfo) => void,
+  stopped: Promise<void>,
+): Promise<void> {
+  if (config.backend !== 'local')
+    throw new SconesError('scones serve runs the local backend only: drop --backend aws');
+  const backend = await openLocalBackend(config);
+  try {
+    const services = await startLocalServices({
+      deploymentPath: localPaths(config.workDir).deployment,
+      store: backend.store,
+      s3Endpoint: backend.s3Endpoint,
+      region: config.region,
+    });
+    try {
+      announce({
+        objectStore: backend.s3Endpoint,
+        bucket: config.bucket,
+        endpoint: services.modelServer.url,
+        endpointName: services.modelServer.endpointName,
+        region: config.region,
+      });
+      await stopped;
+    } finally {
+      await services.stop();
+    }
+  } finally {
+    await backend.close();
+  }
+}

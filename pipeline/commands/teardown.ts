@@ -1,0 +1,71 @@
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { realSleep } from '../backends/aws/sagemaker-trainer.js';
+import { Stacks } from '../backends/aws/stacks.js';
+import { localPaths } from '../backends/local/index.js';
+import type { Config } from '../config.js';
+import { KEYS } from '../constants.js';
+import type { ObjectStore } from '../ports.js';
+import type { Reporter } from '../reporter.js';
+import { BOOTSTRAP_STACK } from './bootstrap.js';
+
+export interface TeardownOptions {
+  /** Keep the newest N runs and remove the others (local); undefined keeps every run. */
+  keepRuns?: number;
+  /** aws: also delete the bootstrap stack (the bucket itself is retained by its DeletionPolicy). */
+  includeBootstrap?: boolean;
+}
+
+/** What teardown would remove, for the confirmation prompt. */
+export function teardownPlan(config: Config, options: TeardownOptions): string[] {
+  if (config.backend === 'aws')
+    return [
+      `the CloudFormation stack ${config.deploy.stackName} (endpoint, Lambdas, state machine)`,
+      ...(options.includeBootstrap ? [`the ${BOOTSTRAP_STACK} stack (roles; the bucket is retained)`] : []),
+    ];
+  const paths = localPaths(config.workDir);
+  return [
+    `the local deployment (${paths.deployment})`,
+    ...(options.keepRuns === undefined
+      ? []
+      : [`runs in ${paths.runs} except the newest ${options.keepRuns}`]),
+  ];
+}
+
+/** Removes what runs left deployed or stored, as planned by teardownPlan. */
+export async function teardown(
+  config: Config,
+  options: TeardownOptions,
+  store: ObjectStore | undefined,
+  reporter: Reporter,
+): Promise<void> {
+  if (config.backend === 'aws') {
+    const stacks = new Stacks(new CloudFormationClient({ region: config.region }), realSleep, 10_000);
+    for (const name of [config.deploy.stackName, ...(options.includeBootstrap ? [BOOTSTRAP_STACK] : [])]) {
+      if ((await stacks.describe(name)) === undefined) {
+        reporter.info(`stack ${name} does not exist: nothing to remove`);
+        continue;
+      }
+      await stacks.delete(name, reporter);
+      reporter.info(`stack ${name} deleted`);
+    }
+    return;
+  }
+  const paths = localPaths(config.workDir);
+  if (existsSync(paths.deployment)) {
+    rmSync(paths.deployment);
+    reporter.info('local deployment removed: the endpoint is gone until the next deploy');
+  } else reporter.info('nothing deployed locally');
+  if (options.keepRuns !== undefined && existsSync(paths.runs)) {
+    const runs = readdirSync(paths.runs)
+      .map((name) => ({ name, at: statSync(join(paths.runs, name)).mtimeMs }))
+      .sort((a, b) => b.at - a.at);
+    for (const run of runs.slice(options.keepRuns)) {
+      rmSync(join(paths.runs, run.name), { recursive: true, force: true });
+      if (store !== undefined)
+        for await (const object of store.list(`${KEYS.runs}/${run.name}/`)) await store.delete(object.key);
+      reporter.info(`run ${run.name} removed`);
+    }
+  }
+}
