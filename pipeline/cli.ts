@@ -182,131 +182,9 @@ export function overridesFromOptions(options: StageOptions): Record<string, unkn
 /** Runs the CLI and returns the exit code; never calls process.exit itself. */
 export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
   let exitCode: number = ExitCode.Ok;
-  const program = new Command('scones')
-    .description('Train, gate, deploy, exercise and monitor the Scones Unlimited image classifier')
-    .exitOverride()
-    .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
-    })
-    .showHelpAfterError('(run with --help for usage)');
-
-  for (const stage of STAGES) {
-    const command = withCommonOptions(program.command(stage).description(STAGE_HELP[stage]));
-    for (const flag of STAGE_FLAGS[stage]) command.addOption(flagOption(flag));
-    command.action(async (options: StageOptions) => {
-      exitCode = await runCommand(stage, options, io);
-    });
-  }
-  const run = withCommonOptions(
-    program.command('run').description('run every stage in order under one run id'),
-  );
-  for (const flag of STAGE_FLAGS.run) run.addOption(flagOption(flag));
-  run.action(async (options: StageOptions) => {
-    exitCode = await runCommand('run', options, io);
+  const program = createProgram(io, (code) => {
+    exitCode = code;
   });
-  withCommonOptions(
-    program.command('config').description('print the effective configuration and where it came from'),
-  ).action(async (options: StageOptions) => {
-    exitCode = await guarded(io, undefined, async () => {
-      const { config, sources } = loadConfig(configOptions(options, io));
-      io.stdout.write(options.json === true ? `${JSON.stringify(config, null, 2)}\n` : toYaml(config));
-      if (options.json !== true) io.stderr.write(`# sources: ${JSON.stringify(sources)}\n`);
-      return ExitCode.Ok;
-    });
-  });
-  withCommonOptions(
-    program.command('teardown').description('remove what runs left deployed or stored (asks first)'),
-  )
-    .option('--yes', 'do not ask for confirmation')
-    .option(
-      '--keep-runs <n>',
-      'local: keep the newest N runs and remove the others',
-      positiveIntOrZero('--keep-runs'),
-    )
-    .option('--include-bootstrap', 'aws: also delete the bootstrap stack (the bucket is retained)')
-    .action(
-      async (options: StageOptions & { yes?: boolean; keepRuns?: string; includeBootstrap?: boolean }) => {
-        exitCode = await guarded(io, undefined, async () => {
-          const { config } = loadConfig(configOptions(options, io));
-          const reporter = createReporter({ stream: io.stderr, env: io.env });
-          const plan = {
-            ...(options.keepRuns === undefined ? {} : { keepRuns: Number(options.keepRuns) }),
-            ...(options.includeBootstrap === true ? { includeBootstrap: true } : {}),
-          };
-          const targets = teardownPlan(config, plan);
-          if (
-            options.yes !== true &&
-            !(await confirm(io, `This removes:\n  - ${targets.join('\n  - ')}\nContinue? [y/N] `))
-          )
-            throw new UsageError('teardown not confirmed: answer y, or pass --yes in scripts');
-          const backend = config.backend === 'local' ? await openBackend(config) : undefined;
-          try {
-            await teardown(config, plan, backend?.store, reporter);
-          } finally {
-            await backend?.close();
-          }
-          return ExitCode.Ok;
-        });
-      },
-    );
-  withCommonOptions(
-    program.command('bootstrap').description('aws: create the artifact bucket and roles once per account'),
-  )
-    .option(
-      '--github-repository <owner/name>',
-      'create GitHub OIDC deploy and preview roles trusted by this repository',
-    )
-    .option('--existing-oidc-provider-arn <arn>', "use the account's existing GitHub OIDC provider")
-    .action(
-      async (options: StageOptions & { githubRepository?: string; existingOidcProviderArn?: string }) => {
-        exitCode = await guarded(io, undefined, async () => {
-          const { config } = loadConfig(configOptions(options, io));
-          const variables = await bootstrap(
-            config,
-            {
-              ...(options.githubRepository === undefined
-                ? {}
-                : { githubRepository: options.githubRepository }),
-              ...(options.existingOidcProviderArn === undefined
-                ? {}
-                : { existingOidcProviderArn: options.existingOidcProviderArn }),
-            },
-            createReporter({ stream: io.stderr, env: io.env }),
-          );
-          if (options.json === true) io.stdout.write(`${JSON.stringify(variables)}\n`);
-          return ExitCode.Ok;
-        });
-      },
-    );
-  withCommonOptions(
-    program
-      .command('serve')
-      .description('run the local object store and endpoint in the foreground until Ctrl-C'),
-  ).action(async (options: StageOptions) => {
-    exitCode = await guarded(io, undefined, async () => {
-      const { config } = loadConfig(configOptions(options, io));
-      const stopped = new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      });
-      await serve(
-        config,
-        (info) => {
-          if (options.json === true) io.stdout.write(`${JSON.stringify(info)}\n`);
-          io.stderr.write(
-            `object store  ${info.objectStore} (bucket ${info.bucket}, path-style, any credentials)\n` +
-              `endpoint      ${info.endpoint} (name ${info.endpointName})\n` +
-              `try: aws sagemaker-runtime invoke-endpoint --endpoint-url ${info.endpoint} --endpoint-name ${info.endpointName} --content-type image/png --body fileb://image.png out.json\n` +
-              'Ctrl-C stops both.\n',
-          );
-        },
-        stopped,
-      );
-      return ExitCode.Ok;
-    });
-  });
-
   try {
     await program.parseAsync([...argv], { from: 'user' });
     if (argv.length === 0) {
@@ -322,6 +200,144 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     throw error;
   }
   return exitCode;
+}
+
+/** The command tree (also read by the workflow test, to check every command and flag the workflows use). */
+export function createProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('scones')
+    .description('Train, gate, deploy, exercise and monitor the Scones Unlimited image classifier')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .showHelpAfterError('(run with --help for usage)');
+
+  for (const stage of STAGES) {
+    const command = withCommonOptions(program.command(stage).description(STAGE_HELP[stage]));
+    for (const flag of STAGE_FLAGS[stage]) command.addOption(flagOption(flag));
+    command.action(async (options: StageOptions) => {
+      setExit(await runCommand(stage, options, io));
+    });
+  }
+  const run = withCommonOptions(
+    program.command('run').description('run every stage in order under one run id'),
+  );
+  for (const flag of STAGE_FLAGS.run) run.addOption(flagOption(flag));
+  run.action(async (options: StageOptions) => {
+    setExit(await runCommand('run', options, io));
+  });
+  withCommonOptions(
+    program.command('config').description('print the effective configuration and where it came from'),
+  ).action(async (options: StageOptions) => {
+    setExit(
+      await guarded(io, undefined, async () => {
+        const { config, sources } = loadConfig(configOptions(options, io));
+        io.stdout.write(options.json === true ? `${JSON.stringify(config, null, 2)}\n` : toYaml(config));
+        if (options.json !== true) io.stderr.write(`# sources: ${JSON.stringify(sources)}\n`);
+        return ExitCode.Ok;
+      }),
+    );
+  });
+  withCommonOptions(
+    program.command('teardown').description('remove what runs left deployed or stored (asks first)'),
+  )
+    .option('--yes', 'do not ask for confirmation')
+    .option(
+      '--keep-runs <n>',
+      'local: keep the newest N runs and remove the others',
+      positiveIntOrZero('--keep-runs'),
+    )
+    .option('--include-bootstrap', 'aws: also delete the bootstrap stack (the bucket is retained)')
+    .action(
+      async (options: StageOptions & { yes?: boolean; keepRuns?: string; includeBootstrap?: boolean }) => {
+        setExit(
+          await guarded(io, undefined, async () => {
+            const { config } = loadConfig(configOptions(options, io));
+            const reporter = createReporter({ stream: io.stderr, env: io.env });
+            const plan = {
+              ...(options.keepRuns === undefined ? {} : { keepRuns: Number(options.keepRuns) }),
+              ...(options.includeBootstrap === true ? { includeBootstrap: true } : {}),
+            };
+            const targets = teardownPlan(config, plan);
+            if (
+              options.yes !== true &&
+              !(await confirm(io, `This removes:\n  - ${targets.join('\n  - ')}\nContinue? [y/N] `))
+            )
+              throw new UsageError('teardown not confirmed: answer y, or pass --yes in scripts');
+            const backend = config.backend === 'local' ? await openBackend(config) : undefined;
+            try {
+              await teardown(config, plan, backend?.store, reporter);
+            } finally {
+              await backend?.close();
+            }
+            return ExitCode.Ok;
+          }),
+        );
+      },
+    );
+  withCommonOptions(
+    program.command('bootstrap').description('aws: create the artifact bucket and roles once per account'),
+  )
+    .option(
+      '--github-repository <owner/name>',
+      'create GitHub OIDC deploy and preview roles trusted by this repository',
+    )
+    .option('--existing-oidc-provider-arn <arn>', "use the account's existing GitHub OIDC provider")
+    .action(
+      async (options: StageOptions & { githubRepository?: string; existingOidcProviderArn?: string }) => {
+        setExit(
+          await guarded(io, undefined, async () => {
+            const { config } = loadConfig(configOptions(options, io));
+            const variables = await bootstrap(
+              config,
+              {
+                ...(options.githubRepository === undefined
+                  ? {}
+                  : { githubRepository: options.githubRepository }),
+                ...(options.existingOidcProviderArn === undefined
+                  ? {}
+                  : { existingOidcProviderArn: options.existingOidcProviderArn }),
+              },
+              createReporter({ stream: io.stderr, env: io.env }),
+            );
+            if (options.json === true) io.stdout.write(`${JSON.stringify(variables)}\n`);
+            return ExitCode.Ok;
+          }),
+        );
+      },
+    );
+  withCommonOptions(
+    program
+      .command('serve')
+      .description('run the local object store and endpoint in the foreground until Ctrl-C'),
+  ).action(async (options: StageOptions) => {
+    setExit(
+      await guarded(io, undefined, async () => {
+        const { config } = loadConfig(configOptions(options, io));
+        const stopped = new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+        await serve(
+          config,
+          (info) => {
+            if (options.json === true) io.stdout.write(`${JSON.stringify(info)}\n`);
+            io.stderr.write(
+              `object store  ${info.objectStore} (bucket ${info.bucket}, path-style, any credentials)\n` +
+                `endpoint      ${info.endpoint} (name ${info.endpointName})\n` +
+                `try: aws sagemaker-runtime invoke-endpoint --endpoint-url ${info.endpoint} --endpoint-name ${info.endpointName} --content-type image/png --body fileb://image.png out.json\n` +
+                'Ctrl-C stops both.\n',
+            );
+          },
+          stopped,
+        );
+        return ExitCode.Ok;
+      }),
+    );
+  });
+
+  return program;
 }
 
 function configOptions(options: StageOptions, io: CliIo) {

@@ -200,6 +200,10 @@ function resolvePaths(config: Config, cwd: string): Config {
           ? cifar100
           : { ...cifar100, cacheDir: resolve(cwd, cifar100.cacheDir) },
     },
+    monitor:
+      config.monitor.capture === undefined || config.monitor.capture.startsWith('s3://')
+        ? config.monitor
+        : { ...config.monitor, capture: resolve(cwd, config.monitor.capture) },
   };
 }
 

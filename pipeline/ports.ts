@@ -1,5 +1,5 @@
 import type { BackendName } from './constants.js';
-import type { DatasetRecord, DeployRecord, Manifest, TrainRecord } from './manifest.js';
+import type { DeployRecord, Manifest, TrainRecord } from './manifest.js';
 import type { Reporter } from './reporter.js';
 
 export interface ObjectInfo {
@@ -66,7 +66,8 @@ export interface Champion {
 export interface DeployRequest {
   runId: string;
   model: TrainRecord;
-  dataset: DatasetRecord;
+  /** Side of the model's square input (the dataset's image size). */
+  imageSide: number;
   /** Make the change set only, describe it, and delete it. */
   preview: boolean;
 }
@@ -104,6 +105,8 @@ export interface Backend {
   readonly manifests: ManifestStore;
   readonly trainer: Trainer;
   readonly deployer: Deployer;
+  /** The model the current deployment serves, as a training record; undefined when nothing is deployed. */
+  deployedModel(): Promise<{ model: TrainRecord; imageSide: number } | undefined>;
   /** Connects to the deployed workflow (locally: starts the model server and the functions). */
   openWorkflow(deployment: DeployRecord, reporter: Reporter): Promise<WorkflowRunner>;
   /** The deployed model, for the gate; undefined when nothing is deployed. */

@@ -1,9 +1,25 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SconesError } from '../errors.js';
+import { stageSection, type TrainRecord } from '../manifest.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
 
-/** Deploys the gated model with the workflow template; unchanged inputs deploy nothing. */
-export async function deploy(context: StageContext): Promise<StageResult<'deploy'>> {
+/**
+ * The run's gated model; for a preview without one (a pull request), the model deployed now, so the
+ * change set shows only what the change to code and templates does.
+ */
+async function modelToDeploy(context: StageContext): Promise<{ model: TrainRecord; imageSide: number }> {
   const { backend, config, reporter, manifest } = context;
+  if (config.deploy.preview && stageSection(manifest, 'train') === undefined) {
+    const deployed = await backend.deployedModel();
+    if (deployed === undefined)
+      throw new SconesError(
+        'a preview without a trained model in the run needs a deployed model to keep: deploy once, or run train first',
+      );
+    reporter.info(`preview keeps the deployed model ${deployed.model.trainingId}`);
+    return deployed;
+  }
   const dataset = requireStage(manifest, 'stage-data', 'deploy').outputs;
   const model = requireStage(manifest, 'train', 'deploy').outputs;
   const gate = requireStage(manifest, 'gate', 'deploy').outputs;
@@ -11,11 +27,25 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
     reporter.warn(
       `the gate judged ${gate.trainingId} but the run's model is ${model.trainingId}: re-run gate`,
     );
+  return { model, imageSide: dataset.imageShape[1] };
+}
+
+/** Deploys the gated model with the workflow template; unchanged inputs deploy nothing. */
+export async function deploy(context: StageContext): Promise<StageResult<'deploy'>> {
+  const { backend, config, reporter } = context;
+  const { model, imageSide } = await modelToDeploy(context);
   const { reused, ...record } = await backend.deployer.deploy(
-    { runId: context.runId, model, dataset, preview: config.deploy.preview },
+    { runId: context.runId, model, imageSide, preview: config.deploy.preview },
     reporter,
   );
   const verb = record.preview ? 'previewed' : record.deployed ? 'deployed' : 'unchanged';
+  let previewFile: string | undefined;
+  if (record.previewMarkdown !== undefined) {
+    // A file for the pull-request comment step: stdout carries workflow commands in Actions.
+    previewFile = join(config.workDir, 'runs', context.runId, 'change-set-preview.md');
+    mkdirSync(dirname(previewFile), { recursive: true });
+    writeFileSync(previewFile, record.previewMarkdown);
+  }
   return {
     inputsDigest: record.deploymentDigest,
     reused,
@@ -38,6 +68,7 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
       deployed: String(record.deployed),
       'endpoint-name': record.endpointName,
       'state-machine-arn': record.stateMachineArn,
+      ...(previewFile === undefined ? {} : { 'preview-file': previewFile }),
     },
   };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { sagemakerHyperparametersFor } from '../backends/aws/sagemaker-trainer.js';
 import { localHyperparametersFor } from '../backends/local/trainer.js';
 import { stableStringify } from '../config.js';
+import { SconesError } from '../errors.js';
 import type { TrainRecord } from '../manifest.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
@@ -31,6 +32,14 @@ export async function train(context: StageContext): Promise<StageResult<'train'>
       : sagemakerHyperparametersFor(config, dataset);
   const trainingId = trainingIdFor(dataset.digest, hyperparameters, trainer);
 
+  if (config.train.reuseLastModel) {
+    const deployed = await backend.deployedModel();
+    if (deployed === undefined)
+      throw new SconesError('--reuse-last-model: nothing is deployed to reuse; train once without it');
+    const record = (await trainer.find(deployed.model.trainingId)) ?? deployed.model;
+    reporter.info(`reusing the deployed model ${record.trainingId} (--reuse-last-model): not training`);
+    return result({ ...record, datasetDigest: record.datasetDigest || dataset.digest }, true);
+  }
   const existing = await trainer.find(trainingId);
   if (existing !== undefined) {
     reporter.info(

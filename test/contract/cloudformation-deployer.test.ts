@@ -53,16 +53,7 @@ const request = (preview = false): DeployRequest => ({
     datasetDigest: 'd',
     hyperparameters: {},
   },
-  dataset: {
-    digest: 'd',
-    source: 'cifar100',
-    uri: 's3://team-artifacts/datasets/d/',
-    prefix: 'datasets/d/',
-    classes: [],
-    counts: { train: {}, test: {} },
-    totals: { train: 1000, test: 200 },
-    imageShape: [3, 32, 32],
-  },
+  imageSide: 32,
 });
 
 describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () => {

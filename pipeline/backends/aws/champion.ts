@@ -36,3 +36,32 @@ export async function readStackChampion(
   if (trainingId === undefined || !Number.isFinite(accuracy)) return undefined;
   return { trainingId, accuracy };
 }
+
+/** The model the workflow stack serves, from its parameters; undefined when there is no stack. */
+export async function readStackModel(client: CloudFormationClient, stackName: string) {
+  let stacks: DescribeStacksCommandOutput;
+  try {
+    stacks = await client.send(new DescribeStacksCommand({ StackName: stackName }));
+  } catch (error) {
+    if (/does not exist/.test((error as Error).message ?? '')) return undefined;
+    throw error;
+  }
+  const parameter = (key: string) =>
+    stacks.Stacks?.[0]?.Parameters?.find((p) => p.ParameterKey === key)?.ParameterValue;
+  const trainingId = parameter('TrainingId');
+  const modelUri = parameter('ModelDataUrl');
+  if (trainingId === undefined || modelUri === undefined) return undefined;
+  return {
+    imageSide: 32,
+    model: {
+      trainingId,
+      trainer: 'deployed',
+      modelUri,
+      validationAccuracy: Number(parameter('ValidationAccuracy') ?? 0),
+      epochs: [],
+      durationSeconds: 0,
+      datasetDigest: '',
+      hyperparameters: {},
+    },
+  };
+}

@@ -8,7 +8,7 @@ import { SconesError } from '../../errors.js';
 import type { Backend } from '../../ports.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
-import { readStackChampion } from './champion.js';
+import { readStackChampion, readStackModel } from './champion.js';
 import { CloudFormationDeployer } from './cloudformation-deployer.js';
 import { refreshingCredentials } from './credentials.js';
 import { SageMakerTrainer } from './sagemaker-trainer.js';
@@ -59,6 +59,7 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
         );
       return new StepFunctionsRunner(clients.sfn, deployment.stateMachineArn);
     },
+    deployedModel: () => readStackModel(clients.cloudformation, config.deploy.stackName),
     champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
     async close() {
       clients.s3.destroy();

@@ -83,7 +83,7 @@ export class LocalDeployer implements Deployer {
       endpointName: stack.endpointName,
       variantName: stack.variantName,
       capture: stack.capture,
-      side: request.dataset.imageShape[1],
+      side: request.imageSide,
     });
     reporter.info(
       `endpoint ${stack.endpointName} loads model ${request.model.trainingId} (checked at ${server.url})`,
@@ -95,7 +95,7 @@ export class LocalDeployer implements Deployer {
       trainingId: request.model.trainingId,
       validationAccuracy: request.model.validationAccuracy,
       modelUri: request.model.modelUri,
-      side: request.dataset.imageShape[1],
+      side: request.imageSide,
       deployedAt: new Date().toISOString(),
       runId: request.runId,
       parameters,

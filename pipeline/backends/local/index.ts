@@ -44,6 +44,23 @@ export async function openLocalBackend(config: Config): Promise<Backend & { read
         },
         reporter,
       ),
+    async deployedModel() {
+      const deployment = readLocalDeployment(paths.deployment);
+      if (deployment === undefined) return undefined;
+      return {
+        imageSide: deployment.side,
+        model: {
+          trainingId: deployment.trainingId,
+          trainer: 'deployed',
+          modelUri: deployment.modelUri,
+          validationAccuracy: deployment.validationAccuracy,
+          epochs: [],
+          durationSeconds: 0,
+          datasetDigest: '',
+          hyperparameters: {},
+        },
+      };
+    },
     async champion(): Promise<Champion | undefined> {
       const deployment = readLocalDeployment(paths.deployment);
       return deployment === undefined

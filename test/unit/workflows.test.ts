@@ -1,0 +1,238 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { parse } from 'yaml';
+import { createProgram } from '../../pipeline/cli.js';
+import { STAGES } from '../../pipeline/constants.js';
+import { Capture, runCli, tempDir } from '../helpers/workspace.js';
+
+interface Step {
+  id?: string;
+  run?: string;
+  uses?: string;
+  with?: Record<string, unknown>;
+  env?: Record<string, string>;
+}
+interface Job {
+  needs?: string | string[];
+  'timeout-minutes'?: number;
+  environment?: string;
+  outputs?: Record<string, string>;
+  steps: Step[];
+  permissions?: Record<string, string>;
+  if?: string;
+}
+interface Workflow {
+  on: Record<string, unknown>;
+  permissions: Record<string, string>;
+  concurrency?: { group: string; 'cancel-in-progress': boolean };
+  env?: Record<string, string>;
+  jobs: Record<string, Job>;
+}
+
+const load = (name: string) =>
+  parse(
+    readFileSync(join(import.meta.dirname, '..', '..', '.github', 'workflows', name), 'utf8'),
+  ) as Workflow;
+const pipeline = load('pipeline.yml');
+const pr = load('pr.yml');
+const needsOf = (job: Job) => [job.needs ?? []].flat();
+
+/** Every `npx scones ...` command line of a workflow, split into words. */
+function sconesCommands(workflow: Workflow): { job: string; words: string[] }[] {
+  return Object.entries(workflow.jobs).flatMap(([job, spec]) =>
+    spec.steps.flatMap((step) =>
+      (step.run ?? '')
+        .split('\n')
+        .filter((line) => line.includes('npx scones '))
+        .map((line) => ({
+          job,
+          words: line
+            .slice(line.indexOf('npx scones ') + 'npx scones '.length)
+            .split(/\s+/)
+            .filter(Boolean),
+        })),
+    ),
+  );
+}
+
+describe('GitHub workflows', () => {
+  const program = createProgram(
+    { stdout: new Capture(), stderr: new Capture(), env: {}, cwd: '.' },
+    () => {},
+  );
+
+  it('pipeline: pushes to main (not docs) and manual runs with the inputs people change by hand', () => {
+    expect((pipeline.on.push as { branches: string[] }).branches).to.deep.equal(['main']);
+    expect((pipeline.on.push as { 'paths-ignore': string[] })['paths-ignore']).to.include('**.md');
+    const inputs = (pipeline.on.workflow_dispatch as { inputs: Record<string, { type: string }> }).inputs;
+    expect(Object.keys(inputs)).to.have.members([
+      'min-accuracy',
+      'epochs',
+      'training-instance-type',
+      'endpoint-instance-type',
+      'test-executions',
+      'force-deploy',
+      'reuse-last-model',
+    ]);
+    for (const name of Object.keys(inputs))
+      expect(JSON.stringify(pipeline.env), name).to.include(`inputs.${name}`);
+  });
+
+  it('pipeline: one job per stage, needs in pipeline order, one run id, least privilege, no overlapping deploys', () => {
+    expect(Object.keys(pipeline.jobs)).to.deep.equal([...STAGES]);
+    STAGES.forEach((stage, i) => {
+      const needs = needsOf(pipeline.jobs[stage]!);
+      if (i > 0) expect(needs, stage).to.include(STAGES[i - 1]);
+      for (const need of needs)
+        expect(STAGES.indexOf(need as (typeof STAGES)[number]), `${stage} needs ${need}`).to.be.lessThan(i);
+    });
+    expect(pipeline.permissions).to.deep.equal({ 'id-token': 'write', contents: 'read' });
+    expect(pipeline.concurrency?.['cancel-in-progress']).to.equal(false);
+    expect(pipeline.jobs.deploy?.environment).to.equal('production');
+    expect(pipeline.env?.RUN_ID).to.equal('gh-${{ github.run_id }}');
+    for (const [name, job] of Object.entries(pipeline.jobs)) {
+      expect(job['timeout-minutes'], name).to.be.a('number');
+      const credentials = job.steps.find((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@'));
+      expect(credentials?.with?.['role-to-assume'], name).to.equal('${{ vars.AWS_DEPLOY_ROLE_ARN }}');
+      expect(JSON.stringify(job), name).to.not.match(/aws-access-key-id|aws-secret-access-key/);
+    }
+  });
+
+  it('every scones command the workflows run exists, and every flag they pass is accepted', () => {
+    const commands = [...sconesCommands(pipeline), ...sconesCommands(pr)];
+    expect(commands.length).to.be.greaterThan(7);
+    for (const { job, words } of commands) {
+      const [name, ...rest] = words;
+      const command = program.commands.find((c) => c.name() === name);
+      expect(command, `${job}: scones ${name}`).to.not.equal(undefined);
+      const accepted = new Set(command!.options.map((o) => o.long));
+      for (const flag of rest.filter((w) => w.startsWith('--')))
+        expect(accepted.has(flag), `${job}: scones ${name} ${flag}`).to.equal(true);
+    }
+    for (const stage of STAGES)
+      expect(
+        sconesCommands(pipeline).some(
+          (c) => c.job === stage && c.words[0] === stage && c.words.includes('--run-id'),
+        ),
+        stage,
+      ).to.equal(true);
+  });
+
+  it('job outputs read by later jobs are written by the jobs they need, from steps that exist', () => {
+    for (const workflow of [pipeline, pr]) {
+      for (const [name, job] of Object.entries(workflow.jobs)) {
+        for (const [output, value] of Object.entries(job.outputs ?? {})) {
+          const step = /steps\.([\w-]+)\.outputs\.([\w-]+)/.exec(value);
+          expect(step, `${name}.${output}`).to.not.equal(null);
+          expect(
+            job.steps.some((s) => s.id === step![1]),
+            `${name}.${output} reads step ${step![1]}`,
+          ).to.equal(true);
+        }
+        for (const [, needed, output] of JSON.stringify(job).matchAll(
+          /needs\.([\w-]+)\.outputs\.([\w-]+)/g,
+        )) {
+          expect(needsOf(job), `${name} reads needs.${needed}`).to.include(needed);
+          expect(workflow.jobs[needed!]?.outputs, `${needed} declares ${output}`).to.have.property(output!);
+        }
+      }
+    }
+  });
+
+  it('the artifact path is the folder monitor-report writes', () => {
+    const upload = pipeline.jobs['monitor-report']!.steps.find((s) =>
+      s.uses?.startsWith('actions/upload-artifact@'),
+    );
+    expect(upload?.with?.path).to.equal('.scones/runs/${{ env.RUN_ID }}/report');
+    const local = pr.jobs['local-pipeline']!.steps.find((s) =>
+      s.uses?.startsWith('actions/upload-artifact@'),
+    );
+    expect(local?.with?.path).to.equal('.scones/runs/pr-${{ github.event.pull_request.number }}/report');
+  });
+
+  it('pr: checks, the local pipeline, and a change-set preview only for branches of this repository', () => {
+    expect(Object.keys(pr.on)).to.deep.equal(['pull_request']);
+    expect(pr.permissions).to.deep.equal({ contents: 'read' });
+    expect(pr.jobs.checks?.steps.some((s) => s.run === 'npm test')).to.equal(true);
+    const preview = pr.jobs['change-set-preview']!;
+    expect(preview.if).to.include('github.event.pull_request.head.repo.full_name == github.repository');
+    expect(preview.permissions).to.deep.equal({
+      'id-token': 'write',
+      contents: 'read',
+      'pull-requests': 'write',
+    });
+    expect(JSON.stringify(preview)).to.include('vars.AWS_PREVIEW_ROLE_ARN');
+    for (const [name, job] of Object.entries(pr.jobs)) expect(job['timeout-minutes'], name).to.be.a('number');
+  });
+});
+
+describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
+  this.timeout(60_000);
+
+  it('a stage writes step outputs, a job summary with the manifest link, log groups and annotations', async () => {
+    const { dir, cleanup } = tempDir();
+    const output = join(dir, 'github-output');
+    const summary = join(dir, 'step-summary');
+    writeFileSync(output, '');
+    writeFileSync(summary, '');
+    const saved = {
+      GITHUB_OUTPUT: process.env.GITHUB_OUTPUT,
+      GITHUB_STEP_SUMMARY: process.env.GITHUB_STEP_SUMMARY,
+    };
+    process.env.GITHUB_OUTPUT = output;
+    process.env.GITHUB_STEP_SUMMARY = summary;
+    const write = process.stdout.write.bind(process.stdout);
+    let commands = '';
+    process.stdout.write = ((chunk: string) => {
+      commands += chunk;
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      const env = {
+        GITHUB_ACTIONS: 'true',
+        SCONES_DATA__SYNTHETIC__TRAIN_PER_CLASS: '5',
+        SCONES_DATA__SYNTHETIC__TEST_PER_CLASS: '2',
+      };
+      const staged = await runCli(['stage-data', '--source', 'synthetic', '--run-id', 'gh-1'], {
+        cwd: dir,
+        env,
+      });
+      mkdirSync(join(dir, 'capture'));
+      writeFileSync(join(dir, 'capture', 'x.jsonl'), 'garbage\n');
+      const report = await runCli(['monitor-report', '--capture', 'capture', '--run-id', 'gh-2'], {
+        cwd: dir,
+        env,
+      });
+      process.stdout.write = write;
+      expect(staged.code, staged.stderr).to.equal(0);
+      expect(
+        report.code,
+        commands
+          .split('\n')
+          .filter((l) => l.startsWith('::error'))
+          .join('\n'),
+      ).to.equal(0);
+      const outputs = readFileSync(output, 'utf8');
+      expect(outputs).to.match(/dataset-digest<<ghadelimiter_[\w-]+\n[0-9a-f]{20}\n/);
+      expect(outputs).to.match(/run-id<<ghadelimiter_[\w-]+\ngh-1\n/);
+      expect(outputs).to.include('report-dir<<');
+      const markdown = readFileSync(summary, 'utf8');
+      expect(markdown).to.include('### stage-data');
+      expect(markdown).to.include(
+        `Run manifest: \`${join(dir, '.scones', 'runs', 'gh-1', 'manifest.json')}\``,
+      );
+      expect(markdown).to.include('### Monitor report');
+      expect(commands).to.include('::group::stage-data');
+      expect(commands).to.include('::endgroup::');
+      expect(commands).to.match(/::warning::1 malformed capture lines/);
+    } finally {
+      process.stdout.write = write;
+      process.env.GITHUB_OUTPUT = saved.GITHUB_OUTPUT;
+      process.env.GITHUB_STEP_SUMMARY = saved.GITHUB_STEP_SUMMARY;
+      if (saved.GITHUB_OUTPUT === undefined) delete process.env.GITHUB_OUTPUT;
+      if (saved.GITHUB_STEP_SUMMARY === undefined) delete process.env.GITHUB_STEP_SUMMARY;
+      cleanup();
+    }
+  });
+});
