@@ -30,7 +30,13 @@ export async function startLocalObjectStore(options: {
   mkdirSync(directory, { recursive: true });
   const child = spawn(
     process.execPath,
-    ['--openssl-legacy-provider', '--import', 'tsx', join(here, 'object-store-server.ts')],
+    // tsx by absolute URL: resolving the bare name would search the user's current directory.
+    [
+      '--openssl-legacy-provider',
+      '--import',
+      import.meta.resolve('tsx'),
+      join(here, 'object-store-server.ts'),
+    ],
     {
       env: {
         ...process.env,

@@ -1,0 +1,78 @@
+import { expect } from 'chai';
+import { openLocalBackend } from '../../pipeline/backends/local/index.js';
+import { localS3Client } from '../../pipeline/backends/local/object-store.js';
+import { LocalTrainer } from '../../pipeline/backends/local/trainer.js';
+import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
+import { datasetDigest } from '../../pipeline/data/dataset.js';
+import { resolveClasses } from '../../pipeline/data/sources.js';
+import { syntheticDataset } from '../../pipeline/data/synthetic.js';
+import { newManifest } from '../../pipeline/manifest.js';
+import type { Backend } from '../../pipeline/ports.js';
+import { executeStage } from '../../pipeline/run.js';
+import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
+import { startFaultProxy } from './fault-proxy.js';
+import { figures } from './figures.js';
+
+describe('reliability: object store faults during stage-data and train', function () {
+  this.timeout(180_000);
+
+  it('both stages complete through SDK retries; nothing is stored twice; the dataset is intact', async () => {
+    const { dir, cleanup } = tempDir();
+    const config = testConfig({
+      workDir: dir,
+      'data.source': 'synthetic',
+      'data.synthetic.trainPerClass': 40,
+      'data.synthetic.testPerClass': 10,
+      'data.synthetic.imageSize': 16,
+      'train.epochs': 2,
+      'train.batchSize': 16,
+    });
+    const local = await openLocalBackend(config);
+    // Every 7th request fails: 500, 503, SlowDown or a dropped connection, in turn.
+    const proxy = await startFaultProxy(local.s3Endpoint, 7);
+    try {
+      const store = new S3ObjectStore(localS3Client(proxy.endpoint, config.region), config.bucket);
+      const backend: Backend = { ...local, store, trainer: new LocalTrainer(store) };
+      const { reporter } = captureReporter();
+      let manifest = newManifest('faults', 'local', 'x');
+      manifest = (await executeStage('stage-data', { config, backend, reporter, manifest })).manifest;
+      const trained = await executeStage('train', { config, backend, reporter, manifest });
+
+      const injected = Object.values(proxy.injected).reduce((a, b) => a + b, 0);
+      expect(injected).to.be.greaterThan(20);
+      for (const fault of ['http500', 'http503', 'slowDown', 'drop'] as const)
+        expect(proxy.injected[fault], fault).to.be.greaterThan(0);
+      figures.faultsInjected += injected;
+      figures.faultsSurvived += injected;
+
+      // Each object reached the store exactly once, and holds what the source produced.
+      const twice = [...proxy.putsByKey].filter(([, n]) => n > 1);
+      expect(twice).to.deep.equal([]);
+      const expected = syntheticDataset({
+        classes: resolveClasses(config.data.classes, 'synthetic'),
+        ...config.data.synthetic,
+      });
+      const record = manifest.stages['stage-data']!.outputs as { digest: string; prefix: string };
+      expect(record.digest).to.equal(datasetDigest(expected));
+      const { createHash } = await import('node:crypto');
+      let lost = 0;
+      for (const image of expected.images) {
+        const stored = await local.store
+          .get(`${record.prefix}${image.split}/${image.name}`)
+          .catch(() => undefined);
+        if (
+          stored === undefined ||
+          createHash('md5').update(stored).digest('hex') !== createHash('md5').update(image.png).digest('hex')
+        )
+          lost++;
+      }
+      figures.recordsLost += lost;
+      expect(lost).to.equal(0);
+      expect(trained.record.outputs.validationAccuracy).to.be.a('number');
+    } finally {
+      await proxy.stop();
+      await local.close();
+      cleanup();
+    }
+  });
+});
