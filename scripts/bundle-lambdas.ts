@@ -66,6 +66,14 @@ export async function bundleLambdas(outDir = join(root, 'dist', 'lambdas')): Pro
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const bundles = await bundleLambdas(process.argv[2]);
-  for (const b of bundles) process.stdout.write(`${b.zipName}\t${(b.zipBytes / 1024).toFixed(1)} KiB\n`);
+  // No top-level await: test runners may load this module through require().
+  bundleLambdas(process.argv[2]).then(
+    (bundles) => {
+      for (const b of bundles) process.stdout.write(`${b.zipName}\t${(b.zipBytes / 1024).toFixed(1)} KiB\n`);
+    },
+    (error: unknown) => {
+      process.stderr.write(`bundle-lambdas: ${(error as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

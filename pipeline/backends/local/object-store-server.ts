@@ -5,6 +5,7 @@
  * stdin closes, so it never outlives the process that started it (even after kill -9).
  */
 import S3rver from 's3rver';
+import { markCleanShutdown, recoverStore } from './store-recovery.js';
 
 const directory = process.env.SCONES_S3_DIRECTORY;
 const bucket = process.env.SCONES_S3_BUCKET;
@@ -13,6 +14,12 @@ if (directory === undefined || bucket === undefined) {
   process.stderr.write('object-store-server: SCONES_S3_DIRECTORY and SCONES_S3_BUCKET are required\n');
   process.exit(2);
 }
+
+const removed = recoverStore(directory);
+if (removed.length > 0)
+  process.stderr.write(
+    `object store: removed ${removed.length} objects left incomplete by an interrupted run\n`,
+  );
 
 const server = new S3rver({
   address: '127.0.0.1',
@@ -26,7 +33,10 @@ const address = await server.run();
 process.stdout.write(`${JSON.stringify({ ready: true, port: address.port })}\n`);
 
 const stop = () => {
-  server.close().finally(() => process.exit(0));
+  server.close().finally(() => {
+    markCleanShutdown(directory);
+    process.exit(0);
+  });
 };
 process.stdin.on('end', stop);
 process.stdin.on('close', stop);
