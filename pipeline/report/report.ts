@@ -151,15 +151,22 @@ export class CaptureAggregator {
       labelled: this.labelled,
       accuracy,
       drift: drift ?? null,
-      timeRange:
-        n === 0
-          ? null
-          : {
-              from: new Date(Math.min(...this.times.subarray(0, n))).toISOString(),
-              to: new Date(Math.max(...this.times.subarray(0, n))).toISOString(),
-            },
+      timeRange: this.timeRange(),
       verdicts,
     };
+  }
+
+  /** First and last inference time (a loop: spreading a million values would overflow the stack). */
+  private timeRange(): { from: string; to: string } | null {
+    if (this.count === 0) return null;
+    let from = Number.POSITIVE_INFINITY;
+    let to = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < this.count; i++) {
+      const t = this.times[i] as number;
+      if (t < from) from = t;
+      if (t > to) to = t;
+    }
+    return { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
   }
 
   private drift(classCounts: number[], confidences: Float64Array) {

@@ -1,0 +1,324 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { handler as classify } from '../../lambdas/classify-image/index.js';
+import { handler as filter } from '../../lambdas/filter-inferences/index.js';
+import { handler as serialize } from '../../lambdas/serialize-image-data/index.js';
+import { openLocalBackend } from '../../pipeline/backends/local/index.js';
+import { LocalStateMachineRunner } from '../../pipeline/backends/local/state-machine-runner.js';
+import { startLocalServices } from '../../pipeline/backends/local/workflow.js';
+import { bombPng, pngBytes, writeListLayout } from '../helpers/fixtures.js';
+import { runCli, tempDir, testConfig } from '../helpers/workspace.js';
+import { figures } from './figures.js';
+
+const REFERENCE = join(import.meta.dirname, '..', '..', '..', 'shared', 'data', 'reference');
+const SMALL = `
+data:
+  source: synthetic
+  synthetic: { trainPerClass: 30, testPerClass: 10, imageSize: 16, seed: 5 }
+train: { epochs: 3, batchSize: 16 }
+gate: { minAccuracy: 0 }
+testExecutions: { count: 6 }
+`;
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((name) => join(dir, name))
+    .filter((path) => statSync(path).isFile());
+}
+
+describe('reliability: security and bad input', function () {
+  this.timeout(300_000);
+  let dir: string;
+  let cleanup: () => void;
+  const secrets = {
+    AWS_ACCESS_KEY_ID: 'AKIAFAKESECRETKEY123',
+    AWS_SECRET_ACCESS_KEY: 'fake/Secret/Access/Key/0123456789abcdef',
+    AWS_SESSION_TOKEN: 'FakeSessionToken//+ZZZZ0123456789',
+    GITHUB_TOKEN: 'ghp_FakeGitHubToken0123456789',
+  };
+
+  before(async () => {
+    ({ dir, cleanup } = tempDir());
+    writeFileSync(join(dir, 'scones.config.yaml'), SMALL);
+  });
+  after(() => cleanup());
+
+  it('writes no secret of the environment into logs, manifests, reports, deployment or the store', async () => {
+    const saved = Object.fromEntries(Object.keys(secrets).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, secrets);
+    try {
+      const result = await runCli(['run', '--json'], { cwd: dir, env: secrets });
+      expect(result.code, result.stderr).to.equal(0);
+      const written = [
+        ...filesUnder(join(dir, '.scones')).map((f) => readFileSync(f)),
+        Buffer.from(result.stdout),
+        Buffer.from(result.stderr),
+      ];
+      for (const [name, value] of Object.entries(secrets))
+        for (const content of written) expect(content.includes(value), `${name} leaked`).to.equal(false);
+      expect(filesUnder(join(dir, '.scones')).length).to.be.greaterThan(50);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
+  it('local servers listen on 127.0.0.1 only', async () => {
+    const backend = await openLocalBackend(testConfig({ workDir: join(dir, '.scones') }));
+    const services = await startLocalServices({
+      deploymentPath: join(dir, '.scones', 'deployment.json'),
+      store: backend.store,
+      s3Endpoint: backend.s3Endpoint,
+      region: 'us-east-1',
+    });
+    try {
+      const ports = [backend.s3Endpoint, services.modelServer.url].map((u) => Number(new URL(u).port));
+      const listening = ['/proc/net/tcp', '/proc/net/tcp6']
+        .filter(existsSync)
+        .flatMap((f) => readFileSync(f, 'utf8').trim().split('\n').slice(1))
+        .map((line) => line.trim().split(/\s+/))
+        .filter((fields) => fields[3] === '0A')
+        .map((fields) => {
+          const [address, port] = (fields[1] as string).split(':') as [string, string];
+          return { address, port: Number.parseInt(port, 16) };
+        });
+      for (const port of ports) {
+        const sockets = listening.filter((s) => s.port === port);
+        expect(sockets, `port ${port}`).to.have.length.greaterThan(0);
+        for (const socket of sockets) expect(socket.address, `port ${port}`).to.equal('0100007F');
+      }
+    } finally {
+      await services.stop();
+      await backend.close();
+    }
+  });
+
+  describe('bad input: an error naming the input and the fix, exit 1 (2 for configuration), nothing recorded', () => {
+    const cases: [string, (images: string) => void, RegExp, number][] = [
+      [
+        'a corrupt PNG',
+        (d) => writeFileSync(join(d, 'train', 'img_0_0.png'), pngBytes(8, 8, 1).subarray(0, 50)),
+        /train\/img_0_0\.png\) is a corrupt PNG.*replace it/,
+        1,
+      ],
+      [
+        'a zero-byte file',
+        (d) => writeFileSync(join(d, 'train', 'img_0_0.png'), ''),
+        /is empty \(0 bytes\): replace it/,
+        1,
+      ],
+      [
+        'a decompression bomb',
+        (d) => writeFileSync(join(d, 'train', 'img_0_0.png'), bombPng(50000, 50000)),
+        /declares 50000x50000 pixels, over the limit .*refused before decoding/,
+        1,
+      ],
+      [
+        'a .lst line with bad fields',
+        (d) => writeFileSync(join(d, 'train.lst'), '0\tbicycle\timg_0_0.png\n'),
+        /train\.lst line 1: label "bicycle" is not a non-negative integer/,
+        1,
+      ],
+      [
+        'a .lst path escaping its folder',
+        (d) => writeFileSync(join(d, 'train.lst'), '0\t0\t../../etc/passwd\n'),
+        /train\.lst line 1: path "\.\.\/\.\.\/etc\/passwd" must be relative and stay inside/,
+        1,
+      ],
+      [
+        'an unknown class label',
+        (d) => writeFileSync(join(d, 'test.lst'), '0\t7\timg_0_0.png\n'),
+        /test\.lst line 1: label 7 is not a configured class/,
+        1,
+      ],
+    ];
+    for (const [name, breakIt, message, code] of cases) {
+      it(name, async () => {
+        const images = join(dir, `images-${name.replace(/\W+/g, '-')}`);
+        writeListLayout(images, { trainPerClass: 2, testPerClass: 1, classes: 2 });
+        breakIt(images);
+        const result = await runCli(['stage-data', '--source', `images:${images}`, '--run-id', 'bad-input'], {
+          cwd: dir,
+        });
+        figures.badInputsTried++;
+        expect(result.code).to.equal(code);
+        expect(result.stderr).to.match(message);
+        expect(existsSync(join(dir, '.scones', 'runs', 'bad-input', 'manifest.json'))).to.equal(false);
+        figures.badInputsClearErrors++;
+      });
+    }
+
+    it('a non-image file in a class folder, and invalid configuration values', async () => {
+      const images = join(dir, 'folders');
+      mkdirSync(join(images, 'train', 'bicycle'), { recursive: true });
+      writeFileSync(join(images, 'train', 'bicycle', 'readme.txt'), 'not an image');
+      const notImage = await runCli(['stage-data', '--source', `images:${images}`], { cwd: dir });
+      expect([notImage.code, notImage.stderr]).to.satisfy(
+        ([c, e]: [number, string]) =>
+          c === 1 && /readme\.txt is not a \.png, \.jpg or \.jpeg image: remove it/.test(e),
+      );
+      for (const [flag, message] of [
+        ['gate.minAccuracy=1.5', /gate\.minAccuracy = 1\.5/],
+        ['train.batchSize=zero', /train\.batchSize = "zero"/],
+        ['data.source=ftp://x', /data\.source = "ftp:\/\/x"/],
+      ] as const) {
+        const result = await runCli(['train', '--set', flag], { cwd: dir });
+        expect(result.code, flag).to.equal(2);
+        expect(result.stderr, flag).to.match(message);
+        figures.badInputsTried++;
+        figures.badInputsClearErrors++;
+      }
+      figures.badInputsTried++;
+      figures.badInputsClearErrors++;
+    });
+
+    it('a capture file with garbage and a truncated last line: counted, not fatal', async () => {
+      const capture = join(dir, 'capture');
+      mkdirSync(capture, { recursive: true });
+      const good = JSON.stringify({
+        captureData: { endpointOutput: { data: '[0.9,0.1]', encoding: 'JSON' } },
+        eventMetadata: { eventId: 'e', inferenceTime: '2026-11-23T10:00:00Z' },
+        eventVersion: '0',
+      });
+      writeFileSync(join(capture, 'a.jsonl'), `${good}\n#garbage#\n${good.slice(0, 30)}`);
+      const result = await runCli(['monitor-report', '--capture', capture, '--json'], { cwd: dir });
+      expect(result.code, result.stderr).to.equal(0);
+      expect(JSON.parse(result.stdout).outputs).to.include({ records: 1, malformed: 2 });
+      figures.badInputsTried += 2;
+      figures.badInputsClearErrors += 2;
+    });
+
+    it('Lambda events with wrong types or missing keys, and an image over the 6 MB payload', async () => {
+      process.env.ENDPOINT_NAME = 'e';
+      const attempts: [Promise<unknown>, RegExp][] = [
+        [serialize({ s3_bucket: 3 }, { awsRequestId: 'r' }), /invalid event: s3_bucket: .*; s3_key: /],
+        [classify({ image_data: 42 }, { awsRequestId: 'r' }), /image_data: Invalid input: expected string/],
+        [filter({ inferences: 'nope' }, { awsRequestId: 'r' }), /inferences: /],
+        [
+          classify(
+            { image_data: Buffer.alloc(6 * 1024 * 1024 + 10, 1).toString('base64') },
+            { awsRequestId: 'r' },
+          ),
+          /over the endpoint's 6 MB limit/,
+        ],
+      ];
+      for (const [attempt, message] of attempts) {
+        figures.badInputsTried++;
+        const error = await attempt.then(
+          () => undefined,
+          (e: Error) => e,
+        );
+        expect(error?.message).to.match(message);
+        figures.badInputsClearErrors++;
+      }
+      delete process.env.ENDPOINT_NAME;
+    });
+  });
+
+  it('runs the reference workflows exported from real deployments with our Lambdas (where the folder exists)', async function () {
+    if (!existsSync(REFERENCE)) this.skip(); // shared/data/reference is absent here
+    const backend = await openLocalBackend(testConfig({ workDir: join(dir, '.scones') }));
+    const services = await startLocalServices({
+      deploymentPath: join(dir, '.scones', 'deployment.json'),
+      store: backend.store,
+      s3Endpoint: backend.s3Endpoint,
+      region: 'us-east-1',
+    });
+    const deployment = JSON.parse(readFileSync(join(dir, '.scones', 'deployment.json'), 'utf8')) as {
+      stack: { functions: { logicalId: string; arn: string }[] };
+    };
+    const arn = (id: string) => deployment.stack.functions.find((f) => f.logicalId === id)?.arn as string;
+    const ours = [arn('SerializeFunction'), arn('ClassifyFunction'), arn('FilterFunction')];
+    const lst = Buffer.from(await backend.store.get(`${await firstDataset(backend)}test.lst`))
+      .toString()
+      .trim()
+      .split('\n');
+    const key = `${await firstDataset(backend)}test/${lst[0]!.split('\t')[2]}`;
+    const outcomes: string[] = [];
+    try {
+      for (const folder of readdirSync(REFERENCE).filter((f) => statSync(join(REFERENCE, f)).isDirectory())) {
+        for (const file of readdirSync(join(REFERENCE, folder)).filter((f) => f.endsWith('.json'))) {
+          const definition = extractDefinition(
+            JSON.parse(readFileSync(join(REFERENCE, folder, file), 'utf8')),
+          );
+          if (definition === undefined) continue;
+          // Task states in order are serialize, classify, filter: point each at our function.
+          let task = 0;
+          for (const state of Object.values(
+            definition.States as Record<
+              string,
+              {
+                Type: string;
+                Resource?: string;
+                Parameters?: Record<string, unknown>;
+                Arguments?: Record<string, unknown>;
+              }
+            >,
+          )) {
+            if (state.Type !== 'Task') continue;
+            const target = ours[Math.min(task++, 2)] as string;
+            if (state.Resource?.startsWith('arn:aws:lambda:')) state.Resource = target;
+            for (const block of [state.Parameters, state.Arguments])
+              if (block !== undefined && 'FunctionName' in block) block.FunctionName = target;
+          }
+          let outcome: string;
+          try {
+            const runner = new LocalStateMachineRunner(JSON.stringify(definition), services.runtime);
+            const input = { s3_bucket: backend.store.bucket, s3_key: key, image_data: '', inferences: [] };
+            const first = await runner.execute(input, `${folder}-${file}`);
+            const result =
+              first.status === 'SUCCEEDED'
+                ? first
+                : await runner.execute({ body: input }, `${folder}-${file}-body`);
+            outcome = result.status === 'SUCCEEDED' ? 'SUCCEEDED' : `${result.status} ${result.error}`;
+          } catch (error) {
+            outcome = `refused: ${(error as Error).message}`;
+          }
+          outcomes.push(`${folder}/${file}: ${outcome}`);
+        }
+      }
+    } finally {
+      await services.stop();
+      await backend.close();
+    }
+    process.stdout.write(`      reference workflows:\n${outcomes.map((o) => `        ${o}`).join('\n')}\n`);
+    expect(outcomes.length).to.be.greaterThan(5);
+    // Each either ran (succeeded, or failed visibly on low confidence) or was refused with a clear reason.
+    for (const outcome of outcomes)
+      expect(outcome).to.match(
+        /: (SUCCEEDED|FAILED ThresholdConfidenceNotMet|refused: unsupported query language: .+|FAILED .+)$/,
+      );
+    expect(outcomes.some((o) => o.endsWith('SUCCEEDED') || o.includes('ThresholdConfidenceNotMet'))).to.equal(
+      true,
+    );
+  });
+});
+
+async function firstDataset(backend: {
+  store: { list(prefix: string): AsyncIterable<{ key: string }> };
+}): Promise<string> {
+  for await (const object of backend.store.list('datasets/'))
+    if (object.key.endsWith('dataset.json')) return object.key.replace('dataset.json', '');
+  throw new Error('no staged dataset');
+}
+
+/** A definition from an export: the definition itself, or a `definition` string inside a console export. */
+function extractDefinition(json: unknown): { States: object } | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const record = json as Record<string, unknown>;
+  if (typeof record.StartAt === 'string' && typeof record.States === 'object')
+    return record as { States: object };
+  for (const value of Object.values(record)) {
+    if (typeof value === 'string' && value.includes('"StartAt"')) {
+      try {
+        return extractDefinition(JSON.parse(value));
+      } catch {}
+    }
+    const nested = typeof value === 'object' ? extractDefinition(value) : undefined;
+    if (nested !== undefined) return nested;
+  }
+  return undefined;
+}
