@@ -8,11 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, record, scratchDir } from './common.js';
 
-const child = process.argv[2];
-if (child !== undefined) {
-  // Child: write the capture files, then time the report alone.
-  const [records, dir] = [Number(child), process.argv[3] as string];
-  const capture = join(dir, 'capture');
+/** Writes `records` capture records as SageMaker would: 1000 per .jsonl file. */
+function writeCapture(records: number, capture: string): void {
   mkdirSync(capture, { recursive: true });
   const png = Buffer.alloc(1800, 7).toString('base64');
   const start = Date.parse('2026-11-23T10:00:00Z');
@@ -41,8 +38,13 @@ if (child !== undefined) {
     }
     writeFileSync(join(capture, `${String(file).padStart(5, '0')}.jsonl`), `${lines.join('\n')}\n`);
   }
+}
+
+const child = process.argv[2];
+if (child !== undefined) {
+  // Child: only the report, so its peak memory is the report's (plus the CLI's baseline).
+  const [capture, dir] = [child, process.argv[3] as string];
   const { runCli } = await import('../test/helpers/workspace.js');
-  const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
   const result = await runCli(['monitor-report', '--capture', capture, '--json'], { cwd: dir });
   const seconds = (performance.now() - t0) / 1000;
@@ -53,31 +55,43 @@ if (child !== undefined) {
       records: report.records,
       seconds,
       peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
-      rssBeforeMB: Math.round(rssBefore / 2 ** 20),
     }),
   );
 } else {
-  const sizes: Record<string, unknown> = {};
-  for (const records of [10_000, 100_000, 1_000_000]) {
-    const dir = scratchDir(`monitor-${records}`);
+  const run = (capture: string, dir: string) => {
     const out = execFileSync(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'bench', 'monitor-report.ts'), String(records), dir],
-      { maxBuffer: 1 << 24, env: { ...process.env, CI: 'true' } },
+      ['--import', 'tsx', join(ROOT, 'bench', 'monitor-report.ts'), capture, dir],
+      {
+        maxBuffer: 1 << 24,
+        env: { ...process.env, CI: 'true' },
+      },
     );
-    const figures = JSON.parse(out.toString().trim().split('\n').at(-1) as string) as {
+    return JSON.parse(out.toString().trim().split('\n').at(-1) as string) as {
       records: number;
       seconds: number;
       peakRssMB: number;
     };
+  };
+  // Baseline: the same CLI on an empty capture folder.
+  const emptyDir = scratchDir('monitor-empty');
+  mkdirSync(join(emptyDir, 'capture'));
+  const baseline = run(join(emptyDir, 'capture'), emptyDir);
+  const sizes: Record<string, unknown> = {};
+  for (const records of [10_000, 100_000, 1_000_000]) {
+    const dir = scratchDir(`monitor-${records}`);
+    writeCapture(records, join(dir, 'capture'));
+    const figures = run(join(dir, 'capture'), dir);
     sizes[String(records)] = {
       ...figures,
       seconds: Math.round(figures.seconds * 10) / 10,
       microsecondsPerRecord: Math.round((figures.seconds / records) * 1e7) / 10,
+      peakRssAboveBaselineMB: figures.peakRssMB - baseline.peakRssMB,
     };
   }
   record('monitor-report', {
     command: 'node --import tsx bench/monitor-report.ts',
+    baselinePeakRssMB: baseline.peakRssMB,
     sizes,
     targets: { seconds1M: '< 60', peakRssMB1M: '< 512' },
   });

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machine, ROOT } from './common.js';
 
-const BENCHMARKS = ['stage-data', 'train', 'endpoint', 'monitor-report', 'e2e'];
+const BENCHMARKS = ['stage-data', 'train', 'endpoint', 'monitor-report', 'e2e', 'report-screenshot'];
 const only = process.argv.slice(2);
 for (const name of only.length > 0 ? only : BENCHMARKS) {
   process.stdout.write(`== bench ${name}\n`);

@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { readValidationPredictions } from '../backends/local/trainer.js';
-import { getText } from '../backends/s3-object-store.js';
+import { getText, S3ObjectStore } from '../backends/s3-object-store.js';
 import { KEYS } from '../constants.js';
 import { resolveClasses } from '../data/sources.js';
 import { SconesError } from '../errors.js';
@@ -76,11 +77,13 @@ async function standaloneReport(
   });
   if (capture.startsWith('s3://')) {
     const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(capture);
-    if (match?.[1] !== backend.store.bucket)
-      throw new SconesError(
-        `--capture ${capture}: only the artifact bucket ${backend.store.bucket} is readable (set bucket=...)`,
-      );
-    await aggregateFromStore(backend.store, match[2] ?? '', aggregator);
+    const bucket = match?.[1] ?? '';
+    // Any endpoint's capture bucket: the S3 data path, through the standard client and credential chain.
+    const store =
+      bucket === backend.store.bucket
+        ? backend.store
+        : new S3ObjectStore(new S3Client({ region: config.region }), bucket);
+    await aggregateFromStore(store, match?.[2] ?? '', aggregator);
   } else {
     if (!existsSync(capture))
       throw new SconesError(

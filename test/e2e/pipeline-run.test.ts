@@ -6,7 +6,7 @@ import { openLocalBackend } from '../../pipeline/backends/local/index.js';
 import { startLocalServices } from '../../pipeline/backends/local/workflow.js';
 import { parseCaptureText } from '../../pipeline/report/capture.js';
 import { classifyOutcome } from '../../pipeline/stages/test-executions.js';
-import { pngBytes } from '../helpers/fixtures.js';
+import { jpegBytes, pngBytes } from '../helpers/fixtures.js';
 import { runCli, tempDir, testConfig } from '../helpers/workspace.js';
 
 const CONFIG = `
@@ -123,6 +123,39 @@ describe('scones run: the whole pipeline on the local backend', function () {
       expect(probabilities).to.have.length(2);
       expect(probabilities.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-5);
       expect(response.ContentType).to.equal('application/json');
+
+      // The endpoint answers what the trained model predicted for the same test image, and takes JPEG too.
+      const manifest = first.stages['stage-data']!.outputs as { prefix: string };
+      const modelUri = (first.stages.train!.outputs as { modelUri: string }).modelUri.replace(
+        /^s3:\/\/[^/]+\//,
+        '',
+      );
+      const entries = Buffer.from(await backend.store.get(`${manifest.prefix}test.lst`))
+        .toString()
+        .trim()
+        .split('\n');
+      const known = await backend.store.get(`${manifest.prefix}test/${entries[0]!.split('\t')[2]}`);
+      const saved = JSON.parse(
+        Buffer.from(await backend.store.get(`${modelUri}validation-predictions.json`)).toString(),
+      ) as { probabilities: number[][] };
+      const served = await client.send(
+        new InvokeEndpointCommand({
+          EndpointName: 'scones-workflow-endpoint',
+          ContentType: 'image/png',
+          Body: known,
+        }),
+      );
+      const servedProbabilities = JSON.parse(Buffer.from(served.Body!).toString()) as number[];
+      for (const [k, p] of servedProbabilities.entries())
+        expect(p).to.be.closeTo(saved.probabilities[0]![k]!, 1e-5);
+      const jpeg = await client.send(
+        new InvokeEndpointCommand({
+          EndpointName: 'scones-workflow-endpoint',
+          ContentType: 'image/jpeg',
+          Body: jpegBytes(16, 16, 2),
+        }),
+      );
+      expect(JSON.parse(Buffer.from(jpeg.Body!).toString())).to.have.length(2);
 
       const failures: [InvokeEndpointCommand, string, number][] = [
         [

@@ -193,6 +193,7 @@ describe('reliability: security and bad input', function () {
 
     it('Lambda events with wrong types or missing keys, and an image over the 6 MB payload', async () => {
       process.env.ENDPOINT_NAME = 'e';
+      delete process.env.THRESHOLD;
       const attempts: [Promise<unknown>, RegExp][] = [
         [serialize({ s3_bucket: 3 }, { awsRequestId: 'r' }), /invalid event: s3_bucket: .*; s3_key: /],
         [classify({ image_data: 42 }, { awsRequestId: 'r' }), /image_data: Invalid input: expected string/],

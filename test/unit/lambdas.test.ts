@@ -61,6 +61,7 @@ describe('Lambda handlers', () => {
     s3.restore();
     runtime.restore();
     delete process.env.ENDPOINT_NAME;
+    delete process.env.THRESHOLD;
   });
 
   describe('serialize-image-data', () => {
