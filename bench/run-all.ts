@@ -8,24 +8,26 @@ import { join } from 'node:path';
 import { machine, ROOT } from './common.js';
 
 const BENCHMARKS = ['stage-data', 'train', 'endpoint', 'monitor-report', 'e2e', 'report-screenshot'];
-const only = process.argv.slice(2);
-for (const name of only.length > 0 ? only : BENCHMARKS) {
+// `--report-only` rewrites RESULTS.md from the recorded results without running anything.
+const reportOnly = process.argv.includes('--report-only');
+const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+for (const name of reportOnly ? [] : only.length > 0 ? only : BENCHMARKS) {
   process.stdout.write(`== bench ${name}\n`);
   execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', `${name}.ts`)], {
     stdio: 'inherit',
     env: { ...process.env, CI: 'true' },
   });
 }
-const sections = BENCHMARKS.filter((name) => existsSync(join(ROOT, 'bench', 'results', `${name}.json`))).map(
-  (name) => {
+const sections = [...BENCHMARKS, 'reliability']
+  .filter((name) => existsSync(join(ROOT, 'bench', 'results', `${name}.json`)))
+  .map((name) => {
     const result = JSON.parse(readFileSync(join(ROOT, 'bench', 'results', `${name}.json`), 'utf8')) as Record<
       string,
       unknown
     >;
     const { benchmark: _, machine: m, ...figures } = result;
     return `## ${name}\n\nMachine: ${JSON.stringify(m)}\n\n\`\`\`json\n${JSON.stringify(figures, null, 2)}\n\`\`\`\n`;
-  },
-);
+  });
 writeFileSync(
   join(ROOT, 'bench', 'RESULTS.md'),
   `# Benchmark results\n\nWritten by \`npm run bench\` (bench/run-all.ts) from bench/results/*.json; each section is the last run of that benchmark, with its date.\nThis machine: ${JSON.stringify(machine())}.\n\n${sections.join('\n')}`,
