@@ -1,9 +1,7 @@
-import {
-  type CloudFormationClient,
-  DescribeStacksCommand,
-  type DescribeStacksCommandOutput,
-} from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { TrainRecord } from '../../manifest.js';
 import type { Champion } from '../../ports.js';
+import { describeStack } from './stacks.js';
 
 /** Stack outputs the workflow template declares for the deployed model (the gate's champion). */
 export const CHAMPION_OUTPUTS = {
@@ -11,25 +9,13 @@ export const CHAMPION_OUTPUTS = {
   accuracy: 'DeployedValidationAccuracy',
 } as const;
 
-/** The deployed model, read from the workflow stack's outputs; undefined when there is no stack yet. */
+/** The deployed model, read from the workflow stack's outputs; undefined when there is no usable stack. */
 export async function readStackChampion(
   client: CloudFormationClient,
   stackName: string,
 ): Promise<Champion | undefined> {
-  let stacks: DescribeStacksCommandOutput;
-  try {
-    stacks = await client.send(new DescribeStacksCommand({ StackName: stackName }));
-  } catch (error) {
-    if (/does not exist/.test((error as Error).message ?? '')) return undefined;
-    throw error;
-  }
-  const stack = stacks.Stacks?.[0];
-  if (
-    stack === undefined ||
-    stack.StackStatus === 'ROLLBACK_COMPLETE' ||
-    stack.StackStatus === 'DELETE_COMPLETE'
-  )
-    return undefined;
+  const stack = await describeStack(client, stackName);
+  if (stack === undefined || stack.StackStatus === 'ROLLBACK_COMPLETE') return undefined;
   const output = (key: string) => stack.Outputs?.find((o) => o.OutputKey === key)?.OutputValue;
   const trainingId = output(CHAMPION_OUTPUTS.trainingId);
   const accuracy = Number(output(CHAMPION_OUTPUTS.accuracy));
@@ -38,20 +24,17 @@ export async function readStackChampion(
 }
 
 /** The model the workflow stack serves, from its parameters; undefined when there is no stack. */
-export async function readStackModel(client: CloudFormationClient, stackName: string) {
-  let stacks: DescribeStacksCommandOutput;
-  try {
-    stacks = await client.send(new DescribeStacksCommand({ StackName: stackName }));
-  } catch (error) {
-    if (/does not exist/.test((error as Error).message ?? '')) return undefined;
-    throw error;
-  }
-  const parameter = (key: string) =>
-    stacks.Stacks?.[0]?.Parameters?.find((p) => p.ParameterKey === key)?.ParameterValue;
+export async function readStackModel(
+  client: CloudFormationClient,
+  stackName: string,
+): Promise<{ model: TrainRecord; imageSide: number } | undefined> {
+  const stack = await describeStack(client, stackName);
+  const parameter = (key: string) => stack?.Parameters?.find((p) => p.ParameterKey === key)?.ParameterValue;
   const trainingId = parameter('TrainingId');
   const modelUri = parameter('ModelDataUrl');
   if (trainingId === undefined || modelUri === undefined) return undefined;
   return {
+    // The built-in algorithm's input: image_shape 3,32,32.
     imageSide: 32,
     model: {
       trainingId,

@@ -32,6 +32,21 @@ export type StackChangeResult =
   | { kind: 'preview'; changes: ResourceChange[]; changeSetType: 'CREATE' | 'UPDATE' }
   | { kind: 'deployed'; changes: ResourceChange[]; stack: Stack };
 
+/** The stack, or undefined when it does not exist (or was deleted). */
+export async function describeStack(
+  client: CloudFormationClient,
+  stackName: string,
+): Promise<Stack | undefined> {
+  try {
+    const response = await client.send(new DescribeStacksCommand({ StackName: stackName }));
+    const stack = response.Stacks?.[0];
+    return stack?.StackStatus === 'DELETE_COMPLETE' ? undefined : stack;
+  } catch (error) {
+    if (/does not exist/.test((error as Error).message ?? '')) return undefined;
+    throw error;
+  }
+}
+
 /** CloudFormation through change sets, with the waits and failure reasons a pipeline needs. */
 export class Stacks {
   constructor(
@@ -40,15 +55,8 @@ export class Stacks {
     private readonly pollMs: number,
   ) {}
 
-  async describe(stackName: string): Promise<Stack | undefined> {
-    try {
-      const response = await this.client.send(new DescribeStacksCommand({ StackName: stackName }));
-      const stack = response.Stacks?.[0];
-      return stack?.StackStatus === 'DELETE_COMPLETE' ? undefined : stack;
-    } catch (error) {
-      if (/does not exist/.test((error as Error).message ?? '')) return undefined;
-      throw error;
-    }
+  describe(stackName: string): Promise<Stack | undefined> {
+    return describeStack(this.client, stackName);
   }
 
   /**
