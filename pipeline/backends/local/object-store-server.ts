@@ -5,7 +5,7 @@
  * stdin closes, so it never outlives the process that started it (even after kill -9).
  */
 import S3rver from 's3rver';
-import { markCleanShutdown, recoverStore } from './store-recovery.js';
+import { recoverStore } from './store-recovery.js';
 
 const directory = process.env.SCONES_S3_DIRECTORY;
 const bucket = process.env.SCONES_S3_BUCKET;
@@ -33,10 +33,7 @@ const address = await server.run();
 process.stdout.write(`${JSON.stringify({ ready: true, port: address.port })}\n`);
 
 const stop = () => {
-  server.close().finally(() => {
-    markCleanShutdown(directory);
-    process.exit(0);
-  });
+  server.close().finally(() => process.exit(0));
 };
 process.stdin.on('end', stop);
 process.stdin.on('close', stop);

@@ -1,24 +1,18 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const OBJECT = '._S3rver_object';
 const METADATA = '._S3rver_metadata.json';
 const MD5 = '._S3rver_object.md5';
-export const CLEAN_MARKER = '.clean-shutdown';
-
 /**
  * s3rver writes an object's bytes, then its .md5, then its metadata, and does not wait for the bytes to
  * reach the disk first: a process killed mid-upload leaves objects the store then answers with HTTP 500.
- * After an unclean shutdown this removes every object whose metadata does not parse or whose bytes do not
- * match its MD5, so the interrupted upload is simply done again. Returns the keys removed.
+ * At every start this removes each object whose metadata does not parse or whose bytes do not match its
+ * MD5, so an interrupted upload is simply done again. Every start, because a store stopped in an orderly
+ * way can still hold a request its client abandoned (the CLI killed, Ctrl-C). Returns the keys removed.
  */
 export function recoverStore(directory: string): string[] {
-  const marker = join(directory, CLEAN_MARKER);
-  if (existsSync(marker)) {
-    rmSync(marker);
-    return [];
-  }
   if (!existsSync(directory)) return [];
   const removed: string[] = [];
   for (const entry of readdirSync(directory, { recursive: true, encoding: 'utf8' })) {
@@ -48,9 +42,4 @@ function complete(base: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Written on a clean stop, so the next start can skip verification. */
-export function markCleanShutdown(directory: string): void {
-  writeFileSync(join(directory, CLEAN_MARKER), new Date().toISOString());
 }
