@@ -95,6 +95,17 @@ describe('scones run: the whole pipeline on the local backend', function () {
     expect(result.stderr).to.not.match(/epoch 1:/);
   });
 
+  it('--reuse-last-model skips training and keeps the deployed model', async () => {
+    const deployed = (first.stages.train!.outputs as { trainingId: string }).trainingId;
+    const result = await runCli(['train', '--reuse-last-model', '--epochs', '2', '--json'], { cwd: dir });
+    expect(result.code, result.stderr).to.equal(0);
+    const record = JSON.parse(result.stdout) as { reused: boolean; outputs: { trainingId: string } };
+    expect(record.reused).to.equal(true);
+    expect(record.outputs.trainingId).to.equal(deployed);
+    expect(result.stderr).to.match(/reusing the deployed model .*--reuse-last-model/);
+    expect(result.stderr).to.not.match(/epoch 1:/);
+  });
+
   it('serves InvokeEndpoint to the real SDK client, with SageMaker errors and one capture record per request', async () => {
     const config = testConfig({ workDir: join(dir, '.scones') });
     const backend = await openLocalBackend(config);
