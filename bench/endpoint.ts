@@ -5,8 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { openLocalBackend } from '../pipeline/backends/local/index.js';
-import { startLocalServices } from '../pipeline/backends/local/workflow.js';
+import { openLocalDeployment } from '../pipeline/backends/local/workflow.js';
 import { runCli, testConfig } from '../test/helpers/workspace.js';
 import { record, requireSharedImages, scratchDir } from './common.js';
 
@@ -20,13 +19,7 @@ const setup = await runCli(
 if (setup.code !== 0) throw new Error(setup.stderr);
 const tests = readdirSync(join(images, 'test')).map((f) => readFileSync(join(images, 'test', f)));
 
-const backend = await openLocalBackend(testConfig({ workDir: join(dir, '.scones') }));
-const services = await startLocalServices({
-  deploymentPath: join(dir, '.scones', 'deployment.json'),
-  store: backend.store,
-  s3Endpoint: backend.s3Endpoint,
-  region: 'us-east-1',
-});
+const { services, stop } = await openLocalDeployment(testConfig({ workDir: join(dir, '.scones') }));
 const client = new SageMakerRuntimeClient({
   region: 'us-east-1',
   endpoint: services.modelServer.url,
@@ -62,6 +55,5 @@ for (const concurrency of [1, 4, 16]) {
     p99Ms: Math.round(latencies[Math.floor(latencies.length * 0.99)]! * 10) / 10,
   };
 }
-await services.stop();
-await backend.close();
+await stop();
 record('endpoint', { command: 'node --import tsx bench/endpoint.ts', ...results });

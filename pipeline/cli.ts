@@ -10,11 +10,11 @@ import { serve } from './commands/serve.js';
 import { teardown, teardownPlan } from './commands/teardown.js';
 import { type Config, loadConfig, parseScalar } from './config.js';
 import { BACKENDS, ExitCode, FLAG_KEYS, type FlagName, STAGES, type StageName } from './constants.js';
-import { InterruptedError, NotImplementedError, SconesError, UsageError } from './errors.js';
+import { InterruptedError, SconesError, UsageError } from './errors.js';
 import { type Manifest, stageSection } from './manifest.js';
 import type { Backend } from './ports.js';
 import { createReporter, type Reporter } from './reporter.js';
-import { executeStage, executeStages, resolveRun, STAGE_IMPLEMENTATIONS } from './run.js';
+import { executeStage, executeStages, resolveRun } from './run.js';
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIo {
@@ -362,8 +362,6 @@ async function runCommand(command: StageName | 'run', options: StageOptions, io:
   process.once('SIGTERM', onSignal);
   try {
     return await guarded(io, reporter, async () => {
-      if (command !== 'run' && STAGE_IMPLEMENTATIONS[command] === undefined)
-        throw new NotImplementedError(`the ${command} stage`);
       const { config } = loadConfig(configOptions(options, io));
       if (config.backend === 'local') {
         mkdirSync(config.workDir, { recursive: true });

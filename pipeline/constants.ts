@@ -14,8 +14,6 @@ export const ExitCode = {
   Failure: 1,
   /** The command line was wrong: unknown flag or value. */
   Usage: 2,
-  /** The stage exists in the CLI but is not built yet. */
-  NotImplemented: 3,
   /** Interrupted by SIGINT/SIGTERM. */
   Interrupted: 130,
 } as const;

@@ -50,14 +50,6 @@ export class StageFailedError extends SconesError {
   }
 }
 
-/** A stage the CLI knows but the project has not built yet. */
-export class NotImplementedError extends SconesError {
-  constructor(what: string) {
-    super(`${what} is not built yet`, { exitCode: ExitCode.NotImplemented });
-    this.name = 'NotImplementedError';
-  }
-}
-
 /** The run was interrupted (Ctrl-C); the manifest keeps the last completed stage. */
 export class InterruptedError extends SconesError {
   constructor(signal: string) {

@@ -87,3 +87,8 @@ function isNotFound(error: unknown): boolean {
 export async function getText(store: ObjectStore, key: string): Promise<string> {
   return Buffer.from(await store.get(key)).toString('utf8');
 }
+
+/** The key of an `s3://bucket/key` URI (the bucket is the caller's to check). */
+export function keyOfUri(uri: string): string {
+  return uri.replace(/^s3:\/\/[^/]+\/?/, '');
+}

@@ -1,5 +1,4 @@
-import { localPaths, openLocalBackend } from '../backends/local/index.js';
-import { startLocalServices } from '../backends/local/workflow.js';
+import { openLocalDeployment } from '../backends/local/workflow.js';
 import type { Config } from '../config.js';
 import { SconesError } from '../errors.js';
 
@@ -22,27 +21,17 @@ export async function serve(
 ): Promise<void> {
   if (config.backend !== 'local')
     throw new SconesError('scones serve runs the local backend only: drop --backend aws');
-  const backend = await openLocalBackend(config);
+  const { backend, services, stop } = await openLocalDeployment(config);
   try {
-    const services = await startLocalServices({
-      deploymentPath: localPaths(config.workDir).deployment,
-      store: backend.store,
-      s3Endpoint: backend.s3Endpoint,
+    announce({
+      objectStore: backend.s3Endpoint,
+      bucket: config.bucket,
+      endpoint: services.modelServer.url,
+      endpointName: services.modelServer.endpointName,
       region: config.region,
     });
-    try {
-      announce({
-        objectStore: backend.s3Endpoint,
-        bucket: config.bucket,
-        endpoint: services.modelServer.url,
-        endpointName: services.modelServer.endpointName,
-        region: config.region,
-      });
-      await stopped;
-    } finally {
-      await services.stop();
-    }
+    await stopped;
   } finally {
-    await backend.close();
+    await stop();
   }
 }

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { readValidationPredictions } from '../backends/local/trainer.js';
-import { getText, S3ObjectStore } from '../backends/s3-object-store.js';
+import { getText, keyOfUri, S3ObjectStore } from '../backends/s3-object-store.js';
 import { KEYS } from '../constants.js';
 import { resolveClasses } from '../data/sources.js';
 import { SconesError } from '../errors.js';
@@ -39,7 +39,7 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
   };
   const document = JSON.parse(await getText(store, testExecutionsKey(runId))) as { results: CaseResult[] };
   const captureUri = deployment.outputs.DataCaptureS3Uri ?? store.uri(KEYS.capture);
-  const prefix = `${captureUri.replace(/^s3:\/\/[^/]+\/?/, '').replace(/\/+$/, '')}/${deployment.endpointName}/`;
+  const prefix = `${keyOfUri(captureUri).replace(/\/+$/, '')}/${deployment.endpointName}/`;
   // inferenceTime has one-second resolution: widen the window by a second on each side.
   const window = {
     from: Math.floor(Date.parse(executions.startedAt) / 1000) * 1000 - 1000,
@@ -47,7 +47,7 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
   };
   let baseline: ReportInputs['baseline'];
   try {
-    baseline = await readValidationPredictions(store, model.modelUri.replace(/^s3:\/\/[^/]+\//, ''));
+    baseline = await readValidationPredictions(store, keyOfUri(model.modelUri));
   } catch {
     reporter.warn(
       `no validation predictions saved with model ${model.trainingId}: the report has no drift baseline`,

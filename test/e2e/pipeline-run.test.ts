@@ -2,8 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect } from 'chai';
-import { openLocalBackend } from '../../pipeline/backends/local/index.js';
-import { startLocalServices } from '../../pipeline/backends/local/workflow.js';
+import { openLocalDeployment } from '../../pipeline/backends/local/workflow.js';
 import { parseCaptureText } from '../../pipeline/report/capture.js';
 import { classifyOutcome } from '../../pipeline/stages/test-executions.js';
 import { jpegBytes, pngBytes } from '../helpers/fixtures.js';
@@ -108,13 +107,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
 
   it('serves InvokeEndpoint to the real SDK client, with SageMaker errors and one capture record per request', async () => {
     const config = testConfig({ workDir: join(dir, '.scones') });
-    const backend = await openLocalBackend(config);
-    const services = await startLocalServices({
-      deploymentPath: join(dir, '.scones', 'deployment.json'),
-      store: backend.store,
-      s3Endpoint: (backend as unknown as { s3Endpoint: string }).s3Endpoint,
-      region: 'us-east-1',
-    });
+    const { backend, services, stop } = await openLocalDeployment(config);
     try {
       const client = new SageMakerRuntimeClient({
         region: 'us-east-1',
@@ -248,8 +241,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
       );
       expect(outcome.outcome).to.equal('ERROR');
     } finally {
-      await services.stop();
-      await backend.close();
+      await stop();
     }
   });
 

@@ -4,9 +4,8 @@ import { expect } from 'chai';
 import { handler as classify } from '../../lambdas/classify-image/index.js';
 import { handler as filter } from '../../lambdas/filter-inferences/index.js';
 import { handler as serialize } from '../../lambdas/serialize-image-data/index.js';
-import { openLocalBackend } from '../../pipeline/backends/local/index.js';
 import { LocalStateMachineRunner } from '../../pipeline/backends/local/state-machine-runner.js';
-import { startLocalServices } from '../../pipeline/backends/local/workflow.js';
+import { openLocalDeployment } from '../../pipeline/backends/local/workflow.js';
 import { bombPng, pngBytes, writeListLayout } from '../helpers/fixtures.js';
 import { runCli, tempDir, testConfig } from '../helpers/workspace.js';
 import { figures } from './figures.js';
@@ -67,13 +66,9 @@ describe('reliability: security and bad input', function () {
   });
 
   it('local servers listen on 127.0.0.1 only', async () => {
-    const backend = await openLocalBackend(testConfig({ workDir: join(dir, '.scones') }));
-    const services = await startLocalServices({
-      deploymentPath: join(dir, '.scones', 'deployment.json'),
-      store: backend.store,
-      s3Endpoint: backend.s3Endpoint,
-      region: 'us-east-1',
-    });
+    const { backend, services, stop } = await openLocalDeployment(
+      testConfig({ workDir: join(dir, '.scones') }),
+    );
     try {
       const ports = [backend.s3Endpoint, services.modelServer.url].map((u) => Number(new URL(u).port));
       const listening = ['/proc/net/tcp', '/proc/net/tcp6']
@@ -91,8 +86,7 @@ describe('reliability: security and bad input', function () {
         for (const socket of sockets) expect(socket.address, `port ${port}`).to.equal('0100007F');
       }
     } finally {
-      await services.stop();
-      await backend.close();
+      await stop();
     }
   });
 
@@ -221,13 +215,9 @@ describe('reliability: security and bad input', function () {
 
   it('runs the reference workflows exported from real deployments with our Lambdas (where the folder exists)', async function () {
     if (!existsSync(REFERENCE)) this.skip(); // shared/data/reference is absent here
-    const backend = await openLocalBackend(testConfig({ workDir: join(dir, '.scones') }));
-    const services = await startLocalServices({
-      deploymentPath: join(dir, '.scones', 'deployment.json'),
-      store: backend.store,
-      s3Endpoint: backend.s3Endpoint,
-      region: 'us-east-1',
-    });
+    const { backend, services, stop } = await openLocalDeployment(
+      testConfig({ workDir: join(dir, '.scones') }),
+    );
     const deployment = JSON.parse(readFileSync(join(dir, '.scones', 'deployment.json'), 'utf8')) as {
       stack: { functions: { logicalId: string; arn: string }[] };
     };
@@ -282,8 +272,7 @@ describe('reliability: security and bad input', function () {
         }
       }
     } finally {
-      await services.stop();
-      await backend.close();
+      await stop();
     }
     process.stdout.write(`      reference workflows:\n${outcomes.map((o) => `        ${o}`).join('\n')}\n`);
     expect(outcomes.length).to.be.greaterThan(5);

@@ -6,6 +6,7 @@ import { decodeImage } from '../../data/image.js';
 import type { DataCaptureSettings } from '../../deploy/local-stack.js';
 import { SconesError } from '../../errors.js';
 import type { ObjectStore } from '../../ports.js';
+import { keyOfUri } from '../s3-object-store.js';
 import { deserializeModel, imageToInput } from './model.js';
 import { initTensorflow, tf } from './tf.js';
 import { MODEL_FILES } from './trainer.js';
@@ -222,7 +223,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
 }
 
 async function loadModel(store: ObjectStore, modelUri: string): Promise<LayersModel> {
-  const prefix = modelUri.replace(/^s3:\/\/[^/]+\//, '');
+  const prefix = keyOfUri(modelUri);
   const [modelJson, weights] = await Promise.all([
     store.get(`${prefix}${MODEL_FILES.modelJson}`),
     store.get(`${prefix}${MODEL_FILES.weights}`),
