@@ -1,4 +1,22 @@
-import { CreateMultipartUploadCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { request } from 'node:http';
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListBucketsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { expect } from 'chai';
 import {
@@ -10,15 +28,47 @@ import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { mapConcurrent } from '../../pipeline/util/concurrency.js';
 import { tempDir } from '../helpers/workspace.js';
 
+/** The S3 error code (`name`) and HTTP status of what `send` threw. */
+async function failure(
+  sending: Promise<unknown>,
+): Promise<{ name: string; status?: number; message: string }> {
+  try {
+    await sending;
+  } catch (error) {
+    const e = error as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
+    return {
+      name: e.name,
+      message: e.message,
+      ...(e.$metadata?.httpStatusCode === undefined ? {} : { status: e.$metadata.httpStatusCode }),
+    };
+  }
+  throw new Error('the request succeeded');
+}
+
+/** A client whose requests get `header` replaced just before they are sent. */
+function tamperingClient(base: S3Client, header: string, value: string): S3Client {
+  base.middlewareStack.add(
+    (next) => async (args) => {
+      const requestHeaders = (args.request as { headers: Record<string, string> }).headers;
+      requestHeaders[header] = value;
+      return next(args);
+    },
+    { step: 'finalizeRequest', priority: 'low', name: `tamper-${header}` },
+  );
+  return base;
+}
+
 describe('local object store through the real @aws-sdk/client-s3', () => {
   let server: LocalObjectStoreServer;
   let cleanup: () => void;
+  let directory: string;
   let store: S3ObjectStore;
   const client = () => localS3Client(server.endpoint, 'us-east-1');
 
   before(async () => {
     const temp = tempDir();
     cleanup = temp.cleanup;
+    directory = temp.dir;
     server = await startLocalObjectStore({ directory: temp.dir, bucket: 'test-bucket' });
     store = new S3ObjectStore(client(), 'test-bucket');
   });
@@ -74,5 +124,266 @@ describe('local object store through the real @aws-sdk/client-s3', () => {
       new CreateMultipartUploadCommand({ Bucket: 'test-bucket', Key: 'x' }),
     );
     expect(started.UploadId).to.be.a('string');
+  });
+
+  const Bucket = 'test-bucket';
+
+  it('stores streams of unknown length (aws-chunked bodies with a trailing CRC32)', async () => {
+    const parts = [Buffer.alloc(70_000, 1), Buffer.from('middle'), Buffer.alloc(5, 9)];
+    const seen: Record<string, string> = {};
+    const watching = client();
+    watching.middlewareStack.add(
+      (next) => async (args) => {
+        Object.assign(seen, (args.request as { headers: Record<string, string> }).headers);
+        return next(args);
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 'watch' },
+    );
+    const length = parts.reduce((sum, part) => sum + part.length, 0);
+    await watching.send(
+      new PutObjectCommand({ Bucket, Key: 'stream.bin', Body: Readable.from(parts), ContentLength: length }),
+    );
+    expect(seen['content-encoding']).to.match(/aws-chunked/);
+    expect(seen['x-amz-trailer']).to.equal('x-amz-checksum-crc32');
+    expect(Buffer.from(await store.get('stream.bin')).equals(Buffer.concat(parts))).to.equal(true);
+  });
+
+  it('refuses aws-chunked bodies that are malformed or whose trailing CRC32 does not match', async () => {
+    const { port } = new URL(server.endpoint);
+    const send = (key: string, body: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const put = request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'PUT',
+            path: `/${Bucket}/${key}`,
+            headers: {
+              'content-encoding': 'aws-chunked',
+              'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+            },
+          },
+          (response) => {
+            let text = '';
+            response.on('data', (chunk: Buffer) => {
+              text += chunk.toString();
+            });
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+          },
+        );
+        put.on('error', reject);
+        put.end(body);
+      });
+    // CRC32 of "hello" is 0x3610a686, "NhCmhg==" in base64.
+    const good = await send('chunked-good', '5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n');
+    expect(good.status, good.text).to.equal(200);
+    expect(Buffer.from(await store.get('chunked-good')).toString()).to.equal('hello');
+    const wrong = await send('chunked-wrong', '5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n');
+    expect(wrong.status).to.equal(400);
+    expect(wrong.text).to.match(/<Code>BadDigest<\/Code>/);
+    const torn = await send('chunked-torn', '9\r\nhello');
+    expect(torn.status).to.equal(400);
+    expect(torn.text).to.match(/<Code>IncompleteBody<\/Code>/);
+    expect(await store.head('chunked-wrong')).to.equal(undefined);
+    expect(await store.head('chunked-torn')).to.equal(undefined);
+  });
+
+  it('refuses a body whose CRC32 or Content-MD5 does not match, and keeps the previous object', async () => {
+    await store.put('guarded.txt', 'original');
+    const wrongCrc = tamperingClient(client(), 'x-amz-checksum-crc32', 'AAAAAA==');
+    const crc = await failure(
+      wrongCrc.send(new PutObjectCommand({ Bucket, Key: 'guarded.txt', Body: 'changed' })),
+    );
+    expect(crc).to.include({ name: 'BadDigest', status: 400 });
+    const wrongMd5 = tamperingClient(client(), 'content-md5', '1B2M2Y8AsgTpgAmY7PhCfg==');
+    const md5 = await failure(
+      wrongMd5.send(new PutObjectCommand({ Bucket, Key: 'guarded.txt', Body: 'changed' })),
+    );
+    expect(md5).to.include({ name: 'BadDigest', status: 400 });
+    expect(Buffer.from(await store.get('guarded.txt')).toString()).to.equal('original');
+  });
+
+  it('keeps content type, user metadata and any key characters; zero-byte objects too', async () => {
+    const key = 'odd/with space/ü+x=1&y%z.png';
+    await client().send(
+      new PutObjectCommand({
+        Bucket,
+        Key: key,
+        Body: 'x',
+        ContentType: 'image/png',
+        Metadata: { source: 'test' },
+      }),
+    );
+    const head = await client().send(new HeadObjectCommand({ Bucket, Key: key }));
+    expect(head.ContentType).to.equal('image/png');
+    expect(head.Metadata).to.deep.equal({ source: 'test' });
+    expect(head.ETag).to.equal('"9dd4e461268c8034f5c8564e155c67a6"'); // MD5 of "x"
+    const listed = await client().send(new ListObjectsV2Command({ Bucket, Prefix: 'odd/' }));
+    expect(listed.Contents?.map((c) => c.Key)).to.deep.equal([key]);
+    await store.put('empty', new Uint8Array(0));
+    expect((await store.get('empty')).length).to.equal(0);
+    expect((await store.head('empty'))?.size).to.equal(0);
+  });
+
+  it('lists with a delimiter (common prefixes) and start-after, in byte order', async () => {
+    for (const key of ['tree/a/1', 'tree/a/2', 'tree/b/1', 'tree/c', 'tree/B']) await store.put(key, key);
+    const top = await client().send(new ListObjectsV2Command({ Bucket, Prefix: 'tree/', Delimiter: '/' }));
+    expect(top.CommonPrefixes?.map((p) => p.Prefix)).to.deep.equal(['tree/a/', 'tree/b/']);
+    expect(top.Contents?.map((c) => c.Key)).to.deep.equal(['tree/B', 'tree/c']);
+    expect(top.KeyCount).to.equal(4);
+    const after = await client().send(
+      new ListObjectsV2Command({ Bucket, Prefix: 'tree/', StartAfter: 'tree/a/2' }),
+    );
+    expect(after.Contents?.map((c) => c.Key)).to.deep.equal(['tree/b/1', 'tree/c']);
+    const paged = await client().send(
+      new ListObjectsV2Command({ Bucket, Prefix: 'tree/', Delimiter: '/', MaxKeys: 1 }),
+    );
+    expect(paged.CommonPrefixes ?? []).to.deep.equal([]);
+    expect(paged.Contents?.map((c) => c.Key)).to.deep.equal(['tree/B']);
+    const next = await client().send(
+      new ListObjectsV2Command({
+        Bucket,
+        Prefix: 'tree/',
+        Delimiter: '/',
+        MaxKeys: 2,
+        ContinuationToken: paged.NextContinuationToken,
+      }),
+    );
+    expect(next.CommonPrefixes?.map((p) => p.Prefix)).to.deep.equal(['tree/a/', 'tree/b/']);
+    expect(next.IsTruncated).to.equal(true);
+  });
+
+  it('deletes many objects at once, copies objects, and serves byte ranges', async () => {
+    await store.put('copy/source.txt', 'abcdefgh', { contentType: 'text/plain' });
+    await client().send(
+      new CopyObjectCommand({ Bucket, Key: 'copy/target.txt', CopySource: `${Bucket}/copy/source.txt` }),
+    );
+    const copied = await client().send(
+      new GetObjectCommand({ Bucket, Key: 'copy/target.txt', Range: 'bytes=2-4' }),
+    );
+    expect(copied.ContentType).to.equal('text/plain');
+    expect(copied.ContentRange).to.equal('bytes 2-4/8');
+    expect(await copied.Body!.transformToString()).to.equal('cde');
+    const tail = await client().send(
+      new GetObjectCommand({ Bucket, Key: 'copy/target.txt', Range: 'bytes=-3' }),
+    );
+    expect(await tail.Body!.transformToString()).to.equal('fgh');
+    const deleted = await client().send(
+      new DeleteObjectsCommand({
+        Bucket,
+        Delete: { Objects: [{ Key: 'copy/source.txt' }, { Key: 'copy/target.txt' }, { Key: 'copy/never' }] },
+      }),
+    );
+    expect(deleted.Deleted?.map((d) => d.Key)).to.deep.equal([
+      'copy/source.txt',
+      'copy/target.txt',
+      'copy/never',
+    ]);
+    expect(await store.head('copy/source.txt')).to.equal(undefined);
+    expect(await store.head('copy/target.txt')).to.equal(undefined);
+  });
+
+  it('answers conditional reads and writes as S3 does', async () => {
+    const put = await client().send(new PutObjectCommand({ Bucket, Key: 'cond.txt', Body: 'v1' }));
+    const unchanged = await failure(
+      client().send(new GetObjectCommand({ Bucket, Key: 'cond.txt', IfNoneMatch: put.ETag })),
+    );
+    expect(unchanged.status).to.equal(304);
+    const stale = await failure(
+      client().send(new GetObjectCommand({ Bucket, Key: 'cond.txt', IfMatch: '"0000"' })),
+    );
+    expect(stale).to.include({ name: 'PreconditionFailed', status: 412 });
+    const exists = await failure(
+      client().send(new PutObjectCommand({ Bucket, Key: 'cond.txt', Body: 'v2', IfNoneMatch: '*' })),
+    );
+    expect(exists).to.include({ name: 'PreconditionFailed', status: 412 });
+    expect(Buffer.from(await store.get('cond.txt')).toString()).to.equal('v1');
+  });
+
+  it('says NotImplemented for an operation it does not serve, rather than answering wrongly', async () => {
+    await store.put('tagged.txt', 'x');
+    const tagging = await failure(client().send(new GetObjectTaggingCommand({ Bucket, Key: 'tagged.txt' })));
+    expect(tagging).to.include({ name: 'NotImplemented', status: 501 });
+    expect(tagging.message).to.match(/does not implement the "tagging" subresource/);
+  });
+
+  it('serves buckets: create, head, list; unknown ones are NoSuchBucket', async () => {
+    await client().send(new CreateBucketCommand({ Bucket: 'second-bucket' }));
+    await client().send(new HeadBucketCommand({ Bucket: 'second-bucket' }));
+    const buckets = await client().send(new ListBucketsCommand({}));
+    expect(buckets.Buckets?.map((b) => b.Name)).to.include.members(['test-bucket', 'second-bucket']);
+    const missing = await failure(
+      client().send(new GetObjectCommand({ Bucket: 'no-such-bucket', Key: 'k' })),
+    );
+    expect(missing).to.include({ name: 'NoSuchBucket', status: 404 });
+    const noKey = await failure(client().send(new GetObjectCommand({ Bucket, Key: 'never/written' })));
+    expect(noKey).to.include({ name: 'NoSuchKey', status: 404 });
+  });
+
+  it('checks multipart uploads as S3 does: part sizes, ETags, order, abort', async () => {
+    const { UploadId } = await client().send(new CreateMultipartUploadCommand({ Bucket, Key: 'parts.bin' }));
+    const small = await client().send(
+      new UploadPartCommand({ Bucket, Key: 'parts.bin', UploadId, PartNumber: 1, Body: Buffer.alloc(10, 1) }),
+    );
+    const last = await client().send(
+      new UploadPartCommand({ Bucket, Key: 'parts.bin', UploadId, PartNumber: 2, Body: Buffer.alloc(10, 2) }),
+    );
+    const complete = (parts: { PartNumber: number; ETag?: string | undefined }[]) =>
+      client().send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key: 'parts.bin',
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+    expect(
+      await failure(
+        complete([
+          { PartNumber: 1, ETag: small.ETag },
+          { PartNumber: 2, ETag: last.ETag },
+        ]),
+      ),
+    ).to.include({
+      name: 'EntityTooSmall',
+    });
+    expect(
+      await failure(
+        complete([
+          { PartNumber: 2, ETag: last.ETag },
+          { PartNumber: 1, ETag: small.ETag },
+        ]),
+      ),
+    ).to.include({
+      name: 'InvalidPartOrder',
+    });
+    expect(await failure(complete([{ PartNumber: 1, ETag: '"0000"' }]))).to.include({ name: 'InvalidPart' });
+    await client().send(new AbortMultipartUploadCommand({ Bucket, Key: 'parts.bin', UploadId }));
+    const gone = await failure(
+      client().send(new UploadPartCommand({ Bucket, Key: 'parts.bin', UploadId, PartNumber: 3, Body: 'x' })),
+    );
+    expect(gone).to.include({ name: 'NoSuchUpload', status: 404 });
+    expect(await store.head('parts.bin')).to.equal(undefined);
+  });
+
+  it('stores nothing when the client goes away in the middle of an upload', async () => {
+    const { port } = new URL(server.endpoint);
+    await new Promise<void>((resolve) => {
+      const put = request({
+        host: '127.0.0.1',
+        port,
+        method: 'PUT',
+        path: `/${Bucket}/abandoned.bin`,
+        headers: { 'content-length': '100000' },
+      });
+      put.on('error', () => resolve());
+      put.write(Buffer.alloc(50_000, 3), () => setTimeout(() => put.destroy(), 50));
+      put.on('close', () => resolve());
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await store.head('abandoned.bin')).to.equal(undefined);
+    const { readdirSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    expect(readdirSync(join(directory, '.tmp'))).to.deep.equal([]);
   });
 });

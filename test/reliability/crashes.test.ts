@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { FileObjectStore } from '../../pipeline/backends/local/object-store-files.js';
 import { parseManifest } from '../../pipeline/manifest.js';
 import { runCli, tempDir } from '../helpers/workspace.js';
 import { figures } from './figures.js';
@@ -49,29 +50,53 @@ function kill9(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Every manifest parses, and nothing is recorded half made (datasets, models, deployment). */
-function assertConsistent(workDir: string): void {
+/**
+ * Every manifest parses, and nothing is recorded half made: each dataset with a dataset.json has every
+ * image its train.lst names, and each model with metrics has its weights. Read through the store's own
+ * notion of a committed object (as a restarted store would serve them). Returns what is recorded.
+ */
+async function assertConsistent(workDir: string): Promise<{ datasets: number; models: number }> {
   const runs = join(workDir, 'runs');
   for (const run of existsSync(runs) ? readdirSync(runs) : []) {
     const path = join(runs, run, 'manifest.json');
     if (existsSync(path)) parseManifest(readFileSync(path, 'utf8'), path);
   }
-  const bucket = join(workDir, 'objects', 'scones-artifacts');
-  const exists = (key: string) => existsSync(join(bucket, `${key}._S3rver_object`));
-  for (const digest of existsSync(join(bucket, 'datasets')) ? readdirSync(join(bucket, 'datasets')) : []) {
-    if (!exists(`datasets/${digest}/dataset.json`)) continue;
-    const lst = readFileSync(join(bucket, 'datasets', digest, 'train.lst._S3rver_object'), 'utf8');
+  const objects = join(workDir, 'objects');
+  const recorded = { datasets: 0, models: 0 };
+  if (!existsSync(objects)) return recorded;
+  const store = new FileObjectStore(objects);
+  const exists = (key: string) =>
+    store.head('scones-artifacts', key).then(
+      () => true,
+      () => false,
+    );
+  const folders = (prefix: string) =>
+    store
+      .list('scones-artifacts', { prefix, delimiter: '/', maxKeys: 1000 })
+      .then((page) => page.commonPrefixes);
+  for (const dataset of await folders('datasets/')) {
+    if (!(await exists(`${dataset}dataset.json`))) continue;
+    recorded.datasets++;
+    const lst = await text(store.read('scones-artifacts', `${dataset}train.lst`));
     for (const line of lst.trim().split('\n'))
-      if (!exists(`datasets/${digest}/train/${line.split('\t')[2]}`)) figures.recordsLost++;
+      if (!(await exists(`${dataset}train/${line.split('\t')[2]}`))) figures.recordsLost++;
   }
-  for (const id of existsSync(join(bucket, 'models')) ? readdirSync(join(bucket, 'models')) : []) {
-    if (!exists(`models/${id}/metrics.json`)) continue;
-    expect(exists(`models/${id}/model.json`) && exists(`models/${id}/weights.bin`), `model ${id}`).to.equal(
+  for (const model of await folders('models/')) {
+    if (!(await exists(`${model}metrics.json`))) continue;
+    recorded.models++;
+    expect((await exists(`${model}model.json`)) && (await exists(`${model}weights.bin`)), model).to.equal(
       true,
     );
   }
   const deployment = join(workDir, 'deployment.json');
   if (existsSync(deployment)) JSON.parse(readFileSync(deployment, 'utf8'));
+  return recorded;
+}
+
+async function text(stream: AsyncIterable<Buffer>): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 describe('reliability: kill -9 in the middle of each stage, then re-run', function () {
@@ -95,7 +120,7 @@ describe('reliability: kill -9 in the middle of each stage, then re-run', functi
       const { child } = await startUntil(args, dir, ready);
       await kill9(child);
       figures.faultsInjected++;
-      assertConsistent(join(dir, '.scones'));
+      await assertConsistent(join(dir, '.scones'));
       const manifestPath = join(dir, '.scones', 'runs', 'crash', 'manifest.json');
       if (existsSync(manifestPath))
         expect(
@@ -104,7 +129,11 @@ describe('reliability: kill -9 in the middle of each stage, then re-run', functi
       // The lock of the killed process is stale: the re-run takes it over.
       const again = await runCli([...args, '--json'], { cwd: dir });
       expect(again.code, again.stderr).to.equal(0);
-      assertConsistent(join(dir, '.scones'));
+      const recorded = await assertConsistent(join(dir, '.scones'));
+      // The check above must have had something to check.
+      expect(recorded.datasets, 'datasets recorded after the re-run').to.be.at.least(1);
+      if (stage !== 'stage-data')
+        expect(recorded.models, 'models recorded after the re-run').to.be.at.least(1);
       const manifest = parseManifest(readFileSync(manifestPath, 'utf8'), manifestPath);
       expect(manifest.stages[stage as 'train']).to.not.equal(undefined);
       figures.faultsSurvived++;

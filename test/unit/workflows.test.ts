@@ -155,6 +155,8 @@ describe('GitHub workflows', () => {
     expect(Object.keys(pr.on)).to.deep.equal(['pull_request']);
     expect(pr.permissions).to.deep.equal({ contents: 'read' });
     expect(pr.jobs.checks?.steps.some((s) => s.run === 'npm test')).to.equal(true);
+    // Where the advisory database is reachable (GitHub's runners), high or critical findings fail the check.
+    expect(pr.jobs.checks?.steps.map((s) => s.run)).to.include('npm audit --omit=dev --audit-level=high');
     const preview = pr.jobs['change-set-preview']!;
     expect(preview.if).to.include('github.event.pull_request.head.repo.full_name == github.repository');
     expect(preview.permissions).to.deep.equal({

@@ -1,11 +1,11 @@
 /**
- * Child-process entry of the local object store (s3rver). It runs in its own process because s3rver
- * encrypts ListObjectsV2 continuation tokens with DES, which needs Node's `--openssl-legacy-provider`;
- * the parent starts this file with that flag. It prints one JSON line when ready and exits when its
- * stdin closes, so it never outlives the process that started it (even after kill -9).
+ * Child-process entry of the local object store. It runs in its own process so that serving requests
+ * uses the second core while the CLI computes, and so a CLI killed with -9 cannot take half a response
+ * with it. It prints one JSON line when ready and exits when its stdin closes, so it never outlives the
+ * process that started it (even after kill -9).
  */
-import S3rver from 's3rver';
-import { recoverStore } from './store-recovery.js';
+import { FileObjectStore } from './object-store-files.js';
+import { createObjectStoreServer } from './object-store-http.js';
 
 const directory = process.env.SCONES_S3_DIRECTORY;
 const bucket = process.env.SCONES_S3_BUCKET;
@@ -15,25 +15,29 @@ if (directory === undefined || bucket === undefined) {
   process.exit(2);
 }
 
-const removed = recoverStore(directory);
+const store = new FileObjectStore(directory);
+const removed = store.recover();
 if (removed.length > 0)
   process.stderr.write(
     `object store: removed ${removed.length} objects left incomplete by an interrupted run\n`,
   );
+store.createBucket(bucket);
 
-const server = new S3rver({
-  address: '127.0.0.1',
-  port,
-  silent: true,
-  directory,
-  vhostBuckets: false,
-  configureBuckets: [{ name: bucket }],
+const server = createObjectStoreServer(store);
+server.keepAliveTimeout = 30_000;
+server.listen(port, '127.0.0.1', () => {
+  const address = server.address();
+  const listening = typeof address === 'object' && address !== null ? address.port : port;
+  process.stdout.write(`${JSON.stringify({ ready: true, port: listening })}\n`);
 });
-const address = await server.run();
-process.stdout.write(`${JSON.stringify({ ready: true, port: address.port })}\n`);
+server.on('error', (error) => {
+  process.stderr.write(`object store: ${error.message}\n`);
+  process.exit(1);
+});
 
 const stop = () => {
-  server.close().finally(() => process.exit(0));
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
 };
 process.stdin.on('end', stop);
 process.stdin.on('close', stop);

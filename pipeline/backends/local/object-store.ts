@@ -9,11 +9,16 @@ import { SconesError } from '../../errors.js';
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Fixed credentials of the local store: it checks nothing, but the SDK signs every request. */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+export const LOCAL_CREDENTIALS = {
+  accessKeyId: 'SCONESLOCAL',
+  secretAccessKey: 'scones-local-store',
+} as const;
 
 export interface LocalObjectStoreServer {
   readonly endpoint: string;
   readonly bucket: string;
+  /** The server's process id, for measuring what it costs. */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -31,12 +36,7 @@ export async function startLocalObjectStore(options: {
   const child = spawn(
     process.execPath,
     // tsx by absolute URL: resolving the bare name would search the user's current directory.
-    [
-      '--openssl-legacy-provider',
-      '--import',
-      import.meta.resolve('tsx'),
-      join(here, 'object-store-server.ts'),
-    ],
+    ['--import', import.meta.resolve('tsx'), join(here, 'object-store-server.ts')],
     {
       env: {
         ...process.env,
@@ -54,6 +54,7 @@ export async function startLocalObjectStore(options: {
   return {
     endpoint,
     bucket: options.bucket,
+    pid: child.pid,
     async stop() {
       if (stopped) return;
       stopped = true;

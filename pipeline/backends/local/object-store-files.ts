@@ -1,0 +1,479 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  createReadStream,
+  createWriteStream,
+  type Dirent,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+/** What the store keeps beside an object's bytes; the metadata file's presence is the commit record. */
+export interface StoredObject {
+  readonly key: string;
+  readonly size: number;
+  /** S3's ETag without quotes: the MD5 of the bytes, or of the parts' MD5s with `-N` for multipart. */
+  readonly etag: string;
+  readonly lastModified: string;
+  readonly contentType?: string;
+  readonly contentEncoding?: string;
+  readonly contentDisposition?: string;
+  readonly cacheControl?: string;
+  /** `x-amz-meta-*` headers, names lower-cased without the prefix. */
+  readonly userMetadata: Readonly<Record<string, string>>;
+}
+
+export type ObjectHeaders = Omit<StoredObject, 'key' | 'size' | 'etag' | 'lastModified'>;
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const METADATA_DIR = '.metadata';
+const UPLOADS_DIR = '.uploads';
+const TEMP_DIR = '.tmp';
+const MIN_PART_BYTES = 5 * 1024 * 1024;
+
+/**
+ * An S3 bucket kept as plain files, so a user can look at what the pipeline staged: the bytes of
+ * `s3://bucket/key` are at `<root>/<bucket>/<key>`, its metadata at `<root>/.metadata/<bucket>/<key>.json`.
+ * Writes go to a temporary file and are renamed into place, bytes first, metadata last: a process killed
+ * at any point leaves either the previous object or the new one, never a torn one, and `recover()` (run
+ * at every start) removes bytes an interrupted write left without matching metadata.
+ * Bucket names cannot start with a dot, so the store's own folders never collide with a bucket.
+ */
+export class FileObjectStore {
+  private readonly knownDirectories = new Set<string>();
+
+  constructor(readonly root: string) {
+    mkdirSync(join(root, TEMP_DIR), { recursive: true });
+  }
+
+  bucketExists(bucket: string): boolean {
+    return existsSync(join(this.root, bucket));
+  }
+
+  createBucket(bucket: string): void {
+    mkdirSync(join(this.root, bucket), { recursive: true });
+    mkdirSync(join(this.root, METADATA_DIR, bucket), { recursive: true });
+  }
+
+  buckets(): { name: string; created: Date }[] {
+    return readdirSync(this.root, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+      .map((entry) => ({ name: entry.name, created: statSync(join(this.root, entry.name)).birthtime }))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  deleteBucket(bucket: string): void {
+    this.requireBucket(bucket);
+    if (this.keysUnder(bucket, '').length > 0)
+      throw new StoreError('BucketNotEmpty', 409, `The bucket ${bucket} is not empty.`);
+    rmSync(join(this.root, bucket), { recursive: true, force: true });
+    rmSync(join(this.root, METADATA_DIR, bucket), { recursive: true, force: true });
+  }
+
+  /**
+   * Stores `body` under the key and commits it. A Buffer (every request small enough to hold, which is
+   * nearly all of them) is written with synchronous calls: in this process, which does nothing else, they
+   * cost a fraction of the thread-pool round trips of streamed writes. A stream is written as it arrives.
+   */
+  async put(
+    bucket: string,
+    key: string,
+    body: Buffer | Readable,
+    headers: ObjectHeaders,
+  ): Promise<StoredObject> {
+    this.requireBucket(bucket);
+    const bytesPath = this.bytesPath(bucket, key);
+    const temp = this.tempPath();
+    try {
+      const etag = await writeHashed(body, temp);
+      return this.commit(bucket, key, bytesPath, temp, etag, headers);
+    } finally {
+      rmSync(temp, { force: true });
+    }
+  }
+
+  async head(bucket: string, key: string): Promise<StoredObject> {
+    this.requireBucket(bucket);
+    const object = this.readMetadata(bucket, key);
+    if (object === undefined) throw noSuchKey(key);
+    return object;
+  }
+
+  /** The object's bytes `[start, end]` (inclusive), all of them by default. */
+  read(bucket: string, key: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.bytesPath(bucket, key), range);
+  }
+
+  async delete(bucket: string, key: string): Promise<void> {
+    this.requireBucket(bucket);
+    // Metadata first: once it is gone the object no longer exists, whatever happens to the bytes.
+    await rm(this.metadataPath(bucket, key), { force: true });
+    await rm(this.bytesPath(bucket, key), { force: true });
+  }
+
+  /**
+   * Keys after `startAfter` starting with `prefix`, in UTF-8 byte order as S3 lists them, with keys that
+   * share a part up to `delimiter` rolled into common prefixes. At most `maxKeys` entries in all.
+   */
+  async list(
+    bucket: string,
+    options: { prefix: string; delimiter?: string; startAfter?: string; maxKeys: number },
+  ): Promise<{ objects: StoredObject[]; commonPrefixes: string[]; truncated: boolean; last?: string }> {
+    this.requireBucket(bucket);
+    const { prefix, delimiter, startAfter, maxKeys } = options;
+    const keys = this.keysUnder(bucket, prefix);
+    const after = startAfter === undefined ? undefined : Buffer.from(startAfter);
+    const objects: StoredObject[] = [];
+    const commonPrefixes: string[] = [];
+    let last: string | undefined;
+    for (const key of keys) {
+      const entry = rollUp(key, prefix, delimiter);
+      if (after !== undefined && Buffer.compare(Buffer.from(entry), after) <= 0) continue;
+      if (entry === commonPrefixes.at(-1)) continue;
+      if (objects.length + commonPrefixes.length === maxKeys)
+        return { objects, commonPrefixes, truncated: true, ...(last === undefined ? {} : { last }) };
+      if (entry !== key) commonPrefixes.push(entry);
+      else {
+        const object = this.readMetadata(bucket, key);
+        if (object === undefined) continue;
+        objects.push(object);
+      }
+      last = entry;
+    }
+    return { objects, commonPrefixes, truncated: false, ...(last === undefined ? {} : { last }) };
+  }
+
+  async copy(
+    from: { bucket: string; key: string },
+    to: { bucket: string; key: string },
+    headers: ObjectHeaders | undefined,
+  ): Promise<StoredObject> {
+    const source = await this.head(from.bucket, from.key);
+    const { key: _key, size: _size, etag: _etag, lastModified: _lastModified, ...sourceHeaders } = source;
+    return this.put(to.bucket, to.key, this.read(from.bucket, from.key), headers ?? sourceHeaders);
+  }
+
+  // Multipart uploads: parts live under .uploads/<id>/ until completed or aborted.
+
+  createUpload(bucket: string, key: string, headers: ObjectHeaders): string {
+    this.requireBucket(bucket);
+    this.bytesPath(bucket, key); // refuse a key the store cannot keep now, not at completion
+    const uploadId = randomBytes(16).toString('hex');
+    const folder = join(this.root, UPLOADS_DIR, uploadId);
+    mkdirSync(folder, { recursive: true });
+    const state: UploadState = { bucket, key, headers };
+    // Written last: an upload exists once its state file does.
+    writeFileSyncAtomic(join(folder, 'upload.json'), JSON.stringify(state), this.tempPath());
+    return uploadId;
+  }
+
+  async putPart(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    part: number,
+    body: Buffer | Readable,
+  ): Promise<string> {
+    const folder = await this.upload(bucket, key, uploadId);
+    const temp = this.tempPath();
+    try {
+      const etag = await writeHashed(body, temp);
+      await rename(temp, join(folder, `part-${part}`));
+      return etag;
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  async completeUpload(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    parts: readonly { partNumber: number; etag: string }[],
+  ): Promise<StoredObject> {
+    const folder = await this.upload(bucket, key, uploadId);
+    const state = JSON.parse(await readFile(join(folder, 'upload.json'), 'utf8')) as UploadState;
+    if (parts.length === 0)
+      throw new StoreError('MalformedXML', 400, 'CompleteMultipartUpload must list at least one part.');
+    for (const [index, part] of parts.entries())
+      if (index > 0 && part.partNumber <= (parts[index - 1]?.partNumber ?? 0))
+        throw new StoreError('InvalidPartOrder', 400, 'The list of parts was not in ascending order.');
+    const temp = this.tempPath();
+    const partDigests: Buffer[] = [];
+    try {
+      const out = createWriteStream(temp);
+      for (const [index, part] of parts.entries()) {
+        const path = join(folder, `part-${part.partNumber}`);
+        const bytes = await readFile(path).catch(() => undefined);
+        const digest = bytes === undefined ? undefined : createHash('md5').update(bytes).digest();
+        if (bytes === undefined || digest?.toString('hex') !== part.etag.replaceAll('"', ''))
+          throw new StoreError(
+            'InvalidPart',
+            400,
+            `Part ${part.partNumber} was not uploaded, or its ETag ${part.etag} does not match.`,
+          );
+        if (index < parts.length - 1 && bytes.length < MIN_PART_BYTES)
+          throw new StoreError(
+            'EntityTooSmall',
+            400,
+            `Part ${part.partNumber} is ${bytes.length} bytes; every part but the last must be at least 5 MiB.`,
+          );
+        partDigests.push(digest as Buffer);
+        if (!out.write(bytes)) await new Promise<void>((drain) => out.once('drain', () => drain()));
+      }
+      await new Promise<void>((done, fail) =>
+        out.end((error?: Error | null) => (error ? fail(error) : done())),
+      );
+      const etag = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${parts.length}`;
+      const object = this.commit(bucket, key, this.bytesPath(bucket, key), temp, etag, state.headers);
+      await rm(folder, { recursive: true, force: true });
+      return object;
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  async abortUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    const folder = await this.upload(bucket, key, uploadId);
+    await rm(folder, { recursive: true, force: true });
+  }
+
+  /**
+   * Brings the files back to a consistent state after a process was killed: removes temporary files and
+   * bytes with no metadata or with metadata that does not describe them (an overwrite interrupted between
+   * its two renames), and metadata whose bytes are gone. Sizes are checked for every object; the MD5 only
+   * where the bytes are newer than their metadata, which only an interrupted overwrite leaves (a copied
+   * store, whose times mean nothing, is simply checked more). Returns the `bucket/key`s removed.
+   */
+  recover(): string[] {
+    rmSync(join(this.root, TEMP_DIR), { recursive: true, force: true });
+    mkdirSync(join(this.root, TEMP_DIR), { recursive: true });
+    const removed: string[] = [];
+    for (const { name: bucket } of this.buckets()) {
+      for (const key of this.keysUnder(bucket, '')) {
+        const bytesPath = join(this.root, bucket, ...key.split('/'));
+        const metadataPath = this.metadataPath(bucket, key);
+        if (!describes(metadataPath, bytesPath)) {
+          rmSync(bytesPath, { force: true });
+          rmSync(metadataPath, { force: true });
+          removed.push(`${bucket}/${key}`);
+        }
+      }
+      const metadataRoot = join(this.root, METADATA_DIR, bucket);
+      if (!existsSync(metadataRoot)) continue;
+      for (const entry of readdirSync(metadataRoot, { recursive: true, withFileTypes: true })) {
+        if (!entry.isFile() || !entry.name.endsWith('.json')) continue;
+        const key = join(entry.parentPath, entry.name).slice(metadataRoot.length + 1, -'.json'.length);
+        if (!existsSync(join(this.root, bucket, key))) {
+          rmSync(join(entry.parentPath, entry.name), { force: true });
+          removed.push(`${bucket}/${key.split(sep).join('/')}`);
+        }
+      }
+    }
+    return removed;
+  }
+
+  private commit(
+    bucket: string,
+    key: string,
+    bytesPath: string,
+    temp: string,
+    etag: string,
+    headers: ObjectHeaders,
+  ): StoredObject {
+    const { size, mtime } = statSync(temp);
+    const object: StoredObject = { key, size, etag, lastModified: roundToSecond(mtime), ...headers };
+    this.ensureDirectory(dirname(bytesPath), key);
+    try {
+      renameSync(temp, bytesPath);
+    } catch (error) {
+      throw conflictOr(error, key);
+    }
+    const metadataPath = this.metadataPath(bucket, key);
+    this.ensureDirectory(dirname(metadataPath), key);
+    writeFileSyncAtomic(metadataPath, JSON.stringify(object), this.tempPath());
+    return object;
+  }
+
+  private readMetadata(bucket: string, key: string): StoredObject | undefined {
+    try {
+      const object = JSON.parse(readFileSync(this.metadataPath(bucket, key), 'utf8')) as StoredObject;
+      // The bytes must still be the ones described (they are replaced before the metadata).
+      return statSync(this.bytesPath(bucket, key)).size === object.size ? object : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async upload(bucket: string, key: string, uploadId: string): Promise<string> {
+    const folder = join(this.root, UPLOADS_DIR, uploadId);
+    if (!/^[0-9a-f]{32}$/.test(uploadId)) throw noSuchUpload(uploadId);
+    try {
+      const state = JSON.parse(await readFile(join(folder, 'upload.json'), 'utf8')) as UploadState;
+      if (state.bucket === bucket && state.key === key) return folder;
+    } catch {
+      // fall through: no such upload
+    }
+    throw noSuchUpload(uploadId);
+  }
+
+  /** Every key in the bucket starting with `prefix`, in UTF-8 byte order. */
+  private keysUnder(bucket: string, prefix: string): string[] {
+    const bucketRoot = join(this.root, bucket);
+    const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    if (folder !== '' && !validKey(folder)) return [];
+    const start = folder === '' ? bucketRoot : join(bucketRoot, ...folder.split('/'));
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(start, { recursive: true, withFileTypes: true });
+    } catch {
+      return [];
+    }
+    const keys: Buffer[] = [];
+    for (const entry of entries) {
+      if (!entry.isFile()) continue;
+      const key = join(entry.parentPath, entry.name)
+        .slice(bucketRoot.length + 1)
+        .split(sep)
+        .join('/');
+      if (key.startsWith(prefix)) keys.push(Buffer.from(key));
+    }
+    return keys.sort(Buffer.compare).map((key) => key.toString());
+  }
+
+  private bytesPath(bucket: string, key: string): string {
+    if (!validKey(key))
+      throw new StoreError(
+        'InvalidArgument',
+        400,
+        `The local store keeps objects as files and cannot keep the key "${key}": it needs 1 to 1024 bytes, ` +
+          "no empty, '.' or '..' path segment, no segment over 255 bytes and no NUL character.",
+      );
+    return join(this.root, bucket, ...key.split('/'));
+  }
+
+  private metadataPath(bucket: string, key: string): string {
+    return `${join(this.root, METADATA_DIR, bucket, ...key.split('/'))}.json`;
+  }
+
+  private tempPath(): string {
+    return join(this.root, TEMP_DIR, randomBytes(12).toString('hex'));
+  }
+
+  private ensureDirectory(directory: string, key: string): void {
+    if (this.knownDirectories.has(directory)) return;
+    try {
+      mkdirSync(directory, { recursive: true });
+    } catch (error) {
+      throw conflictOr(error, key);
+    }
+    this.knownDirectories.add(directory);
+  }
+
+  private requireBucket(bucket: string): void {
+    if (!this.bucketExists(bucket))
+      throw new StoreError('NoSuchBucket', 404, `The specified bucket ${bucket} does not exist.`);
+  }
+}
+
+interface UploadState {
+  bucket: string;
+  key: string;
+  headers: ObjectHeaders;
+}
+
+function validKey(key: string): boolean {
+  if (key.length === 0 || Buffer.byteLength(key) > 1024 || key.includes('\0')) return false;
+  return key
+    .split('/')
+    .every(
+      (segment) => segment !== '' && segment !== '.' && segment !== '..' && Buffer.byteLength(segment) <= 255,
+    );
+}
+
+/** The entry a key lists as: itself, or the common prefix up to and including the delimiter. */
+function rollUp(key: string, prefix: string, delimiter: string | undefined): string {
+  if (delimiter === undefined || delimiter === '') return key;
+  const at = key.indexOf(delimiter, prefix.length);
+  return at === -1 ? key : key.slice(0, at + delimiter.length);
+}
+
+function describes(metadataPath: string, bytesPath: string): boolean {
+  try {
+    const metadata = statSync(metadataPath);
+    const bytes = statSync(bytesPath);
+    const object = JSON.parse(readFileSync(metadataPath, 'utf8')) as StoredObject;
+    if (object.size !== bytes.size) return false;
+    if (bytes.mtimeMs <= metadata.mtimeMs || object.etag.includes('-')) return true;
+    return createHash('md5').update(readFileSync(bytesPath)).digest('hex') === object.etag;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes the body to `path` and returns the MD5 of what was written, in hex. */
+async function writeHashed(body: Buffer | Readable, path: string): Promise<string> {
+  if (Buffer.isBuffer(body)) {
+    writeFileSync(path, body);
+    return createHash('md5').update(body).digest('hex');
+  }
+  const md5 = createHash('md5');
+  await pipeline(
+    body,
+    async function* (source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) {
+        md5.update(chunk);
+        yield chunk;
+      }
+    },
+    createWriteStream(path),
+  );
+  return md5.digest('hex');
+}
+
+function writeFileSyncAtomic(path: string, text: string, temp: string): void {
+  writeFileSync(temp, text);
+  renameSync(temp, path);
+}
+
+function roundToSecond(date: Date): string {
+  // S3 reports whole seconds; rounding here keeps HEAD, GET and LIST in agreement.
+  return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString();
+}
+
+function conflictOr(error: unknown, key: string): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST')
+    return new StoreError(
+      'InvalidArgument',
+      409,
+      `The local store keeps objects as files and cannot keep both "${key}" and a key inside it as a folder.`,
+    );
+  return error;
+}
+
+function noSuchKey(key: string): StoreError {
+  return new StoreError('NoSuchKey', 404, `The specified key does not exist: ${key}`);
+}
+
+function noSuchUpload(uploadId: string): StoreError {
+  return new StoreError('NoSuchUpload', 404, `The specified multipart upload ${uploadId} does not exist.`);
+}

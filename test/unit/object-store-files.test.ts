@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { FileObjectStore, type StoreError } from '../../pipeline/backends/local/object-store-files.js';
+import { tempDir } from '../helpers/workspace.js';
+
+describe('local object store files: one rename commits an object, and a start repairs what a kill left', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let store: FileObjectStore;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir());
+    store = new FileObjectStore(dir);
+    store.createBucket('bucket');
+  });
+  afterEach(() => cleanup());
+
+  const keys = async (prefix = '') =>
+    (await store.list('bucket', { prefix, maxKeys: 1000 })).objects.map((object) => object.key);
+
+  it('keeps bytes where a user can look at them, and metadata beside', async () => {
+    const object = await store.put('bucket', 'datasets/d1/train/a.png', Buffer.from('png'), {
+      contentType: 'image/png',
+      userMetadata: {},
+    });
+    expect(object.etag).to.equal(createHash('md5').update('png').digest('hex'));
+    expect(object.size).to.equal(3);
+    expect(existsSync(join(dir, 'bucket', 'datasets', 'd1', 'train', 'a.png'))).to.equal(true);
+    expect((await store.head('bucket', 'datasets/d1/train/a.png')).contentType).to.equal('image/png');
+  });
+
+  it('lists only committed objects: bytes without metadata are an upload that never finished', async () => {
+    await store.put('bucket', 'x/committed', Buffer.from('1'), { userMetadata: {} });
+    mkdirSync(join(dir, 'bucket', 'x'), { recursive: true });
+    writeFileSync(join(dir, 'bucket', 'x', 'uncommitted'), 'half');
+    expect(await keys('x/')).to.deep.equal(['x/committed']);
+    try {
+      await store.head('bucket', 'x/uncommitted');
+      expect.fail('an uncommitted object was found');
+    } catch (error) {
+      expect((error as StoreError).code).to.equal('NoSuchKey');
+    }
+  });
+
+  it('recover() removes orphan bytes, orphan metadata, temporary files and torn overwrites, and nothing else', async () => {
+    await store.put('bucket', 'keep/a', Buffer.from('aaaa'), { userMetadata: {} });
+    await store.put('bucket', 'keep/b', Buffer.from('bbbb'), { userMetadata: {} });
+    await store.put('bucket', 'torn/same-size', Buffer.from('old!'), { userMetadata: {} });
+    await store.put('bucket', 'gone/bytes', Buffer.from('zzzz'), { userMetadata: {} });
+    // A kill between the two renames of an overwrite: new bytes (same size), old metadata.
+    const metadataTime = new Date(Date.now() - 60_000);
+    utimesSync(join(dir, '.metadata', 'bucket', 'torn', 'same-size.json'), metadataTime, metadataTime);
+    writeFileSync(join(dir, 'bucket', 'torn', 'same-size'), 'new!');
+    // A kill after the bytes were renamed into place, before their metadata was written.
+    writeFileSync(join(dir, 'bucket', 'keep', 'orphan'), 'orphan');
+    // Metadata whose bytes were removed by hand.
+    rmSync(join(dir, 'bucket', 'gone', 'bytes'));
+    writeFileSync(join(dir, '.tmp', 'leftover'), 'partial');
+
+    const removed = new FileObjectStore(dir).recover().sort();
+    expect(removed).to.deep.equal(['bucket/gone/bytes', 'bucket/keep/orphan', 'bucket/torn/same-size']);
+    expect(await keys()).to.deep.equal(['keep/a', 'keep/b']);
+    expect(readdirSync(join(dir, '.tmp'))).to.deep.equal([]);
+    expect(new FileObjectStore(dir).recover()).to.deep.equal([]);
+  });
+
+  it('refuses keys it cannot keep as files, naming the key and why', async () => {
+    for (const key of ['a/../b', 'a//b', 'trailing/', '.', 'x'.repeat(256)]) {
+      try {
+        await store.put('bucket', key, Buffer.from('1'), { userMetadata: {} });
+        expect.fail(`${key} was accepted`);
+      } catch (error) {
+        expect((error as StoreError).code).to.equal('InvalidArgument');
+        expect((error as StoreError).message).to.include(key);
+      }
+    }
+    await store.put('bucket', 'file', Buffer.from('1'), { userMetadata: {} });
+    try {
+      await store.put('bucket', 'file/inside', Buffer.from('1'), { userMetadata: {} });
+      expect.fail('a key inside an object was accepted');
+    } catch (error) {
+      expect((error as StoreError).status).to.equal(409);
+    }
+    expect(await keys()).to.deep.equal(['file']);
+  });
+
+  it('lists in UTF-8 byte order, as S3 does, across folders', async () => {
+    const names = ['b', 'a/z', 'a-b', 'é', 'Z', 'a/b/c', '\u{1F600}', '\uFFFD'];
+    for (const key of names) await store.put('bucket', key, Buffer.from(key), { userMetadata: {} });
+    const expected = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    expect(await keys()).to.deep.equal(expected);
+  });
+});
