@@ -64,6 +64,20 @@ describe('local object store through the real @aws-sdk/client-s3', () => {
   let directory: string;
   let store: S3ObjectStore;
   const client = () => localS3Client(server.endpoint, 'us-east-1');
+  /** One request as raw HTTP, for what the SDK would never send. */
+  const raw = (method: string, path: string, headers: Record<string, string> = {}, body = '') =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const { port } = new URL(server.endpoint);
+      const sent = request({ host: '127.0.0.1', port, method, path, headers }, (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+      });
+      sent.on('error', reject);
+      sent.end(body);
+    });
 
   before(async () => {
     const temp = tempDir();
@@ -149,31 +163,11 @@ describe('local object store through the real @aws-sdk/client-s3', () => {
   });
 
   it('refuses aws-chunked bodies that are malformed or whose trailing CRC32 does not match', async () => {
-    const { port } = new URL(server.endpoint);
-    const send = (key: string, body: string) =>
-      new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const put = request(
-          {
-            host: '127.0.0.1',
-            port,
-            method: 'PUT',
-            path: `/${Bucket}/${key}`,
-            headers: {
-              'content-encoding': 'aws-chunked',
-              'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
-            },
-          },
-          (response) => {
-            let text = '';
-            response.on('data', (chunk: Buffer) => {
-              text += chunk.toString();
-            });
-            response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
-          },
-        );
-        put.on('error', reject);
-        put.end(body);
-      });
+    const chunkedHeaders = {
+      'content-encoding': 'aws-chunked',
+      'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+    };
+    const send = (key: string, body: string) => raw('PUT', `/${Bucket}/${key}`, chunkedHeaders, body);
     // CRC32 of "hello" is 0x3610a686, "NhCmhg==" in base64.
     const good = await send('chunked-good', '5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n');
     expect(good.status, good.text).to.equal(200);
@@ -385,5 +379,24 @@ describe('local object store through the real @aws-sdk/client-s3', () => {
     const { readdirSync } = await import('node:fs');
     const { join } = await import('node:path');
     expect(readdirSync(join(directory, '.tmp'))).to.deep.equal([]);
+  });
+
+  it('keeps every request inside its folder: no bucket name or key reaches outside, or into its metadata', async () => {
+    await store.put('inside.txt', 'x');
+    for (const path of [
+      '/%2E%2E/%2E%2E/etc/passwd',
+      '/..%2F..%2Fetc/passwd',
+      `/${Bucket}/%2E%2E/%2E%2E/%2E%2E/etc/passwd`,
+      `/${Bucket}/a/..%2F..%2F..%2Fetc%2Fpasswd`,
+      `/.metadata/${Bucket}/inside.txt.json`,
+      `/${Bucket}/%E0%A4%A`,
+    ]) {
+      const answer = await raw('GET', path);
+      expect(answer.status, path).to.be.within(400, 404);
+      expect(answer.text, path).to.not.match(/root:|"etag"/);
+    }
+    const escape = await raw('PUT', `/${Bucket}/a/%2E%2E/%2E%2E/escaped.txt`, {}, 'x');
+    expect(escape.status).to.equal(400);
+    expect(escape.text).to.match(/<Code>InvalidArgument<\/Code>/);
   });
 });

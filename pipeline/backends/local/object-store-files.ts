@@ -65,10 +65,17 @@ export class FileObjectStore {
   }
 
   bucketExists(bucket: string): boolean {
-    return existsSync(join(this.root, bucket));
+    return validBucketName(bucket) && existsSync(join(this.root, bucket));
   }
 
   createBucket(bucket: string): void {
+    if (!validBucketName(bucket))
+      throw new StoreError(
+        'InvalidBucketName',
+        400,
+        `The bucket name "${bucket}" is not valid: 3 to 63 lower-case letters, digits, dots and hyphens, ` +
+          'starting and ending with a letter or digit.',
+      );
     mkdirSync(join(this.root, bucket), { recursive: true });
     mkdirSync(join(this.root, METADATA_DIR, bucket), { recursive: true });
   }
@@ -398,6 +405,11 @@ interface UploadState {
   bucket: string;
   key: string;
   headers: ObjectHeaders;
+}
+
+/** S3's bucket naming rules; they also keep a name from reaching outside the store's folder. */
+function validBucketName(bucket: string): boolean {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) && !bucket.includes('..');
 }
 
 function validKey(key: string): boolean {

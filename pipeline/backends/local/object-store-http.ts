@@ -68,13 +68,18 @@ async function handle(
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
-  const url = new URL(request.url ?? '/', 'http://localhost');
-  const query = url.searchParams;
+  // The path as sent: a URL parser would resolve `..` segments, and S3 keys are taken literally.
+  const target = request.url ?? '/';
+  const questionMark = target.indexOf('?');
+  const pathname = questionMark === -1 ? target : target.slice(0, questionMark);
+  const query = new URLSearchParams(questionMark === -1 ? '' : target.slice(questionMark + 1));
   const unsupported = [...query.keys()].find((name) => !PLAIN_PARAMETERS.has(name));
   if (unsupported !== undefined) throw notImplemented(`the "${unsupported}" subresource`);
-  const slash = url.pathname.indexOf('/', 1);
-  const bucket = decodeURIComponent(url.pathname.slice(1, slash === -1 ? undefined : slash));
-  const key = slash === -1 ? '' : decodeURIComponent(url.pathname.slice(slash + 1));
+  if (!pathname.startsWith('/'))
+    throw new StoreError('InvalidURI', 400, `Couldn't parse the specified URI: ${pathname}`);
+  const slash = pathname.indexOf('/', 1);
+  const bucket = decodePath(pathname.slice(1, slash === -1 ? undefined : slash));
+  const key = slash === -1 ? '' : decodePath(pathname.slice(slash + 1));
   const method = request.method ?? 'GET';
 
   if (bucket === '') {
@@ -555,6 +560,14 @@ function parseXml(body: Buffer): unknown {
     return xmlParser.parse(body.toString('utf8'));
   } catch {
     throw new StoreError('MalformedXML', 400, 'The XML you provided was not well-formed.');
+  }
+}
+
+function decodePath(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new StoreError('InvalidURI', 400, `Couldn't parse the specified URI: ${text}`);
   }
 }
 
