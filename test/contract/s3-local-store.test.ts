@@ -395,8 +395,8 @@ describe('local object store through the real @aws-sdk/client-s3', () => {
       expect(answer.status, path).to.be.within(400, 404);
       expect(answer.text, path).to.not.match(/root:|"etag"/);
     }
-    const escape = await raw('PUT', `/${Bucket}/a/%2E%2E/%2E%2E/escaped.txt`, {}, 'x');
-    expect(escape.status).to.equal(400);
-    expect(escape.text).to.match(/<Code>InvalidArgument<\/Code>/);
+    const escaping = await raw('PUT', `/${Bucket}/a/%2E%2E/%2E%2E/escaped.txt`, {}, 'x');
+    expect(escaping.status).to.equal(400);
+    expect(escaping.text).to.match(/<Code>InvalidArgument<\/Code>/);
   });
 });

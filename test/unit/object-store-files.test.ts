@@ -58,11 +58,11 @@ describe('local object store files: one rename commits an object, and a start re
     rmSync(join(dir, 'bucket', 'gone', 'bytes'));
     writeFileSync(join(dir, '.tmp', 'leftover'), 'partial');
 
-    const removed = new FileObjectStore(dir).recover().sort();
+    const removed = new FileObjectStore(dir).recover().removed.sort();
     expect(removed).to.deep.equal(['bucket/gone/bytes', 'bucket/keep/orphan', 'bucket/torn/same-size']);
     expect(await keys()).to.deep.equal(['keep/a', 'keep/b']);
     expect(readdirSync(join(dir, '.tmp'))).to.deep.equal([]);
-    expect(new FileObjectStore(dir).recover()).to.deep.equal([]);
+    expect(new FileObjectStore(dir).recover()).to.deep.equal({ removed: [], migrated: 0 });
   });
 
   it('refuses keys it cannot keep as files, naming the key and why', async () => {
@@ -90,5 +90,35 @@ describe('local object store files: one rename commits an object, and a start re
     for (const key of names) await store.put('bucket', key, Buffer.from(key), { userMetadata: {} });
     const expected = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
     expect(await keys()).to.deep.equal(expected);
+  });
+
+  it('moves a store written by s3rver (the earlier local store) into this layout, dropping what it left incomplete', async () => {
+    // s3rver's files: <key>._S3rver_object, <key>._S3rver_object.md5 (hex), <key>._S3rver_metadata.json.
+    const s3rverObject = (key: string, bytes: Buffer, md5: string, metadata: Record<string, string>) => {
+      const base = join(dir, 'bucket', ...key.split('/'));
+      mkdirSync(join(base, '..'), { recursive: true });
+      writeFileSync(`${base}._S3rver_object`, bytes);
+      writeFileSync(`${base}._S3rver_object.md5`, md5);
+      writeFileSync(`${base}._S3rver_metadata.json`, JSON.stringify(metadata, null, 2));
+    };
+    const png = Buffer.from('a whole png');
+    const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('hex');
+    s3rverObject('datasets/d/train/a.png', png, md5(png), {
+      'content-type': 'image/png',
+      'x-amz-meta-run': 'r1',
+    });
+    s3rverObject('datasets/d/train/torn.png', Buffer.from('half'), md5(Buffer.from('whole')), {});
+    mkdirSync(join(dir, 'bucket', '._S3rver_uploads', 'u1'), { recursive: true });
+    writeFileSync(join(dir, 'bucket', '._S3rver_uploads', 'u1', '1'), 'part');
+
+    const { removed, migrated } = new FileObjectStore(dir).recover();
+    expect(migrated).to.equal(1);
+    expect(removed).to.deep.equal(['bucket/datasets/d/train/torn.png']);
+    expect(await keys()).to.deep.equal(['datasets/d/train/a.png']);
+    const object = await store.head('bucket', 'datasets/d/train/a.png');
+    expect(object).to.include({ etag: md5(png), size: png.length, contentType: 'image/png' });
+    expect(object.userMetadata).to.deep.equal({ run: 'r1' });
+    const leftovers = readdirSync(join(dir, 'bucket'), { recursive: true, encoding: 'utf8' });
+    expect(leftovers.filter((name) => name.includes('S3rver'))).to.deep.equal([]);
   });
 });

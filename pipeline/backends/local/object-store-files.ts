@@ -48,6 +48,9 @@ const METADATA_DIR = '.metadata';
 const UPLOADS_DIR = '.uploads';
 const TEMP_DIR = '.tmp';
 const MIN_PART_BYTES = 5 * 1024 * 1024;
+const S3RVER_MARK = '._S3rver_';
+const S3RVER_OBJECT = '._S3rver_object';
+const S3RVER_METADATA = '._S3rver_metadata.json';
 
 /**
  * An S3 bucket kept as plain files, so a user can look at what the pipeline staged: the bytes of
@@ -268,13 +271,19 @@ export class FileObjectStore {
    * bytes with no metadata or with metadata that does not describe them (an overwrite interrupted between
    * its two renames), and metadata whose bytes are gone. Sizes are checked for every object; the MD5 only
    * where the bytes are newer than their metadata, which only an interrupted overwrite leaves (a copied
-   * store, whose times mean nothing, is simply checked more). Returns the `bucket/key`s removed.
+   * store, whose times mean nothing, is simply checked more). First it moves objects a store written by
+   * s3rver (this project's earlier local store) left in its layout into this one, so an upgrade keeps
+   * the datasets and models already staged. Returns the `bucket/key`s removed and the number moved.
    */
-  recover(): string[] {
+  recover(): { removed: string[]; migrated: number } {
     rmSync(join(this.root, TEMP_DIR), { recursive: true, force: true });
     mkdirSync(join(this.root, TEMP_DIR), { recursive: true });
     const removed: string[] = [];
+    let migrated = 0;
     for (const { name: bucket } of this.buckets()) {
+      const moved = this.migrateS3rverLayout(bucket);
+      migrated += moved.migrated;
+      removed.push(...moved.removed);
       for (const key of this.keysUnder(bucket, '')) {
         const bytesPath = join(this.root, bucket, ...key.split('/'));
         const metadataPath = this.metadataPath(bucket, key);
@@ -295,7 +304,76 @@ export class FileObjectStore {
         }
       }
     }
-    return removed;
+    return { removed, migrated };
+  }
+
+  /**
+   * s3rver keeps `<key>._S3rver_object` with `._S3rver_object.md5` and `._S3rver_metadata.json` beside it.
+   * Each whole object (its MD5 matching) gets this store's metadata, then its bytes are renamed to `<key>`:
+   * killed in between, the next start does it again. Objects s3rver left incomplete are removed.
+   */
+  private migrateS3rverLayout(bucket: string): { removed: string[]; migrated: number } {
+    const bucketRoot = join(this.root, bucket);
+    const removed: string[] = [];
+    let migrated = 0;
+    const files = readdirSync(bucketRoot, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.name.includes(S3RVER_MARK))
+      .map((entry) => join(entry.parentPath, entry.name));
+    if (files.length === 0) return { removed, migrated };
+    for (const path of files.filter((file) => file.endsWith(S3RVER_OBJECT))) {
+      const base = path.slice(0, -S3RVER_OBJECT.length);
+      const key = base
+        .slice(bucketRoot.length + 1)
+        .split(sep)
+        .join('/');
+      let bytes: Buffer;
+      let etag: string;
+      let headers: Record<string, string>;
+      try {
+        bytes = readFileSync(path);
+        etag = readFileSync(`${path}.md5`, 'utf8').trim();
+        headers = JSON.parse(readFileSync(`${base}${S3RVER_METADATA}`, 'utf8')) as Record<string, string>;
+        if (createHash('md5').update(bytes).digest('hex') !== etag) throw new Error('incomplete');
+      } catch {
+        // An upload s3rver never finished: the next run uploads it again.
+        rmSync(path, { force: true });
+        removed.push(`${bucket}/${key}`);
+        continue;
+      }
+      const userMetadata = Object.fromEntries(
+        Object.entries(headers)
+          .filter(([name]) => name.startsWith('x-amz-meta-'))
+          .map(([name, value]) => [name.slice('x-amz-meta-'.length), value]),
+      );
+      const optional = {
+        contentType: headers['content-type'],
+        contentEncoding: headers['content-encoding'],
+        contentDisposition: headers['content-disposition'],
+        cacheControl: headers['cache-control'],
+      };
+      const object: StoredObject = {
+        key,
+        size: bytes.length,
+        etag,
+        lastModified: roundToSecond(statSync(path).mtime),
+        userMetadata,
+        ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== undefined)),
+      };
+      const metadataPath = this.metadataPath(bucket, key);
+      mkdirSync(dirname(metadataPath), { recursive: true });
+      writeFileSyncAtomic(metadataPath, JSON.stringify(object), this.tempPath());
+      try {
+        renameSync(path, base);
+      } catch (error) {
+        throw new Error(
+          `cannot move ${path} to ${base} (${(error as Error).message}): move or remove one of them and start again`,
+        );
+      }
+      migrated++;
+    }
+    // The sidecars, and s3rver's folder of unfinished multipart uploads.
+    for (const path of files) rmSync(path, { recursive: true, force: true });
+    return { removed, migrated };
   }
 
   private commit(

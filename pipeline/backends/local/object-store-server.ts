@@ -16,7 +16,9 @@ if (directory === undefined || bucket === undefined) {
 }
 
 const store = new FileObjectStore(directory);
-const removed = store.recover();
+const { removed, migrated } = store.recover();
+if (migrated > 0)
+  process.stderr.write(`object store: moved ${migrated} objects from the earlier (s3rver) layout\n`);
 if (removed.length > 0)
   process.stderr.write(
     `object store: removed ${removed.length} objects left incomplete by an interrupted run\n`,
