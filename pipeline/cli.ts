@@ -265,11 +265,16 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
               !(await confirm(io, `This removes:\n  - ${targets.join('\n  - ')}\nContinue? [y/N] `))
             )
               throw new UsageError('teardown not confirmed: answer y, or pass --yes in scripts');
-            const backend = config.backend === 'local' ? await openBackend(config) : undefined;
+            const lock = lockLocalWorkDir(config, 'teardown');
             try {
-              await teardown(config, plan, backend?.store, reporter);
+              const backend = config.backend === 'local' ? await openBackend(config) : undefined;
+              try {
+                await teardown(config, plan, backend?.store, reporter);
+              } finally {
+                await backend?.close();
+              }
             } finally {
-              await backend?.close();
+              lock?.release();
             }
             return ExitCode.Ok;
           }),
@@ -315,6 +320,8 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     setExit(
       await guarded(io, undefined, async () => {
         const { config } = loadConfig(configOptions(options, io));
+        // The store and the deployment are the work directory's: no run may change them meanwhile.
+        const lock = lockLocalWorkDir(config, 'serve');
         const stopped = new Promise<void>((resolve) => {
           process.once('SIGINT', () => resolve());
           process.once('SIGTERM', () => resolve());
@@ -331,13 +338,24 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
             );
           },
           stopped,
-        );
+        ).finally(() => lock?.release());
         return ExitCode.Ok;
       }),
     );
   });
 
   return program;
+}
+
+/** On the local backend, one process at a time owns the work directory (its store and deployment). */
+function lockLocalWorkDir(
+  config: Config,
+  command: string,
+  runId = `(${command})`,
+): ReturnType<typeof acquireLock> | undefined {
+  if (config.backend !== 'local') return undefined;
+  mkdirSync(config.workDir, { recursive: true });
+  return acquireLock(localPaths(config.workDir).lock, { runId, command });
 }
 
 function configOptions(options: StageOptions, io: CliIo) {
@@ -363,10 +381,7 @@ async function runCommand(command: StageName | 'run', options: StageOptions, io:
   try {
     return await guarded(io, reporter, async () => {
       const { config } = loadConfig(configOptions(options, io));
-      if (config.backend === 'local') {
-        mkdirSync(config.workDir, { recursive: true });
-        lock = acquireLock(localPaths(config.workDir).lock, { runId: options.runId ?? '(new run)', command });
-      }
+      lock = lockLocalWorkDir(config, command, options.runId ?? '(new run)');
       backend = await openBackend(config);
       // A report on outside capture files needs no earlier stage: it starts a run of its own.
       const starts =

@@ -1,7 +1,12 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect } from 'chai';
+import { localS3Client } from '../../pipeline/backends/local/object-store.js';
 import { openLocalDeployment } from '../../pipeline/backends/local/workflow.js';
 import { parseCaptureText } from '../../pipeline/report/capture.js';
 import { classifyOutcome } from '../../pipeline/stages/test-executions.js';
@@ -242,6 +247,69 @@ describe('scones run: the whole pipeline on the local backend', function () {
       expect(outcome.outcome).to.equal('ERROR');
     } finally {
       await stop();
+    }
+  });
+
+  it('scones serve: the store and endpoint for outside clients, holding the work directory until Ctrl-C', async () => {
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, '..', '..', 'bin', 'scones.mjs'), 'serve', '--json'],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, CI: 'true' },
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+      const info = JSON.parse(line) as {
+        objectStore: string;
+        bucket: string;
+        endpoint: string;
+        endpointName: string;
+      };
+      expect(info.objectStore).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(info.endpoint).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+
+      const s3 = localS3Client(info.objectStore, 'us-east-1');
+      const listed = await s3.send(
+        new ListObjectsV2Command({ Bucket: info.bucket, Prefix: 'datasets/', Delimiter: '/' }),
+      );
+      expect(listed.CommonPrefixes?.length).to.be.at.least(1);
+      const runtime = new SageMakerRuntimeClient({
+        region: 'us-east-1',
+        endpoint: info.endpoint,
+        credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      });
+      const answer = await runtime.send(
+        new InvokeEndpointCommand({
+          EndpointName: info.endpointName,
+          ContentType: 'image/png',
+          Body: pngBytes(16, 16, 8),
+        }),
+      );
+      expect(JSON.parse(Buffer.from(answer.Body!).toString())).to.have.length(2);
+
+      const meanwhile = await runCli(['stage-data'], { cwd: dir });
+      expect(meanwhile.code).to.equal(1);
+      expect(meanwhile.stderr).to.match(
+        new RegExp(`another run holds the lock \\(pid ${child.pid}, run id \\(serve\\), serve since`),
+      );
+
+      child.kill('SIGINT');
+      expect(await exited).to.equal(0);
+      // Both servers stopped with it, and the work directory is free again.
+      for (const url of [info.objectStore, info.endpoint])
+        expect(
+          await fetch(url).then(
+            () => 'answered',
+            () => 'refused',
+          ),
+          url,
+        ).to.equal('refused');
+      expect(existsSync(join(dir, '.scones', 'lock'))).to.equal(false);
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 
