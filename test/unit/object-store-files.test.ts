@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { FileObjectStore, type StoreError } from '../../pipeline/backends/local/object-store-files.js';
@@ -43,25 +43,49 @@ describe('local object store files: one rename commits an object, and a start re
     }
   });
 
-  it('recover() removes orphan bytes, orphan metadata, temporary files and torn overwrites, and nothing else', async () => {
-    await store.put('bucket', 'keep/a', Buffer.from('aaaa'), { userMetadata: {} });
-    await store.put('bucket', 'keep/b', Buffer.from('bbbb'), { userMetadata: {} });
-    await store.put('bucket', 'torn/same-size', Buffer.from('old!'), { userMetadata: {} });
+  it('recover() finishes or undoes each interrupted commit, keeping the old object or the new, never losing both', async () => {
+    const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+    const metadata = (key: string, text: string) =>
+      JSON.stringify({
+        key,
+        size: text.length,
+        etag: md5(text),
+        md5: md5(text),
+        lastModified: new Date().toISOString(),
+        userMetadata: {},
+      });
+    const at = (...parts: string[]) => join(dir, ...parts);
+    for (const key of ['keep/a', 'forward/x', 'back/y', 'truncated/z'])
+      await store.put('bucket', key, Buffer.from(`old ${key}`), { userMetadata: {} });
+    // Killed after the new bytes were renamed into place, before their pending metadata was: roll forward.
+    mkdirSync(at('.pending', 'bucket', 'forward'), { recursive: true });
+    writeFileSync(at('.pending', 'bucket', 'forward', 'x.json'), metadata('forward/x', 'the new x'));
+    writeFileSync(at('bucket', 'forward', 'x'), 'the new x');
+    // Killed after the pending metadata was written, before the bytes were renamed: roll back.
+    mkdirSync(at('.pending', 'bucket', 'back'), { recursive: true });
+    writeFileSync(at('.pending', 'bucket', 'back', 'y.json'), metadata('back/y', 'the new y'));
+    // A first write killed before its bytes were renamed: only its pending metadata exists.
+    mkdirSync(at('.pending', 'bucket', 'first'), { recursive: true });
+    writeFileSync(at('.pending', 'bucket', 'first', 'w.json'), metadata('first/w', 'w'));
+    // A pending record cut short while it was written.
+    writeFileSync(at('.pending', 'bucket', 'keep', 'a.json'), '{"key": "kee');
+    // Bytes that lost their tail (a power cut): the size no longer matches.
+    writeFileSync(at('bucket', 'truncated', 'z'), 'old');
+    // Bytes with no metadata, metadata with no bytes, and a temporary file.
+    writeFileSync(at('bucket', 'keep', 'orphan'), 'orphan');
     await store.put('bucket', 'gone/bytes', Buffer.from('zzzz'), { userMetadata: {} });
-    // A kill between the two renames of an overwrite: new bytes (same size), old metadata.
-    const metadataTime = new Date(Date.now() - 60_000);
-    utimesSync(join(dir, '.metadata', 'bucket', 'torn', 'same-size.json'), metadataTime, metadataTime);
-    writeFileSync(join(dir, 'bucket', 'torn', 'same-size'), 'new!');
-    // A kill after the bytes were renamed into place, before their metadata was written.
-    writeFileSync(join(dir, 'bucket', 'keep', 'orphan'), 'orphan');
-    // Metadata whose bytes were removed by hand.
-    rmSync(join(dir, 'bucket', 'gone', 'bytes'));
-    writeFileSync(join(dir, '.tmp', 'leftover'), 'partial');
+    rmSync(at('bucket', 'gone', 'bytes'));
+    writeFileSync(at('.tmp', 'leftover'), 'partial');
 
     const removed = new FileObjectStore(dir).recover().removed.sort();
-    expect(removed).to.deep.equal(['bucket/gone/bytes', 'bucket/keep/orphan', 'bucket/torn/same-size']);
-    expect(await keys()).to.deep.equal(['keep/a', 'keep/b']);
-    expect(readdirSync(join(dir, '.tmp'))).to.deep.equal([]);
+    expect(removed).to.deep.equal(['bucket/gone/bytes', 'bucket/keep/orphan', 'bucket/truncated/z']);
+    expect(await keys()).to.deep.equal(['back/y', 'forward/x', 'keep/a']);
+    expect((await store.head('bucket', 'forward/x')).etag).to.equal(md5('the new x'));
+    expect((await store.head('bucket', 'back/y')).etag).to.equal(md5('old back/y'));
+    expect(
+      readdirSync(at('.pending'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()),
+    ).to.deep.equal([]);
+    expect(readdirSync(at('.tmp'))).to.deep.equal([]);
     expect(new FileObjectStore(dir).recover()).to.deep.equal({ removed: [], migrated: 0 });
   });
 

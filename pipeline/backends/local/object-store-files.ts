@@ -23,6 +23,8 @@ export interface StoredObject {
   readonly size: number;
   /** S3's ETag without quotes: the MD5 of the bytes, or of the parts' MD5s with `-N` for multipart. */
   readonly etag: string;
+  /** The MD5 of the whole object in hex (the ETag of a multipart upload is not). */
+  readonly md5: string;
   readonly lastModified: string;
   readonly contentType?: string;
   readonly contentEncoding?: string;
@@ -32,7 +34,7 @@ export interface StoredObject {
   readonly userMetadata: Readonly<Record<string, string>>;
 }
 
-export type ObjectHeaders = Omit<StoredObject, 'key' | 'size' | 'etag' | 'lastModified'>;
+export type ObjectHeaders = Omit<StoredObject, 'key' | 'size' | 'etag' | 'md5' | 'lastModified'>;
 
 export class StoreError extends Error {
   constructor(
@@ -45,6 +47,7 @@ export class StoreError extends Error {
 }
 
 const METADATA_DIR = '.metadata';
+const PENDING_DIR = '.pending';
 const UPLOADS_DIR = '.uploads';
 const TEMP_DIR = '.tmp';
 const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -55,9 +58,10 @@ const S3RVER_METADATA = '._S3rver_metadata.json';
 /**
  * An S3 bucket kept as plain files, so a user can look at what the pipeline staged: the bytes of
  * `s3://bucket/key` are at `<root>/<bucket>/<key>`, its metadata at `<root>/.metadata/<bucket>/<key>.json`.
- * Writes go to a temporary file and are renamed into place, bytes first, metadata last: a process killed
- * at any point leaves either the previous object or the new one, never a torn one, and `recover()` (run
- * at every start) removes bytes an interrupted write left without matching metadata.
+ * A write lands in a temporary file, then commits in three steps: the new metadata is written to
+ * `.pending/<bucket>/<key>.json`, the bytes are renamed into place (the commit point), and the pending
+ * metadata is renamed over the old. A process killed anywhere in between leaves the old object or the new
+ * one, and `recover()` (run at every start) tells which by the bytes' MD5 and finishes or undoes the step.
  * Bucket names cannot start with a dot, so the store's own folders never collide with a bucket.
  */
 export class FileObjectStore {
@@ -96,6 +100,7 @@ export class FileObjectStore {
       throw new StoreError('BucketNotEmpty', 409, `The bucket ${bucket} is not empty.`);
     rmSync(join(this.root, bucket), { recursive: true, force: true });
     rmSync(join(this.root, METADATA_DIR, bucket), { recursive: true, force: true });
+    rmSync(join(this.root, PENDING_DIR, bucket), { recursive: true, force: true });
   }
 
   /**
@@ -113,8 +118,8 @@ export class FileObjectStore {
     const bytesPath = this.bytesPath(bucket, key);
     const temp = this.tempPath();
     try {
-      const etag = await writeHashed(body, temp);
-      return this.commit(bucket, key, bytesPath, temp, etag, headers);
+      const md5 = await writeHashed(body, temp);
+      return this.commit(bucket, key, bytesPath, temp, { etag: md5, md5 }, headers);
     } finally {
       rmSync(temp, { force: true });
     }
@@ -177,7 +182,14 @@ export class FileObjectStore {
     headers: ObjectHeaders | undefined,
   ): Promise<StoredObject> {
     const source = await this.head(from.bucket, from.key);
-    const { key: _key, size: _size, etag: _etag, lastModified: _lastModified, ...sourceHeaders } = source;
+    const {
+      key: _key,
+      size: _size,
+      etag: _etag,
+      md5: _md5,
+      lastModified: _lastModified,
+      ...sourceHeaders
+    } = source;
     return this.put(to.bucket, to.key, this.read(from.bucket, from.key), headers ?? sourceHeaders);
   }
 
@@ -228,6 +240,7 @@ export class FileObjectStore {
         throw new StoreError('InvalidPartOrder', 400, 'The list of parts was not in ascending order.');
     const temp = this.tempPath();
     const partDigests: Buffer[] = [];
+    const whole = createHash('md5');
     try {
       const out = createWriteStream(temp);
       for (const [index, part] of parts.entries()) {
@@ -247,13 +260,21 @@ export class FileObjectStore {
             `Part ${part.partNumber} is ${bytes.length} bytes; every part but the last must be at least 5 MiB.`,
           );
         partDigests.push(digest as Buffer);
+        whole.update(bytes);
         if (!out.write(bytes)) await new Promise<void>((drain) => out.once('drain', () => drain()));
       }
       await new Promise<void>((done, fail) =>
         out.end((error?: Error | null) => (error ? fail(error) : done())),
       );
       const etag = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${parts.length}`;
-      const object = this.commit(bucket, key, this.bytesPath(bucket, key), temp, etag, state.headers);
+      const object = this.commit(
+        bucket,
+        key,
+        this.bytesPath(bucket, key),
+        temp,
+        { etag, md5: whole.digest('hex') },
+        state.headers,
+      );
       await rm(folder, { recursive: true, force: true });
       return object;
     } finally {
@@ -267,13 +288,14 @@ export class FileObjectStore {
   }
 
   /**
-   * Brings the files back to a consistent state after a process was killed: removes temporary files and
-   * bytes with no metadata or with metadata that does not describe them (an overwrite interrupted between
-   * its two renames), and metadata whose bytes are gone. Sizes are checked for every object; the MD5 only
-   * where the bytes are newer than their metadata, which only an interrupted overwrite leaves (a copied
-   * store, whose times mean nothing, is simply checked more). First it moves objects a store written by
-   * s3rver (this project's earlier local store) left in its layout into this one, so an upgrade keeps
-   * the datasets and models already staged. Returns the `bucket/key`s removed and the number moved.
+   * Brings the files back to a consistent state after a process was killed. For each object: with no
+   * pending metadata, the bytes must have the size their metadata records (or are removed, as bytes an
+   * interrupted first write left); with pending metadata (a commit was interrupted), the bytes' MD5 says
+   * whether they are the new version (the pending metadata replaces the old) or still the old one (the
+   * pending metadata is dropped). Temporary files, and metadata whose bytes are gone, are removed. First
+   * it moves objects a store written by s3rver (this project's earlier local store) left in its layout
+   * into this one, so an upgrade keeps the datasets and models already staged.
+   * Returns the `bucket/key`s removed and the number moved.
    */
   recover(): { removed: string[]; migrated: number } {
     rmSync(join(this.root, TEMP_DIR), { recursive: true, force: true });
@@ -285,26 +307,48 @@ export class FileObjectStore {
       migrated += moved.migrated;
       removed.push(...moved.removed);
       for (const key of this.keysUnder(bucket, '')) {
-        const bytesPath = join(this.root, bucket, ...key.split('/'));
-        const metadataPath = this.metadataPath(bucket, key);
-        if (!describes(metadataPath, bytesPath)) {
-          rmSync(bytesPath, { force: true });
-          rmSync(metadataPath, { force: true });
-          removed.push(`${bucket}/${key}`);
-        }
+        if (!this.settle(bucket, key)) removed.push(`${bucket}/${key}`);
       }
-      const metadataRoot = join(this.root, METADATA_DIR, bucket);
-      if (!existsSync(metadataRoot)) continue;
-      for (const entry of readdirSync(metadataRoot, { recursive: true, withFileTypes: true })) {
-        if (!entry.isFile() || !entry.name.endsWith('.json')) continue;
-        const key = join(entry.parentPath, entry.name).slice(metadataRoot.length + 1, -'.json'.length);
-        if (!existsSync(join(this.root, bucket, key))) {
+      // Metadata, committed or pending, whose bytes are gone (a delete, or a first write, cut short).
+      for (const folder of [METADATA_DIR, PENDING_DIR]) {
+        const metadataRoot = join(this.root, folder, bucket);
+        if (!existsSync(metadataRoot)) continue;
+        for (const entry of readdirSync(metadataRoot, { recursive: true, withFileTypes: true })) {
+          if (!entry.isFile() || !entry.name.endsWith('.json')) continue;
+          const key = join(entry.parentPath, entry.name).slice(metadataRoot.length + 1, -'.json'.length);
+          if (existsSync(join(this.root, bucket, key))) continue;
           rmSync(join(entry.parentPath, entry.name), { force: true });
-          removed.push(`${bucket}/${key.split(sep).join('/')}`);
+          if (folder === METADATA_DIR) removed.push(`${bucket}/${key.split(sep).join('/')}`);
         }
       }
     }
     return { removed, migrated };
+  }
+
+  /** Makes one object's files agree (see `recover`); false if the object had to be removed. */
+  private settle(bucket: string, key: string): boolean {
+    const bytesPath = join(this.root, bucket, ...key.split('/'));
+    const metadataPath = this.metadataPath(bucket, key);
+    const pendingPath = this.pendingPath(bucket, key);
+    const size = statSync(bytesPath).size;
+    const committed = readJson(metadataPath);
+    const pending = readJson(pendingPath);
+    if (pending === undefined && existsSync(pendingPath)) rmSync(pendingPath); // cut short while written
+    if (pending === undefined) {
+      if (committed !== undefined && committed.size === size) return true;
+    } else {
+      const md5 = createHash('md5').update(readFileSync(bytesPath)).digest('hex');
+      if (pending.size === size && pending.md5 === md5) {
+        renameSync(pendingPath, metadataPath);
+        return true;
+      }
+      rmSync(pendingPath);
+      if (committed !== undefined && committed.size === size && (committed.md5 ?? committed.etag) === md5)
+        return true;
+    }
+    rmSync(bytesPath, { force: true });
+    rmSync(metadataPath, { force: true });
+    return false;
   }
 
   /**
@@ -355,6 +399,7 @@ export class FileObjectStore {
         key,
         size: bytes.length,
         etag,
+        md5: etag,
         lastModified: roundToSecond(statSync(path).mtime),
         userMetadata,
         ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== undefined)),
@@ -381,20 +426,24 @@ export class FileObjectStore {
     key: string,
     bytesPath: string,
     temp: string,
-    etag: string,
+    hashes: { etag: string; md5: string },
     headers: ObjectHeaders,
   ): StoredObject {
     const { size, mtime } = statSync(temp);
-    const object: StoredObject = { key, size, etag, lastModified: roundToSecond(mtime), ...headers };
+    const object: StoredObject = { key, size, ...hashes, lastModified: roundToSecond(mtime), ...headers };
+    const metadataPath = this.metadataPath(bucket, key);
+    const pendingPath = this.pendingPath(bucket, key);
     this.ensureDirectory(dirname(bytesPath), key);
+    this.ensureDirectory(dirname(metadataPath), key);
+    this.ensureDirectory(dirname(pendingPath), key);
+    writeFileSync(pendingPath, JSON.stringify(object));
     try {
       renameSync(temp, bytesPath);
     } catch (error) {
+      rmSync(pendingPath, { force: true });
       throw conflictOr(error, key);
     }
-    const metadataPath = this.metadataPath(bucket, key);
-    this.ensureDirectory(dirname(metadataPath), key);
-    writeFileSyncAtomic(metadataPath, JSON.stringify(object), this.tempPath());
+    renameSync(pendingPath, metadataPath);
     return object;
   }
 
@@ -459,6 +508,10 @@ export class FileObjectStore {
     return `${join(this.root, METADATA_DIR, bucket, ...key.split('/'))}.json`;
   }
 
+  private pendingPath(bucket: string, key: string): string {
+    return `${join(this.root, PENDING_DIR, bucket, ...key.split('/'))}.json`;
+  }
+
   private tempPath(): string {
     return join(this.root, TEMP_DIR, randomBytes(12).toString('hex'));
   }
@@ -506,16 +559,11 @@ function rollUp(key: string, prefix: string, delimiter: string | undefined): str
   return at === -1 ? key : key.slice(0, at + delimiter.length);
 }
 
-function describes(metadataPath: string, bytesPath: string): boolean {
+function readJson(path: string): StoredObject | undefined {
   try {
-    const metadata = statSync(metadataPath);
-    const bytes = statSync(bytesPath);
-    const object = JSON.parse(readFileSync(metadataPath, 'utf8')) as StoredObject;
-    if (object.size !== bytes.size) return false;
-    if (bytes.mtimeMs <= metadata.mtimeMs || object.etag.includes('-')) return true;
-    return createHash('md5').update(readFileSync(bytesPath)).digest('hex') === object.etag;
+    return JSON.parse(readFileSync(path, 'utf8')) as StoredObject;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

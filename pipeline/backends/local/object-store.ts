@@ -109,5 +109,7 @@ export function localS3Client(endpoint: string, region: string): S3Client {
     forcePathStyle: true,
     credentials: LOCAL_CREDENTIALS,
     maxAttempts: 5,
+    // If the store process dies mid-request, fail (and retry) instead of waiting on a dead socket.
+    requestHandler: { requestTimeout: 30_000, connectionTimeout: 5_000 },
   });
 }
