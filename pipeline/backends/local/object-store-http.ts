@@ -467,7 +467,7 @@ async function* verifiedBytes(request: IncomingMessage): AsyncGenerator<Buffer> 
 }
 
 /** Removes `aws-chunked` framing (`<hex size>[;extensions]\r\n<data>\r\n` ... `0\r\n<trailers>\r\n`). */
-async function* decodeAwsChunked(
+export async function* decodeAwsChunked(
   source: AsyncIterable<Buffer>,
   trailers: Map<string, string>,
 ): AsyncGenerator<Buffer> {
@@ -518,8 +518,7 @@ async function* decodeAwsChunked(
       }
     }
   }
-  // Trailers may end without the final blank line when none follow the last chunk.
-  if (state !== 'done' && state !== 'trailer') throw malformed();
+  if (state !== 'done') throw malformed();
 }
 
 function objectHeaders(request: IncomingMessage): ObjectHeaders {
