@@ -76,6 +76,8 @@ describe('local object store files: one rename commits an object, and a start re
     await store.put('bucket', 'gone/bytes', Buffer.from('zzzz'), { userMetadata: {} });
     rmSync(at('bucket', 'gone', 'bytes'));
     writeFileSync(at('.tmp', 'leftover'), 'partial');
+    const unfinished = store.createUpload('bucket', 'big/upload', { userMetadata: {} });
+    await store.putPart('bucket', 'big/upload', unfinished, 1, Buffer.from('part one'));
 
     const removed = new FileObjectStore(dir).recover().removed.sort();
     expect(removed).to.deep.equal(['bucket/gone/bytes', 'bucket/keep/orphan', 'bucket/truncated/z']);
@@ -86,6 +88,7 @@ describe('local object store files: one rename commits an object, and a start re
       readdirSync(at('.pending'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()),
     ).to.deep.equal([]);
     expect(readdirSync(at('.tmp'))).to.deep.equal([]);
+    expect(existsSync(at('.uploads', unfinished))).to.equal(false);
     expect(new FileObjectStore(dir).recover()).to.deep.equal({ removed: [], migrated: 0 });
   });
 

@@ -292,7 +292,8 @@ export class FileObjectStore {
    * pending metadata, the bytes must have the size their metadata records (or are removed, as bytes an
    * interrupted first write left); with pending metadata (a commit was interrupted), the bytes' MD5 says
    * whether they are the new version (the pending metadata replaces the old) or still the old one (the
-   * pending metadata is dropped). Temporary files, and metadata whose bytes are gone, are removed. First
+   * pending metadata is dropped). Temporary files, unfinished multipart uploads, and metadata whose bytes
+   * are gone, are removed. First
    * it moves objects a store written by s3rver (this project's earlier local store) left in its layout
    * into this one, so an upgrade keeps the datasets and models already staged.
    * Returns the `bucket/key`s removed and the number moved.
@@ -300,6 +301,8 @@ export class FileObjectStore {
   recover(): { removed: string[]; migrated: number } {
     rmSync(join(this.root, TEMP_DIR), { recursive: true, force: true });
     mkdirSync(join(this.root, TEMP_DIR), { recursive: true });
+    // Multipart uploads do not outlive the store process: their clients went with the previous one.
+    rmSync(join(this.root, UPLOADS_DIR), { recursive: true, force: true });
     const removed: string[] = [];
     let migrated = 0;
     for (const { name: bucket } of this.buckets()) {
