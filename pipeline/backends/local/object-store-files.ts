@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 /** What the store keeps beside an object's bytes; the metadata file's presence is the commit record. */
@@ -240,12 +240,9 @@ export class FileObjectStore {
         throw new StoreError('InvalidPartOrder', 400, 'The list of parts was not in ascending order.');
     const temp = this.tempPath();
     const partDigests: Buffer[] = [];
-    const whole = createHash('md5');
-    try {
-      const out = createWriteStream(temp);
+    async function* checkedParts(): AsyncGenerator<Buffer> {
       for (const [index, part] of parts.entries()) {
-        const path = join(folder, `part-${part.partNumber}`);
-        const bytes = await readFile(path).catch(() => undefined);
+        const bytes = await readFile(join(folder, `part-${part.partNumber}`)).catch(() => undefined);
         const digest = bytes === undefined ? undefined : createHash('md5').update(bytes).digest();
         if (bytes === undefined || digest?.toString('hex') !== part.etag.replaceAll('"', ''))
           throw new StoreError(
@@ -260,19 +257,18 @@ export class FileObjectStore {
             `Part ${part.partNumber} is ${bytes.length} bytes; every part but the last must be at least 5 MiB.`,
           );
         partDigests.push(digest as Buffer);
-        whole.update(bytes);
-        if (!out.write(bytes)) await new Promise<void>((drain) => out.once('drain', () => drain()));
+        yield bytes;
       }
-      await new Promise<void>((done, fail) =>
-        out.end((error?: Error | null) => (error ? fail(error) : done())),
-      );
+    }
+    try {
+      const md5 = await writeHashed(Readable.from(checkedParts()), temp);
       const etag = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${parts.length}`;
       const object = this.commit(
         bucket,
         key,
         this.bytesPath(bucket, key),
         temp,
-        { etag, md5: whole.digest('hex') },
+        { etag, md5 },
         state.headers,
       );
       await rm(folder, { recursive: true, force: true });
@@ -315,13 +311,12 @@ export class FileObjectStore {
       // Metadata, committed or pending, whose bytes are gone (a delete, or a first write, cut short).
       for (const folder of [METADATA_DIR, PENDING_DIR]) {
         const metadataRoot = join(this.root, folder, bucket);
-        if (!existsSync(metadataRoot)) continue;
-        for (const entry of readdirSync(metadataRoot, { recursive: true, withFileTypes: true })) {
-          if (!entry.isFile() || !entry.name.endsWith('.json')) continue;
-          const key = join(entry.parentPath, entry.name).slice(metadataRoot.length + 1, -'.json'.length);
-          if (existsSync(join(this.root, bucket, key))) continue;
-          rmSync(join(entry.parentPath, entry.name), { force: true });
-          if (folder === METADATA_DIR) removed.push(`${bucket}/${key.split(sep).join('/')}`);
+        for (const file of filesUnder(metadataRoot, '')) {
+          if (!file.endsWith('.json')) continue;
+          const key = file.slice(0, -'.json'.length);
+          if (existsSync(join(this.root, bucket, ...key.split('/')))) continue;
+          rmSync(join(metadataRoot, ...file.split('/')), { force: true });
+          if (folder === METADATA_DIR) removed.push(`${bucket}/${key}`);
         }
       }
     }
@@ -387,25 +382,13 @@ export class FileObjectStore {
         removed.push(`${bucket}/${key}`);
         continue;
       }
-      const userMetadata = Object.fromEntries(
-        Object.entries(headers)
-          .filter(([name]) => name.startsWith('x-amz-meta-'))
-          .map(([name, value]) => [name.slice('x-amz-meta-'.length), value]),
-      );
-      const optional = {
-        contentType: headers['content-type'],
-        contentEncoding: headers['content-encoding'],
-        contentDisposition: headers['content-disposition'],
-        cacheControl: headers['cache-control'],
-      };
       const object: StoredObject = {
         key,
         size: bytes.length,
         etag,
         md5: etag,
         lastModified: roundToSecond(statSync(path).mtime),
-        userMetadata,
-        ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== undefined)),
+        ...objectHeadersFrom(headers),
       };
       const metadataPath = this.metadataPath(bucket, key);
       mkdirSync(dirname(metadataPath), { recursive: true });
@@ -474,26 +457,13 @@ export class FileObjectStore {
 
   /** Every key in the bucket starting with `prefix`, in UTF-8 byte order. */
   private keysUnder(bucket: string, prefix: string): string[] {
-    const bucketRoot = join(this.root, bucket);
     const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     if (folder !== '' && !validKey(folder)) return [];
-    const start = folder === '' ? bucketRoot : join(bucketRoot, ...folder.split('/'));
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(start, { recursive: true, withFileTypes: true });
-    } catch {
-      return [];
-    }
-    const keys: Buffer[] = [];
-    for (const entry of entries) {
-      if (!entry.isFile()) continue;
-      const key = join(entry.parentPath, entry.name)
-        .slice(bucketRoot.length + 1)
-        .split(sep)
-        .join('/');
-      if (key.startsWith(prefix)) keys.push(Buffer.from(key));
-    }
-    return keys.sort(Buffer.compare).map((key) => key.toString());
+    return filesUnder(join(this.root, bucket), folder)
+      .filter((key) => key.startsWith(prefix))
+      .map((key) => Buffer.from(key))
+      .sort(Buffer.compare)
+      .map((key) => key.toString());
   }
 
   private bytesPath(bucket: string, key: string): string {
@@ -539,6 +509,62 @@ interface UploadState {
   bucket: string;
   key: string;
   headers: ObjectHeaders;
+}
+
+/**
+ * The files below `start` (a `/`-separated folder inside `root`, or '' for all of it), as `/`-separated
+ * paths relative to `root`; none when the folder does not exist.
+ */
+function filesUnder(root: string, start: string): string[] {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(start === '' ? root : join(root, ...start.split('/')), {
+      recursive: true,
+      withFileTypes: true,
+    });
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) =>
+      join(entry.parentPath, entry.name)
+        .slice(root.length + 1)
+        .split(sep)
+        .join('/'),
+    );
+}
+
+/**
+ * What an object keeps of the headers it was written with: content type, encoding (without the
+ * transfer-only `aws-chunked`), disposition, cache control, and the `x-amz-meta-*` user metadata.
+ */
+export function objectHeadersFrom(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): ObjectHeaders {
+  const text = (name: string) => {
+    const value = headers[name];
+    return Array.isArray(value) ? value.join(',') : value;
+  };
+  const userMetadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers))
+    if (name.startsWith('x-amz-meta-') && typeof value === 'string')
+      userMetadata[name.slice('x-amz-meta-'.length)] = value;
+  const contentEncoding = (text('content-encoding') ?? '')
+    .split(',')
+    .map((token) => token.trim())
+    .filter((token) => token !== '' && token !== 'aws-chunked')
+    .join(', ');
+  const optional = {
+    contentType: text('content-type'),
+    contentEncoding: contentEncoding === '' ? undefined : contentEncoding,
+    contentDisposition: text('content-disposition'),
+    cacheControl: text('cache-control'),
+  };
+  return {
+    userMetadata,
+    ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== undefined)),
+  };
 }
 
 /** S3's bucket naming rules; they also keep a name from reaching outside the store's folder. */

@@ -6,6 +6,7 @@ import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import {
   type FileObjectStore,
   type ObjectHeaders,
+  objectHeadersFrom,
   type StoredObject,
   StoreError,
 } from './object-store-files.js';
@@ -522,24 +523,7 @@ export async function* decodeAwsChunked(
 }
 
 function objectHeaders(request: IncomingMessage): ObjectHeaders {
-  const userMetadata: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers))
-    if (name.startsWith('x-amz-meta-') && typeof value === 'string') userMetadata[name.slice(11)] = value;
-  const contentEncoding = (header(request, 'content-encoding') ?? '')
-    .split(',')
-    .map((token) => token.trim())
-    .filter((token) => token !== '' && token !== 'aws-chunked')
-    .join(', ');
-  const optional = {
-    contentType: header(request, 'content-type'),
-    contentEncoding: contentEncoding === '' ? undefined : contentEncoding,
-    contentDisposition: header(request, 'content-disposition'),
-    cacheControl: header(request, 'cache-control'),
-  };
-  return {
-    userMetadata,
-    ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== undefined)),
-  };
+  return objectHeadersFrom(request.headers);
 }
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {
