@@ -9,7 +9,10 @@ import {
   DescribeChangeSetCommand,
   DescribeStackEventsCommand,
   DescribeStacksCommand,
+  type DescribeStacksCommandOutput,
   ExecuteChangeSetCommand,
+  type Output,
+  type StackStatus,
 } from '@aws-sdk/client-cloudformation';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
@@ -30,6 +33,21 @@ const OUTPUTS = [
   },
   { OutputKey: 'DeployedTrainingId', OutputValue: 't-abc' },
 ];
+
+/** A DescribeStacks answer: the stack in `status`, with `outputs` when given. */
+function stackIn(status: StackStatus, outputs?: Output[]): DescribeStacksCommandOutput {
+  return {
+    $metadata: {},
+    Stacks: [
+      {
+        StackName: STACK,
+        StackStatus: status,
+        CreationTime: new Date(),
+        ...(outputs ? { Outputs: outputs } : {}),
+      },
+    ],
+  };
+}
 
 function fakeBundles(): LambdaBundle[] {
   const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
@@ -95,15 +113,7 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
     cfn.on(DescribeStacksCommand).rejectsOnce(new Error(`Stack with id ${STACK} does not exist`));
 
   it('creates a new stack: uploads code, CREATE change set with the parameters, executes, waits, returns outputs', async () => {
-    stackMissing()
-      .resolvesOnce({
-        Stacks: [{ StackName: STACK, StackStatus: 'CREATE_IN_PROGRESS', CreationTime: new Date() }],
-      })
-      .resolves({
-        Stacks: [
-          { StackName: STACK, StackStatus: 'CREATE_COMPLETE', CreationTime: new Date(), Outputs: OUTPUTS },
-        ],
-      });
+    stackMissing().resolvesOnce(stackIn('CREATE_IN_PROGRESS')).resolves(stackIn('CREATE_COMPLETE', OUTPUTS));
     cfn.on(CreateChangeSetCommand).resolves({});
     cfn
       .on(DescribeChangeSetCommand)
@@ -154,11 +164,7 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   });
 
   it('updates an existing stack with an UPDATE change set', async () => {
-    cfn.on(DescribeStacksCommand).resolves({
-      Stacks: [
-        { StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: OUTPUTS },
-      ],
-    });
+    cfn.on(DescribeStacksCommand).resolves(stackIn('UPDATE_COMPLETE', OUTPUTS));
     cfn.on(CreateChangeSetCommand).resolves({});
     cfn.on(DescribeChangeSetCommand).resolves({
       Status: 'CREATE_COMPLETE',
@@ -185,11 +191,7 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   });
 
   it('treats an empty change set as nothing to deploy: deletes it, executes nothing, succeeds', async () => {
-    cfn.on(DescribeStacksCommand).resolves({
-      Stacks: [
-        { StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: OUTPUTS },
-      ],
-    });
+    cfn.on(DescribeStacksCommand).resolves(stackIn('UPDATE_COMPLETE', OUTPUTS));
     cfn.on(CreateChangeSetCommand).resolves({});
     cfn.on(DescribeChangeSetCommand).resolves({
       Status: 'FAILED',
@@ -208,12 +210,8 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   it('fails with the failed resources status reasons from the stack events', async () => {
     cfn
       .on(DescribeStacksCommand)
-      .resolvesOnce({
-        Stacks: [{ StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date() }],
-      })
-      .resolves({
-        Stacks: [{ StackName: STACK, StackStatus: 'UPDATE_ROLLBACK_COMPLETE', CreationTime: new Date() }],
-      });
+      .resolvesOnce(stackIn('UPDATE_COMPLETE'))
+      .resolves(stackIn('UPDATE_ROLLBACK_COMPLETE'));
     cfn.on(CreateChangeSetCommand).resolves({});
     cfn.on(DescribeChangeSetCommand).resolves({ Status: 'CREATE_COMPLETE', Changes: [] });
     cfn.on(ExecuteChangeSetCommand).resolves({});
@@ -253,9 +251,7 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   });
 
   it('fails with the reason when the change set itself fails', async () => {
-    cfn
-      .on(DescribeStacksCommand)
-      .resolves({ Stacks: [{ StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date() }] });
+    cfn.on(DescribeStacksCommand).resolves(stackIn('UPDATE_COMPLETE'));
     cfn.on(CreateChangeSetCommand).resolves({});
     cfn.on(DescribeChangeSetCommand).resolves({
       Status: 'FAILED',
@@ -276,18 +272,10 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   it('deletes a stack left in ROLLBACK_COMPLETE, then creates it afresh', async () => {
     cfn
       .on(DescribeStacksCommand)
-      .resolvesOnce({
-        Stacks: [{ StackName: STACK, StackStatus: 'ROLLBACK_COMPLETE', CreationTime: new Date() }],
-      })
-      .resolvesOnce({
-        Stacks: [{ StackName: STACK, StackStatus: 'DELETE_IN_PROGRESS', CreationTime: new Date() }],
-      })
+      .resolvesOnce(stackIn('ROLLBACK_COMPLETE'))
+      .resolvesOnce(stackIn('DELETE_IN_PROGRESS'))
       .rejectsOnce(new Error(`Stack with id ${STACK} does not exist`))
-      .resolves({
-        Stacks: [
-          { StackName: STACK, StackStatus: 'CREATE_COMPLETE', CreationTime: new Date(), Outputs: OUTPUTS },
-        ],
-      });
+      .resolves(stackIn('CREATE_COMPLETE', OUTPUTS));
     cfn.on(DeleteStackCommand).resolves({});
     cfn.on(CreateChangeSetCommand).resolves({});
     cfn.on(DescribeChangeSetCommand).resolves({ Status: 'CREATE_COMPLETE', Changes: [] });
@@ -301,9 +289,7 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   });
 
   it('previews: makes the change set, writes it as Markdown, deletes it, executes nothing', async () => {
-    cfn
-      .on(DescribeStacksCommand)
-      .resolves({ Stacks: [{ StackName: STACK, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date() }] });
+    cfn.on(DescribeStacksCommand).resolves(stackIn('UPDATE_COMPLETE'));
     cfn.on(CreateChangeSetCommand).resolves({});
     cfn.on(DescribeChangeSetCommand).resolves({
       Status: 'CREATE_COMPLETE',

@@ -1,4 +1,6 @@
+import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -26,23 +28,19 @@ import {
 } from '../../pipeline/backends/local/object-store.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { mapConcurrent } from '../../pipeline/util/concurrency.js';
+import { rejection } from '../helpers/assertions.js';
 import { tempDir } from '../helpers/workspace.js';
 
 /** The S3 error code (`name`) and HTTP status of what `send` threw. */
 async function failure(
   sending: Promise<unknown>,
 ): Promise<{ name: string; status?: number; message: string }> {
-  try {
-    await sending;
-  } catch (error) {
-    const e = error as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
-    return {
-      name: e.name,
-      message: e.message,
-      ...(e.$metadata?.httpStatusCode === undefined ? {} : { status: e.$metadata.httpStatusCode }),
-    };
-  }
-  throw new Error('the request succeeded');
+  const e = (await rejection(sending)) as Error & { $metadata?: { httpStatusCode?: number } };
+  return {
+    name: e.name,
+    message: e.message,
+    ...(e.$metadata?.httpStatusCode === undefined ? {} : { status: e.$metadata.httpStatusCode }),
+  };
 }
 
 /** A client whose requests get `header` replaced just before they are sent. */
@@ -376,8 +374,6 @@ describe('local object store through the real @aws-sdk/client-s3', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await store.head('abandoned.bin')).to.equal(undefined);
-    const { readdirSync } = await import('node:fs');
-    const { join } = await import('node:path');
     expect(readdirSync(join(directory, '.tmp'))).to.deep.equal([]);
   });
 

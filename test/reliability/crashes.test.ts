@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
 import { expect } from 'chai';
 import { FileObjectStore } from '../../pipeline/backends/local/object-store-files.js';
 import { parseManifest } from '../../pipeline/manifest.js';
@@ -91,12 +92,6 @@ async function assertConsistent(workDir: string): Promise<{ datasets: number; mo
   const deployment = join(workDir, 'deployment.json');
   if (existsSync(deployment)) JSON.parse(readFileSync(deployment, 'utf8'));
   return recorded;
-}
-
-async function text(stream: AsyncIterable<Buffer>): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 describe('reliability: kill -9 in the middle of each stage, then re-run', function () {

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
 import {
-  LOCAL_CREDENTIALS,
   type LocalObjectStoreServer,
+  localS3Client,
   startLocalObjectStore,
 } from '../../pipeline/backends/local/object-store.js';
 import { tempDir } from '../helpers/workspace.js';
@@ -28,11 +28,7 @@ async function writeUntilKilled(
   killed: { value: boolean },
 ): Promise<void> {
   // One attempt per request: after the kill a retry would only meet a closed port.
-  const client = new S3Client({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: LOCAL_CREDENTIALS,
+  const client = localS3Client(server.endpoint, 'us-east-1', {
     maxAttempts: 1,
     // A request whose connection the kill cuts must fail, not wait for ever.
     requestHandler: { requestTimeout: 5000, connectionTimeout: 2000 },
@@ -100,12 +96,7 @@ describe('reliability: the local object store killed with -9 in the middle of wr
 
         const restarted = await startLocalObjectStore({ directory: dir, bucket: BUCKET });
         try {
-          const client = new S3Client({
-            endpoint: restarted.endpoint,
-            region: 'us-east-1',
-            forcePathStyle: true,
-            credentials: LOCAL_CREDENTIALS,
-          });
+          const client = localS3Client(restarted.endpoint, 'us-east-1');
           for (const key of keys) {
             const history = histories.get(key) ?? {};
             const allowed = [history.acknowledged, history.inFlight].filter((v) => v !== undefined);

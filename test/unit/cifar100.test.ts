@@ -12,6 +12,7 @@ import {
   resolveCifarClasses,
 } from '../../pipeline/data/cifar100.js';
 import { DownloadError, InputError } from '../../pipeline/errors.js';
+import { rejection } from '../helpers/assertions.js';
 import { writeCifarArchive } from '../helpers/fixtures.js';
 import { captureReporter, tempDir } from '../helpers/workspace.js';
 
@@ -177,12 +178,7 @@ async function expectRejection(
   type: new (...args: never[]) => Error,
   message: RegExp,
 ) {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(type);
-    expect((error as Error).message).to.match(message);
-    return;
-  }
-  expect.fail('expected a rejection');
+  const error = await rejection(promise);
+  expect(error).to.be.instanceOf(type);
+  expect(error.message).to.match(message);
 }

@@ -10,6 +10,7 @@ import { handler as classify } from '../../lambdas/classify-image/index.js';
 import { handler as filter } from '../../lambdas/filter-inferences/index.js';
 import { handler as serialize } from '../../lambdas/serialize-image-data/index.js';
 import { inferenceIdFor, SERIALIZE_IMAGE_LIMIT, unwrapEvent } from '../../lambdas/shared/events.js';
+import { rejection } from '../helpers/assertions.js';
 import { jpegBytes, pngBytes } from '../helpers/fixtures.js';
 
 const REFERENCE = join(import.meta.dirname, '..', '..', '..', 'shared', 'data', 'reference');
@@ -19,15 +20,6 @@ const body = (bytes: Uint8Array) => ({
   Body: sdkStreamMixin(Readable.from([Buffer.from(bytes)])),
   ContentLength: bytes.length,
 });
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Captures stdout (the handlers' structured logs) while running fn. */
 async function withLogs<T>(fn: () => Promise<T>): Promise<{ value: T | Error; logs: string }> {

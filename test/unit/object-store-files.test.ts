@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { FileObjectStore, type StoreError } from '../../pipeline/backends/local/object-store-files.js';
+import { rejection } from '../helpers/assertions.js';
 import { tempDir } from '../helpers/workspace.js';
 
 describe('local object store files: one rename commits an object, and a start repairs what a kill left', () => {
@@ -35,12 +36,8 @@ describe('local object store files: one rename commits an object, and a start re
     mkdirSync(join(dir, 'bucket', 'x'), { recursive: true });
     writeFileSync(join(dir, 'bucket', 'x', 'uncommitted'), 'half');
     expect(await keys('x/')).to.deep.equal(['x/committed']);
-    try {
-      await store.head('bucket', 'x/uncommitted');
-      expect.fail('an uncommitted object was found');
-    } catch (error) {
-      expect((error as StoreError).code).to.equal('NoSuchKey');
-    }
+    const missing = (await rejection(store.head('bucket', 'x/uncommitted'))) as StoreError;
+    expect(missing.code).to.equal('NoSuchKey');
   });
 
   it('recover() finishes or undoes each interrupted commit, keeping the old object or the new, never losing both', async () => {
@@ -94,21 +91,17 @@ describe('local object store files: one rename commits an object, and a start re
 
   it('refuses keys it cannot keep as files, naming the key and why', async () => {
     for (const key of ['a/../b', 'a//b', 'trailing/', '.', 'x'.repeat(256)]) {
-      try {
-        await store.put('bucket', key, Buffer.from('1'), { userMetadata: {} });
-        expect.fail(`${key} was accepted`);
-      } catch (error) {
-        expect((error as StoreError).code).to.equal('InvalidArgument');
-        expect((error as StoreError).message).to.include(key);
-      }
+      const refused = (await rejection(
+        store.put('bucket', key, Buffer.from('1'), { userMetadata: {} }),
+      )) as StoreError;
+      expect(refused.code, key).to.equal('InvalidArgument');
+      expect(refused.message).to.include(key);
     }
     await store.put('bucket', 'file', Buffer.from('1'), { userMetadata: {} });
-    try {
-      await store.put('bucket', 'file/inside', Buffer.from('1'), { userMetadata: {} });
-      expect.fail('a key inside an object was accepted');
-    } catch (error) {
-      expect((error as StoreError).status).to.equal(409);
-    }
+    const conflict = (await rejection(
+      store.put('bucket', 'file/inside', Buffer.from('1'), { userMetadata: {} }),
+    )) as StoreError;
+    expect(conflict.status).to.equal(409);
     expect(await keys()).to.deep.equal(['file']);
   });
 

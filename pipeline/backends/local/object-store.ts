@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SconesError } from '../../errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -101,8 +101,11 @@ function readyPort(child: ChildProcess): Promise<number> {
   });
 }
 
-/** An S3 client for the local store: path-style addressing, fixed credentials, SDK retries on. */
-export function localS3Client(endpoint: string, region: string): S3Client {
+/**
+ * An S3 client for the local store: path-style addressing, fixed credentials, SDK retries on; `overrides`
+ * for callers that need other retry or logging settings.
+ */
+export function localS3Client(endpoint: string, region: string, overrides: S3ClientConfig = {}): S3Client {
   return new S3Client({
     endpoint,
     region,
@@ -111,5 +114,6 @@ export function localS3Client(endpoint: string, region: string): S3Client {
     maxAttempts: 5,
     // If the store process dies mid-request, fail (and retry) instead of waiting on a dead socket.
     requestHandler: { requestTimeout: 30_000, connectionTimeout: 5_000 },
+    ...overrides,
   });
 }
