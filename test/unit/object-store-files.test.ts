@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { expect } from 'chai';
 import { FileObjectStore, type StoreError } from '../../pipeline/backends/local/object-store-files.js';
 import { rejection } from '../helpers/assertions.js';
@@ -87,6 +88,23 @@ describe('local object store files: one rename commits an object, and a start re
     expect(readdirSync(at('.tmp'))).to.deep.equal([]);
     expect(existsSync(at('.uploads', unfinished))).to.equal(false);
     expect(new FileObjectStore(dir).recover()).to.deep.equal({ removed: [], migrated: 0 });
+  });
+
+  it('leaves no temporary file behind when a streamed body fails, even before its file is open', async () => {
+    // A body that fails at once settles the write before the file's open does: the cleanup must still find it.
+    async function* torn(): AsyncGenerator<Buffer> {
+      yield* [];
+      throw new Error('the client went away');
+    }
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const error = await rejection(
+        store.put('bucket', 'torn.bin', Readable.from(torn()), { userMetadata: {} }),
+      );
+      expect((error as Error).message).to.equal('the client went away');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(readdirSync(join(dir, '.tmp'))).to.deep.equal([]);
+    expect(await keys()).to.deep.equal([]);
   });
 
   it('refuses keys it cannot keep as files, naming the key and why', async () => {

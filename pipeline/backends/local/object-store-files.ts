@@ -603,16 +603,24 @@ async function writeHashed(body: Buffer | Readable, path: string): Promise<strin
     return createHash('md5').update(body).digest('hex');
   }
   const md5 = createHash('md5');
-  await pipeline(
-    body,
-    async function* (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
-        md5.update(chunk);
-        yield chunk;
-      }
-    },
-    createWriteStream(path),
-  );
+  const file = createWriteStream(path);
+  try {
+    await pipeline(
+      body,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          md5.update(chunk);
+          yield chunk;
+        }
+      },
+      file,
+    );
+  } catch (error) {
+    // pipeline settles on the first error without waiting for the file's open: a body that fails at once
+    // would have the caller's cleanup run before the file exists, and the file appear after it.
+    if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
+    throw error;
+  }
   return md5.digest('hex');
 }
 
