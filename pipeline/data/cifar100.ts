@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
 import { DownloadError, InputError } from '../errors.js';
 import type { Reporter } from '../reporter.js';
+import { writeFileFrom } from '../util/files.js';
 import type { ClassInfo, LabeledImage, SourceDataset, Split } from './dataset.js';
 import { encodePng, rgbaFromPlanar } from './image.js';
 
@@ -197,10 +198,8 @@ export async function ensureCifarArchive(options: DownloadOptions): Promise<stri
     },
   });
   try {
-    await pipeline(
-      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
-      meter,
-      createWriteStream(part),
+    await writeFileFrom(part, (file) =>
+      pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter, file),
     );
   } catch (error) {
     rmSync(part, { force: true });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -140,6 +140,32 @@ describe('CIFAR-100 source', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('leaves no partial file when the download breaks off, at its first byte as well', async () => {
+    const cacheDir = join(dir, 'cache');
+    const { reporter } = captureReporter();
+    // A body that fails at once: the failure may settle before the .part file's open does.
+    const brokenFetch: typeof fetch = async () =>
+      new Response(
+        new ReadableStream({
+          start(controller) {
+            controller.error(new Error('connection reset'));
+          },
+        }),
+      );
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const download = ensureCifarArchive({
+        url: 'http://cifar.invalid/cifar-100-binary.tar.gz',
+        md5: '0'.repeat(32),
+        cacheDir,
+        reporter,
+        fetch: brokenFetch,
+      });
+      await expectRejection(download, DownloadError, /broke off after 0 bytes: run again/);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(readdirSync(cacheDir)).to.deep.equal([]);
   });
 
   it('removes a corrupted cached archive', async () => {

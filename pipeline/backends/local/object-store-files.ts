@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   createReadStream,
-  createWriteStream,
   type Dirent,
   existsSync,
   mkdirSync,
@@ -16,6 +15,7 @@ import { readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { writeFileFrom } from '../../util/files.js';
 
 /** What the store keeps beside an object's bytes; the metadata file's presence is the commit record. */
 export interface StoredObject {
@@ -603,9 +603,8 @@ async function writeHashed(body: Buffer | Readable, path: string): Promise<strin
     return createHash('md5').update(body).digest('hex');
   }
   const md5 = createHash('md5');
-  const file = createWriteStream(path);
-  try {
-    await pipeline(
+  await writeFileFrom(path, (file) =>
+    pipeline(
       body,
       async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
@@ -614,13 +613,8 @@ async function writeHashed(body: Buffer | Readable, path: string): Promise<strin
         }
       },
       file,
-    );
-  } catch (error) {
-    // pipeline settles on the first error without waiting for the file's open: a body that fails at once
-    // would have the caller's cleanup run before the file exists, and the file appear after it.
-    if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
-    throw error;
-  }
+    ),
+  );
   return md5.digest('hex');
 }
 
