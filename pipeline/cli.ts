@@ -66,7 +66,9 @@ function flagOption(flag: FlagName): Option {
     case 'source':
       return new Option('--source <source>', 'data source: cifar100, synthetic, or images:DIR');
     case 'epochs':
-      return new Option('--epochs <n>', 'maximum training epochs').argParser(positiveInt('--epochs'));
+      return new Option('--epochs <n>', 'maximum training epochs').argParser(
+        wholeNumberAtLeast(1, '--epochs'),
+      );
     case 'reuseLastModel':
       return new Option(
         '--reuse-last-model',
@@ -98,17 +100,10 @@ function flagOption(flag: FlagName): Option {
         'report on capture files from any endpoint: a folder, or an s3:// prefix',
       );
     case 'count':
-      return new Option('--count <n>', 'number of test executions').argParser(positiveInt('--count'));
+      return new Option('--count <n>', 'number of test executions').argParser(
+        wholeNumberAtLeast(1, '--count'),
+      );
   }
-}
-
-function positiveIntOrZero(flag: string) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0)
-      throw new InvalidArgumentError(`${flag} takes a whole number >= 0, not "${value}"`);
-    return value;
-  };
 }
 
 /** Asks on a terminal; refuses (false) when there is no one to ask. */
@@ -124,11 +119,12 @@ async function confirm(io: CliIo, question: string): Promise<boolean> {
   }
 }
 
-function positiveInt(flag: string) {
+/** A parser for a flag that takes a whole number of at least `minimum`. */
+function wholeNumberAtLeast(minimum: number, flag: string) {
   return (value: string) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1)
-      throw new InvalidArgumentError(`${flag} takes a whole number >= 1, not "${value}"`);
+    if (!Number.isInteger(n) || n < minimum)
+      throw new InvalidArgumentError(`${flag} takes a whole number >= ${minimum}, not "${value}"`);
     return value;
   };
 }
@@ -246,7 +242,7 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     .option(
       '--keep-runs <n>',
       'local: keep the newest N runs and remove the others',
-      positiveIntOrZero('--keep-runs'),
+      wholeNumberAtLeast(0, '--keep-runs'),
     )
     .option('--include-bootstrap', 'aws: also delete the bootstrap stack (the bucket is retained)')
     .action(
