@@ -2,16 +2,19 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  type ChangeAction,
   CloudFormationClient,
   CreateChangeSetCommand,
   DeleteChangeSetCommand,
   DeleteStackCommand,
   DescribeChangeSetCommand,
+  type DescribeChangeSetCommandOutput,
   DescribeStackEventsCommand,
   DescribeStacksCommand,
   type DescribeStacksCommandOutput,
   ExecuteChangeSetCommand,
   type Output,
+  type Replacement,
   type StackStatus,
 } from '@aws-sdk/client-cloudformation';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -44,6 +47,30 @@ function stackIn(status: StackStatus, outputs?: Output[]): DescribeStacksCommand
         StackStatus: status,
         CreationTime: new Date(),
         ...(outputs ? { Outputs: outputs } : {}),
+      },
+    ],
+  };
+}
+
+/** A DescribeChangeSet answer for a change set ready to execute, with one resource change. */
+function readyChangeSet(
+  action: ChangeAction,
+  logicalId: string,
+  type: string,
+  replacement?: Replacement,
+): DescribeChangeSetCommandOutput {
+  return {
+    $metadata: {},
+    Status: 'CREATE_COMPLETE',
+    Changes: [
+      {
+        Type: 'Resource',
+        ResourceChange: {
+          Action: action,
+          LogicalResourceId: logicalId,
+          ResourceType: type,
+          ...(replacement ? { Replacement: replacement } : {}),
+        },
       },
     ],
   };
@@ -118,19 +145,7 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
     cfn
       .on(DescribeChangeSetCommand)
       .resolvesOnce({ Status: 'CREATE_PENDING' })
-      .resolves({
-        Status: 'CREATE_COMPLETE',
-        Changes: [
-          {
-            Type: 'Resource',
-            ResourceChange: {
-              Action: 'Add',
-              LogicalResourceId: 'Endpoint',
-              ResourceType: 'AWS::SageMaker::Endpoint',
-            },
-          },
-        ],
-      });
+      .resolves(readyChangeSet('Add', 'Endpoint', 'AWS::SageMaker::Endpoint'));
     cfn.on(ExecuteChangeSetCommand).resolves({});
     const { reporter, stream } = captureReporter();
     const record = await deployer().deploy(request(), reporter);
@@ -166,19 +181,9 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   it('updates an existing stack with an UPDATE change set', async () => {
     cfn.on(DescribeStacksCommand).resolves(stackIn('UPDATE_COMPLETE', OUTPUTS));
     cfn.on(CreateChangeSetCommand).resolves({});
-    cfn.on(DescribeChangeSetCommand).resolves({
-      Status: 'CREATE_COMPLETE',
-      Changes: [
-        {
-          ResourceChange: {
-            Action: 'Modify',
-            LogicalResourceId: 'Model',
-            ResourceType: 'AWS::SageMaker::Model',
-            Replacement: 'True',
-          },
-        },
-      ],
-    });
+    cfn
+      .on(DescribeChangeSetCommand)
+      .resolves(readyChangeSet('Modify', 'Model', 'AWS::SageMaker::Model', 'True'));
     cfn.on(ExecuteChangeSetCommand).resolves({});
     const record = await deployer().deploy(request(), captureReporter().reporter);
     expect(cfn.commandCalls(CreateChangeSetCommand)[0]!.args[0].input.ChangeSetType).to.equal('UPDATE');
@@ -291,19 +296,9 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   it('previews: makes the change set, writes it as Markdown, deletes it, executes nothing', async () => {
     cfn.on(DescribeStacksCommand).resolves(stackIn('UPDATE_COMPLETE'));
     cfn.on(CreateChangeSetCommand).resolves({});
-    cfn.on(DescribeChangeSetCommand).resolves({
-      Status: 'CREATE_COMPLETE',
-      Changes: [
-        {
-          ResourceChange: {
-            Action: 'Modify',
-            LogicalResourceId: 'FilterFunction',
-            ResourceType: 'AWS::Lambda::Function',
-            Replacement: 'False',
-          },
-        },
-      ],
-    });
+    cfn
+      .on(DescribeChangeSetCommand)
+      .resolves(readyChangeSet('Modify', 'FilterFunction', 'AWS::Lambda::Function', 'False'));
     cfn.on(DeleteChangeSetCommand).resolves({});
     const record = await deployer().deploy(request(true), captureReporter().reporter);
     expect(cfn.commandCalls(ExecuteChangeSetCommand)).to.have.length(0);
