@@ -1,0 +1,215 @@
+import {
+  CloudFormationClient,
+  CreateChangeSetCommand,
+  DeleteChangeSetCommand,
+  DeleteStackCommand,
+  DescribeChangeSetCommand,
+  DescribeStackEventsCommand,
+  DescribeStacksCommand,
+  ExecuteChangeSetCommand,
+} from '@aws-sdk/client-cloudformation';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { CreateTrainingJobCommand, DescribeTrainingJobCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { type AwsStub, mockClient } from 'aws-sdk-client-mock';
+import { TEST_ACCOUNT } from './roles.js';
+
+/** One request the code sent: the SDK client's service, the command and its input. */
+export interface RecordedCall {
+  service: 's3' | 'cloudformation' | 'sagemaker' | 'sagemaker-runtime' | 'states';
+  command: string;
+  input: Record<string, unknown>;
+}
+
+const { partition, region, accountId } = TEST_ACCOUNT;
+const notFound = (name: string, status: number, message: string) =>
+  Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+
+/**
+ * An in-memory AWS that answers the commands the aws backend sends, with state, and records every
+ * request. The answers follow the API references (S3 HeadObject 404 "NotFound" for a missing key when
+ * the caller may list the bucket; CloudFormation DescribeStacks "Stack with id X does not exist" as a
+ * ValidationError; change sets CREATE_COMPLETE then executed), enough to drive the code paths whose
+ * permissions are under test.
+ */
+export class FakeAws {
+  readonly calls: RecordedCall[] = [];
+  readonly objects = new Map<string, Uint8Array>();
+  private stackStatus: string | undefined;
+  private stackOutputs: { OutputKey: string; OutputValue: string }[] = [];
+  private readonly jobs = new Map<string, Record<string, unknown>>();
+  private readonly stubs: AwsStub<object, object, object>[] = [];
+
+  constructor(options: { stackExists?: boolean; stackOutputs?: Record<string, string> } = {}) {
+    if (options.stackExists === true) this.stackStatus = 'UPDATE_COMPLETE';
+    this.stackOutputs = Object.entries(options.stackOutputs ?? {}).map(([OutputKey, OutputValue]) => ({
+      OutputKey,
+      OutputValue,
+    }));
+  }
+
+  /** Replaces every client of these services (prototype-wide) with this fake until restore(). */
+  install(): this {
+    const record = (service: RecordedCall['service'], command: string) => (input: object) => {
+      this.calls.push({ service, command, input: input as Record<string, unknown> });
+    };
+    const s3 = mockClient(S3Client);
+    const key = (input: { Bucket?: string; Key?: string }) => `${input.Bucket}/${input.Key}`;
+    s3.on(PutObjectCommand).callsFake(async (input) => {
+      record('s3', 'PutObject')(input);
+      const body = input.Body;
+      this.objects.set(key(input), typeof body === 'string' ? Buffer.from(body) : (body as Uint8Array));
+      return { ETag: '"e"' };
+    });
+    s3.on(GetObjectCommand).callsFake(async (input) => {
+      record('s3', 'GetObject')(input);
+      const bytes = this.objects.get(key(input));
+      if (bytes === undefined) throw notFound('NoSuchKey', 404, 'The specified key does not exist.');
+      return { ContentLength: bytes.length, Body: { transformToByteArray: async () => bytes } };
+    });
+    s3.on(HeadObjectCommand).callsFake(async (input) => {
+      record('s3', 'HeadObject')(input);
+      const bytes = this.objects.get(key(input));
+      if (bytes === undefined) throw notFound('NotFound', 404, 'NotFound');
+      return { ContentLength: bytes.length, LastModified: new Date(0) };
+    });
+    s3.on(ListObjectsV2Command).callsFake(async (input) => {
+      record('s3', 'ListObjectsV2')(input);
+      const prefix = `${input.Bucket}/${input.Prefix ?? ''}`;
+      const Contents = [...this.objects.entries()]
+        .filter(([k]) => k.startsWith(prefix))
+        .map(([k, v]) => ({ Key: k.slice(`${input.Bucket}/`.length), Size: v.length, LastModified: new Date(0) }));
+      return { Contents, KeyCount: Contents.length, IsTruncated: false };
+    });
+    s3.on(DeleteObjectCommand).callsFake(async (input) => {
+      record('s3', 'DeleteObject')(input);
+      this.objects.delete(key(input));
+      return {};
+    });
+
+    const cfn = mockClient(CloudFormationClient);
+    const stackName = TEST_ACCOUNT.workflowStack;
+    cfn.on(DescribeStacksCommand).callsFake(async (input) => {
+      record('cloudformation', 'DescribeStacks')(input);
+      if (this.stackStatus === undefined)
+        throw notFound('ValidationError', 400, `Stack with id ${input.StackName} does not exist`);
+      return {
+        Stacks: [
+          {
+            StackName: stackName,
+            StackId: `arn:${partition}:cloudformation:${region}:${accountId}:stack/${stackName}/0a1b2c3d`,
+            StackStatus: this.stackStatus,
+            CreationTime: new Date(0),
+            Outputs: this.stackOutputs,
+          },
+        ],
+      };
+    });
+    cfn.on(CreateChangeSetCommand).callsFake(async (input) => {
+      record('cloudformation', 'CreateChangeSet')(input);
+      if (input.ChangeSetType === 'CREATE') this.stackStatus = 'REVIEW_IN_PROGRESS';
+      return { Id: 'cs', StackId: 'stack' };
+    });
+    cfn.on(DescribeChangeSetCommand).callsFake(async (input) => {
+      record('cloudformation', 'DescribeChangeSet')(input);
+      return {
+        Status: 'CREATE_COMPLETE',
+        Changes: [
+          {
+            Type: 'Resource',
+            ResourceChange: { Action: 'Add', LogicalResourceId: 'Endpoint', ResourceType: 'AWS::SageMaker::Endpoint' },
+          },
+        ],
+      };
+    });
+    cfn.on(ExecuteChangeSetCommand).callsFake(async (input) => {
+      record('cloudformation', 'ExecuteChangeSet')(input);
+      this.stackStatus = 'CREATE_COMPLETE';
+      this.stackOutputs = [
+        { OutputKey: 'EndpointName', OutputValue: `${stackName}-endpoint` },
+        {
+          OutputKey: 'StateMachineArn',
+          OutputValue: `arn:${partition}:states:${region}:${accountId}:stateMachine:${stackName}-workflow`,
+        },
+        { OutputKey: 'DeployedTrainingId', OutputValue: 't-abc' },
+        { OutputKey: 'DeployedValidationAccuracy', OutputValue: '0.9' },
+      ];
+      return {};
+    });
+    cfn.on(DeleteChangeSetCommand).callsFake(async (input) => {
+      record('cloudformation', 'DeleteChangeSet')(input);
+      if (this.stackStatus === 'REVIEW_IN_PROGRESS') this.stackStatus = undefined;
+      return {};
+    });
+    cfn.on(DeleteStackCommand).callsFake(async (input) => {
+      record('cloudformation', 'DeleteStack')(input);
+      this.stackStatus = undefined;
+      return {};
+    });
+    cfn.on(DescribeStackEventsCommand).callsFake(async (input) => {
+      record('cloudformation', 'DescribeStackEvents')(input);
+      return { StackEvents: [] };
+    });
+
+    const sagemaker = mockClient(SageMakerClient);
+    sagemaker.on(CreateTrainingJobCommand).callsFake(async (input) => {
+      record('sagemaker', 'CreateTrainingJob')(input);
+      const name = String(input.TrainingJobName);
+      this.jobs.set(name, {
+        TrainingJobName: name,
+        TrainingJobStatus: 'Completed',
+        SecondaryStatus: 'Completed',
+        ModelArtifacts: { S3ModelArtifacts: `${input.OutputDataConfig?.S3OutputPath}/${name}/output/model.tar.gz` },
+        FinalMetricDataList: [{ MetricName: 'validation:accuracy', Value: 0.9, Timestamp: new Date(0) }],
+        TrainingStartTime: new Date(0),
+        TrainingEndTime: new Date(60_000),
+        HyperParameters: input.HyperParameters,
+      });
+      return { TrainingJobArn: `arn:${partition}:sagemaker:${region}:${accountId}:training-job/${name.toLowerCase()}` };
+    });
+    sagemaker.on(DescribeTrainingJobCommand).callsFake(async (input) => {
+      record('sagemaker', 'DescribeTrainingJob')(input);
+      const job = this.jobs.get(String(input.TrainingJobName));
+      // DescribeTrainingJob on an unknown name: ValidationException "Requested resource not found."
+      if (job === undefined) throw notFound('ValidationException', 400, 'Requested resource not found.');
+      return job;
+    });
+
+    const runtime = mockClient(SageMakerRuntimeClient);
+    runtime.on(InvokeEndpointCommand).callsFake(async (input) => {
+      record('sagemaker-runtime', 'InvokeEndpoint')(input);
+      return { Body: new TextEncoder().encode('[0.97, 0.03]'), ContentType: 'application/json' };
+    });
+
+    const sfn = mockClient(SFNClient);
+    sfn.on(StartExecutionCommand).callsFake(async (input) => {
+      record('states', 'StartExecution')(input);
+      const machine = String(input.stateMachineArn).replace(':stateMachine:', ':execution:');
+      return { executionArn: `${machine}:${input.name}`, startDate: new Date(0) };
+    });
+    sfn.on(DescribeExecutionCommand).callsFake(async (input) => {
+      record('states', 'DescribeExecution')(input);
+      return {
+        executionArn: input.executionArn,
+        status: 'SUCCEEDED',
+        startDate: new Date(0),
+        stopDate: new Date(1000),
+        output: JSON.stringify({ statusCode: 200, body: { inferences: [0.97, 0.03] } }),
+      };
+    });
+    this.stubs.push(s3, cfn, sagemaker, runtime, sfn);
+    return this;
+  }
+
+  restore(): void {
+    for (const stub of this.stubs) stub.restore();
+  }
+}
