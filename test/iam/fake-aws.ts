@@ -16,10 +16,14 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { CreateTrainingJobCommand, DescribeTrainingJobCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import {
+  CreateTrainingJobCommand,
+  DescribeTrainingJobCommand,
+  SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { type AwsStub, mockClient } from 'aws-sdk-client-mock';
+import { mockClient } from 'aws-sdk-client-mock';
 import { TEST_ACCOUNT } from './roles.js';
 
 /** One request the code sent: the SDK client's service, the command and its input. */
@@ -46,7 +50,7 @@ export class FakeAws {
   private stackStatus: string | undefined;
   private stackOutputs: { OutputKey: string; OutputValue: string }[] = [];
   private readonly jobs = new Map<string, Record<string, unknown>>();
-  private readonly stubs: AwsStub<object, object, object>[] = [];
+  private readonly stubs: { restore(): void }[] = [];
 
   constructor(options: { stackExists?: boolean; stackOutputs?: Record<string, string> } = {}) {
     if (options.stackExists === true) this.stackStatus = 'UPDATE_COMPLETE';
@@ -86,7 +90,11 @@ export class FakeAws {
       const prefix = `${input.Bucket}/${input.Prefix ?? ''}`;
       const Contents = [...this.objects.entries()]
         .filter(([k]) => k.startsWith(prefix))
-        .map(([k, v]) => ({ Key: k.slice(`${input.Bucket}/`.length), Size: v.length, LastModified: new Date(0) }));
+        .map(([k, v]) => ({
+          Key: k.slice(`${input.Bucket}/`.length),
+          Size: v.length,
+          LastModified: new Date(0),
+        }));
       return { Contents, KeyCount: Contents.length, IsTruncated: false };
     });
     s3.on(DeleteObjectCommand).callsFake(async (input) => {
@@ -125,7 +133,11 @@ export class FakeAws {
         Changes: [
           {
             Type: 'Resource',
-            ResourceChange: { Action: 'Add', LogicalResourceId: 'Endpoint', ResourceType: 'AWS::SageMaker::Endpoint' },
+            ResourceChange: {
+              Action: 'Add',
+              LogicalResourceId: 'Endpoint',
+              ResourceType: 'AWS::SageMaker::Endpoint',
+            },
           },
         ],
       };
@@ -167,13 +179,17 @@ export class FakeAws {
         TrainingJobName: name,
         TrainingJobStatus: 'Completed',
         SecondaryStatus: 'Completed',
-        ModelArtifacts: { S3ModelArtifacts: `${input.OutputDataConfig?.S3OutputPath}/${name}/output/model.tar.gz` },
+        ModelArtifacts: {
+          S3ModelArtifacts: `${input.OutputDataConfig?.S3OutputPath}/${name}/output/model.tar.gz`,
+        },
         FinalMetricDataList: [{ MetricName: 'validation:accuracy', Value: 0.9, Timestamp: new Date(0) }],
         TrainingStartTime: new Date(0),
         TrainingEndTime: new Date(60_000),
         HyperParameters: input.HyperParameters,
       });
-      return { TrainingJobArn: `arn:${partition}:sagemaker:${region}:${accountId}:training-job/${name.toLowerCase()}` };
+      return {
+        TrainingJobArn: `arn:${partition}:sagemaker:${region}:${accountId}:training-job/${name.toLowerCase()}`,
+      };
     });
     sagemaker.on(DescribeTrainingJobCommand).callsFake(async (input) => {
       record('sagemaker', 'DescribeTrainingJob')(input);

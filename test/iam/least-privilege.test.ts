@@ -25,11 +25,16 @@ async function check(roleId: string, needed: NeededPermission, actor: string): P
     : `${actor} (${roleId}) is denied ${needed.action} on ${needed.resource} [${needed.because}]: ${decision.detail}`;
 }
 
-const WRITES = /^(s3:(PutObject|DeleteObject)|cloudformation:(ExecuteChangeSet|DeleteStack|CreateStack|UpdateStack))$/;
+const WRITES =
+  /^(s3:(PutObject|DeleteObject)|cloudformation:(ExecuteChangeSet|DeleteStack|CreateStack|UpdateStack))$/;
 
 describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate, templates as written)', function () {
   this.timeout(120_000);
-  const runs: Promise<ActorRun[]> = (async () => [await pipelineJobs(), await previewJob(), ...(await lambdaRuns())])();
+  const runs: Promise<ActorRun[]> = (async () => [
+    await pipelineJobs(),
+    await previewJob(),
+    ...(await lambdaRuns()),
+  ])();
 
   it('pipeline jobs on the aws backend: every recorded call is allowed by DeployRole', async () => {
     const run = (await runs)[0] as ActorRun;
@@ -71,12 +76,17 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
     const writes = [
       { action: 's3:PutObject', resource: `arn:${partition}:s3:::${bucket}/lambdas/x.zip` },
       { action: 's3:PutObject', resource: `arn:${partition}:s3:::${bucket}/runs/pr-7/manifest.json` },
-      { action: 's3:ListBucket', resource: `arn:${partition}:s3:::${bucket}`, context: { 's3:prefix': 'models/' } },
+      {
+        action: 's3:ListBucket',
+        resource: `arn:${partition}:s3:::${bucket}`,
+        context: { 's3:prefix': 'models/' },
+      },
     ];
     for (const w of writes)
-      expect(await check('PreviewRole', { ...w, because: 'must stay denied' }, 'preview job'), w.action).to.be.a(
-        'string',
-      );
+      expect(
+        await check('PreviewRole', { ...w, because: 'must stay denied' }, 'preview job'),
+        w.action,
+      ).to.be.a('string');
     const recordedWrites = run.calls.flatMap(permissionsFor).filter((p) => WRITES.test(p.action));
     if (recordedWrites.length > 0)
       console.log(
@@ -131,19 +141,53 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
       const uri = channel.DataSource.S3DataSource.S3Uri;
       const prefix = uri.replace(`s3://${bucket}/`, '');
       needed.push(
-        { action: 's3:ListBucket', resource: `arn:${partition}:s3:::${bucket}`, context: { 's3:prefix': prefix }, because: 'training input channel' },
+        {
+          action: 's3:ListBucket',
+          resource: `arn:${partition}:s3:::${bucket}`,
+          context: { 's3:prefix': prefix },
+          because: 'training input channel',
+        },
         { action: 's3:GetObject', resource: `${s3(uri)}x.png`, because: 'training input channel' },
       );
     }
-    needed.push({ action: 's3:PutObject', resource: `${s3(input.OutputDataConfig.S3OutputPath)}/job/output/model.tar.gz`, because: 'training output' });
+    needed.push({
+      action: 's3:PutObject',
+      resource: `${s3(input.OutputDataConfig.S3OutputPath)}/job/output/model.tar.gz`,
+      because: 'training output',
+    });
     if (input.CheckpointConfig)
-      needed.push({ action: 's3:PutObject', resource: `${s3(input.CheckpointConfig.S3Uri)}/c`, because: 'checkpoints' });
+      needed.push({
+        action: 's3:PutObject',
+        resource: `${s3(input.CheckpointConfig.S3Uri)}/c`,
+        because: 'checkpoints',
+      });
     needed.push(
-      { action: 's3:GetObject', resource: s3(WORKFLOW_TEST_PARAMETERS.ModelDataUrl as string), because: 'the Model loads ModelDataUrl' },
-      { action: 's3:PutObject', resource: `${s3(WORKFLOW_TEST_PARAMETERS.DataCaptureS3Uri as string)}/AllTraffic/2026/01/01/00/c.jsonl`, because: 'endpoint data capture' },
-      { action: 'logs:CreateLogStream', resource: `arn:${partition}:logs:${region}:${accountId}:log-group:/aws/sagemaker/TrainingJobs:log-stream:x`, because: 'training logs' },
-      { action: 'logs:PutLogEvents', resource: `arn:${partition}:logs:${region}:${accountId}:log-group:/aws/sagemaker/Endpoints/${workflowStack}-endpoint:log-stream:x`, because: 'endpoint logs' },
-      { action: 'cloudwatch:PutMetricData', resource: '*', context: { 'cloudwatch:namespace': '/aws/sagemaker/TrainingJobs' }, because: 'training metrics' },
+      {
+        action: 's3:GetObject',
+        resource: s3(WORKFLOW_TEST_PARAMETERS.ModelDataUrl as string),
+        because: 'the Model loads ModelDataUrl',
+      },
+      {
+        action: 's3:PutObject',
+        resource: `${s3(WORKFLOW_TEST_PARAMETERS.DataCaptureS3Uri as string)}/AllTraffic/2026/01/01/00/c.jsonl`,
+        because: 'endpoint data capture',
+      },
+      {
+        action: 'logs:CreateLogStream',
+        resource: `arn:${partition}:logs:${region}:${accountId}:log-group:/aws/sagemaker/TrainingJobs:log-stream:x`,
+        because: 'training logs',
+      },
+      {
+        action: 'logs:PutLogEvents',
+        resource: `arn:${partition}:logs:${region}:${accountId}:log-group:/aws/sagemaker/Endpoints/${workflowStack}-endpoint:log-stream:x`,
+        because: 'endpoint logs',
+      },
+      {
+        action: 'cloudwatch:PutMetricData',
+        resource: '*',
+        context: { 'cloudwatch:namespace': '/aws/sagemaker/TrainingJobs' },
+        because: 'training metrics',
+      },
     );
     const denied: string[] = [];
     for (const n of needed) {
@@ -158,7 +202,11 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
     for (const fn of ['serialize-image-data', 'classify-image', 'filter-inferences']) {
       const problem = await check(
         'StateMachineRole',
-        { action: 'lambda:InvokeFunction', resource: `arn:${partition}:lambda:${region}:${accountId}:function:${workflowStack}-${fn}`, because: 'Task state' },
+        {
+          action: 'lambda:InvokeFunction',
+          resource: `arn:${partition}:lambda:${region}:${accountId}:function:${workflowStack}-${fn}`,
+          because: 'Task state',
+        },
         'Step Functions',
       );
       if (problem !== undefined) denied.push(problem);
@@ -166,8 +214,47 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
     expect(denied, denied.join('\n')).to.deep.equal([]);
   });
 
+  it('no escalation: DeployRole creates roles only with the bootstrap boundary and passes them only to their services', async () => {
+    const roleArn = `arn:${partition}:iam::${accountId}:role/${workflowStack}-ClassifyRole-X`;
+    const boundary = `arn:${partition}:iam::${accountId}:policy/${workflowStack}-workflow-boundary`;
+    const deploy = role('DeployRole');
+    const ask = async (action: string, resource: string, context: Record<string, string>) =>
+      (await authorize(deploy, { action, resource, context, because: 'escalation check' })).allowed;
+    expect(await ask('iam:CreateRole', roleArn, { 'iam:PermissionsBoundary': boundary })).to.equal(true);
+    expect(await ask('iam:CreateRole', roleArn, {}), 'CreateRole without a boundary').to.equal(false);
+    expect(await ask('iam:PutRolePolicy', roleArn, {}), 'PutRolePolicy without a boundary').to.equal(false);
+    expect(await ask('iam:PassRole', roleArn, { 'iam:PassedToService': 'lambda.amazonaws.com' })).to.equal(
+      true,
+    );
+    expect(
+      await ask('iam:PassRole', roleArn, { 'iam:PassedToService': 'ec2.amazonaws.com' }),
+      'PassRole to EC2',
+    ).to.equal(false);
+    const sagemakerRole = role('SageMakerExecutionRole').arn;
+    expect(
+      await ask('iam:PassRole', sagemakerRole, { 'iam:PassedToService': 'lambda.amazonaws.com' }),
+    ).to.equal(false);
+    for (const r of ['SerializeRole', 'ClassifyRole', 'FilterRole', 'StateMachineRole'])
+      expect(role(r).permissionsBoundaryArn, `${r} carries the boundary`).to.equal(boundary);
+  });
+
+  it('DeployRole trust: only the main branch and the production environment of the named repository', () => {
+    const statement = role('DeployRole').trust.Statement[0] as unknown as {
+      Condition: { StringEquals: Record<string, string | string[]> };
+    };
+    expect(statement.Condition.StringEquals['token.actions.githubusercontent.com:sub']).to.deep.equal([
+      `repo:${TEST_ACCOUNT.repository}:ref:refs/heads/main`,
+      `repo:${TEST_ACCOUNT.repository}:environment:production`,
+    ]);
+    expect(statement.Condition.StringEquals['token.actions.githubusercontent.com:aud']).to.equal(
+      'sts.amazonaws.com',
+    );
+  });
+
   describe('CloudFormation handler permissions (resource provider schemas)', () => {
-    const data = JSON.parse(readFileSync(join(import.meta.dirname, 'data', 'handler-permissions.json'), 'utf8')) as {
+    const data = JSON.parse(
+      readFileSync(join(import.meta.dirname, 'data', 'handler-permissions.json'), 'utf8'),
+    ) as {
       source: string;
       types: Record<string, Record<'create' | 'update' | 'delete', string[]>>;
       missing: string[];
@@ -191,7 +278,7 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
           for (const action of permissions) {
             const resource =
               action === 'iam:PassRole'
-                ? (roles.StateMachineRole?.arn as string).replace('scones-workflow-StateMachineRole', `${workflowStack}-StateMachineRole`)
+                ? role('StateMachineRole').arn
                 : action === 's3:GetObject'
                   ? `arn:${partition}:s3:::${bucket}/${WORKFLOW_TEST_PARAMETERS.StateMachineDefinitionKey}`
                   : (target?.resource as string);
@@ -200,7 +287,9 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
               {
                 action,
                 resource,
-                ...(action === 'iam:PassRole' && target?.passedTo ? { context: { 'iam:PassedToService': target.passedTo } } : {}),
+                ...(action === 'iam:PassRole' && target?.passedTo
+                  ? { context: { 'iam:PassedToService': target.passedTo } }
+                  : {}),
                 because: `${type} ${handler} handler`,
               },
               'CloudFormation with the deploy role',
@@ -211,7 +300,8 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
       });
     it('names its source and the types it could not cover', () => {
       expect(data.source).to.match(/resource-providers/);
-      if (data.missing.length > 0) console.log(`      no handler schema on file for: ${data.missing.join(', ')}`);
+      if (data.missing.length > 0)
+        console.log(`      no handler schema on file for: ${data.missing.join(', ')}`);
     });
   });
 
@@ -227,7 +317,9 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
           const sid = s.Sid ?? `${p.name}#${i}`;
           if (!used.get(id)?.has(sid)) unused.push(`${sid} (${[s.Action].flat().join(', ')})`);
         }
-      lines.push(`      ${id}: ${total - unused.length}/${total} statements used${unused.length ? `; unused: ${unused.join('; ')}` : ''}`);
+      lines.push(
+        `      ${id}: ${total - unused.length}/${total} statements used${unused.length ? `; unused: ${unused.join('; ')}` : ''}`,
+      );
     }
     console.log(`\n    least-privilege report\n${lines.join('\n')}`);
   });

@@ -104,7 +104,8 @@ function resourceValues(template: Template, stack: string, resolveName: (value: 
         break;
       }
       case 'AWS::IAM::ManagedPolicy': {
-        const name = props.ManagedPolicyName === undefined ? `${stack}-${id}-X` : resolveName(props.ManagedPolicyName);
+        const name =
+          props.ManagedPolicyName === undefined ? `${stack}-${id}-X` : resolveName(props.ManagedPolicyName);
         refs[id] = `arn:${partition}:iam::${accountId}:policy/${name}`;
         break;
       }
@@ -248,7 +249,9 @@ export function resolvedRoles(
           ...(props.Policies ?? []).map((p) => ({ name: p.PolicyName, document: p.PolicyDocument })),
           ...managed,
         ],
-        ...(props.PermissionsBoundary === undefined ? {} : { permissionsBoundaryArn: props.PermissionsBoundary }),
+        ...(props.PermissionsBoundary === undefined
+          ? {}
+          : { permissionsBoundaryArn: props.PermissionsBoundary }),
       };
     }
   }

@@ -107,7 +107,8 @@ export async function pipelineJobs(): Promise<ActorRun> {
       name: `${runId}-case-1`,
       input: { s3_bucket: bucket, s3_key: `datasets/${staged.outputs.digest}/test/x.png` },
     });
-    for await (const object of backend.store.list(`data-capture/${workflowStack}/`)) await backend.store.get(object.key);
+    for await (const object of backend.store.list(`data-capture/${workflowStack}/`))
+      await backend.store.get(object.key);
     await backend.manifests.load(runId);
     await backend.manifests.latestRunId();
     return { actor: 'pipeline jobs (scones <stage> --backend aws)', role: 'DeployRole', calls: fake.calls };
@@ -143,7 +144,11 @@ export async function previewJob(): Promise<ActorRun> {
       hyperparameters: {},
     };
     await deployer(config).deploy({ runId: 'pr-7', preview: true, model, imageSide: 8 }, reporter);
-    return { actor: 'preview job (scones deploy --preview --backend aws)', role: 'PreviewRole', calls: fake.calls };
+    return {
+      actor: 'preview job (scones deploy --preview --backend aws)',
+      role: 'PreviewRole',
+      calls: fake.calls,
+    };
   } finally {
     fake.restore();
   }
