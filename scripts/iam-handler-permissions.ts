@@ -1,43 +1,54 @@
 /**
- * Regenerates test/iam/data/handler-permissions.json: the create/update/delete handler permissions that
- * CloudFormation's resource provider schemas list for each resource type workflow.yaml uses.
+ * Regenerates test/iam/data/handler-permissions.json: the permissions that the create, update and delete
+ * handlers of each resource type workflow.yaml uses list in CloudFormation's published resource provider
+ * schemas (the registry schemas: `aws cloudformation describe-type --type RESOURCE --type-name <Type>`).
  *
- * Usage: node --import tsx scripts/iam-handler-permissions.ts "<source note>" <schema.json>...
- * Each schema is a registry resource schema (JSON with typeName and handlers): from
- * `aws cloudformation describe-type --type RESOURCE --type-name <Type> --query Schema --output text`, from the
- * published CloudFormation resource schemas archive, or from a type's open-source provider repository
- * (aws-cloudformation/aws-cloudformation-resource-providers-<service>). Types of the template that no given
- * schema covers are listed under `missing`, so the test can say which proofs it could not make.
+ * Usage: node --import tsx scripts/iam-handler-permissions.ts <source>=<schema.json>...
+ * where <source> names where the file came from (repository@commit and date, or describe-type and date).
+ * Copies of the registry schemas this machine can read offline: hashicorp/terraform-provider-awscc keeps them
+ * under internal/service/cloudformation/schemas/AWS_<Service>_<Type>.json; the open-source providers'
+ * repositories (aws-cloudformation/aws-cloudformation-resource-providers-<service>) keep their own. When two
+ * sources give one type, the permissions are united (a newer schema lists more, an older one never less that
+ * its handlers still call). Types with no schema, or a schema without handlers, are listed under `missing`.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTemplate, WORKFLOW_TEMPLATE } from '../pipeline/deploy/template.js';
 
 const OUTPUT = join(import.meta.dirname, '..', 'test', 'iam', 'data', 'handler-permissions.json');
-const [source, ...files] = process.argv.slice(2);
-if (source === undefined || files.length === 0) {
-  process.stderr.write('usage: iam-handler-permissions.ts "<source note>" <schema.json>...\n');
+const HANDLERS = ['create', 'update', 'delete'] as const;
+const inputs = process.argv.slice(2).map((arg) => {
+  const at = arg.lastIndexOf('=');
+  return { source: arg.slice(0, at), file: arg.slice(at + 1) };
+});
+if (inputs.length === 0 || inputs.some((i) => i.source === '' || i.file === '')) {
+  process.stderr.write('usage: iam-handler-permissions.ts <source>=<schema.json>...\n');
   process.exit(2);
 }
 const used = new Set(Object.values(loadTemplate(WORKFLOW_TEMPLATE).Resources).map((r) => r.Type));
-const types: Record<string, Record<'create' | 'update' | 'delete', string[]>> = {};
-for (const file of files) {
+const types: Record<string, { sources: string[] } & Record<(typeof HANDLERS)[number], string[]>> = {};
+for (const { source, file } of inputs) {
   const schema = JSON.parse(readFileSync(file, 'utf8')) as {
     typeName: string;
     handlers?: Record<string, { permissions?: string[] }>;
   };
-  if (!used.has(schema.typeName)) continue;
-  types[schema.typeName] = {
-    create: schema.handlers?.create?.permissions ?? [],
-    update: schema.handlers?.update?.permissions ?? [],
-    delete: schema.handlers?.delete?.permissions ?? [],
-  };
+  if (!used.has(schema.typeName) || schema.handlers === undefined) continue;
+  const entry = types[schema.typeName] ?? { sources: [], create: [], update: [], delete: [] };
+  types[schema.typeName] = entry;
+  entry.sources.push(source);
+  for (const handler of HANDLERS)
+    entry[handler] = [
+      ...new Set([...entry[handler], ...(schema.handlers[handler]?.permissions ?? [])]),
+    ].sort();
 }
 const document = {
-  source,
+  about:
+    'Handler permissions from CloudFormation resource provider schemas; regenerate with scripts/iam-handler-permissions.ts',
   generated: new Date().toISOString().slice(0, 10),
-  types,
+  types: Object.fromEntries(Object.entries(types).sort(([a], [b]) => a.localeCompare(b))),
   missing: [...used].filter((t) => !(t in types)).sort(),
 };
 writeFileSync(OUTPUT, `${JSON.stringify(document, null, 2)}\n`);
-process.stdout.write(`${Object.keys(types).length} types written, missing: ${document.missing.join(', ') || 'none'}\n`);
+process.stdout.write(
+  `${Object.keys(types).length} types written to ${OUTPUT}; no handlers on file for: ${document.missing.join(', ') || 'none'}\n`,
+);

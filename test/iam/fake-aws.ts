@@ -52,8 +52,17 @@ export class FakeAws {
   private readonly jobs = new Map<string, Record<string, unknown>>();
   private readonly stubs: { restore(): void }[] = [];
 
-  constructor(options: { stackExists?: boolean; stackOutputs?: Record<string, string> } = {}) {
-    if (options.stackExists === true) this.stackStatus = 'UPDATE_COMPLETE';
+  constructor(
+    private readonly options: {
+      stackStatus?: string;
+      stackOutputs?: Record<string, string>;
+      /** DescribeChangeSet answers FAILED "didn't contain changes", as for an unchanged template and inputs. */
+      emptyChangeSet?: boolean;
+      /** The status the stack ends in after ExecuteChangeSet (default CREATE_COMPLETE). */
+      executeEndsIn?: string;
+    } = {},
+  ) {
+    this.stackStatus = options.stackStatus;
     this.stackOutputs = Object.entries(options.stackOutputs ?? {}).map(([OutputKey, OutputValue]) => ({
       OutputKey,
       OutputValue,
@@ -128,6 +137,12 @@ export class FakeAws {
     });
     cfn.on(DescribeChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'DescribeChangeSet')(input);
+      if (this.options.emptyChangeSet === true)
+        return {
+          Status: 'FAILED',
+          StatusReason:
+            "The submitted information didn't contain changes. Submit different information to create a change set.",
+        };
       return {
         Status: 'CREATE_COMPLETE',
         Changes: [
@@ -144,7 +159,7 @@ export class FakeAws {
     });
     cfn.on(ExecuteChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'ExecuteChangeSet')(input);
-      this.stackStatus = 'CREATE_COMPLETE';
+      this.stackStatus = this.options.executeEndsIn ?? 'CREATE_COMPLETE';
       this.stackOutputs = [
         { OutputKey: 'EndpointName', OutputValue: `${stackName}-endpoint` },
         {
@@ -168,7 +183,20 @@ export class FakeAws {
     });
     cfn.on(DescribeStackEventsCommand).callsFake(async (input) => {
       record('cloudformation', 'DescribeStackEvents')(input);
-      return { StackEvents: [] };
+      return {
+        StackEvents: [
+          {
+            StackId: 'stack',
+            EventId: 'e1',
+            StackName: String(input.StackName),
+            Timestamp: new Date(0),
+            LogicalResourceId: 'Endpoint',
+            ResourceType: 'AWS::SageMaker::Endpoint',
+            ResourceStatus: 'UPDATE_FAILED',
+            ResourceStatusReason: 'Resource handler returned message: "Access denied"',
+          },
+        ],
+      };
     });
 
     const sagemaker = mockClient(SageMakerClient);

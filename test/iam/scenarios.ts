@@ -117,10 +117,47 @@ export async function pipelineJobs(): Promise<ActorRun> {
   }
 }
 
+/**
+ * The deploy job's other paths: a stack left in ROLLBACK_COMPLETE (deleted first), an unchanged deploy
+ * (empty change set, deleted), and a failed update (the failed resources' reasons are read).
+ */
+export async function deployRecoveryPaths(): Promise<ActorRun> {
+  const calls: RecordedCall[] = [];
+  const model: TrainRecord = {
+    trainingId: 't-abc',
+    trainer: 'sagemaker-image-classification/1',
+    modelUri: WORKFLOW_TEST_PARAMETERS.ModelDataUrl as string,
+    validationAccuracy: 0.9,
+    epochs: [],
+    durationSeconds: 1,
+    datasetDigest: 'd',
+    hyperparameters: {},
+  };
+  for (const options of [
+    { stackStatus: 'ROLLBACK_COMPLETE' },
+    { stackStatus: 'UPDATE_COMPLETE', emptyChangeSet: true },
+    { stackStatus: 'UPDATE_COMPLETE', executeEndsIn: 'UPDATE_ROLLBACK_COMPLETE' },
+  ]) {
+    const fake = new FakeAws(options).install();
+    try {
+      const { reporter } = captureReporter();
+      await deployer(awsConfig())
+        .deploy({ runId: 'run-2', preview: false, model, imageSide: 8 }, reporter)
+        .catch((error: Error) => {
+          if (options.executeEndsIn === undefined) throw error;
+        });
+    } finally {
+      calls.push(...fake.calls);
+      fake.restore();
+    }
+  }
+  return { actor: 'deploy job, recovery paths', role: 'DeployRole', calls };
+}
+
 /** The pull-request preview: `scones deploy --preview --backend aws` with the preview role. */
 export async function previewJob(): Promise<ActorRun> {
   const fake = new FakeAws({
-    stackExists: true,
+    stackStatus: 'UPDATE_COMPLETE',
     stackOutputs: {
       EndpointName: `${workflowStack}-endpoint`,
       DeployedTrainingId: 't-abc',
