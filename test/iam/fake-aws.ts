@@ -49,6 +49,8 @@ export class FakeAws {
   readonly objects = new Map<string, Uint8Array>();
   private stackStatus: string | undefined;
   private stackOutputs: { OutputKey: string; OutputValue: string }[] = [];
+  private stackParameters: { ParameterKey?: string; ParameterValue?: string }[] = [];
+  private pendingParameters: { ParameterKey?: string; ParameterValue?: string }[] = [];
   private readonly jobs = new Map<string, Record<string, unknown>>();
   private readonly stubs: { restore(): void }[] = [];
 
@@ -56,6 +58,8 @@ export class FakeAws {
     private readonly options: {
       stackStatus?: string;
       stackOutputs?: Record<string, string>;
+      /** The deployed stack's parameters (DescribeStacks returns them with the stack). */
+      stackParameters?: Record<string, string>;
       /** DescribeChangeSet answers FAILED "didn't contain changes", as for an unchanged template and inputs. */
       emptyChangeSet?: boolean;
       /** The status the stack ends in after ExecuteChangeSet (default CREATE_COMPLETE). */
@@ -63,6 +67,12 @@ export class FakeAws {
     } = {},
   ) {
     this.stackStatus = options.stackStatus;
+    this.stackParameters = Object.entries(options.stackParameters ?? {}).map(
+      ([ParameterKey, ParameterValue]) => ({
+        ParameterKey,
+        ParameterValue,
+      }),
+    );
     this.stackOutputs = Object.entries(options.stackOutputs ?? {}).map(([OutputKey, OutputValue]) => ({
       OutputKey,
       OutputValue,
@@ -126,6 +136,7 @@ export class FakeAws {
             StackStatus: this.stackStatus,
             CreationTime: new Date(0),
             Outputs: this.stackOutputs,
+            Parameters: this.stackParameters,
           },
         ],
       };
@@ -133,6 +144,7 @@ export class FakeAws {
     cfn.on(CreateChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'CreateChangeSet')(input);
       if (input.ChangeSetType === 'CREATE') this.stackStatus = 'REVIEW_IN_PROGRESS';
+      this.pendingParameters = input.Parameters ?? [];
       return { Id: 'cs', StackId: 'stack' };
     });
     cfn.on(DescribeChangeSetCommand).callsFake(async (input) => {
@@ -160,6 +172,7 @@ export class FakeAws {
     cfn.on(ExecuteChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'ExecuteChangeSet')(input);
       this.stackStatus = this.options.executeEndsIn ?? 'CREATE_COMPLETE';
+      this.stackParameters = this.pendingParameters;
       this.stackOutputs = [
         { OutputKey: 'EndpointName', OutputValue: `${stackName}-endpoint` },
         {

@@ -8,10 +8,12 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { CloudFormationDeployer } from '../../pipeline/backends/aws/cloudformation-deployer.js';
 import { openAwsBackend } from '../../pipeline/backends/aws/index.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
-import { newManifest, type TrainRecord } from '../../pipeline/manifest.js';
-import { stageData } from '../../pipeline/stages/stage-data.js';
+import type { StageName } from '../../pipeline/constants.js';
+import type { TrainRecord } from '../../pipeline/manifest.js';
+import type { Backend } from '../../pipeline/ports.js';
+import { executeStage, resolveRun } from '../../pipeline/run.js';
 import type { LambdaBundle } from '../../scripts/bundle-lambdas.js';
-import { captureReporter, testConfig } from '../helpers/workspace.js';
+import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
 import { FakeAws, type RecordedCall } from './fake-aws.js';
 import { TEST_ACCOUNT, WORKFLOW_TEST_PARAMETERS } from './roles.js';
 
@@ -26,8 +28,10 @@ function fakeBundles(): LambdaBundle[] {
   });
 }
 
-function awsConfig() {
+function awsConfig(workDir?: string, overrides: Record<string, unknown> = {}) {
   return testConfig({
+    ...(workDir === undefined ? {} : { workDir }),
+    ...overrides,
     backend: 'aws',
     bucket,
     region,
@@ -37,6 +41,7 @@ function awsConfig() {
     'data.synthetic.trainPerClass': 2,
     'data.synthetic.testPerClass': 1,
     'data.synthetic.imageSize': 8,
+    'testExecutions.count': 2,
   });
 }
 
@@ -67,53 +72,42 @@ export interface ActorRun {
   calls: RecordedCall[];
 }
 
+/** The aws backend as the CLI opens it, with the deployer's Lambda bundles faked (esbuild is not under test). */
+function cliBackend(config: ReturnType<typeof awsConfig>): Backend {
+  return { ...openAwsBackend(config, clients()), deployer: deployer(config) };
+}
+
+/** One CLI stage as a workflow job runs it: `scones <stage> --backend aws --run-id <id>`. */
+async function runJob(stage: StageName, config: ReturnType<typeof awsConfig>, runId: string | undefined) {
+  const backend = cliBackend(config);
+  const { reporter } = captureReporter();
+  const manifest = await resolveRun(backend, config, stage, runId);
+  await executeStage(stage, { config, backend, reporter, manifest });
+}
+
 /**
- * The pipeline jobs on the aws backend (deploy role): stage-data through the stage itself; train, gate's
- * champion read, deploy, test-executions' workflow runs and the manifest store through the backend's ports
- * the stages call (the stages' own logic around them needs no AWS).
+ * The pipeline jobs on the aws backend (deploy role): every stage of pipeline.yml, each through the same
+ * run resolution and stage execution as the CLI, then a stage that continues the newest run (no --run-id).
  */
 export async function pipelineJobs(): Promise<ActorRun> {
   const fake = new FakeAws().install();
+  const { dir, cleanup } = tempDir('iam-pipeline-');
   try {
-    const config = awsConfig();
-    const backend = openAwsBackend(config, clients());
-    const { reporter } = captureReporter();
-    const runId = 'run-1';
-    const manifest = newManifest(runId, 'aws', 'x');
-    const staged = await stageData({ config, backend, reporter, runId, manifest });
-    await backend.manifests.save(manifest);
-    const trained = await backend.trainer.train(
-      {
-        trainingId: 't-abc',
-        dataset: {
-          digest: staged.outputs.digest,
-          prefix: `datasets/${staged.outputs.digest}/`,
-          classes: ['bicycle', 'motorcycle'],
-          imageShape: [3, 8, 8],
-          counts: { train: 4, test: 2 },
-        },
-        hyperparameters: {},
-        runId,
-      },
-      reporter,
-    );
-    await backend.champion();
-    const deployed = await deployer(config).deploy(
-      { runId, preview: false, model: trained as TrainRecord, imageSide: 8 },
-      reporter,
-    );
-    const workflow = await backend.openWorkflow(deployed, reporter);
-    await workflow.execute({
-      name: `${runId}-case-1`,
-      input: { s3_bucket: bucket, s3_key: `datasets/${staged.outputs.digest}/test/x.png` },
-    });
-    for await (const object of backend.store.list(`data-capture/${workflowStack}/`))
-      await backend.store.get(object.key);
-    await backend.manifests.load(runId);
-    await backend.manifests.latestRunId();
+    const config = awsConfig(dir);
+    for (const stage of [
+      'stage-data',
+      'train',
+      'gate',
+      'deploy',
+      'test-executions',
+      'monitor-report',
+    ] as const)
+      await runJob(stage, config, 'run-1');
+    await runJob('gate', config, undefined);
     return { actor: 'pipeline jobs (scones <stage> --backend aws)', role: 'DeployRole', calls: fake.calls };
   } finally {
     fake.restore();
+    cleanup();
   }
 }
 
@@ -154,33 +148,20 @@ export async function deployRecoveryPaths(): Promise<ActorRun> {
   return { actor: 'deploy job, recovery paths', role: 'DeployRole', calls };
 }
 
-/** The pull-request preview: `scones deploy --preview --backend aws` with the preview role. */
+/** The pull-request preview: `scones deploy --preview --backend aws --run-id pr-7` with the preview role. */
 export async function previewJob(): Promise<ActorRun> {
   const fake = new FakeAws({
     stackStatus: 'UPDATE_COMPLETE',
+    stackParameters: WORKFLOW_TEST_PARAMETERS,
     stackOutputs: {
       EndpointName: `${workflowStack}-endpoint`,
       DeployedTrainingId: 't-abc',
       DeployedValidationAccuracy: '0.9',
     },
   }).install();
+  const { dir, cleanup } = tempDir('iam-preview-');
   try {
-    const config = awsConfig();
-    const backend = openAwsBackend(config, clients());
-    const { reporter } = captureReporter();
-    await backend.manifests.load('pr-7');
-    const deployed = await backend.deployedModel();
-    const model: TrainRecord = deployed?.model ?? {
-      trainingId: 't-abc',
-      trainer: 'sagemaker-image-classification/1',
-      modelUri: WORKFLOW_TEST_PARAMETERS.ModelDataUrl as string,
-      validationAccuracy: 0.9,
-      epochs: [],
-      durationSeconds: 1,
-      datasetDigest: 'd',
-      hyperparameters: {},
-    };
-    await deployer(config).deploy({ runId: 'pr-7', preview: true, model, imageSide: 8 }, reporter);
+    await runJob('deploy', awsConfig(dir, { 'deploy.preview': true }), 'pr-7');
     return {
       actor: 'preview job (scones deploy --preview --backend aws)',
       role: 'PreviewRole',
@@ -188,6 +169,7 @@ export async function previewJob(): Promise<ActorRun> {
     };
   } finally {
     fake.restore();
+    cleanup();
   }
 }
 
