@@ -39,10 +39,8 @@ const notFound = (name: string, status: number, message: string) =>
 
 /**
  * An in-memory AWS that answers the commands the aws backend sends, with state, and records every
- * request. The answers follow the API references (S3 HeadObject 404 "NotFound" for a missing key when
- * the caller may list the bucket; CloudFormation DescribeStacks "Stack with id X does not exist" as a
- * ValidationError; change sets CREATE_COMPLETE then executed), enough to drive the code paths whose
- * permissions are under test.
+ * request, enough to drive the code paths whose permissions are under test. Each answer is shaped as
+ * the API reference documents it (pages named at each handler).
  */
 export class FakeAws {
   readonly calls: RecordedCall[] = [];
@@ -92,18 +90,23 @@ export class FakeAws {
       this.objects.set(key(input), typeof body === 'string' ? Buffer.from(body) : (body as Uint8Array));
       return { ETag: '"e"' };
     });
+    // GetObject on a missing key: 404 NoSuchKey when the caller may list the bucket
+    // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").
     s3.on(GetObjectCommand).callsFake(async (input) => {
       record('s3', 'GetObject')(input);
       const bytes = this.objects.get(key(input));
       if (bytes === undefined) throw notFound('NoSuchKey', 404, 'The specified key does not exist.');
       return { ContentLength: bytes.length, Body: { transformToByteArray: async () => bytes } };
     });
+    // HeadObject has no body, so a missing key is a bare 404 "NotFound" (403 without s3:ListBucket)
+    // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
     s3.on(HeadObjectCommand).callsFake(async (input) => {
       record('s3', 'HeadObject')(input);
       const bytes = this.objects.get(key(input));
       if (bytes === undefined) throw notFound('NotFound', 404, 'NotFound');
       return { ContentLength: bytes.length, LastModified: new Date(0) };
     });
+    // Keys under Prefix, KeyCount, IsTruncated (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html).
     s3.on(ListObjectsV2Command).callsFake(async (input) => {
       record('s3', 'ListObjectsV2')(input);
       const prefix = `${input.Bucket}/${input.Prefix ?? ''}`;
@@ -124,6 +127,8 @@ export class FakeAws {
 
     const cfn = mockClient(CloudFormationClient);
     const stackName = TEST_ACCOUNT.workflowStack;
+    // A stack that does not exist is a ValidationError "Stack with id NAME does not exist"
+    // (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html, Errors).
     cfn.on(DescribeStacksCommand).callsFake(async (input) => {
       record('cloudformation', 'DescribeStacks')(input);
       if (this.stackStatus === undefined)
@@ -141,12 +146,17 @@ export class FakeAws {
         ],
       };
     });
+    // A CREATE change set makes the stack exist in REVIEW_IN_PROGRESS until executed
+    // (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html).
     cfn.on(CreateChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'CreateChangeSet')(input);
       if (input.ChangeSetType === 'CREATE') this.stackStatus = 'REVIEW_IN_PROGRESS';
       this.pendingParameters = input.Parameters ?? [];
       return { Id: 'cs', StackId: 'stack' };
     });
+    // Status CREATE_COMPLETE with Changes, or FAILED with a StatusReason; an unchanged template fails with
+    // "The submitted information didn't contain changes..."
+    // (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html).
     cfn.on(DescribeChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'DescribeChangeSet')(input);
       if (this.options.emptyChangeSet === true)
@@ -213,6 +223,9 @@ export class FakeAws {
     });
 
     const sagemaker = mockClient(SageMakerClient);
+    // Answers TrainingJobArn; the job's artifact is S3OutputPath/<job name>/output/model.tar.gz
+    // (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html,
+    // API_DescribeTrainingJob.html ModelArtifacts).
     sagemaker.on(CreateTrainingJobCommand).callsFake(async (input) => {
       record('sagemaker', 'CreateTrainingJob')(input);
       const name = String(input.TrainingJobName);
@@ -247,6 +260,8 @@ export class FakeAws {
     });
 
     const sfn = mockClient(SFNClient);
+    // executionArn is the state machine ARN with :execution: and the execution name
+    // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
     sfn.on(StartExecutionCommand).callsFake(async (input) => {
       record('states', 'StartExecution')(input);
       const machine = String(input.stateMachineArn).replace(':stateMachine:', ':execution:');

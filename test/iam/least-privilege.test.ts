@@ -151,7 +151,17 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
   });
 
   it('SageMaker execution role: the training job and the endpoint may do what our requests make them do', async () => {
-    const create = (await runs)[0]?.calls.find((c) => c.command === 'CreateTrainingJob');
+    const pipeline = (await runs)[0] as ActorRun;
+    const create = pipeline.calls.find((c) => c.command === 'CreateTrainingJob');
+    // The model and capture locations the deploy sent as stack parameters: where the endpoint reads and writes.
+    const changeSet = pipeline.calls.find((c) => c.command === 'CreateChangeSet')?.input as {
+      Parameters: { ParameterKey: string; ParameterValue: string }[];
+    };
+    const parameter = (key: string) => {
+      const value = changeSet.Parameters.find((p) => p.ParameterKey === key)?.ParameterValue;
+      expect(value, `${key} in the recorded CreateChangeSet`).to.be.a('string');
+      return value as string;
+    };
     expect(create, 'the pipeline run sent CreateTrainingJob').to.not.equal(undefined);
     const input = create?.input as {
       InputDataConfig: { DataSource: { S3DataSource: { S3Uri: string } } }[];
@@ -187,12 +197,12 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
     needed.push(
       {
         action: 's3:GetObject',
-        resource: s3(WORKFLOW_TEST_PARAMETERS.ModelDataUrl as string),
+        resource: s3(parameter('ModelDataUrl')),
         because: 'the Model loads ModelDataUrl',
       },
       {
         action: 's3:PutObject',
-        resource: `${s3(WORKFLOW_TEST_PARAMETERS.DataCaptureS3Uri as string)}/AllTraffic/2026/01/01/00/c.jsonl`,
+        resource: `${s3(parameter('DataCaptureS3Uri')).replace(/\/$/, '')}/AllTraffic/2026/01/01/00/c.jsonl`,
         because: 'endpoint data capture',
       },
       {
