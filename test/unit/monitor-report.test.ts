@@ -159,9 +159,18 @@ describe('report statistics', () => {
     expect(s.confidence.p50).to.equal(0.97);
     expect(s.verdicts.accuracy?.verdict).to.equal('warn');
     expect(s.verdicts.malformed?.verdict).to.equal('warn');
-    expect(s.drift?.classMixPsi).to.be.closeTo(populationStabilityIndex([2, 2], [2, 1]), 1e-12);
+    // 3 records against 4 baseline records: a chi-square test cannot judge that, and says so.
+    expect(s.drift?.predictedClass?.verdict).to.equal('too-few');
+    expect(s.verdicts.predictedClassDrift?.detail).to.match(/^too few records to judge/);
+    expect(s.quality?.confusionMatrix).to.deep.equal([
+      [1, 1],
+      [0, 0],
+    ]);
+    expect(s.examples.misclassified.map((e) => [e.label, e.predicted])).to.deep.equal([
+      ['bicycle', 'motorcycle'],
+    ]);
     expect(summaryMarkdown('t', s)).to.include(
-      '| accuracy | :warning: warn | 50.0% of 2 labelled inferences correct (minimum 0.8) |',
+      '| accuracy | :warning: warn | 50.0% of 2 labelled executions correct, 95% interval',
     );
   });
 
@@ -180,7 +189,10 @@ describe('report statistics', () => {
         ].join('\n'),
         'f',
       );
-      const files = await writeReport(dir, 'Test report', aggregator.summarize(), aggregator);
+      const files = await writeReport(dir, 'Test report', aggregator.summarize(), aggregator, {
+        classes: ['bicycle', 'motorcycle'],
+        header: { thresholdSource: 'test', runId: 'r1', source: 'f' },
+      });
       expect(files).to.include.members([
         'report.html',
         'summary.md',
@@ -190,7 +202,7 @@ describe('report statistics', () => {
         'predictions-per-class.png',
       ]);
       const html = readFileSync(join(dir, 'report.html'), 'utf8');
-      expect(html.match(/<img alt="[^"]+" src="data:image\/png;base64,/g)).to.have.length(3);
+      expect(html.match(/<figure class="chart" data-chart="[^"]+"><svg/g)).to.have.length(3);
       expect(html).to.not.match(/src="https?:/);
       const png = readFileSync(join(dir, 'confidence-over-time.png'));
       expect(png.subarray(1, 4).toString()).to.equal('PNG');
