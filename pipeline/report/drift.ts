@@ -40,8 +40,10 @@ export function chiSquareHomogeneity(
   const minimumWindow = MIN_EXPECTED_PER_BIN * Math.max(2, used.length);
   const degreesOfFreedom = Math.max(0, used.length - 1);
   const base = { degreesOfFreedom, baselineCount, windowCount, minimumWindow, bins };
-  if (windowCount < minimumWindow || baselineCount < minimumWindow || degreesOfFreedom === 0)
+  if (windowCount < minimumWindow || baselineCount < minimumWindow)
     return { ...base, verdict: 'too-few', statistic: null, pValue: null };
+  // Every record of both in one bin (e.g. every image 32 x 32): the same distribution.
+  if (degreesOfFreedom === 0) return { ...base, verdict: 'pass', statistic: 0, pValue: 1 };
   const total = baselineCount + windowCount;
   let statistic = 0;
   for (const b of used) {
@@ -58,9 +60,15 @@ export function chiSquareHomogeneity(
   return { ...base, verdict: pValue < DRIFT_ALPHA ? 'warn' : 'pass', statistic, pValue };
 }
 
-/** Bin edges at the baseline's quantiles (deduplicated, so heavy ties give fewer bins). */
+/**
+ * Bin edges at the baseline's quantiles (deduplicated, so heavy ties give fewer bins). A constant
+ * baseline gets edges around its value, so a window that leaves it still lands in other bins.
+ */
 export function quantileEdges(baseline: readonly number[], bins = QUANTILE_BINS): number[] {
   const sorted = [...baseline].sort((a, b) => a - b);
+  const first = sorted[0];
+  if (first !== undefined && first === sorted.at(-1))
+    return [first, first + Math.max(1e-9, Math.abs(first) * 1e-9)];
   const edges: number[] = [];
   for (let i = 1; i < bins; i++) {
     const edge = sorted[Math.floor((i * sorted.length) / bins)];
@@ -81,13 +89,17 @@ export function countByEdges(values: ArrayLike<number>, edges: readonly number[]
   return counts;
 }
 
-/** Drift of a continuous figure (confidence, brightness...): binned at the baseline's deciles. */
+/**
+ * Drift of a continuous figure (confidence, brightness...): binned at the baseline's quantiles, up to
+ * deciles, with fewer bins for a small window so each bin still expects MIN_EXPECTED_PER_BIN records.
+ */
 export function continuousDrift(
   baseline: readonly number[],
   window: ArrayLike<number>,
   digits = 3,
 ): DriftTest {
-  const edges = quantileEdges(baseline);
+  const bins = Math.max(2, Math.min(QUANTILE_BINS, Math.floor(window.length / MIN_EXPECTED_PER_BIN)));
+  const edges = quantileEdges(baseline, bins);
   const labels = [...edges, Number.POSITIVE_INFINITY].map((high, i) => {
     const low = i === 0 ? Number.NEGATIVE_INFINITY : (edges[i - 1] as number);
     return `${Number.isFinite(low) ? low.toFixed(digits) : '-inf'} to ${Number.isFinite(high) ? high.toFixed(digits) : 'inf'}`;

@@ -54,4 +54,19 @@ describe('report drift (chi-square test of homogeneity)', () => {
     expect(shifted.verdict).to.equal('warn');
     expect(shifted.bins.map((b) => b.baseline + b.window)).to.have.length(10);
   });
+
+  it('judges a small window with fewer quantile bins, and a constant figure by whether the window leaves it', () => {
+    const baseline = draws(1000, 4);
+    const small = continuousDrift(baseline, draws(30, 5));
+    expect(small.bins).to.have.length(6);
+    expect(small.verdict).to.equal('pass');
+    expect(continuousDrift(baseline, draws(9, 6)).verdict).to.equal('too-few');
+    const sizes = new Array<number>(300).fill(1024);
+    expect(continuousDrift(sizes, new Array<number>(30).fill(1024)).verdict).to.equal('pass');
+    const resized = continuousDrift(sizes, [
+      ...new Array<number>(20).fill(1024),
+      ...new Array<number>(10).fill(4096),
+    ]);
+    expect(resized.verdict).to.equal('warn');
+  });
 });
