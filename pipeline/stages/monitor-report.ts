@@ -4,12 +4,11 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { readValidationPredictions } from '../backends/local/trainer.js';
 import { getText, keyOfUri, S3ObjectStore } from '../backends/s3-object-store.js';
 import { KEYS } from '../constants.js';
-import type { EvaluationRecord } from '../contracts/evaluation.js';
 import { resolveClasses } from '../data/sources.js';
 import { STATE_MACHINE_DEFINITION } from '../deploy/template.js';
 import { SconesError } from '../errors.js';
-import type { DeployRecord, Manifest } from '../manifest.js';
 import type { ObjectStore } from '../ports.js';
+import { deployedThreshold, modelEvaluation } from '../report/model-context.js';
 import { trainingImageStatistics } from '../report/read.js';
 import {
   aggregateFromStore,
@@ -89,25 +88,6 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
     executions: document.results,
     stateMachine: parseDefinition(readFileSync(STATE_MACHINE_DEFINITION, 'utf8'), STATE_MACHINE_DEFINITION),
   });
-}
-
-/**
- * The threshold the deployment was made with. Until the deployment records one (a `Threshold` stack
- * output), it is today's configuration, and the report says so.
- */
-function deployedThreshold(deployment: DeployRecord, configured: number): { value: number; source: string } {
-  const recorded = Number(deployment.outputs.Threshold);
-  return deployment.outputs.Threshold !== undefined && Number.isFinite(recorded)
-    ? { value: recorded, source: `deployed with ${deployment.stackName}` }
-    : { value: configured, source: 'configuration: the deployment records no threshold' };
-}
-
-/**
- * The held-out evaluation of the deployed model. The one place to wire the evaluate stage's manifest
- * section (an EvaluationRecord) once that stage exists: `stageSection(manifest, 'evaluate')?.outputs`.
- */
-function modelEvaluation(_manifest: Manifest): EvaluationRecord | undefined {
-  return undefined;
 }
 
 async function standaloneReport(

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { inferenceIdFor } from '../../lambdas/shared/events.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
+import { deployedThreshold } from '../../pipeline/report/model-context.js';
 import {
   CaptureAggregator,
   labelsByInferenceId,
@@ -205,5 +206,31 @@ describe('report statistics', () => {
     } finally {
       cleanup();
     }
+  });
+});
+
+describe('report model context', () => {
+  const deployment = {
+    deployed: true,
+    preview: false,
+    stackName: 'scones-local',
+    trainingId: 't',
+    validationAccuracy: 0.9,
+    endpointName: 'e',
+    stateMachineArn: 'arn',
+    outputs: {} as Record<string, string>,
+    deploymentDigest: 'd',
+    changes: [],
+  };
+
+  it('uses the threshold the deployment recorded, and says when it falls back to the configuration', () => {
+    expect(deployedThreshold({ ...deployment, outputs: { Threshold: '0.8' } }, 0.93)).to.deep.equal({
+      value: 0.8,
+      source: 'deployed with scones-local',
+    });
+    expect(deployedThreshold(deployment, 0.93)).to.deep.equal({
+      value: 0.93,
+      source: 'configuration: the deployment records no threshold',
+    });
   });
 });
