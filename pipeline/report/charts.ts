@@ -82,7 +82,7 @@ export async function reportCharts(data: ChartData): Promise<Chart[]> {
             type: 'temporal',
             title: axis.title,
             scale: { type: 'utc', domain: axis.domain },
-            axis: { ...AXIS, format: axis.format, tickCount: 6 },
+            axis: { ...AXIS, format: axis.format, values: axis.ticks },
           },
           y: {
             field: 'confidence',

@@ -52,5 +52,15 @@ describe('report time axis', () => {
     expect(timeAxis(t, t + 10 * 86_400_000).unit).to.equal('day');
     const instant = timeAxis(t, t);
     expect(instant.domain[1] - instant.domain[0]).to.be.greaterThan(0);
+    // Ticks fall on whole units, at most 8, so labels in the unit's format never repeat.
+    for (const span of [0, 3_700, 20_000, 40 * 60_000, 30 * 3_600_000, 10 * 86_400_000]) {
+      const axis = timeAxis(t, t + span);
+      const unitMs = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 }[axis.unit];
+      expect(axis.ticks.length, `span ${span}`).to.be.within(2, 8);
+      expect(
+        axis.ticks.every((tick) => tick % unitMs === 0),
+        `span ${span}`,
+      ).to.equal(true);
+    }
   });
 });
