@@ -23,7 +23,7 @@ function table(head: readonly string[], rows: readonly (readonly (string | numbe
 function header(context: ReportContext, s: ReportSummary): string {
   const h = context.header;
   return table(
-    ['', ''],
+    ['about', 'value'],
     [
       ['model (training id)', h.trainingId ?? 'n/a (capture from outside a run)'],
       ['trainer', h.trainer ?? 'n/a'],

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { inferenceIdFor } from '../../lambdas/shared/events.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
+import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
 import { deployedThreshold } from '../../pipeline/report/model-context.js';
 import {
   CaptureAggregator,
@@ -184,9 +185,28 @@ describe('report statistics', () => {
         ].join('\n'),
         'f',
       );
+      // The held-out evaluation: 3 of 4 test images right, measured by the metrics code.
+      const heldOut = classificationQuality(
+        [
+          { label: 0, probabilities: [0.9, 0.1] },
+          { label: 0, probabilities: [0.4, 0.6] },
+          { label: 1, probabilities: [0.2, 0.8] },
+          { label: 1, probabilities: [0.3, 0.7] },
+        ],
+        ['bicycle', 'motorcycle'],
+        'test',
+      );
       const files = await writeReport(dir, 'Test report', aggregator.summarize(), aggregator, {
         classes: ['bicycle', 'motorcycle'],
-        header: { thresholdSource: 'test', runId: 'r1', source: 'f' },
+        header: { trainingId: 't-42', thresholdSource: 'test', runId: 'r1', source: 'f' },
+        evaluation: {
+          trainingId: 't-42',
+          datasetDigest: 'd',
+          testSplitDigest: 's',
+          evaluator: 'local',
+          quality: heldOut,
+          durationSeconds: 1,
+        },
       });
       expect(files).to.include.members([
         'report.html',
@@ -199,6 +219,9 @@ describe('report statistics', () => {
       const html = readFileSync(join(dir, 'report.html'), 'utf8');
       expect(html.match(/<figure class="chart" data-chart="[^"]+"><svg/g)).to.have.length(3);
       expect(html).to.not.match(/src="https?:/);
+      expect(html).to.include('<th>held-out test split</th>');
+      expect(html).to.include('<td>accuracy</td><td>75.0%</td>');
+      expect(html).to.include('<td>t-42</td>');
       const png = readFileSync(join(dir, 'confidence-over-time.png'));
       expect(png.subarray(1, 4).toString()).to.equal('PNG');
       expect(png.length).to.be.greaterThan(10_000);
