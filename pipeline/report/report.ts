@@ -69,7 +69,7 @@ export async function writeReport(
       : workflowSvg(context.stateMachine, stateCounts(context.stateMachine, context.executions ?? []));
   const json = { ...summary, header: context.header, evaluation: context.evaluation ?? null };
   writeFileSync(join(dir, 'report.json'), `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(join(dir, 'summary.md'), summaryMarkdown(title, summary));
+  writeFileSync(join(dir, 'summary.md'), summaryMarkdown(title, summary, context));
   writeFileSync(
     join(dir, 'report.html'),
     reportHtml(title, summary, charts, {
@@ -81,7 +81,8 @@ export async function writeReport(
   return ['report.html', 'summary.md', 'report.json', ...charts.map((c) => `${c.name}.png`)];
 }
 
-export function summaryMarkdown(title: string, s: ReportSummary): string {
+/** The job summary: header, checks, quality with its interval (held-out beside it), class counts. */
+export function summaryMarkdown(title: string, s: ReportSummary, context?: ReportContext): string {
   const icon = (v: Verdict) =>
     v === 'pass' ? ':white_check_mark:' : v === 'warn' ? ':warning:' : ':grey_question:';
   return [
@@ -89,6 +90,7 @@ export function summaryMarkdown(title: string, s: ReportSummary): string {
     '',
     `${s.records} captured inferences from ${s.files} files (${s.malformed.count} malformed lines, ${s.outsideWindow} outside the window).`,
     '',
+    ...(context === undefined ? [] : headerLines(context, s)),
     '| check | verdict | detail |',
     '| --- | --- | --- |',
     ...Object.entries(s.verdicts).map(
@@ -99,7 +101,35 @@ export function summaryMarkdown(title: string, s: ReportSummary): string {
     '| --- | --- |',
     ...Object.entries(s.predictionsPerClass).map(([name, count]) => `| ${name} | ${count} |`),
     '',
+    ...qualityLines(s, context),
     `Confidence quantiles: p05 ${fmt(s.confidence.p05)}, p25 ${fmt(s.confidence.p25)}, median ${fmt(s.confidence.p50)}, p75 ${fmt(s.confidence.p75)}, p95 ${fmt(s.confidence.p95)}.`,
     '',
   ].join('\n');
+}
+
+function headerLines(context: ReportContext, s: ReportSummary): string[] {
+  const h = context.header;
+  return [
+    `Model \`${h.trainingId ?? 'n/a'}\` (${h.trainer ?? 'n/a'}, dataset ${h.datasetDigest ?? 'n/a'}), endpoint ${h.endpoint ?? 'n/a'}, threshold ${s.threshold} (${h.thresholdSource}), run ${h.runId}.`,
+    '',
+  ];
+}
+
+function qualityLines(s: ReportSummary, context: ReportContext | undefined): string[] {
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const line = (name: string, q: NonNullable<ReportSummary['quality']>) =>
+    `| ${name} | ${q.count} | ${pct(q.accuracy)} | ${pct(q.accuracyInterval.low)}-${pct(q.accuracyInterval.high)} | ${fmt(q.logLoss)} |`;
+  const rows = [
+    ...(s.quality === null ? [] : [line('test executions (captured)', s.quality)]),
+    ...(context?.evaluation === undefined
+      ? []
+      : [line(`held-out ${context.evaluation.quality.split} split`, context.evaluation.quality)]),
+  ];
+  if (rows.length === 0) return [];
+  return [
+    '| quality | records | accuracy | 95% interval | log loss |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ];
 }

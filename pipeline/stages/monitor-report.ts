@@ -169,7 +169,7 @@ async function finish(
       verdicts: Object.fromEntries(Object.entries(summary.verdicts).map(([k, v]) => [k, v.verdict])),
     },
     summary: `report of ${summary.records} captured inferences (${summary.malformed.count} malformed, ${warnings.length} warnings) in ${dir}`,
-    markdown: summaryMarkdown(title, summary),
+    markdown: summaryMarkdown(title, summary, reportContext),
     stepOutputs: { 'report-dir': dir, records: String(summary.records) },
   };
 }

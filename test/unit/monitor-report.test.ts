@@ -222,6 +222,9 @@ describe('report statistics', () => {
       expect(html).to.include('<th>held-out test split</th>');
       expect(html).to.include('<td>accuracy</td><td>75.0%</td>');
       expect(html).to.include('<td>t-42</td>');
+      const markdown = readFileSync(join(dir, 'summary.md'), 'utf8');
+      expect(markdown).to.include('Model `t-42`');
+      expect(markdown).to.match(/\| held-out test split \| 4 \| 75\.0% \| [\d.]+%-[\d.]+% \|/);
       const png = readFileSync(join(dir, 'confidence-over-time.png'));
       expect(png.subarray(1, 4).toString()).to.equal('PNG');
       expect(png.length).to.be.greaterThan(10_000);
