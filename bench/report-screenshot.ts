@@ -1,68 +1,51 @@
 /**
- * Opens a monitor report in headless Chromium and takes a screenshot (bench/results/report.png), to see
- * that the self-contained HTML shows its charts offline. Skipped where Chromium is not installed.
+ * Opens a run's monitor report in headless Chromium as a person would: checks the console, every image
+ * and the charts' axis labels, and saves a full-page screenshot (bench/results/report.png).
+ *   node --import tsx bench/report-screenshot.ts [REPORT_HTML]
+ * Without an argument, the newest run's report under .scones/runs (make one with
+ * `npm start -- --source images:../shared/data/cifar100-vehicles`).
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { runCli } from '../test/helpers/workspace.js';
-import { ROOT, record, scratchDir } from './common.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { checkPage, ensureChromium } from '../test/helpers/chromium.js';
+import { ROOT, record } from './common.js';
 
-const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(existsSync);
-if (chromium === undefined) {
+function newestRunReport(): string | undefined {
+  const runs = join(ROOT, '.scones', 'runs');
+  if (!existsSync(runs)) return undefined;
+  return readdirSync(runs)
+    .map((run) => join(runs, run, 'report', 'report.html'))
+    .filter((file) => existsSync(file))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+}
+
+const report = process.argv[2] ?? newestRunReport();
+if (report === undefined) {
   process.stdout.write(
-    'report-screenshot: skipped, no chromium on this machine (apt-get install chromium)\n',
+    'report-screenshot: skipped, no run report here: pass a report.html or run `npm start` first\n',
   );
   process.exit(0);
 }
-const dir = scratchDir('screenshot');
-const capture = join(dir, 'capture');
-mkdirSync(capture);
-const start = Date.parse('2026-11-23T10:00:00Z');
-const lines = Array.from({ length: 300 }, (_, i) => {
-  const p = 0.5 + 0.5 * Math.abs(Math.sin(i));
-  const probabilities = i % 3 === 0 ? [1 - p, p] : [p, 1 - p];
-  return JSON.stringify({
-    captureData: {
-      endpointOutput: {
-        observedContentType: 'application/json',
-        mode: 'OUTPUT',
-        data: JSON.stringify(probabilities),
-        encoding: 'JSON',
-      },
-    },
-    eventMetadata: {
-      eventId: String(i),
-      inferenceTime: new Date(start + i * 20_000).toISOString().replace(/\.\d+Z/, 'Z'),
-    },
-    eventVersion: '0',
-  });
-});
-writeFileSync(join(capture, 'capture.jsonl'), `${lines.join('\n')}\n`);
-const result = await runCli(['monitor-report', '--capture', capture, '--json'], { cwd: dir });
-if (result.code !== 0) throw new Error(result.stderr);
-const reportDir = (JSON.parse(result.stdout).outputs as { reportDir: string }).reportDir;
+const chromium = ensureChromium();
+if ('missing' in chromium) {
+  process.stdout.write(`report-screenshot: skipped, ${chromium.missing}\n`);
+  process.exit(0);
+}
 const png = join(ROOT, 'bench', 'results', 'report.png');
-execFileSync(
-  chromium,
-  [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    `--user-data-dir=${join(dir, 'chromium')}`,
-    '--window-size=1200,1700',
-    `--screenshot=${png}`,
-    `file://${join(reportDir, 'report.html')}`,
-  ],
-  { stdio: 'ignore' },
-);
+const check = await checkPage(chromium.path, report, png);
 record('report-screenshot', {
   command: 'node --import tsx bench/report-screenshot.ts',
+  report: relative(ROOT, report),
   screenshot: 'bench/results/report.png',
   bytes: statSync(png).size,
+  consoleErrors: check.consoleErrors,
+  images: check.images,
+  charts: check.charts,
+  axisLabelsChecked: check.axisLabels,
+  overlappingAxisLabels: check.overlappingAxisLabels,
 });
+const failed = check.consoleErrors.length + check.images.broken.length + check.overlappingAxisLabels.length;
+process.stdout.write(
+  `report-screenshot: ${check.images.total} images (${check.images.broken.length} broken), ${check.charts} charts, ${check.axisLabels} axis labels (${check.overlappingAxisLabels.length} overlapping), ${check.consoleErrors.length} console errors -> ${relative(ROOT, png)}\n`,
+);
+if (failed > 0) process.exitCode = 1;

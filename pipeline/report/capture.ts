@@ -11,6 +11,8 @@ export interface CapturedInference {
   probabilities: number[];
   inputBytes: number;
   inputContentType: string;
+  /** The captured request body (the image), decoded on demand: most records never need it. */
+  input?: () => Buffer;
 }
 
 export interface MalformedLine {
@@ -35,10 +37,12 @@ export function parseCaptureLine(text: string): CapturedInference {
   // JSON.parse, so a million records do not allocate a million image strings.
   let line = text;
   let inputDataLength: number | undefined;
+  let inputData: (() => string) | undefined;
   const inputMatch = INPUT_OBJECT.exec(text);
   const data = inputMatch === null ? null : INPUT_DATA.exec(inputMatch[1] as string);
   if (inputMatch !== null && data !== null) {
     inputDataLength = (data[1] as string).length;
+    inputData = () => data[1] as string;
     const start = inputMatch.index + inputMatch[0].indexOf(data[0]);
     line = `${text.slice(0, start)}"data":""${text.slice(start + data[0].length)}`;
   }
@@ -74,6 +78,8 @@ export function parseCaptureLine(text: string): CapturedInference {
   const input = r.captureData?.endpointInput;
   const inputLength = inputDataLength ?? (typeof input?.data === 'string' ? input.data.length : 0);
   const inputBytes = input?.encoding === 'BASE64' ? Math.floor((inputLength * 3) / 4) : inputLength;
+  const encoding = input?.encoding === 'BASE64' ? 'base64' : 'utf8';
+  const readInput = inputData ?? (typeof input?.data === 'string' ? () => input.data as string : undefined);
   return {
     eventId: String(r.eventMetadata?.eventId ?? ''),
     ...(typeof r.eventMetadata?.inferenceId === 'string' ? { inferenceId: r.eventMetadata.inferenceId } : {}),
@@ -81,6 +87,7 @@ export function parseCaptureLine(text: string): CapturedInference {
     probabilities: probabilities as number[],
     inputBytes,
     inputContentType: typeof input?.observedContentType === 'string' ? input.observedContentType : '',
+    ...(readInput === undefined ? {} : { input: () => Buffer.from(readInput(), encoding) }),
   };
 }
 

@@ -3,6 +3,9 @@ import { dirname, join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import type { DriftTest } from './drift.js';
+import { histogram } from './statistics.js';
+import { timeAxis } from './time-axis.js';
 
 const require = createRequire(import.meta.url);
 /** resvg draws no text without a font file, and CI machines may have no system fonts: ship DejaVu Sans. */
@@ -34,22 +37,41 @@ export async function renderChart(name: string, title: string, spec: TopLevelSpe
   return { name, title, svg, png: Buffer.from(png) };
 }
 
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+/** Axis labels that would overlap are dropped by vega (greedy), never drawn on top of each other. */
+const AXIS = { labelOverlap: 'greedy', labelFlush: true } as const;
+
 export interface ChartData {
   threshold: number;
-  /** Sampled points for the time chart. */
-  points: { time: string; confidence: number; predicted: string }[];
-  /** Confidence histogram counts per predicted class (bins over [0, 1]). */
-  histograms: { predicted: string; binStart: number; binEnd: number; count: number }[];
+  /** Sampled points for the time chart (time in ms). */
+  points: { time: number; confidence: number; predicted: string }[];
+  span: { from: number; to: number } | null;
+  /** Confidence of the window and of the baseline, for the side-by-side histogram. */
+  confidence: { window: ArrayLike<number>; baseline: readonly number[] };
+  /** Each drift test's bins with the baseline's and the window's counts. */
+  drift: Record<string, DriftTest>;
   predictions: { predicted: string; count: number }[];
 }
 
-/** The report's three charts: the reference notebook's confidence-over-time plot and two distributions. */
+function shares(values: ArrayLike<number>, bins: number, source: string) {
+  const counts = histogram(values, bins);
+  const total = Math.max(1, values.length);
+  return counts.map((count, b) => ({
+    source,
+    binStart: b / bins,
+    binEnd: (b + 1) / bins,
+    share: count / total,
+  }));
+}
+
+/** The report's charts, each as SVG (inline in the HTML) and PNG. */
 export async function reportCharts(data: ChartData): Promise<Chart[]> {
+  const axis = timeAxis(data.span?.from ?? Date.now(), data.span?.to ?? Date.now());
   const overTime: TopLevelSpec = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    $schema: SCHEMA,
     title: 'Confidence of captured inferences over time',
     width: 640,
-    height: 300,
+    height: 280,
     layer: [
       {
         data: { values: data.points },
@@ -58,9 +80,9 @@ export async function reportCharts(data: ChartData): Promise<Chart[]> {
           x: {
             field: 'time',
             type: 'temporal',
-            title: 'inference time (UTC)',
-            scale: { type: 'utc' },
-            axis: { format: '%H:%M:%S' },
+            title: axis.title,
+            scale: { type: 'utc', domain: axis.domain },
+            axis: { ...AXIS, format: axis.format, values: axis.ticks },
           },
           y: {
             field: 'confidence',
@@ -71,49 +93,119 @@ export async function reportCharts(data: ChartData): Promise<Chart[]> {
           color: { field: 'predicted', type: 'nominal', title: 'predicted' },
         },
       },
-      {
-        data: { values: [{ threshold: data.threshold }] },
-        mark: { type: 'rule', color: '#d62728', strokeDash: [6, 4], strokeWidth: 2 },
-        encoding: { y: { field: 'threshold', type: 'quantitative' } },
-      },
+      thresholdRule(data.threshold, 'y'),
     ],
   };
-  const histogramSpec: TopLevelSpec = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'Confidence by predicted class',
+  const confidence: TopLevelSpec = {
+    $schema: SCHEMA,
+    title: 'Confidence: baseline (validation) and window, threshold dashed',
     width: 640,
-    height: 260,
-    data: { values: data.histograms },
-    mark: { type: 'bar', opacity: 0.75 },
-    encoding: {
-      x: {
-        field: 'binStart',
-        type: 'quantitative',
-        bin: { binned: true, step: 0.05 },
-        title: 'top confidence',
-        scale: { domain: [0, 1] },
+    height: 240,
+    layer: [
+      {
+        data: {
+          values: [
+            ...shares(data.confidence.baseline, 20, 'baseline'),
+            ...shares(data.confidence.window, 20, 'window'),
+          ],
+        },
+        mark: { type: 'bar', opacity: 0.55 },
+        encoding: {
+          x: {
+            field: 'binStart',
+            type: 'quantitative',
+            bin: { binned: true, step: 0.05 },
+            title: 'top confidence',
+            scale: { domain: [0, 1] },
+            // A binned axis ticks every bin edge (0.05): label every other one, so labels never touch.
+            axis: { ...AXIS, values: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1], format: '.1f' },
+          },
+          x2: { field: 'binEnd' },
+          y: {
+            field: 'share',
+            type: 'quantitative',
+            stack: null,
+            title: 'share of records',
+            axis: { ...AXIS, format: '%' },
+          },
+          color: {
+            field: 'source',
+            type: 'nominal',
+            title: null,
+            scale: { domain: ['baseline', 'window'], range: ['#9aa5b1', '#1f77b4'] },
+          },
+        },
       },
-      x2: { field: 'binEnd' },
-      y: { field: 'count', type: 'quantitative', stack: null, title: 'inferences' },
-      color: { field: 'predicted', type: 'nominal', title: 'predicted' },
-    },
+      thresholdRule(data.threshold, 'x'),
+    ],
   };
   const perClass: TopLevelSpec = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    $schema: SCHEMA,
     title: 'Predictions per class',
     width: 400,
-    height: 240,
+    height: 220,
     data: { values: data.predictions },
     mark: 'bar',
     encoding: {
-      x: { field: 'predicted', type: 'nominal', title: 'predicted class', axis: { labelAngle: 0 } },
-      y: { field: 'count', type: 'quantitative', title: 'inferences' },
+      x: { field: 'predicted', type: 'nominal', title: 'predicted class', axis: { ...AXIS, labelAngle: 0 } },
+      y: { field: 'count', type: 'quantitative', title: 'inferences', axis: AXIS },
       color: { field: 'predicted', type: 'nominal', legend: null },
     },
   };
+  const driftCharts = Object.entries(data.drift).map(([name, test]) =>
+    renderChart(`drift-${name}`, `${name}: baseline and window side by side`, driftSpec(name, test)),
+  );
   return Promise.all([
     renderChart('confidence-over-time', 'Confidence over time', overTime),
-    renderChart('confidence-histogram', 'Confidence by predicted class', histogramSpec),
+    renderChart('confidence-histogram', 'Confidence: baseline and window', confidence),
     renderChart('predictions-per-class', 'Predictions per class', perClass),
+    ...driftCharts,
   ]);
+}
+
+type Layer = Extract<TopLevelSpec, { layer: unknown }>['layer'][number];
+
+/** The deployed threshold, dashed red, on the confidence axis. */
+function thresholdRule(threshold: number, channel: 'x' | 'y'): Layer {
+  const encoding = { field: 'threshold', type: 'quantitative' as const };
+  return {
+    data: { values: [{ threshold }] },
+    mark: { type: 'rule', color: '#d62728', strokeDash: [6, 4], strokeWidth: 2 },
+    encoding: channel === 'x' ? { x: encoding } : { y: encoding },
+  };
+}
+
+/** Shares per bin of the baseline and of the window, bars side by side. */
+function driftSpec(name: string, test: DriftTest): TopLevelSpec {
+  const baselineTotal = Math.max(1, test.baselineCount);
+  const windowTotal = Math.max(1, test.windowCount);
+  const values = test.bins.flatMap((b, order) => [
+    { bin: b.bin, order, source: 'baseline', share: b.baseline / baselineTotal },
+    { bin: b.bin, order, source: 'window', share: b.window / windowTotal },
+  ]);
+  return {
+    $schema: SCHEMA,
+    title: `${name}: baseline and window`,
+    width: { step: 36 },
+    height: 180,
+    data: { values },
+    mark: 'bar',
+    encoding: {
+      x: {
+        field: 'bin',
+        type: 'ordinal',
+        sort: { field: 'order' },
+        title: 'bin (baseline deciles or classes)',
+        axis: { ...AXIS, labelAngle: -35, labelLimit: 120 },
+      },
+      xOffset: { field: 'source' },
+      y: { field: 'share', type: 'quantitative', title: 'share', axis: { ...AXIS, format: '%' } },
+      color: {
+        field: 'source',
+        type: 'nominal',
+        title: null,
+        scale: { domain: ['baseline', 'window'], range: ['#9aa5b1', '#1f77b4'] },
+      },
+    },
+  };
 }

@@ -21,24 +21,6 @@ export function histogram(values: ArrayLike<number>, bins: number): number[] {
   return counts;
 }
 
-/**
- * Population stability index between two distributions given as counts over the same bins. Empty bins
- * get a small floor so the log stays finite. Common reading: < 0.1 stable, 0.1-0.25 moderate, > 0.25 shift.
- */
-export function populationStabilityIndex(expected: readonly number[], actual: readonly number[]): number {
-  const floor = 1e-4;
-  const eTotal = expected.reduce((a, b) => a + b, 0);
-  const aTotal = actual.reduce((a, b) => a + b, 0);
-  if (eTotal === 0 || aTotal === 0) return Number.NaN;
-  let psi = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const e = Math.max(floor, (expected[i] ?? 0) / eTotal);
-    const a = Math.max(floor, (actual[i] ?? 0) / aTotal);
-    psi += (a - e) * Math.log(a / e);
-  }
-  return psi;
-}
-
 export function argmax(values: readonly number[]): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) if ((values[i] as number) > (values[best] as number)) best = i;

@@ -5,16 +5,21 @@ import { readValidationPredictions } from '../backends/local/trainer.js';
 import { getText, keyOfUri, S3ObjectStore } from '../backends/s3-object-store.js';
 import { KEYS } from '../constants.js';
 import { resolveClasses } from '../data/sources.js';
+import { STATE_MACHINE_DEFINITION } from '../deploy/template.js';
 import { SconesError } from '../errors.js';
 import type { ObjectStore } from '../ports.js';
+import { deployedThreshold, modelEvaluation } from '../report/model-context.js';
+import { trainingImageStatistics } from '../report/read.js';
 import {
   aggregateFromStore,
   CaptureAggregator,
   labelsByInferenceId,
+  type ReportContext,
   type ReportInputs,
   summaryMarkdown,
   writeReport,
 } from '../report/report.js';
+import { parseDefinition } from '../report/workflow-graph.js';
 import type { StageContext, StageResult } from './context.js';
 import { type CaseResult, testExecutionsKey } from './test-executions.js';
 import { requireStage } from './upstream.js';
@@ -47,22 +52,42 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
   };
   let baseline: ReportInputs['baseline'];
   try {
-    baseline = await readValidationPredictions(store, keyOfUri(model.modelUri));
-  } catch {
+    const predictions = await readValidationPredictions(store, keyOfUri(model.modelUri));
+    baseline = { ...predictions, images: await trainingImageStatistics(store, dataset.prefix) };
+  } catch (error) {
     reporter.warn(
-      `no validation predictions saved with model ${model.trainingId}: the report has no drift baseline`,
+      `no drift baseline for model ${model.trainingId} (${(error as Error).message}): the report measures no drift`,
     );
   }
+  const threshold = deployedThreshold(deployment, config.deploy.threshold);
+  const classes = dataset.classes.map((c) => c.name);
   const aggregator = new CaptureAggregator({
-    classes: dataset.classes.map((c) => c.name),
-    threshold: config.deploy.threshold,
+    classes,
+    threshold: threshold.value,
     window,
     labels: labelsByInferenceId(document.results.map((r) => ({ s3Key: r.s3Key, label: r.label }))),
     minAccuracy: config.gate.minAccuracy,
     ...(baseline === undefined ? {} : { baseline }),
   });
   await aggregateFromStore(store, prefix, aggregator);
-  return finish(context, aggregator, `Monitor report: run ${runId}`, store.uri(prefix));
+  const evaluation = modelEvaluation(manifest);
+  const trainSection = requireStage(manifest, 'train', 'monitor-report');
+  return finish(context, aggregator, `Monitor report: run ${runId}`, {
+    classes,
+    header: {
+      trainingId: model.trainingId,
+      trainer: model.trainer,
+      datasetDigest: dataset.digest,
+      trainedAt: trainSection.finishedAt,
+      endpoint: deployment.endpointName,
+      thresholdSource: threshold.source,
+      runId,
+      source: store.uri(prefix),
+    },
+    ...(evaluation === undefined ? {} : { evaluation }),
+    executions: document.results,
+    stateMachine: parseDefinition(readFileSync(STATE_MACHINE_DEFINITION, 'utf8'), STATE_MACHINE_DEFINITION),
+  });
 }
 
 async function standaloneReport(
@@ -70,8 +95,9 @@ async function standaloneReport(
   capture: string,
 ): Promise<StageResult<'monitor-report'>> {
   const { config, backend } = context;
+  const classes = resolveClasses(config.data.classes, 'images:').map((c) => c.name);
   const aggregator = new CaptureAggregator({
-    classes: resolveClasses(config.data.classes, 'images:').map((c) => c.name),
+    classes,
     threshold: config.deploy.threshold,
     minAccuracy: config.gate.minAccuracy,
   });
@@ -92,7 +118,14 @@ async function standaloneReport(
     for (const file of jsonlFiles(capture))
       aggregator.addFile(readFileSync(file, 'utf8'), relative(process.cwd(), file) || file);
   }
-  return finish(context, aggregator, `Monitor report: ${capture}`, capture);
+  return finish(context, aggregator, `Monitor report: ${capture}`, {
+    classes,
+    header: {
+      thresholdSource: 'configuration (capture from outside a run)',
+      runId: context.runId,
+      source: capture,
+    },
+  });
 }
 
 function jsonlFiles(path: string): string[] {
@@ -107,12 +140,13 @@ async function finish(
   context: StageContext,
   aggregator: CaptureAggregator,
   title: string,
-  source: string,
+  reportContext: ReportContext,
 ): Promise<StageResult<'monitor-report'>> {
   const { config, backend, reporter, runId } = context;
+  const source = reportContext.header.source;
   const summary = aggregator.summarize();
   const dir = reportDir(config.workDir, runId);
-  const files = await writeReport(dir, title, summary, aggregator);
+  const files = await writeReport(dir, title, summary, aggregator, reportContext);
   await uploadReport(backend.store, dir, runId, files);
   if (summary.malformed.count > 0)
     reporter.warn(
@@ -135,7 +169,7 @@ async function finish(
       verdicts: Object.fromEntries(Object.entries(summary.verdicts).map(([k, v]) => [k, v.verdict])),
     },
     summary: `report of ${summary.records} captured inferences (${summary.malformed.count} malformed, ${warnings.length} warnings) in ${dir}`,
-    markdown: summaryMarkdown(title, summary),
+    markdown: summaryMarkdown(title, summary, reportContext),
     stepOutputs: { 'report-dir': dir, records: String(summary.records) },
   };
 }

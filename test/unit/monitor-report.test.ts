@@ -3,13 +3,15 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { inferenceIdFor } from '../../lambdas/shared/events.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
+import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
+import { deployedThreshold } from '../../pipeline/report/model-context.js';
 import {
   CaptureAggregator,
   labelsByInferenceId,
   summaryMarkdown,
   writeReport,
 } from '../../pipeline/report/report.js';
-import { histogram, populationStabilityIndex, quantile } from '../../pipeline/report/statistics.js';
+import { histogram, quantile } from '../../pipeline/report/statistics.js';
 import { tempDir } from '../helpers/workspace.js';
 
 const REFERENCE_CAPTURE = join(
@@ -104,16 +106,10 @@ describe('data capture parsing', () => {
 });
 
 describe('report statistics', () => {
-  it('quantiles, histograms and PSI on known inputs', () => {
+  it('quantiles and histograms on known inputs', () => {
     expect(quantile([1, 2, 3, 4, 5], 0.5)).to.equal(3);
     expect(quantile([0, 10], 0.25)).to.equal(2.5);
     expect(histogram([0, 0.05, 0.15, 0.999, 1], 10)).to.deep.equal([2, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
-    expect(populationStabilityIndex([50, 50], [50, 50])).to.equal(0);
-    // PSI of 50/50 against 90/10 = 0.4 ln(0.9/0.5) + (-0.4) ln(0.1/0.5)
-    expect(populationStabilityIndex([50, 50], [90, 10])).to.be.closeTo(
-      0.4 * Math.log(1.8) - 0.4 * Math.log(0.2),
-      1e-12,
-    );
   });
 
   it('aggregates records: window, class counts, share under threshold, accuracy by inference id, drift verdicts', () => {
@@ -159,9 +155,18 @@ describe('report statistics', () => {
     expect(s.confidence.p50).to.equal(0.97);
     expect(s.verdicts.accuracy?.verdict).to.equal('warn');
     expect(s.verdicts.malformed?.verdict).to.equal('warn');
-    expect(s.drift?.classMixPsi).to.be.closeTo(populationStabilityIndex([2, 2], [2, 1]), 1e-12);
+    // 3 records against 4 baseline records: a chi-square test cannot judge that, and says so.
+    expect(s.drift?.predictedClass?.verdict).to.equal('too-few');
+    expect(s.verdicts.predictedClassDrift?.detail).to.match(/^too few records to judge/);
+    expect(s.quality?.confusionMatrix).to.deep.equal([
+      [1, 1],
+      [0, 0],
+    ]);
+    expect(s.examples.misclassified.map((e) => [e.label, e.predicted])).to.deep.equal([
+      ['bicycle', 'motorcycle'],
+    ]);
     expect(summaryMarkdown('t', s)).to.include(
-      '| accuracy | :warning: warn | 50.0% of 2 labelled inferences correct (minimum 0.8) |',
+      '| accuracy | :warning: warn | 50.0% of 2 labelled executions correct, 95% interval',
     );
   });
 
@@ -180,7 +185,29 @@ describe('report statistics', () => {
         ].join('\n'),
         'f',
       );
-      const files = await writeReport(dir, 'Test report', aggregator.summarize(), aggregator);
+      // The held-out evaluation: 3 of 4 test images right, measured by the metrics code.
+      const heldOut = classificationQuality(
+        [
+          { label: 0, probabilities: [0.9, 0.1] },
+          { label: 0, probabilities: [0.4, 0.6] },
+          { label: 1, probabilities: [0.2, 0.8] },
+          { label: 1, probabilities: [0.3, 0.7] },
+        ],
+        ['bicycle', 'motorcycle'],
+        'test',
+      );
+      const files = await writeReport(dir, 'Test report', aggregator.summarize(), aggregator, {
+        classes: ['bicycle', 'motorcycle'],
+        header: { trainingId: 't-42', thresholdSource: 'test', runId: 'r1', source: 'f' },
+        evaluation: {
+          trainingId: 't-42',
+          datasetDigest: 'd',
+          testSplitDigest: 's',
+          evaluator: 'local',
+          quality: heldOut,
+          durationSeconds: 1,
+        },
+      });
       expect(files).to.include.members([
         'report.html',
         'summary.md',
@@ -190,8 +217,14 @@ describe('report statistics', () => {
         'predictions-per-class.png',
       ]);
       const html = readFileSync(join(dir, 'report.html'), 'utf8');
-      expect(html.match(/<img alt="[^"]+" src="data:image\/png;base64,/g)).to.have.length(3);
+      expect(html.match(/<figure class="chart" data-chart="[^"]+"><svg/g)).to.have.length(3);
       expect(html).to.not.match(/src="https?:/);
+      expect(html).to.include('<th>held-out test split</th>');
+      expect(html).to.include('<td>accuracy</td><td>75.0%</td>');
+      expect(html).to.include('<td>t-42</td>');
+      const markdown = readFileSync(join(dir, 'summary.md'), 'utf8');
+      expect(markdown).to.include('Model `t-42`');
+      expect(markdown).to.match(/\| held-out test split \| 4 \| 75\.0% \| [\d.]+%-[\d.]+% \|/);
       const png = readFileSync(join(dir, 'confidence-over-time.png'));
       expect(png.subarray(1, 4).toString()).to.equal('PNG');
       expect(png.length).to.be.greaterThan(10_000);
@@ -199,5 +232,31 @@ describe('report statistics', () => {
     } finally {
       cleanup();
     }
+  });
+});
+
+describe('report model context', () => {
+  const deployment = {
+    deployed: true,
+    preview: false,
+    stackName: 'scones-local',
+    trainingId: 't',
+    validationAccuracy: 0.9,
+    endpointName: 'e',
+    stateMachineArn: 'arn',
+    outputs: {} as Record<string, string>,
+    deploymentDigest: 'd',
+    changes: [],
+  };
+
+  it('uses the threshold the deployment recorded, and says when it falls back to the configuration', () => {
+    expect(deployedThreshold({ ...deployment, outputs: { Threshold: '0.8' } }, 0.93)).to.deep.equal({
+      value: 0.8,
+      source: 'deployed with scones-local',
+    });
+    expect(deployedThreshold(deployment, 0.93)).to.deep.equal({
+      value: 0.93,
+      source: 'configuration: the deployment records no threshold',
+    });
   });
 });

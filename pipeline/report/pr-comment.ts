@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { type EvaluationRecord, evaluationRecordSchema, type Quality } from '../contracts/evaluation.js';
+import { SconesError } from '../errors.js';
+
+/** The first line of the comment: later pushes find it and update the comment in place. */
+export const PR_COMMENT_MARKER = '<!-- scones-model-feedback -->';
+
+const manifestEvaluation = z.object({ stages: z.object({ evaluate: z.object({ outputs: z.unknown() }) }) });
+const reportEvaluation = z.object({ evaluation: z.unknown() });
+
+/**
+ * An evaluation from any of the documents that carry one: an EvaluationRecord itself, a run's
+ * manifest (its `evaluate` section) or a monitor report's report.json (its `evaluation`).
+ */
+export function readEvaluation(text: string, where: string): EvaluationRecord {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SconesError(
+      `${where} is not JSON (${(error as Error).message}): pass an evaluation, manifest or report.json`,
+    );
+  }
+  const inManifest = manifestEvaluation.safeParse(json);
+  const inReport = reportEvaluation.safeParse(json);
+  const candidate = inManifest.success
+    ? inManifest.data.stages.evaluate.outputs
+    : inReport.success && inReport.data.evaluation !== null
+      ? inReport.data.evaluation
+      : json;
+  const parsed = evaluationRecordSchema.safeParse(candidate);
+  if (!parsed.success)
+    throw new SconesError(
+      `${where} holds no evaluation (an evaluate section, a report's evaluation, or an evaluation record): ${parsed.error.issues[0]?.message ?? 'schema mismatch'}; run \`scones evaluate\` first`,
+    );
+  return parsed.data;
+}
+
+const pct = (value: number) => `${(value * 100).toFixed(1)}%`;
+const points = (delta: number) => `${delta >= 0 ? '+' : '−'}${Math.abs(delta * 100).toFixed(1)} pts`;
+
+function confusionTable(quality: Quality): string {
+  const names = quality.classes.map((c) => c.name);
+  const head = `<tr><th>actual \\ predicted</th>${names.map((n) => `<th>${n}</th>`).join('')}</tr>`;
+  const rows = quality.confusionMatrix.map(
+    (row, i) => `<tr><th>${names[i] ?? i}</th>${row.map((v) => `<td>${v}</td>`).join('')}</tr>`,
+  );
+  return `<table>${head}${rows.join('')}</table>`;
+}
+
+export interface PrCommentInputs {
+  pr: EvaluationRecord;
+  /** main's model; absent when main has no evaluated run yet. */
+  main?: EvaluationRecord;
+  /** The CloudFormation change-set preview (Markdown), when the preview ran. */
+  previewMarkdown?: string;
+  reportUrl?: string;
+  /** What produced the PR's model, e.g. the gate's verdict or a failed run. */
+  runNote?: string;
+}
+
+/** The pull request's model feedback: accuracy and per-class deltas against main, confusion matrices side by side. */
+export function prCommentBody(inputs: PrCommentInputs): string {
+  const { pr, main } = inputs;
+  const lines = [PR_COMMENT_MARKER, '## Model feedback', ''];
+  const interval = (q: Quality) =>
+    `${pct(q.accuracy)} (95% interval ${pct(q.accuracyInterval.low)}–${pct(q.accuracyInterval.high)}, ${q.count} ${q.split} images)`;
+  if (inputs.runNote !== undefined) lines.push(`> ${inputs.runNote}`, '');
+  const sameTest = main !== undefined && main.testSplitDigest === pr.testSplitDigest;
+  if (main === undefined)
+    lines.push(`No evaluation of main's model was found: this pull request's model alone.`, '');
+  else if (!sameTest)
+    lines.push(
+      `> main's model was evaluated on a different test split (${main.testSplitDigest.slice(0, 12)} vs ${pr.testSplitDigest.slice(0, 12)}): the deltas compare different images.`,
+      '',
+    );
+  lines.push('| | this pull request | main | delta |', '| --- | --- | --- | --- |');
+  lines.push(`| model | \`${pr.trainingId}\` | ${main === undefined ? 'n/a' : `\`${main.trainingId}\``} | |`);
+  lines.push(
+    `| accuracy (held-out ${pr.quality.split}) | ${interval(pr.quality)} | ${main === undefined ? 'n/a' : interval(main.quality)} | ${main === undefined ? '' : points(pr.quality.accuracy - main.quality.accuracy)} |`,
+  );
+  lines.push(
+    `| log loss | ${pr.quality.logLoss.toFixed(4)} | ${main?.quality.logLoss.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : (pr.quality.logLoss - main.quality.logLoss).toFixed(4)} |`,
+  );
+  lines.push(
+    `| calibration error (ECE) | ${pr.quality.expectedCalibrationError.toFixed(4)} | ${main?.quality.expectedCalibrationError.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : (pr.quality.expectedCalibrationError - main.quality.expectedCalibrationError).toFixed(4)} |`,
+  );
+  lines.push(
+    '',
+    '| class | F1 (PR) | F1 (main) | F1 delta | recall (PR) | recall (main) | support |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const c of pr.quality.classes) {
+    const m = main?.quality.classes.find((x) => x.name === c.name);
+    lines.push(
+      `| ${c.name} | ${c.f1.toFixed(3)} | ${m?.f1.toFixed(3) ?? 'n/a'} | ${m === undefined ? '' : points(c.f1 - m.f1)} | ${c.recall.toFixed(3)} | ${m?.recall.toFixed(3) ?? 'n/a'} | ${c.support} |`,
+    );
+  }
+  lines.push(
+    '',
+    '<table><tr><th>confusion matrix: this pull request</th><th>confusion matrix: main</th></tr>',
+  );
+  lines.push(
+    `<tr><td>\n\n${confusionTable(pr.quality)}\n\n</td><td>\n\n${main === undefined ? 'n/a' : confusionTable(main.quality)}\n\n</td></tr></table>`,
+    '',
+  );
+  if (inputs.previewMarkdown !== undefined && inputs.previewMarkdown.trim() !== '')
+    lines.push(
+      '<details><summary>CloudFormation change-set preview</summary>',
+      '',
+      inputs.previewMarkdown.trim(),
+      '',
+      '</details>',
+      '',
+    );
+  if (inputs.reportUrl !== undefined) lines.push(`Full report: [artifact](${inputs.reportUrl})`, '');
+  return `${lines.join('\n')}\n`;
+}

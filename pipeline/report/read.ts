@@ -1,0 +1,45 @@
+import { inferenceIdFor } from '../../lambdas/shared/events.js';
+import { getText } from '../backends/s3-object-store.js';
+import { decodeImage } from '../data/image.js';
+import { parseLst } from '../data/lst.js';
+import { seededRandom, shuffled } from '../data/random.js';
+import type { ObjectStore } from '../ports.js';
+import type { CaptureAggregator } from './aggregate.js';
+import { type ImageStatistics, imageStatistics } from './image-statistics.js';
+
+/** Reads every capture object under the prefix (paginated), every line of each. */
+export async function aggregateFromStore(
+  store: ObjectStore,
+  prefix: string,
+  aggregator: CaptureAggregator,
+): Promise<void> {
+  for await (const object of store.list(prefix)) {
+    if (!object.key.endsWith('.jsonl')) continue;
+    aggregator.addFile(Buffer.from(await store.get(object.key)).toString('utf8'), store.uri(object.key));
+  }
+}
+
+/** Labels by inference id from test cases, as the classify Lambda derives the id from the key. */
+export function labelsByInferenceId(cases: readonly { s3Key: string; label: number }[]): Map<string, number> {
+  return new Map(cases.map((c) => [inferenceIdFor(c.s3Key), c.label]));
+}
+
+/**
+ * Image statistics of a seeded sample of the training split: the input-drift baseline (the images
+ * the model learnt from, as the endpoint would receive them).
+ */
+export async function trainingImageStatistics(
+  store: ObjectStore,
+  datasetPrefix: string,
+  sample = 300,
+  seed = 17,
+): Promise<ImageStatistics[]> {
+  const lstKey = `${datasetPrefix}train.lst`;
+  const entries = shuffled(parseLst(await getText(store, lstKey), store.uri(lstKey)), seededRandom(seed));
+  const statistics: ImageStatistics[] = [];
+  for (const entry of entries.slice(0, sample)) {
+    const key = `${datasetPrefix}train/${entry.path}`;
+    statistics.push(imageStatistics(decodeImage(await store.get(key), store.uri(key), 4096 * 4096)));
+  }
+  return statistics;
+}

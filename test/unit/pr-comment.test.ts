@@ -1,0 +1,107 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import type { EvaluationRecord } from '../../pipeline/contracts/evaluation.js';
+import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
+import { PR_COMMENT_MARKER, prCommentBody, readEvaluation } from '../../pipeline/report/pr-comment.js';
+import { tempDir } from '../helpers/workspace.js';
+
+const CLASSES = ['bicycle', 'motorcycle'];
+const SCRIPT = join(import.meta.dirname, '..', '..', 'scripts', 'pr-comment.ts');
+
+/** An evaluation of `right` correct out of 10 per class, measured by the metrics code from predictions. */
+function evaluation(trainingId: string, rightPerClass: [number, number]): EvaluationRecord {
+  const predictions = CLASSES.flatMap((_, label) =>
+    Array.from({ length: 10 }, (_, i) => {
+      const hit = i < rightPerClass[label]!;
+      const p = hit ? 0.9 : 0.2;
+      return { label, probabilities: label === 0 ? [p, 1 - p] : [1 - p, p] };
+    }),
+  );
+  return {
+    trainingId,
+    datasetDigest: 'd1',
+    testSplitDigest: 'split-1',
+    evaluator: 'local',
+    quality: classificationQuality(predictions, CLASSES, 'test'),
+    durationSeconds: 1,
+  };
+}
+
+describe('pull request model feedback comment', () => {
+  it('drives the comment from main and the PR evaluation documents: deltas, matrices side by side, preview, link', () => {
+    // Prepare: main 8+8 right of 20, the PR 9+6. Main's from a report.json, the PR's from a run manifest.
+    const { dir, cleanup } = tempDir();
+    try {
+      const main = evaluation('main-model', [8, 8]);
+      const pr = evaluation('pr-model', [9, 6]);
+      writeFileSync(join(dir, 'report.json'), JSON.stringify({ records: 3, evaluation: main }));
+      writeFileSync(
+        join(dir, 'manifest.json'),
+        JSON.stringify({ runId: 'pr-1', stages: { evaluate: { outputs: pr } } }),
+      );
+      writeFileSync(join(dir, 'preview.md'), '| action | resource |\n| --- | --- |\n| Modify | Endpoint |\n');
+      // Act
+      execFileSync(process.execPath, [
+        '--import',
+        'tsx',
+        SCRIPT,
+        '--pr',
+        join(dir, 'manifest.json'),
+        '--main',
+        join(dir, 'report.json'),
+        '--preview',
+        join(dir, 'preview.md'),
+        '--report-url',
+        'https://example.invalid/artifact/1',
+        '--out',
+        join(dir, 'comment.md'),
+      ]);
+      const body = readFileSync(join(dir, 'comment.md'), 'utf8');
+      // Assess: 15/20 against 16/20 is -5.0 points; bicycle F1 9/10 recall vs 8/10 ...
+      expect(body.startsWith(PR_COMMENT_MARKER)).to.equal(true);
+      expect(body).to.include('| accuracy (held-out test) | 75.0% (95% interval');
+      expect(body).to.match(/\| 80\.0% \(95% interval [\d.]+%–[\d.]+%, 20 test images\) \| −5\.0 pts \|/);
+      const bicycleF1 = (2 * (9 / 13) * 0.9) / (9 / 13 + 0.9);
+      expect(body).to.include(`| bicycle | ${bicycleF1.toFixed(3)} | 0.800 |`);
+      expect(body).to.include(
+        '<tr><th>bicycle</th><td>9</td><td>1</td></tr><tr><th>motorcycle</th><td>4</td><td>6</td></tr>',
+      );
+      expect(body).to.include(
+        '<tr><th>bicycle</th><td>8</td><td>2</td></tr><tr><th>motorcycle</th><td>2</td><td>8</td></tr>',
+      );
+      expect(body).to.include('| Modify | Endpoint |');
+      expect(body).to.include('[artifact](https://example.invalid/artifact/1)');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('says when main was evaluated on another test split, and when there is no main evaluation', () => {
+    const other = { ...evaluation('main-model', [8, 8]), testSplitDigest: 'split-2' };
+    expect(prCommentBody({ pr: evaluation('pr', [9, 9]), main: other })).to.include(
+      'evaluated on a different test split',
+    );
+    const alone = prCommentBody({ pr: evaluation('pr', [9, 9]) });
+    expect(alone).to.include("No evaluation of main's model was found");
+    expect(alone).to.include('| accuracy (held-out test) | 90.0%');
+  });
+
+  it('refuses a document without an evaluation with exit code 2 and the file named', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ runId: 'r', stages: {} }));
+      expect(() => readEvaluation('{"stages":{}}', 'm.json')).to.throw(/m\.json holds no evaluation/);
+      const result = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', SCRIPT, '--pr', join(dir, 'manifest.json'), '--out', join(dir, 'c.md')],
+        { encoding: 'utf8' },
+      );
+      expect(result.status).to.equal(2);
+      expect(result.stderr).to.include('manifest.json holds no evaluation');
+    } finally {
+      cleanup();
+    }
+  });
+});
