@@ -160,7 +160,8 @@ function collect(value: string, previous: string[]): string[] {
 
 /** Configuration overrides from flags: --set pairs first, then the named stage flags. */
 export function overridesFromOptions(options: StageOptions): Record<string, unknown> {
-  const overrides: Record<string, unknown> = {};
+  // No prototype: a `--set __proto__=...` key stays a plain key for loadConfig to refuse.
+  const overrides: Record<string, unknown> = Object.create(null);
   for (const pair of options.set) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`--set ${pair}: expected key=value, e.g. --set gate.minAccuracy=0.9`);
