@@ -58,6 +58,8 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** Images larger than this many pixels are refused before decoding (decompression bombs). */
       maxImagePixels: positiveInt.default(16_777_216),
+      /** Image files larger than this many bytes are refused before reading. */
+      maxImageBytes: positiveInt.default(67_108_864),
       uploadConcurrency: z.number().int().min(1).max(256).default(16),
     })
     .prefault({}),

@@ -1,4 +1,15 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { handler as classify } from '../../lambdas/classify-image/index.js';
@@ -128,6 +139,57 @@ describe('reliability: security and bad input', function () {
         /test\.lst line 1: label 7 is not a configured class/,
         1,
       ],
+      [
+        'a .lst entry that is a folder',
+        (d) => {
+          rmSync(join(d, 'train', 'img_0_0.png'));
+          mkdirSync(join(d, 'train', 'img_0_0.png'));
+        },
+        /train\.lst line 1 \(train\/img_0_0\.png\) is a folder, not an image file: list image files only/,
+        1,
+      ],
+      [
+        'a dangling symlink',
+        (d) => {
+          rmSync(join(d, 'train', 'img_0_0.png'));
+          symlinkSync(join(d, 'gone.png'), join(d, 'train', 'img_0_0.png'));
+        },
+        /train\/img_0_0\.png\) is a symlink to nothing \(dangling\): fix the link or remove the file/,
+        1,
+      ],
+      [
+        'a symlink to a file outside the folder',
+        (d) => {
+          rmSync(join(d, 'train', 'img_0_0.png'));
+          symlinkSync('/etc/hostname', join(d, 'train', 'img_0_0.png'));
+        },
+        /train\/img_0_0\.png\) is a symlink to \/etc\/hostname, outside the images folder/,
+        1,
+      ],
+      [
+        'a symlink to /dev/zero (endless)',
+        (d) => {
+          rmSync(join(d, 'train', 'img_0_0.png'));
+          symlinkSync('/dev/zero', join(d, 'train', 'img_0_0.png'));
+        },
+        /train\/img_0_0\.png\) is a symlink to \/dev\/zero, outside the images folder/,
+        1,
+      ],
+      [
+        'a FIFO listed as an image (would block forever)',
+        (d) => {
+          rmSync(join(d, 'train', 'img_0_0.png'));
+          execFileSync('mkfifo', [join(d, 'train', 'img_0_0.png')]);
+        },
+        /train\/img_0_0\.png\) is a FIFO \(named pipe\), not an image file/,
+        1,
+      ],
+      [
+        'a huge file (sparse, 100 GB declared)',
+        (d) => truncateSync(join(d, 'train', 'img_0_0.png'), 100 * 1024 ** 3),
+        /train\/img_0_0\.png\) is 107374182400 bytes, over the limit of 67108864 \(data\.maxImageBytes\)/,
+        1,
+      ],
     ];
     for (const [name, breakIt, message, code] of cases) {
       it(name, async () => {
@@ -167,6 +229,126 @@ describe('reliability: security and bad input', function () {
       }
       figures.badInputsTried++;
       figures.badInputsClearErrors++;
+    });
+
+    const folderCases: [string, (images: string) => string[], RegExp, number][] = [
+      [
+        'a file name with a newline',
+        (d) => {
+          writeFileSync(join(d, 'train', 'bicycle', 'two\nlines.png'), pngBytes(8, 8, 1));
+          return [];
+        },
+        /"[^"]*train\/bicycle\/two\\nlines\.png" has a tab or line break in its name, which a \.lst file cannot hold: rename the file/,
+        1,
+      ],
+      [
+        'a file name with a tab',
+        (d) => {
+          writeFileSync(join(d, 'test', 'motorcycle', 'tab\there.png'), pngBytes(8, 8, 1));
+          return [];
+        },
+        /test\/motorcycle\/tab\\there\.png" has a tab or line break in its name/,
+        1,
+      ],
+      [
+        'a class folder that is a symlink',
+        (d) => {
+          rmSync(join(d, 'test', 'motorcycle'), { recursive: true });
+          symlinkSync(join(d, 'train', 'motorcycle'), join(d, 'test', 'motorcycle'));
+          return [];
+        },
+        /test\/motorcycle is a symlink: class folders must be real folders; replace the link/,
+        1,
+      ],
+      [
+        'images: naming a file',
+        (d) => {
+          writeFileSync(join(d, 'plain-file'), 'x');
+          return ['--source', `images:${join(d, 'plain-file')}`];
+        },
+        /images folder .*plain-file is a file, not a folder: pass --source images:DIR/,
+        1,
+      ],
+      [
+        'duplicate classes',
+        () => ['--set', 'data.classes=[bicycle, motorcycle, bicycle]'],
+        /data\.classes names "bicycle" twice .*list each class once/,
+        2,
+      ],
+      [
+        'an invalid --run-id',
+        () => ['--run-id', '../escape'],
+        /--run-id "\.\.\/escape" is not valid: use letters, digits/,
+        2,
+      ],
+    ];
+    for (const [name, breakIt, message, code] of folderCases) {
+      it(`class folders: ${name}`, async () => {
+        const images = join(dir, `folders-${name.replace(/\W+/g, '-')}`);
+        for (const split of ['train', 'test'])
+          for (const [i, cls] of ['bicycle', 'motorcycle'].entries()) {
+            mkdirSync(join(images, split, cls), { recursive: true });
+            writeFileSync(join(images, split, cls, 'a.png'), pngBytes(8, 8, i + 3));
+          }
+        const extra = breakIt(images);
+        const runId = `bad-${name.replace(/\W+/g, '-')}`;
+        const result = await runCli(
+          ['stage-data', '--source', `images:${images}`, '--run-id', runId, ...extra],
+          { cwd: dir },
+        );
+        figures.badInputsTried++;
+        expect(result.code, result.stderr).to.equal(code);
+        expect(result.stderr).to.match(message);
+        expect(existsSync(join(dir, '.scones', 'runs', runId, 'manifest.json'))).to.equal(false);
+        figures.badInputsClearErrors++;
+      });
+    }
+
+    it('the environment and the command line: --config by absolute path, SCONES_DEBUG, workDir a file, __proto__', async () => {
+      const elsewhere = join(dir, 'elsewhere');
+      mkdirSync(elsewhere, { recursive: true });
+      writeFileSync(join(dir, 'a-file'), 'not a folder');
+      const attempts: [string[], NodeJS.ProcessEnv, RegExp, number][] = [
+        [
+          ['config', '--config', join(elsewhere, 'missing.yaml')],
+          {},
+          /config file .*elsewhere\/missing\.yaml does not exist/,
+          2,
+        ],
+        [
+          ['config', '--set', '__proto__.polluted=1'],
+          {},
+          /"__proto__\.polluted" is not a configuration key/,
+          2,
+        ],
+        [
+          ['train', '--set', `workDir=${join(dir, 'a-file')}`],
+          {},
+          /workDir .*a-file is a file, not a folder: set workDir to a folder/,
+          2,
+        ],
+        [
+          ['config', '--set', 'gate.minAcuracy=0.5'],
+          {},
+          /unknown key gate\.minAcuracy: did you mean gate\.minAccuracy\?/,
+          2,
+        ],
+      ];
+      for (const [args, env, message, code] of attempts) {
+        figures.badInputsTried++;
+        const result = await runCli(args, { cwd: dir, env });
+        expect(result.code, `${args.join(' ')}: ${result.stderr}`).to.equal(code);
+        expect(result.stderr, args.join(' ')).to.match(message);
+        expect(({} as { polluted?: unknown }).polluted).to.equal(undefined);
+        figures.badInputsClearErrors++;
+      }
+      writeFileSync(join(elsewhere, 'abs.yaml'), 'train:\n  epochs: 2\n');
+      const absolute = await runCli(['config', '--json', '--config', join(elsewhere, 'abs.yaml')], {
+        cwd: dir,
+        env: { SCONES_DEBUG: '1' },
+      });
+      expect(absolute.code, absolute.stderr).to.equal(0);
+      expect(JSON.parse(absolute.stdout).config.train.epochs).to.equal(2);
     });
 
     it('a capture file with garbage and a truncated last line: counted, not fatal', async () => {
