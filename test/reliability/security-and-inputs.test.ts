@@ -11,7 +11,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect } from 'chai';
+import { PNG } from 'pngjs';
 import { handler as classify } from '../../lambdas/classify-image/index.js';
 import { handler as filter } from '../../lambdas/filter-inferences/index.js';
 import { handler as serialize } from '../../lambdas/serialize-image-data/index.js';
@@ -97,6 +101,67 @@ describe('reliability: security and bad input', function () {
         for (const socket of sockets) expect(socket.address, `port ${port}`).to.equal('0100007F');
       }
     } finally {
+      await stop();
+    }
+  });
+
+  it('PNG bombs at the endpoint: over its limit refused from the header; at the limit answered, and repeating them does not grow memory', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const memory = () => process.memoryUsage().heapUsed + process.memoryUsage().external;
+    /** A PNG of one flat colour: a few kilobytes that decode to side*side*4 bytes. */
+    const flat = (side: number) => {
+      const png = new PNG({ width: side, height: side });
+      png.data.fill(200);
+      return PNG.sync.write(png);
+    };
+    const { services, stop } = await openLocalDeployment(testConfig({ workDir: join(dir, '.scones') }));
+    const deployment = JSON.parse(readFileSync(join(dir, '.scones', 'deployment.json'), 'utf8')) as {
+      stack: { endpointName: string };
+    };
+    const runtime = new SageMakerRuntimeClient({
+      region: 'us-east-1',
+      endpoint: services.modelServer.url,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
+    const invoke = (body: Uint8Array) =>
+      runtime
+        .send(
+          new InvokeEndpointCommand({
+            EndpointName: deployment.stack.endpointName,
+            ContentType: 'image/png',
+            Body: body,
+          }),
+        )
+        .then(
+          (answer) => ({ ok: true, text: Buffer.from(answer.Body as Uint8Array).toString() }),
+          (error: Error) => ({ ok: false, text: error.message }),
+        );
+    try {
+      // 72 KB that would decode to 64 MB of pixels (and 400 MB more on the way to the model's input).
+      const over = await invoke(flat(4096));
+      figures.badInputsTried++;
+      expect(over.ok).to.equal(false);
+      expect(over.text).to.match(
+        /declares 4096x4096 pixels, over the limit of \d+ \(the endpoint's limit for a \d+x\d+ model\)/,
+      );
+      figures.badInputsClearErrors++;
+      const limit = Number(/over the limit of (\d+)/.exec(over.text)?.[1]);
+      const atLimit = flat(Math.floor(Math.sqrt(limit)));
+      const first = await invoke(atLimit);
+      expect(first.ok, first.text).to.equal(true);
+      expect(JSON.parse(first.text)).to.have.length(2);
+      gc();
+      const before = memory();
+      for (let i = 0; i < 5; i++) {
+        const answer = await invoke(atLimit);
+        expect(answer.ok, answer.text).to.equal(true);
+      }
+      gc();
+      const grown = memory() - before;
+      expect(grown, `grew by ${grown} bytes over 5 bombs`).to.be.below(16 * 1024 * 1024);
+    } finally {
+      runtime.destroy();
       await stop();
     }
   });

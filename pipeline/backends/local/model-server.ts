@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { decodeImage } from '../../data/image.js';
+import { decodeImage, endpointPixelLimit, shrinkByBlocks } from '../../data/image.js';
 import type { DataCaptureSettings } from '../../deploy/local-stack.js';
 import { SconesError } from '../../errors.js';
 import type { ObjectStore } from '../../ports.js';
@@ -154,8 +154,14 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     }
     let probabilities: number[];
     try {
-      const image = decodeImage(body, 'request body', 4096 * 4096);
-      const input = imageToInput(image, options.side);
+      // Decoded within a bound set by the model's input, and shrunk before any float copy is made.
+      const decoded = decodeImage(
+        body,
+        'request body',
+        endpointPixelLimit(options.side),
+        `the endpoint's limit for a ${options.side}x${options.side} model`,
+      );
+      const input = imageToInput(shrinkByBlocks(decoded, options.side), options.side);
       probabilities = tf.tidy(() => {
         const output = model.predict(tf.tensor4d(input, [1, options.side, options.side, 3])) as tf.Tensor;
         return Array.from(output.dataSync());
