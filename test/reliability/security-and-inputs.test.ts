@@ -19,6 +19,7 @@ import { PNG } from 'pngjs';
 import { handler as classify } from '../../lambdas/classify-image/index.js';
 import { handler as filter } from '../../lambdas/filter-inferences/index.js';
 import { handler as serialize } from '../../lambdas/serialize-image-data/index.js';
+import { readLocalDeployment } from '../../pipeline/backends/local/deployment-record.js';
 import { LocalStateMachineRunner } from '../../pipeline/backends/local/state-machine-runner.js';
 import { openLocalDeployment } from '../../pipeline/backends/local/workflow.js';
 import { bombPng, pngBytes, writeListLayout } from '../helpers/fixtures.js';
@@ -160,6 +161,16 @@ describe('reliability: security and bad input', function () {
       gc();
       const grown = memory() - before;
       expect(grown, `grew by ${grown} bytes over 5 bombs`).to.be.below(16 * 1024 * 1024);
+      // A malformed %-escape in the endpoint name is the caller's error (400 naming it), not a 500.
+      figures.badInputsTried++;
+      const badName = await fetch(`${services.modelServer.url}/endpoints/bad%E0%A4%A/invocations`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: pngBytes(8, 8, 1),
+      });
+      expect(badName.status).to.equal(400);
+      expect(await badName.text()).to.match(/Endpoint name \\"bad%E0%A4%A\\" has invalid %-encoding/);
+      figures.badInputsClearErrors++;
     } finally {
       runtime.destroy();
       await stop();
@@ -368,6 +379,16 @@ describe('reliability: security and bad input', function () {
         figures.badInputsClearErrors++;
       });
     }
+
+    it('a truncated deployment record: named, with what to do', () => {
+      const path = join(dir, 'truncated-deployment.json');
+      writeFileSync(path, '{"stack": {"endpointName": "scones');
+      figures.badInputsTried++;
+      expect(() => readLocalDeployment(path)).to.throw(
+        /truncated-deployment\.json is not valid JSON \(.*; truncated\?\): run scones deploy again/,
+      );
+      figures.badInputsClearErrors++;
+    });
 
     it('the environment and the command line: --config by absolute path, SCONES_DEBUG, workDir a file, __proto__', async () => {
       const elsewhere = join(dir, 'elsewhere');

@@ -128,7 +128,18 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       );
       return;
     }
-    const endpoint = decodeURIComponent(match[1] as string);
+    let endpoint: string;
+    try {
+      endpoint = decodeURIComponent(match[1] as string);
+    } catch {
+      sendError(
+        response,
+        400,
+        'ValidationError',
+        `Endpoint name ${JSON.stringify(match[1])} has invalid %-encoding: percent-encode the name as UTF-8`,
+      );
+      return;
+    }
     if (endpoint !== options.endpointName) {
       sendError(response, 400, 'ValidationError', `Endpoint ${endpoint} of account 000000000000 not found.`);
       return;
