@@ -130,7 +130,7 @@ function runIdOption(value: string): string {
   return value;
 }
 
-/** The package's version, for --version (read once, from the package.json beside the sources). */
+/** The package's version, for --version, from the package.json beside the sources (no build step copies it). */
 function packageVersion(): string {
   const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
   return String((JSON.parse(text) as { version?: unknown }).version);
