@@ -327,6 +327,15 @@ describe('reliability: security and bad input', function () {
         1,
       ],
       [
+        'a FIFO found in a class folder (would block forever)',
+        (d) => {
+          execFileSync('mkfifo', [join(d, 'train', 'bicycle', 'pipe.png')]);
+          return [];
+        },
+        /train\/bicycle\/pipe\.png is a FIFO \(named pipe\), not an image file/,
+        1,
+      ],
+      [
         'a class folder that is a symlink',
         (d) => {
           rmSync(join(d, 'test', 'motorcycle'), { recursive: true });
