@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
@@ -9,12 +9,13 @@ import { acquireLock } from './commands/lock.js';
 import { serve } from './commands/serve.js';
 import { teardown, teardownPlan } from './commands/teardown.js';
 import { type Config, loadConfig, parseScalar } from './config.js';
-import { BACKENDS, ExitCode, FLAG_KEYS, type FlagName, STAGES, type StageName } from './constants.js';
-import { InterruptedError, SconesError, UsageError } from './errors.js';
-import { type Manifest, stageSection } from './manifest.js';
+import { BACKENDS, ENV, ExitCode, FLAG_KEYS, type FlagName, STAGES, type StageName } from './constants.js';
+import { ConfigError, InterruptedError, SconesError, UsageError } from './errors.js';
+import { isValidRunId, type Manifest, newManifest, newRunId, stageSection } from './manifest.js';
 import type { Backend } from './ports.js';
 import { createReporter, type Reporter } from './reporter.js';
 import { executeStage, executeStages, resolveRun } from './run.js';
+import { captureReportsDir, monitorReport } from './stages/monitor-report.js';
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIo {
@@ -22,6 +23,8 @@ export interface CliIo {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Where confirmations are read; only a terminal (isTTY) is asked. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
 interface CommonOptions {
@@ -106,17 +109,31 @@ function flagOption(flag: FlagName): Option {
   }
 }
 
-/** Asks on a terminal; refuses (false) when there is no one to ask. */
-async function confirm(io: CliIo, question: string): Promise<boolean> {
-  const input = process.stdin;
-  if (input.isTTY !== true) return false;
+/** Asks on a terminal; says so when there is no one to ask (a pipe, CI). */
+async function confirm(io: CliIo, question: string): Promise<'yes' | 'no' | 'no terminal'> {
+  const input = io.stdin ?? process.stdin;
+  if (input.isTTY !== true) return 'no terminal';
   const { createInterface } = await import('node:readline/promises');
-  const rl = createInterface({ input, output: io.stderr });
+  const rl = createInterface({ input, output: io.stderr, terminal: false });
   try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
+    return /^y(es)?$/i.test((await rl.question(question)).trim()) ? 'yes' : 'no';
   } finally {
     rl.close();
   }
+}
+
+function runIdOption(value: string): string {
+  if (!isValidRunId(value))
+    throw new InvalidArgumentError(
+      `--run-id ${JSON.stringify(value)} is not valid: use letters, digits, '.', '_' and '-'`,
+    );
+  return value;
+}
+
+/** The package's version, for --version, from the package.json beside the sources (no build step copies it). */
+function packageVersion(): string {
+  const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+  return String((JSON.parse(text) as { version?: unknown }).version);
 }
 
 /** A parser for a flag that takes a whole number of at least `minimum`. */
@@ -140,9 +157,11 @@ function fraction(flag: string) {
 function withCommonOptions(command: Command): Command {
   return command
     .addOption(new Option('--backend <name>', 'where stages run').choices(BACKENDS))
-    .option(
-      '--run-id <id>',
-      'run to use; stage-data and run start a new one without it, other stages continue the newest',
+    .addOption(
+      new Option(
+        '--run-id <id>',
+        'run to use; stage-data and run start a new one without it, other stages continue the newest',
+      ).argParser(runIdOption),
     )
     .option('--config <file>', 'configuration file (default: scones.config.yaml if present)')
     .option('--json', "print the result (the stage's manifest section) as JSON on stdout; logs go to stderr")
@@ -160,7 +179,8 @@ function collect(value: string, previous: string[]): string[] {
 
 /** Configuration overrides from flags: --set pairs first, then the named stage flags. */
 export function overridesFromOptions(options: StageOptions): Record<string, unknown> {
-  const overrides: Record<string, unknown> = {};
+  // No prototype: a `--set __proto__=...` key stays a plain key for loadConfig to refuse.
+  const overrides: Record<string, unknown> = Object.create(null);
   for (const pair of options.set) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`--set ${pair}: expected key=value, e.g. --set gate.minAccuracy=0.9`);
@@ -181,12 +201,13 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   const program = createProgram(io, (code) => {
     exitCode = code;
   });
+  if (argv.length === 0) {
+    // No command is a usage error: the help goes where errors go, and scripts see exit 2.
+    program.outputHelp({ error: true });
+    return ExitCode.Usage;
+  }
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    if (argv.length === 0) {
-      program.outputHelp();
-      return ExitCode.Usage;
-    }
   } catch (error) {
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code))
@@ -207,7 +228,8 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     })
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .version(packageVersion(), '-V, --version', 'print the version of scones');
 
   for (const stage of STAGES) {
     const command = withCommonOptions(program.command(stage).description(STAGE_HELP[stage]));
@@ -227,10 +249,22 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     program.command('config').description('print the effective configuration and where it came from'),
   ).action(async (options: StageOptions) => {
     setExit(
-      await guarded(io, undefined, async () => {
+      await guarded(io, undefined, { json: options.json === true, stage: () => 'config' }, async () => {
         const { config, sources } = loadConfig(configOptions(options, io));
-        io.stdout.write(options.json === true ? `${JSON.stringify(config, null, 2)}\n` : toYaml(config));
-        if (options.json !== true) io.stderr.write(`# sources: ${JSON.stringify(sources)}\n`);
+        const { origins, ignoredEnv } = sources;
+        if (options.json === true)
+          io.stdout.write(
+            `${JSON.stringify({ config, origins, ignoredEnvironment: ignoredEnv }, null, 2)}\n`,
+          );
+        else {
+          io.stdout.write(toYaml(config));
+          const set = Object.entries(origins).filter(([, origin]) => origin !== 'default');
+          io.stderr.write(
+            `# set outside the defaults: ${set.length === 0 ? 'nothing' : set.map(([k, o]) => `${k} (${o})`).join(', ')}\n`,
+          );
+          if (ignoredEnv.length > 0)
+            io.stderr.write(`# ignored (not configuration keys): ${ignoredEnv.join(', ')}\n`);
+        }
         return ExitCode.Ok;
       }),
     );
@@ -241,26 +275,47 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     .option('--yes', 'do not ask for confirmation')
     .option(
       '--keep-runs <n>',
-      'local: keep the newest N runs and remove the others',
+      'local: keep the newest N runs and remove the others (the deployment stays unless --include-deployment)',
       wholeNumberAtLeast(0, '--keep-runs'),
     )
+    .option('--include-deployment', 'with --keep-runs: also remove the local deployment')
     .option('--include-bootstrap', 'aws: also delete the bootstrap stack (the bucket is retained)')
     .action(
-      async (options: StageOptions & { yes?: boolean; keepRuns?: string; includeBootstrap?: boolean }) => {
+      async (
+        options: StageOptions & {
+          yes?: boolean;
+          keepRuns?: string;
+          includeBootstrap?: boolean;
+          includeDeployment?: boolean;
+        },
+      ) => {
         setExit(
-          await guarded(io, undefined, async () => {
+          await guarded(io, undefined, { json: options.json === true, stage: () => 'teardown' }, async () => {
             const { config } = loadConfig(configOptions(options, io));
             const reporter = createReporter({ stream: io.stderr, env: io.env });
             const plan = {
               ...(options.keepRuns === undefined ? {} : { keepRuns: Number(options.keepRuns) }),
               ...(options.includeBootstrap === true ? { includeBootstrap: true } : {}),
+              // Pruning runs leaves the endpoint up unless asked; a plain teardown removes it.
+              deployment: options.keepRuns === undefined || options.includeDeployment === true,
             };
             const targets = teardownPlan(config, plan);
-            if (
-              options.yes !== true &&
-              !(await confirm(io, `This removes:\n  - ${targets.join('\n  - ')}\nContinue? [y/N] `))
-            )
-              throw new UsageError('teardown not confirmed: answer y, or pass --yes in scripts');
+            const listed = `  - ${targets.join('\n  - ')}`;
+            if (targets.length === 0) {
+              reporter.info('nothing to remove');
+              return ExitCode.Ok;
+            }
+            if (options.yes !== true) {
+              const answer = await confirm(io, `This removes:\n${listed}\nContinue? [y/N] `);
+              if (answer === 'no terminal')
+                throw new UsageError(
+                  `teardown would remove:\n${listed}\nno terminal to ask: pass --yes to remove them`,
+                );
+              if (answer === 'no') {
+                reporter.info('nothing removed');
+                return ExitCode.Ok;
+              }
+            }
             const lock = lockLocalWorkDir(config, 'teardown');
             try {
               const backend = config.backend === 'local' ? await openBackend(config) : undefined;
@@ -288,23 +343,28 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     .action(
       async (options: StageOptions & { githubRepository?: string; existingOidcProviderArn?: string }) => {
         setExit(
-          await guarded(io, undefined, async () => {
-            const { config } = loadConfig(configOptions(options, io));
-            const variables = await bootstrap(
-              config,
-              {
-                ...(options.githubRepository === undefined
-                  ? {}
-                  : { githubRepository: options.githubRepository }),
-                ...(options.existingOidcProviderArn === undefined
-                  ? {}
-                  : { existingOidcProviderArn: options.existingOidcProviderArn }),
-              },
-              createReporter({ stream: io.stderr, env: io.env }),
-            );
-            if (options.json === true) io.stdout.write(`${JSON.stringify(variables)}\n`);
-            return ExitCode.Ok;
-          }),
+          await guarded(
+            io,
+            undefined,
+            { json: options.json === true, stage: () => 'bootstrap' },
+            async () => {
+              const { config } = loadConfig(configOptions(options, io));
+              const variables = await bootstrap(
+                config,
+                {
+                  ...(options.githubRepository === undefined
+                    ? {}
+                    : { githubRepository: options.githubRepository }),
+                  ...(options.existingOidcProviderArn === undefined
+                    ? {}
+                    : { existingOidcProviderArn: options.existingOidcProviderArn }),
+                },
+                createReporter({ stream: io.stderr, env: io.env }),
+              );
+              if (options.json === true) io.stdout.write(`${JSON.stringify(variables)}\n`);
+              return ExitCode.Ok;
+            },
+          ),
         );
       },
     );
@@ -314,7 +374,7 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
       .description('run the local object store and endpoint in the foreground until Ctrl-C'),
   ).action(async (options: StageOptions) => {
     setExit(
-      await guarded(io, undefined, async () => {
+      await guarded(io, undefined, { json: options.json === true, stage: () => 'serve' }, async () => {
         const { config } = loadConfig(configOptions(options, io));
         // The store and the deployment are the work directory's: no run may change them meanwhile.
         const lock = lockLocalWorkDir(config, 'serve');
@@ -350,6 +410,10 @@ function lockLocalWorkDir(
   runId = `(${command})`,
 ): ReturnType<typeof acquireLock> | undefined {
   if (config.backend !== 'local') return undefined;
+  if (existsSync(config.workDir) && !statSync(config.workDir).isDirectory())
+    throw new ConfigError(
+      `workDir ${config.workDir} is a file, not a folder: set workDir to a folder (or remove the file)`,
+    );
   mkdirSync(config.workDir, { recursive: true });
   return acquireLock(localPaths(config.workDir).lock, { runId, command });
 }
@@ -364,7 +428,10 @@ function configOptions(options: StageOptions, io: CliIo) {
 }
 
 async function runCommand(command: StageName | 'run', options: StageOptions, io: CliIo): Promise<number> {
-  const reporter = createReporter({ stream: io.stderr, env: io.env });
+  let currentStage: string = command;
+  const reporter = trackingStage(createReporter({ stream: io.stderr, env: io.env }), (stage) => {
+    currentStage = stage;
+  });
   let backend: Backend | undefined;
   let lock: ReturnType<typeof acquireLock> | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -375,37 +442,85 @@ async function runCommand(command: StageName | 'run', options: StageOptions, io:
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    return await guarded(io, reporter, async () => {
-      const { config } = loadConfig(configOptions(options, io));
-      lock = lockLocalWorkDir(config, command, options.runId ?? '(new run)');
-      backend = await openBackend(config);
-      // A report on outside capture files needs no earlier stage: it starts a run of its own.
-      const starts =
-        command === 'monitor-report' && config.monitor.capture !== undefined ? 'stage-data' : command;
-      const manifest = await resolveRun(backend, config, starts, options.runId);
-      reporter.info(`run ${manifest.runId} on the ${config.backend} backend`);
-      lock?.update(manifest.runId);
-      if (command === 'run') {
-        const { manifest: final, reused } = await executeStages(STAGES, {
-          config,
-          backend,
-          reporter,
-          manifest,
-        });
-        reporter.info(runSummary(final, config, reused));
-        if (options.json === true) io.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
-      } else {
-        const outcome = await executeStage(command, { config, backend, reporter, manifest });
-        if (options.json === true) io.stdout.write(`${JSON.stringify(outcome.record, null, 2)}\n`);
-      }
-      return ExitCode.Ok;
-    });
+    return await guarded(
+      io,
+      reporter,
+      { json: options.json === true, stage: () => currentStage },
+      async () => {
+        const { config } = loadConfig(configOptions(options, io));
+        lock = lockLocalWorkDir(config, command, options.runId ?? '(new run)');
+        backend = await openBackend(config);
+        if (command === 'monitor-report' && config.monitor.capture !== undefined) {
+          await outsideCaptureReport(config, backend, reporter, options, io);
+          return ExitCode.Ok;
+        }
+        const manifest = await resolveRun(backend, config, command, options.runId);
+        reporter.info(`run ${manifest.runId} on the ${config.backend} backend`);
+        lock?.update(manifest.runId);
+        if (command === 'run') {
+          const { manifest: final, reused } = await executeStages(STAGES, {
+            config,
+            backend,
+            reporter,
+            manifest,
+          });
+          reporter.info(runSummary(final, config, reused));
+          if (options.json === true) io.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
+        } else {
+          const outcome = await executeStage(command, { config, backend, reporter, manifest });
+          if (options.json === true) io.stdout.write(`${JSON.stringify(outcome.record, null, 2)}\n`);
+        }
+        return ExitCode.Ok;
+      },
+    );
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await backend?.close();
     lock?.release();
   }
+}
+
+/**
+ * A report on capture files from any endpoint belongs to no pipeline run: it is written under its own
+ * folder (capture-reports/), no manifest is saved, so no later stage continues it and teardown
+ * --keep-runs does not count it. The reports made so far are listed.
+ */
+async function outsideCaptureReport(
+  config: Config,
+  backend: Backend,
+  reporter: Reporter,
+  options: StageOptions,
+  io: CliIo,
+): Promise<void> {
+  const reportId = options.runId ?? newRunId();
+  const manifest = newManifest(reportId, backend.name, '');
+  const result = await reporter.group('monitor-report', () =>
+    monitorReport({ config, backend, reporter, manifest, runId: reportId }),
+  );
+  reporter.info(`monitor-report done: ${result.summary}`);
+  for (const [name, value] of Object.entries(result.stepOutputs ?? {})) reporter.output(name, value);
+  if (result.markdown !== undefined) await reporter.summary(result.markdown);
+  const dir = captureReportsDir(config.workDir);
+  const reports = existsSync(dir) ? readdirSync(dir).sort() : [];
+  reporter.info(`reports on outside capture in ${dir}: ${reports.join(', ')}`);
+  if (options.json === true) io.stdout.write(`${JSON.stringify({ outputs: result.outputs }, null, 2)}\n`);
+}
+
+/** The reporter, telling `onStage` each stage it enters (for the error document of --json). */
+function trackingStage(reporter: Reporter, onStage: (stage: string) => void): Reporter {
+  return {
+    info: (message) => reporter.info(message),
+    warn: (message) => reporter.warn(message),
+    error: (message) => reporter.error(message),
+    group: (name, fn) => {
+      onStage(name);
+      return reporter.group(name, fn);
+    },
+    progress: (label, total, unit) => reporter.progress(label, total, unit),
+    output: (name, value) => reporter.output(name, value),
+    summary: (markdown) => reporter.summary(markdown),
+  };
 }
 
 /** The end-of-run summary: dataset, accuracy, gate, executions, report. */
@@ -428,10 +543,17 @@ export function runSummary(manifest: Manifest, config: Config, reused: readonly 
   return lines.join('\n');
 }
 
+/** With --json, a failure is also a document on stdout, naming the stage it happened in. */
+interface ErrorDocument {
+  json: boolean;
+  stage: () => string;
+}
+
 /** The one place errors are caught: prints them and maps them to exit codes. */
 async function guarded(
   io: CliIo,
   reporter: Reporter | undefined,
+  document: ErrorDocument,
   body: () => Promise<number>,
 ): Promise<number> {
   try {
@@ -440,9 +562,12 @@ async function guarded(
     const message = error instanceof Error ? error.message : String(error);
     if (reporter !== undefined) reporter.error(message);
     else io.stderr.write(`error: ${message}\n`);
-    if (!(error instanceof SconesError) && io.env.SCONES_DEBUG !== undefined && error instanceof Error)
+    if (!(error instanceof SconesError) && io.env[ENV.debug] !== undefined && error instanceof Error)
       io.stderr.write(`${error.stack}\n`);
-    return error instanceof SconesError ? error.exitCode : ExitCode.Failure;
+    const exitCode = error instanceof SconesError ? error.exitCode : ExitCode.Failure;
+    if (document.json)
+      io.stdout.write(`${JSON.stringify({ error: { stage: document.stage(), message, exitCode } })}\n`);
+    return exitCode;
   }
 }
 

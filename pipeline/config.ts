@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { closest, distance } from 'fastest-levenshtein';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { BACKENDS, DEFAULT_CONFIG_FILE, ENV } from './constants.js';
@@ -57,6 +58,8 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** Images larger than this many pixels are refused before decoding (decompression bombs). */
       maxImagePixels: positiveInt.default(16_777_216),
+      /** Image files larger than this many bytes are refused before reading. */
+      maxImageBytes: positiveInt.default(67_108_864),
       uploadConcurrency: z.number().int().min(1).max(256).default(16),
     })
     .prefault({}),
@@ -132,6 +135,10 @@ export interface ConfigSources {
   file?: string;
   env: string[];
   flags: string[];
+  /** SCONES_* variables that name no configuration key (SCONES_DEBUG, say): left alone, listed here. */
+  ignoredEnv: string[];
+  /** For every configuration key: `default`, `file <name>`, `env <NAME>` or `flag`. */
+  origins: Record<string, string>;
 }
 
 export interface LoadConfigOptions {
@@ -146,42 +153,128 @@ export interface LoadConfigOptions {
 /** Loads defaults < file < SCONES_* environment < CLI overrides and validates the result. */
 export function loadConfig(options: LoadConfigOptions = {}): { config: Config; sources: ConfigSources } {
   const cwd = options.cwd ?? process.cwd();
-  const sources: ConfigSources = { env: [], flags: [] };
-  let raw: Record<string, unknown> = {};
+  const sources: ConfigSources = { env: [], flags: [], ignoredEnv: [], origins: {} };
+  const setBy = new Map<string, string>();
+  const raw: Record<string, unknown> = {};
 
-  const file = options.file ?? (existsSync(join(cwd, DEFAULT_CONFIG_FILE)) ? DEFAULT_CONFIG_FILE : undefined);
+  const file =
+    options.file ?? (existsSync(resolve(cwd, DEFAULT_CONFIG_FILE)) ? DEFAULT_CONFIG_FILE : undefined);
   if (file !== undefined) {
-    const path = join(cwd, file);
+    const path = resolve(cwd, file);
     if (!existsSync(path))
-      throw new ConfigError(`config file ${file} does not exist: check the --config path`);
+      throw new ConfigError(
+        `config file ${path} does not exist: check the --config path (relative paths start at ${cwd})`,
+      );
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new ConfigError(
+        `config file ${path} could not be read (${(error as NodeJS.ErrnoException).code}): pass a YAML file`,
+      );
+    }
     let parsed: unknown;
     try {
-      parsed = parseYaml(readFileSync(path, 'utf8'));
+      parsed = parseYaml(text);
     } catch (error) {
       throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`);
     }
     if (parsed !== null && parsed !== undefined) {
       if (typeof parsed !== 'object' || Array.isArray(parsed))
         throw new ConfigError(`config file ${file} must hold a mapping of keys, not ${typeof parsed}`);
-      raw = parsed as Record<string, unknown>;
+      // Copied key by key so a `__proto__` key in the file is refused like any other forbidden key.
+      for (const [key, value] of leafEntries(parsed as Record<string, unknown>)) {
+        setPath(raw, key, value, `config file ${file}`);
+        setBy.set(key, `file ${file}`);
+      }
     }
     sources.file = file;
   }
 
+  const known = configKeys();
   for (const [name, value] of Object.entries(options.env ?? process.env)) {
     if (!name.startsWith(ENV.configPrefix) || value === undefined) continue;
     const key = envNameToKey(name);
-    setPath(raw, key, parseScalar(value));
+    // SCONES_DEBUG and the like are not configuration: an unknown key from the environment is ignored
+    // (and listed by `scones config`), while files and flags, which the user wrote for us, are checked.
+    if (!isConfigKey(key, known)) {
+      sources.ignoredEnv.push(name);
+      continue;
+    }
+    setPath(raw, key, parseScalar(value), `environment variable ${name}`);
     sources.env.push(`${name} -> ${key}`);
+    setBy.set(key, `env ${name}`);
   }
   for (const [key, value] of Object.entries(options.overrides ?? {})) {
-    setPath(raw, key, value);
+    setPath(raw, key, value, `--set ${key}`);
     sources.flags.push(key);
+    setBy.set(key, 'flag');
   }
 
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(formatConfigIssues(result.error, raw));
-  return { config: resolvePaths(result.data, cwd), sources };
+  if (!result.success) throw new ConfigError(formatConfigIssues(result.error, raw, known));
+  const config = resolvePaths(result.data, cwd);
+  for (const key of known) sources.origins[key] = originOf(key, setBy);
+  return { config, sources };
+}
+
+/** The layer that set `key`: the latest layer that set it or an object holding it. */
+function originOf(key: string, setBy: ReadonlyMap<string, string>): string {
+  for (let prefix = key; prefix !== ''; prefix = prefix.slice(0, Math.max(prefix.lastIndexOf('.'), 0))) {
+    const origin = setBy.get(prefix);
+    if (origin !== undefined) return origin;
+  }
+  return 'default';
+}
+
+/** A file's mapping as dotted leaf keys (records such as `hyperparameters` stay whole). */
+function leafEntries(source: Record<string, unknown>, prefix = ''): [string, unknown][] {
+  return Object.keys(source).flatMap((name): [string, unknown][] => {
+    const key = `${prefix}${name}`;
+    const value = source[name];
+    const isMapping = typeof value === 'object' && value !== null && !Array.isArray(value);
+    return isMapping && !RECORD_KEYS.has(key) && Object.keys(value).length > 0
+      ? leafEntries(value as Record<string, unknown>, `${key}.`)
+      : [[key, value]];
+  });
+}
+
+/** Keys whose value is a free-form mapping: any key below them is accepted. */
+const RECORD_KEYS: ReadonlySet<string> = new Set(['train.sagemaker.hyperparameters']);
+
+interface ZodDefLike {
+  type: string;
+  shape?: Record<string, { _zod: { def: ZodDefLike } }>;
+  innerType?: { _zod: { def: ZodDefLike } };
+}
+
+/** Every configuration key as a dotted path, read from the schema so the two never disagree. */
+export function configKeys(): string[] {
+  const walk = (def: ZodDefLike, prefix: string): string[] => {
+    if (def.innerType !== undefined && def.type !== 'object') return walk(def.innerType._zod.def, prefix);
+    if (def.type === 'object' && def.shape !== undefined)
+      return Object.entries(def.shape).flatMap(([name, child]) =>
+        walk(child._zod.def, prefix === '' ? name : `${prefix}.${name}`),
+      );
+    return [prefix];
+  };
+  return walk(configSchema._zod.def as unknown as ZodDefLike, '');
+}
+
+function isConfigKey(key: string, known: readonly string[]): boolean {
+  return (
+    known.some((k) => k === key || k.startsWith(`${key}.`)) ||
+    [...RECORD_KEYS].some((r) => key.startsWith(`${r}.`))
+  );
+}
+
+/** The known key nearest to a misspelt one, when near enough to be a typo. */
+export function suggestKey(key: string, known: readonly string[] = configKeys()): string | undefined {
+  const candidates = [
+    ...new Set(known.flatMap((k) => k.split('.').map((_, i, parts) => parts.slice(0, i + 1).join('.')))),
+  ];
+  const best = closest(key, candidates);
+  return distance(key, best) <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
 }
 
 /** Relative paths in the configuration are relative to the directory the CLI runs in. */
@@ -225,11 +318,19 @@ export function parseScalar(value: string): unknown {
   }
 }
 
-function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+/** Names that reach Object.prototype when used as keys: never configuration, always refused. */
+const FORBIDDEN_KEY_PARTS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown, where: string): void {
   const parts = dotted.split('.');
+  const forbidden = parts.find((part) => FORBIDDEN_KEY_PARTS.has(part));
+  if (forbidden !== undefined)
+    throw new ConfigError(
+      `${where}: "${dotted}" is not a configuration key (${forbidden} is never one): see \`scones config\` for the keys`,
+    );
   let node = target;
   for (const part of parts.slice(0, -1)) {
-    const next = node[part];
+    const next = Object.hasOwn(node, part) ? node[part] : undefined;
     if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {};
     node = node[part] as Record<string, unknown>;
   }
@@ -245,12 +346,17 @@ function getPath(source: unknown, path: readonly PropertyKey[]): unknown {
   return node;
 }
 
-function formatConfigIssues(error: z.ZodError, raw: unknown): string {
+function formatConfigIssues(error: z.ZodError, raw: unknown, known: readonly string[]): string {
   const lines = error.issues.map((issue) => {
     const key = issue.path.map(String).join('.') || '(root)';
     if (issue.code === 'unrecognized_keys') {
       const prefix = key === '(root)' ? '' : `${key}.`;
-      return `unknown key ${issue.keys.map((k) => `${prefix}${k}`).join(', ')}: remove it or check its spelling`;
+      return issue.keys
+        .map((k) => {
+          const suggestion = suggestKey(`${prefix}${k}`, known);
+          return `unknown key ${prefix}${k}: ${suggestion === undefined ? 'remove it or check its spelling' : `did you mean ${suggestion}?`}`;
+        })
+        .join('\n  ');
     }
     const value = getPath(raw, issue.path);
     return `${key} = ${JSON.stringify(value)}: ${issue.message}`;

@@ -21,6 +21,8 @@ export const ExitCode = {
 export const ENV = {
   /** Prefix of configuration overrides: SCONES_GATE__MIN_ACCURACY=0.9 sets gate.minAccuracy. */
   configPrefix: 'SCONES_',
+  /** Set to print stack traces of unexpected errors; not a configuration key, so loadConfig ignores it. */
+  debug: 'SCONES_DEBUG',
   githubActions: 'GITHUB_ACTIONS',
   s3Endpoint: 'AWS_ENDPOINT_URL_S3',
   sagemakerRuntimeEndpoint: 'AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME',

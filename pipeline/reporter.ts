@@ -4,8 +4,11 @@ import { ENV } from './constants.js';
 
 /** Progress of one long step. */
 export interface Progress {
-  /** Advances by `n` units; `detail` replaces the status text (loss, accuracy, ...). */
-  tick(n?: number, detail?: string): void;
+  /**
+   * Advances by `n` units; `detail` replaces the status text (loss, accuracy, ...). `remaining` is the
+   * most units still to come when the step may end early (early stopping's patience); the ETA uses it.
+   */
+  tick(n?: number, detail?: string, remaining?: number): void;
   /** Ends the step; prints the summary line. */
   done(summary?: string): void;
 }
@@ -83,19 +86,25 @@ export class PlainReporter implements Reporter {
     let lastPrint = started;
     let lastQuarter = 0;
     let detail = '';
+    let left: number | undefined;
     const line = () => {
       const seconds = (this.now() - started) / 1000;
       const rate = seconds > 0 ? done / seconds : 0;
       const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
-      const eta = rate > 0 && done < total ? `, ETA ${Math.ceil((total - done) / rate)}s` : '';
+      const toCome = Math.min(total - done, left ?? total - done);
+      const eta =
+        rate > 0 && toCome > 0
+          ? `, ETA ${left !== undefined && left < total - done ? '<= ' : ''}${Math.ceil(toCome / rate)}s`
+          : '';
       return `${label}: ${done}/${total} ${unit} (${pct}%, ${rate.toFixed(1)} ${unit}/s${eta})${detail ? ` ${detail}` : ''}`;
     };
     // Few, slow steps (epochs) get a line each; many fast ones (uploads) a line per quarter or interval.
     const everyTick = total <= 50;
     return {
-      tick: (n = 1, text?: string) => {
+      tick: (n = 1, text?: string, remaining?: number) => {
         done += n;
         if (text !== undefined) detail = text;
+        left = remaining;
         const quarter = total > 0 ? Math.floor((done / total) * 4) : 4;
         const t = this.now();
         if (everyTick || quarter > lastQuarter || t - lastPrint >= this.interval) {
@@ -112,9 +121,11 @@ export class PlainReporter implements Reporter {
   }
 }
 
-/** An interactive terminal: a live bar per long step. */
+/** An interactive terminal: a live bar per long step; few slow steps (epochs) keep a line each. */
 export class TtyReporter extends PlainReporter {
   override progress(label: string, total: number, unit = 'items'): Progress {
+    // A bar would erase each epoch's loss and accuracy; a line per step stays on screen after training.
+    if (total <= 50) return super.progress(label, total, unit);
     const started = Date.now();
     const bar = new cliProgress.SingleBar(
       {

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { SconesError } from '../errors.js';
 
 export interface LockOwner {
@@ -17,38 +17,92 @@ function alive(pid: number): boolean {
   }
 }
 
+function readIfPresent(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function parseOwner(text: string): LockOwner | undefined {
+  try {
+    const owner = JSON.parse(text) as Partial<LockOwner>;
+    return typeof owner.pid === 'number' ? (owner as LockOwner) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Blocks the thread briefly: acquireLock is synchronous and runs before any async work starts. */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** How long a starter waits for another one that is removing a stale lock. */
+const STEAL_WAIT_ATTEMPTS = 100;
+const STEAL_WAIT_MS = 20;
+
 /**
- * One CLI run at a time per work directory: the lock file is created exclusively; a lock whose process is
- * gone (killed with -9) is taken over. The second run fails at once, naming the holder.
+ * One CLI run at a time per work directory. The lock file appears whole and at most once: it is written
+ * beside and hard-linked into place (link fails if the name exists), so no reader sees it half written
+ * and no two starters both create it. A lock whose process is gone (kill -9) is removed only by the
+ * starter that wins the exclusive `.steal` marker, and only if it still holds the dead owner's content;
+ * then every starter races for the link again, and exactly one wins.
  */
 export function acquireLock(
   path: string,
   owner: Omit<LockOwner, 'pid' | 'since'>,
 ): { update(runId: string): void; release(): void } {
-  const write = (runId: string, flag: 'wx' | 'w') =>
-    writeFileSync(
-      path,
-      JSON.stringify({ pid: process.pid, runId, command: owner.command, since: new Date().toISOString() }),
-      { flag },
-    );
-  try {
-    write(owner.runId, 'wx');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    let holder: LockOwner | undefined;
+  const content = (runId: string) =>
+    JSON.stringify({ pid: process.pid, runId, command: owner.command, since: new Date().toISOString() });
+  const scratch = `${path}.${process.pid}.tmp`;
+  const marker = `${path}.steal`;
+  for (let attempt = 0; ; attempt++) {
+    writeFileSync(scratch, content(owner.runId));
     try {
-      holder = JSON.parse(readFileSync(path, 'utf8')) as LockOwner;
-    } catch {
-      holder = undefined;
+      linkSync(scratch, path);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      rmSync(scratch, { force: true });
     }
+    const seen = readIfPresent(path);
+    if (seen === undefined) continue; // released meanwhile: try again
+    const holder = parseOwner(seen);
     if (holder !== undefined && holder.pid !== process.pid && alive(holder.pid))
       throw new SconesError(
-        `another run holds the lock (pid ${holder.pid}, run id ${holder.runId}, ${holder.command} since ${holder.since}): wait for it to finish, or stop it`,
+        `another run holds the lock (pid ${holder.pid}, run id ${holder.runId}, ${holder.command} since ${holder.since}): wait for it to finish, or stop it (lock file ${path})`,
       );
-    write(owner.runId, 'w');
+    if (attempt >= STEAL_WAIT_ATTEMPTS)
+      throw new SconesError(
+        `the lock ${path} is stale but ${marker} stays: if no scones command is running, remove ${marker}`,
+      );
+    try {
+      writeFileSync(marker, String(process.pid), { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      pause(STEAL_WAIT_MS); // another starter is removing the stale lock
+      continue;
+    }
+    try {
+      // Only the marker's holder removes a stale lock, and only the one it judged stale.
+      if (readIfPresent(path) === seen) rmSync(path, { force: true });
+    } finally {
+      rmSync(marker, { force: true });
+    }
   }
+  const ours = () => parseOwner(readIfPresent(path) ?? '')?.pid === process.pid;
   return {
-    update: (runId: string) => write(runId, 'w'),
-    release: () => rmSync(path, { force: true }),
+    update: (runId: string) => {
+      // Written beside and renamed over, so a concurrent reader never sees a half-written owner.
+      writeFileSync(scratch, content(runId));
+      renameSync(scratch, path);
+    },
+    release: () => {
+      if (ours()) rmSync(path, { force: true });
+    },
   };
 }

@@ -15,6 +15,8 @@ export interface TeardownOptions {
   keepRuns?: number;
   /** aws: also delete the bootstrap stack (the bucket itself is retained by its DeletionPolicy). */
   includeBootstrap?: boolean;
+  /** local: remove the deployment (the CLI asks for it without --keep-runs, or with --include-deployment). */
+  deployment: boolean;
 }
 
 /** What teardown would remove, for the confirmation prompt. */
@@ -25,12 +27,23 @@ export function teardownPlan(config: Config, options: TeardownOptions): string[]
       ...(options.includeBootstrap ? [`the ${BOOTSTRAP_STACK} stack (roles; the bucket is retained)`] : []),
     ];
   const paths = localPaths(config.workDir);
+  const runs = options.keepRuns === undefined ? [] : oldRuns(paths.runs, options.keepRuns);
   return [
-    `the local deployment (${paths.deployment})`,
-    ...(options.keepRuns === undefined
-      ? []
-      : [`runs in ${paths.runs} except the newest ${options.keepRuns}`]),
+    ...(options.deployment && existsSync(paths.deployment)
+      ? [`the local deployment (${paths.deployment}): the endpoint every local run shares`]
+      : []),
+    ...runs.map((run) => `run ${run} (${join(paths.runs, run)} and its objects in the store)`),
   ];
+}
+
+/** The runs beyond the newest `keep`, by last change; reports on outside capture live elsewhere. */
+function oldRuns(runsDir: string, keep: number): string[] {
+  if (!existsSync(runsDir)) return [];
+  return readdirSync(runsDir)
+    .map((name) => ({ name, at: statSync(join(runsDir, name)).mtimeMs }))
+    .sort((a, b) => b.at - a.at)
+    .slice(keep)
+    .map((run) => run.name);
 }
 
 /** Removes what runs left deployed or stored, as planned by teardownPlan. */
@@ -53,19 +66,18 @@ export async function teardown(
     return;
   }
   const paths = localPaths(config.workDir);
-  if (existsSync(paths.deployment)) {
-    rmSync(paths.deployment);
-    reporter.info('local deployment removed: the endpoint is gone until the next deploy');
-  } else reporter.info('nothing deployed locally');
-  if (options.keepRuns !== undefined && existsSync(paths.runs)) {
-    const runs = readdirSync(paths.runs)
-      .map((name) => ({ name, at: statSync(join(paths.runs, name)).mtimeMs }))
-      .sort((a, b) => b.at - a.at);
-    for (const run of runs.slice(options.keepRuns)) {
-      rmSync(join(paths.runs, run.name), { recursive: true, force: true });
+  if (options.deployment) {
+    if (existsSync(paths.deployment)) {
+      rmSync(paths.deployment);
+      reporter.info('local deployment removed: the endpoint is gone until the next deploy');
+    } else reporter.info('nothing deployed locally');
+  }
+  if (options.keepRuns !== undefined) {
+    for (const run of oldRuns(paths.runs, options.keepRuns)) {
+      rmSync(join(paths.runs, run), { recursive: true, force: true });
       if (store !== undefined)
-        for await (const object of store.list(`${KEYS.runs}/${run.name}/`)) await store.delete(object.key);
-      reporter.info(`run ${run.name} removed`);
+        for await (const object of store.list(`${KEYS.runs}/${run}/`)) await store.delete(object.key);
+      reporter.info(`run ${run} removed`);
     }
   }
 }

@@ -52,6 +52,7 @@ export function decodeImage(
   bytes: Uint8Array,
   where: string,
   maxPixels: number,
+  limitName = 'data.maxImagePixels',
 ): RgbaImage & { format: ImageFormat } {
   if (bytes.length === 0)
     throw new InputError(`${where} is empty (0 bytes): replace it with a PNG or JPEG image`);
@@ -71,18 +72,21 @@ export function decodeImage(
   if (dims.width * dims.height > maxPixels)
     throw new InputError(
       `${where} declares ${dims.width}x${dims.height} pixels, over the limit of ${maxPixels} ` +
-        '(data.maxImagePixels): refused before decoding; resize the image or raise the limit',
+        `(${limitName}): refused before decoding; resize the image${limitName.startsWith('data.') ? ' or raise the limit' : ''}`,
     );
   try {
     if (format === 'png') {
-      const png = PNG.sync.read(Buffer.from(bytes));
-      return { format, width: png.width, height: png.height, data: new Uint8Array(png.data) };
+      const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      // A view, not a copy: at 4096x4096 a copy is another 64 MB.
+      const data = new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength);
+      return { format, width: png.width, height: png.height, data };
     }
     const decoded = jpeg.decode(bytes, {
       useTArray: true,
       formatAsRGBA: true,
       maxResolutionInMP: Math.ceil(maxPixels / 1_000_000),
-      maxMemoryUsageInMB: 1024,
+      // Room for the pixels allowed and jpeg-js's working buffers, not a fixed gigabyte.
+      maxMemoryUsageInMB: Math.max(64, Math.ceil((maxPixels * 16) / 1_000_000)),
     });
     return { format, width: decoded.width, height: decoded.height, data: decoded.data };
   } catch (error) {
@@ -90,6 +94,47 @@ export function decodeImage(
       `${where} is a corrupt ${format.toUpperCase()} (${(error as Error).message}): replace it`,
     );
   }
+}
+
+/**
+ * The most pixels an endpoint whose model reads `side`x`side` inputs decodes: 64 times the side each
+ * way (2048x2048 for 32x32), so one input pixel averages at most 4096 image pixels. Past that, more
+ * pixels change nothing the model sees, and cost memory (16 MB of RGBA at this limit, 64 MB at 4096x4096).
+ */
+export function endpointPixelLimit(side: number): number {
+  return Math.min(4096 * 4096, (side * 64) ** 2);
+}
+
+/**
+ * Shrinks an image by averaging whole blocks of pixels until neither side exceeds `4 * side`, in one
+ * pass over the bytes. The model's own resize then works on a small image: without this, a 2048x2048
+ * request became 50 MB of floats and a tensor as large again before reaching 32x32.
+ */
+export function shrinkByBlocks(image: RgbaImage, side: number): RgbaImage {
+  const factor = Math.floor(Math.max(image.width, image.height) / (4 * side));
+  if (factor < 2) return image;
+  const width = Math.max(1, Math.floor(image.width / factor));
+  const height = Math.max(1, Math.floor(image.height / factor));
+  const sums = new Uint32Array(width * 4);
+  const data = new Uint8Array(width * height * 4);
+  const area = factor * factor;
+  for (let y = 0; y < height; y++) {
+    sums.fill(0);
+    for (let dy = 0; dy < factor; dy++) {
+      const row = (y * factor + dy) * image.width * 4;
+      let source = row;
+      for (let target = 0; target < width * 4; target += 4) {
+        for (let k = 0; k < factor; k++, source += 4) {
+          (sums[target] as number) += image.data[source] as number;
+          (sums[target + 1] as number) += image.data[source + 1] as number;
+          (sums[target + 2] as number) += image.data[source + 2] as number;
+          (sums[target + 3] as number) += image.data[source + 3] as number;
+        }
+      }
+    }
+    for (let i = 0; i < width * 4; i++) data[y * width * 4 + i] = Math.round((sums[i] as number) / area);
+  }
+  return { width, height, data };
 }
 
 /** Encodes RGBA pixels as an RGB PNG (alpha dropped: the classifier sees three channels). Deterministic. */

@@ -1,5 +1,18 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, extname, join, relative, resolve } from 'node:path';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  type Stats,
+  statSync,
+} from 'node:fs';
+import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { InputError } from '../errors.js';
 import type { ClassInfo, LabeledImage, SourceDataset, Split } from './dataset.js';
 import { SPLITS } from './dataset.js';
@@ -7,6 +20,12 @@ import { decodeImage, encodePng } from './image.js';
 import { parseLst } from './lst.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
+
+/** Default cap on one image file's size: far above any real 32x32 to 4096x4096 photo, far below memory. */
+export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+
+/** What a file name may not hold: `.lst` lines are tab-separated and newline-terminated. */
+const UNLISTABLE = /[\t\n\r]/;
 
 /**
  * Reads a folder in either layout:
@@ -18,16 +37,21 @@ export function readImagesFolder(
   dir: string,
   classes: readonly ClassInfo[],
   maxPixels: number,
+  maxBytes = DEFAULT_MAX_IMAGE_BYTES,
 ): SourceDataset {
-  const root = resolve(dir);
-  if (!existsSync(root) || !statSync(root).isDirectory())
+  if (!existsSync(dir))
     throw new InputError(
       `images folder ${dir} does not exist: pass --source images:DIR with a folder that has train/ and test/`,
     );
+  if (!statSync(dir).isDirectory())
+    throw new InputError(
+      `images folder ${dir} is a file, not a folder: pass --source images:DIR with the folder that has train/ and test/`,
+    );
+  // Real path: a symlink inside may point anywhere under it, never out of it.
+  const root = realpathSync(resolve(dir));
+  const limits = { root, maxPixels, maxBytes };
   const hasLists = existsSync(join(root, 'train.lst')) || existsSync(join(root, 'test.lst'));
-  const images = hasLists
-    ? readListLayout(root, classes, maxPixels)
-    : readClassFolders(root, classes, maxPixels);
+  const images = hasLists ? readListLayout(root, classes, limits) : readClassFolders(root, classes, limits);
   for (const split of SPLITS) {
     if (!images.some((image) => image.split === split))
       throw new InputError(`images folder ${dir}: the ${split} split is empty; add images under ${split}/`);
@@ -35,7 +59,13 @@ export function readImagesFolder(
   return { source: `images:${dir}`, classes: [...classes], images };
 }
 
-function readListLayout(root: string, classes: readonly ClassInfo[], maxPixels: number): LabeledImage[] {
+interface Limits {
+  root: string;
+  maxPixels: number;
+  maxBytes: number;
+}
+
+function readListLayout(root: string, classes: readonly ClassInfo[], limits: Limits): LabeledImage[] {
   const images: LabeledImage[] = [];
   for (const split of SPLITS) {
     const listFile = join(root, `${split}.lst`);
@@ -52,7 +82,7 @@ function readListLayout(root: string, classes: readonly ClassInfo[], maxPixels: 
             `(data.classes has ${classes.length}: ${classes.map((c) => `${c.label}=${c.name}`).join(', ')})`,
         );
       const file = join(root, split, entry.path);
-      if (!existsSync(file))
+      if (!existsSync(file) && !isSymlink(file))
         throw new InputError(
           `${shown} line ${entry.line}: ${join(split, entry.path)} does not exist in ${root}`,
         );
@@ -64,7 +94,7 @@ function readListLayout(root: string, classes: readonly ClassInfo[], maxPixels: 
           split,
           entry.label,
           name,
-          maxPixels,
+          limits,
         ),
       );
     }
@@ -72,7 +102,7 @@ function readListLayout(root: string, classes: readonly ClassInfo[], maxPixels: 
   return images;
 }
 
-function readClassFolders(root: string, classes: readonly ClassInfo[], maxPixels: number): LabeledImage[] {
+function readClassFolders(root: string, classes: readonly ClassInfo[], limits: Limits): LabeledImage[] {
   const byName = new Map(classes.map((c) => [c.name, c]));
   const images: LabeledImage[] = [];
   for (const split of SPLITS) {
@@ -83,6 +113,10 @@ function readClassFolders(root: string, classes: readonly ClassInfo[], maxPixels
       );
     const names = new Set<string>();
     for (const folder of readdirSync(splitDir, { withFileTypes: true })) {
+      if (folder.isSymbolicLink())
+        throw new InputError(
+          `${join(splitDir, folder.name)} is a symlink: class folders must be real folders; replace the link with a folder holding the images`,
+        );
       if (!folder.isDirectory()) continue;
       const cls = byName.get(folder.name);
       if (cls === undefined)
@@ -92,13 +126,18 @@ function readClassFolders(root: string, classes: readonly ClassInfo[], maxPixels
         );
       for (const file of readdirSync(join(splitDir, folder.name)).sort()) {
         const path = join(splitDir, folder.name, file);
-        if (!statSync(path).isFile() || file.startsWith('.')) continue;
+        if (file.startsWith('.')) continue;
+        if (UNLISTABLE.test(file))
+          throw new InputError(
+            `${JSON.stringify(path)} has a tab or line break in its name, which a .lst file cannot hold: rename the file`,
+          );
+        if (lstatSync(path).isDirectory()) continue;
         if (!IMAGE_EXTENSIONS.has(extname(file).toLowerCase()))
           throw new InputError(
             `${path} is not a .png, .jpg or .jpeg image: remove it from the images folder`,
           );
         images.push(
-          loadImage(path, path, split, cls.label, uniqueName(`${cls.name}_${file}`, names), maxPixels),
+          loadImage(path, path, split, cls.label, uniqueName(`${cls.name}_${file}`, names), limits),
         );
       }
     }
@@ -112,10 +151,10 @@ function loadImage(
   split: Split,
   label: number,
   name: string,
-  maxPixels: number,
+  limits: Limits,
 ): LabeledImage {
-  const bytes = readFileSync(file);
-  const decoded = decodeImage(bytes, where, maxPixels);
+  const bytes = readImageFile(file, where, limits);
+  const decoded = decodeImage(bytes, where, limits.maxPixels);
   const png = decoded.format === 'png' ? bytes : encodePng(decoded);
   const pngName = decoded.format === 'png' ? name : `${basename(name, extname(name))}.png`;
   return { split, label, name: pngName, png, width: decoded.width, height: decoded.height };
@@ -127,4 +166,61 @@ function uniqueName(name: string, taken: Set<string>): string {
     candidate = `${basename(name, extname(name))}-${i}${extname(name)}`;
   taken.add(candidate);
   return candidate;
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a folder';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Reads one image file after checking what it is: a symlink must stay inside the folder and lead
+ * somewhere, and only a regular file within the size limit is read (a FIFO would block forever,
+ * /dev/zero would never end). Opened non-blocking and checked again on the open descriptor, so a
+ * file swapped for a FIFO between the check and the read cannot hang the stage either.
+ */
+function readImageFile(file: string, where: string, limits: Limits): Buffer {
+  if (isSymlink(file)) {
+    let target: string;
+    try {
+      target = realpathSync(file);
+    } catch {
+      throw new InputError(`${where} is a symlink to nothing (dangling): fix the link or remove the file`);
+    }
+    if (!target.startsWith(`${limits.root}${sep}`))
+      throw new InputError(
+        `${where} is a symlink to ${target}, outside the images folder ${limits.root}: copy the image into the folder`,
+      );
+  }
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile())
+      throw new InputError(`${where} is ${kindOf(stats)}, not an image file: list image files only`);
+    if (stats.size > limits.maxBytes)
+      throw new InputError(
+        `${where} is ${stats.size} bytes, over the limit of ${limits.maxBytes} (data.maxImageBytes): resize the image or raise the limit`,
+      );
+    const bytes = Buffer.alloc(stats.size);
+    let read = 0;
+    while (read < bytes.length) {
+      const n = readSync(fd, bytes, read, bytes.length - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return bytes.subarray(0, read);
+  } finally {
+    closeSync(fd);
+  }
 }

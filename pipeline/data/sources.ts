@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import { defaultCacheDir } from '../config.js';
-import { InputError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { Reporter } from '../reporter.js';
 import {
   CIFAR100_FINE_LABELS,
@@ -17,6 +17,11 @@ import { syntheticDataset } from './synthetic.js';
  * names, and ids still mean CIFAR-100's names (so the default [8, 48] is bicycle, motorcycle everywhere).
  */
 export function resolveClasses(classes: readonly (number | string)[], source: string): ClassInfo[] {
+  const repeated = classes.find((c, i) => classes.indexOf(c) !== i);
+  if (repeated !== undefined)
+    throw new ConfigError(
+      `data.classes names ${JSON.stringify(repeated)} twice (${classes.join(', ')}): list each class once`,
+    );
   if (source === 'cifar100') return resolveCifarClasses(classes);
   const resolved = classes.map((c, label): ClassInfo => {
     if (typeof c === 'number') return resolveCifarClasses([c]).map((r) => ({ ...r, label }))[0] as ClassInfo;
@@ -24,7 +29,9 @@ export function resolveClasses(classes: readonly (number | string)[], source: st
     return cifarId >= 0 ? { label, name: c, cifarId } : { label, name: c };
   });
   if (new Set(resolved.map((c) => c.name)).size !== resolved.length)
-    throw new InputError('data.classes names the same class twice: list each once');
+    throw new ConfigError(
+      `data.classes names the same class twice (${classes.join(', ')}): list each class once`,
+    );
   return resolved;
 }
 
@@ -45,7 +52,7 @@ export async function loadSource(
   if (source.startsWith('images:')) {
     const dir = source.slice('images:'.length);
     reporter.info(`reading images from ${dir}`);
-    return readImagesFolder(dir, classes, config.data.maxImagePixels);
+    return readImagesFolder(dir, classes, config.data.maxImagePixels, config.data.maxImageBytes);
   }
   const archive = await ensureCifarArchive({
     url: config.data.cifar100.url,

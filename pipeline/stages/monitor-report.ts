@@ -29,6 +29,11 @@ export function reportDir(workDir: string, runId: string): string {
   return join(workDir, 'runs', runId, 'report');
 }
 
+/** Reports on capture from outside the pipeline (--capture) belong to no run: they are kept here. */
+export function captureReportsDir(workDir: string): string {
+  return join(workDir, 'capture-reports');
+}
+
 /** Reads the endpoint's capture for this run's test executions and writes the report. */
 export async function monitorReport(context: StageContext): Promise<StageResult<'monitor-report'>> {
   const { config, backend, reporter, manifest, runId } = context;
@@ -115,7 +120,12 @@ async function standaloneReport(
       throw new SconesError(
         `--capture ${capture} does not exist: pass a folder of .jsonl files or an s3:// prefix`,
       );
-    for (const file of jsonlFiles(capture))
+    const files = jsonlFiles(capture);
+    if (files.length === 0)
+      throw new SconesError(
+        `--capture ${capture} holds no .jsonl files: pass the folder the endpoint's data capture wrote (or an s3:// prefix)`,
+      );
+    for (const file of files)
       aggregator.addFile(readFileSync(file, 'utf8'), relative(process.cwd(), file) || file);
   }
   return finish(context, aggregator, `Monitor report: ${capture}`, {
@@ -145,9 +155,11 @@ async function finish(
   const { config, backend, reporter, runId } = context;
   const source = reportContext.header.source;
   const summary = aggregator.summarize();
-  const dir = reportDir(config.workDir, runId);
+  const outside = config.monitor.capture !== undefined;
+  const dir = outside ? join(captureReportsDir(config.workDir), runId) : reportDir(config.workDir, runId);
+  const keyPrefix = outside ? `capture-reports/${runId}/` : `${KEYS.runs}/${runId}/report/`;
   const files = await writeReport(dir, title, summary, aggregator, reportContext);
-  await uploadReport(backend.store, dir, runId, files);
+  await uploadReport(backend.store, dir, keyPrefix, files);
   if (summary.malformed.count > 0)
     reporter.warn(
       `${summary.malformed.count} malformed capture lines (first: ${JSON.stringify(summary.malformed.examples[0])})`,
@@ -159,7 +171,7 @@ async function finish(
     reused: false,
     outputs: {
       reportDir: dir,
-      reportUri: backend.store.uri(`${KEYS.runs}/${runId}/report/`),
+      reportUri: backend.store.uri(keyPrefix),
       source,
       records: summary.records,
       malformed: summary.malformed.count,
@@ -174,9 +186,14 @@ async function finish(
   };
 }
 
-async function uploadReport(store: ObjectStore, dir: string, runId: string, files: string[]): Promise<void> {
+async function uploadReport(
+  store: ObjectStore,
+  dir: string,
+  keyPrefix: string,
+  files: string[],
+): Promise<void> {
   for (const file of files)
-    await store.put(`${KEYS.runs}/${runId}/report/${file}`, readFileSync(join(dir, file)), {
+    await store.put(`${keyPrefix}${file}`, readFileSync(join(dir, file)), {
       contentType: file.endsWith('.png')
         ? 'image/png'
         : file.endsWith('.html')

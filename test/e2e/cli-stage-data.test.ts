@@ -112,8 +112,10 @@ describe('scones CLI usage', () => {
       env: { SCONES_TRAIN__EPOCHS: '4' },
     });
     expect(result.code).to.equal(0);
-    const config = JSON.parse(result.stdout);
+    const { config, origins } = JSON.parse(result.stdout);
     expect(config.gate.minAccuracy).to.equal(0.9);
+    expect(origins['gate.minAccuracy']).to.equal('flag');
+    expect(origins['train.epochs']).to.equal('env SCONES_TRAIN__EPOCHS');
     expect(config.train.epochs).to.equal(4);
     expect(config.backend).to.equal('local');
   });

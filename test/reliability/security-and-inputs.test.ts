@@ -1,9 +1,25 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect } from 'chai';
+import { PNG } from 'pngjs';
 import { handler as classify } from '../../lambdas/classify-image/index.js';
 import { handler as filter } from '../../lambdas/filter-inferences/index.js';
 import { handler as serialize } from '../../lambdas/serialize-image-data/index.js';
+import { readLocalDeployment } from '../../pipeline/backends/local/deployment-record.js';
 import { LocalStateMachineRunner } from '../../pipeline/backends/local/state-machine-runner.js';
 import { openLocalDeployment } from '../../pipeline/backends/local/workflow.js';
 import { bombPng, pngBytes, writeListLayout } from '../helpers/fixtures.js';
@@ -90,6 +106,77 @@ describe('reliability: security and bad input', function () {
     }
   });
 
+  it('PNG bombs at the endpoint: over its limit refused from the header; at the limit answered, and repeating them does not grow memory', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const memory = () => process.memoryUsage().heapUsed + process.memoryUsage().external;
+    /** A PNG of one flat colour: a few kilobytes that decode to side*side*4 bytes. */
+    const flat = (side: number) => {
+      const png = new PNG({ width: side, height: side });
+      png.data.fill(200);
+      return PNG.sync.write(png);
+    };
+    const { services, stop } = await openLocalDeployment(testConfig({ workDir: join(dir, '.scones') }));
+    const deployment = JSON.parse(readFileSync(join(dir, '.scones', 'deployment.json'), 'utf8')) as {
+      stack: { endpointName: string };
+    };
+    const runtime = new SageMakerRuntimeClient({
+      region: 'us-east-1',
+      endpoint: services.modelServer.url,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
+    const invoke = (body: Uint8Array) =>
+      runtime
+        .send(
+          new InvokeEndpointCommand({
+            EndpointName: deployment.stack.endpointName,
+            ContentType: 'image/png',
+            Body: body,
+          }),
+        )
+        .then(
+          (answer) => ({ ok: true, text: Buffer.from(answer.Body as Uint8Array).toString() }),
+          (error: Error) => ({ ok: false, text: error.message }),
+        );
+    try {
+      // 72 KB that would decode to 64 MB of pixels (and 400 MB more on the way to the model's input).
+      const over = await invoke(flat(4096));
+      figures.badInputsTried++;
+      expect(over.ok).to.equal(false);
+      expect(over.text).to.match(
+        /declares 4096x4096 pixels, over the limit of \d+ \(the endpoint's limit for a \d+x\d+ model\)/,
+      );
+      figures.badInputsClearErrors++;
+      const limit = Number(/over the limit of (\d+)/.exec(over.text)?.[1]);
+      const atLimit = flat(Math.floor(Math.sqrt(limit)));
+      const first = await invoke(atLimit);
+      expect(first.ok, first.text).to.equal(true);
+      expect(JSON.parse(first.text)).to.have.length(2);
+      gc();
+      const before = memory();
+      for (let i = 0; i < 5; i++) {
+        const answer = await invoke(atLimit);
+        expect(answer.ok, answer.text).to.equal(true);
+      }
+      gc();
+      const grown = memory() - before;
+      expect(grown, `grew by ${grown} bytes over 5 bombs`).to.be.below(16 * 1024 * 1024);
+      // A malformed %-escape in the endpoint name is the caller's error (400 naming it), not a 500.
+      figures.badInputsTried++;
+      const badName = await fetch(`${services.modelServer.url}/endpoints/bad%E0%A4%A/invocations`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: new Uint8Array(pngBytes(8, 8, 1)),
+      });
+      expect(badName.status).to.equal(400);
+      expect(await badName.text()).to.match(/Endpoint name \\"bad%E0%A4%A\\" has invalid %-encoding/);
+      figures.badInputsClearErrors++;
+    } finally {
+      runtime.destroy();
+      await stop();
+    }
+  });
+
   describe('bad input: an error naming the input and the fix, exit 1 (2 for configuration), nothing recorded', () => {
     const cases: [string, (images: string) => void, RegExp, number][] = [
       [
@@ -126,6 +213,57 @@ describe('reliability: security and bad input', function () {
         'an unknown class label',
         (d) => writeFileSync(join(d, 'test.lst'), '0\t7\timg_0_0.png\n'),
         /test\.lst line 1: label 7 is not a configured class/,
+        1,
+      ],
+      [
+        'a .lst entry that is a folder',
+        (d) => {
+          rmSync(join(d, 'train', 'img_0_0.png'));
+          mkdirSync(join(d, 'train', 'img_0_0.png'));
+        },
+        /train\.lst line 1 \(train\/img_0_0\.png\) is a folder, not an image file: list image files only/,
+        1,
+      ],
+      [
+        'a dangling symlink',
+        (d) => {
+          rmSync(join(d, 'train', 'img_0_0.png'));
+          symlinkSync(join(d, 'gone.png'), join(d, 'train', 'img_0_0.png'));
+        },
+        /train\/img_0_0\.png\) is a symlink to nothing \(dangling\): fix the link or remove the file/,
+        1,
+      ],
+      [
+        'a symlink to a file outside the folder',
+        (d) => {
+          rmSync(join(d, 'train', 'img_0_0.png'));
+          symlinkSync('/etc/hostname', join(d, 'train', 'img_0_0.png'));
+        },
+        /train\/img_0_0\.png\) is a symlink to \/etc\/hostname, outside the images folder/,
+        1,
+      ],
+      [
+        'a symlink to /dev/zero (endless)',
+        (d) => {
+          rmSync(join(d, 'train', 'img_0_0.png'));
+          symlinkSync('/dev/zero', join(d, 'train', 'img_0_0.png'));
+        },
+        /train\/img_0_0\.png\) is a symlink to \/dev\/zero, outside the images folder/,
+        1,
+      ],
+      [
+        'a FIFO listed as an image (would block forever)',
+        (d) => {
+          rmSync(join(d, 'train', 'img_0_0.png'));
+          execFileSync('mkfifo', [join(d, 'train', 'img_0_0.png')]);
+        },
+        /train\/img_0_0\.png\) is a FIFO \(named pipe\), not an image file/,
+        1,
+      ],
+      [
+        'a huge file (sparse, 100 GB declared)',
+        (d) => truncateSync(join(d, 'train', 'img_0_0.png'), 100 * 1024 ** 3),
+        /train\/img_0_0\.png\) is 107374182400 bytes, over the limit of 67108864 \(data\.maxImageBytes\)/,
         1,
       ],
     ];
@@ -167,6 +305,145 @@ describe('reliability: security and bad input', function () {
       }
       figures.badInputsTried++;
       figures.badInputsClearErrors++;
+    });
+
+    const folderCases: [string, (images: string) => string[], RegExp, number][] = [
+      [
+        'a file name with a newline',
+        (d) => {
+          writeFileSync(join(d, 'train', 'bicycle', 'two\nlines.png'), pngBytes(8, 8, 1));
+          return [];
+        },
+        /"[^"]*train\/bicycle\/two\\nlines\.png" has a tab or line break in its name, which a \.lst file cannot hold: rename the file/,
+        1,
+      ],
+      [
+        'a file name with a tab',
+        (d) => {
+          writeFileSync(join(d, 'test', 'motorcycle', 'tab\there.png'), pngBytes(8, 8, 1));
+          return [];
+        },
+        /test\/motorcycle\/tab\\there\.png" has a tab or line break in its name/,
+        1,
+      ],
+      [
+        'a FIFO found in a class folder (would block forever)',
+        (d) => {
+          execFileSync('mkfifo', [join(d, 'train', 'bicycle', 'pipe.png')]);
+          return [];
+        },
+        /train\/bicycle\/pipe\.png is a FIFO \(named pipe\), not an image file/,
+        1,
+      ],
+      [
+        'a class folder that is a symlink',
+        (d) => {
+          rmSync(join(d, 'test', 'motorcycle'), { recursive: true });
+          symlinkSync(join(d, 'train', 'motorcycle'), join(d, 'test', 'motorcycle'));
+          return [];
+        },
+        /test\/motorcycle is a symlink: class folders must be real folders; replace the link/,
+        1,
+      ],
+      [
+        'images: naming a file',
+        (d) => {
+          writeFileSync(join(d, 'plain-file'), 'x');
+          return ['--source', `images:${join(d, 'plain-file')}`];
+        },
+        /images folder .*plain-file is a file, not a folder: pass --source images:DIR/,
+        1,
+      ],
+      [
+        'duplicate classes',
+        () => ['--set', 'data.classes=[bicycle, motorcycle, bicycle]'],
+        /data\.classes names "bicycle" twice .*list each class once/,
+        2,
+      ],
+      [
+        'an invalid --run-id',
+        () => ['--run-id', '../escape'],
+        /--run-id "\.\.\/escape" is not valid: use letters, digits/,
+        2,
+      ],
+    ];
+    for (const [name, breakIt, message, code] of folderCases) {
+      it(`class folders: ${name}`, async () => {
+        const images = join(dir, `folders-${name.replace(/\W+/g, '-')}`);
+        for (const split of ['train', 'test'])
+          for (const [i, cls] of ['bicycle', 'motorcycle'].entries()) {
+            mkdirSync(join(images, split, cls), { recursive: true });
+            writeFileSync(join(images, split, cls, 'a.png'), pngBytes(8, 8, i + 3));
+          }
+        const extra = breakIt(images);
+        const runId = `bad-${name.replace(/\W+/g, '-')}`;
+        const result = await runCli(
+          ['stage-data', '--source', `images:${images}`, '--run-id', runId, ...extra],
+          { cwd: dir },
+        );
+        figures.badInputsTried++;
+        expect(result.code, result.stderr).to.equal(code);
+        expect(result.stderr).to.match(message);
+        expect(existsSync(join(dir, '.scones', 'runs', runId, 'manifest.json'))).to.equal(false);
+        figures.badInputsClearErrors++;
+      });
+    }
+
+    it('a truncated deployment record: named, with what to do', () => {
+      const path = join(dir, 'truncated-deployment.json');
+      writeFileSync(path, '{"stack": {"endpointName": "scones');
+      figures.badInputsTried++;
+      expect(() => readLocalDeployment(path)).to.throw(
+        /truncated-deployment\.json is not valid JSON \(.*; truncated\?\): run scones deploy again/,
+      );
+      figures.badInputsClearErrors++;
+    });
+
+    it('the environment and the command line: --config by absolute path, SCONES_DEBUG, workDir a file, __proto__', async () => {
+      const elsewhere = join(dir, 'elsewhere');
+      mkdirSync(elsewhere, { recursive: true });
+      writeFileSync(join(dir, 'a-file'), 'not a folder');
+      const attempts: [string[], NodeJS.ProcessEnv, RegExp, number][] = [
+        [
+          ['config', '--config', join(elsewhere, 'missing.yaml')],
+          {},
+          /config file .*elsewhere\/missing\.yaml does not exist/,
+          2,
+        ],
+        [
+          ['config', '--set', '__proto__.polluted=1'],
+          {},
+          /"__proto__\.polluted" is not a configuration key/,
+          2,
+        ],
+        [
+          ['train', '--set', `workDir=${join(dir, 'a-file')}`],
+          {},
+          /workDir .*a-file is a file, not a folder: set workDir to a folder/,
+          2,
+        ],
+        [
+          ['config', '--set', 'gate.minAcuracy=0.5'],
+          {},
+          /unknown key gate\.minAcuracy: did you mean gate\.minAccuracy\?/,
+          2,
+        ],
+      ];
+      for (const [args, env, message, code] of attempts) {
+        figures.badInputsTried++;
+        const result = await runCli(args, { cwd: dir, env });
+        expect(result.code, `${args.join(' ')}: ${result.stderr}`).to.equal(code);
+        expect(result.stderr, args.join(' ')).to.match(message);
+        expect(({} as { polluted?: unknown }).polluted).to.equal(undefined);
+        figures.badInputsClearErrors++;
+      }
+      writeFileSync(join(elsewhere, 'abs.yaml'), 'train:\n  epochs: 2\n');
+      const absolute = await runCli(['config', '--json', '--config', join(elsewhere, 'abs.yaml')], {
+        cwd: dir,
+        env: { SCONES_DEBUG: '1' },
+      });
+      expect(absolute.code, absolute.stderr).to.equal(0);
+      expect(JSON.parse(absolute.stdout).config.train.epochs).to.equal(2);
     });
 
     it('a capture file with garbage and a truncated last line: counted, not fatal', async () => {

@@ -1,11 +1,59 @@
 import { expect } from 'chai';
 import { PNG } from 'pngjs';
-import { decodeImage, encodePng, rgbaFromPlanar, sniffImageFormat } from '../../pipeline/data/image.js';
+import {
+  decodeImage,
+  encodePng,
+  endpointPixelLimit,
+  rgbaFromPlanar,
+  shrinkByBlocks,
+  sniffImageFormat,
+} from '../../pipeline/data/image.js';
 import { formatLst, parseLst } from '../../pipeline/data/lst.js';
 import { InputError } from '../../pipeline/errors.js';
 import { bombPng, jpegBytes, pngBytes, randomPixels } from '../helpers/fixtures.js';
 
 describe('images', () => {
+  it('shrinks a large image by averaging whole blocks, and leaves a small one as it is', () => {
+    // Prepare: 300x260, each pixel's red = its column, green = its row, blue 10, alpha 255.
+    const width = 300;
+    const height = 260;
+    const data = new Uint8Array(width * height * 4);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) data.set([x % 256, y % 256, 10, 255], (y * width + x) * 4);
+    // Act: for a 32x32 model, blocks of floor(300 / 128) = 2
+    const shrunk = shrinkByBlocks({ width, height, data }, 32);
+    // Assess: the mean of each 2x2 block, computed here from the source pixels
+    expect(shrunk).to.include({ width: 150, height: 130 });
+    for (const [x, y] of [
+      [0, 0],
+      [37, 91],
+      [149, 129],
+    ] as const) {
+      const mean = (channel: number) =>
+        Math.round(
+          [0, 1]
+            .flatMap((dy) =>
+              [0, 1].map((dx) => data[((2 * y + dy) * width + 2 * x + dx) * 4 + channel] as number),
+            )
+            .reduce((a, b) => a + b, 0) / 4,
+        );
+      expect(Array.from(shrunk.data.subarray((y * 150 + x) * 4, (y * 150 + x) * 4 + 4))).to.deep.equal([
+        mean(0),
+        mean(1),
+        10,
+        255,
+      ]);
+    }
+    const small = { width: 100, height: 100, data: new Uint8Array(100 * 100 * 4) };
+    expect(shrinkByBlocks(small, 32)).to.equal(small);
+  });
+
+  it("bounds the endpoint's decoded pixels by its model's input side, never above 4096x4096", () => {
+    expect(endpointPixelLimit(32)).to.equal(2048 * 2048);
+    expect(endpointPixelLimit(16)).to.equal(1024 * 1024);
+    expect(endpointPixelLimit(224)).to.equal(4096 * 4096);
+  });
+
   it('decodes RGBA, RGB and grayscale PNGs and JPEGs to RGBA', () => {
     for (const colorType of [6, 2, 0] as const) {
       const decoded = decodeImage(pngBytes(5, 4, 3, { colorType }), 'x.png', 1000);

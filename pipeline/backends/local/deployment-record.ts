@@ -42,7 +42,15 @@ export type LocalDeployment = z.infer<typeof localDeploymentSchema>;
 
 export function readLocalDeployment(path: string): LocalDeployment | undefined {
   if (!existsSync(path)) return undefined;
-  const parsed = localDeploymentSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new SconesError(
+      `${path} is not valid JSON (${(error as Error).message}; truncated?): run scones deploy again, or scones teardown to remove it`,
+    );
+  }
+  const parsed = localDeploymentSchema.safeParse(json);
   if (!parsed.success)
     throw new SconesError(`${path} is not a valid deployment record: run scones deploy again`);
   return parsed.data;

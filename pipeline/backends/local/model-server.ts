@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { decodeImage } from '../../data/image.js';
+import { decodeImage, endpointPixelLimit, shrinkByBlocks } from '../../data/image.js';
 import type { DataCaptureSettings } from '../../deploy/local-stack.js';
 import { SconesError } from '../../errors.js';
 import type { ObjectStore } from '../../ports.js';
@@ -128,7 +128,18 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       );
       return;
     }
-    const endpoint = decodeURIComponent(match[1] as string);
+    let endpoint: string;
+    try {
+      endpoint = decodeURIComponent(match[1] as string);
+    } catch {
+      sendError(
+        response,
+        400,
+        'ValidationError',
+        `Endpoint name ${JSON.stringify(match[1])} has invalid %-encoding: percent-encode the name as UTF-8`,
+      );
+      return;
+    }
     if (endpoint !== options.endpointName) {
       sendError(response, 400, 'ValidationError', `Endpoint ${endpoint} of account 000000000000 not found.`);
       return;
@@ -154,8 +165,14 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     }
     let probabilities: number[];
     try {
-      const image = decodeImage(body, 'request body', 4096 * 4096);
-      const input = imageToInput(image, options.side);
+      // Decoded within a bound set by the model's input, and shrunk before any float copy is made.
+      const decoded = decodeImage(
+        body,
+        'request body',
+        endpointPixelLimit(options.side),
+        `the endpoint's limit for a ${options.side}x${options.side} model`,
+      );
+      const input = imageToInput(shrinkByBlocks(decoded, options.side), options.side);
       probabilities = tf.tidy(() => {
         const output = model.predict(tf.tensor4d(input, [1, options.side, options.side, 3])) as tf.Tensor;
         return Array.from(output.dataSync());

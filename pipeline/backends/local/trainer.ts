@@ -163,6 +163,8 @@ export class LocalTrainer implements Trainer {
         1,
         `epoch ${epoch}: loss ${metrics.loss.toFixed(3)} acc ${metrics.accuracy.toFixed(3)} ` +
           `val_acc ${metrics.validationAccuracy.toFixed(3)} (${(order.length / seconds).toFixed(0)} img/s)`,
+        // Early stopping ends training within `patience` epochs of the best one: the ETA says so.
+        Math.min(hp.epochs - epoch, hp.patience - (epoch - best.epoch)),
       );
       if (epoch - best.epoch >= hp.patience) {
         reporter.info(
