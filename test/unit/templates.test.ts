@@ -275,7 +275,8 @@ describe('CloudFormation templates', function () {
       ModelDataUrl: 's3://b/models/t/',
       InferenceImage: 'img',
       SageMakerRoleArn: 'arn:aws:iam::1:role/r',
-      ModelVersion: 'abc',
+      ModelNameDigest: '0123456789abcdef',
+      EndpointConfigNameDigest: 'fedcba9876543210',
       TrainingId: 't-abc',
       ValidationAccuracy: '0.9',
       DataCaptureS3Uri: 's3://b/data-capture',
@@ -310,9 +311,9 @@ describe('CloudFormation templates', function () {
     expect(() =>
       resolveLocalStack(
         workflow,
-        { ...parameters, ModelVersion: 'NOT OK' },
+        { ...parameters, ModelNameDigest: 'NOT OK' },
         { stackName: 'st', region: 'eu-west-1', definition: '{}' },
       ),
-    ).to.throw(/ModelVersion = "NOT OK" does not match/);
+    ).to.throw(/ModelNameDigest = "NOT OK" does not match/);
   });
 });
