@@ -165,13 +165,11 @@ describe('aws first contact: the deployer against CloudFormation and S3 as docum
     s3.on(HeadObjectCommand).resolves({ ContentLength: 1 });
     cfn.on(DescribeStacksCommand).resolves(stackIn('UPDATE_COMPLETE'));
     cfn.on(CreateChangeSetCommand).resolves({});
-    cfn
-      .on(DescribeChangeSetCommand)
-      .resolves({
-        Status: 'FAILED',
-        StatusReason:
-          "The submitted information didn't contain changes. Submit different information to create a change set.",
-      });
+    cfn.on(DescribeChangeSetCommand).resolves({
+      Status: 'FAILED',
+      StatusReason:
+        "The submitted information didn't contain changes. Submit different information to create a change set.",
+    });
     cfn.on(DeleteChangeSetCommand).resolves({});
     const first = await deployer().deploy(request('run-1'), captureReporter().reporter);
     const second = await deployer().deploy(request('run-2'), captureReporter().reporter);
