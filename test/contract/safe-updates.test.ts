@@ -204,7 +204,7 @@ describe('safe updates: a custom name changes whenever a property that requires 
   it('the check catches the old naming: a name that follows only the training id', () => {
     const old = structuredClone(template);
     const config = old.Resources.EndpointConfig?.Properties as Record<string, unknown>;
-    config.EndpointConfigName = { 'Fn::Sub': '${AWS::StackName}-config-${TrainingId}' };
+    config.EndpointConfigName = { 'Fn::Sub': ['$', '{AWS::StackName}-config-$', '{TrainingId}'].join('') };
     const problems = unsafe(
       old,
       old,
