@@ -164,18 +164,19 @@ describe('CloudFormation templates', function () {
 
   it('the state machine definition validates (asl-validator) and names only functions the template declares', () => {
     const definition = readFileSync(STATE_MACHINE_DEFINITION, 'utf8');
-    const substitutions = workflow.Resources.StateMachine?.Properties?.DefinitionSubstitutions as Record<
-      string,
-      { 'Fn::GetAtt': [string, string] }
-    >;
+    const { Partition, ...functions } = workflow.Resources.StateMachine?.Properties
+      ?.DefinitionSubstitutions as Record<string, { 'Fn::GetAtt': [string, string] }>;
+    // Integration ARNs name the stack's partition, never a literal `aws`.
+    expect(Partition).to.deep.equal({ Ref: 'AWS::Partition' });
     const arns = Object.fromEntries(
-      Object.entries(substitutions).map(([key, value]) => {
+      Object.entries(functions).map(([key, value]) => {
         const [logicalId] = value['Fn::GetAtt'];
         expect(workflow.Resources[logicalId]?.Type, logicalId).to.equal('AWS::Lambda::Function');
-        return [key, `arn:aws:lambda:us-east-1:123456789012:function:${logicalId}`];
+        return [key, `arn:aws-cn:lambda:cn-north-1:123456789012:function:${logicalId}`];
       }),
     );
-    const substituted = JSON.parse(substituteDefinition(definition, arns));
+    expect(definition).to.not.include('arn:aws:');
+    const substituted = JSON.parse(substituteDefinition(definition, { ...arns, Partition: 'aws-cn' }));
     const result = aslValidator(substituted);
     expect(result.isValid, result.errorsText('\n')).to.equal(true);
     const invoked = Object.values(
