@@ -9,6 +9,7 @@ import { SconesError } from '../../errors.js';
 import type { Backend } from '../../ports.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
+import { awaitCapture } from './capture.js';
 import { readStackChampion, readStackModel } from './champion.js';
 import { AWS_CLIENT_LIMITS, type AwsClientLimits, awsClientConfig, nameTimeouts } from './client-config.js';
 import { CloudFormationDeployer } from './cloudformation-deployer.js';
@@ -86,6 +87,7 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
     },
     deployedModel: () => readStackModel(clients.cloudformation, config.deploy.stackName),
     champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
+    awaitCapture: (request, reporter) => awaitCapture(store, request, reporter),
     async close() {
       clients.s3.destroy();
       clients.sagemaker.destroy();
