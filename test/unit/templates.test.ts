@@ -164,8 +164,8 @@ describe('CloudFormation templates', function () {
 
   it('the state machine definition validates (asl-validator) and names only functions the template declares', () => {
     const definition = readFileSync(STATE_MACHINE_DEFINITION, 'utf8');
-    const { Partition, ...functions } = workflow.Resources.StateMachine?.Properties
-      ?.DefinitionSubstitutions as Record<string, { 'Fn::GetAtt': [string, string] }>;
+    const { Partition, ...functions } = (workflow.Resources.StateMachine?.Properties
+      ?.DefinitionSubstitutions ?? {}) as Record<string, { 'Fn::GetAtt': [string, string] }>;
     // Integration ARNs name the stack's partition, never a literal `aws`.
     expect(Partition).to.deep.equal({ Ref: 'AWS::Partition' });
     const arns = Object.fromEntries(

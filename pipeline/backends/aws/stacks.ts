@@ -252,7 +252,7 @@ export function maxWorkflowStackNameLength(template: Template = loadTemplate()):
     if (limit === undefined || typeof name?.['Fn::Sub'] !== 'string') continue;
     // Everything but the stack name: the digests are 16 characters, other parameters are not used in names.
     const rest = name['Fn::Sub']
-      .replace('${AWS::StackName}', '')
+      .replace(/\$\{AWS::StackName\}/g, '')
       .replace(/\$\{[A-Za-z]+NameDigest\}/g, 'x'.repeat(16));
     const max = limit.max - rest.length;
     if (max < strictest.max)
