@@ -18,6 +18,14 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandInput,
+  ExecutionAlreadyExists,
+  SFNClient,
+  StartExecutionCommand,
+  type StartExecutionCommandInput,
+} from '@aws-sdk/client-sfn';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
@@ -271,6 +279,122 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
     expect(result.stderr).to.include('run aa-newest has not completed');
     expect(result.stderr).to.not.include('zz-older');
     expect(s3.commandCalls(PutObjectCommand)).to.have.length(0);
+  });
+});
+
+describe('aws backend through the CLI: test-executions', function () {
+  this.timeout(120_000);
+  let s3: AwsClientStub<S3Client>;
+  let sfn: AwsClientStub<SFNClient>;
+  let dir: string;
+  let cleanup: () => void;
+  before(() => {
+    s3 = mockClient(S3Client);
+    sfn = mockClient(SFNClient);
+  });
+  beforeEach(() => {
+    s3.reset();
+    sfn.reset();
+    ({ dir, cleanup } = tempDir());
+  });
+  afterEach(() => cleanup());
+  after(() => {
+    s3.restore();
+    sfn.restore();
+  });
+
+  const MACHINE = 'arn:aws:states:us-east-1:123456789012:stateMachine:scones-workflow-workflow';
+  const PREFIX = 'datasets/d0d0d0d0d0d0d0d0d0d0/';
+
+  /** A run whose dataset and deployment are recorded, with test.lst in the bucket (index, label, path). */
+  function stagedRun(bucket: ReturnType<typeof fakeBucket>) {
+    const digest = configDigest(testConfig({ backend: 'aws', bucket: BUCKET }));
+    const stage = (outputs: unknown) => ({
+      inputsDigest: 'x',
+      startedAt: '2026-11-22T10:00:00.000Z',
+      finishedAt: '2026-11-22T10:01:00.000Z',
+      durationMs: 60_000,
+      reused: false,
+      outputs,
+    });
+    const manifest = {
+      ...newManifest('run-7', 'aws', digest),
+      stages: {
+        'stage-data': stage({
+          digest: 'd0d0d0d0d0d0d0d0d0d0',
+          source: 'cifar100',
+          uri: `s3://${BUCKET}/${PREFIX}`,
+          prefix: PREFIX,
+          classes: [
+            { label: 0, name: 'bicycle', cifarId: 8 },
+            { label: 1, name: 'motorcycle', cifarId: 48 },
+          ],
+          counts: { train: { bicycle: 2, motorcycle: 2 }, test: { bicycle: 2, motorcycle: 2 } },
+          totals: { train: 4, test: 4 },
+          imageShape: [3, 32, 32],
+        }),
+        deploy: stage({
+          deployed: true,
+          preview: false,
+          stackName: 'scones-workflow',
+          trainingId: 't-1',
+          validationAccuracy: 0.9,
+          endpointName: 'scones-workflow-endpoint',
+          stateMachineArn: MACHINE,
+          outputs: {},
+          deploymentDigest: 'x',
+          changes: [],
+        }),
+      },
+    };
+    bucket.put('runs/run-7/manifest.json', JSON.stringify(manifest));
+    bucket.put(
+      `${PREFIX}test.lst`,
+      '0\t0\tbicycle/a.png\n1\t0\tbicycle/b.png\n2\t1\tmotorcycle/c.png\n3\t1\tmotorcycle/d.png\n',
+    );
+  }
+
+  const finished = (input: string) => ({
+    status: 'SUCCEEDED' as const,
+    input,
+    startDate: new Date(0),
+    stopDate: new Date(800),
+    output: '{"statusCode":200,"body":{"inferences":[0.97,0.03]}}',
+  });
+
+  it('reads test.lst from S3, starts one execution per drawn case, and a re-run (ExecutionAlreadyExists) reuses them', async () => {
+    const bucket = fakeBucket(s3, { canList: true });
+    stagedRun(bucket);
+    const started = new Map<string, string>();
+    sfn.on(StartExecutionCommand).callsFake(async (input: StartExecutionCommandInput) => {
+      const arn = `${MACHINE.replace(':stateMachine:', ':execution:')}:${input.name}`;
+      // StartExecution API reference: a closed execution with the same name answers ExecutionAlreadyExists.
+      if (started.has(arn))
+        throw new ExecutionAlreadyExists({
+          message: `Execution Already Exists: '${arn}'`,
+          $metadata: { httpStatusCode: 400 },
+        });
+      started.set(arn, input.input ?? '{}');
+      return { executionArn: arn, startDate: new Date(0) };
+    });
+    sfn.on(DescribeExecutionCommand).callsFake(async (input: DescribeExecutionCommandInput) => ({
+      executionArn: input.executionArn,
+      stateMachineArn: MACHINE,
+      ...finished(started.get(input.executionArn ?? '') ?? '{}'),
+    }));
+    const args = ['test-executions', '--run-id', 'run-7', '--count', '3', '--json', ...AWS_FLAGS];
+    const first = await runCli(args, { cwd: dir });
+    expect(first.code, first.stderr).to.equal(0);
+    const keys = [...started.values()].map((i) => (JSON.parse(i) as { s3_key: string }).s3_key);
+    expect(keys).to.have.length(3);
+    for (const key of keys)
+      expect(key).to.match(/^datasets\/d0d0d0d0d0d0d0d0d0d0\/test\/(bicycle|motorcycle)\/[a-d]\.png$/);
+    expect(s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key)).to.include(`${PREFIX}test.lst`);
+
+    const again = await runCli(args, { cwd: dir });
+    expect(again.code, again.stderr).to.equal(0);
+    expect(started.size, 'no new executions on the re-run').to.equal(3);
+    expect(sfn.commandCalls(StartExecutionCommand)).to.have.length(6);
   });
 });
 
