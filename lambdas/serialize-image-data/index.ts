@@ -36,7 +36,12 @@ export class StatePayloadTooLargeError extends Error {
 }
 
 // Path-style addressing when an S3-compatible endpoint is configured (the local store, MinIO).
-const s3 = new S3Client(process.env.AWS_ENDPOINT_URL_S3 === undefined ? {} : { forcePathStyle: true });
+// Bounded: a silent S3 fails the invocation well inside the function's 30 s timeout, with retries.
+const s3 = new S3Client({
+  maxAttempts: 3,
+  requestHandler: { connectionTimeout: 2_000, requestTimeout: 8_000, throwOnRequestTimeout: true },
+  ...(process.env.AWS_ENDPOINT_URL_S3 === undefined ? {} : { forcePathStyle: true }),
+});
 
 /** Reads `s3://s3_bucket/s3_key` and returns it base64-encoded for the classifier. */
 export async function handler(

@@ -52,7 +52,10 @@ export function nameDigests(
     const inputs: Record<string, string> = {};
     for (const name of [...references(properties, new Set())].sort()) {
       if (name.startsWith('AWS::')) continue;
+      const digestOwner = DIGEST_PARAMETER.exec(name)?.[1];
       if (name in template.Resources) inputs[`resource:${name}`] = digestOf(name, [...path, logicalId]);
+      else if (digestOwner !== undefined && digestOwner in template.Resources)
+        inputs[`parameter:${name}`] = digestOf(digestOwner, [...path, logicalId]);
       else if (name in (template.Parameters ?? {})) {
         const value = parameterValues[name] ?? template.Parameters?.[name]?.Default;
         if (value === undefined) throw new SconesError(`workflow template parameter ${name} has no value`);
