@@ -184,6 +184,41 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
     expect(result.stderr).to.include('SerializeFunction');
   });
 
+  it('deploy --preview on a stack in UPDATE_ROLLBACK_FAILED: exit 1 naming the state and continue-update-rollback, no change set', async () => {
+    // CloudFormation User Guide, "Continue rolling back an update": a stack in UPDATE_ROLLBACK_FAILED takes no
+    // update until ContinueUpdateRollback succeeds.
+    fakeBucket(s3, { canList: false });
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        {
+          StackName: 'scones-workflow',
+          StackStatus: 'UPDATE_ROLLBACK_FAILED',
+          CreationTime: new Date(),
+          Parameters: [
+            { ParameterKey: 'TrainingId', ParameterValue: 't-deployed' },
+            { ParameterKey: 'ModelDataUrl', ParameterValue: `s3://${BUCKET}/models/t-deployed/model.tar.gz` },
+          ],
+        },
+      ],
+    });
+    const result = await runCli(
+      [
+        'deploy',
+        '--preview',
+        '--run-id',
+        'pr-13',
+        ...AWS_FLAGS,
+        '--set',
+        'train.sagemaker.roleArn=arn:aws:iam::123456789012:role/sm',
+      ],
+      { cwd: dir },
+    );
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.include('UPDATE_ROLLBACK_FAILED').and.include('continue-update-rollback');
+    expect(cfn.commandCalls(CreateChangeSetCommand)).to.have.length(0);
+    expect(s3.commandCalls(PutObjectCommand)).to.have.length(0);
+  });
+
   it('teardown --backend aws: a stack in DELETE_FAILED is deleted again (DeleteStack retries a failed delete)', async () => {
     // DeleteStack API reference: deleting a stack in DELETE_FAILED retries the delete; DescribeStacks by name
     // then answers "Stack with id ... does not exist" (ValidationError).
