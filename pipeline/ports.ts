@@ -111,5 +111,20 @@ export interface Backend {
   openWorkflow(deployment: DeployRecord, reporter: Reporter): Promise<WorkflowRunner>;
   /** The deployed model, for the gate; undefined when nothing is deployed. */
   champion(): Promise<Champion | undefined>;
+  /**
+   * Waits (bounded, with progress) until a run's capture has reached the store and returns the keys of its
+   * capture files; absent where capture is written synchronously (local).
+   */
+  awaitCapture?(request: CaptureRequest, reporter: Reporter): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/** The capture a run's test executions should have produced. */
+export interface CaptureRequest {
+  /** Key prefix of the endpoint's capture (`<destination>/<endpoint>/`). */
+  prefix: string;
+  /** The executions' time window (ms since the epoch, inclusive). */
+  window: { from: number; to: number };
+  /** Records expected: one per execution that reached the endpoint. */
+  expected: number;
 }

@@ -90,7 +90,8 @@ export async function executeStage<S extends StageName>(
       ...withStage(context.manifest, stage, record),
       configDigest: configDigest(context.config),
     };
-    await backend.manifests.save(manifest);
+    // A preview is read-only end to end (its role may not write): the run's manifest stays as it was.
+    if (!result.readOnly) await backend.manifests.save(manifest);
     reporter.info(
       `${stage} ${result.reused ? 'reused' : 'done'} in ${(record.durationMs / 1000).toFixed(1)}s: ${result.summary}`,
     );

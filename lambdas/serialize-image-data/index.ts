@@ -16,8 +16,32 @@ export interface SerializedImage {
   inferences: [];
 }
 
+/**
+ * Step Functions quota ("Quotas related to state throttling... Maximum input or output size for a task,
+ * state, or execution: 256 KiB of data as a UTF-8 encoded string", Step Functions Developer Guide,
+ * service quotas). This Lambda's result becomes the next state's input inside the lambda:invoke envelope.
+ */
+export const STATE_PAYLOAD_LIMIT = 256 * 1024;
+/** Kept free for the lambda:invoke envelope (status code, headers) and the inferences the classifier adds. */
+export const STATE_PAYLOAD_RESERVE = 8 * 1024;
+/** The largest image whose base64 form fits the state (4 encoded bytes per 3). */
+export const STATE_IMAGE_LIMIT = Math.floor(((STATE_PAYLOAD_LIMIT - STATE_PAYLOAD_RESERVE) * 3) / 4);
+
+/** The image would not fit a Step Functions state once encoded: the execution fails with this name. */
+export class StatePayloadTooLargeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StatePayloadTooLarge';
+  }
+}
+
 // Path-style addressing when an S3-compatible endpoint is configured (the local store, MinIO).
-const s3 = new S3Client(process.env.AWS_ENDPOINT_URL_S3 === undefined ? {} : { forcePathStyle: true });
+// Bounded: a silent S3 fails the invocation well inside the function's 30 s timeout, with retries.
+const s3 = new S3Client({
+  maxAttempts: 3,
+  requestHandler: { connectionTimeout: 2_000, requestTimeout: 8_000, throwOnRequestTimeout: true },
+  ...(process.env.AWS_ENDPOINT_URL_S3 === undefined ? {} : { forcePathStyle: true }),
+});
 
 /** Reads `s3://s3_bucket/s3_key` and returns it base64-encoded for the classifier. */
 export async function handler(
@@ -33,6 +57,8 @@ export async function handler(
       throw new PayloadTooLargeError(
         `s3://${s3_bucket}/${s3_key} is ${object.ContentLength} bytes; images over ${SERIALIZE_IMAGE_LIMIT} bytes do not fit the 6 MB payload once base64-encoded`,
       );
+    if ((object.ContentLength ?? 0) > STATE_IMAGE_LIMIT)
+      throw stateTooLarge(s3_bucket, s3_key, object.ContentLength ?? 0);
     bytes = await object.Body!.transformToByteArray();
   } catch (error) {
     const name = (error as Error).name;
@@ -47,9 +73,24 @@ export async function handler(
   const contentType = sniffContentType(bytes);
   if (contentType === undefined)
     throw new InvalidEventError(`s3://${s3_bucket}/${s3_key} is not a PNG or JPEG image`);
-  log.info('serialized image', { s3_bucket, s3_key, bytes: bytes.length, contentType });
-  return {
+  const result: LambdaResult<SerializedImage> = {
     statusCode: 200,
     body: { image_data: Buffer.from(bytes).toString('base64'), s3_bucket, s3_key, inferences: [] },
   };
+  const stateBytes = Buffer.byteLength(JSON.stringify(result), 'utf8');
+  if (stateBytes > STATE_PAYLOAD_LIMIT - STATE_PAYLOAD_RESERVE)
+    throw stateTooLarge(s3_bucket, s3_key, bytes.length, stateBytes);
+  log.info('serialized image', { s3_bucket, s3_key, bytes: bytes.length, contentType, stateBytes });
+  return result;
+}
+
+function stateTooLarge(
+  bucket: string,
+  key: string,
+  imageBytes: number,
+  stateBytes?: number,
+): StatePayloadTooLargeError {
+  return new StatePayloadTooLargeError(
+    `s3://${bucket}/${key} is ${imageBytes} bytes${stateBytes === undefined ? '' : ` (${stateBytes} bytes as the workflow state)`}: Step Functions passes at most ${STATE_PAYLOAD_LIMIT} bytes (256 KiB) between states, so images over ${STATE_IMAGE_LIMIT} bytes cannot go through the workflow; resize it or invoke the endpoint directly`,
+  );
 }

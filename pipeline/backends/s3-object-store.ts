@@ -51,7 +51,10 @@ export class S3ObjectStore implements ObjectStore {
         ...(response.LastModified === undefined ? {} : { lastModified: response.LastModified }),
       };
     } catch (error) {
-      if (isNotFound(error)) return undefined;
+      // HeadObject API reference: "If the object you request doesn't exist, the error that Amazon S3 returns
+      // depends on whether you also have the s3:ListBucket permission": 404 with it, 403 without. A HEAD
+      // answer has no body to tell a missing key from a denied one, so 403 reads as "not there for us".
+      if (isNotFound(error) || httpStatus(error) === 403) return undefined;
       throw error;
     }
   }
@@ -75,6 +78,10 @@ export class S3ObjectStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
+}
+
+function httpStatus(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
 }
 
 function isNotFound(error: unknown): boolean {

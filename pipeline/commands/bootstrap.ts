@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { createCloudFormationClient } from '../backends/aws/index.js';
 import { realSleep } from '../backends/aws/sagemaker-trainer.js';
 import { Stacks, stackOutputs } from '../backends/aws/stacks.js';
 import type { Config } from '../config.js';
@@ -19,7 +20,7 @@ export async function bootstrap(
   config: Config,
   options: BootstrapOptions,
   reporter: Reporter,
-  client = new CloudFormationClient({ region: config.region }),
+  client: CloudFormationClient = createCloudFormationClient(config.region),
 ): Promise<Record<string, string>> {
   if (config.backend !== 'aws') {
     reporter.info('the local backend needs no bootstrap: `npm start` creates what it needs under .scones/');

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { createCloudFormationClient } from '../backends/aws/index.js';
 import { realSleep } from '../backends/aws/sagemaker-trainer.js';
 import { Stacks } from '../backends/aws/stacks.js';
 import { localPaths } from '../backends/local/index.js';
@@ -54,7 +54,7 @@ export async function teardown(
   reporter: Reporter,
 ): Promise<void> {
   if (config.backend === 'aws') {
-    const stacks = new Stacks(new CloudFormationClient({ region: config.region }), realSleep, 10_000);
+    const stacks = new Stacks(createCloudFormationClient(config.region), realSleep, 10_000);
     for (const name of [config.deploy.stackName, ...(options.includeBootstrap ? [BOOTSTRAP_STACK] : [])]) {
       if ((await stacks.describe(name)) === undefined) {
         reporter.info(`stack ${name} does not exist: nothing to remove`);

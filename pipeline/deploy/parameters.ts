@@ -5,7 +5,8 @@ import type { Config } from '../config.js';
 import { KEYS } from '../constants.js';
 import type { TrainRecord } from '../manifest.js';
 import type { ObjectStore } from '../ports.js';
-import { STATE_MACHINE_DEFINITION } from './template.js';
+import { nameDigests } from './names.js';
+import { loadTemplate, STATE_MACHINE_DEFINITION } from './template.js';
 
 /** Keys of the code the template points at: content-hashed, so an unchanged bundle is never re-uploaded. */
 export function codeKeys(bundles: readonly LambdaBundle[]) {
@@ -24,32 +25,31 @@ export function codeKeys(bundles: readonly LambdaBundle[]) {
   };
 }
 
-/** Uploads the bundles and the state machine definition unless already present; returns how many were uploaded. */
-export async function uploadCode(store: ObjectStore, bundles: readonly LambdaBundle[]): Promise<number> {
+/** The code objects the template points at that the bucket does not hold yet. */
+export async function missingCode(
+  store: ObjectStore,
+  bundles: readonly LambdaBundle[],
+): Promise<{ key: string; path: string; contentType: string }[]> {
   const keys = codeKeys(bundles);
-  let uploaded = 0;
-  for (const bundle of bundles) {
-    const key = `${KEYS.lambdas}/${bundle.zipName}`;
-    if ((await store.head(key)) !== undefined) continue;
-    await store.put(key, readFileSync(bundle.zipPath), { contentType: 'application/zip' });
-    uploaded++;
-  }
-  if ((await store.head(keys.definition)) === undefined) {
-    await store.put(keys.definition, readFileSync(STATE_MACHINE_DEFINITION), {
-      contentType: 'application/json',
-    });
-    uploaded++;
-  }
-  return uploaded;
+  const wanted = [
+    ...bundles.map((b) => ({
+      key: `${KEYS.lambdas}/${b.zipName}`,
+      path: b.zipPath,
+      contentType: 'application/zip',
+    })),
+    { key: keys.definition, path: STATE_MACHINE_DEFINITION, contentType: 'application/json' },
+  ];
+  const missing = [];
+  for (const object of wanted) if ((await store.head(object.key)) === undefined) missing.push(object);
+  return missing;
 }
 
-/** Short model id for resource names: the training id's digest part, lowercase. */
-export function modelVersion(trainingId: string): string {
-  return trainingId
-    .replace(/^t-/, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9-]/g, '-')
-    .slice(0, 24);
+/** Uploads the bundles and the state machine definition unless already present; returns how many were uploaded. */
+export async function uploadCode(store: ObjectStore, bundles: readonly LambdaBundle[]): Promise<number> {
+  const missing = await missingCode(store, bundles);
+  for (const object of missing)
+    await store.put(object.key, readFileSync(object.path), { contentType: object.contentType });
+  return missing.length;
 }
 
 /** The workflow template's parameter values for this model and configuration, on either backend. */
@@ -63,11 +63,10 @@ export function workflowParameters(options: {
 }): Record<string, string> {
   const { config, model, bundles, store } = options;
   const keys = codeKeys(bundles);
-  return {
+  const values: Record<string, string> = {
     ModelDataUrl: model.modelUri,
     InferenceImage: options.inferenceImage,
     SageMakerRoleArn: options.sageMakerRoleArn,
-    ModelVersion: modelVersion(model.trainingId),
     TrainingId: model.trainingId,
     ValidationAccuracy: String(model.validationAccuracy),
     EndpointInstanceType: config.deploy.endpointInstanceType,
@@ -80,4 +79,5 @@ export function workflowParameters(options: {
     FilterCodeKey: keys.filter,
     StateMachineDefinitionKey: keys.definition,
   };
+  return { ...values, ...nameDigests(loadTemplate(), values) };
 }

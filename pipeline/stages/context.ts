@@ -25,6 +25,8 @@ export interface StageResult<S extends StageName> {
   markdown?: string;
   /** Step outputs in Actions. */
   stepOutputs?: Record<string, string>;
+  /** True when the stage must leave the run's manifest unwritten (a change-set preview). */
+  readOnly?: boolean;
 }
 
 export type Stage<S extends StageName> = (context: StageContext) => Promise<StageResult<S>>;

@@ -49,6 +49,7 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
   return {
     inputsDigest: record.deploymentDigest,
     reused,
+    readOnly: record.preview,
     outputs: record,
     summary: `${config.deploy.stackName} ${verb}: model ${record.trainingId} (accuracy ${record.validationAccuracy}) behind endpoint ${record.endpointName || '(preview)'}`,
     markdown:

@@ -74,7 +74,13 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
     minAccuracy: config.gate.minAccuracy,
     ...(baseline === undefined ? {} : { baseline }),
   });
-  await aggregateFromStore(store, prefix, aggregator);
+  // On aws, capture reaches S3 minutes late: wait for it, and read only this run's files.
+  const captureKeys = await backend.awaitCapture?.(
+    { prefix, window, expected: document.results.filter((r) => r.outcome !== 'ERROR').length },
+    reporter,
+  );
+  if (captureKeys === undefined) await aggregateFromStore(store, prefix, aggregator);
+  else for (const key of captureKeys) aggregator.addFile(await getText(store, key), store.uri(key));
   const evaluation = modelEvaluation(manifest);
   const trainSection = requireStage(manifest, 'train', 'monitor-report');
   return finish(context, aggregator, `Monitor report: run ${runId}`, {

@@ -261,7 +261,7 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
     cfn.on(DescribeChangeSetCommand).resolves({
       Status: 'FAILED',
       StatusReason:
-        'Parameter validation failed: parameter value x for parameter name ModelVersion does not match pattern',
+        'Parameter validation failed: parameter value x for parameter name ModelNameDigest does not match pattern',
     });
     cfn.on(DeleteChangeSetCommand).resolves({});
     try {

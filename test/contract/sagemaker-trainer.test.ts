@@ -135,10 +135,15 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
         num_classes: '2',
         num_training_samples: '1000',
         epochs: '30',
-        learning_rate: '0.002',
+        // "Image Classification Hyperparameters" (SageMaker Developer Guide): the algorithm's default
+        // optimizer is sgd, whose documented default learning_rate is 0.1; early_stopping is True or False.
+        optimizer: 'sgd',
+        learning_rate: '0.1',
+        momentum: '0.9',
         mini_batch_size: '32',
-        early_stopping: 'true',
+        early_stopping: 'True',
         early_stopping_patience: '6',
+        early_stopping_min_epochs: '10',
       },
       InputDataConfig: [
         channel('train', 'train/'),
@@ -311,6 +316,30 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
     const record = await trainer.train(request, captureReporter().reporter);
     expect(record.validationAccuracy).to.equal(0.865);
     expect(refreshed()).to.equal(1);
+  });
+
+  it('ExpiredTokenException that persists after refreshing: bounded refreshes with growing backoff, then a clear failure', async () => {
+    // STS/SageMaker answer ExpiredTokenException ("The security token included in the request is expired")
+    // for every call made with expired credentials; a source that keeps returning them must not spin.
+    const { trainer, request, refreshed, sleeps } = setup();
+    const name = 'scones-t-0123456789abcdef0123';
+    sagemaker
+      .on(DescribeTrainingJobCommand)
+      .resolvesOnce({
+        TrainingJobName: name,
+        TrainingJobStatus: 'InProgress' as const,
+        SecondaryStatus: 'Training' as const,
+      })
+      .rejects(
+        Object.assign(new Error('The security token included in the request is expired'), {
+          name: 'ExpiredTokenException',
+        }),
+      );
+    const failure = await trainer.train(request, captureReporter().reporter).catch((e: unknown) => e);
+    expect(failure).to.be.instanceOf(StageFailedError);
+    expect((failure as Error).message).to.include('still expired after 5 refreshes');
+    expect(refreshed()).to.equal(5);
+    expect(sleeps.filter((ms) => ms !== 30_000)).to.deep.equal([1000, 2000, 4000, 8000, 16000]);
   });
 
   it('extracts validation:accuracy and prices billable seconds from the dated table', async () => {

@@ -169,18 +169,19 @@ describe('CloudFormation templates', function () {
 
   it('the state machine definition validates (asl-validator) and names only functions the template declares', () => {
     const definition = readFileSync(STATE_MACHINE_DEFINITION, 'utf8');
-    const substitutions = workflow.Resources.StateMachine?.Properties?.DefinitionSubstitutions as Record<
-      string,
-      { 'Fn::GetAtt': [string, string] }
-    >;
+    const { Partition, ...functions } = (workflow.Resources.StateMachine?.Properties
+      ?.DefinitionSubstitutions ?? {}) as Record<string, { 'Fn::GetAtt': [string, string] }>;
+    // Integration ARNs name the stack's partition, never a literal `aws`.
+    expect(Partition).to.deep.equal({ Ref: 'AWS::Partition' });
     const arns = Object.fromEntries(
-      Object.entries(substitutions).map(([key, value]) => {
+      Object.entries(functions).map(([key, value]) => {
         const [logicalId] = value['Fn::GetAtt'];
         expect(workflow.Resources[logicalId]?.Type, logicalId).to.equal('AWS::Lambda::Function');
-        return [key, `arn:aws:lambda:us-east-1:123456789012:function:${logicalId}`];
+        return [key, `arn:aws-cn:lambda:cn-north-1:123456789012:function:${logicalId}`];
       }),
     );
-    const substituted = JSON.parse(substituteDefinition(definition, arns));
+    expect(definition).to.not.include('arn:aws:');
+    const substituted = JSON.parse(substituteDefinition(definition, { ...arns, Partition: 'aws-cn' }));
     const result = aslValidator(substituted);
     expect(result.isValid, result.errorsText('\n')).to.equal(true);
     const invoked = Object.values(
@@ -280,7 +281,8 @@ describe('CloudFormation templates', function () {
       ModelDataUrl: 's3://b/models/t/',
       InferenceImage: 'img',
       SageMakerRoleArn: 'arn:aws:iam::1:role/r',
-      ModelVersion: 'abc',
+      ModelNameDigest: '0123456789abcdef',
+      EndpointConfigNameDigest: 'fedcba9876543210',
       TrainingId: 't-abc',
       ValidationAccuracy: '0.9',
       DataCaptureS3Uri: 's3://b/data-capture',
@@ -315,9 +317,9 @@ describe('CloudFormation templates', function () {
     expect(() =>
       resolveLocalStack(
         workflow,
-        { ...parameters, ModelVersion: 'NOT OK' },
+        { ...parameters, ModelNameDigest: 'NOT OK' },
         { stackName: 'st', region: 'eu-west-1', definition: '{}' },
       ),
-    ).to.throw(/ModelVersion = "NOT OK" does not match/);
+    ).to.throw(/ModelNameDigest = "NOT OK" does not match/);
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { bundleLambdas, type LambdaBundle } from '../../../scripts/bundle-lambdas.js';
 import type { Config } from '../../config.js';
-import { uploadCode, workflowParameters } from '../../deploy/parameters.js';
+import { missingCode, uploadCode, workflowParameters } from '../../deploy/parameters.js';
 import { templateDigest, WORKFLOW_TEMPLATE } from '../../deploy/template.js';
 import { ConfigError } from '../../errors.js';
 import type { DeployRecord } from '../../manifest.js';
@@ -12,7 +12,7 @@ import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
 import { imageClassificationUri } from './regions.js';
 import { realSleep, type Sleep } from './sagemaker-trainer.js';
-import { changesTable, Stacks, stackOutputs } from './stacks.js';
+import { changesTable, Stacks, stackOutputs, validWorkflowStackName } from './stacks.js';
 
 export interface CloudFormationDeployerOptions {
   client: CloudFormationClient;
@@ -34,7 +34,7 @@ export class CloudFormationDeployer implements Deployer {
 
   async deploy(request: DeployRequest, reporter: Reporter): Promise<DeployRecord & { reused: boolean }> {
     const { store, config } = this.options;
-    const stackName = config.deploy.stackName;
+    const stackName = validWorkflowStackName(config.deploy.stackName);
     const image = imageClassificationUri(config.region);
     if (image === undefined)
       throw new ConfigError(`region ${config.region} does not host the image-classification algorithm`);
@@ -46,8 +46,18 @@ export class CloudFormationDeployer implements Deployer {
       this.options.bundle ?? (() => bundleLambdas(mkdtempSync(join(tmpdir(), 'scones-lambdas-'))))
     )();
     for (const b of bundles) reporter.info(`bundle ${b.zipName}: ${(b.zipBytes / 1024).toFixed(1)} KiB`);
-    const uploaded = await uploadCode(store, bundles);
-    reporter.info(`${uploaded} code objects uploaded (others already present)`);
+    if (request.preview) {
+      // A preview writes nothing: the change set only needs the keys, not the objects behind them.
+      const missing = await missingCode(store, bundles);
+      reporter.info(
+        missing.length === 0
+          ? 'all code objects already in the bucket'
+          : `a deploy would upload ${missing.length} code objects: ${missing.map((m) => m.key).join(', ')}`,
+      );
+    } else {
+      const uploaded = await uploadCode(store, bundles);
+      reporter.info(`${uploaded} code objects uploaded (others already present)`);
+    }
     const parameters = workflowParameters({
       config,
       model: request.model,
@@ -63,7 +73,10 @@ export class CloudFormationDeployer implements Deployer {
         changeSetName: `scones-${request.runId.replace(/[^A-Za-z0-9-]/g, '-')}-${now}`.slice(0, 128),
         templateBody: readFileSync(WORKFLOW_TEMPLATE, 'utf8'),
         parameters,
-        tags: { 'scones:run-id': request.runId, 'scones:training-id': request.model.trainingId },
+        // Stack tags propagate to every resource, so a tag that changes per run would update them all: the
+        // run and model go in the change set's description, and the stack gets only a constant tag.
+        tags: { 'scones:stack': 'workflow' },
+        description: `scones run ${request.runId}, model ${request.model.trainingId}`,
         preview: request.preview,
       },
       reporter,

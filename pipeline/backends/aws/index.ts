@@ -2,13 +2,16 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import type { Config } from '../../config.js';
 import { ENV } from '../../constants.js';
 import { SconesError } from '../../errors.js';
 import type { Backend } from '../../ports.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
+import { awaitCapture } from './capture.js';
 import { readStackChampion, readStackModel } from './champion.js';
+import { AWS_CLIENT_LIMITS, type AwsClientLimits, awsClientConfig, nameTimeouts } from './client-config.js';
 import { CloudFormationDeployer } from './cloudformation-deployer.js';
 import { refreshingCredentials } from './credentials.js';
 import { SageMakerTrainer } from './sagemaker-trainer.js';
@@ -24,17 +27,40 @@ export interface AwsClients {
   refreshCredentials?: () => Promise<void>;
 }
 
-/** Clients from the default credential chain. S3 honours AWS_ENDPOINT_URL_S3 (LocalStack, MinIO) with path-style keys. */
-export function createAwsClients(config: Config, env: NodeJS.ProcessEnv = process.env): AwsClients {
+/** A CloudFormation client with the backend's timeouts and retries (bootstrap and teardown use it too). */
+export function createCloudFormationClient(
+  region: string,
+  credentials?: AwsCredentialIdentityProvider,
+  limits: AwsClientLimits = AWS_CLIENT_LIMITS,
+): CloudFormationClient {
+  return nameTimeouts(
+    new CloudFormationClient(awsClientConfig(region, credentials, limits)),
+    'CloudFormation',
+    limits,
+  );
+}
+
+/**
+ * Clients from the default credential chain, each with connection and request timeouts and bounded
+ * retries. S3 honours AWS_ENDPOINT_URL_S3 (LocalStack, MinIO) with path-style keys.
+ */
+export function createAwsClients(
+  config: Config,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { limits?: AwsClientLimits; credentials?: AwsCredentialIdentityProvider } = {},
+): AwsClients {
   const region = config.region;
+  const limits = options.limits ?? AWS_CLIENT_LIMITS;
   const customS3 = env[ENV.s3Endpoint] !== undefined || env.AWS_ENDPOINT_URL !== undefined;
-  const { provider: credentials, refresh } = refreshingCredentials();
+  const refreshing = options.credentials === undefined ? refreshingCredentials() : undefined;
+  const credentials = options.credentials ?? refreshing?.provider;
+  const base = awsClientConfig(region, credentials, limits);
   return {
-    s3: new S3Client({ region, credentials, maxAttempts: 5, ...(customS3 ? { forcePathStyle: true } : {}) }),
-    sagemaker: new SageMakerClient({ region, credentials, maxAttempts: 8 }),
-    sfn: new SFNClient({ region, credentials, maxAttempts: 8 }),
-    cloudformation: new CloudFormationClient({ region, credentials, maxAttempts: 8 }),
-    refreshCredentials: refresh,
+    s3: nameTimeouts(new S3Client({ ...base, ...(customS3 ? { forcePathStyle: true } : {}) }), 'S3', limits),
+    sagemaker: nameTimeouts(new SageMakerClient(base), 'SageMaker', limits),
+    sfn: nameTimeouts(new SFNClient(base), 'Step Functions', limits),
+    cloudformation: createCloudFormationClient(region, credentials, limits),
+    ...(refreshing === undefined ? {} : { refreshCredentials: refreshing.refresh }),
   };
 }
 
@@ -61,6 +87,7 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
     },
     deployedModel: () => readStackModel(clients.cloudformation, config.deploy.stackName),
     champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
+    awaitCapture: (request, reporter) => awaitCapture(store, request, reporter),
     async close() {
       clients.s3.destroy();
       clients.sagemaker.destroy();

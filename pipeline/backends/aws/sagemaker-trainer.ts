@@ -18,10 +18,20 @@ export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(reso
 /** SageMaker's rule for training job names. */
 export const JOB_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
 const MAX_ATTEMPTS = 20;
+const MAX_CREDENTIAL_REFRESHES = 5;
+
+/**
+ * The built-in algorithm's own optimizer settings, from "Image Classification Hyperparameters" (SageMaker
+ * Developer Guide, IC-Hyperparameter): optimizer `sgd` is its default and `learning_rate` 0.1 the
+ * documented default for it; `early_stopping` takes `True` or `False` (default False). The local trainer's
+ * Adam learning rate (train.learningRate) would starve SGD, so it is not sent; override any of these with
+ * train.sagemaker.hyperparameters.
+ */
+export const SAGEMAKER_OPTIMIZER = { optimizer: 'sgd', learning_rate: '0.1', momentum: '0.9' } as const;
 
 /** The algorithm's hyperparameters: the reference workflow's, computed from the dataset and configuration. */
 export function sagemakerHyperparametersFor(config: Config, dataset: DatasetRecord): Record<string, string> {
-  const { epochs, learningRate, batchSize, patience, sagemaker } = config.train;
+  const { epochs, batchSize, patience, sagemaker } = config.train;
   const passthrough = Object.fromEntries(
     Object.entries(sagemaker.hyperparameters).map(([k, v]) => [k, String(v)]),
   );
@@ -30,10 +40,12 @@ export function sagemakerHyperparametersFor(config: Config, dataset: DatasetReco
     num_classes: String(dataset.classes.length),
     num_training_samples: String(dataset.totals.train),
     epochs: String(epochs),
-    learning_rate: String(learningRate),
+    ...SAGEMAKER_OPTIMIZER,
     mini_batch_size: String(batchSize),
-    early_stopping: 'true',
+    early_stopping: 'True',
     early_stopping_patience: String(patience),
+    // The documented default (10) would outlast a short run's epochs and so never stop it early.
+    early_stopping_min_epochs: String(Math.min(10, Math.max(1, epochs - 1))),
     ...passthrough,
   };
 }
@@ -184,13 +196,25 @@ export class SageMakerTrainer implements Trainer {
   /** Polls until the job ends, printing status and secondary-status transitions. */
   private async wait(name: string, reporter: Reporter): Promise<DescribeTrainingJobCommandOutput> {
     let last = '';
+    let refreshes = 0;
     for (;;) {
       let job: DescribeTrainingJobCommandOutput | undefined;
       try {
         job = await this.describe(name);
+        refreshes = 0;
       } catch (error) {
         if (isExpiredCredentials(error) && this.options.refreshCredentials !== undefined) {
-          reporter.info('AWS credentials expired while waiting: refreshing them');
+          // Bounded, with backoff: a source that keeps handing out expired credentials must not spin.
+          if (++refreshes > MAX_CREDENTIAL_REFRESHES)
+            throw new StageFailedError(
+              `AWS credentials were still expired after ${MAX_CREDENTIAL_REFRESHES} refreshes while waiting for ${name}: check the role session duration`,
+              { cause: error },
+            );
+          const backoffMs = 1000 * 2 ** (refreshes - 1);
+          reporter.info(
+            `AWS credentials expired while waiting: refreshing them (${refreshes}/${MAX_CREDENTIAL_REFRESHES}, after ${backoffMs / 1000}s)`,
+          );
+          await this.sleep(backoffMs);
           await this.options.refreshCredentials();
           continue;
         }

@@ -11,7 +11,8 @@ import {
   ExecuteChangeSetCommand,
   type Stack,
 } from '@aws-sdk/client-cloudformation';
-import { StageFailedError } from '../../errors.js';
+import { loadTemplate, type Template } from '../../deploy/template.js';
+import { ConfigError, StageFailedError } from '../../errors.js';
 import type { ResourceChange } from '../../manifest.js';
 import type { Reporter } from '../../reporter.js';
 import type { Sleep } from './sagemaker-trainer.js';
@@ -21,6 +22,8 @@ const EMPTY_CHANGE_SET = /didn't contain changes|No updates are to be performed/
 export interface StackChangeRequest {
   stackName: string;
   changeSetName: string;
+  /** Shown with the change set (e.g. the run that made it); unlike stack tags, it changes no resource. */
+  description?: string;
   templateBody: string;
   parameters: Record<string, string>;
   tags: Record<string, string>;
@@ -31,6 +34,19 @@ export type StackChangeResult =
   | { kind: 'empty'; stack: Stack | undefined }
   | { kind: 'preview'; changes: ResourceChange[]; changeSetType: 'CREATE' | 'UPDATE' }
   | { kind: 'deployed'; changes: ResourceChange[]; stack: Stack };
+
+/**
+ * States no change set can leave, with what the user must do (DescribeStacks StackStatus values, AWS
+ * CloudFormation User Guide "Stack status codes" and "Continue rolling back an update").
+ */
+const STUCK_STATES: Readonly<Record<string, string>> = {
+  UPDATE_ROLLBACK_FAILED:
+    'an update failed and so did its rollback; fix the resource named in the stack events, then run `aws cloudformation continue-update-rollback`, and deploy again',
+  DELETE_FAILED:
+    'a delete failed; fix or retain the resource named in the stack events and run `scones teardown --backend aws` again, then deploy',
+  ROLLBACK_FAILED:
+    'a failed create could not roll back; delete the stack (`scones teardown --backend aws`), then deploy',
+};
 
 /** The stack, or undefined when it does not exist (or was deleted). */
 export async function describeStack(
@@ -66,7 +82,8 @@ export class Stacks {
   async apply(request: StackChangeRequest, reporter: Reporter): Promise<StackChangeResult> {
     const { stackName, changeSetName } = request;
     let stack = await this.describe(stackName);
-    if (stack?.StackStatus === 'ROLLBACK_COMPLETE') {
+    const status = stack?.StackStatus;
+    if (status === 'ROLLBACK_COMPLETE') {
       if (request.preview)
         throw new StageFailedError(
           `stack ${stackName} is in ROLLBACK_COMPLETE: run a deploy (not a preview) to replace it`,
@@ -76,8 +93,18 @@ export class Stacks {
       );
       await this.delete(stackName, reporter);
       stack = undefined;
+    } else if (status !== undefined && status in STUCK_STATES) {
+      throw new StageFailedError(
+        `stack ${stackName} is in ${status}: ${STUCK_STATES[status]} (see README, "First deploy")`,
+      );
+    } else if (status?.endsWith('_IN_PROGRESS') && status !== 'REVIEW_IN_PROGRESS') {
+      reporter.info(`stack ${stackName} is busy (${status}): waiting for it to settle`);
+      stack = await this.waitForStack(stackName, reporter);
     }
-    const changeSetType = stack === undefined ? 'CREATE' : 'UPDATE';
+    // A stack in REVIEW_IN_PROGRESS was never created (only a CREATE change set exists for it): CloudFormation
+    // refuses an UPDATE change set for it, so create it, as `aws cloudformation deploy` does.
+    const changeSetType =
+      stack === undefined || stack.StackStatus === 'REVIEW_IN_PROGRESS' ? 'CREATE' : 'UPDATE';
     await this.client.send(
       new CreateChangeSetCommand({
         StackName: stackName,
@@ -90,6 +117,7 @@ export class Stacks {
         })),
         Capabilities: ['CAPABILITY_IAM'],
         Tags: Object.entries(request.tags).map(([Key, Value]) => ({ Key, Value })),
+        ...(request.description === undefined ? {} : { Description: request.description.slice(0, 1024) }),
       }),
     );
     const changeSet = await this.waitForChangeSet(stackName, changeSetName);
@@ -195,4 +223,50 @@ export function changesTable(changes: readonly ResourceChange[]): string {
 
 export function stackOutputs(stack: Stack | undefined): Record<string, string> {
   return Object.fromEntries((stack?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+}
+
+/**
+ * Longest name each service accepts for the resources the workflow template names after its stack:
+ * SageMaker CreateModel/CreateEndpointConfig/CreateEndpoint (63, `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`),
+ * Lambda CreateFunction FunctionName (64), Step Functions CreateStateMachine name (80), CloudWatch Logs
+ * CreateLogGroup (512); from each API reference.
+ */
+export const NAME_LIMITS: Readonly<Record<string, { property: string; max: number }>> = {
+  'AWS::SageMaker::Model': { property: 'ModelName', max: 63 },
+  'AWS::SageMaker::EndpointConfig': { property: 'EndpointConfigName', max: 63 },
+  'AWS::SageMaker::Endpoint': { property: 'EndpointName', max: 63 },
+  'AWS::Lambda::Function': { property: 'FunctionName', max: 64 },
+  'AWS::StepFunctions::StateMachine': { property: 'StateMachineName', max: 80 },
+  'AWS::Logs::LogGroup': { property: 'LogGroupName', max: 512 },
+};
+
+/** The longest stack name for which every resource named after it stays within its service's limit. */
+export function maxWorkflowStackNameLength(template: Template = loadTemplate()): {
+  max: number;
+  limitedBy: string;
+} {
+  let strictest = { max: 128, limitedBy: 'CloudFormation stack names (128)' };
+  for (const [logicalId, resource] of Object.entries(template.Resources)) {
+    const limit = NAME_LIMITS[resource.Type];
+    const name = resource.Properties?.[limit?.property ?? ''] as { 'Fn::Sub'?: unknown } | undefined;
+    if (limit === undefined || typeof name?.['Fn::Sub'] !== 'string') continue;
+    // Everything but the stack name: the digests are 16 characters, other parameters are not used in names.
+    const rest = name['Fn::Sub']
+      .replace(/\$\{AWS::StackName\}/g, '')
+      .replace(/\$\{[A-Za-z]+NameDigest\}/g, 'x'.repeat(16));
+    const max = limit.max - rest.length;
+    if (max < strictest.max)
+      strictest = { max, limitedBy: `${logicalId} ${limit.property} (at most ${limit.max})` };
+  }
+  return strictest;
+}
+
+/** The stack name, if every resource named after it can be created; a ConfigError naming the limit otherwise. */
+export function validWorkflowStackName(stackName: string): string {
+  const { max, limitedBy } = maxWorkflowStackNameLength();
+  if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(stackName) || stackName.length > max)
+    throw new ConfigError(
+      `deploy.stackName ${JSON.stringify(stackName)} must start with a letter, use letters, digits and '-', and have at most ${max} characters (the limit of ${limitedBy}): choose a shorter name`,
+    );
+  return stackName;
 }

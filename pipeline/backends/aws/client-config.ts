@@ -1,0 +1,81 @@
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import { SconesError } from '../../errors.js';
+
+/** Network limits every aws client gets, so a silent endpoint fails the stage instead of hanging it. */
+export interface AwsClientLimits {
+  /** Milliseconds to establish a connection. */
+  connectionTimeoutMs: number;
+  /** Milliseconds for a whole request and response, once connected. */
+  requestTimeoutMs: number;
+  /** Attempts per call, the first included (the SDK's standard retry strategy, with backoff). */
+  maxAttempts: number;
+}
+
+/**
+ * Worst case per call: 4 x (3 s + 10 s) plus the standard strategy's sub-second backoff, under a minute.
+ * Long waits (training, stacks, executions) poll with short calls, so they keep their own overall limits.
+ */
+export const AWS_CLIENT_LIMITS: AwsClientLimits = {
+  connectionTimeoutMs: 3_000,
+  requestTimeoutMs: 10_000,
+  maxAttempts: 4,
+};
+
+/** The longest one call can take under these limits, before backoff. */
+export function worstCaseCallMs(limits: AwsClientLimits = AWS_CLIENT_LIMITS): number {
+  return limits.maxAttempts * (limits.connectionTimeoutMs + limits.requestTimeoutMs);
+}
+
+/** Constructor options shared by every aws client: region, credentials, timeouts and bounded retries. */
+export function awsClientConfig(
+  region: string,
+  credentials: AwsCredentialIdentityProvider | undefined,
+  limits: AwsClientLimits = AWS_CLIENT_LIMITS,
+) {
+  return {
+    region,
+    ...(credentials === undefined ? {} : { credentials }),
+    maxAttempts: limits.maxAttempts,
+    requestHandler: {
+      connectionTimeout: limits.connectionTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // Without it the SDK only logs a warning when requestTimeout passes and keeps waiting.
+      throwOnRequestTimeout: true,
+    },
+  };
+}
+
+interface MiddlewareClient {
+  middlewareStack: {
+    add(
+      middleware: (
+        next: (args: unknown) => Promise<unknown>,
+        context: { commandName?: string },
+      ) => (args: unknown) => Promise<unknown>,
+      options: { step: 'initialize'; name: string },
+    ): void;
+  };
+}
+
+/**
+ * Turns the SDK's TimeoutError (after all retries) into an error naming the service and the call, e.g.
+ * "CloudFormation DescribeStacks did not answer in 4 attempts of 10 s".
+ */
+export function nameTimeouts<C>(client: C, service: string, limits: AwsClientLimits = AWS_CLIENT_LIMITS): C {
+  (client as unknown as MiddlewareClient).middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        if ((error as Error).name !== 'TimeoutError') throw error;
+        const call = (context.commandName ?? 'a request').replace(/Command$/, '');
+        throw new SconesError(
+          `${service} ${call} did not answer in ${limits.maxAttempts} attempts of ${limits.requestTimeoutMs / 1000} s: check the network path to ${service} (proxy, VPC endpoint, AWS_ENDPOINT_URL)`,
+          { cause: error },
+        );
+      }
+    },
+    { step: 'initialize', name: 'sconesNameTimeouts' },
+  );
+  return client;
+}

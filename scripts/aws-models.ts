@@ -1,0 +1,146 @@
+/**
+ * Regenerates test/aws-models/*.json: the request shapes of the AWS operations scones calls, trimmed from
+ * botocore's published service models (data/<service>/<api-version>/service-2.json.gz, the JSON form of the
+ * models the AWS SDKs are generated from; Apache-2.0). Each file names its source and botocore version.
+ *
+ *   pip install botocore==<version>   # any recent release
+ *   node --import tsx scripts/aws-models.ts [path/to/botocore]
+ *
+ * Without a path, the botocore that `python3 -c "import botocore"` finds is used.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+
+/** Operations the aws backend and the Lambdas call, per botocore service folder (S3 lib-storage included). */
+export const OPERATIONS: Record<string, string[]> = {
+  s3: [
+    'PutObject',
+    'GetObject',
+    'HeadObject',
+    'ListObjectsV2',
+    'DeleteObject',
+    'CreateMultipartUpload',
+    'UploadPart',
+    'CompleteMultipartUpload',
+    'AbortMultipartUpload',
+    // The local S3-compatible server's tests send these through the real client as well.
+    'CopyObject',
+    'DeleteObjects',
+    'GetObjectTagging',
+    'CreateBucket',
+    'HeadBucket',
+    'ListBuckets',
+  ],
+  cloudformation: [
+    'DescribeStacks',
+    'CreateChangeSet',
+    'DescribeChangeSet',
+    'DeleteChangeSet',
+    'ExecuteChangeSet',
+    'DeleteStack',
+    'DescribeStackEvents',
+  ],
+  sagemaker: ['CreateTrainingJob', 'DescribeTrainingJob'],
+  'sagemaker-runtime': ['InvokeEndpoint'],
+  stepfunctions: ['StartExecution', 'DescribeExecution'],
+};
+
+interface Shape {
+  type: string;
+  members?: Record<string, { shape: string }>;
+  member?: { shape: string };
+  key?: { shape: string };
+  value?: { shape: string };
+  [key: string]: unknown;
+}
+
+/** Only what request validation reads: no documentation, no output shapes. */
+const KEEP = [
+  'type',
+  'required',
+  'members',
+  'member',
+  'key',
+  'value',
+  'enum',
+  'min',
+  'max',
+  'pattern',
+  'streaming',
+];
+
+function trim(
+  model: {
+    metadata: Record<string, unknown>;
+    operations: Record<string, { input?: { shape: string } }>;
+    shapes: Record<string, Shape>;
+  },
+  operations: string[],
+) {
+  const shapes: Record<string, unknown> = {};
+  const visit = (name: string) => {
+    if (name in shapes) return;
+    const shape = model.shapes[name];
+    if (shape === undefined) throw new Error(`shape ${name} missing from the model`);
+    const kept: Record<string, unknown> = Object.fromEntries(
+      Object.entries(shape).filter(([k]) => KEEP.includes(k)),
+    );
+    if (shape.members !== undefined)
+      kept.members = Object.fromEntries(
+        Object.entries(shape.members).map(([m, ref]) => [m, { shape: ref.shape }]),
+      );
+    shapes[name] = kept;
+    for (const ref of [...Object.values(shape.members ?? {}), shape.member, shape.key, shape.value])
+      if (ref !== undefined) visit(ref.shape);
+  };
+  const inputs: Record<string, string | null> = {};
+  for (const operation of operations) {
+    const definition = model.operations[operation];
+    if (definition === undefined) throw new Error(`operation ${operation} missing from the model`);
+    inputs[operation] = definition.input?.shape ?? null;
+    if (definition.input !== undefined) visit(definition.input.shape);
+  }
+  return { inputs, shapes };
+}
+
+function main() {
+  const botocore =
+    process.argv[2] ??
+    execFileSync('python3', ['-c', 'import botocore, os; print(os.path.dirname(botocore.__file__))'], {
+      encoding: 'utf8',
+    }).trim();
+  const version = execFileSync(
+    'python3',
+    [
+      '-c',
+      'import sys; sys.path.insert(0, sys.argv[1]); import botocore; print(botocore.__version__)',
+      dirname(botocore),
+    ],
+    {
+      encoding: 'utf8',
+    },
+  ).trim();
+  const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'aws-models');
+  for (const [service, operations] of Object.entries(OPERATIONS)) {
+    const apiVersion = readdirSync(join(botocore, 'data', service))
+      .sort()
+      .at(-1) as string;
+    const path = join(botocore, 'data', service, apiVersion, 'service-2.json.gz');
+    const model = JSON.parse(gunzipSync(readFileSync(path)).toString('utf8'));
+    const file = {
+      source: `botocore ${version}, data/${service}/${apiVersion}/service-2.json.gz (https://github.com/boto/botocore, Apache-2.0)`,
+      service: model.metadata.serviceId,
+      apiVersion,
+      ...trim(model, operations),
+    };
+    writeFileSync(join(out, `${service}.json`), `${JSON.stringify(file, null, 1)}\n`);
+    console.log(
+      `${service}: ${operations.length} operations, ${Object.keys(file.shapes).length} shapes from ${file.source}`,
+    );
+  }
+}
+
+main();
