@@ -117,12 +117,11 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
         w.action,
       ).to.be.a('string');
     const recordedWrites = run.calls.flatMap(permissionsFor).filter((p) => WRITES.test(p.action));
-    if (recordedWrites.length > 0)
-      console.log(
-        `      preview code still sends ${recordedWrites.length} write(s) the read-only preview role denies: ${[
-          ...new Set(recordedWrites.map((p) => `${p.action} ${p.resource}`)),
-        ].join(', ')}`,
-      );
+    // A preview is read-only end to end: it sends no write at all (issue 12, item 1).
+    expect(
+      recordedWrites.map((p) => `${p.action} ${p.resource}`),
+      'the preview sent writes its read-only role denies',
+    ).to.deep.equal([]);
   });
 
   it('Lambdas: serialize and classify are allowed what their handlers call by their execution roles', async () => {
