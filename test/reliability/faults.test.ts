@@ -31,7 +31,10 @@ describe('reliability: object store faults during stage-data and train', functio
     // Every 7th request fails: 500, 503, SlowDown or a dropped connection, in turn.
     const proxy = await startFaultProxy(local.s3Endpoint, 7);
     try {
-      const store = new S3ObjectStore(localS3Client(proxy.endpoint, config.region), config.bucket);
+      const store = new S3ObjectStore(
+        localS3Client({ endpoint: proxy.endpoint, credentials: local.credentials }, config.region),
+        config.bucket,
+      );
       const backend: Backend = { ...local, store, trainer: new LocalTrainer(store) };
       const { reporter } = captureReporter();
       let manifest = newManifest('faults', 'local', 'x');

@@ -28,7 +28,7 @@ async function writeUntilKilled(
   killed: { value: boolean },
 ): Promise<void> {
   // One attempt per request: after the kill a retry would only meet a closed port.
-  const client = localS3Client(server.endpoint, 'us-east-1', {
+  const client = localS3Client(server, 'us-east-1', {
     maxAttempts: 1,
     // A request whose connection the kill cuts must fail, not wait for ever.
     requestHandler: { requestTimeout: 5000, connectionTimeout: 2000 },
@@ -96,7 +96,7 @@ describe('reliability: the local object store killed with -9 in the middle of wr
 
         const restarted = await startLocalObjectStore({ directory: dir, bucket: BUCKET });
         try {
-          const client = localS3Client(restarted.endpoint, 'us-east-1');
+          const client = localS3Client(restarted, 'us-east-1');
           for (const key of keys) {
             const history = histories.get(key) ?? {};
             const allowed = [history.acknowledged, history.inFlight].filter((v) => v !== undefined);

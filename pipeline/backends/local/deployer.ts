@@ -13,6 +13,7 @@ import type { Reporter } from '../../reporter.js';
 import { writeFileAtomic } from '../manifest-stores.js';
 import { type LocalDeployment, readLocalDeployment } from './deployment-record.js';
 import { startModelServer } from './model-server.js';
+import { newLocalCredentials } from './signature.js';
 
 export const LOCAL_INFERENCE_IMAGE = 'local/scones-tfjs-model-server';
 export const LOCAL_SAGEMAKER_ROLE = 'arn:aws:iam::000000000000:role/scones-local-sagemaker';
@@ -84,6 +85,8 @@ export class LocalDeployer implements Deployer {
       variantName: stack.variantName,
       capture: stack.capture,
       side: request.imageSide,
+      // Nobody calls this check's server: a key pair nobody holds.
+      credentials: newLocalCredentials(),
     });
     reporter.info(
       `endpoint ${stack.endpointName} loads model ${request.model.trainingId} (checked at ${server.url})`,

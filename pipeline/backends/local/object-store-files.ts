@@ -114,34 +114,34 @@ export class FileObjectStore {
     body: Buffer | Readable,
     headers: ObjectHeaders,
   ): Promise<StoredObject> {
-    this.requireBucket(bucket);
-    const bytesPath = this.bytesPath(bucket, key);
+    const paths = this.objectPaths(bucket, key);
     const temp = this.tempPath();
     try {
       const md5 = await writeHashed(body, temp);
-      return this.commit(bucket, key, bytesPath, temp, { etag: md5, md5 }, headers);
+      return this.commit(key, paths, temp, { etag: md5, md5 }, headers);
     } finally {
       rmSync(temp, { force: true });
     }
   }
 
   async head(bucket: string, key: string): Promise<StoredObject> {
-    this.requireBucket(bucket);
-    const object = this.readMetadata(bucket, key);
+    const object = this.readMetadata(this.objectPaths(bucket, key));
     if (object === undefined) throw noSuchKey(key);
     return object;
   }
 
   /** The object's bytes `[start, end]` (inclusive), all of them by default. */
   read(bucket: string, key: string, range?: { start: number; end: number }): Readable {
-    return createReadStream(this.bytesPath(bucket, key), range);
+    return createReadStream(this.objectPaths(bucket, key).bytes, range);
   }
 
   async delete(bucket: string, key: string): Promise<void> {
-    this.requireBucket(bucket);
-    // Metadata first: once it is gone the object no longer exists, whatever happens to the bytes.
-    await rm(this.metadataPath(bucket, key), { force: true });
-    await rm(this.bytesPath(bucket, key), { force: true });
+    const paths = this.objectPaths(bucket, key);
+    // Bytes first: once they are gone the object no longer exists (its metadata describes no file), and
+    // metadata without bytes is the store's own leftover, which `recover` may remove; bytes without
+    // metadata would look like a file a user put there.
+    await rm(paths.bytes, { force: true });
+    await rm(paths.metadata, { force: true });
   }
 
   /**
@@ -167,7 +167,7 @@ export class FileObjectStore {
         return { objects, commonPrefixes, truncated: true, ...(last === undefined ? {} : { last }) };
       if (entry !== key) commonPrefixes.push(entry);
       else {
-        const object = this.readMetadata(bucket, key);
+        const object = this.readMetadata(this.objectPaths(bucket, key));
         if (object === undefined) continue;
         objects.push(object);
       }
@@ -196,8 +196,7 @@ export class FileObjectStore {
   // Multipart uploads: parts live under .uploads/<id>/ until completed or aborted.
 
   createUpload(bucket: string, key: string, headers: ObjectHeaders): string {
-    this.requireBucket(bucket);
-    this.bytesPath(bucket, key); // refuse a key the store cannot keep now, not at completion
+    this.objectPaths(bucket, key); // refuse a key the store cannot keep now, not at completion
     const uploadId = randomBytes(16).toString('hex');
     const folder = join(this.root, UPLOADS_DIR, uploadId);
     mkdirSync(folder, { recursive: true });
@@ -263,14 +262,7 @@ export class FileObjectStore {
     try {
       const md5 = await writeHashed(Readable.from(checkedParts()), temp);
       const etag = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${parts.length}`;
-      const object = this.commit(
-        bucket,
-        key,
-        this.bytesPath(bucket, key),
-        temp,
-        { etag, md5 },
-        state.headers,
-      );
+      const object = this.commit(key, this.objectPaths(bucket, key), temp, { etag, md5 }, state.headers);
       await rm(folder, { recursive: true, force: true });
       return object;
     } finally {
@@ -325,9 +317,7 @@ export class FileObjectStore {
 
   /** Makes one object's files agree (see `recover`); false if the object had to be removed. */
   private settle(bucket: string, key: string): boolean {
-    const bytesPath = join(this.root, bucket, ...key.split('/'));
-    const metadataPath = this.metadataPath(bucket, key);
-    const pendingPath = this.pendingPath(bucket, key);
+    const { bytes: bytesPath, metadata: metadataPath, pending: pendingPath } = this.storedPaths(bucket, key);
     const size = statSync(bytesPath).size;
     const committed = readJson(metadataPath);
     const pending = readJson(pendingPath);
@@ -390,7 +380,7 @@ export class FileObjectStore {
         lastModified: roundToSecond(statSync(path).mtime),
         ...objectHeadersFrom(headers),
       };
-      const metadataPath = this.metadataPath(bucket, key);
+      const metadataPath = this.storedPaths(bucket, key).metadata;
       mkdirSync(dirname(metadataPath), { recursive: true });
       writeFileSyncAtomic(metadataPath, JSON.stringify(object), this.tempPath());
       try {
@@ -408,17 +398,14 @@ export class FileObjectStore {
   }
 
   private commit(
-    bucket: string,
     key: string,
-    bytesPath: string,
+    { bytes: bytesPath, metadata: metadataPath, pending: pendingPath }: ObjectPaths,
     temp: string,
     hashes: { etag: string; md5: string },
     headers: ObjectHeaders,
   ): StoredObject {
     const { size, mtime } = statSync(temp);
     const object: StoredObject = { key, size, ...hashes, lastModified: roundToSecond(mtime), ...headers };
-    const metadataPath = this.metadataPath(bucket, key);
-    const pendingPath = this.pendingPath(bucket, key);
     this.ensureDirectory(dirname(bytesPath), key);
     this.ensureDirectory(dirname(metadataPath), key);
     this.ensureDirectory(dirname(pendingPath), key);
@@ -433,11 +420,11 @@ export class FileObjectStore {
     return object;
   }
 
-  private readMetadata(bucket: string, key: string): StoredObject | undefined {
+  private readMetadata(paths: ObjectPaths): StoredObject | undefined {
     try {
-      const object = JSON.parse(readFileSync(this.metadataPath(bucket, key), 'utf8')) as StoredObject;
+      const object = JSON.parse(readFileSync(paths.metadata, 'utf8')) as StoredObject;
       // The bytes must still be the ones described (they are replaced before the metadata).
-      return statSync(this.bytesPath(bucket, key)).size === object.size ? object : undefined;
+      return statSync(paths.bytes).size === object.size ? object : undefined;
     } catch {
       return undefined;
     }
@@ -466,7 +453,12 @@ export class FileObjectStore {
       .map((key) => key.toString());
   }
 
-  private bytesPath(bucket: string, key: string): string {
+  /**
+   * The one way from a bucket and key to file paths: every object operation comes through here, so the
+   * bucket must exist and the key must name a file inside it before any file is touched.
+   */
+  private objectPaths(bucket: string, key: string): ObjectPaths {
+    this.requireBucket(bucket);
     if (!validKey(key))
       throw new StoreError(
         'InvalidArgument',
@@ -474,15 +466,17 @@ export class FileObjectStore {
         `The local store keeps objects as files and cannot keep the key "${key}": it needs 1 to 1024 bytes, ` +
           "no empty, '.' or '..' path segment, no segment over 255 bytes and no NUL character.",
       );
-    return join(this.root, bucket, ...key.split('/'));
+    return this.storedPaths(bucket, key);
   }
 
-  private metadataPath(bucket: string, key: string): string {
-    return `${join(this.root, METADATA_DIR, bucket, ...key.split('/'))}.json`;
-  }
-
-  private pendingPath(bucket: string, key: string): string {
-    return `${join(this.root, PENDING_DIR, bucket, ...key.split('/'))}.json`;
+  /** Paths of a key found on disk (by `recover`), which is inside the store by construction. */
+  private storedPaths(bucket: string, key: string): ObjectPaths {
+    const segments = key.split('/');
+    return {
+      bytes: join(this.root, bucket, ...segments),
+      metadata: `${join(this.root, METADATA_DIR, bucket, ...segments)}.json`,
+      pending: `${join(this.root, PENDING_DIR, bucket, ...segments)}.json`,
+    };
   }
 
   private tempPath(): string {
@@ -503,6 +497,12 @@ export class FileObjectStore {
     if (!this.bucketExists(bucket))
       throw new StoreError('NoSuchBucket', 404, `The specified bucket ${bucket} does not exist.`);
   }
+}
+
+interface ObjectPaths {
+  readonly bytes: string;
+  readonly metadata: string;
+  readonly pending: string;
 }
 
 interface UploadState {

@@ -10,8 +10,17 @@ import { createObjectStoreServer } from './object-store-http.js';
 const directory = process.env.SCONES_S3_DIRECTORY;
 const bucket = process.env.SCONES_S3_BUCKET;
 const port = Number(process.env.SCONES_S3_PORT ?? '0');
-if (directory === undefined || bucket === undefined) {
-  process.stderr.write('object-store-server: SCONES_S3_DIRECTORY and SCONES_S3_BUCKET are required\n');
+const accessKeyId = process.env.SCONES_S3_ACCESS_KEY_ID;
+const secretAccessKey = process.env.SCONES_S3_SECRET_ACCESS_KEY;
+if (
+  directory === undefined ||
+  bucket === undefined ||
+  accessKeyId === undefined ||
+  secretAccessKey === undefined
+) {
+  process.stderr.write(
+    'object-store-server: SCONES_S3_DIRECTORY, SCONES_S3_BUCKET, SCONES_S3_ACCESS_KEY_ID and SCONES_S3_SECRET_ACCESS_KEY are required\n',
+  );
   process.exit(2);
 }
 
@@ -25,7 +34,7 @@ if (removed.length > 0)
   );
 store.createBucket(bucket);
 
-const server = createObjectStoreServer(store);
+const server = createObjectStoreServer(store, { accessKeyId, secretAccessKey });
 server.keepAliveTimeout = 30_000;
 server.listen(port, '127.0.0.1', () => {
   const address = server.address();

@@ -5,18 +5,15 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SconesError } from '../../errors.js';
+import { type LocalCredentials, newLocalCredentials } from './signature.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-/** Fixed credentials of the local store: it checks nothing, but the SDK signs every request. */
-export const LOCAL_CREDENTIALS = {
-  accessKeyId: 'SCONESLOCAL',
-  secretAccessKey: 'scones-local-store',
-} as const;
 
 export interface LocalObjectStoreServer {
   readonly endpoint: string;
   readonly bucket: string;
+  /** The only credentials the store accepts, made at random for this start. */
+  readonly credentials: LocalCredentials;
   /** The server's process id, for measuring what it costs. */
   readonly pid: number | undefined;
   stop(): Promise<void>;
@@ -33,6 +30,7 @@ export async function startLocalObjectStore(options: {
 }): Promise<LocalObjectStoreServer> {
   const directory = resolve(options.directory);
   mkdirSync(directory, { recursive: true });
+  const credentials = newLocalCredentials();
   const child = spawn(
     process.execPath,
     // tsx by absolute URL: resolving the bare name would search the user's current directory.
@@ -43,6 +41,9 @@ export async function startLocalObjectStore(options: {
         SCONES_S3_DIRECTORY: directory,
         SCONES_S3_BUCKET: options.bucket,
         SCONES_S3_PORT: String(options.port ?? 0),
+        // In the environment, which only this user's processes can read (/proc/<pid>/environ is 0400).
+        SCONES_S3_ACCESS_KEY_ID: credentials.accessKeyId,
+        SCONES_S3_SECRET_ACCESS_KEY: credentials.secretAccessKey,
         NODE_OPTIONS: '',
       },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -54,6 +55,7 @@ export async function startLocalObjectStore(options: {
   return {
     endpoint,
     bucket: options.bucket,
+    credentials,
     pid: child.pid,
     async stop() {
       if (stopped) return;
@@ -102,15 +104,19 @@ function readyPort(child: ChildProcess): Promise<number> {
 }
 
 /**
- * An S3 client for the local store: path-style addressing, fixed credentials, SDK retries on; `overrides`
- * for callers that need other retry or logging settings.
+ * An S3 client for the local store: path-style addressing, the store's credentials, SDK retries on;
+ * `overrides` for callers that need another endpoint (a proxy), retry or logging settings.
  */
-export function localS3Client(endpoint: string, region: string, overrides: S3ClientConfig = {}): S3Client {
+export function localS3Client(
+  server: Pick<LocalObjectStoreServer, 'endpoint' | 'credentials'>,
+  region: string,
+  overrides: S3ClientConfig = {},
+): S3Client {
   return new S3Client({
-    endpoint,
+    endpoint: server.endpoint,
     region,
     forcePathStyle: true,
-    credentials: LOCAL_CREDENTIALS,
+    credentials: server.credentials,
     maxAttempts: 5,
     // If the store process dies mid-request, fail (and retry) instead of waiting on a dead socket.
     requestHandler: { requestTimeout: 30_000, connectionTimeout: 5_000 },
