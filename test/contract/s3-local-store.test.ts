@@ -30,7 +30,7 @@ import {
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { mapConcurrent } from '../../pipeline/util/concurrency.js';
 import { rejection } from '../helpers/assertions.js';
-import { presignedPath, rawRequest, signedRequest } from '../helpers/raw-http.js';
+import { presignedPath, rawRequest, signedHeaders, signedRequest } from '../helpers/raw-http.js';
 import { tempDir } from '../helpers/workspace.js';
 
 function createHashHex(text: string): string {
@@ -397,6 +397,45 @@ describe('local object store through the real @aws-sdk/client-s3', () => {
     const escaping = await raw('PUT', `/${Bucket}/a/%2E%2E/%2E%2E/escaped.txt`, {}, 'x');
     expect(escaping.status).to.equal(400);
     expect(escaping.text).to.match(/<Code>InvalidArgument<\/Code>/);
+  });
+
+  it('closes the file of every GET, whether the client reads the body and hangs up or hangs up early', async function () {
+    if (process.platform !== 'linux') this.skip(); // counts /proc/<pid>/fd
+    await store.put('handles/big.bin', Buffer.alloc(4 * 1024 * 1024, 5));
+    await store.put('handles/small.bin', Buffer.alloc(40_000, 6));
+    const openFiles = () => readdirSync(`/proc/${server.pid}/fd`).length;
+    const { port } = new URL(server.endpoint);
+    /** One GET on its own connection; `early`: hang up at the first bytes of the body. */
+    const get = async (key: string, early: boolean) => {
+      const path = `/${Bucket}/${key}`;
+      const headers = await signedHeaders(server, 'GET', path);
+      await new Promise<void>((resolve) => {
+        const sent = request({ host: '127.0.0.1', port, path, headers, agent: false }, (response) => {
+          response.once('data', () => {
+            if (early) sent.destroy();
+          });
+          response.on('end', () => sent.destroy());
+          response.on('close', () => resolve());
+        });
+        sent.on('error', () => resolve());
+        sent.end();
+      });
+    };
+    await get('handles/small.bin', false); // the server's own descriptors settle first
+    const before = openFiles();
+    for (let round = 0; round < 100; round++)
+      await Promise.all([
+        get('handles/big.bin', true),
+        get('handles/small.bin', false),
+        get('handles/big.bin', false),
+      ]);
+    // Closing is asynchronous: give the server a moment, then every file must be closed again.
+    let after = openFiles();
+    for (let wait = 0; wait < 20 && after > before; wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = openFiles();
+    }
+    expect(after, `${after - before} descriptors left open after 300 GETs`).to.be.at.most(before);
   });
 
   describe('security: keys checked before any file is touched, signed requests only, no browser requests', () => {

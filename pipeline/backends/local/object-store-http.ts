@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import {
@@ -389,9 +390,9 @@ async function getObject(
     response.end();
     return;
   }
-  const bytes = store.read(bucket, key, range);
-  bytes.on('error', () => response.destroy());
-  bytes.pipe(response);
+  // pipeline(), not pipe(): it destroys the file stream (closing its descriptor) whichever way the
+  // response ends, including a client hanging up before the body is all sent.
+  await pipeline(store.read(bucket, key, range), response).catch(() => undefined);
 }
 
 /** 412, 304 or 0 (go on), from If-Match, If-None-Match, If-Unmodified-Since and If-Modified-Since. */
