@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -556,5 +556,45 @@ describe('local object store through the real @aws-sdk/client-s3', () => {
       expect(expired.status).to.equal(403);
       expect(expired.text).to.match(/expired/);
     });
+  });
+});
+
+describe('local object store start: recovery removes only its own leftovers, and says so', () => {
+  it("keeps a user's files in the store folder, removes its own temporary files, and reports both on stderr", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const first = await startLocalObjectStore({ directory: dir, bucket: 'test-bucket', log: () => {} });
+      await new S3ObjectStore(localS3Client(first, 'us-east-1'), 'test-bucket').put('staged.txt', 'staged');
+      await first.stop();
+      // A user drops a file into the bucket's folder; a killed store left a temporary file.
+      mkdirSync(join(dir, 'test-bucket', 'notes'), { recursive: true });
+      writeFileSync(join(dir, 'test-bucket', 'notes', 'mine.txt'), 'my notes');
+      writeFileSync(join(dir, '.tmp', '0123abcd'), 'half an upload');
+
+      let said = '';
+      const second = await startLocalObjectStore({
+        directory: dir,
+        bucket: 'test-bucket',
+        log: (text) => {
+          said += text;
+        },
+      });
+      try {
+        expect(readFileSync(join(dir, 'test-bucket', 'notes', 'mine.txt'), 'utf8')).to.equal('my notes');
+        expect(existsSync(join(dir, '.tmp', '0123abcd'))).to.equal(false);
+        expect(said).to.match(
+          /removed 1 files an interrupted run of the store left in .*\n {2}\.tmp\/0123abcd/,
+        );
+        expect(said).to.match(
+          /kept 1 files in .* that are not objects the store wrote .*\n {2}test-bucket\/notes\/mine\.txt/,
+        );
+        const store = new S3ObjectStore(localS3Client(second, 'us-east-1'), 'test-bucket');
+        expect(Buffer.from(await store.get('staged.txt')).toString()).to.equal('staged');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      cleanup();
+    }
   });
 });

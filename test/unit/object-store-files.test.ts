@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { expect } from 'chai';
@@ -77,8 +77,20 @@ describe('local object store files: one rename commits an object, and a start re
     const unfinished = store.createUpload('bucket', 'big/upload', { userMetadata: {} });
     await store.putPart('bucket', 'big/upload', unfinished, 1, Buffer.from('part one'));
 
-    const removed = new FileObjectStore(dir).recover().removed.sort();
-    expect(removed).to.deep.equal(['bucket/gone/bytes', 'bucket/keep/orphan', 'bucket/truncated/z']);
+    const { removed, kept } = new FileObjectStore(dir).recover();
+    // Only the store's own files are removed: temporary, upload, pending, and metadata of deleted bytes.
+    expect(removed.sort()).to.deep.equal([
+      '.metadata/bucket/gone/bytes.json',
+      '.pending/bucket/back/y.json',
+      '.pending/bucket/first/w.json',
+      '.pending/bucket/keep/a.json',
+      '.tmp/leftover',
+      `.uploads/${unfinished}`,
+    ]);
+    // Bytes no metadata describes are kept where they are, and reported.
+    expect(kept.sort()).to.deep.equal(['bucket/keep/orphan', 'bucket/truncated/z']);
+    expect(readFileSync(at('bucket', 'keep', 'orphan'), 'utf8')).to.equal('orphan');
+    expect(readFileSync(at('bucket', 'truncated', 'z'), 'utf8')).to.equal('old');
     expect(await keys()).to.deep.equal(['back/y', 'forward/x', 'keep/a']);
     expect((await store.head('bucket', 'forward/x')).etag).to.equal(md5('the new x'));
     expect((await store.head('bucket', 'back/y')).etag).to.equal(md5('old back/y'));
@@ -87,7 +99,7 @@ describe('local object store files: one rename commits an object, and a start re
     ).to.deep.equal([]);
     expect(readdirSync(at('.tmp'))).to.deep.equal([]);
     expect(existsSync(at('.uploads', unfinished))).to.equal(false);
-    expect(new FileObjectStore(dir).recover()).to.deep.equal({ removed: [], migrated: 0 });
+    expect(new FileObjectStore(dir).recover()).to.deep.equal({ removed: [], kept, migrated: 0 });
   });
 
   it('leaves no temporary file behind when a streamed body fails, even before its file is open', async () => {

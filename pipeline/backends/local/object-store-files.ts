@@ -12,7 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeFileFrom } from '../../util/files.js';
@@ -276,29 +276,36 @@ export class FileObjectStore {
   }
 
   /**
-   * Brings the files back to a consistent state after a process was killed. For each object: with no
-   * pending metadata, the bytes must have the size their metadata records (or are removed, as bytes an
-   * interrupted first write left); with pending metadata (a commit was interrupted), the bytes' MD5 says
-   * whether they are the new version (the pending metadata replaces the old) or still the old one (the
-   * pending metadata is dropped). Temporary files, unfinished multipart uploads, and metadata whose bytes
-   * are gone, are removed. First
-   * it moves objects a store written by s3rver (this project's earlier local store) left in its layout
-   * into this one, so an upgrade keeps the datasets and models already staged.
-   * Returns the `bucket/key`s removed and the number moved.
+   * Brings the files back to a consistent state after a process was killed, removing only files the
+   * store itself writes: its temporary files, unfinished multipart uploads, pending metadata it has
+   * settled, and metadata whose bytes are gone (a delete cut short). For each object with pending
+   * metadata (a commit was interrupted), the bytes' MD5 says whether they are the new version (the
+   * pending metadata replaces the old) or still the old one (the pending metadata is dropped). Bytes that
+   * no metadata describes (a file a user put in the folder, or one changed since it was written) are
+   * kept and reported, never removed: the store does not know what they are. First it moves objects a
+   * store written by s3rver (this project's earlier local store) left in its layout into this one.
+   * Returns what it removed (paths inside the store's folder), what it kept, and the number moved.
    */
-  recover(): { removed: string[]; migrated: number } {
-    rmSync(join(this.root, TEMP_DIR), { recursive: true, force: true });
-    mkdirSync(join(this.root, TEMP_DIR), { recursive: true });
-    // Multipart uploads do not outlive the store process: their clients went with the previous one.
-    rmSync(join(this.root, UPLOADS_DIR), { recursive: true, force: true });
+  recover(): { removed: string[]; kept: string[]; migrated: number } {
     const removed: string[] = [];
+    const kept: string[] = [];
+    const remove = (path: string) => {
+      rmSync(path, { recursive: true, force: true });
+      removed.push(relative(this.root, path).split(sep).join('/'));
+    };
+    for (const folder of [TEMP_DIR, UPLOADS_DIR]) {
+      // Multipart uploads do not outlive the store process: their clients went with the previous one.
+      const entries = existsSync(join(this.root, folder)) ? readdirSync(join(this.root, folder)) : [];
+      for (const entry of entries) remove(join(this.root, folder, entry));
+    }
+    mkdirSync(join(this.root, TEMP_DIR), { recursive: true });
     let migrated = 0;
     for (const { name: bucket } of this.buckets()) {
       const moved = this.migrateS3rverLayout(bucket);
       migrated += moved.migrated;
       removed.push(...moved.removed);
       for (const key of this.keysUnder(bucket, '')) {
-        if (!this.settle(bucket, key)) removed.push(`${bucket}/${key}`);
+        if (!this.settle(bucket, key, remove)) kept.push(`${bucket}/${key}`);
       }
       // Metadata, committed or pending, whose bytes are gone (a delete, or a first write, cut short).
       for (const folder of [METADATA_DIR, PENDING_DIR]) {
@@ -307,36 +314,31 @@ export class FileObjectStore {
           if (!file.endsWith('.json')) continue;
           const key = file.slice(0, -'.json'.length);
           if (existsSync(join(this.root, bucket, ...key.split('/')))) continue;
-          rmSync(join(metadataRoot, ...file.split('/')), { force: true });
-          if (folder === METADATA_DIR) removed.push(`${bucket}/${key}`);
+          remove(join(metadataRoot, ...file.split('/')));
         }
       }
     }
-    return { removed, migrated };
+    return { removed, kept, migrated };
   }
 
-  /** Makes one object's files agree (see `recover`); false if the object had to be removed. */
-  private settle(bucket: string, key: string): boolean {
+  /**
+   * Makes one object's metadata agree with its bytes (see `recover`), removing only pending metadata;
+   * false if no metadata describes the bytes, which are then left as they are.
+   */
+  private settle(bucket: string, key: string, remove: (path: string) => void): boolean {
     const { bytes: bytesPath, metadata: metadataPath, pending: pendingPath } = this.storedPaths(bucket, key);
     const size = statSync(bytesPath).size;
     const committed = readJson(metadataPath);
     const pending = readJson(pendingPath);
-    if (pending === undefined && existsSync(pendingPath)) rmSync(pendingPath); // cut short while written
-    if (pending === undefined) {
-      if (committed !== undefined && committed.size === size) return true;
-    } else {
-      const md5 = createHash('md5').update(readFileSync(bytesPath)).digest('hex');
-      if (pending.size === size && pending.md5 === md5) {
-        renameSync(pendingPath, metadataPath);
-        return true;
-      }
-      rmSync(pendingPath);
-      if (committed !== undefined && committed.size === size && (committed.md5 ?? committed.etag) === md5)
-        return true;
+    if (pending === undefined && existsSync(pendingPath)) remove(pendingPath); // cut short while written
+    if (pending === undefined) return committed !== undefined && committed.size === size;
+    const md5 = createHash('md5').update(readFileSync(bytesPath)).digest('hex');
+    if (pending.size === size && pending.md5 === md5) {
+      renameSync(pendingPath, metadataPath);
+      return true;
     }
-    rmSync(bytesPath, { force: true });
-    rmSync(metadataPath, { force: true });
-    return false;
+    remove(pendingPath);
+    return committed !== undefined && committed.size === size && (committed.md5 ?? committed.etag) === md5;
   }
 
   /**

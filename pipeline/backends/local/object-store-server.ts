@@ -25,12 +25,24 @@ if (
 }
 
 const store = new FileObjectStore(directory);
-const { removed, migrated } = store.recover();
+const { removed, kept, migrated } = store.recover();
+/** At most this many paths per message; the rest are counted. */
+const LISTED = 20;
+const listed = (paths: string[]) =>
+  paths
+    .slice(0, LISTED)
+    .map((path) => `\n  ${path}`)
+    .join('') + (paths.length > LISTED ? `\n  and ${paths.length - LISTED} more` : '');
 if (migrated > 0)
   process.stderr.write(`object store: moved ${migrated} objects from the earlier (s3rver) layout\n`);
 if (removed.length > 0)
   process.stderr.write(
-    `object store: removed ${removed.length} objects left incomplete by an interrupted run\n`,
+    `object store: removed ${removed.length} files an interrupted run of the store left in ${directory}:${listed(removed)}\n`,
+  );
+if (kept.length > 0)
+  process.stderr.write(
+    `object store: kept ${kept.length} files in ${directory} that are not objects the store wrote ` +
+      `(no metadata describes them, so S3 clients do not see them; move them out, or upload them):${listed(kept)}\n`,
   );
 store.createBucket(bucket);
 

@@ -27,6 +27,8 @@ export async function startLocalObjectStore(options: {
   directory: string;
   bucket: string;
   port?: number;
+  /** Where the store's own messages go (what its start recovered, kept or removed); stderr by default. */
+  log?: (text: string) => void;
 }): Promise<LocalObjectStoreServer> {
   const directory = resolve(options.directory);
   mkdirSync(directory, { recursive: true });
@@ -49,7 +51,8 @@ export async function startLocalObjectStore(options: {
       stdio: ['pipe', 'pipe', 'pipe'],
     },
   );
-  const port = await readyPort(child);
+  const log = options.log ?? ((text: string) => process.stderr.write(text));
+  const port = await readyPort(child, log);
   const endpoint = `http://127.0.0.1:${port}`;
   let stopped = false;
   return {
@@ -72,11 +75,12 @@ export async function startLocalObjectStore(options: {
   };
 }
 
-function readyPort(child: ChildProcess): Promise<number> {
+function readyPort(child: ChildProcess, log: (text: string) => void): Promise<number> {
   return new Promise((resolvePort, reject) => {
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
+      log(chunk.toString());
     });
     const lines = createInterface({ input: child.stdout! });
     const timer = setTimeout(() => {
