@@ -16,6 +16,11 @@ export interface LocalObjectStoreServer {
   readonly credentials: LocalCredentials;
   /** The server's process id, for measuring what it costs. */
   readonly pid: number | undefined;
+  /**
+   * Rejects, with an error saying how, as soon as the store process ends without `stop()`: every request
+   * of {@link localS3Client} fails with it at once instead of retrying against a closed port.
+   */
+  readonly stopped: Promise<never>;
   stop(): Promise<void>;
 }
 
@@ -54,19 +59,32 @@ export async function startLocalObjectStore(options: {
   const log = options.log ?? ((text: string) => process.stderr.write(text));
   const port = await readyPort(child, log);
   const endpoint = `http://127.0.0.1:${port}`;
-  let stopped = false;
+  let stopping = false;
+  const exited = new Promise<void>((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) done();
+    else child.once('exit', () => done());
+  });
+  const stopped = new Promise<never>((_, reject) => {
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      const how = signal === null ? `exit ${code}` : `signal ${signal}`;
+      reject(
+        new SconesError(
+          `the local object store stopped (${how}): the stage cannot go on without it; run the command again`,
+        ),
+      );
+    });
+  });
+  stopped.catch(() => {}); // observed by the clients' requests; no request in flight is no failure
   return {
     endpoint,
     bucket: options.bucket,
     credentials,
     pid: child.pid,
+    stopped,
     async stop() {
-      if (stopped) return;
-      stopped = true;
-      const exited = new Promise<void>((done) => {
-        if (child.exitCode !== null) done();
-        else child.once('exit', () => done());
-      });
+      if (stopping) return;
+      stopping = true;
       child.stdin?.end();
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
@@ -112,11 +130,11 @@ function readyPort(child: ChildProcess, log: (text: string) => void): Promise<nu
  * `overrides` for callers that need another endpoint (a proxy), retry or logging settings.
  */
 export function localS3Client(
-  server: Pick<LocalObjectStoreServer, 'endpoint' | 'credentials'>,
+  server: Pick<LocalObjectStoreServer, 'endpoint' | 'credentials'> & { stopped?: Promise<never> },
   region: string,
   overrides: S3ClientConfig = {},
 ): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     endpoint: server.endpoint,
     region,
     forcePathStyle: true,
@@ -126,4 +144,13 @@ export function localS3Client(
     requestHandler: { requestTimeout: 30_000, connectionTimeout: 5_000 },
     ...overrides,
   });
+  const { stopped } = server;
+  if (stopped !== undefined)
+    // Outermost (before retries): once the store process is gone, no retry can succeed.
+    client.middlewareStack.add((next) => (args) => Promise.race([next(args), stopped]), {
+      step: 'initialize',
+      priority: 'high',
+      name: 'localObjectStoreStopped',
+    });
+  return client;
 }
