@@ -7,6 +7,7 @@ import { type LocalCredentials, Sha256 } from '../../pipeline/backends/local/sig
 export interface RawAnswer {
   status: number;
   text: string;
+  body: Buffer;
   headers: Record<string, string | string[] | undefined>;
 }
 
@@ -20,13 +21,19 @@ export function rawRequest(
 ): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const { port } = new URL(endpoint);
-    const sent = request({ host: '127.0.0.1', port, method, path, headers }, (response) => {
+    // Node sends a DELETE's body with no length unless told: the server would read it as the next request.
+    const framed =
+      body.length > 0 && !Object.keys(headers).some((name) => name.toLowerCase() === 'content-length')
+        ? { ...headers, 'content-length': String(Buffer.byteLength(body)) }
+        : headers;
+    const sent = request({ host: '127.0.0.1', port, method, path, headers: framed }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () =>
         resolve({
           status: response.statusCode ?? 0,
           text: Buffer.concat(chunks).toString(),
+          body: Buffer.concat(chunks),
           headers: response.headers,
         }),
       );

@@ -11,7 +11,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { lstat, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -140,8 +140,11 @@ export class FileObjectStore {
     // Bytes first: once they are gone the object no longer exists (its metadata describes no file), and
     // metadata without bytes is the store's own leftover, which `recover` may remove; bytes without
     // metadata would look like a file a user put there.
-    await rm(paths.bytes, { force: true });
-    await rm(paths.metadata, { force: true });
+    // A key whose path is a folder (it holds other keys) is no object: deleting it deletes nothing, as
+    // deleting any absent key does in S3.
+    if ((await lstat(paths.bytes).catch(() => undefined))?.isFile()) await rm(paths.bytes, { force: true });
+    if ((await lstat(paths.metadata).catch(() => undefined))?.isFile())
+      await rm(paths.metadata, { force: true });
   }
 
   /**
@@ -411,7 +414,14 @@ export class FileObjectStore {
     this.ensureDirectory(dirname(bytesPath), key);
     this.ensureDirectory(dirname(metadataPath), key);
     this.ensureDirectory(dirname(pendingPath), key);
-    writeFileSync(pendingPath, JSON.stringify(object));
+    // `k.json` of key `k` is a folder when a key `k.json/...` exists: refuse before anything is written.
+    for (const path of [metadataPath, pendingPath])
+      if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw conflictOr({ code: 'EISDIR' }, key);
+    try {
+      writeFileSync(pendingPath, JSON.stringify(object));
+    } catch (error) {
+      throw conflictOr(error, key);
+    }
     try {
       renameSync(temp, bytesPath);
     } catch (error) {
@@ -636,7 +646,8 @@ function conflictOr(error: unknown, key: string): unknown {
     return new StoreError(
       'InvalidArgument',
       409,
-      `The local store keeps objects as files and cannot keep both "${key}" and a key inside it as a folder.`,
+      `The local store keeps objects as files and cannot keep "${key}" beside a key that needs its path, ` +
+        'or the path of its metadata file (the key with ".json" added), as a folder.',
     );
   return error;
 }

@@ -330,7 +330,7 @@ async function copyObject(
   copySource: string,
   response: ServerResponse,
 ): Promise<void> {
-  const source = decodeURIComponent(copySource.split('?')[0] ?? '').replace(/^\//, '');
+  const source = decodePath(copySource.split('?')[0] ?? '').replace(/^\//, '');
   const slash = source.indexOf('/');
   if (slash < 1)
     throw new StoreError('InvalidArgument', 400, `x-amz-copy-source must be bucket/key, not ${copySource}.`);
