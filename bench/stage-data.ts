@@ -6,8 +6,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { localS3Client, startLocalObjectStore } from '../pipeline/backends/local/object-store.js';
 import { S3ObjectStore } from '../pipeline/backends/s3-object-store.js';
+import { localS3Client, startLocalObjectStore } from '../pipeline/local-s3/launcher.js';
 import { runCli } from '../test/helpers/workspace.js';
 import { record, requireSharedImages, scratchDir } from './common.js';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { QueryParameterBag } from '@smithy/types';
-import { type LocalCredentials, Sha256 } from '../../pipeline/backends/local/signature.js';
+import { type LocalCredentials, Sha256 } from '../../pipeline/local-s3/signature.js';
 
 export interface RawAnswer {
   status: number;

@@ -3,9 +3,9 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import fc from 'fast-check';
-import { FileObjectStore } from '../../pipeline/backends/local/object-store-files.js';
-import { createObjectStoreServer } from '../../pipeline/backends/local/object-store-http.js';
-import { newLocalCredentials } from '../../pipeline/backends/local/signature.js';
+import { FileObjectStore } from '../../pipeline/local-s3/files.js';
+import { createObjectStoreServer } from '../../pipeline/local-s3/http.js';
+import { newLocalCredentials } from '../../pipeline/local-s3/signature.js';
 import { type RawAnswer, rawRequest, signedRequest } from '../helpers/raw-http.js';
 import { tempDir } from '../helpers/workspace.js';
 

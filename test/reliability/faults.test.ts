@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { openLocalBackend } from '../../pipeline/backends/local/index.js';
-import { localS3Client } from '../../pipeline/backends/local/object-store.js';
 import { LocalTrainer } from '../../pipeline/backends/local/trainer.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { datasetDigest } from '../../pipeline/data/dataset.js';
 import { resolveClasses } from '../../pipeline/data/sources.js';
 import { syntheticDataset } from '../../pipeline/data/synthetic.js';
+import { localS3Client } from '../../pipeline/local-s3/launcher.js';
 import { newManifest } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { executeStage } from '../../pipeline/run.js';

@@ -9,7 +9,7 @@ import {
   type LocalObjectStoreServer,
   localS3Client,
   startLocalObjectStore,
-} from '../../pipeline/backends/local/object-store.js';
+} from '../../pipeline/local-s3/launcher.js';
 import { tempDir } from '../helpers/workspace.js';
 import { figures } from './figures.js';
 
@@ -178,7 +178,7 @@ describe('reliability: the store process dies under a running stage', function (
       for (let wait = 0; wait < 600 && !/upload images: [1-9]/.test(stderr); wait++)
         await new Promise((resolve) => setTimeout(resolve, 100));
       expect(stderr, 'the upload never started').to.match(/upload images: [1-9]/);
-      const store = childRunning(cli.pid!, 'object-store-server');
+      const store = childRunning(cli.pid!, 'local-s3/server.ts');
       expect(store, 'no store process found').to.be.a('number');
       const killedAt = Date.now();
       process.kill(store!, 'SIGKILL');

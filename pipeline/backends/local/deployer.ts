@@ -7,13 +7,13 @@ import { stableStringify } from '../../config.js';
 import { resolveLocalStack } from '../../deploy/local-stack.js';
 import { uploadCode, workflowParameters } from '../../deploy/parameters.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION, templateDigest } from '../../deploy/template.js';
+import { newLocalCredentials } from '../../local-s3/signature.js';
 import type { DeployRecord } from '../../manifest.js';
 import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
 import { writeFileAtomic } from '../manifest-stores.js';
 import { type LocalDeployment, readLocalDeployment } from './deployment-record.js';
 import { startModelServer } from './model-server.js';
-import { newLocalCredentials } from './signature.js';
 
 export const LOCAL_INFERENCE_IMAGE = 'local/scones-tfjs-model-server';
 export const LOCAL_SAGEMAKER_ROLE = 'arn:aws:iam::000000000000:role/scones-local-sagemaker';

@@ -1,12 +1,12 @@
 import { join, resolve } from 'node:path';
 import type { Config } from '../../config.js';
+import { localS3Client, startLocalObjectStore } from '../../local-s3/launcher.js';
+import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { Backend, Champion } from '../../ports.js';
 import { FileManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
 import { LocalDeployer } from './deployer.js';
 import { readLocalDeployment } from './deployment-record.js';
-import { localS3Client, startLocalObjectStore } from './object-store.js';
-import type { LocalCredentials } from './signature.js';
 import { LocalTrainer } from './trainer.js';
 import { openLocalWorkflow } from './workflow.js';
 

@@ -5,10 +5,15 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { decodeImage } from '../../data/image.js';
 import type { DataCaptureSettings } from '../../deploy/local-stack.js';
 import { SconesError } from '../../errors.js';
+import {
+  type LocalCredentials,
+  SignatureError,
+  type SignatureFault,
+  verifySignature,
+} from '../../local-s3/signature.js';
 import type { ObjectStore } from '../../ports.js';
 import { keyOfUri } from '../s3-object-store.js';
 import { deserializeModel, imageToInput } from './model.js';
-import { type LocalCredentials, SignatureError, type SignatureFault, verifySignature } from './signature.js';
 import { initTensorflow, tf } from './tf.js';
 import { MODEL_FILES } from './trainer.js';
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   createReadStream,
+  createWriteStream,
   type Dirent,
   existsSync,
   mkdirSync,
@@ -9,13 +10,13 @@ import {
   renameSync,
   rmSync,
   statSync,
+  type WriteStream,
   writeFileSync,
 } from 'node:fs';
 import { lstat, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { writeFileFrom } from '../../util/files.js';
 
 /** What the store keeps beside an object's bytes; the metadata file's presence is the commit record. */
 export interface StoredObject {
@@ -51,9 +52,6 @@ const PENDING_DIR = '.pending';
 const UPLOADS_DIR = '.uploads';
 const TEMP_DIR = '.tmp';
 const MIN_PART_BYTES = 5 * 1024 * 1024;
-const S3RVER_MARK = '._S3rver_';
-const S3RVER_OBJECT = '._S3rver_object';
-const S3RVER_METADATA = '._S3rver_metadata.json';
 
 /**
  * An S3 bucket kept as plain files, so a user can look at what the pipeline staged: the bytes of
@@ -285,11 +283,10 @@ export class FileObjectStore {
    * metadata (a commit was interrupted), the bytes' MD5 says whether they are the new version (the
    * pending metadata replaces the old) or still the old one (the pending metadata is dropped). Bytes that
    * no metadata describes (a file a user put in the folder, or one changed since it was written) are
-   * kept and reported, never removed: the store does not know what they are. First it moves objects a
-   * store written by s3rver (this project's earlier local store) left in its layout into this one.
-   * Returns what it removed (paths inside the store's folder), what it kept, and the number moved.
+   * kept and reported, never removed: the store does not know what they are.
+   * Returns what it removed (paths inside the store's folder) and what it kept (`bucket/key`).
    */
-  recover(): { removed: string[]; kept: string[]; migrated: number } {
+  recover(): { removed: string[]; kept: string[] } {
     const removed: string[] = [];
     const kept: string[] = [];
     const remove = (path: string) => {
@@ -302,11 +299,7 @@ export class FileObjectStore {
       for (const entry of entries) remove(join(this.root, folder, entry));
     }
     mkdirSync(join(this.root, TEMP_DIR), { recursive: true });
-    let migrated = 0;
     for (const { name: bucket } of this.buckets()) {
-      const moved = this.migrateS3rverLayout(bucket);
-      migrated += moved.migrated;
-      removed.push(...moved.removed);
       for (const key of this.keysUnder(bucket, '')) {
         if (!this.settle(bucket, key, remove)) kept.push(`${bucket}/${key}`);
       }
@@ -321,7 +314,7 @@ export class FileObjectStore {
         }
       }
     }
-    return { removed, kept, migrated };
+    return { removed, kept };
   }
 
   /**
@@ -342,64 +335,6 @@ export class FileObjectStore {
     }
     remove(pendingPath);
     return committed !== undefined && committed.size === size && (committed.md5 ?? committed.etag) === md5;
-  }
-
-  /**
-   * s3rver keeps `<key>._S3rver_object` with `._S3rver_object.md5` and `._S3rver_metadata.json` beside it.
-   * Each whole object (its MD5 matching) gets this store's metadata, then its bytes are renamed to `<key>`:
-   * killed in between, the next start does it again. Objects s3rver left incomplete are removed.
-   */
-  private migrateS3rverLayout(bucket: string): { removed: string[]; migrated: number } {
-    const bucketRoot = join(this.root, bucket);
-    const removed: string[] = [];
-    let migrated = 0;
-    const files = readdirSync(bucketRoot, { recursive: true, withFileTypes: true })
-      .filter((entry) => entry.name.includes(S3RVER_MARK))
-      .map((entry) => join(entry.parentPath, entry.name));
-    if (files.length === 0) return { removed, migrated };
-    for (const path of files.filter((file) => file.endsWith(S3RVER_OBJECT))) {
-      const base = path.slice(0, -S3RVER_OBJECT.length);
-      const key = base
-        .slice(bucketRoot.length + 1)
-        .split(sep)
-        .join('/');
-      let bytes: Buffer;
-      let etag: string;
-      let headers: Record<string, string>;
-      try {
-        bytes = readFileSync(path);
-        etag = readFileSync(`${path}.md5`, 'utf8').trim();
-        headers = JSON.parse(readFileSync(`${base}${S3RVER_METADATA}`, 'utf8')) as Record<string, string>;
-        if (createHash('md5').update(bytes).digest('hex') !== etag) throw new Error('incomplete');
-      } catch {
-        // An upload s3rver never finished: the next run uploads it again.
-        rmSync(path, { force: true });
-        removed.push(`${bucket}/${key}`);
-        continue;
-      }
-      const object: StoredObject = {
-        key,
-        size: bytes.length,
-        etag,
-        md5: etag,
-        lastModified: roundToSecond(statSync(path).mtime),
-        ...objectHeadersFrom(headers),
-      };
-      const metadataPath = this.storedPaths(bucket, key).metadata;
-      mkdirSync(dirname(metadataPath), { recursive: true });
-      writeFileSyncAtomic(metadataPath, JSON.stringify(object), this.tempPath());
-      try {
-        renameSync(path, base);
-      } catch (error) {
-        throw new Error(
-          `cannot move ${path} to ${base} (${(error as Error).message}): move or remove one of them and start again`,
-        );
-      }
-      migrated++;
-    }
-    // The sidecars, and s3rver's folder of unfinished multipart uploads.
-    for (const path of files) rmSync(path, { recursive: true, force: true });
-    return { removed, migrated };
   }
 
   private commit(
@@ -658,4 +593,24 @@ function noSuchKey(key: string): StoreError {
 
 function noSuchUpload(uploadId: string): StoreError {
   return new StoreError('NoSuchUpload', 404, `The specified multipart upload ${uploadId} does not exist.`);
+}
+
+/**
+ * Creates the file at `path` and lets `write` fill it. On failure it settles only once the file is
+ * closed: `pipeline` rejects on the first error without waiting for the file's open, so a source that
+ * fails at once would otherwise have the caller's cleanup run before the file exists. (The same helper
+ * as pipeline/util/files.ts, kept here so this module imports nothing else of pipeline/.)
+ */
+async function writeFileFrom(path: string, write: (file: WriteStream) => Promise<void>): Promise<void> {
+  const file = createWriteStream(path);
+  try {
+    await write(file);
+  } catch (error) {
+    if (!file.closed) {
+      const closed = new Promise<void>((resolve) => file.once('close', () => resolve()));
+      file.destroy();
+      await closed;
+    }
+    throw error;
+  }
 }

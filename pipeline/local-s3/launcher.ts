@@ -4,7 +4,6 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { SconesError } from '../../errors.js';
 import { type LocalCredentials, newLocalCredentials } from './signature.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,7 +24,7 @@ export interface LocalObjectStoreServer {
 }
 
 /**
- * Starts the S3-compatible store on 127.0.0.1 in a child process (see object-store-server.ts for why),
+ * Starts the S3-compatible store on 127.0.0.1 in a child process (see server.ts for why),
  * with its data under `directory`.
  */
 export async function startLocalObjectStore(options: {
@@ -41,7 +40,7 @@ export async function startLocalObjectStore(options: {
   const child = spawn(
     process.execPath,
     // tsx by absolute URL: resolving the bare name would search the user's current directory.
-    ['--import', import.meta.resolve('tsx'), join(here, 'object-store-server.ts')],
+    ['--import', import.meta.resolve('tsx'), join(here, 'server.ts')],
     {
       env: {
         ...process.env,
@@ -69,7 +68,7 @@ export async function startLocalObjectStore(options: {
       if (stopping) return;
       const how = signal === null ? `exit ${code}` : `signal ${signal}`;
       reject(
-        new SconesError(
+        new LocalS3Error(
           `the local object store stopped (${how}): the stage cannot go on without it; run the command again`,
         ),
       );
@@ -103,7 +102,7 @@ function readyPort(child: ChildProcess, log: (text: string) => void): Promise<nu
     const lines = createInterface({ input: child.stdout! });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new SconesError(`the local object store did not start within 30 s: ${stderr.trim()}`));
+      reject(new LocalS3Error(`the local object store did not start within 30 s: ${stderr.trim()}`));
     }, 30_000);
     lines.once('line', (line) => {
       clearTimeout(timer);
@@ -111,13 +110,13 @@ function readyPort(child: ChildProcess, log: (text: string) => void): Promise<nu
         const message = JSON.parse(line) as { port: number };
         resolvePort(message.port);
       } catch {
-        reject(new SconesError(`the local object store said something unexpected: ${line}`));
+        reject(new LocalS3Error(`the local object store said something unexpected: ${line}`));
       }
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(
-        new SconesError(
+        new LocalS3Error(
           `the local object store exited with code ${code} before it was ready: ${stderr.trim()}`,
         ),
       );
@@ -153,4 +152,12 @@ export function localS3Client(
       name: 'localObjectStoreStopped',
     });
   return client;
+}
+
+/** A failure of the store process itself (it did not start, or stopped under a running command). */
+export class LocalS3Error extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LocalS3Error';
+  }
 }

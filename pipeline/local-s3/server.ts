@@ -4,8 +4,8 @@
  * with it. It prints one JSON line when ready and exits when its stdin closes, so it never outlives the
  * process that started it (even after kill -9).
  */
-import { FileObjectStore } from './object-store-files.js';
-import { createObjectStoreServer } from './object-store-http.js';
+import { FileObjectStore } from './files.js';
+import { createObjectStoreServer } from './http.js';
 
 const directory = process.env.SCONES_S3_DIRECTORY;
 const bucket = process.env.SCONES_S3_BUCKET;
@@ -19,13 +19,13 @@ if (
   secretAccessKey === undefined
 ) {
   process.stderr.write(
-    'object-store-server: SCONES_S3_DIRECTORY, SCONES_S3_BUCKET, SCONES_S3_ACCESS_KEY_ID and SCONES_S3_SECRET_ACCESS_KEY are required\n',
+    'local-s3 server: SCONES_S3_DIRECTORY, SCONES_S3_BUCKET, SCONES_S3_ACCESS_KEY_ID and SCONES_S3_SECRET_ACCESS_KEY are required\n',
   );
   process.exit(2);
 }
 
 const store = new FileObjectStore(directory);
-const { removed, kept, migrated } = store.recover();
+const { removed, kept } = store.recover();
 /** At most this many paths per message; the rest are counted. */
 const LISTED = 20;
 const listed = (paths: string[]) =>
@@ -33,8 +33,6 @@ const listed = (paths: string[]) =>
     .slice(0, LISTED)
     .map((path) => `\n  ${path}`)
     .join('') + (paths.length > LISTED ? `\n  and ${paths.length - LISTED} more` : '');
-if (migrated > 0)
-  process.stderr.write(`object store: moved ${migrated} objects from the earlier (s3rver) layout\n`);
 if (removed.length > 0)
   process.stderr.write(
     `object store: removed ${removed.length} files an interrupted run of the store left in ${directory}:${listed(removed)}\n`,

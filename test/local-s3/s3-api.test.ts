@@ -22,12 +22,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { expect } from 'chai';
+import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import {
   type LocalObjectStoreServer,
   localS3Client,
   startLocalObjectStore,
-} from '../../pipeline/backends/local/object-store.js';
-import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
+} from '../../pipeline/local-s3/launcher.js';
 import { mapConcurrent } from '../../pipeline/util/concurrency.js';
 import { rejection } from '../helpers/assertions.js';
 import { presignedPath, rawRequest, signedHeaders, signedRequest } from '../helpers/raw-http.js';

@@ -10,7 +10,7 @@ import {
   objectHeadersFrom,
   type StoredObject,
   StoreError,
-} from './object-store-files.js';
+} from './files.js';
 import { type LocalCredentials, SignatureError, type SignatureFault, verifySignature } from './signature.js';
 
 /**
