@@ -6,8 +6,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { localS3Client, startLocalObjectStore } from '../pipeline/backends/local/object-store.js';
 import { S3ObjectStore } from '../pipeline/backends/s3-object-store.js';
+import { localS3Client, startLocalObjectStore } from '../pipeline/local-s3/launcher.js';
 import { runCli } from '../test/helpers/workspace.js';
 import { record, requireSharedImages, scratchDir } from './common.js';
 
@@ -31,7 +31,7 @@ const server = await startLocalObjectStore({
   directory: join(dir, 'sequential'),
   bucket: 'scones-artifacts',
 });
-const store = new S3ObjectStore(localS3Client(server.endpoint, 'us-east-1'), 'scones-artifacts');
+const store = new S3ObjectStore(localS3Client(server, 'us-east-1'), 'scones-artifacts');
 const sequentialBodies = files.map((file) => readFileSync(file));
 const serverCpuBefore = processCpuSeconds(server.pid);
 const clientCpuBefore = process.cpuUsage();
@@ -80,7 +80,13 @@ const proxy = createServer((req, res) => {
 });
 await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
 const proxied = new S3ObjectStore(
-  localS3Client(`http://127.0.0.1:${(proxy.address() as { port: number }).port}`, 'us-east-1'),
+  localS3Client(
+    {
+      endpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`,
+      credentials: latencyServer.credentials,
+    },
+    'us-east-1',
+  ),
   'scones-artifacts',
 );
 const bodies = files.map((file) => readFileSync(file));

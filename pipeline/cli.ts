@@ -387,8 +387,9 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
           (info) => {
             if (options.json === true) io.stdout.write(`${JSON.stringify(info)}\n`);
             io.stderr.write(
-              `object store  ${info.objectStore} (bucket ${info.bucket}, path-style, any credentials)\n` +
+              `object store  ${info.objectStore} (bucket ${info.bucket}, path-style)\n` +
                 `endpoint      ${info.endpoint} (name ${info.endpointName})\n` +
+                `credentials   export AWS_ACCESS_KEY_ID=${info.accessKeyId} AWS_SECRET_ACCESS_KEY=${info.secretAccessKey} (valid until Ctrl-C; requests must be signed)\n` +
                 `try: aws sagemaker-runtime invoke-endpoint --endpoint-url ${info.endpoint} --endpoint-name ${info.endpointName} --content-type image/png --body fileb://image.png out.json\n` +
                 'Ctrl-C stops both.\n',
             );

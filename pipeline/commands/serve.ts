@@ -8,6 +8,9 @@ export interface ServeInfo {
   endpoint: string;
   endpointName: string;
   region: string;
+  /** The key pair both servers accept, made at random for this start (as Jupyter's token is). */
+  accessKeyId: string;
+  secretAccessKey: string;
 }
 
 /**
@@ -29,6 +32,8 @@ export async function serve(
       endpoint: services.modelServer.url,
       endpointName: services.modelServer.endpointName,
       region: config.region,
+      accessKeyId: backend.credentials.accessKeyId,
+      secretAccessKey: backend.credentials.secretAccessKey,
     });
     await stopped;
   } finally {

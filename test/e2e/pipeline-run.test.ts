@@ -6,10 +6,11 @@ import { createInterface } from 'node:readline';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect } from 'chai';
-import { localS3Client } from '../../pipeline/backends/local/object-store.js';
 import { openLocalDeployment } from '../../pipeline/backends/local/workflow.js';
+import { localS3Client } from '../../pipeline/local-s3/launcher.js';
 import { parseCaptureText } from '../../pipeline/report/capture.js';
 import { classifyOutcome } from '../../pipeline/stages/test-executions.js';
+import { rejection } from '../helpers/assertions.js';
 import { jpegBytes, pngBytes } from '../helpers/fixtures.js';
 import { runCli, tempDir, testConfig } from '../helpers/workspace.js';
 
@@ -117,7 +118,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
       const client = new SageMakerRuntimeClient({
         region: 'us-east-1',
         endpoint: services.modelServer.url,
-        credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+        credentials: backend.credentials,
       });
       const image = pngBytes(16, 16, 5);
       const response = await client.send(
@@ -132,6 +133,38 @@ describe('scones run: the whole pipeline on the local backend', function () {
       expect(probabilities).to.have.length(2);
       expect(probabilities.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-5);
       expect(response.ContentType).to.equal('application/json');
+
+      // Only requests signed with this start's credentials (AWS "Common Errors": MissingAuthenticationToken,
+      // InvalidClientTokenId, SignatureDoesNotMatch).
+      const invocations = `${services.modelServer.url}/endpoints/scones-workflow-endpoint/invocations`;
+      const anonymous = await fetch(invocations, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: new Uint8Array(image),
+      });
+      expect(anonymous.status).to.equal(403);
+      expect(anonymous.headers.get('x-amzn-errortype')).to.equal('MissingAuthenticationToken:');
+      for (const [credentials, errorType] of [
+        [{ accessKeyId: 'x', secretAccessKey: 'y' }, 'InvalidClientTokenId'],
+        [{ ...backend.credentials, secretAccessKey: 'guessed' }, 'SignatureDoesNotMatch'],
+      ] as const) {
+        const stranger = new SageMakerRuntimeClient({
+          region: 'us-east-1',
+          endpoint: services.modelServer.url,
+          credentials,
+          maxAttempts: 1,
+        });
+        const refused = await rejection(
+          stranger.send(
+            new InvokeEndpointCommand({
+              EndpointName: 'scones-workflow-endpoint',
+              ContentType: 'image/png',
+              Body: image,
+            }),
+          ),
+        );
+        expect((refused as Error).name, errorType).to.equal(errorType);
+      }
 
       // The endpoint answers what the trained model predicted for the same test image, and takes JPEG too.
       const manifest = first.stages['stage-data']!.outputs as { prefix: string };
@@ -267,11 +300,15 @@ describe('scones run: the whole pipeline on the local backend', function () {
         bucket: string;
         endpoint: string;
         endpointName: string;
+        accessKeyId: string;
+        secretAccessKey: string;
       };
       expect(info.objectStore).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(info.endpoint).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
 
-      const s3 = localS3Client(info.objectStore, 'us-east-1');
+      // An outside client, as boto3 or the AWS CLI would be: the printed address and credentials.
+      const credentials = { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey };
+      const s3 = localS3Client({ endpoint: info.objectStore, credentials }, 'us-east-1');
       const listed = await s3.send(
         new ListObjectsV2Command({ Bucket: info.bucket, Prefix: 'datasets/', Delimiter: '/' }),
       );
@@ -279,7 +316,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
       const runtime = new SageMakerRuntimeClient({
         region: 'us-east-1',
         endpoint: info.endpoint,
-        credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+        credentials,
       });
       const answer = await runtime.send(
         new InvokeEndpointCommand({

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { expect } from 'chai';
-import { FileObjectStore } from '../../pipeline/backends/local/object-store-files.js';
+import { FileObjectStore } from '../../pipeline/local-s3/files.js';
 import { parseManifest } from '../../pipeline/manifest.js';
 import { runCli, tempDir } from '../helpers/workspace.js';
 import { figures } from './figures.js';

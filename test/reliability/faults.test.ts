@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { openLocalBackend } from '../../pipeline/backends/local/index.js';
-import { localS3Client } from '../../pipeline/backends/local/object-store.js';
 import { LocalTrainer } from '../../pipeline/backends/local/trainer.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { datasetDigest } from '../../pipeline/data/dataset.js';
 import { resolveClasses } from '../../pipeline/data/sources.js';
 import { syntheticDataset } from '../../pipeline/data/synthetic.js';
+import { localS3Client } from '../../pipeline/local-s3/launcher.js';
 import { newManifest } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { executeStage } from '../../pipeline/run.js';
@@ -31,7 +31,10 @@ describe('reliability: object store faults during stage-data and train', functio
     // Every 7th request fails: 500, 503, SlowDown or a dropped connection, in turn.
     const proxy = await startFaultProxy(local.s3Endpoint, 7);
     try {
-      const store = new S3ObjectStore(localS3Client(proxy.endpoint, config.region), config.bucket);
+      const store = new S3ObjectStore(
+        localS3Client({ endpoint: proxy.endpoint, credentials: local.credentials }, config.region),
+        config.bucket,
+      );
       const backend: Backend = { ...local, store, trainer: new LocalTrainer(store) };
       const { reporter } = captureReporter();
       let manifest = newManifest('faults', 'local', 'x');

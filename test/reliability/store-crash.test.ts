@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
@@ -6,7 +9,7 @@ import {
   type LocalObjectStoreServer,
   localS3Client,
   startLocalObjectStore,
-} from '../../pipeline/backends/local/object-store.js';
+} from '../../pipeline/local-s3/launcher.js';
 import { tempDir } from '../helpers/workspace.js';
 import { figures } from './figures.js';
 
@@ -28,7 +31,7 @@ async function writeUntilKilled(
   killed: { value: boolean },
 ): Promise<void> {
   // One attempt per request: after the kill a retry would only meet a closed port.
-  const client = localS3Client(server.endpoint, 'us-east-1', {
+  const client = localS3Client(server, 'us-east-1', {
     maxAttempts: 1,
     // A request whose connection the kill cuts must fail, not wait for ever.
     requestHandler: { requestTimeout: 5000, connectionTimeout: 2000 },
@@ -96,7 +99,7 @@ describe('reliability: the local object store killed with -9 in the middle of wr
 
         const restarted = await startLocalObjectStore({ directory: dir, bucket: BUCKET });
         try {
-          const client = localS3Client(restarted.endpoint, 'us-east-1');
+          const client = localS3Client(restarted, 'us-east-1');
           for (const key of keys) {
             const history = histories.get(key) ?? {};
             const allowed = [history.acknowledged, history.inFlight].filter((v) => v !== undefined);
@@ -124,6 +127,73 @@ describe('reliability: the local object store killed with -9 in the middle of wr
         figures.faultsSurvived++;
       }
     } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('reliability: the store process dies under a running stage', function () {
+  this.timeout(180_000);
+
+  /** The pid of `parent`'s child whose command line names `script` (read from /proc). */
+  function childRunning(parent: number, script: string): number | undefined {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid === parent && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(script))
+          return Number(entry);
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    return undefined;
+  }
+
+  it('the CLI fails the stage at once, naming how the store stopped, releases the lock and exits 1', async function () {
+    if (process.platform !== 'linux') this.skip(); // finds the store's pid in /proc
+    const { dir, cleanup } = tempDir();
+    const cli = spawn(
+      process.execPath,
+      [join(import.meta.dirname, '..', '..', 'bin', 'scones.mjs'), 'stage-data', '--source', 'synthetic'],
+      {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          CI: 'true',
+          SCONES_DATA__SYNTHETIC__TRAIN_PER_CLASS: '400',
+          SCONES_DATA__SYNTHETIC__IMAGE_SIZE: '16',
+        },
+      },
+    );
+    let stderr = '';
+    cli.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
+    try {
+      // Wait until uploads are under way, so requests are in flight when the store dies.
+      for (let wait = 0; wait < 600 && !/upload images: [1-9]/.test(stderr); wait++)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(stderr, 'the upload never started').to.match(/upload images: [1-9]/);
+      const store = childRunning(cli.pid!, 'local-s3/server.ts');
+      expect(store, 'no store process found').to.be.a('number');
+      const killedAt = Date.now();
+      process.kill(store!, 'SIGKILL');
+      figures.faultsInjected++;
+      const code = await exited;
+      const noticedWithin = Date.now() - killedAt;
+      expect(code, stderr).to.equal(1);
+      expect(stderr).to.match(/the local object store stopped \(signal SIGKILL\)/);
+      expect(stderr).to.not.match(/ECONNREFUSED/);
+      // Before, the CLI retried for 5 s against the closed port and exited 13.
+      expect(noticedWithin, `exit ${noticedWithin} ms after the kill`).to.be.below(3000);
+      expect(existsSync(join(dir, '.scones', 'lock')), 'the lock is released').to.equal(false);
+      figures.faultsSurvived++;
+    } finally {
+      cli.kill('SIGKILL');
       cleanup();
     }
   });

@@ -7,6 +7,7 @@ import { stableStringify } from '../../config.js';
 import { resolveLocalStack } from '../../deploy/local-stack.js';
 import { uploadCode, workflowParameters } from '../../deploy/parameters.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION, templateDigest } from '../../deploy/template.js';
+import { newLocalCredentials } from '../../local-s3/signature.js';
 import type { DeployRecord } from '../../manifest.js';
 import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
@@ -84,6 +85,8 @@ export class LocalDeployer implements Deployer {
       variantName: stack.variantName,
       capture: stack.capture,
       side: request.imageSide,
+      // Nobody calls this check's server: a key pair nobody holds.
+      credentials: newLocalCredentials(),
     });
     reporter.info(
       `endpoint ${stack.endpointName} loads model ${request.model.trainingId} (checked at ${server.url})`,

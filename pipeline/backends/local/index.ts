@@ -1,11 +1,12 @@
 import { join, resolve } from 'node:path';
 import type { Config } from '../../config.js';
+import { localS3Client, startLocalObjectStore } from '../../local-s3/launcher.js';
+import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { Backend, Champion } from '../../ports.js';
 import { FileManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
 import { LocalDeployer } from './deployer.js';
 import { readLocalDeployment } from './deployment-record.js';
-import { localS3Client, startLocalObjectStore } from './object-store.js';
 import { LocalTrainer } from './trainer.js';
 import { openLocalWorkflow } from './workflow.js';
 
@@ -22,14 +23,17 @@ export function localPaths(workDir: string) {
 }
 
 /** The local backend: S3-compatible store on 127.0.0.1, TensorFlow.js trainer, file manifests. */
-export async function openLocalBackend(config: Config): Promise<Backend & { readonly s3Endpoint: string }> {
+export async function openLocalBackend(
+  config: Config,
+): Promise<Backend & { readonly s3Endpoint: string; readonly credentials: LocalCredentials }> {
   const paths = localPaths(config.workDir);
   const server = await startLocalObjectStore({ directory: paths.objects, bucket: config.bucket });
-  const store = new S3ObjectStore(localS3Client(server.endpoint, config.region), config.bucket);
+  const store = new S3ObjectStore(localS3Client(server, config.region), config.bucket);
   return {
     name: 'local',
     store,
     s3Endpoint: server.endpoint,
+    credentials: server.credentials,
     manifests: new FileManifestStore(paths.runs),
     trainer: new LocalTrainer(store),
     deployer: new LocalDeployer(config, store, paths),
@@ -39,6 +43,7 @@ export async function openLocalBackend(config: Config): Promise<Backend & { read
           deploymentPath: paths.deployment,
           store,
           s3Endpoint: server.endpoint,
+          credentials: server.credentials,
           region: config.region,
           lambdaLogFile: join(paths.root, 'lambda-logs.jsonl'),
         },

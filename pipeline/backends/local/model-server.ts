@@ -1,10 +1,16 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { decodeImage, endpointPixelLimit, shrinkByBlocks } from '../../data/image.js';
 import type { DataCaptureSettings } from '../../deploy/local-stack.js';
 import { SconesError } from '../../errors.js';
+import {
+  type LocalCredentials,
+  SignatureError,
+  type SignatureFault,
+  verifySignature,
+} from '../../local-s3/signature.js';
 import type { ObjectStore } from '../../ports.js';
 import { keyOfUri } from '../s3-object-store.js';
 import { deserializeModel, imageToInput } from './model.js';
@@ -24,6 +30,8 @@ export interface ModelServerOptions {
   capture: DataCaptureSettings;
   /** Square input side of the model. */
   side: number;
+  /** The only credentials the endpoint accepts (SigV4, service `sagemaker`): the local store's. */
+  credentials: LocalCredentials;
   port?: number;
   /** Seconds between capture file flushes. */
   flushSeconds?: number;
@@ -154,6 +162,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       );
       return;
     }
+    if (!(await authorized(request, body, options.credentials, response))) return;
     const contentType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
     if (!ACCEPTED_CONTENT_TYPES.has(contentType)) {
       sendModelError(
@@ -246,6 +255,38 @@ async function loadModel(store: ObjectStore, modelUri: string): Promise<LayersMo
     store.get(`${prefix}${MODEL_FILES.weights}`),
   ]);
   return deserializeModel({ modelJson: Buffer.from(modelJson).toString('utf8'), weights });
+}
+
+/** The AWS common error each signature fault gets (API Reference, "Common Errors"). */
+const SIGNATURE_ERRORS: Record<SignatureFault, [code: string, status: number]> = {
+  missing: ['MissingAuthenticationToken', 403],
+  malformed: ['IncompleteSignature', 400],
+  'unknown-key': ['InvalidClientTokenId', 403],
+  mismatch: ['SignatureDoesNotMatch', 403],
+  skewed: ['RequestExpired', 400],
+  expired: ['RequestExpired', 400],
+};
+
+/** Checks the request's SigV4 signature (over the body's SHA-256); answers and returns false if it fails. */
+async function authorized(
+  request: IncomingMessage,
+  body: Buffer,
+  credentials: LocalCredentials,
+  response: ServerResponse,
+): Promise<boolean> {
+  try {
+    await verifySignature(
+      { method: request.method ?? 'POST', target: request.url ?? '/', headers: request.headers },
+      credentials,
+      { service: 'sagemaker', bodySha256: createHash('sha256').update(body).digest('hex') },
+    );
+    return true;
+  } catch (error) {
+    if (!(error instanceof SignatureError)) throw error;
+    const [code, status] = SIGNATURE_ERRORS[error.fault];
+    sendError(response, status, code, error.message);
+    return false;
+  }
 }
 
 function header(request: IncomingMessage, name: string): string | undefined {

@@ -2,13 +2,13 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config } from '../../config.js';
 import { SconesError } from '../../errors.js';
+import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { ExecutionRequest, ExecutionResult, ObjectStore, WorkflowRunner } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
 import { readLocalDeployment } from './deployment-record.js';
 import { localPaths, openLocalBackend } from './index.js';
 import { LocalLambdaRuntime } from './lambda-runtime.js';
 import { type ModelServer, startModelServer } from './model-server.js';
-import { LOCAL_CREDENTIALS } from './object-store.js';
 import { LocalStateMachineRunner } from './state-machine-runner.js';
 
 export interface LocalServices {
@@ -27,6 +27,8 @@ export async function startLocalServices(options: {
   deploymentPath: string;
   store: ObjectStore;
   s3Endpoint: string;
+  /** The store's credentials; the endpoint accepts the same, so the Lambdas hold one key pair. */
+  credentials: LocalCredentials;
   region: string;
   lambdaLogFile?: string;
 }): Promise<LocalServices> {
@@ -40,6 +42,7 @@ export async function startLocalServices(options: {
     variantName: deployment.stack.variantName,
     capture: deployment.stack.capture,
     side: deployment.side,
+    credentials: options.credentials,
   });
   const bundleOf = (codeKey: string) => {
     const entry = Object.entries(deployment.handlers).find(([name]) => codeKey.includes(`/${name}-`));
@@ -57,11 +60,12 @@ export async function startLocalServices(options: {
       timeoutSeconds: f.timeoutSeconds,
     })),
     {
-      // Only what a Lambda would have: no credentials or variables of the user's shell leak in.
+      // Only what a Lambda would have: no credentials or variables of the user's shell leak in, only
+      // this start's key pair for the local store and endpoint (as a Lambda gets its role's).
       AWS_REGION: options.region,
       AWS_DEFAULT_REGION: options.region,
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ACCESS_KEY_ID: options.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: options.credentials.secretAccessKey,
       AWS_ENDPOINT_URL_S3: options.s3Endpoint,
       AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: modelServer.url,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -114,6 +118,7 @@ export async function openLocalDeployment(config: Config): Promise<{
       deploymentPath: localPaths(config.workDir).deployment,
       store: backend.store,
       s3Endpoint: backend.s3Endpoint,
+      credentials: backend.credentials,
       region: config.region,
     });
     return {

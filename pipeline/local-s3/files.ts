@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   createReadStream,
+  createWriteStream,
   type Dirent,
   existsSync,
   mkdirSync,
@@ -9,13 +10,13 @@ import {
   renameSync,
   rmSync,
   statSync,
+  type WriteStream,
   writeFileSync,
 } from 'node:fs';
-import { readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { lstat, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { writeFileFrom } from '../../util/files.js';
 
 /** What the store keeps beside an object's bytes; the metadata file's presence is the commit record. */
 export interface StoredObject {
@@ -51,9 +52,6 @@ const PENDING_DIR = '.pending';
 const UPLOADS_DIR = '.uploads';
 const TEMP_DIR = '.tmp';
 const MIN_PART_BYTES = 5 * 1024 * 1024;
-const S3RVER_MARK = '._S3rver_';
-const S3RVER_OBJECT = '._S3rver_object';
-const S3RVER_METADATA = '._S3rver_metadata.json';
 
 /**
  * An S3 bucket kept as plain files, so a user can look at what the pipeline staged: the bytes of
@@ -114,34 +112,37 @@ export class FileObjectStore {
     body: Buffer | Readable,
     headers: ObjectHeaders,
   ): Promise<StoredObject> {
-    this.requireBucket(bucket);
-    const bytesPath = this.bytesPath(bucket, key);
+    const paths = this.objectPaths(bucket, key);
     const temp = this.tempPath();
     try {
       const md5 = await writeHashed(body, temp);
-      return this.commit(bucket, key, bytesPath, temp, { etag: md5, md5 }, headers);
+      return this.commit(key, paths, temp, { etag: md5, md5 }, headers);
     } finally {
       rmSync(temp, { force: true });
     }
   }
 
   async head(bucket: string, key: string): Promise<StoredObject> {
-    this.requireBucket(bucket);
-    const object = this.readMetadata(bucket, key);
+    const object = this.readMetadata(this.objectPaths(bucket, key));
     if (object === undefined) throw noSuchKey(key);
     return object;
   }
 
   /** The object's bytes `[start, end]` (inclusive), all of them by default. */
   read(bucket: string, key: string, range?: { start: number; end: number }): Readable {
-    return createReadStream(this.bytesPath(bucket, key), range);
+    return createReadStream(this.objectPaths(bucket, key).bytes, range);
   }
 
   async delete(bucket: string, key: string): Promise<void> {
-    this.requireBucket(bucket);
-    // Metadata first: once it is gone the object no longer exists, whatever happens to the bytes.
-    await rm(this.metadataPath(bucket, key), { force: true });
-    await rm(this.bytesPath(bucket, key), { force: true });
+    const paths = this.objectPaths(bucket, key);
+    // Bytes first: once they are gone the object no longer exists (its metadata describes no file), and
+    // metadata without bytes is the store's own leftover, which `recover` may remove; bytes without
+    // metadata would look like a file a user put there.
+    // A key whose path is a folder (it holds other keys) is no object: deleting it deletes nothing, as
+    // deleting any absent key does in S3.
+    if ((await lstat(paths.bytes).catch(() => undefined))?.isFile()) await rm(paths.bytes, { force: true });
+    if ((await lstat(paths.metadata).catch(() => undefined))?.isFile())
+      await rm(paths.metadata, { force: true });
   }
 
   /**
@@ -167,7 +168,7 @@ export class FileObjectStore {
         return { objects, commonPrefixes, truncated: true, ...(last === undefined ? {} : { last }) };
       if (entry !== key) commonPrefixes.push(entry);
       else {
-        const object = this.readMetadata(bucket, key);
+        const object = this.readMetadata(this.objectPaths(bucket, key));
         if (object === undefined) continue;
         objects.push(object);
       }
@@ -196,8 +197,7 @@ export class FileObjectStore {
   // Multipart uploads: parts live under .uploads/<id>/ until completed or aborted.
 
   createUpload(bucket: string, key: string, headers: ObjectHeaders): string {
-    this.requireBucket(bucket);
-    this.bytesPath(bucket, key); // refuse a key the store cannot keep now, not at completion
+    this.objectPaths(bucket, key); // refuse a key the store cannot keep now, not at completion
     const uploadId = randomBytes(16).toString('hex');
     const folder = join(this.root, UPLOADS_DIR, uploadId);
     mkdirSync(folder, { recursive: true });
@@ -263,14 +263,7 @@ export class FileObjectStore {
     try {
       const md5 = await writeHashed(Readable.from(checkedParts()), temp);
       const etag = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${parts.length}`;
-      const object = this.commit(
-        bucket,
-        key,
-        this.bytesPath(bucket, key),
-        temp,
-        { etag, md5 },
-        state.headers,
-      );
+      const object = this.commit(key, this.objectPaths(bucket, key), temp, { etag, md5 }, state.headers);
       await rm(folder, { recursive: true, force: true });
       return object;
     } finally {
@@ -284,29 +277,31 @@ export class FileObjectStore {
   }
 
   /**
-   * Brings the files back to a consistent state after a process was killed. For each object: with no
-   * pending metadata, the bytes must have the size their metadata records (or are removed, as bytes an
-   * interrupted first write left); with pending metadata (a commit was interrupted), the bytes' MD5 says
-   * whether they are the new version (the pending metadata replaces the old) or still the old one (the
-   * pending metadata is dropped). Temporary files, unfinished multipart uploads, and metadata whose bytes
-   * are gone, are removed. First
-   * it moves objects a store written by s3rver (this project's earlier local store) left in its layout
-   * into this one, so an upgrade keeps the datasets and models already staged.
-   * Returns the `bucket/key`s removed and the number moved.
+   * Brings the files back to a consistent state after a process was killed, removing only files the
+   * store itself writes: its temporary files, unfinished multipart uploads, pending metadata it has
+   * settled, and metadata whose bytes are gone (a delete cut short). For each object with pending
+   * metadata (a commit was interrupted), the bytes' MD5 says whether they are the new version (the
+   * pending metadata replaces the old) or still the old one (the pending metadata is dropped). Bytes that
+   * no metadata describes (a file a user put in the folder, or one changed since it was written) are
+   * kept and reported, never removed: the store does not know what they are.
+   * Returns what it removed (paths inside the store's folder) and what it kept (`bucket/key`).
    */
-  recover(): { removed: string[]; migrated: number } {
-    rmSync(join(this.root, TEMP_DIR), { recursive: true, force: true });
-    mkdirSync(join(this.root, TEMP_DIR), { recursive: true });
-    // Multipart uploads do not outlive the store process: their clients went with the previous one.
-    rmSync(join(this.root, UPLOADS_DIR), { recursive: true, force: true });
+  recover(): { removed: string[]; kept: string[] } {
     const removed: string[] = [];
-    let migrated = 0;
+    const kept: string[] = [];
+    const remove = (path: string) => {
+      rmSync(path, { recursive: true, force: true });
+      removed.push(relative(this.root, path).split(sep).join('/'));
+    };
+    for (const folder of [TEMP_DIR, UPLOADS_DIR]) {
+      // Multipart uploads do not outlive the store process: their clients went with the previous one.
+      const entries = existsSync(join(this.root, folder)) ? readdirSync(join(this.root, folder)) : [];
+      for (const entry of entries) remove(join(this.root, folder, entry));
+    }
+    mkdirSync(join(this.root, TEMP_DIR), { recursive: true });
     for (const { name: bucket } of this.buckets()) {
-      const moved = this.migrateS3rverLayout(bucket);
-      migrated += moved.migrated;
-      removed.push(...moved.removed);
       for (const key of this.keysUnder(bucket, '')) {
-        if (!this.settle(bucket, key)) removed.push(`${bucket}/${key}`);
+        if (!this.settle(bucket, key, remove)) kept.push(`${bucket}/${key}`);
       }
       // Metadata, committed or pending, whose bytes are gone (a delete, or a first write, cut short).
       for (const folder of [METADATA_DIR, PENDING_DIR]) {
@@ -315,114 +310,53 @@ export class FileObjectStore {
           if (!file.endsWith('.json')) continue;
           const key = file.slice(0, -'.json'.length);
           if (existsSync(join(this.root, bucket, ...key.split('/')))) continue;
-          rmSync(join(metadataRoot, ...file.split('/')), { force: true });
-          if (folder === METADATA_DIR) removed.push(`${bucket}/${key}`);
+          remove(join(metadataRoot, ...file.split('/')));
         }
       }
     }
-    return { removed, migrated };
-  }
-
-  /** Makes one object's files agree (see `recover`); false if the object had to be removed. */
-  private settle(bucket: string, key: string): boolean {
-    const bytesPath = join(this.root, bucket, ...key.split('/'));
-    const metadataPath = this.metadataPath(bucket, key);
-    const pendingPath = this.pendingPath(bucket, key);
-    const size = statSync(bytesPath).size;
-    const committed = readJson(metadataPath);
-    const pending = readJson(pendingPath);
-    if (pending === undefined && existsSync(pendingPath)) rmSync(pendingPath); // cut short while written
-    if (pending === undefined) {
-      if (committed !== undefined && committed.size === size) return true;
-    } else {
-      const md5 = createHash('md5').update(readFileSync(bytesPath)).digest('hex');
-      if (pending.size === size && pending.md5 === md5) {
-        renameSync(pendingPath, metadataPath);
-        return true;
-      }
-      rmSync(pendingPath);
-      if (committed !== undefined && committed.size === size && (committed.md5 ?? committed.etag) === md5)
-        return true;
-    }
-    rmSync(bytesPath, { force: true });
-    rmSync(metadataPath, { force: true });
-    return false;
+    return { removed, kept };
   }
 
   /**
-   * s3rver keeps `<key>._S3rver_object` with `._S3rver_object.md5` and `._S3rver_metadata.json` beside it.
-   * Each whole object (its MD5 matching) gets this store's metadata, then its bytes are renamed to `<key>`:
-   * killed in between, the next start does it again. Objects s3rver left incomplete are removed.
+   * Makes one object's metadata agree with its bytes (see `recover`), removing only pending metadata;
+   * false if no metadata describes the bytes, which are then left as they are.
    */
-  private migrateS3rverLayout(bucket: string): { removed: string[]; migrated: number } {
-    const bucketRoot = join(this.root, bucket);
-    const removed: string[] = [];
-    let migrated = 0;
-    const files = readdirSync(bucketRoot, { recursive: true, withFileTypes: true })
-      .filter((entry) => entry.name.includes(S3RVER_MARK))
-      .map((entry) => join(entry.parentPath, entry.name));
-    if (files.length === 0) return { removed, migrated };
-    for (const path of files.filter((file) => file.endsWith(S3RVER_OBJECT))) {
-      const base = path.slice(0, -S3RVER_OBJECT.length);
-      const key = base
-        .slice(bucketRoot.length + 1)
-        .split(sep)
-        .join('/');
-      let bytes: Buffer;
-      let etag: string;
-      let headers: Record<string, string>;
-      try {
-        bytes = readFileSync(path);
-        etag = readFileSync(`${path}.md5`, 'utf8').trim();
-        headers = JSON.parse(readFileSync(`${base}${S3RVER_METADATA}`, 'utf8')) as Record<string, string>;
-        if (createHash('md5').update(bytes).digest('hex') !== etag) throw new Error('incomplete');
-      } catch {
-        // An upload s3rver never finished: the next run uploads it again.
-        rmSync(path, { force: true });
-        removed.push(`${bucket}/${key}`);
-        continue;
-      }
-      const object: StoredObject = {
-        key,
-        size: bytes.length,
-        etag,
-        md5: etag,
-        lastModified: roundToSecond(statSync(path).mtime),
-        ...objectHeadersFrom(headers),
-      };
-      const metadataPath = this.metadataPath(bucket, key);
-      mkdirSync(dirname(metadataPath), { recursive: true });
-      writeFileSyncAtomic(metadataPath, JSON.stringify(object), this.tempPath());
-      try {
-        renameSync(path, base);
-      } catch (error) {
-        throw new Error(
-          `cannot move ${path} to ${base} (${(error as Error).message}): move or remove one of them and start again`,
-        );
-      }
-      migrated++;
+  private settle(bucket: string, key: string, remove: (path: string) => void): boolean {
+    const { bytes: bytesPath, metadata: metadataPath, pending: pendingPath } = this.storedPaths(bucket, key);
+    const size = statSync(bytesPath).size;
+    const committed = readJson(metadataPath);
+    const pending = readJson(pendingPath);
+    if (pending === undefined && existsSync(pendingPath)) remove(pendingPath); // cut short while written
+    if (pending === undefined) return committed !== undefined && committed.size === size;
+    const md5 = createHash('md5').update(readFileSync(bytesPath)).digest('hex');
+    if (pending.size === size && pending.md5 === md5) {
+      renameSync(pendingPath, metadataPath);
+      return true;
     }
-    // The sidecars, and s3rver's folder of unfinished multipart uploads.
-    for (const path of files) rmSync(path, { recursive: true, force: true });
-    return { removed, migrated };
+    remove(pendingPath);
+    return committed !== undefined && committed.size === size && (committed.md5 ?? committed.etag) === md5;
   }
 
   private commit(
-    bucket: string,
     key: string,
-    bytesPath: string,
+    { bytes: bytesPath, metadata: metadataPath, pending: pendingPath }: ObjectPaths,
     temp: string,
     hashes: { etag: string; md5: string },
     headers: ObjectHeaders,
   ): StoredObject {
     const { size, mtime } = statSync(temp);
     const object: StoredObject = { key, size, ...hashes, lastModified: roundToSecond(mtime), ...headers };
-    const metadataPath = this.metadataPath(bucket, key);
-    const pendingPath = this.pendingPath(bucket, key);
     this.ensureDirectory(dirname(bytesPath), key);
     this.ensureDirectory(dirname(metadataPath), key);
     this.ensureDirectory(dirname(pendingPath), key);
-    writeFileSync(pendingPath, JSON.stringify(object));
+    // `k.json` of key `k` is a folder when a key `k.json/...` exists: refuse before anything is written.
+    for (const path of [metadataPath, pendingPath])
+      if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw conflictOr({ code: 'EISDIR' }, key);
+    try {
+      writeFileSync(pendingPath, JSON.stringify(object));
+    } catch (error) {
+      throw conflictOr(error, key);
+    }
     try {
       renameSync(temp, bytesPath);
     } catch (error) {
@@ -433,11 +367,11 @@ export class FileObjectStore {
     return object;
   }
 
-  private readMetadata(bucket: string, key: string): StoredObject | undefined {
+  private readMetadata(paths: ObjectPaths): StoredObject | undefined {
     try {
-      const object = JSON.parse(readFileSync(this.metadataPath(bucket, key), 'utf8')) as StoredObject;
+      const object = JSON.parse(readFileSync(paths.metadata, 'utf8')) as StoredObject;
       // The bytes must still be the ones described (they are replaced before the metadata).
-      return statSync(this.bytesPath(bucket, key)).size === object.size ? object : undefined;
+      return statSync(paths.bytes).size === object.size ? object : undefined;
     } catch {
       return undefined;
     }
@@ -466,7 +400,12 @@ export class FileObjectStore {
       .map((key) => key.toString());
   }
 
-  private bytesPath(bucket: string, key: string): string {
+  /**
+   * The one way from a bucket and key to file paths: every object operation comes through here, so the
+   * bucket must exist and the key must name a file inside it before any file is touched.
+   */
+  private objectPaths(bucket: string, key: string): ObjectPaths {
+    this.requireBucket(bucket);
     if (!validKey(key))
       throw new StoreError(
         'InvalidArgument',
@@ -474,15 +413,17 @@ export class FileObjectStore {
         `The local store keeps objects as files and cannot keep the key "${key}": it needs 1 to 1024 bytes, ` +
           "no empty, '.' or '..' path segment, no segment over 255 bytes and no NUL character.",
       );
-    return join(this.root, bucket, ...key.split('/'));
+    return this.storedPaths(bucket, key);
   }
 
-  private metadataPath(bucket: string, key: string): string {
-    return `${join(this.root, METADATA_DIR, bucket, ...key.split('/'))}.json`;
-  }
-
-  private pendingPath(bucket: string, key: string): string {
-    return `${join(this.root, PENDING_DIR, bucket, ...key.split('/'))}.json`;
+  /** Paths of a key found on disk (by `recover`), which is inside the store by construction. */
+  private storedPaths(bucket: string, key: string): ObjectPaths {
+    const segments = key.split('/');
+    return {
+      bytes: join(this.root, bucket, ...segments),
+      metadata: `${join(this.root, METADATA_DIR, bucket, ...segments)}.json`,
+      pending: `${join(this.root, PENDING_DIR, bucket, ...segments)}.json`,
+    };
   }
 
   private tempPath(): string {
@@ -503,6 +444,12 @@ export class FileObjectStore {
     if (!this.bucketExists(bucket))
       throw new StoreError('NoSuchBucket', 404, `The specified bucket ${bucket} does not exist.`);
   }
+}
+
+interface ObjectPaths {
+  readonly bytes: string;
+  readonly metadata: string;
+  readonly pending: string;
 }
 
 interface UploadState {
@@ -634,7 +581,8 @@ function conflictOr(error: unknown, key: string): unknown {
     return new StoreError(
       'InvalidArgument',
       409,
-      `The local store keeps objects as files and cannot keep both "${key}" and a key inside it as a folder.`,
+      `The local store keeps objects as files and cannot keep "${key}" beside a key that needs its path, ` +
+        'or the path of its metadata file (the key with ".json" added), as a folder.',
     );
   return error;
 }
@@ -645,4 +593,24 @@ function noSuchKey(key: string): StoreError {
 
 function noSuchUpload(uploadId: string): StoreError {
   return new StoreError('NoSuchUpload', 404, `The specified multipart upload ${uploadId} does not exist.`);
+}
+
+/**
+ * Creates the file at `path` and lets `write` fill it. On failure it settles only once the file is
+ * closed: `pipeline` rejects on the first error without waiting for the file's open, so a source that
+ * fails at once would otherwise have the caller's cleanup run before the file exists. (The same helper
+ * as pipeline/util/files.ts, kept here so this module imports nothing else of pipeline/.)
+ */
+async function writeFileFrom(path: string, write: (file: WriteStream) => Promise<void>): Promise<void> {
+  const file = createWriteStream(path);
+  try {
+    await write(file);
+  } catch (error) {
+    if (!file.closed) {
+      const closed = new Promise<void>((resolve) => file.once('close', () => resolve()));
+      file.destroy();
+      await closed;
+    }
+    throw error;
+  }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { decodeAwsChunked } from '../../pipeline/backends/local/object-store-http.js';
+import { decodeAwsChunked } from '../../pipeline/local-s3/http.js';
 
 /** Frames `data` as aws-chunked, in chunks of `size`, signed or not, with trailers. */
 function frame(data: Buffer, size: number, signed: boolean, trailers: string[]): Buffer {

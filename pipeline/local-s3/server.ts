@@ -4,28 +4,47 @@
  * with it. It prints one JSON line when ready and exits when its stdin closes, so it never outlives the
  * process that started it (even after kill -9).
  */
-import { FileObjectStore } from './object-store-files.js';
-import { createObjectStoreServer } from './object-store-http.js';
+import { FileObjectStore } from './files.js';
+import { createObjectStoreServer } from './http.js';
 
 const directory = process.env.SCONES_S3_DIRECTORY;
 const bucket = process.env.SCONES_S3_BUCKET;
 const port = Number(process.env.SCONES_S3_PORT ?? '0');
-if (directory === undefined || bucket === undefined) {
-  process.stderr.write('object-store-server: SCONES_S3_DIRECTORY and SCONES_S3_BUCKET are required\n');
+const accessKeyId = process.env.SCONES_S3_ACCESS_KEY_ID;
+const secretAccessKey = process.env.SCONES_S3_SECRET_ACCESS_KEY;
+if (
+  directory === undefined ||
+  bucket === undefined ||
+  accessKeyId === undefined ||
+  secretAccessKey === undefined
+) {
+  process.stderr.write(
+    'local-s3 server: SCONES_S3_DIRECTORY, SCONES_S3_BUCKET, SCONES_S3_ACCESS_KEY_ID and SCONES_S3_SECRET_ACCESS_KEY are required\n',
+  );
   process.exit(2);
 }
 
 const store = new FileObjectStore(directory);
-const { removed, migrated } = store.recover();
-if (migrated > 0)
-  process.stderr.write(`object store: moved ${migrated} objects from the earlier (s3rver) layout\n`);
+const { removed, kept } = store.recover();
+/** At most this many paths per message; the rest are counted. */
+const LISTED = 20;
+const listed = (paths: string[]) =>
+  paths
+    .slice(0, LISTED)
+    .map((path) => `\n  ${path}`)
+    .join('') + (paths.length > LISTED ? `\n  and ${paths.length - LISTED} more` : '');
 if (removed.length > 0)
   process.stderr.write(
-    `object store: removed ${removed.length} objects left incomplete by an interrupted run\n`,
+    `object store: removed ${removed.length} files an interrupted run of the store left in ${directory}:${listed(removed)}\n`,
+  );
+if (kept.length > 0)
+  process.stderr.write(
+    `object store: kept ${kept.length} files in ${directory} that are not objects the store wrote ` +
+      `(no metadata describes them, so S3 clients do not see them; move them out, or upload them):${listed(kept)}\n`,
   );
 store.createBucket(bucket);
 
-const server = createObjectStoreServer(store);
+const server = createObjectStoreServer(store, { accessKeyId, secretAccessKey });
 server.keepAliveTimeout = 30_000;
 server.listen(port, '127.0.0.1', () => {
   const address = server.address();

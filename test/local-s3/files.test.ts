@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { expect } from 'chai';
-import { FileObjectStore, type StoreError } from '../../pipeline/backends/local/object-store-files.js';
+import { FileObjectStore, type StoreError } from '../../pipeline/local-s3/files.js';
 import { rejection } from '../helpers/assertions.js';
 import { tempDir } from '../helpers/workspace.js';
 
@@ -77,8 +77,20 @@ describe('local object store files: one rename commits an object, and a start re
     const unfinished = store.createUpload('bucket', 'big/upload', { userMetadata: {} });
     await store.putPart('bucket', 'big/upload', unfinished, 1, Buffer.from('part one'));
 
-    const removed = new FileObjectStore(dir).recover().removed.sort();
-    expect(removed).to.deep.equal(['bucket/gone/bytes', 'bucket/keep/orphan', 'bucket/truncated/z']);
+    const { removed, kept } = new FileObjectStore(dir).recover();
+    // Only the store's own files are removed: temporary, upload, pending, and metadata of deleted bytes.
+    expect(removed.sort()).to.deep.equal([
+      '.metadata/bucket/gone/bytes.json',
+      '.pending/bucket/back/y.json',
+      '.pending/bucket/first/w.json',
+      '.pending/bucket/keep/a.json',
+      '.tmp/leftover',
+      `.uploads/${unfinished}`,
+    ]);
+    // Bytes no metadata describes are kept where they are, and reported.
+    expect(kept.sort()).to.deep.equal(['bucket/keep/orphan', 'bucket/truncated/z']);
+    expect(readFileSync(at('bucket', 'keep', 'orphan'), 'utf8')).to.equal('orphan');
+    expect(readFileSync(at('bucket', 'truncated', 'z'), 'utf8')).to.equal('old');
     expect(await keys()).to.deep.equal(['back/y', 'forward/x', 'keep/a']);
     expect((await store.head('bucket', 'forward/x')).etag).to.equal(md5('the new x'));
     expect((await store.head('bucket', 'back/y')).etag).to.equal(md5('old back/y'));
@@ -87,7 +99,7 @@ describe('local object store files: one rename commits an object, and a start re
     ).to.deep.equal([]);
     expect(readdirSync(at('.tmp'))).to.deep.equal([]);
     expect(existsSync(at('.uploads', unfinished))).to.equal(false);
-    expect(new FileObjectStore(dir).recover()).to.deep.equal({ removed: [], migrated: 0 });
+    expect(new FileObjectStore(dir).recover()).to.deep.equal({ removed: [], kept });
   });
 
   it('leaves no temporary file behind when a streamed body fails, even before its file is open', async () => {
@@ -128,35 +140,5 @@ describe('local object store files: one rename commits an object, and a start re
     for (const key of names) await store.put('bucket', key, Buffer.from(key), { userMetadata: {} });
     const expected = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
     expect(await keys()).to.deep.equal(expected);
-  });
-
-  it('moves a store written by s3rver (the earlier local store) into this layout, dropping what it left incomplete', async () => {
-    // s3rver's files: <key>._S3rver_object, <key>._S3rver_object.md5 (hex), <key>._S3rver_metadata.json.
-    const s3rverObject = (key: string, bytes: Buffer, md5: string, metadata: Record<string, string>) => {
-      const base = join(dir, 'bucket', ...key.split('/'));
-      mkdirSync(join(base, '..'), { recursive: true });
-      writeFileSync(`${base}._S3rver_object`, bytes);
-      writeFileSync(`${base}._S3rver_object.md5`, md5);
-      writeFileSync(`${base}._S3rver_metadata.json`, JSON.stringify(metadata, null, 2));
-    };
-    const png = Buffer.from('a whole png');
-    const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('hex');
-    s3rverObject('datasets/d/train/a.png', png, md5(png), {
-      'content-type': 'image/png',
-      'x-amz-meta-run': 'r1',
-    });
-    s3rverObject('datasets/d/train/torn.png', Buffer.from('half'), md5(Buffer.from('whole')), {});
-    mkdirSync(join(dir, 'bucket', '._S3rver_uploads', 'u1'), { recursive: true });
-    writeFileSync(join(dir, 'bucket', '._S3rver_uploads', 'u1', '1'), 'part');
-
-    const { removed, migrated } = new FileObjectStore(dir).recover();
-    expect(migrated).to.equal(1);
-    expect(removed).to.deep.equal(['bucket/datasets/d/train/torn.png']);
-    expect(await keys()).to.deep.equal(['datasets/d/train/a.png']);
-    const object = await store.head('bucket', 'datasets/d/train/a.png');
-    expect(object).to.include({ etag: md5(png), size: png.length, contentType: 'image/png' });
-    expect(object.userMetadata).to.deep.equal({ run: 'r1' });
-    const leftovers = readdirSync(join(dir, 'bucket'), { recursive: true, encoding: 'utf8' });
-    expect(leftovers.filter((name) => name.includes('S3rver'))).to.deep.equal([]);
   });
 });

@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -21,15 +22,20 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { expect } from 'chai';
+import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import {
   type LocalObjectStoreServer,
   localS3Client,
   startLocalObjectStore,
-} from '../../pipeline/backends/local/object-store.js';
-import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
+} from '../../pipeline/local-s3/launcher.js';
 import { mapConcurrent } from '../../pipeline/util/concurrency.js';
 import { rejection } from '../helpers/assertions.js';
+import { presignedPath, rawRequest, signedHeaders, signedRequest } from '../helpers/raw-http.js';
 import { tempDir } from '../helpers/workspace.js';
+
+function createHashHex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
 
 /** The S3 error code (`name`) and HTTP status of what `send` threw. */
 async function failure(
@@ -43,7 +49,10 @@ async function failure(
   };
 }
 
-/** A client whose requests get `header` replaced just before they are sent. */
+/**
+ * A client whose requests get `header` replaced before they are signed (`build` comes before
+ * `finalizeRequest`, where the SDK signs), so the store sees a correctly signed request whose value lies.
+ */
 function tamperingClient(base: S3Client, header: string, value: string): S3Client {
   base.middlewareStack.add(
     (next) => async (args) => {
@@ -51,7 +60,7 @@ function tamperingClient(base: S3Client, header: string, value: string): S3Clien
       requestHeaders[header] = value;
       return next(args);
     },
-    { step: 'finalizeRequest', priority: 'low', name: `tamper-${header}` },
+    { step: 'build', priority: 'low', name: `tamper-${header}` },
   );
   return base;
 }
@@ -59,29 +68,23 @@ function tamperingClient(base: S3Client, header: string, value: string): S3Clien
 describe('local object store through the real @aws-sdk/client-s3', () => {
   let server: LocalObjectStoreServer;
   let cleanup: () => void;
+  /** The store's folder, inside `outside`: a folder of files no request may touch. */
   let directory: string;
+  let outside: string;
   let store: S3ObjectStore;
-  const client = () => localS3Client(server.endpoint, 'us-east-1');
-  /** One request as raw HTTP, for what the SDK would never send. */
+  const client = () => localS3Client(server, 'us-east-1');
+  /** One request as raw HTTP, signed with the store's credentials, for what the SDK would never send. */
   const raw = (method: string, path: string, headers: Record<string, string> = {}, body = '') =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const { port } = new URL(server.endpoint);
-      const sent = request({ host: '127.0.0.1', port, method, path, headers }, (response) => {
-        let text = '';
-        response.on('data', (chunk: Buffer) => {
-          text += chunk.toString();
-        });
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
-      });
-      sent.on('error', reject);
-      sent.end(body);
-    });
+    signedRequest(server, method, path, headers, body);
+  const unsigned = (method: string, path: string, headers: Record<string, string> = {}, body = '') =>
+    rawRequest(server.endpoint, method, path, headers, body);
 
   before(async () => {
     const temp = tempDir();
     cleanup = temp.cleanup;
-    directory = temp.dir;
-    server = await startLocalObjectStore({ directory: temp.dir, bucket: 'test-bucket' });
+    outside = temp.dir;
+    directory = join(temp.dir, 'store');
+    server = await startLocalObjectStore({ directory, bucket: 'test-bucket' });
     store = new S3ObjectStore(client(), 'test-bucket');
   });
   after(async () => {
@@ -394,5 +397,204 @@ describe('local object store through the real @aws-sdk/client-s3', () => {
     const escaping = await raw('PUT', `/${Bucket}/a/%2E%2E/%2E%2E/escaped.txt`, {}, 'x');
     expect(escaping.status).to.equal(400);
     expect(escaping.text).to.match(/<Code>InvalidArgument<\/Code>/);
+  });
+
+  it('closes the file of every GET, whether the client reads the body and hangs up or hangs up early', async function () {
+    if (process.platform !== 'linux') this.skip(); // counts /proc/<pid>/fd
+    await store.put('handles/big.bin', Buffer.alloc(4 * 1024 * 1024, 5));
+    await store.put('handles/small.bin', Buffer.alloc(40_000, 6));
+    const openFiles = () => readdirSync(`/proc/${server.pid}/fd`).length;
+    const { port } = new URL(server.endpoint);
+    /** One GET on its own connection; `early`: hang up at the first bytes of the body. */
+    const get = async (key: string, early: boolean) => {
+      const path = `/${Bucket}/${key}`;
+      const headers = await signedHeaders(server, 'GET', path);
+      await new Promise<void>((resolve) => {
+        const sent = request({ host: '127.0.0.1', port, path, headers, agent: false }, (response) => {
+          response.once('data', () => {
+            if (early) sent.destroy();
+          });
+          response.on('end', () => sent.destroy());
+          response.on('close', () => resolve());
+        });
+        sent.on('error', () => resolve());
+        sent.end();
+      });
+    };
+    await get('handles/small.bin', false); // the server's own descriptors settle first
+    const before = openFiles();
+    for (let round = 0; round < 100; round++)
+      await Promise.all([
+        get('handles/big.bin', true),
+        get('handles/small.bin', false),
+        get('handles/big.bin', false),
+      ]);
+    // Closing is asynchronous: give the server a moment, then every file must be closed again.
+    let after = openFiles();
+    for (let wait = 0; wait < 20 && after > before; wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = openFiles();
+    }
+    expect(after, `${after - before} descriptors left open after 300 GETs`).to.be.at.most(before);
+  });
+
+  describe('security: keys checked before any file is touched, signed requests only, no browser requests', () => {
+    /** A file beside the store's folder that a `..` key would reach through the metadata folder. */
+    const victim = () => join(outside, 'victim.json');
+    beforeEach(() => writeFileSync(victim(), '{"keep":true}'));
+
+    it('a DELETE whose key climbs out of the bucket leaves the outside file and answers InvalidArgument', async () => {
+      // <store>/.metadata/test-bucket/../../../victim.json is <outside>/victim.json
+      for (const key of [
+        '..%2F..%2F..%2Fvictim',
+        '%2E%2E/%2E%2E/%2E%2E/victim',
+        'a/..%2F..%2F..%2F..%2Fvictim',
+      ]) {
+        const answer = await raw('DELETE', `/${Bucket}/${key}`);
+        expect(answer.status, key).to.equal(400);
+        expect(answer.text, key).to.match(/<Code>InvalidArgument<\/Code>/);
+        expect(readFileSync(victim(), 'utf8'), key).to.equal('{"keep":true}');
+      }
+    });
+
+    it('DeleteObjects refuses a batch with an escaping key per key, and malformed XML whole, touching nothing', async () => {
+      await store.put('batch/kept.txt', 'x');
+      const body = (keys: string[]) =>
+        `<?xml version="1.0" encoding="UTF-8"?><Delete>${keys.map((k) => `<Object><Key>${k}</Key></Object>`).join('')}</Delete>`;
+      const xmlHeaders = { 'content-type': 'application/xml' };
+      const escaping = await raw('POST', `/${Bucket}?delete`, xmlHeaders, body(['../../../victim']));
+      expect(escaping.status).to.equal(200);
+      expect(escaping.text).to.match(/<Error><Key>..\/..\/..\/victim<\/Key><Code>InvalidArgument<\/Code>/);
+      expect(readFileSync(victim(), 'utf8')).to.equal('{"keep":true}');
+      for (const malformed of [
+        '<Delete><Object><Key>batch/kept.txt</Key></Object>', // unclosed
+        '<Delete><Object><Key>batch/kept.txt</Key></Object></Delete><Delete>',
+        '<Delete></Delete>',
+        '<Delete><Object><Key></Key></Object></Delete>',
+        'batch/kept.txt',
+      ]) {
+        const answer = await raw('POST', `/${Bucket}?delete`, xmlHeaders, malformed);
+        expect(answer.status, malformed).to.equal(400);
+        expect(answer.text, malformed).to.match(/<Code>MalformedXML<\/Code>/);
+      }
+      expect(await store.head('batch/kept.txt')).to.not.equal(undefined);
+    });
+
+    it('refuses content types a web page can send without a CORS preflight, and requests marked cross-site', async () => {
+      await store.put('browser/kept.txt', 'x');
+      const body = '<Delete><Object><Key>browser/kept.txt</Key></Object></Delete>';
+      // The Fetch standard's CORS-safelisted request content types.
+      for (const type of [
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+      ]) {
+        const answer = await raw('POST', `/${Bucket}?delete`, { 'content-type': type }, body);
+        expect(answer.status, type).to.equal(400);
+        expect(answer.text, type).to.match(/Content-Type .* is refused/);
+      }
+      for (const marks of [{ origin: 'https://example.org' }, { 'sec-fetch-site': 'cross-site' }]) {
+        const answer = await raw('GET', `/${Bucket}/browser/kept.txt`, marks);
+        expect(answer.status, JSON.stringify(marks)).to.equal(403);
+      }
+      expect(await store.head('browser/kept.txt')).to.not.equal(undefined);
+    });
+
+    it('refuses unsigned, wrongly signed, unknown-key, stale and expired requests as S3 does', async () => {
+      await store.put('private.txt', 'secret bytes');
+      const path = `/${Bucket}/private.txt`;
+      // S3 "Error responses": AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId, RequestTimeTooSkewed.
+      const anonymous = await unsigned('GET', path);
+      expect(anonymous.status).to.equal(403);
+      expect(anonymous.text).to.match(/<Code>AccessDenied<\/Code>/);
+      const wrongSecret = await signedRequest(
+        { endpoint: server.endpoint, credentials: { ...server.credentials, secretAccessKey: 'guessed' } },
+        'GET',
+        path,
+      );
+      expect(wrongSecret.status).to.equal(403);
+      expect(wrongSecret.text).to.match(/<Code>SignatureDoesNotMatch<\/Code>/);
+      const otherKey = await signedRequest(
+        {
+          endpoint: server.endpoint,
+          credentials: { accessKeyId: 'SCONESLOCAL', secretAccessKey: 'scones-local-store' },
+        },
+        'GET',
+        path,
+      );
+      expect(otherKey.text).to.match(/<Code>InvalidAccessKeyId<\/Code>/);
+      const stale = await signedRequest(server, 'GET', path, {}, '', {
+        signingDate: new Date(Date.now() - 20 * 60 * 1000),
+      });
+      expect(stale.text).to.match(/<Code>RequestTimeTooSkewed<\/Code>/);
+      // A signed request replayed with another body: the signed x-amz-content-sha256 no longer matches.
+      const replayed = await raw(
+        'PUT',
+        path,
+        { 'x-amz-content-sha256': createHashHex('original') },
+        'forged',
+      );
+      expect(replayed.status).to.equal(400);
+      expect(replayed.text).to.match(/<Code>XAmzContentSHA256Mismatch<\/Code>/);
+      for (const answer of [anonymous, wrongSecret, otherKey, stale])
+        expect(answer.text).to.not.match(/secret bytes/);
+      const destroyed = await unsigned('DELETE', path);
+      expect(destroyed.status).to.equal(403);
+      expect(Buffer.from(await store.get('private.txt')).toString()).to.equal('secret bytes');
+
+      // Presigned URLs (query form) work while valid, and not after.
+      const presigned = await unsigned('GET', await presignedPath(server, 'GET', path));
+      expect(presigned.status, presigned.text).to.equal(200);
+      expect(presigned.text).to.equal('secret bytes');
+      const expired = await unsigned(
+        'GET',
+        await presignedPath(server, 'GET', path, {
+          expiresIn: 60,
+          signingDate: new Date(Date.now() - 120_000),
+        }),
+      );
+      expect(expired.status).to.equal(403);
+      expect(expired.text).to.match(/expired/);
+    });
+  });
+});
+
+describe('local object store start: recovery removes only its own leftovers, and says so', () => {
+  it("keeps a user's files in the store folder, removes its own temporary files, and reports both on stderr", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const first = await startLocalObjectStore({ directory: dir, bucket: 'test-bucket', log: () => {} });
+      await new S3ObjectStore(localS3Client(first, 'us-east-1'), 'test-bucket').put('staged.txt', 'staged');
+      await first.stop();
+      // A user drops a file into the bucket's folder; a killed store left a temporary file.
+      mkdirSync(join(dir, 'test-bucket', 'notes'), { recursive: true });
+      writeFileSync(join(dir, 'test-bucket', 'notes', 'mine.txt'), 'my notes');
+      writeFileSync(join(dir, '.tmp', '0123abcd'), 'half an upload');
+
+      let said = '';
+      const second = await startLocalObjectStore({
+        directory: dir,
+        bucket: 'test-bucket',
+        log: (text) => {
+          said += text;
+        },
+      });
+      try {
+        expect(readFileSync(join(dir, 'test-bucket', 'notes', 'mine.txt'), 'utf8')).to.equal('my notes');
+        expect(existsSync(join(dir, '.tmp', '0123abcd'))).to.equal(false);
+        expect(said).to.match(
+          /removed 1 files an interrupted run of the store left in .*\n {2}\.tmp\/0123abcd/,
+        );
+        expect(said).to.match(
+          /kept 1 files in .* that are not objects the store wrote .*\n {2}test-bucket\/notes\/mine\.txt/,
+        );
+        const store = new S3ObjectStore(localS3Client(second, 'us-east-1'), 'test-bucket');
+        expect(Buffer.from(await store.get('staged.txt')).toString()).to.equal('staged');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      cleanup();
+    }
   });
 });

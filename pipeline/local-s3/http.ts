@@ -1,15 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import {
   type FileObjectStore,
   type ObjectHeaders,
   objectHeadersFrom,
   type StoredObject,
   StoreError,
-} from './object-store-files.js';
+} from './files.js';
+import { type LocalCredentials, SignatureError, type SignatureFault, verifySignature } from './signature.js';
 
 /**
  * The local backend's S3-compatible server: the part of the S3 REST API (path-style addressing) the
@@ -19,19 +21,52 @@ import {
  * `aws-chunked` bodies, Content-MD5 and CRC32 checked, If-None-Match/If-Match), GetObject (ranges,
  * conditional requests), HeadObject, DeleteObject, CopyObject; CreateMultipartUpload, UploadPart,
  * CompleteMultipartUpload, AbortMultipartUpload. Anything else gets S3's `NotImplemented` naming it,
- * never a wrong answer. Signatures are not checked: the server listens on 127.0.0.1 for this user's
- * own processes, with fixed credentials.
+ * never a wrong answer. Every request must be signed (SigV4) with `credentials`, made at random at each
+ * start, so another local user or a web page cannot use the store by finding its port.
  */
-export function createObjectStoreServer(store: FileObjectStore): Server {
+export function createObjectStoreServer(store: FileObjectStore, credentials: LocalCredentials): Server {
   return createServer((request, response) => {
-    handle(store, request, response).catch((error: unknown) => {
-      const storeError =
-        error instanceof StoreError
-          ? error
-          : new StoreError('InternalError', 500, `The local store failed: ${(error as Error).message}`);
-      sendError(request, response, storeError);
-    });
+    authorize(request, credentials)
+      .then(() => handle(store, request, response))
+      .catch((error: unknown) => {
+        const storeError =
+          error instanceof StoreError
+            ? error
+            : new StoreError('InternalError', 500, `The local store failed: ${(error as Error).message}`);
+        sendError(request, response, storeError);
+      });
   });
+}
+
+/** S3's answer to each kind of signature fault (its "Error responses" page, REST error codes). */
+const SIGNATURE_ERRORS: Record<SignatureFault, [code: string, status: number]> = {
+  missing: ['AccessDenied', 403],
+  malformed: ['AuthorizationHeaderMalformed', 400],
+  'unknown-key': ['InvalidAccessKeyId', 403],
+  mismatch: ['SignatureDoesNotMatch', 403],
+  skewed: ['RequestTimeTooSkewed', 403],
+  expired: ['AccessDenied', 403],
+};
+
+/**
+ * Refuses what a web page could send (browsers mark cross-site requests with `Origin` and
+ * `Sec-Fetch-Site`; no S3 client does), then checks the request's signature.
+ */
+async function authorize(request: IncomingMessage, credentials: LocalCredentials): Promise<void> {
+  const fetchSite = header(request, 'sec-fetch-site');
+  if (header(request, 'origin') !== undefined || (fetchSite !== undefined && fetchSite !== 'none'))
+    throw new StoreError('AccessDenied', 403, 'The local object store does not serve browser requests.');
+  try {
+    await verifySignature(
+      { method: request.method ?? 'GET', target: request.url ?? '/', headers: request.headers },
+      credentials,
+      { service: 's3' },
+    );
+  } catch (error) {
+    if (!(error instanceof SignatureError)) throw error;
+    const [code, status] = SIGNATURE_ERRORS[error.fault];
+    throw new StoreError(code, status, error.message);
+  }
 }
 
 const NAMESPACE = 'http://s3.amazonaws.com/doc/2006-03-01/';
@@ -74,7 +109,10 @@ async function handle(
   const questionMark = target.indexOf('?');
   const pathname = questionMark === -1 ? target : target.slice(0, questionMark);
   const query = new URLSearchParams(questionMark === -1 ? '' : target.slice(questionMark + 1));
-  const unsupported = [...query.keys()].find((name) => !PLAIN_PARAMETERS.has(name));
+  // `X-Amz-*` parameters are a presigned URL's signature and hoisted headers, not subresources.
+  const unsupported = [...query.keys()].find(
+    (name) => !PLAIN_PARAMETERS.has(name) && !name.toLowerCase().startsWith('x-amz-'),
+  );
   if (unsupported !== undefined) throw notImplemented(`the "${unsupported}" subresource`);
   if (!pathname.startsWith('/'))
     throw new StoreError('InvalidURI', 400, `Couldn't parse the specified URI: ${pathname}`);
@@ -113,7 +151,7 @@ async function handle(
       return listObjectsV2(store, bucket, query, response);
     }
     if (method === 'POST' && query.has('delete'))
-      return deleteObjects(store, bucket, await readBody(request), response);
+      return deleteObjects(store, bucket, await readXmlBody(request), response);
     throw methodNotAllowed(method);
   }
 
@@ -154,7 +192,7 @@ async function handle(
     });
   }
   if (method === 'POST' && query.has('uploadId')) {
-    const parsed = parseXml(await readBody(request)) as {
+    const parsed = parseXml(await readXmlBody(request)) as {
       CompleteMultipartUpload?: { Part?: { PartNumber?: string; ETag?: string }[] };
     };
     const parts = (parsed.CompleteMultipartUpload?.Part ?? []).map((part) => ({
@@ -255,10 +293,19 @@ async function deleteObjects(
   body: Buffer,
   response: ServerResponse,
 ): Promise<void> {
-  const parsed = parseXml(body) as { Delete?: { Object?: { Key?: string }[]; Quiet?: string } };
-  const keys = (parsed.Delete?.Object ?? []).map((object) => String(object.Key ?? ''));
-  if (keys.length > 1000)
-    throw new StoreError('MalformedXML', 400, 'DeleteObjects takes at most 1000 keys per request.');
+  const parsed = parseXml(body) as { Delete?: { Object?: { Key?: unknown }[]; Quiet?: unknown } };
+  const objects = parsed.Delete?.Object;
+  // S3's schema: a Delete element with 1 to 1000 Object elements, each with a Key. Anything else is
+  // refused whole, before any key is acted on.
+  if (objects === undefined || objects.length === 0 || objects.length > 1000)
+    throw new StoreError(
+      'MalformedXML',
+      400,
+      'DeleteObjects takes a <Delete> of 1 to 1000 <Object> elements.',
+    );
+  const keys = objects.map((object) => object.Key);
+  if (!keys.every((key): key is string => typeof key === 'string' && key !== ''))
+    throw new StoreError('MalformedXML', 400, 'Each <Object> of DeleteObjects needs a non-empty <Key>.');
   const deleted: { Key: string }[] = [];
   const errors: { Key: string; Code: string; Message: string }[] = [];
   for (const key of keys) {
@@ -283,7 +330,7 @@ async function copyObject(
   copySource: string,
   response: ServerResponse,
 ): Promise<void> {
-  const source = decodeURIComponent(copySource.split('?')[0] ?? '').replace(/^\//, '');
+  const source = decodePath(copySource.split('?')[0] ?? '').replace(/^\//, '');
   const slash = source.indexOf('/');
   if (slash < 1)
     throw new StoreError('InvalidArgument', 400, `x-amz-copy-source must be bucket/key, not ${copySource}.`);
@@ -343,9 +390,9 @@ async function getObject(
     response.end();
     return;
   }
-  const bytes = store.read(bucket, key, range);
-  bytes.on('error', () => response.destroy());
-  bytes.pipe(response);
+  // pipeline(), not pipe(): it destroys the file stream (closing its descriptor) whichever way the
+  // response ends, including a client hanging up before the body is all sent.
+  await pipeline(store.read(bucket, key, range), response).catch(() => undefined);
 }
 
 /** 412, 304 or 0 (go on), from If-Match, If-None-Match, If-Unmodified-Since and If-Modified-Since. */
@@ -438,10 +485,13 @@ async function* verifiedBytes(request: IncomingMessage): AsyncGenerator<Buffer> 
   const contentMd5 = header(request, 'content-md5');
   const source = chunked ? decodeAwsChunked(request, trailers) : request;
   const md5 = contentMd5 === undefined ? undefined : createHash('md5');
+  // The signature covers the body only through this hash, so a signed hash is checked against the body.
+  const sha256 = chunked ? undefined : createHash('sha256');
   let crc = 0;
   let length = 0;
   for await (const chunk of source as AsyncIterable<Buffer>) {
     md5?.update(chunk);
+    sha256?.update(chunk);
     crc = crc32(chunk, crc);
     length += chunk.length;
     yield chunk;
@@ -452,6 +502,7 @@ async function* verifiedBytes(request: IncomingMessage): AsyncGenerator<Buffer> 
       400,
       `The body had ${length} bytes; x-amz-decoded-content-length said ${decodedLength}.`,
     );
+  if (sha256 !== undefined) checkPayloadSha256(request, sha256.digest('hex'));
   if (md5 !== undefined && md5.digest('base64') !== contentMd5)
     throw new StoreError('BadDigest', 400, 'The Content-MD5 you specified did not match what was received.');
   const expectedCrc = header(request, 'x-amz-checksum-crc32') ?? trailers.get('x-amz-checksum-crc32');
@@ -538,12 +589,48 @@ async function readBody(request: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * The body of a request whose body is XML (DeleteObjects, CompleteMultipartUpload). Content types a web
+ * page can send without a CORS preflight are refused, so a page cannot reach these operations even
+ * through a browser that sends no `Sec-Fetch-Site`.
+ */
+async function readXmlBody(request: IncomingMessage): Promise<Buffer> {
+  const contentType = (header(request, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (BROWSER_SIMPLE_CONTENT_TYPES.has(contentType))
+    throw new StoreError(
+      'InvalidRequest',
+      400,
+      `This operation takes an XML body: Content-Type ${contentType} is refused (use application/xml).`,
+    );
+  const body = await readBody(request);
+  checkPayloadSha256(request, createHash('sha256').update(body).digest('hex'));
+  return body;
+}
+
+/** The content types the Fetch standard lets a cross-origin request carry without a preflight. */
+const BROWSER_SIMPLE_CONTENT_TYPES = new Set([
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data',
+]);
+
+/** A signed body hash (`x-amz-content-sha256` as 64 hex digits) must be the body's: S3's XAmzContentSHA256Mismatch. */
+function checkPayloadSha256(request: IncomingMessage, actual: string): void {
+  const declared = header(request, 'x-amz-content-sha256');
+  if (declared !== undefined && /^[0-9a-f]{64}$/i.test(declared) && declared.toLowerCase() !== actual)
+    throw new StoreError(
+      'XAmzContentSHA256Mismatch',
+      400,
+      "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    );
+}
+
 function parseXml(body: Buffer): unknown {
-  try {
-    return xmlParser.parse(body.toString('utf8'));
-  } catch {
+  const text = body.toString('utf8');
+  // fast-xml-parser's parser accepts broken XML; its validator does not.
+  if (XMLValidator.validate(text) !== true)
     throw new StoreError('MalformedXML', 400, 'The XML you provided was not well-formed.');
-  }
+  return xmlParser.parse(text);
 }
 
 function decodePath(text: string): string {
