@@ -58,6 +58,8 @@ export const configSchema = z.strictObject({
       /** Images larger than this many pixels are refused before decoding (decompression bombs). */
       maxImagePixels: positiveInt.default(16_777_216),
       uploadConcurrency: z.number().int().min(1).max(256).default(16),
+      /** Fraction of each class's training images carved out (seeded) as the validation split. */
+      validationFraction: z.number().min(0.01).max(0.5).default(0.1),
     })
     .prefault({}),
   train: z

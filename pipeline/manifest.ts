@@ -16,8 +16,13 @@ export const datasetRecordSchema = z.object({
   uri: z.string(),
   prefix: z.string(),
   classes: z.array(classInfo),
-  counts: z.object({ train: splitCounts, test: splitCounts }),
-  totals: z.object({ train: z.number().int(), test: z.number().int() }),
+  /** Validation is carved from the source's training images (records staged before it read as empty). */
+  counts: z.object({ train: splitCounts, validation: splitCounts.default({}), test: splitCounts }),
+  totals: z.object({ train: z.number().int(), validation: z.number().int().default(0), test: z.number().int() }),
+  /** The fraction of each class's training images carved out for validation. */
+  validationFraction: z.number().optional(),
+  /** Digest of the test split alone (names, labels, bytes): the gate compares champions scored on the same one. */
+  testSplitDigest: z.string().optional(),
   imageShape: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
 });
 export type DatasetRecord = z.infer<typeof datasetRecordSchema>;

@@ -37,7 +37,7 @@ export interface TrainingDataset {
   prefix: string;
   classes: string[];
   imageShape: [number, number, number];
-  counts: { train: number; test: number };
+  counts: { train: number; validation: number; test: number };
 }
 
 export interface TrainRequest {
