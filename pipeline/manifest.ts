@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { MANIFEST_SCHEMA_VERSION, STAGES, type StageName } from './constants.js';
+import { evaluationRecordSchema } from './contracts/evaluation.js';
 import { SconesError } from './errors.js';
 
 const classInfo = z.object({
@@ -59,9 +60,18 @@ export const gateRecordSchema = z.object({
   accuracy: z.number(),
   minAccuracy: z.number(),
   maxRegression: z.number(),
-  champion: z.object({ trainingId: z.string(), accuracy: z.number() }).optional(),
+  champion: z
+    .object({
+      trainingId: z.string(),
+      accuracy: z.number(),
+      testSplitDigest: z.string().optional(),
+      datasetDigest: z.string().optional(),
+    })
+    .optional(),
   reasons: z.array(z.string()),
   trainingId: z.string(),
+  /** The test split the accuracy was measured on (absent in records made before the evaluate stage). */
+  testSplitDigest: z.string().optional(),
 });
 export type GateRecord = z.infer<typeof gateRecordSchema>;
 
@@ -95,6 +105,7 @@ const looseOutputs = z.record(z.string(), z.unknown());
 export const stageOutputSchemas = {
   'stage-data': datasetRecordSchema,
   train: trainRecordSchema,
+  evaluate: evaluationRecordSchema,
   gate: gateRecordSchema,
   deploy: deployRecordSchema,
   'test-executions': looseOutputs,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { LambdaBundle } from '../../scripts/bundle-lambdas.js';
+import type { EvaluationRecord } from '../contracts/evaluation.js';
 import type { Config } from '../config.js';
 import { KEYS } from '../constants.js';
 import type { TrainRecord } from '../manifest.js';
@@ -56,6 +57,8 @@ export function modelVersion(trainingId: string): string {
 export function workflowParameters(options: {
   config: Config;
   model: TrainRecord;
+  /** The model's held-out evaluation, recorded with the deployment for the next gate. */
+  evaluation?: EvaluationRecord | undefined;
   bundles: readonly LambdaBundle[];
   inferenceImage: string;
   sageMakerRoleArn: string;
@@ -70,6 +73,9 @@ export function workflowParameters(options: {
     ModelVersion: modelVersion(model.trainingId),
     TrainingId: model.trainingId,
     ValidationAccuracy: String(model.validationAccuracy),
+    ModelTestAccuracy: options.evaluation === undefined ? '' : String(options.evaluation.quality.accuracy),
+    TestSplitDigest: options.evaluation?.testSplitDigest ?? '',
+    TestDatasetDigest: options.evaluation?.datasetDigest ?? '',
     EndpointInstanceType: config.deploy.endpointInstanceType,
     ConfidenceThreshold: String(config.deploy.threshold),
     DataCaptureS3Uri: store.uri(KEYS.capture),

@@ -8,6 +8,7 @@ import { SconesError } from '../../errors.js';
 import type { Backend } from '../../ports.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
+import { BatchTransformEvaluator } from './batch-transform-evaluator.js';
 import { readStackChampion, readStackModel } from './champion.js';
 import { CloudFormationDeployer } from './cloudformation-deployer.js';
 import { refreshingCredentials } from './credentials.js';
@@ -51,6 +52,7 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
       config,
       ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
     }),
+    evaluator: new BatchTransformEvaluator({ client: clients.sagemaker, store, config }),
     deployer: new CloudFormationDeployer({ client: clients.cloudformation, store, config }),
     openWorkflow: async (deployment) => {
       if (deployment.stateMachineArn === '')

@@ -1,9 +1,11 @@
 import { join, resolve } from 'node:path';
 import type { Config } from '../../config.js';
+import { CHAMPION_OUTPUTS, championFromOutputs } from '../../deploy/champion.js';
 import type { Backend, Champion } from '../../ports.js';
 import { FileManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
 import { LocalDeployer } from './deployer.js';
+import { LocalEvaluator } from './evaluator.js';
 import { readLocalDeployment } from './deployment-record.js';
 import { localS3Client, startLocalObjectStore } from './object-store.js';
 import { LocalTrainer } from './trainer.js';
@@ -32,6 +34,7 @@ export async function openLocalBackend(config: Config): Promise<Backend & { read
     s3Endpoint: server.endpoint,
     manifests: new FileManifestStore(paths.runs),
     trainer: new LocalTrainer(store),
+    evaluator: new LocalEvaluator(store),
     deployer: new LocalDeployer(config, store, paths),
     openWorkflow: (_deployment, reporter) =>
       openLocalWorkflow(
@@ -63,9 +66,12 @@ export async function openLocalBackend(config: Config): Promise<Backend & { read
     },
     async champion(): Promise<Champion | undefined> {
       const deployment = readLocalDeployment(paths.deployment);
-      return deployment === undefined
-        ? undefined
-        : { trainingId: deployment.trainingId, accuracy: deployment.validationAccuracy };
+      if (deployment === undefined) return undefined;
+      const outputs: Record<string, string> = {
+        ...deployment.stack.outputs,
+        [CHAMPION_OUTPUTS.trainingId]: deployment.trainingId,
+      };
+      return championFromOutputs((key) => outputs[key]);
     },
     close: () => server.stop(),
   };
