@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { BACKENDS, DEFAULT_CONFIG_FILE, ENV } from './constants.js';
+import { DEFAULT_THRESHOLD } from './contracts/threshold.js';
 import { ConfigError } from './errors.js';
 
 const probability = z.number().min(0).max(1);
@@ -102,7 +103,7 @@ export const configSchema = z.strictObject({
         .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)
         .default('scones-workflow'),
       endpointInstanceType: z.string().default('ml.m5.xlarge'),
-      threshold: probability.default(0.93),
+      threshold: probability.default(DEFAULT_THRESHOLD),
       /** Make the change set only and describe it (pull request previews). */
       preview: z.boolean().default(false),
       /** Port of the local model server; 0 picks a free one. */

@@ -19,7 +19,11 @@ export const datasetRecordSchema = z.object({
   classes: z.array(classInfo),
   /** Validation is carved from the source's training images (records staged before it read as empty). */
   counts: z.object({ train: splitCounts, validation: splitCounts.default({}), test: splitCounts }),
-  totals: z.object({ train: z.number().int(), validation: z.number().int().default(0), test: z.number().int() }),
+  totals: z.object({
+    train: z.number().int(),
+    validation: z.number().int().default(0),
+    test: z.number().int(),
+  }),
   /** The fraction of each class's training images carved out for validation. */
   validationFraction: z.number().optional(),
   /** Digest of the test split alone (names, labels, bytes): the gate compares champions scored on the same one. */

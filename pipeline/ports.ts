@@ -81,7 +81,12 @@ export interface Evaluator {
   evaluate(
     request: EvaluateRequest,
     reporter: Reporter,
-  ): Promise<{ predictions: ScoredImage[]; jobName?: string; billableSeconds?: number; estimatedCostUsd?: number }>;
+  ): Promise<{
+    predictions: ScoredImage[];
+    jobName?: string;
+    billableSeconds?: number;
+    estimatedCostUsd?: number;
+  }>;
 }
 
 /** The model currently serving, as the gate's champion. */

@@ -21,7 +21,12 @@ export function championFromOutputs(output: (key: string) => string | undefined)
   const testAccuracy = output(CHAMPION_OUTPUTS.testAccuracy);
   const testSplitDigest = output(CHAMPION_OUTPUTS.testSplitDigest);
   const datasetDigest = output(CHAMPION_OUTPUTS.testDatasetDigest);
-  if (testAccuracy !== undefined && testAccuracy !== '' && testSplitDigest !== undefined && testSplitDigest !== '') {
+  if (
+    testAccuracy !== undefined &&
+    testAccuracy !== '' &&
+    testSplitDigest !== undefined &&
+    testSplitDigest !== ''
+  ) {
     const accuracy = Number(testAccuracy);
     if (Number.isFinite(accuracy))
       return {

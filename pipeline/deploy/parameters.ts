@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { LambdaBundle } from '../../scripts/bundle-lambdas.js';
-import type { EvaluationRecord } from '../contracts/evaluation.js';
 import type { Config } from '../config.js';
 import { KEYS } from '../constants.js';
+import type { EvaluationRecord } from '../contracts/evaluation.js';
 import type { TrainRecord } from '../manifest.js';
 import type { ObjectStore } from '../ports.js';
 import { STATE_MACHINE_DEFINITION } from './template.js';

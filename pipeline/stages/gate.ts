@@ -114,7 +114,12 @@ export async function gate(context: StageContext): Promise<StageResult<'gate'>> 
   return {
     inputsDigest: createHash('sha256')
       .update(
-        stableStringify({ model: model.trainingId, testSplit: evaluation.testSplitDigest, gate: config.gate, champion }),
+        stableStringify({
+          model: model.trainingId,
+          testSplit: evaluation.testSplitDigest,
+          gate: config.gate,
+          champion,
+        }),
       )
       .digest('hex')
       .slice(0, 20),

@@ -53,9 +53,19 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
       `no validation predictions saved with model ${model.trainingId}: the report has no drift baseline`,
     );
   }
+  // The threshold the deployment filtered with, not today's configuration.
+  const deployedThreshold = Number(deployment.outputs.DeployedConfidenceThreshold);
+  const threshold =
+    Number.isFinite(deployedThreshold) && deployment.outputs.DeployedConfidenceThreshold !== undefined
+      ? deployedThreshold
+      : config.deploy.threshold;
+  if (threshold !== deployedThreshold)
+    reporter.warn(
+      `deployment ${deployment.stackName} recorded no confidence threshold: using the configured ${threshold}`,
+    );
   const aggregator = new CaptureAggregator({
     classes: dataset.classes.map((c) => c.name),
-    threshold: config.deploy.threshold,
+    threshold,
     window,
     labels: labelsByInferenceId(document.results.map((r) => ({ s3Key: r.s3Key, label: r.label }))),
     minAccuracy: config.gate.minAccuracy,

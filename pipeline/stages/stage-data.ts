@@ -1,5 +1,5 @@
-import { KEYS } from '../constants.js';
 import { createHash } from 'node:crypto';
+import { KEYS } from '../constants.js';
 import {
   carveValidation,
   checkClassCoverage,
@@ -72,7 +72,9 @@ export async function stageData(
 
 function result(record: DatasetRecord, reused: boolean): StageResult<'stage-data'> {
   const counts = Object.entries(record.counts.train)
-    .map(([name, n]) => `${name} ${n}/${record.counts.validation[name] ?? 0}/${record.counts.test[name] ?? 0}`)
+    .map(
+      ([name, n]) => `${name} ${n}/${record.counts.validation[name] ?? 0}/${record.counts.test[name] ?? 0}`,
+    )
     .join(', ');
   return {
     inputsDigest: record.digest,
@@ -153,7 +155,12 @@ function splitLists(dataset: StagedDataset): Map<string, string> {
       readBack.length === entries.length &&
       readBack.every((e, i) => {
         const written = entries[i];
-        return written !== undefined && e.index === written.index && e.label === written.label && e.path === written.path;
+        return (
+          written !== undefined &&
+          e.index === written.index &&
+          e.label === written.label &&
+          e.path === written.path
+        );
       });
     if (!same) {
       const bad = entries.find((e, i) => readBack[i]?.path !== e.path);

@@ -41,20 +41,36 @@ describe('gate decision', () => {
     ],
     [
       'rejects when worse than the champion by more than maxRegression',
-      { champion: { trainingId: 't-old', accuracy: 0.9, testSplitDigest: 'split-a', datasetDigest: 'dataset-a' } },
+      {
+        champion: {
+          trainingId: 't-old',
+          accuracy: 0.9,
+          testSplitDigest: 'split-a',
+          datasetDigest: 'dataset-a',
+        },
+      },
       {
         passed: false,
         forced: false,
-        reason: /worse than the champion t-old \(0\.9000 on dataset dataset-a, the same test split\) by more than 0\.0100/,
+        reason:
+          /worse than the champion t-old \(0\.9000 on dataset dataset-a, the same test split\) by more than 0\.0100/,
       },
     ],
     [
       'compares with the minimum alone when the champion was evaluated on another test split',
-      { champion: { trainingId: 't-synthetic', accuracy: 1, testSplitDigest: 'split-b', datasetDigest: 'dataset-b' } },
+      {
+        champion: {
+          trainingId: 't-synthetic',
+          accuracy: 1,
+          testSplitDigest: 'split-b',
+          datasetDigest: 'dataset-b',
+        },
+      },
       {
         passed: true,
         forced: false,
-        reason: /another test split \(dataset dataset-b, test split split-b; this model: dataset dataset-a, test split split-a\): not comparable/,
+        reason:
+          /another test split \(dataset dataset-b, test split split-b; this model: dataset dataset-a, test split split-a\): not comparable/,
       },
     ],
     [

@@ -54,7 +54,12 @@ export class BatchTransformEvaluator implements Evaluator {
   async evaluate(
     request: EvaluateRequest,
     reporter: Reporter,
-  ): Promise<{ predictions: ScoredImage[]; jobName: string; billableSeconds?: number; estimatedCostUsd?: number }> {
+  ): Promise<{
+    predictions: ScoredImage[];
+    jobName: string;
+    billableSeconds?: number;
+    estimatedCostUsd?: number;
+  }> {
     const name = transformJobName(request.evaluationId);
     let job = await this.describe(name);
     if (job === undefined || job.TransformJobStatus === 'Failed' || job.TransformJobStatus === 'Stopped') {
@@ -65,7 +70,9 @@ export class BatchTransformEvaluator implements Evaluator {
         );
       await this.ensureModel(name, request);
       await this.options.client.send(new CreateTransformJobCommand(this.createRequest(name, request)));
-      reporter.info(`started SageMaker transform job ${name} over ${request.dataset.counts.test} test images`);
+      reporter.info(
+        `started SageMaker transform job ${name} over ${request.dataset.counts.test} test images`,
+      );
       job = await this.wait(name, reporter);
     } else if (job.TransformJobStatus === 'Completed') {
       reporter.info(`SageMaker transform job ${name} already completed: reusing its output`);
@@ -77,11 +84,17 @@ export class BatchTransformEvaluator implements Evaluator {
     const start = job.TransformStartTime?.getTime();
     const end = job.TransformEndTime?.getTime();
     const seconds = start !== undefined && end !== undefined ? Math.round((end - start) / 1000) : undefined;
-    const instanceType = job.TransformResources?.InstanceType ?? this.options.config.deploy.endpointInstanceType;
+    const instanceType =
+      job.TransformResources?.InstanceType ?? this.options.config.deploy.endpointInstanceType;
     const cost =
       seconds === undefined
         ? undefined
-        : trainingCostUsd(this.options.config.region, instanceType, job.TransformResources?.InstanceCount ?? 1, seconds);
+        : trainingCostUsd(
+            this.options.config.region,
+            instanceType,
+            job.TransformResources?.InstanceCount ?? 1,
+            seconds,
+          );
     return {
       predictions,
       jobName: name,
@@ -98,7 +111,9 @@ export class BatchTransformEvaluator implements Evaluator {
       ModelName: name,
       BatchStrategy: 'SingleRecord',
       TransformInput: {
-        DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: store.uri(`${request.dataset.prefix}test/`) } },
+        DataSource: {
+          S3DataSource: { S3DataType: 'S3Prefix', S3Uri: store.uri(`${request.dataset.prefix}test/`) },
+        },
         ContentType: 'application/x-image',
         SplitType: 'None',
       },
@@ -126,10 +141,14 @@ export class BatchTransformEvaluator implements Evaluator {
     }
     const image = imageClassificationUri(config.region);
     if (image === undefined)
-      throw new ConfigError(`region ${config.region} does not host SageMaker's image-classification algorithm`);
+      throw new ConfigError(
+        `region ${config.region} does not host SageMaker's image-classification algorithm`,
+      );
     const role = config.train.sagemaker.roleArn;
     if (role === undefined)
-      throw new ConfigError('train.sagemaker.roleArn is required on the aws backend (scones bootstrap prints it)');
+      throw new ConfigError(
+        'train.sagemaker.roleArn is required on the aws backend (scones bootstrap prints it)',
+      );
     await client.send(
       new CreateModelCommand({
         ModelName: name,
@@ -153,7 +172,8 @@ export class BatchTransformEvaluator implements Evaluator {
     let last = '';
     for (;;) {
       const job = await this.describe(name);
-      if (job === undefined) throw new SconesError(`SageMaker transform job ${name} disappeared while waiting for it`);
+      if (job === undefined)
+        throw new SconesError(`SageMaker transform job ${name} disappeared while waiting for it`);
       if (job.TransformJobStatus !== last) {
         reporter.info(`${name}: ${job.TransformJobStatus}`);
         last = job.TransformJobStatus ?? '';

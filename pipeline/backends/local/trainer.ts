@@ -90,7 +90,13 @@ export class LocalTrainer implements Trainer {
     await initTensorflow('wasm');
     const train = await readSplit(this.store, request.dataset.prefix, 'train', hp.side, reporter);
     // Selection (best epoch, early stopping) sees the validation split only; the test split is never read here.
-    const validationSplit = await readSplit(this.store, request.dataset.prefix, 'validation', hp.side, reporter);
+    const validationSplit = await readSplit(
+      this.store,
+      request.dataset.prefix,
+      'validation',
+      hp.side,
+      reporter,
+    );
     const classes = request.dataset.classes.length;
     reporter.info(
       `training ${LOCAL_MODEL_VERSION} on ${train.inputs.length} images (${validationSplit.inputs.length} for validation), ` +
@@ -181,7 +187,9 @@ export class LocalTrainer implements Trainer {
     const predictions: ValidationPredictions = {
       classes: request.dataset.classes,
       labels: validationSplit.labels,
-      probabilities: predictProbabilities(model, validationSplit.inputs, hp.side).map((p) => p.map((v) => round(v, 6))),
+      probabilities: predictProbabilities(model, validationSplit.inputs, hp.side).map((p) =>
+        p.map((v) => round(v, 6)),
+      ),
     };
     const saved = await serializeModel(model);
     model.dispose();
