@@ -25,7 +25,7 @@ const perSeed = [];
 for (const seed of SEEDS) {
   const runId = `bench-seed-${seed}`;
   const seedArgs = ['--run-id', runId, '--set', `train.seed=${seed}`];
-  const again = await runCli(['stage-data', ...seedArgs], { cwd: dir });
+  const again = await runCli(['stage-data', ...seedArgs, '--source', `images:${images}`], { cwd: dir });
   if (again.code !== 0) throw new Error(again.stderr);
   const started = performance.now();
   const trained = await runCli(['train', ...seedArgs, '--json'], { cwd: dir });

@@ -122,6 +122,10 @@ describe('local trainer and gate (TensorFlow.js on the local object store)', fun
     const testKeys: string[] = [];
     for await (const object of backend.store.list(`${dataset.prefix}test/`)) testKeys.push(object.key);
     expect(testKeys.length).to.equal(60);
+    // The other tests use the same dataset: keep the originals to put back.
+    const originals = new Map<string, Uint8Array>();
+    for (const key of [...testKeys, `${dataset.prefix}test.lst`])
+      originals.set(key, await backend.store.get(key));
     for (const key of testKeys) await backend.store.put(key, 'not a png');
     await backend.store.put(`${dataset.prefix}test.lst`, '0\t0\tno-such-image.png\n');
     await backend.store.delete(`${prefix}${MODEL_FILES.metrics}`);
@@ -149,6 +153,7 @@ describe('local trainer and gate (TensorFlow.js on the local object store)', fun
       failure = error;
     }
     expect(String(failure)).to.match(/no-such-image\.png|does not exist|NoSuchKey|not found/i);
+    for (const [key, body] of originals) await backend.store.put(key, body);
   });
 
   it('evaluate scores the model once on the test split, records what it measured, and reuses it the second time', async () => {
