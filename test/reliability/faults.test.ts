@@ -3,7 +3,7 @@ import { openLocalBackend } from '../../pipeline/backends/local/index.js';
 import { localS3Client } from '../../pipeline/backends/local/object-store.js';
 import { LocalTrainer } from '../../pipeline/backends/local/trainer.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
-import { datasetDigest } from '../../pipeline/data/dataset.js';
+import { carveValidation, datasetDigest } from '../../pipeline/data/dataset.js';
 import { resolveClasses } from '../../pipeline/data/sources.js';
 import { syntheticDataset } from '../../pipeline/data/synthetic.js';
 import { newManifest } from '../../pipeline/manifest.js';
@@ -45,10 +45,14 @@ describe('reliability: object store faults during stage-data and train', functio
 
       // Each object reached the store exactly once, and holds what the source produced.
       const twice = [...proxy.putsByKey].filter(([, n]) => n > 1);
-      const expected = syntheticDataset({
-        classes: resolveClasses(config.data.classes, 'synthetic'),
-        ...config.data.synthetic,
-      });
+      // What stage-data stages: the source with its validation split carved out.
+      const expected = carveValidation(
+        syntheticDataset({
+          classes: resolveClasses(config.data.classes, 'synthetic'),
+          ...config.data.synthetic,
+        }),
+        config.data.validationFraction,
+      );
       const record = manifest.stages['stage-data']!.outputs as { digest: string; prefix: string };
       const { createHash } = await import('node:crypto');
       let lost = 0;
