@@ -367,6 +367,12 @@ describe('scones run: the whole pipeline on the local backend', function () {
     };
     expect(summary.filtered).to.be.greaterThan(0);
     expect(summary.errors).to.equal(0);
+    // The report judges with the threshold the deployment filtered with, not today's configuration (0.93).
+    const report = await runCli(['monitor-report', '--json'], { cwd: dir });
+    expect(report.code, report.stderr).to.equal(0);
+    const reportDir = JSON.parse(report.stdout).outputs.reportDir as string;
+    const numbers = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')) as { threshold: number };
+    expect(numbers.threshold).to.equal(0.99999);
   });
 
   it('a weaker model on the same test split is rejected naming both datasets and the ways out; on another test split the minimum alone applies', async () => {
