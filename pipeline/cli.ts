@@ -78,7 +78,7 @@ function flagOption(flag: FlagName): Option {
         'skip training: reuse the newest completed model for this dataset',
       );
     case 'minAccuracy':
-      return new Option('--min-accuracy <x>', 'gate: minimum validation accuracy (0-1)').argParser(
+      return new Option('--min-accuracy <x>', 'gate: minimum held-out test accuracy (0-1)').argParser(
         fraction('--min-accuracy'),
       );
     case 'maxRegression':
