@@ -1,35 +1,76 @@
 /**
- * Local training with the default configuration on the 1000 real training images, validated on the 200
- * test images. Targets: validation accuracy >= 0.85 within 5 minutes on this 2-core machine.
+ * Held-out accuracy of the local trainer on the 1200 real images, as the mean of three training seeds:
+ * each seed trains with selection (best epoch, early stopping) on the carved validation split only, then
+ * the evaluate stage scores the selected model once on the 200 test images.
+ * Target: mean test accuracy >= 0.90. `node --import tsx bench/train.ts [seed...]`
  */
 import { runCli } from '../test/helpers/workspace.js';
 import { record, requireSharedImages, scratchDir } from './common.js';
 
+const seeds = process.argv.slice(2).map(Number);
+const SEEDS = seeds.length > 0 ? seeds : [7, 8, 9];
 const images = requireSharedImages('train');
 const dir = scratchDir('train');
-const staged = await runCli(['stage-data', '--source', `images:${images}`, '--run-id', 'bench'], {
+const staged = await runCli(['stage-data', '--source', `images:${images}`, '--run-id', 'bench', '--json'], {
   cwd: dir,
 });
 if (staged.code !== 0) throw new Error(staged.stderr);
-const started = performance.now();
-const trained = await runCli(['train', '--run-id', 'bench', '--json'], { cwd: dir });
-const wallSeconds = (performance.now() - started) / 1000;
-if (trained.code !== 0) throw new Error(trained.stderr);
-const model = JSON.parse(trained.stdout).outputs as {
-  validationAccuracy: number;
-  epochs: { seconds: number }[];
-  bestEpoch: number;
-  durationSeconds: number;
+const totals = JSON.parse(staged.stdout).outputs.totals as {
+  train: number;
+  validation: number;
+  test: number;
 };
-const epochSeconds = model.epochs.reduce((a, e) => a + e.seconds, 0) / model.epochs.length;
+
+const perSeed = [];
+for (const seed of SEEDS) {
+  const runId = `bench-seed-${seed}`;
+  const seedArgs = ['--run-id', runId, '--set', `train.seed=${seed}`];
+  const again = await runCli(['stage-data', ...seedArgs, '--source', `images:${images}`], { cwd: dir });
+  if (again.code !== 0) throw new Error(again.stderr);
+  const started = performance.now();
+  const trained = await runCli(['train', ...seedArgs, '--json'], { cwd: dir });
+  const trainSeconds = (performance.now() - started) / 1000;
+  if (trained.code !== 0) throw new Error(trained.stderr);
+  const evaluated = await runCli(['evaluate', ...seedArgs, '--json'], { cwd: dir });
+  if (evaluated.code !== 0) throw new Error(evaluated.stderr);
+  const model = JSON.parse(trained.stdout).outputs as {
+    validationAccuracy: number;
+    bestEpoch: number;
+    epochs: unknown[];
+  };
+  const quality = JSON.parse(evaluated.stdout).outputs.quality as {
+    accuracy: number;
+    count: number;
+    accuracyInterval: { low: number; high: number };
+  };
+  perSeed.push({
+    seed,
+    validationAccuracy: model.validationAccuracy,
+    testAccuracy: quality.accuracy,
+    testInterval95: [round(quality.accuracyInterval.low), round(quality.accuracyInterval.high)],
+    bestEpoch: model.bestEpoch,
+    epochsRun: model.epochs.length,
+    trainSeconds: Math.round(trainSeconds * 10) / 10,
+  });
+  process.stdout.write(`${JSON.stringify(perSeed.at(-1))}\n`);
+}
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const testAccuracies = perSeed.map((s) => s.testAccuracy);
 record('train', {
-  command: 'node --import tsx bench/train.ts',
-  validationAccuracy: model.validationAccuracy,
-  bestEpoch: model.bestEpoch,
-  epochsRun: model.epochs.length,
-  wallSeconds: Math.round(wallSeconds * 10) / 10,
-  trainerSeconds: model.durationSeconds,
-  meanEpochSeconds: Math.round(epochSeconds * 100) / 100,
-  trainingImagesPerSecond: Math.round(1000 / epochSeconds),
-  targets: { validationAccuracy: '>= 0.85', wallSeconds: '< 300' },
+  command: `node --import tsx bench/train.ts ${SEEDS.join(' ')}`,
+  splits: totals,
+  meanTestAccuracy: round(mean(testAccuracies)),
+  testAccuracyRange: [Math.min(...testAccuracies), Math.max(...testAccuracies)],
+  meanValidationAccuracy: round(mean(perSeed.map((s) => s.validationAccuracy))),
+  meanTrainSeconds: Math.round(mean(perSeed.map((s) => s.trainSeconds)) * 10) / 10,
+  perSeed,
+  note:
+    'test accuracy is the evaluate stage on the 200 held-out images, after selection on validation only; ' +
+    "each seed's interval is Wilson 95% over those 200 images, and since every seed is scored on the same " +
+    'images the mean carries about the same +-0.04',
+  targets: { meanTestAccuracy: '>= 0.90' },
 });
+
+function round(value: number): number {
+  return Math.round(value * 10000) / 10000;
+}

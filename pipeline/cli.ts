@@ -39,6 +39,8 @@ type StageOptions = CommonOptions & Partial<Record<FlagName, string | boolean>>;
 const STAGE_HELP: Record<StageName, string> = {
   'stage-data': 'stage the dataset (CIFAR-100, an images folder, or synthetic) into the artifact bucket',
   train: 'train the classifier on the staged dataset (TensorFlow.js locally, SageMaker on aws)',
+  evaluate:
+    'score the trained model once on the held-out test split (locally in process, Batch Transform on aws)',
   gate: 'pass the model only if accurate enough and not worse than the deployed champion',
   deploy: 'deploy the Lambdas, state machine and endpoint (CloudFormation on aws, local servers locally)',
   'test-executions': 'run the state machine on test images and classify the outcomes',
@@ -49,6 +51,7 @@ const STAGE_HELP: Record<StageName, string> = {
 const STAGE_FLAGS: Record<StageName | 'run', FlagName[]> = {
   'stage-data': ['source'],
   train: ['epochs', 'reuseLastModel'],
+  evaluate: [],
   gate: ['minAccuracy', 'maxRegression', 'force'],
   deploy: ['threshold', 'preview'],
   'test-executions': ['count'],
@@ -78,7 +81,7 @@ function flagOption(flag: FlagName): Option {
         'skip training: reuse the newest completed model for this dataset',
       );
     case 'minAccuracy':
-      return new Option('--min-accuracy <x>', 'gate: minimum validation accuracy (0-1)').argParser(
+      return new Option('--min-accuracy <x>', 'gate: minimum held-out test accuracy (0-1)').argParser(
         fraction('--min-accuracy'),
       );
     case 'maxRegression':
@@ -528,17 +531,29 @@ function trackingStage(reporter: Reporter, onStage: (stage: string) => void): Re
 export function runSummary(manifest: Manifest, config: Config, reused: readonly StageName[]): string {
   const dataset = stageSection(manifest, 'stage-data')?.outputs;
   const model = stageSection(manifest, 'train')?.outputs;
+  const evaluation = stageSection(manifest, 'evaluate')?.outputs;
   const gate = stageSection(manifest, 'gate')?.outputs;
   const executions = manifest.stages['test-executions']?.outputs as
-    | { summary?: { succeeded: number; filtered: number; errors: number; accuracy: number | null } }
+    | { summary?: { succeeded: number; filtered: number; errors: number } }
     | undefined;
-  const report = manifest.stages['monitor-report']?.outputs as { reportDir?: string } | undefined;
+  const report = manifest.stages['monitor-report']?.outputs as
+    | { reportDir?: string; accuracy?: number | null; records?: number }
+    | undefined;
   const lines = [
     `run ${manifest.runId} complete on the ${config.backend} backend${reused.length > 0 ? ` (reused: ${reused.join(', ')})` : ''}`,
-    `  dataset     ${dataset === undefined ? '-' : `${dataset.digest}: ${dataset.totals.train} train / ${dataset.totals.test} test images`}`,
-    `  model       ${model === undefined ? '-' : `${model.trainingId}: validation accuracy ${model.validationAccuracy}`}`,
-    `  gate        ${gate === undefined ? '-' : `${gate.forced ? 'forced' : gate.passed ? 'passed' : 'rejected'} (minimum ${gate.minAccuracy})`}`,
-    `  executions  ${executions?.summary === undefined ? '-' : `${executions.summary.succeeded} succeeded / ${executions.summary.filtered} filtered / ${executions.summary.errors} failed, accuracy ${executions.summary.accuracy ?? 'n/a'}`}`,
+    `  dataset     ${dataset === undefined ? '-' : `${dataset.digest}: ${dataset.totals.train} train / ${dataset.totals.validation} validation / ${dataset.totals.test} test images`}`,
+    `  model       ${model === undefined ? '-' : `${model.trainingId}: validation accuracy ${model.validationAccuracy.toFixed(4)} (selection, ${dataset?.totals.validation ?? '?'} images)`}`,
+    `  evaluation  ${evaluation === undefined ? '-' : `test accuracy ${evaluation.quality.accuracy.toFixed(4)} (held out, ${evaluation.quality.count} images, 95% interval ${evaluation.quality.accuracyInterval.low.toFixed(3)}-${evaluation.quality.accuracyInterval.high.toFixed(3)})`}`,
+    `  gate        ${gate === undefined ? '-' : `${gate.forced ? 'forced' : gate.passed ? 'passed' : 'rejected'} on test accuracy (minimum ${gate.minAccuracy})`}`,
+    `  executions  ${
+      executions?.summary === undefined
+        ? '-'
+        : `${executions.summary.succeeded} succeeded / ${executions.summary.filtered} filtered / ${executions.summary.errors} failed${
+            typeof report?.accuracy === 'number'
+              ? `; accuracy ${report.accuracy.toFixed(4)} over the captured executions with ground truth (filtered included)`
+              : ''
+          }`
+    }`,
     `  report      ${report?.reportDir === undefined ? '-' : join(report.reportDir, 'report.html')}`,
   ];
   return lines.join('\n');

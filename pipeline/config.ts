@@ -6,6 +6,7 @@ import { closest, distance } from 'fastest-levenshtein';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { BACKENDS, DEFAULT_CONFIG_FILE, ENV } from './constants.js';
+import { DEFAULT_THRESHOLD } from './contracts/threshold.js';
 import { ConfigError } from './errors.js';
 
 const probability = z.number().min(0).max(1);
@@ -61,6 +62,8 @@ export const configSchema = z.strictObject({
       /** Image files larger than this many bytes are refused before reading. */
       maxImageBytes: positiveInt.default(67_108_864),
       uploadConcurrency: z.number().int().min(1).max(256).default(16),
+      /** Fraction of each class's training images carved out (seeded) as the validation split. */
+      validationFraction: z.number().min(0.01).max(0.5).default(0.1),
     })
     .prefault({}),
   train: z
@@ -103,7 +106,7 @@ export const configSchema = z.strictObject({
         .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)
         .default('scones-workflow'),
       endpointInstanceType: z.string().default('ml.m5.xlarge'),
-      threshold: probability.default(0.93),
+      threshold: probability.default(DEFAULT_THRESHOLD),
       /** Make the change set only and describe it (pull request previews). */
       preview: z.boolean().default(false),
       /** Port of the local model server; 0 picks a free one. */

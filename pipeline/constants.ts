@@ -1,11 +1,21 @@
 /** Names shared across the CLI, the workflows, the manifest and the environment, kept in one place. */
 
 /** The pipeline's stages, in the order `scones run` executes them. */
-export const STAGES = ['stage-data', 'train', 'gate', 'deploy', 'test-executions', 'monitor-report'] as const;
+export const STAGES = [
+  'stage-data',
+  'train',
+  'evaluate',
+  'gate',
+  'deploy',
+  'test-executions',
+  'monitor-report',
+] as const;
 export type StageName = (typeof STAGES)[number];
 
 export const BACKENDS = ['local', 'aws'] as const;
 export type BackendName = (typeof BACKENDS)[number];
+
+export { DEFAULT_THRESHOLD } from './contracts/threshold.js';
 
 /** Process exit codes, documented in the README. */
 export const ExitCode = {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { MANIFEST_SCHEMA_VERSION, STAGES, type StageName } from './constants.js';
+import { evaluationRecordSchema } from './contracts/evaluation.js';
 import { SconesError } from './errors.js';
 
 const classInfo = z.object({
@@ -16,8 +17,17 @@ export const datasetRecordSchema = z.object({
   uri: z.string(),
   prefix: z.string(),
   classes: z.array(classInfo),
-  counts: z.object({ train: splitCounts, test: splitCounts }),
-  totals: z.object({ train: z.number().int(), test: z.number().int() }),
+  /** Validation is carved from the source's training images (records staged before it read as empty). */
+  counts: z.object({ train: splitCounts, validation: splitCounts.default({}), test: splitCounts }),
+  totals: z.object({
+    train: z.number().int(),
+    validation: z.number().int().default(0),
+    test: z.number().int(),
+  }),
+  /** The fraction of each class's training images carved out for validation. */
+  validationFraction: z.number().optional(),
+  /** Digest of the test split alone (names, labels, bytes): the gate compares champions scored on the same one. */
+  testSplitDigest: z.string().optional(),
   imageShape: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
 });
 export type DatasetRecord = z.infer<typeof datasetRecordSchema>;
@@ -54,9 +64,18 @@ export const gateRecordSchema = z.object({
   accuracy: z.number(),
   minAccuracy: z.number(),
   maxRegression: z.number(),
-  champion: z.object({ trainingId: z.string(), accuracy: z.number() }).optional(),
+  champion: z
+    .object({
+      trainingId: z.string(),
+      accuracy: z.number(),
+      testSplitDigest: z.string().optional(),
+      datasetDigest: z.string().optional(),
+    })
+    .optional(),
   reasons: z.array(z.string()),
   trainingId: z.string(),
+  /** The test split the accuracy was measured on (absent in records made before the evaluate stage). */
+  testSplitDigest: z.string().optional(),
 });
 export type GateRecord = z.infer<typeof gateRecordSchema>;
 
@@ -90,6 +109,7 @@ const looseOutputs = z.record(z.string(), z.unknown());
 export const stageOutputSchemas = {
   'stage-data': datasetRecordSchema,
   train: trainRecordSchema,
+  evaluate: evaluationRecordSchema,
   gate: gateRecordSchema,
   deploy: deployRecordSchema,
   'test-executions': looseOutputs,

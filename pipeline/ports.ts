@@ -1,4 +1,5 @@
 import type { BackendName } from './constants.js';
+import type { EvaluationRecord } from './contracts/evaluation.js';
 import type { DeployRecord, Manifest, TrainRecord } from './manifest.js';
 import type { Reporter } from './reporter.js';
 
@@ -37,7 +38,7 @@ export interface TrainingDataset {
   prefix: string;
   classes: string[];
   imageShape: [number, number, number];
-  counts: { train: number; test: number };
+  counts: { train: number; validation: number; test: number };
 }
 
 export interface TrainRequest {
@@ -57,15 +58,53 @@ export interface Trainer {
   train(request: TrainRequest, reporter: Reporter): Promise<TrainRecord>;
 }
 
+export interface EvaluateRequest {
+  runId: string;
+  /** Names the job (on aws) and the predictions; with the test split's digest it identifies the evaluation. */
+  evaluationId: string;
+  model: TrainRecord;
+  dataset: TrainingDataset;
+}
+
+/** One test image as the model scored it. */
+export interface ScoredImage {
+  /** The image's path in the test split's list. */
+  path: string;
+  label: number;
+  /** Class probabilities in label order. */
+  probabilities: number[];
+}
+
+/** Scores a trained model once on the staged test split (locally in process; on aws a Batch Transform job). */
+export interface Evaluator {
+  readonly kind: string;
+  evaluate(
+    request: EvaluateRequest,
+    reporter: Reporter,
+  ): Promise<{
+    predictions: ScoredImage[];
+    jobName?: string;
+    billableSeconds?: number;
+    estimatedCostUsd?: number;
+  }>;
+}
+
 /** The model currently serving, as the gate's champion. */
 export interface Champion {
   trainingId: string;
+  /** Its held-out test accuracy, when its evaluation was recorded with the deployment. */
   accuracy: number;
+  /** The test split that accuracy was measured on; without it the champion cannot be compared fairly. */
+  testSplitDigest?: string;
+  /** The dataset it was evaluated on, for messages. */
+  datasetDigest?: string;
 }
 
 export interface DeployRequest {
   runId: string;
   model: TrainRecord;
+  /** The model's held-out evaluation, recorded with the deployment (the next gate's champion figure). */
+  evaluation?: EvaluationRecord | undefined;
   /** Side of the model's square input (the dataset's image size). */
   imageSide: number;
   /** Make the change set only, describe it, and delete it. */
@@ -104,6 +143,7 @@ export interface Backend {
   readonly store: ObjectStore;
   readonly manifests: ManifestStore;
   readonly trainer: Trainer;
+  readonly evaluator: Evaluator;
   readonly deployer: Deployer;
   /** The model the current deployment serves, as a training record; undefined when nothing is deployed. */
   deployedModel(): Promise<{ model: TrainRecord; imageSide: number } | undefined>;

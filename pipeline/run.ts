@@ -13,6 +13,7 @@ import {
 import type { Backend } from './ports.js';
 import type { Stage, StageContext, StageResult } from './stages/context.js';
 import { deploy } from './stages/deploy.js';
+import { evaluate } from './stages/evaluate.js';
 import { gate } from './stages/gate.js';
 import { monitorReport } from './stages/monitor-report.js';
 import { stageData } from './stages/stage-data.js';
@@ -23,6 +24,7 @@ import { train } from './stages/train.js';
 export const STAGE_IMPLEMENTATIONS: { [S in StageName]: Stage<S> } = {
   'stage-data': (context) => stageData(context),
   train,
+  evaluate,
   gate,
   deploy,
   'test-executions': testExecutions,

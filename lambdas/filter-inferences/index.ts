@@ -1,9 +1,9 @@
+import { DEFAULT_THRESHOLD } from '../../pipeline/contracts/threshold.js';
 import { ConfigurationError, ThresholdConfidenceNotMet } from '../shared/errors.js';
 import { inferenceBodySchema, type LambdaResult, parseEvent } from '../shared/events.js';
 import { createLogger, type HandlerContext } from '../shared/log.js';
 
-/** The reference workflow's threshold. */
-export const DEFAULT_THRESHOLD = 0.93;
+export { DEFAULT_THRESHOLD };
 
 function threshold(): number {
   const raw = process.env.THRESHOLD;

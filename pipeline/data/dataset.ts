@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
+import { InputError } from '../errors.js';
+import { seededRandom, shuffled } from './random.js';
 
+/** The splits a source provides. */
 export type Split = 'train' | 'test';
 export const SPLITS: readonly Split[] = ['train', 'test'];
+
+/** The splits a staged dataset has: validation is carved from the source's training images. */
+export type StagedSplit = 'train' | 'validation' | 'test';
+export const STAGED_SPLITS: readonly StagedSplit[] = ['train', 'validation', 'test'];
 
 export interface ClassInfo {
   /** 0..N-1, the label in `.lst` files and the model's output index. */
@@ -28,11 +35,75 @@ export interface SourceDataset {
   images: LabeledImage[];
 }
 
+/** A dataset after the validation split was carved from its training images. */
+export interface StagedDataset {
+  source: string;
+  classes: ClassInfo[];
+  images: (Omit<LabeledImage, 'split'> & { split: StagedSplit })[];
+}
+
+/** Seed of the validation carve: fixed, so the same source and fraction always give the same dataset. */
+export const VALIDATION_SEED = 20261123;
+
+/**
+ * Moves `fraction` of each class's training images (rounded, at least one when the class has two or
+ * more) to a validation split, chosen by a seeded shuffle of the names, so the split is stratified
+ * and reproducible whatever order the source listed the images in.
+ */
+export function carveValidation(
+  dataset: SourceDataset,
+  fraction: number,
+  seed = VALIDATION_SEED,
+): StagedDataset {
+  const validationNames = new Set<string>();
+  if (fraction > 0)
+    for (const c of dataset.classes) {
+      const names = dataset.images
+        .filter((image) => image.split === 'train' && image.label === c.label)
+        .map((image) => image.name)
+        .sort();
+      const count = names.length < 2 ? 0 : Math.max(1, Math.round(names.length * fraction));
+      for (const name of shuffled(names, seededRandom(seed + c.label)).slice(0, count))
+        validationNames.add(name);
+    }
+  return {
+    source: dataset.source,
+    classes: dataset.classes,
+    images: dataset.images.map((image) =>
+      image.split === 'train' && validationNames.has(image.name)
+        ? { ...image, split: 'validation' as const }
+        : image,
+    ),
+  };
+}
+
+/**
+ * A classifier needs at least two classes, and every split needs an image of each: a split missing a
+ * class can neither train that class, select on it nor score it.
+ */
+export function checkClassCoverage(dataset: StagedDataset): void {
+  if (dataset.classes.length < 2)
+    throw new InputError(
+      `${dataset.source} has ${dataset.classes.length} class${dataset.classes.length === 1 ? '' : 'es'} ` +
+        `(${dataset.classes.map((c) => c.name).join(', ') || 'none'}): a classifier needs at least two; ` +
+        'add a class (data.classes or another class folder)',
+    );
+  const counts = countsByClass(dataset);
+  for (const split of STAGED_SPLITS) {
+    const missing = dataset.classes.filter((c) => (counts[split][c.name] ?? 0) === 0).map((c) => c.name);
+    if (missing.length > 0)
+      throw new InputError(
+        `${dataset.source}: the ${split} split has no image of ${missing.join(', ')}; every split needs ` +
+          `every class${split === 'validation' ? ' (it is carved from train: add training images or raise data.validationFraction)' : `: add ${split} images of ${missing.join(', ')}`}`,
+      );
+  }
+}
+
 /**
  * The dataset's identity: a digest of its classes and of every image's split, label, name and bytes,
  * independent of the order the source produced them in.
  */
-export function datasetDigest(dataset: Pick<SourceDataset, 'classes' | 'images'>): string {
+export function datasetDigest(dataset: Pick<StagedDataset, 'classes' | 'images'>): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify(dataset.classes.map((c) => [c.label, c.name])));
   const rows = dataset.images
@@ -47,10 +118,10 @@ export function datasetDigest(dataset: Pick<SourceDataset, 'classes' | 'images'>
 
 /** Images per class name, for each split. */
 export function countsByClass(
-  dataset: Pick<SourceDataset, 'classes' | 'images'>,
-): Record<Split, Record<string, number>> {
-  const counts: Record<Split, Record<string, number>> = { train: {}, test: {} };
-  for (const split of SPLITS) for (const c of dataset.classes) counts[split][c.name] = 0;
+  dataset: Pick<StagedDataset, 'classes' | 'images'>,
+): Record<StagedSplit, Record<string, number>> {
+  const counts: Record<StagedSplit, Record<string, number>> = { train: {}, validation: {}, test: {} };
+  for (const split of STAGED_SPLITS) for (const c of dataset.classes) counts[split][c.name] = 0;
   for (const image of dataset.images) {
     const name = dataset.classes[image.label]?.name ?? String(image.label);
     counts[image.split][name] = (counts[image.split][name] ?? 0) + 1;

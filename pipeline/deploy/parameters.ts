@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { LambdaBundle } from '../../scripts/bundle-lambdas.js';
 import type { Config } from '../config.js';
 import { KEYS } from '../constants.js';
+import type { EvaluationRecord } from '../contracts/evaluation.js';
 import type { TrainRecord } from '../manifest.js';
 import type { ObjectStore } from '../ports.js';
 import { nameDigests } from './names.js';
@@ -56,6 +57,8 @@ export async function uploadCode(store: ObjectStore, bundles: readonly LambdaBun
 export function workflowParameters(options: {
   config: Config;
   model: TrainRecord;
+  /** The model's held-out evaluation, recorded with the deployment for the next gate. */
+  evaluation?: EvaluationRecord | undefined;
   bundles: readonly LambdaBundle[];
   inferenceImage: string;
   sageMakerRoleArn: string;
@@ -69,6 +72,9 @@ export function workflowParameters(options: {
     SageMakerRoleArn: options.sageMakerRoleArn,
     TrainingId: model.trainingId,
     ValidationAccuracy: String(model.validationAccuracy),
+    ModelTestAccuracy: options.evaluation === undefined ? '' : String(options.evaluation.quality.accuracy),
+    TestSplitDigest: options.evaluation?.testSplitDigest ?? '',
+    TestDatasetDigest: options.evaluation?.datasetDigest ?? '',
     EndpointInstanceType: config.deploy.endpointInstanceType,
     ConfidenceThreshold: String(config.deploy.threshold),
     DataCaptureS3Uri: store.uri(KEYS.capture),

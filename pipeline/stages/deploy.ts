@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { EvaluationRecord } from '../contracts/evaluation.js';
 import { SconesError } from '../errors.js';
 import { stageSection, type TrainRecord } from '../manifest.js';
 import type { StageContext, StageResult } from './context.js';
@@ -9,7 +10,9 @@ import { requireStage } from './upstream.js';
  * The run's gated model; for a preview without one (a pull request), the model deployed now, so the
  * change set shows only what the change to code and templates does.
  */
-async function modelToDeploy(context: StageContext): Promise<{ model: TrainRecord; imageSide: number }> {
+async function modelToDeploy(
+  context: StageContext,
+): Promise<{ model: TrainRecord; imageSide: number; evaluation?: EvaluationRecord }> {
   const { backend, config, reporter, manifest } = context;
   if (config.deploy.preview && stageSection(manifest, 'train') === undefined) {
     const deployed = await backend.deployedModel();
@@ -27,15 +30,20 @@ async function modelToDeploy(context: StageContext): Promise<{ model: TrainRecor
     reporter.warn(
       `the gate judged ${gate.trainingId} but the run's model is ${model.trainingId}: re-run gate`,
     );
-  return { model, imageSide: dataset.imageShape[1] };
+  const evaluation = stageSection(manifest, 'evaluate')?.outputs;
+  return {
+    model,
+    imageSide: dataset.imageShape[1],
+    ...(evaluation?.trainingId === model.trainingId ? { evaluation } : {}),
+  };
 }
 
 /** Deploys the gated model with the workflow template; unchanged inputs deploy nothing. */
 export async function deploy(context: StageContext): Promise<StageResult<'deploy'>> {
   const { backend, config, reporter } = context;
-  const { model, imageSide } = await modelToDeploy(context);
+  const { model, imageSide, evaluation } = await modelToDeploy(context);
   const { reused, ...record } = await backend.deployer.deploy(
-    { runId: context.runId, model, imageSide, preview: config.deploy.preview },
+    { runId: context.runId, model, evaluation, imageSide, preview: config.deploy.preview },
     reporter,
   );
   const verb = record.preview ? 'previewed' : record.deployed ? 'deployed' : 'unchanged';
@@ -51,7 +59,7 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
     reused,
     readOnly: record.preview,
     outputs: record,
-    summary: `${config.deploy.stackName} ${verb}: model ${record.trainingId} (accuracy ${record.validationAccuracy}) behind endpoint ${record.endpointName || '(preview)'}`,
+    summary: `${config.deploy.stackName} ${verb}: model ${record.trainingId} (${evaluation === undefined ? `validation accuracy ${record.validationAccuracy}` : `test accuracy ${evaluation.quality.accuracy.toFixed(4)}`}, threshold ${record.outputs.DeployedConfidenceThreshold ?? config.deploy.threshold}) behind endpoint ${record.endpointName || '(preview)'}`,
     markdown:
       record.previewMarkdown ??
       [

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { stableStringify } from '../config.js';
-import { StageFailedError } from '../errors.js';
+import { SconesError, StageFailedError } from '../errors.js';
 import type { GateRecord } from '../manifest.js';
 import type { Champion } from '../ports.js';
 import type { StageContext, StageResult } from './context.js';
@@ -8,7 +8,11 @@ import { requireStage } from './upstream.js';
 
 export interface GateInput {
   trainingId: string;
+  /** The model's held-out test accuracy (the evaluate stage's). */
   accuracy: number;
+  /** The test split it was measured on, and that split's dataset. */
+  testSplitDigest: string;
+  datasetDigest: string;
   minAccuracy: number;
   maxRegression: number;
   champion: Champion | undefined;
@@ -16,33 +20,43 @@ export interface GateInput {
 }
 
 /**
- * The decision alone, as a pure function: pass when accuracy >= minAccuracy and the model is not worse
- * than the champion by more than maxRegression. The champion is ignored when it is this same model.
+ * The decision alone, as a pure function: pass when the test accuracy >= minAccuracy and the model is not
+ * worse than the champion by more than maxRegression. The champion counts only when it was evaluated on
+ * the same test split (figures on different test sets are not comparable) and is not this same model.
  */
 export function decideGate(input: GateInput): GateRecord {
   const reasons: string[] = [];
   let passed = true;
   if (input.accuracy >= input.minAccuracy) {
-    reasons.push(`accuracy ${fmt(input.accuracy)} >= minimum ${fmt(input.minAccuracy)}`);
+    reasons.push(`test accuracy ${fmt(input.accuracy)} >= minimum ${fmt(input.minAccuracy)}`);
   } else {
     passed = false;
-    reasons.push(`accuracy ${fmt(input.accuracy)} is below the minimum ${fmt(input.minAccuracy)}`);
+    reasons.push(`test accuracy ${fmt(input.accuracy)} is below the minimum ${fmt(input.minAccuracy)}`);
   }
   const champion = input.champion;
   if (champion === undefined) {
     reasons.push('no deployed champion: only the threshold applies');
   } else if (champion.trainingId === input.trainingId) {
     reasons.push(`this model (${input.trainingId}) is the deployed champion`);
+  } else if (champion.testSplitDigest !== input.testSplitDigest) {
+    reasons.push(
+      champion.testSplitDigest === undefined
+        ? `the deployed champion ${champion.trainingId} has no recorded test evaluation: not comparable, only the minimum applies`
+        : `the deployed champion ${champion.trainingId} was evaluated on another test split (dataset ${champion.datasetDigest ?? '?'}, ` +
+            `test split ${champion.testSplitDigest}; this model: dataset ${input.datasetDigest}, test split ${input.testSplitDigest}): ` +
+            'not comparable, only the minimum applies',
+    );
   } else {
     const floor = champion.accuracy - input.maxRegression;
     if (input.accuracy + 1e-12 >= floor) {
       reasons.push(
-        `accuracy ${fmt(input.accuracy)} is within ${fmt(input.maxRegression)} of the champion ${champion.trainingId} (${fmt(champion.accuracy)})`,
+        `test accuracy ${fmt(input.accuracy)} is within ${fmt(input.maxRegression)} of the champion ${champion.trainingId} (${fmt(champion.accuracy)})`,
       );
     } else {
       passed = false;
       reasons.push(
-        `accuracy ${fmt(input.accuracy)} is worse than the champion ${champion.trainingId} (${fmt(champion.accuracy)}) by more than ${fmt(input.maxRegression)}`,
+        `test accuracy ${fmt(input.accuracy)} on dataset ${input.datasetDigest} is worse than the champion ${champion.trainingId} ` +
+          `(${fmt(champion.accuracy)} on dataset ${champion.datasetDigest ?? input.datasetDigest}, the same test split) by more than ${fmt(input.maxRegression)}`,
       );
     }
   }
@@ -57,6 +71,7 @@ export function decideGate(input: GateInput): GateRecord {
     ...(champion === undefined ? {} : { champion }),
     reasons,
     trainingId: input.trainingId,
+    testSplitDigest: input.testSplitDigest,
   };
 }
 
@@ -68,10 +83,17 @@ function fmt(value: number): string {
 export async function gate(context: StageContext): Promise<StageResult<'gate'>> {
   const { config, backend, reporter, manifest } = context;
   const model = requireStage(manifest, 'train', 'gate').outputs;
+  const evaluation = requireStage(manifest, 'evaluate', 'gate').outputs;
+  if (evaluation.trainingId !== model.trainingId)
+    throw new SconesError(
+      `the evaluation is of ${evaluation.trainingId} but the run's model is ${model.trainingId}: run \`scones evaluate --run-id ${manifest.runId}\``,
+    );
   const champion = await backend.champion();
   const decision = decideGate({
     trainingId: model.trainingId,
-    accuracy: model.validationAccuracy,
+    accuracy: evaluation.quality.accuracy,
+    testSplitDigest: evaluation.testSplitDigest,
+    datasetDigest: evaluation.datasetDigest,
     minAccuracy: config.gate.minAccuracy,
     maxRegression: config.gate.maxRegression,
     champion,
@@ -84,11 +106,21 @@ export async function gate(context: StageContext): Promise<StageResult<'gate'>> 
     await reporter.summary(markdown);
     reporter.output('gate-passed', 'false');
     const failing = decision.reasons.filter((r) => r.includes('below') || r.includes('worse'));
-    throw new StageFailedError(`gate rejected model ${model.trainingId}: ${failing.join('; ')}`);
+    throw new StageFailedError(
+      `gate rejected model ${model.trainingId}: ${failing.join('; ')}. ` +
+        'To deploy it anyway pass --force; to drop the deployed champion run `scones teardown`',
+    );
   }
   return {
     inputsDigest: createHash('sha256')
-      .update(stableStringify({ model: model.trainingId, gate: config.gate, champion }))
+      .update(
+        stableStringify({
+          model: model.trainingId,
+          testSplit: evaluation.testSplitDigest,
+          gate: config.gate,
+          champion,
+        }),
+      )
       .digest('hex')
       .slice(0, 20),
     reused: false,
@@ -110,7 +142,7 @@ function gateMarkdown(decision: GateRecord): string {
     '',
     '| metric | value |',
     '| --- | --- |',
-    `| validation accuracy | ${decision.accuracy} |`,
+    `| test accuracy (held out) | ${decision.accuracy} |`,
     `| minimum accuracy | ${decision.minAccuracy} |`,
     `| champion | ${decision.champion === undefined ? 'none' : `${decision.champion.trainingId} (${decision.champion.accuracy})`} |`,
     `| max regression | ${decision.maxRegression} |`,

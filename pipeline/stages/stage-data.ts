@@ -1,14 +1,16 @@
+import { createHash } from 'node:crypto';
 import { KEYS } from '../constants.js';
 import {
+  carveValidation,
+  checkClassCoverage,
   countsByClass,
   datasetDigest,
-  type LabeledImage,
-  type SourceDataset,
-  SPLITS,
+  STAGED_SPLITS,
+  type StagedDataset,
 } from '../data/dataset.js';
-import { formatLst } from '../data/lst.js';
+import { formatLst, parseLst } from '../data/lst.js';
 import { loadSource } from '../data/sources.js';
-import { SconesError } from '../errors.js';
+import { InputError, SconesError } from '../errors.js';
 import { type DatasetRecord, datasetRecordSchema } from '../manifest.js';
 import type { ObjectStore } from '../ports.js';
 import type { Reporter } from '../reporter.js';
@@ -21,8 +23,10 @@ export const DATASET_FILE = 'dataset.json';
 export function datasetKeys(prefix: string) {
   return {
     trainImages: `${prefix}train/`,
+    validationImages: `${prefix}validation/`,
     testImages: `${prefix}test/`,
     trainLst: `${prefix}train.lst`,
+    validationLst: `${prefix}validation.lst`,
     testLst: `${prefix}test.lst`,
     record: `${prefix}${DATASET_FILE}`,
   };
@@ -42,12 +46,17 @@ export async function stageData(
   options: StageDataOptions = {},
 ): Promise<StageResult<'stage-data'>> {
   const { config, backend, reporter } = context;
-  const dataset = await loadSource(config, reporter, options.fetch);
+  const dataset = carveValidation(
+    await loadSource(config, reporter, options.fetch),
+    config.data.validationFraction,
+  );
+  checkClassCoverage(dataset);
+  const lists = splitLists(dataset);
   const digest = datasetDigest(dataset);
   const prefix = `${KEYS.datasets}/${digest}/`;
   const keys = datasetKeys(prefix);
   const store = backend.store;
-  const record = describe(dataset, digest, prefix, store);
+  const record = describe(dataset, digest, prefix, store, config.data.validationFraction);
 
   const existing = await store.head(keys.record);
   if (existing !== undefined) {
@@ -56,20 +65,22 @@ export async function stageData(
     return result(stored, true);
   }
 
-  await uploadDataset(store, dataset, prefix, config.data.uploadConcurrency, reporter);
+  await uploadDataset(store, dataset, lists, prefix, config.data.uploadConcurrency, reporter);
   await store.put(keys.record, `${JSON.stringify(record, null, 2)}\n`, { contentType: 'application/json' });
   return result(record, false);
 }
 
 function result(record: DatasetRecord, reused: boolean): StageResult<'stage-data'> {
   const counts = Object.entries(record.counts.train)
-    .map(([name, n]) => `${name} ${n}/${record.counts.test[name] ?? 0}`)
+    .map(
+      ([name, n]) => `${name} ${n}/${record.counts.validation[name] ?? 0}/${record.counts.test[name] ?? 0}`,
+    )
     .join(', ');
   return {
     inputsDigest: record.digest,
     reused,
     outputs: record,
-    summary: `dataset ${record.digest}: ${record.totals.train} train / ${record.totals.test} test images (${counts}) ${
+    summary: `dataset ${record.digest}: ${record.totals.train} train / ${record.totals.validation} validation / ${record.totals.test} test images (${counts}) ${
       reused ? 'already staged' : 'staged'
     } at ${record.uri}`,
     markdown: datasetMarkdown(record, reused),
@@ -77,7 +88,13 @@ function result(record: DatasetRecord, reused: boolean): StageResult<'stage-data
   };
 }
 
-function describe(dataset: SourceDataset, digest: string, prefix: string, store: ObjectStore): DatasetRecord {
+function describe(
+  dataset: StagedDataset,
+  digest: string,
+  prefix: string,
+  store: ObjectStore,
+  validationFraction: number,
+): DatasetRecord {
   const counts = countsByClass(dataset);
   const sizes = new Map<string, number>();
   for (const image of dataset.images) {
@@ -99,23 +116,76 @@ function describe(dataset: SourceDataset, digest: string, prefix: string, store:
     counts,
     totals: {
       train: dataset.images.filter((i) => i.split === 'train').length,
+      validation: dataset.images.filter((i) => i.split === 'validation').length,
       test: dataset.images.filter((i) => i.split === 'test').length,
     },
+    validationFraction,
+    testSplitDigest: testSplitDigest(dataset),
     imageShape: [3, height, width],
   };
+}
+
+/** Digest of the test split alone: its names, labels and image bytes, in name order. */
+export function testSplitDigest(dataset: StagedDataset): string {
+  const rows = dataset.images
+    .filter((image) => image.split === 'test')
+    .map((image) => `${image.label}\t${image.name}\t${createHash('sha256').update(image.png).digest('hex')}`)
+    .sort();
+  return createHash('sha256').update(rows.join('\n')).digest('hex').slice(0, 20);
+}
+
+/**
+ * Each split's `.lst` text, checked to read back as exactly the entries written: a name that the
+ * format cannot carry (a tab or newline in it) fails here, naming the file, before anything is uploaded.
+ */
+function splitLists(dataset: StagedDataset): Map<string, string> {
+  const lists = new Map<string, string>();
+  for (const split of STAGED_SPLITS) {
+    const images = dataset.images.filter((image) => image.split === split);
+    for (const image of images)
+      if (/[\t\r\n]/.test(image.name))
+        throw new InputError(
+          `${dataset.source}: ${split} image ${JSON.stringify(image.name)} has a tab or line break in its name, ` +
+            'which a .lst file cannot hold: rename the file',
+        );
+    const entries = images.map((image, index) => ({ index, label: image.label, path: image.name }));
+    const text = formatLst(entries);
+    const readBack = parseLst(text, `${split}.lst`);
+    const same =
+      readBack.length === entries.length &&
+      readBack.every((e, i) => {
+        const written = entries[i];
+        return (
+          written !== undefined &&
+          e.index === written.index &&
+          e.label === written.label &&
+          e.path === written.path
+        );
+      });
+    if (!same) {
+      const bad = entries.find((e, i) => readBack[i]?.path !== e.path);
+      throw new InputError(
+        `${dataset.source}: ${split} image ${JSON.stringify(bad?.path ?? '?')} does not read back from ${split}.lst as written ` +
+          '(a name the list format changes, e.g. with "./" or "//"): rename the file',
+      );
+    }
+    lists.set(`${split}.lst`, text);
+  }
+  return lists;
 }
 
 /** Uploads images (skipping those already present with the same size, from an interrupted run) and the lists. */
 async function uploadDataset(
   store: ObjectStore,
-  dataset: SourceDataset,
+  dataset: StagedDataset,
+  lists: ReadonlyMap<string, string>,
   prefix: string,
   concurrency: number,
   reporter: Reporter,
 ): Promise<void> {
   const present = new Map<string, number>();
   for await (const object of store.list(prefix)) present.set(object.key, object.size);
-  const key = (image: LabeledImage) => `${prefix}${image.split}/${image.name}`;
+  const key = (image: StagedDataset['images'][number]) => `${prefix}${image.split}/${image.name}`;
   const pending = dataset.images.filter((image) => present.get(key(image)) !== image.png.length);
   if (pending.length < dataset.images.length)
     reporter.info(`${dataset.images.length - pending.length} images already uploaded by an earlier attempt`);
@@ -125,11 +195,12 @@ async function uploadDataset(
     progress.tick();
   });
   progress.done(`${pending.length} images`);
-  for (const split of SPLITS) {
-    const entries = dataset.images
-      .filter((image) => image.split === split)
-      .map((image, index) => ({ index, label: image.label, path: image.name }));
-    await store.put(`${prefix}${split}.lst`, formatLst(entries), { contentType: 'text/plain' });
+  for (const [name, text] of lists) {
+    await store.put(`${prefix}${name}`, text, { contentType: 'text/plain' });
+    // What the trainer will read must be what was meant: check the stored copy before dataset.json marks it staged.
+    const stored = Buffer.from(await store.get(`${prefix}${name}`)).toString('utf8');
+    if (stored !== text)
+      throw new SconesError(`${store.uri(`${prefix}${name}`)} did not read back as written: stage again`);
   }
 }
 
@@ -148,7 +219,7 @@ function datasetMarkdown(record: DatasetRecord, reused: boolean): string {
   const rows = record.classes
     .map(
       (c) =>
-        `| ${c.label} | ${c.name} | ${record.counts.train[c.name] ?? 0} | ${record.counts.test[c.name] ?? 0} |`,
+        `| ${c.label} | ${c.name} | ${record.counts.train[c.name] ?? 0} | ${record.counts.validation[c.name] ?? 0} | ${record.counts.test[c.name] ?? 0} |`,
     )
     .join('\n');
   return [
@@ -156,8 +227,8 @@ function datasetMarkdown(record: DatasetRecord, reused: boolean): string {
     '',
     `Dataset \`${record.digest}\` from \`${record.source}\` at \`${record.uri}\``,
     '',
-    '| label | class | train | test |',
-    '| --- | --- | --- | --- |',
+    '| label | class | train | validation | test |',
+    '| --- | --- | --- | --- | --- |',
     rows,
     '',
   ].join('\n');

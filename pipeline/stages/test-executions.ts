@@ -37,8 +37,12 @@ export interface ExecutionsSummary {
   succeeded: number;
   filtered: number;
   errors: number;
-  /** Accuracy of the succeeded cases against their true labels. */
-  accuracy: number | null;
+  /**
+   * Passed cases whose prediction was wrong. Not an accuracy: the passed cases are the confident ones,
+   * so their share correct flatters the model. The one accuracy over every execution with ground truth
+   * (filtered included) is the monitor report's, from the endpoint's capture.
+   */
+  passedButWrong: number;
   filteredShare: number;
   durationMs: { p50: number; max: number; total: number };
 }
@@ -137,7 +141,7 @@ export function summarize(results: readonly CaseResult[]): ExecutionsSummary {
     succeeded: succeeded.length,
     filtered: results.filter((r) => r.outcome === 'FILTERED').length,
     errors: results.filter((r) => r.outcome === 'ERROR').length,
-    accuracy: succeeded.length === 0 ? null : round(correct / succeeded.length),
+    passedButWrong: succeeded.length - correct,
     filteredShare:
       results.length === 0
         ? 0
@@ -207,7 +211,7 @@ export async function testExecutions(context: StageContext): Promise<StageResult
   };
   const key = testExecutionsKey(runId);
   await backend.store.put(key, `${JSON.stringify(document, null, 2)}\n`, { contentType: 'application/json' });
-  const line = `${summary.total} executions: ${summary.succeeded} succeeded, ${summary.filtered} filtered (low confidence), ${summary.errors} errors; accuracy of succeeded ${summary.accuracy ?? 'n/a'}`;
+  const line = `${summary.total} executions: ${summary.succeeded} succeeded, ${summary.filtered} filtered (low confidence), ${summary.errors} errors; ${summary.passedButWrong} passed with a wrong class`;
   if (summary.errors > settings.errorBudget) {
     const examples = results
       .filter((r) => r.outcome === 'ERROR')
@@ -225,9 +229,9 @@ export async function testExecutions(context: StageContext): Promise<StageResult
     markdown: [
       '### test-executions',
       '',
-      '| total | succeeded | filtered | errors | accuracy (succeeded) | p50 ms |',
+      '| total | succeeded | filtered | errors | passed but wrong | p50 ms |',
       '| --- | --- | --- | --- | --- | --- |',
-      `| ${summary.total} | ${summary.succeeded} | ${summary.filtered} | ${summary.errors} | ${summary.accuracy ?? 'n/a'} | ${summary.durationMs.p50} |`,
+      `| ${summary.total} | ${summary.succeeded} | ${summary.filtered} | ${summary.errors} | ${summary.passedButWrong} | ${summary.durationMs.p50} |`,
       '',
     ].join('\n'),
     stepOutputs: {

@@ -30,8 +30,12 @@ const DATASET: DatasetRecord = {
     { label: 0, name: 'bicycle', cifarId: 8 },
     { label: 1, name: 'motorcycle', cifarId: 48 },
   ],
-  counts: { train: { bicycle: 500, motorcycle: 500 }, test: { bicycle: 100, motorcycle: 100 } },
-  totals: { train: 1000, test: 200 },
+  counts: {
+    train: { bicycle: 450, motorcycle: 450 },
+    validation: { bicycle: 50, motorcycle: 50 },
+    test: { bicycle: 100, motorcycle: 100 },
+  },
+  totals: { train: 900, validation: 100, test: 200 },
   imageShape: [3, 32, 32],
 };
 
@@ -133,7 +137,7 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
       HyperParameters: {
         image_shape: '3,32,32',
         num_classes: '2',
-        num_training_samples: '1000',
+        num_training_samples: '900',
         epochs: '30',
         // "Image Classification Hyperparameters" (SageMaker Developer Guide): the algorithm's default
         // optimizer is sgd, whose documented default learning_rate is 0.1; early_stopping is True or False.
@@ -147,9 +151,9 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
       },
       InputDataConfig: [
         channel('train', 'train/'),
-        channel('validation', 'test/'),
+        channel('validation', 'validation/'),
         channel('train_lst', 'train.lst'),
-        channel('validation_lst', 'test.lst'),
+        channel('validation_lst', 'validation.lst'),
       ],
       OutputDataConfig: { S3OutputPath: 's3://team-artifacts/models/t-0123456789abcdef0123/' },
       ResourceConfig: { InstanceType: 'ml.p3.2xlarge', InstanceCount: 1, VolumeSizeInGB: 30 },

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { writeListLayout } from '../helpers/fixtures.js';
+import { pngBytes, writeListLayout } from '../helpers/fixtures.js';
 import { runCli, tempDir } from '../helpers/workspace.js';
 
 describe('scones stage-data (local backend, through the CLI)', function () {
@@ -26,9 +26,11 @@ describe('scones stage-data (local backend, through the CLI)', function () {
       outputs: { digest: string; counts: unknown; totals: unknown };
     };
     expect(record.reused).to.equal(false);
-    expect(record.outputs.totals).to.deep.equal({ train: 80, test: 20 });
+    // 10% of each class's training images are carved out as the validation split.
+    expect(record.outputs.totals).to.deep.equal({ train: 72, validation: 8, test: 20 });
     expect(record.outputs.counts).to.deep.equal({
-      train: { bicycle: 40, motorcycle: 40 },
+      train: { bicycle: 36, motorcycle: 36 },
+      validation: { bicycle: 4, motorcycle: 4 },
       test: { bicycle: 10, motorcycle: 10 },
     });
     expect(first.stderr).to.include(`dataset ${record.outputs.digest}`);
@@ -63,6 +65,68 @@ describe('scones stage-data (local backend, through the CLI)', function () {
   });
 });
 
+describe('scones stage-data refuses datasets it cannot stage whole (through the CLI)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir());
+  });
+  afterEach(() => cleanup());
+
+  function classFolders(layout: Record<string, Record<string, string[]>>): void {
+    let seed = 1;
+    for (const [split, classes] of Object.entries(layout))
+      for (const [name, files] of Object.entries(classes)) {
+        mkdirSync(join(dir, 'images', split, name), { recursive: true });
+        for (const file of files)
+          writeFileSync(join(dir, 'images', split, name, file), pngBytes(8, 8, seed++));
+      }
+  }
+  const files = (n: number) => Array.from({ length: n }, (_, i) => `img${i}.png`);
+
+  const cases: [string, Record<string, Record<string, string[]>>, RegExp][] = [
+    [
+      'a dataset of one class (the other class has no images)',
+      { train: { bicycle: files(10) }, test: { bicycle: files(3) } },
+      /the train split has no image of motorcycle; every split needs every class/,
+    ],
+    [
+      'a test split missing a class',
+      { train: { bicycle: files(10), motorcycle: files(10) }, test: { bicycle: files(3) } },
+      /the test split has no image of motorcycle; every split needs every class: add test images of motorcycle/,
+    ],
+    [
+      'an image whose name holds a tab, which a .lst file cannot carry',
+      {
+        train: { bicycle: [...files(10), 'bad\tname.png'], motorcycle: files(10) },
+        test: { bicycle: files(3), motorcycle: files(3) },
+      },
+      /train image "bicycle_bad\\tname\.png" has a tab or line break in its name.*rename the file/,
+    ],
+  ];
+  for (const [name, layout, message] of cases)
+    it(`refuses ${name} with exit 1, naming the problem, and marks nothing staged`, async () => {
+      // Prepare
+      classFolders(layout);
+      // Act
+      const result = await runCli(['stage-data', '--source', 'images:images', '--run-id', 'refused'], {
+        cwd: dir,
+      });
+      // Assess
+      expect(result.code, result.stderr).to.equal(1);
+      expect(result.stderr).to.match(message);
+      expect(existsSync(join(dir, '.scones', 'runs', 'refused', 'manifest.json'))).to.equal(false);
+      const objects = join(dir, '.scones', 'objects');
+      const staged = existsSync(objects)
+        ? readdirSync(objects, { recursive: true, encoding: 'utf8' }).filter((f) =>
+            f.endsWith('dataset.json'),
+          )
+        : [];
+      expect(staged).to.deep.equal([]);
+    });
+});
+
 describe('scones CLI usage', () => {
   let dir: string;
   let cleanup: () => void;
@@ -91,6 +155,7 @@ describe('scones CLI usage', () => {
     for (const command of [
       'stage-data',
       'train',
+      'evaluate',
       'gate',
       'deploy',
       'test-executions',

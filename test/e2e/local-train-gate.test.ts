@@ -37,9 +37,13 @@ describe('local trainer and gate (TensorFlow.js on the local object store)', fun
     cleanup();
   });
 
+  function withTrain(overrides: Partial<Config['train']>): Config {
+    return { ...config, train: { ...config.train, ...overrides } };
+  }
+
   async function stageAndTrain(runId: string, overrides: Partial<Config['train']> = {}) {
     const { reporter, stream } = captureReporter();
-    const runConfig = { ...config, train: { ...config.train, ...overrides } };
+    const runConfig = withTrain(overrides);
     let manifest = newManifest(runId, 'local', 'test');
     manifest = (await executeStage('stage-data', { config: runConfig, backend, reporter, manifest }))
       .manifest;
@@ -69,12 +73,14 @@ describe('local trainer and gate (TensorFlow.js on the local object store)', fun
     });
     const dataset = manifest.stages['stage-data']!.outputs as { prefix: string };
     const entries = parseLst(
-      Buffer.from(await backend.store.get(`${dataset.prefix}test.lst`)).toString(),
-      'test.lst',
+      Buffer.from(await backend.store.get(`${dataset.prefix}validation.lst`)).toString(),
+      'validation.lst',
     );
     const inputs = await Promise.all(
       entries.map(async (e) => {
-        const png = PNG.sync.read(Buffer.from(await backend.store.get(`${dataset.prefix}test/${e.path}`)));
+        const png = PNG.sync.read(
+          Buffer.from(await backend.store.get(`${dataset.prefix}validation/${e.path}`)),
+        );
         return imageToInput({ width: png.width, height: png.height, data: png.data }, 16);
       }),
     );
@@ -106,22 +112,111 @@ describe('local trainer and gate (TensorFlow.js on the local object store)', fun
     );
   });
 
+  it('the test split never reaches training or selection: corrupting every test image after staging leaves the trained model identical', async () => {
+    // Prepare: a trained model, then every test image and the test list replaced by bytes that do not decode
+    const first = await stageAndTrain('isolation-a', { seed: 41, epochs: 2 });
+    const trainingId = first.record.outputs.trainingId;
+    const prefix = `models/${trainingId}/`;
+    const weightsBefore = Buffer.from(await backend.store.get(`${prefix}${MODEL_FILES.weights}`));
+    const dataset = first.manifest.stages['stage-data']!.outputs as { prefix: string };
+    const testKeys: string[] = [];
+    for await (const object of backend.store.list(`${dataset.prefix}test/`)) testKeys.push(object.key);
+    expect(testKeys.length).to.equal(60);
+    // The other tests use the same dataset: keep the originals to put back.
+    const originals = new Map<string, Uint8Array>();
+    for (const key of [...testKeys, `${dataset.prefix}test.lst`])
+      originals.set(key, await backend.store.get(key));
+    for (const key of testKeys) await backend.store.put(key, 'not a png');
+    await backend.store.put(`${dataset.prefix}test.lst`, '0\t0\tno-such-image.png\n');
+    await backend.store.delete(`${prefix}${MODEL_FILES.metrics}`);
+    // Act: train again from scratch with the same inputs
+    const { reporter } = captureReporter();
+    const again = await executeStage('train', {
+      config: withTrain({ seed: 41, epochs: 2 }),
+      backend,
+      reporter,
+      manifest: first.manifest,
+    });
+    // Assess: same id, same weights byte for byte, same selection figures
+    expect(again.record.reused).to.equal(false);
+    expect(again.record.outputs.trainingId).to.equal(trainingId);
+    const weightsAfter = Buffer.from(await backend.store.get(`${prefix}${MODEL_FILES.weights}`));
+    expect(weightsAfter.equals(weightsBefore)).to.equal(true);
+    expect(again.record.outputs.epochs.map(({ seconds: _, ...m }) => m)).to.deep.equal(
+      first.record.outputs.epochs.map(({ seconds: _, ...m }) => m),
+    );
+    // ...while the evaluate stage, which does read the test split, fails on it.
+    let failure: unknown;
+    try {
+      await executeStage('evaluate', { config, backend, reporter, manifest: again.manifest });
+    } catch (error) {
+      failure = error;
+    }
+    expect(String(failure)).to.match(/no-such-image\.png|does not exist|NoSuchKey|not found/i);
+    for (const [key, body] of originals) await backend.store.put(key, body);
+  });
+
+  it('evaluate scores the model once on the test split, records what it measured, and reuses it the second time', async () => {
+    const { reporter, stream } = captureReporter();
+    const trained = await stageAndTrain('evaluate-1');
+    const first = await executeStage('evaluate', { config, backend, reporter, manifest: trained.manifest });
+    const evaluation = first.record.outputs;
+    expect(first.record.reused).to.equal(false);
+    expect(evaluation.quality.split).to.equal('test');
+    expect(evaluation.quality.count).to.equal(60);
+    const matrixTotal = evaluation.quality.confusionMatrix.flat().reduce((a, b) => a + b, 0);
+    expect(matrixTotal).to.equal(60);
+    const diagonal = evaluation.quality.confusionMatrix.reduce((sum, row, i) => sum + (row[i] ?? 0), 0);
+    expect(evaluation.quality.accuracy).to.equal(diagonal / 60);
+    const lines = Buffer.from(
+      await backend.store.get(evaluation.predictionsUri!.replace(`s3://${config.bucket}/`, '')),
+    )
+      .toString()
+      .split('\n');
+    expect(lines).to.have.length(60);
+    expect(first.result.summary).to.match(
+      /test accuracy [\d.]+ \(95% interval [\d.]+-[\d.]+\) on 60 held-out images/,
+    );
+    const second = await executeStage('evaluate', { config, backend, reporter, manifest: first.manifest });
+    expect(second.record.reused).to.equal(true);
+    expect(second.record.outputs).to.deep.equal(evaluation);
+    expect(stream.text).to.include('already completed: not scoring again');
+  });
+
   it('gate passes the good model and rejects a one-epoch model at --min-accuracy 0.99, recording nothing', async () => {
     const { reporter } = captureReporter();
     const good = await stageAndTrain('gate-good');
-    const passed = await executeStage('gate', { config, backend, reporter, manifest: good.manifest });
+    const goodEvaluated = await executeStage('evaluate', {
+      config,
+      backend,
+      reporter,
+      manifest: good.manifest,
+    });
+    const passed = await executeStage('gate', {
+      config,
+      backend,
+      reporter,
+      manifest: goodEvaluated.manifest,
+    });
     expect(passed.record.outputs.passed).to.equal(true);
+    expect(passed.record.outputs.accuracy).to.equal(goodEvaluated.record.outputs.quality.accuracy);
 
-    const weak = await stageAndTrain('gate-weak', { epochs: 1, learningRate: 0.00001, seed: 3 });
+    const weakTrained = await stageAndTrain('gate-weak', { epochs: 1, learningRate: 0.00001, seed: 3 });
+    const weak = await executeStage('evaluate', {
+      config,
+      backend,
+      reporter,
+      manifest: weakTrained.manifest,
+    });
     const strict = { ...config, gate: { ...config.gate, minAccuracy: 0.99 } };
-    expect(weak.record.outputs.validationAccuracy).to.be.below(0.99);
+    expect(weak.record.outputs.quality.accuracy).to.be.below(0.99);
     try {
       await executeStage('gate', { config: strict, backend, reporter, manifest: weak.manifest });
       expect.fail('the gate passed a weak model');
     } catch (error) {
       expect(error).to.be.instanceOf(StageFailedError);
       expect((error as Error).message).to.match(
-        /gate rejected model t-\w+: accuracy [\d.]+ is below the minimum 0\.9900/,
+        /gate rejected model t-\w+: test accuracy [\d.]+ is below the minimum 0\.9900.*--force.*scones teardown/,
       );
     }
     const stored = await backend.manifests.load('gate-weak');

@@ -32,6 +32,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
   let dir: string;
   let cleanup: () => void;
   let first: RunManifest;
+  let firstLog: string;
 
   before(async () => {
     ({ dir, cleanup } = tempDir());
@@ -40,6 +41,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
     const result = await runCli(['run', '--json'], { cwd: dir });
     expect(result.code, result.stderr).to.equal(0);
     first = JSON.parse(result.stdout) as RunManifest;
+    firstLog = result.stderr;
   });
   after(() => cleanup());
 
@@ -47,6 +49,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
     expect(Object.keys(first.stages)).to.deep.equal([
       'stage-data',
       'train',
+      'evaluate',
       'gate',
       'deploy',
       'test-executions',
@@ -87,6 +90,44 @@ describe('scones run: the whole pipeline on the local backend', function () {
     expect(manifest.stages['monitor-report']).to.not.equal(undefined);
   });
 
+  it('prints validation accuracy (selection) and test accuracy (held out) apart, gates on the latter, and records it with the deployment', () => {
+    const evaluation = first.stages.evaluate!.outputs as {
+      quality: { accuracy: number; count: number; split: string };
+      testSplitDigest: string;
+    };
+    const dataset = first.stages['stage-data']!.outputs as { totals: { validation: number; test: number } };
+    expect(evaluation.quality.split).to.equal('test');
+    expect(evaluation.quality.count).to.equal(dataset.totals.test);
+    const gate = first.stages.gate!.outputs as { accuracy: number; testSplitDigest: string };
+    expect(gate.accuracy).to.equal(evaluation.quality.accuracy);
+    expect(gate.testSplitDigest).to.equal(evaluation.testSplitDigest);
+    expect(firstLog).to.match(
+      new RegExp(
+        `model +t-\\w+: validation accuracy [\\d.]+ \\(selection, ${dataset.totals.validation} images\\)`,
+      ),
+    );
+    expect(firstLog).to.match(
+      new RegExp(
+        `evaluation +test accuracy ${evaluation.quality.accuracy.toFixed(4)} \\(held out, ${dataset.totals.test} images, 95% interval`,
+      ),
+    );
+    expect(firstLog).to.match(/gate +passed on test accuracy/);
+    // One accuracy for the executions, over all of them with ground truth (filtered included), labelled so.
+    const executionsLine = /^ {2}executions .*$/m.exec(firstLog)?.[0] ?? '';
+    expect(executionsLine.match(/accuracy/g)).to.have.length(1);
+    expect(executionsLine).to.match(
+      /accuracy [\d.]{6} over the captured executions with ground truth \(filtered included\)$/,
+    );
+    const deployment = JSON.parse(readFileSync(join(dir, '.scones', 'deployment.json'), 'utf8')) as {
+      stack: { outputs: Record<string, string> };
+    };
+    expect(deployment.stack.outputs).to.include({
+      DeployedTestAccuracy: String(evaluation.quality.accuracy),
+      DeployedTestSplitDigest: evaluation.testSplitDigest,
+      DeployedConfidenceThreshold: '0.93',
+    });
+  });
+
   it('re-runs with the same inputs reusing dataset, model and deployment, and says so', async () => {
     const result = await runCli(['run', '--json'], { cwd: dir });
     expect(result.code, result.stderr).to.equal(0);
@@ -96,7 +137,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
     expect(again.stages.train!.reused).to.equal(true);
     expect(again.stages.deploy!.reused).to.equal(true);
     expect(again.stages['test-executions']!.reused).to.equal(false);
-    expect(result.stderr).to.match(/reused: stage-data, train, deploy/);
+    expect(result.stderr).to.match(/reused: stage-data, train, evaluate, deploy/);
     expect(result.stderr).to.not.match(/epoch 1:/);
   });
 
@@ -172,11 +213,11 @@ describe('scones run: the whole pipeline on the local backend', function () {
         /^s3:\/\/[^/]+\//,
         '',
       );
-      const entries = Buffer.from(await backend.store.get(`${manifest.prefix}test.lst`))
+      const entries = Buffer.from(await backend.store.get(`${manifest.prefix}validation.lst`))
         .toString()
         .trim()
         .split('\n');
-      const known = await backend.store.get(`${manifest.prefix}test/${entries[0]!.split('\t')[2]}`);
+      const known = await backend.store.get(`${manifest.prefix}validation/${entries[0]!.split('\t')[2]}`);
       const saved = JSON.parse(
         Buffer.from(await backend.store.get(`${modelUri}validation-predictions.json`)).toString(),
       ) as { probabilities: number[][] };
@@ -363,5 +404,32 @@ describe('scones run: the whole pipeline on the local backend', function () {
     };
     expect(summary.filtered).to.be.greaterThan(0);
     expect(summary.errors).to.equal(0);
+    // The report judges with the threshold the deployment filtered with, not today's configuration (0.93).
+    const report = await runCli(['monitor-report', '--json'], { cwd: dir });
+    expect(report.code, report.stderr).to.equal(0);
+    const reportDir = JSON.parse(report.stdout).outputs.reportDir as string;
+    const numbers = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')) as { threshold: number };
+    expect(numbers.threshold).to.equal(0.99999);
+  });
+
+  it('a weaker model on the same test split is rejected naming both datasets and the ways out; on another test split the minimum alone applies', async () => {
+    // Prepare: a deliberately weak model (one epoch, a tiny learning rate) under the deployed champion
+    const weak = ['--epochs', '1', '--set', 'train.learningRate=0.000001', '--min-accuracy', '0'];
+    // Act: the same dataset, so the same test split as the champion
+    const same = await runCli(['run', ...weak], { cwd: dir });
+    // Assess
+    expect(same.code, same.stderr).to.equal(1);
+    expect(same.stderr).to.match(
+      /gate rejected model t-\w+: test accuracy [\d.]+ on dataset \w+ is worse than the champion t-\w+ \([\d.]+ on dataset \w+, the same test split\).*--force.*scones teardown/,
+    );
+    // Act: another dataset (another seed), as the README's images example after its synthetic one
+    const other = await runCli(['run', ...weak, '--set', 'data.synthetic.seed=5', '--json'], { cwd: dir });
+    // Assess
+    expect(other.code, other.stderr).to.equal(0);
+    expect(other.stderr).to.match(
+      /was evaluated on another test split .*not comparable, only the minimum applies/,
+    );
+    const run = JSON.parse(other.stdout) as RunManifest;
+    expect((run.stages.gate!.outputs as { passed: boolean }).passed).to.equal(true);
   });
 });

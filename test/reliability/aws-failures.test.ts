@@ -13,7 +13,7 @@ import { newManifest } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { testExecutions } from '../../pipeline/stages/test-executions.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
-import { figures } from './figures.js';
+import { recordFaults } from './figures.js';
 
 const completedJob = {
   TrainingJobName: 'scones-t-abc',
@@ -72,10 +72,11 @@ describe('reliability: AWS failures', function () {
     const { client, calls } = throttledClient(3);
     const trainer = new SageMakerTrainer({ client, store, config, sleep: async () => {} });
     const record = await trainer.find('t-abc');
-    expect(record?.validationAccuracy).to.equal(0.86);
-    expect(calls()).to.equal(4);
-    figures.faultsInjected += 3;
-    figures.faultsSurvived += 3;
+    const failed = recordFaults(3, {
+      'the stage completed with the job record': record?.validationAccuracy === 0.86,
+      'each throttled call was retried once': calls() === 4,
+    });
+    expect(failed).to.deep.equal([]);
   });
 
   it('throttling past every retry ends with the service reason', async () => {
@@ -175,13 +176,15 @@ describe('reliability: AWS failures', function () {
         });
         expect.fail('timed-out executions passed');
       } catch (error) {
-        expect(error).to.be.instanceOf(StageFailedError);
-        expect((error as Error).message).to.match(
-          /2 errors;.* 2 over the error budget of 0 .*States\.Timeout: The execution exceeded its TimeoutSeconds of 300/,
-        );
+        const failed = recordFaults(1, {
+          'the stage failed as a stage failure': error instanceof StageFailedError,
+          'the message names the timeout and the budget':
+            /2 errors;.* 2 over the error budget of 0 .*States\.Timeout: The execution exceeded its TimeoutSeconds of 300/.test(
+              (error as Error).message,
+            ),
+        });
+        expect(failed, (error as Error).message).to.deep.equal([]);
       }
-      figures.faultsInjected++;
-      figures.faultsSurvived++;
     });
   });
 });

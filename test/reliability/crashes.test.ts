@@ -134,8 +134,10 @@ describe('reliability: kill -9 in the middle of each stage, then re-run', functi
       figures.faultsSurvived++;
     });
     if (stage === 'train') {
-      // Deploy needs a passed gate in the run.
-      it('(gate between train and deploy)', async () => {
+      // Deploy needs an evaluated model and a passed gate in the run.
+      it('(evaluate and gate between train and deploy)', async () => {
+        const evaluate = await runCli(['evaluate', '--run-id', 'crash'], { cwd: dir });
+        expect(evaluate.code, evaluate.stderr).to.equal(0);
         const gate = await runCli(['gate', '--run-id', 'crash', '--min-accuracy', '0'], { cwd: dir });
         expect(gate.code, gate.stderr).to.equal(0);
       });

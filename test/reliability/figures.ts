@@ -20,6 +20,22 @@ shared.__sconesReliabilityFigures ??= {
 };
 export const figures: Figures = shared.__sconesReliabilityFigures;
 
+/**
+ * Counts `count` injected faults, and counts them survived only when every check made after them held
+ * (the run completed, the data read back whole...): a survived figure is what was verified, never
+ * incremented alongside the injected one. Returns the names of the checks that failed, for the test to
+ * assert empty after the figures are counted.
+ */
+export function recordFaults(count: number, checks: Record<string, boolean>): string[] {
+  if (Object.keys(checks).length === 0) throw new Error('recordFaults needs at least one check');
+  figures.faultsInjected += count;
+  const failed = Object.entries(checks)
+    .filter(([, held]) => !held)
+    .map(([name]) => name);
+  if (failed.length === 0) figures.faultsSurvived += count;
+  return failed;
+}
+
 export function printFigures(): void {
   const rows = [
     ['faults injected / survived', `${figures.faultsInjected} / ${figures.faultsSurvived}`],

@@ -553,14 +553,17 @@ describe('reliability: security and bad input', function () {
     }
     process.stdout.write(`      reference workflows:\n${outcomes.map((o) => `        ${o}`).join('\n')}\n`);
     expect(outcomes.length).to.be.greaterThan(5);
-    // Each either ran (succeeded, or failed visibly on low confidence) or was refused with a clear reason.
+    // Each either ran or was refused with a clear reason. A run may fail only the way these workflows
+    // are built to fail, the filter's ThresholdConfidenceNotMet; and since every one classifies the same
+    // image with the same model and threshold, they all reach the same verdict.
     for (const outcome of outcomes)
       expect(outcome).to.match(
-        /: (SUCCEEDED|FAILED ThresholdConfidenceNotMet|refused: unsupported query language: .+|FAILED .+)$/,
+        /: (SUCCEEDED|FAILED ThresholdConfidenceNotMet|refused: unsupported query language: .+)$/,
       );
-    expect(outcomes.some((o) => o.endsWith('SUCCEEDED') || o.includes('ThresholdConfidenceNotMet'))).to.equal(
-      true,
+    const verdicts = new Set(
+      outcomes.filter((o) => !o.includes(': refused: ')).map((o) => o.split(': ').at(-1)),
     );
+    expect([...verdicts], outcomes.join('\n')).to.have.length(1);
   });
 });
 

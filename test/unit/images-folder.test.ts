@@ -26,6 +26,8 @@ describe('images folder source', () => {
     const dataset = readImagesFolder(dir, TWO, MAX);
     expect(countsByClass(dataset)).to.deep.equal({
       train: { bicycle: 3, motorcycle: 3 },
+      // A source has no validation split: stage-data carves it.
+      validation: { bicycle: 0, motorcycle: 0 },
       test: { bicycle: 2, motorcycle: 2 },
     });
   });
@@ -106,6 +108,7 @@ describe('images folder source', () => {
     const dataset = readImagesFolder(SHARED, TWO, MAX);
     expect(countsByClass(dataset)).to.deep.equal({
       train: { bicycle: 500, motorcycle: 500 },
+      validation: { bicycle: 0, motorcycle: 0 },
       test: { bicycle: 100, motorcycle: 100 },
     });
   });

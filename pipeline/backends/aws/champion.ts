@@ -1,13 +1,10 @@
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CHAMPION_OUTPUTS, championFromOutputs } from '../../deploy/champion.js';
 import type { TrainRecord } from '../../manifest.js';
 import type { Champion } from '../../ports.js';
 import { describeStack } from './stacks.js';
 
-/** Stack outputs the workflow template declares for the deployed model (the gate's champion). */
-export const CHAMPION_OUTPUTS = {
-  trainingId: 'DeployedTrainingId',
-  accuracy: 'DeployedValidationAccuracy',
-} as const;
+export { CHAMPION_OUTPUTS };
 
 /** The deployed model, read from the workflow stack's outputs; undefined when there is no usable stack. */
 export async function readStackChampion(
@@ -17,10 +14,7 @@ export async function readStackChampion(
   const stack = await describeStack(client, stackName);
   if (stack === undefined || stack.StackStatus === 'ROLLBACK_COMPLETE') return undefined;
   const output = (key: string) => stack.Outputs?.find((o) => o.OutputKey === key)?.OutputValue;
-  const trainingId = output(CHAMPION_OUTPUTS.trainingId);
-  const accuracy = Number(output(CHAMPION_OUTPUTS.accuracy));
-  if (trainingId === undefined || !Number.isFinite(accuracy)) return undefined;
-  return { trainingId, accuracy };
+  return championFromOutputs(output);
 }
 
 /** The model the workflow stack serves, from its parameters; undefined when there is no stack. */

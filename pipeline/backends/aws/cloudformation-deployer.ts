@@ -61,6 +61,7 @@ export class CloudFormationDeployer implements Deployer {
     const parameters = workflowParameters({
       config,
       model: request.model,
+      evaluation: request.evaluation,
       bundles,
       inferenceImage: image,
       sageMakerRoleArn: config.train.sagemaker.roleArn,

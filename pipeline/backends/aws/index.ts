@@ -9,6 +9,7 @@ import { SconesError } from '../../errors.js';
 import type { Backend } from '../../ports.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
+import { BatchTransformEvaluator } from './batch-transform-evaluator.js';
 import { awaitCapture } from './capture.js';
 import { readStackChampion, readStackModel } from './champion.js';
 import { AWS_CLIENT_LIMITS, type AwsClientLimits, awsClientConfig, nameTimeouts } from './client-config.js';
@@ -77,6 +78,7 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
       config,
       ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
     }),
+    evaluator: new BatchTransformEvaluator({ client: clients.sagemaker, store, config }),
     deployer: new CloudFormationDeployer({ client: clients.cloudformation, store, config }),
     openWorkflow: async (deployment) => {
       if (deployment.stateMachineArn === '')

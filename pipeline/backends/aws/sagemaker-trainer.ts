@@ -156,9 +156,9 @@ export class SageMakerTrainer implements Trainer {
       ),
       InputDataConfig: [
         channel('train', `${prefix}train/`),
-        channel('validation', `${prefix}test/`),
+        channel('validation', `${prefix}validation/`),
         channel('train_lst', `${prefix}train.lst`),
-        channel('validation_lst', `${prefix}test.lst`),
+        channel('validation_lst', `${prefix}validation.lst`),
       ],
       OutputDataConfig: { S3OutputPath: store.uri(`models/${request.trainingId}/`) },
       ResourceConfig: {

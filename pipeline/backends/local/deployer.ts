@@ -37,6 +37,7 @@ export class LocalDeployer implements Deployer {
     const parameters = workflowParameters({
       config,
       model: request.model,
+      evaluation: request.evaluation,
       bundles,
       inferenceImage: LOCAL_INFERENCE_IMAGE,
       sageMakerRoleArn: LOCAL_SAGEMAKER_ROLE,

@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Config } from '../../config.js';
+import { CHAMPION_OUTPUTS, championFromOutputs } from '../../deploy/champion.js';
 import { localS3Client, startLocalObjectStore } from '../../local-s3/launcher.js';
 import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { Backend, Champion } from '../../ports.js';
@@ -7,6 +8,7 @@ import { FileManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
 import { LocalDeployer } from './deployer.js';
 import { readLocalDeployment } from './deployment-record.js';
+import { LocalEvaluator } from './evaluator.js';
 import { LocalTrainer } from './trainer.js';
 import { openLocalWorkflow } from './workflow.js';
 
@@ -36,6 +38,7 @@ export async function openLocalBackend(
     credentials: server.credentials,
     manifests: new FileManifestStore(paths.runs),
     trainer: new LocalTrainer(store),
+    evaluator: new LocalEvaluator(store),
     deployer: new LocalDeployer(config, store, paths),
     openWorkflow: (_deployment, reporter) =>
       openLocalWorkflow(
@@ -68,9 +71,12 @@ export async function openLocalBackend(
     },
     async champion(): Promise<Champion | undefined> {
       const deployment = readLocalDeployment(paths.deployment);
-      return deployment === undefined
-        ? undefined
-        : { trainingId: deployment.trainingId, accuracy: deployment.validationAccuracy };
+      if (deployment === undefined) return undefined;
+      const outputs: Record<string, string> = {
+        ...deployment.stack.outputs,
+        [CHAMPION_OUTPUTS.trainingId]: deployment.trainingId,
+      };
+      return championFromOutputs((key) => outputs[key]);
     },
     close: () => server.stop(),
   };

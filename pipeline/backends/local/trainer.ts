@@ -1,6 +1,7 @@
 import { PNG } from 'pngjs';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
+import type { StagedSplit } from '../../data/dataset.js';
 import { parseLst } from '../../data/lst.js';
 import { seededRandom, shuffled } from '../../data/random.js';
 import { SconesError } from '../../errors.js';
@@ -87,11 +88,18 @@ export class LocalTrainer implements Trainer {
     const hp = localHyperparameters.parse(request.hyperparameters);
     const started = this.now();
     await initTensorflow('wasm');
-    const train = await this.loadSplit(request.dataset.prefix, 'train', hp.side, reporter);
-    const test = await this.loadSplit(request.dataset.prefix, 'test', hp.side, reporter);
+    const train = await readSplit(this.store, request.dataset.prefix, 'train', hp.side, reporter);
+    // Selection (best epoch, early stopping) sees the validation split only; the test split is never read here.
+    const validationSplit = await readSplit(
+      this.store,
+      request.dataset.prefix,
+      'validation',
+      hp.side,
+      reporter,
+    );
     const classes = request.dataset.classes.length;
     reporter.info(
-      `training ${LOCAL_MODEL_VERSION} on ${train.inputs.length} images (${test.inputs.length} for validation), ` +
+      `training ${LOCAL_MODEL_VERSION} on ${train.inputs.length} images (${validationSplit.inputs.length} for validation), ` +
         `${hp.epochs} epochs max, batch ${hp.batchSize}, seed ${hp.seed}`,
     );
 
@@ -139,8 +147,8 @@ export class LocalTrainer implements Trainer {
         lossSum += (batchLoss ?? 0) * indices.length;
         correct += (batchAccuracy ?? 0) * indices.length;
       }
-      const probabilities = predictProbabilities(model, test.inputs, hp.side);
-      const validation = evaluate(probabilities, test.labels);
+      const probabilities = predictProbabilities(model, validationSplit.inputs, hp.side);
+      const validation = evaluate(probabilities, validationSplit.labels);
       const seconds = (this.now() - epochStart) / 1000;
       const metrics: EpochMetrics = {
         epoch,
@@ -180,8 +188,10 @@ export class LocalTrainer implements Trainer {
 
     const predictions: ValidationPredictions = {
       classes: request.dataset.classes,
-      labels: test.labels,
-      probabilities: predictProbabilities(model, test.inputs, hp.side).map((p) => p.map((v) => round(v, 6))),
+      labels: validationSplit.labels,
+      probabilities: predictProbabilities(model, validationSplit.inputs, hp.side).map((p) =>
+        p.map((v) => round(v, 6)),
+      ),
     };
     const saved = await serializeModel(model);
     model.dispose();
@@ -211,21 +221,27 @@ export class LocalTrainer implements Trainer {
     });
     return record;
   }
+}
 
-  /** Reads one split back from the store through its .lst file, decoding every PNG. */
-  private async loadSplit(prefix: string, split: 'train' | 'test', side: number, reporter: Reporter) {
-    const lstKey = `${prefix}${split}.lst`;
-    const entries = parseLst(await getText(this.store, lstKey), this.store.uri(lstKey));
-    const progress = reporter.progress(`read ${split} images`, entries.length, 'images');
-    const inputs = await mapConcurrent(entries, 16, async (entry) => {
-      const bytes = await this.store.get(`${prefix}${split}/${entry.path}`);
-      const png = PNG.sync.read(Buffer.from(bytes));
-      progress.tick();
-      return imageToInput({ width: png.width, height: png.height, data: png.data }, side);
-    });
-    progress.done();
-    return { inputs, labels: entries.map((e) => e.label) };
-  }
+/** Reads one split back from the store through its .lst file, decoding every PNG. */
+export async function readSplit(
+  store: ObjectStore,
+  prefix: string,
+  split: StagedSplit,
+  side: number,
+  reporter: Reporter,
+): Promise<{ inputs: Float32Array[]; labels: number[]; paths: string[] }> {
+  const lstKey = `${prefix}${split}.lst`;
+  const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
+  const progress = reporter.progress(`read ${split} images`, entries.length, 'images');
+  const inputs = await mapConcurrent(entries, 16, async (entry) => {
+    const bytes = await store.get(`${prefix}${split}/${entry.path}`);
+    const png = PNG.sync.read(Buffer.from(bytes));
+    progress.tick();
+    return imageToInput({ width: png.width, height: png.height, data: png.data }, side);
+  });
+  progress.done();
+  return { inputs, labels: entries.map((e) => e.label), paths: entries.map((e) => e.path) };
 }
 
 function evaluate(probabilities: number[][], labels: number[]): { accuracy: number; loss: number } {

@@ -1,0 +1,235 @@
+import {
+  CreateModelCommand,
+  CreateTransformJobCommand,
+  type CreateTransformJobCommandInput,
+  DescribeModelCommand,
+  DescribeTransformJobCommand,
+  type DescribeTransformJobCommandOutput,
+  type SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
+import type { Config } from '../../config.js';
+import { parseLst } from '../../data/lst.js';
+import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
+import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
+import type { Reporter } from '../../reporter.js';
+import { mapConcurrent } from '../../util/concurrency.js';
+import { getText } from '../s3-object-store.js';
+import { imageClassificationUri, trainingCostUsd } from './regions.js';
+import { JOB_NAME_PATTERN, realSleep, type Sleep } from './sagemaker-trainer.js';
+
+export interface BatchTransformEvaluatorOptions {
+  client: SageMakerClient;
+  store: ObjectStore;
+  config: Config;
+  sleep?: Sleep;
+  /** Seconds between DescribeTransformJob calls. */
+  pollSeconds?: number;
+}
+
+/** `scones-<evaluation id>`: the same name for the same evaluation, so a re-run finds the job it started. */
+export function transformJobName(evaluationId: string): string {
+  const name = `scones-${evaluationId.replace(/[^a-zA-Z0-9-]/g, '-')}`.slice(0, 63).replace(/-+$/, '');
+  if (!JOB_NAME_PATTERN.test(name))
+    throw new SconesError(`cannot derive a valid SageMaker job name from ${evaluationId}`);
+  return name;
+}
+
+/**
+ * Scores the model on the test split with a SageMaker Batch Transform job: every object under the
+ * split's folder is sent as `application/x-image` (one record per file), and the built-in
+ * image-classification algorithm writes, for each input `<key>`, `<key>.out` holding the class
+ * probabilities as JSON (docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html and
+ * .../image-classification.html). A job with the evaluation's name that already completed is reused.
+ */
+export class BatchTransformEvaluator implements Evaluator {
+  readonly kind = 'sagemaker-batch-transform';
+  private readonly sleep: Sleep;
+  private readonly pollMs: number;
+
+  constructor(private readonly options: BatchTransformEvaluatorOptions) {
+    this.sleep = options.sleep ?? realSleep;
+    this.pollMs = (options.pollSeconds ?? 30) * 1000;
+  }
+
+  async evaluate(
+    request: EvaluateRequest,
+    reporter: Reporter,
+  ): Promise<{
+    predictions: ScoredImage[];
+    jobName: string;
+    billableSeconds?: number;
+    estimatedCostUsd?: number;
+  }> {
+    const name = transformJobName(request.evaluationId);
+    let job = await this.describe(name);
+    if (job === undefined || job.TransformJobStatus === 'Failed' || job.TransformJobStatus === 'Stopped') {
+      if (job !== undefined)
+        // Transform job names are unique per account and region for good: a failed one cannot be re-created.
+        throw new StageFailedError(
+          `SageMaker transform job ${name} ended ${job.TransformJobStatus}: ${job.FailureReason ?? 'no reason given'}`,
+        );
+      await this.ensureModel(name, request);
+      await this.options.client.send(new CreateTransformJobCommand(this.createRequest(name, request)));
+      reporter.info(
+        `started SageMaker transform job ${name} over ${request.dataset.counts.test} test images`,
+      );
+      job = await this.wait(name, reporter);
+    } else if (job.TransformJobStatus === 'Completed') {
+      reporter.info(`SageMaker transform job ${name} already completed: reusing its output`);
+    } else {
+      reporter.info(`SageMaker transform job ${name} is already running: waiting for it`);
+      job = await this.wait(name, reporter);
+    }
+    const predictions = await this.readPredictions(request, reporter);
+    const start = job.TransformStartTime?.getTime();
+    const end = job.TransformEndTime?.getTime();
+    const seconds = start !== undefined && end !== undefined ? Math.round((end - start) / 1000) : undefined;
+    const instanceType =
+      job.TransformResources?.InstanceType ?? this.options.config.deploy.endpointInstanceType;
+    const cost =
+      seconds === undefined
+        ? undefined
+        : trainingCostUsd(
+            this.options.config.region,
+            instanceType,
+            job.TransformResources?.InstanceCount ?? 1,
+            seconds,
+          );
+    return {
+      predictions,
+      jobName: name,
+      ...(seconds === undefined ? {} : { billableSeconds: seconds }),
+      ...(cost === undefined ? {} : { estimatedCostUsd: cost }),
+    };
+  }
+
+  /** The exact CreateTransformJob request. */
+  createRequest(name: string, request: EvaluateRequest): CreateTransformJobCommandInput {
+    const { store, config } = this.options;
+    return {
+      TransformJobName: name,
+      ModelName: name,
+      BatchStrategy: 'SingleRecord',
+      TransformInput: {
+        DataSource: {
+          S3DataSource: { S3DataType: 'S3Prefix', S3Uri: store.uri(`${request.dataset.prefix}test/`) },
+        },
+        ContentType: 'application/x-image',
+        SplitType: 'None',
+      },
+      TransformOutput: { S3OutputPath: store.uri(this.outputPrefix(request)), Accept: 'application/json' },
+      TransformResources: { InstanceType: config.deploy.endpointInstanceType as never, InstanceCount: 1 },
+      Tags: [
+        { Key: 'scones:run-id', Value: request.runId },
+        { Key: 'scones:training-id', Value: request.model.trainingId },
+      ],
+    };
+  }
+
+  private outputPrefix(request: EvaluateRequest): string {
+    return `evaluations/${request.evaluationId}/transform/`;
+  }
+
+  /** A SageMaker model for the trained artifact, named like the job (created once). */
+  private async ensureModel(name: string, request: EvaluateRequest): Promise<void> {
+    const { client, config } = this.options;
+    try {
+      await client.send(new DescribeModelCommand({ ModelName: name }));
+      return;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    const image = imageClassificationUri(config.region);
+    if (image === undefined)
+      throw new ConfigError(
+        `region ${config.region} does not host SageMaker's image-classification algorithm`,
+      );
+    const role = config.train.sagemaker.roleArn;
+    if (role === undefined)
+      throw new ConfigError(
+        'train.sagemaker.roleArn is required on the aws backend (scones bootstrap prints it)',
+      );
+    await client.send(
+      new CreateModelCommand({
+        ModelName: name,
+        ExecutionRoleArn: role,
+        PrimaryContainer: { Image: image, ModelDataUrl: request.model.modelUri },
+      }),
+    );
+  }
+
+  private async describe(name: string): Promise<DescribeTransformJobCommandOutput | undefined> {
+    try {
+      return await this.options.client.send(new DescribeTransformJobCommand({ TransformJobName: name }));
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Polls until the job ends, printing each status change. */
+  private async wait(name: string, reporter: Reporter): Promise<DescribeTransformJobCommandOutput> {
+    let last = '';
+    for (;;) {
+      const job = await this.describe(name);
+      if (job === undefined)
+        throw new SconesError(`SageMaker transform job ${name} disappeared while waiting for it`);
+      if (job.TransformJobStatus !== last) {
+        reporter.info(`${name}: ${job.TransformJobStatus}`);
+        last = job.TransformJobStatus ?? '';
+      }
+      if (job.TransformJobStatus === 'Completed') return job;
+      if (job.TransformJobStatus === 'Failed')
+        throw new StageFailedError(
+          `SageMaker transform job ${name} failed: ${job.FailureReason ?? 'no reason given'}`,
+        );
+      if (job.TransformJobStatus === 'Stopped')
+        throw new StageFailedError(`SageMaker transform job ${name} was stopped before it completed`);
+      await this.sleep(this.pollMs);
+    }
+  }
+
+  /** One `<image>.out` per test image, joined to the test list's labels. */
+  private async readPredictions(request: EvaluateRequest, reporter: Reporter): Promise<ScoredImage[]> {
+    const { store } = this.options;
+    const lstKey = `${request.dataset.prefix}test.lst`;
+    const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
+    const progress = reporter.progress('read transform output', entries.length, 'images');
+    const predictions = await mapConcurrent(entries, 16, async (entry) => {
+      const key = `${this.outputPrefix(request)}${entry.path}.out`;
+      if ((await store.head(key)) === undefined)
+        throw new StageFailedError(`the transform job wrote no output for ${entry.path} (${store.uri(key)})`);
+      const probabilities = parseTransformOutput(await getText(store, key), store.uri(key));
+      if (probabilities.length !== request.dataset.classes.length)
+        throw new StageFailedError(
+          `${store.uri(key)} has ${probabilities.length} probabilities for ${request.dataset.classes.length} classes`,
+        );
+      progress.tick();
+      return { path: entry.path, label: entry.label, probabilities };
+    });
+    progress.done();
+    return predictions;
+  }
+}
+
+/**
+ * The algorithm's JSON response: the class probabilities, as a bare array or under `prediction`
+ * (the form batch transform writes for image classification).
+ */
+export function parseTransformOutput(text: string, where: string): number[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new StageFailedError(`${where} is not JSON`);
+  }
+  const values = Array.isArray(json) ? json : (json as { prediction?: unknown } | null)?.prediction;
+  if (!Array.isArray(values) || !values.every((v) => typeof v === 'number' && Number.isFinite(v)))
+    throw new StageFailedError(`${where} holds no array of class probabilities`);
+  return values as number[];
+}
+
+function isNotFound(error: unknown): boolean {
+  const message = (error as Error).message ?? '';
+  return (error as Error).name === 'ResourceNotFound' || /could not find|not found/i.test(message);
+}

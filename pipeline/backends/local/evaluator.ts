@@ -1,0 +1,37 @@
+import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
+import type { Reporter } from '../../reporter.js';
+import { keyOfUri } from '../s3-object-store.js';
+import { deserializeModel, predictProbabilities } from './model.js';
+import { initTensorflow } from './tf.js';
+import { MODEL_FILES, readSplit } from './trainer.js';
+
+/** Scores a locally trained model on the staged test split, in this process, as the endpoint would. */
+export class LocalEvaluator implements Evaluator {
+  readonly kind = 'tfjs-local';
+
+  constructor(private readonly store: ObjectStore) {}
+
+  async evaluate(request: EvaluateRequest, reporter: Reporter): Promise<{ predictions: ScoredImage[] }> {
+    await initTensorflow('wasm');
+    const prefix = keyOfUri(request.model.modelUri);
+    const [modelJson, weights] = await Promise.all([
+      this.store.get(`${prefix}${MODEL_FILES.modelJson}`),
+      this.store.get(`${prefix}${MODEL_FILES.weights}`),
+    ]);
+    const model = await deserializeModel({ modelJson: Buffer.from(modelJson).toString('utf8'), weights });
+    try {
+      const side = request.dataset.imageShape[1];
+      const test = await readSplit(this.store, request.dataset.prefix, 'test', side, reporter);
+      const probabilities = predictProbabilities(model, test.inputs, side);
+      return {
+        predictions: test.paths.map((path, i) => ({
+          path,
+          label: test.labels[i] as number,
+          probabilities: probabilities[i] as number[],
+        })),
+      };
+    } finally {
+      model.dispose();
+    }
+  }
+}

@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import { type EvaluationRecord, evaluationRecordSchema } from '../contracts/evaluation.js';
+import { SconesError } from '../errors.js';
+import { classificationQuality } from '../report/classification-metrics.js';
+import type { StageContext, StageResult } from './context.js';
+import { requireStage } from './upstream.js';
+
+/** Where an evaluation is kept, by its id: the record is written last, so one without it never completed. */
+export function evaluationKeys(evaluationId: string) {
+  const prefix = `evaluations/${evaluationId}/`;
+  return { record: `${prefix}evaluation.json`, predictions: `${prefix}predictions.jsonl` };
+}
+
+/** evaluation id = digest(training id, test split digest, evaluator kind): the same inputs reuse the result. */
+export function evaluationIdFor(trainingId: string, testSplitDigest: string, evaluatorKind: string): string {
+  const digest = createHash('sha256')
+    .update(JSON.stringify([trainingId, testSplitDigest, evaluatorKind]))
+    .digest('hex');
+  return `e-${digest.slice(0, 20)}`;
+}
+
+/**
+ * Scores the run's trained model once on the held-out test split (which neither training nor selection
+ * read) and records accuracy with its interval, per-class figures, the confusion matrix, log loss and
+ * calibration. The gate reads this, not the training's validation figure.
+ */
+export async function evaluate(context: StageContext): Promise<StageResult<'evaluate'>> {
+  const { backend, reporter, manifest } = context;
+  const dataset = requireStage(manifest, 'stage-data', 'evaluate').outputs;
+  const model = requireStage(manifest, 'train', 'evaluate').outputs;
+  if (dataset.testSplitDigest === undefined)
+    throw new SconesError(
+      `dataset ${dataset.digest} was staged before test splits had a digest: run \`scones stage-data\` again`,
+    );
+  const evaluator = backend.evaluator;
+  const evaluationId = evaluationIdFor(model.trainingId, dataset.testSplitDigest, evaluator.kind);
+  const keys = evaluationKeys(evaluationId);
+  const store = backend.store;
+
+  if ((await store.head(keys.record)) !== undefined) {
+    const text = Buffer.from(await store.get(keys.record)).toString('utf8');
+    const parsed = evaluationRecordSchema.safeParse(JSON.parse(text));
+    if (!parsed.success)
+      throw new SconesError(
+        `${store.uri(keys.record)} is not a valid evaluation record (${parsed.error.message}): delete it to evaluate again`,
+      );
+    reporter.info(`evaluation ${evaluationId} already completed: not scoring again`);
+    return result(parsed.data, model.validationAccuracy, true);
+  }
+
+  const started = Date.now();
+  const scored = await evaluator.evaluate(
+    {
+      runId: context.runId,
+      evaluationId,
+      model,
+      dataset: {
+        digest: dataset.digest,
+        prefix: dataset.prefix,
+        classes: dataset.classes.map((c) => c.name),
+        imageShape: dataset.imageShape,
+        counts: dataset.totals,
+      },
+    },
+    reporter,
+  );
+  if (scored.predictions.length !== dataset.totals.test)
+    throw new SconesError(
+      `the evaluator scored ${scored.predictions.length} of the ${dataset.totals.test} test images of dataset ${dataset.digest}`,
+    );
+  const quality = classificationQuality(
+    scored.predictions,
+    dataset.classes.map((c) => c.name),
+    'test',
+  );
+  await store.put(keys.predictions, scored.predictions.map((p) => JSON.stringify(p)).join('\n'), {
+    contentType: 'application/jsonl',
+  });
+  const record: EvaluationRecord = {
+    trainingId: model.trainingId,
+    datasetDigest: dataset.digest,
+    testSplitDigest: dataset.testSplitDigest,
+    evaluator: evaluator.kind,
+    quality,
+    predictionsUri: store.uri(keys.predictions),
+    durationSeconds: Math.round((Date.now() - started) / 100) / 10,
+    ...(scored.jobName === undefined ? {} : { jobName: scored.jobName }),
+    ...(scored.billableSeconds === undefined ? {} : { billableSeconds: scored.billableSeconds }),
+    ...(scored.estimatedCostUsd === undefined ? {} : { estimatedCostUsd: scored.estimatedCostUsd }),
+  };
+  await store.put(keys.record, `${JSON.stringify(record, null, 2)}\n`, { contentType: 'application/json' });
+  return result(record, model.validationAccuracy, false);
+}
+
+function result(
+  record: EvaluationRecord,
+  validationAccuracy: number,
+  reused: boolean,
+): StageResult<'evaluate'> {
+  const { quality } = record;
+  const interval = `95% interval ${quality.accuracyInterval.low.toFixed(3)}-${quality.accuracyInterval.high.toFixed(3)}`;
+  const rows = quality.classes.map(
+    (c) =>
+      `| ${c.name} | ${c.precision.toFixed(3)} | ${c.recall.toFixed(3)} | ${c.f1.toFixed(3)} | ${c.support} |`,
+  );
+  const names = quality.classes.map((c) => c.name);
+  return {
+    inputsDigest: `${record.trainingId}/${record.testSplitDigest}/${record.evaluator}`,
+    reused,
+    outputs: record,
+    summary: `model ${record.trainingId}: test accuracy ${quality.accuracy.toFixed(4)} (${interval}) on ${quality.count} held-out images; validation accuracy ${validationAccuracy.toFixed(4)} was used for selection only`,
+    markdown: [
+      `### evaluate ${reused ? '(reused)' : ''}`,
+      '',
+      `Model \`${record.trainingId}\` on the test split \`${record.testSplitDigest}\` of dataset \`${record.datasetDigest}\`: ` +
+        `**test accuracy ${quality.accuracy.toFixed(4)}** (${interval}, ${quality.count} images), log loss ${quality.logLoss.toFixed(4)}, ` +
+        `expected calibration error ${quality.expectedCalibrationError.toFixed(4)}`,
+      '',
+      '| class | precision | recall | F1 | support |',
+      '| --- | --- | --- | --- | --- |',
+      ...rows,
+      '',
+      `| actual \\ predicted | ${names.join(' | ')} |`,
+      `| --- | ${names.map(() => '---').join(' | ')} |`,
+      ...quality.confusionMatrix.map((row, i) => `| ${names[i]} | ${row.join(' | ')} |`),
+      '',
+    ].join('\n'),
+    stepOutputs: {
+      'test-accuracy': String(quality.accuracy),
+      'test-split-digest': record.testSplitDigest,
+    },
+  };
+}

@@ -1,0 +1,214 @@
+import {
+  CreateModelCommand,
+  CreateTransformJobCommand,
+  DescribeModelCommand,
+  DescribeTransformJobCommand,
+  type DescribeTransformJobCommandOutput,
+  SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
+import { mockClient } from 'aws-sdk-client-mock';
+import { expect } from 'chai';
+import {
+  BatchTransformEvaluator,
+  parseTransformOutput,
+  transformJobName,
+} from '../../pipeline/backends/aws/batch-transform-evaluator.js';
+import { JOB_NAME_PATTERN } from '../../pipeline/backends/aws/sagemaker-trainer.js';
+import { StageFailedError } from '../../pipeline/errors.js';
+import type { EvaluateRequest, ObjectInfo, ObjectStore } from '../../pipeline/ports.js';
+import { rejection } from '../helpers/assertions.js';
+import { captureReporter, testConfig } from '../helpers/workspace.js';
+
+/** An in-memory artifact bucket: the evaluator only needs get/head/put on it. */
+class MemoryStore implements ObjectStore {
+  readonly bucket = 'team-artifacts';
+  readonly objects = new Map<string, Uint8Array>();
+  uri(key: string) {
+    return `s3://${this.bucket}/${key}`;
+  }
+  async put(key: string, body: Uint8Array | string) {
+    this.objects.set(key, typeof body === 'string' ? Buffer.from(body) : body);
+  }
+  async get(key: string) {
+    const body = this.objects.get(key);
+    if (body === undefined) throw Object.assign(new Error(`NoSuchKey ${key}`), { name: 'NoSuchKey' });
+    return body;
+  }
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const body = this.objects.get(key);
+    return body === undefined ? undefined : { key, size: body.length };
+  }
+  async *list(prefix: string) {
+    for (const [key, body] of this.objects) if (key.startsWith(prefix)) yield { key, size: body.length };
+  }
+  async delete(key: string) {
+    this.objects.delete(key);
+  }
+}
+
+const PREFIX = 'datasets/d0d0d0d0d0d0d0d0d0d0/';
+const sagemaker = mockClient(SageMakerClient);
+
+function setup() {
+  const config = testConfig({
+    backend: 'aws',
+    bucket: 'team-artifacts',
+    'train.sagemaker.roleArn': 'arn:aws:iam::123456789012:role/scones-sagemaker',
+  });
+  const store = new MemoryStore();
+  store.objects.set(`${PREFIX}test.lst`, Buffer.from('0\t0\tbike.png\n1\t1\tmoto.png\n2\t1\tmoto2.png\n'));
+  const sleeps: number[] = [];
+  const evaluator = new BatchTransformEvaluator({
+    client: new SageMakerClient({ region: 'us-east-1' }),
+    store,
+    config,
+    pollSeconds: 30,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+  });
+  const request: EvaluateRequest = {
+    runId: '20261123T100000Z-abcd',
+    evaluationId: 'e-0123456789abcdef0123',
+    model: {
+      trainingId: 't-0123456789abcdef0123',
+      trainer: 'sagemaker-image-classification/1',
+      modelUri: 's3://team-artifacts/models/t-0123456789abcdef0123/output/model.tar.gz',
+      validationAccuracy: 0.9,
+      epochs: [],
+      durationSeconds: 100,
+      datasetDigest: 'd0d0d0d0d0d0d0d0d0d0',
+      hyperparameters: {},
+    },
+    dataset: {
+      digest: 'd0d0d0d0d0d0d0d0d0d0',
+      prefix: PREFIX,
+      classes: ['bicycle', 'motorcycle'],
+      imageShape: [3, 32, 32],
+      counts: { train: 900, validation: 100, test: 3 },
+    },
+  };
+  const output = (path: string) => `evaluations/${request.evaluationId}/transform/${path}.out`;
+  return { store, evaluator, request, sleeps, output };
+}
+
+// DescribeTransformJob's documented error for an unknown job is ResourceNotFound
+// (docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTransformJob.html#API_DescribeTransformJob_Errors);
+// DescribeModel has no such error and answers ValidationException "Could not find model".
+const jobNotFound = () =>
+  Object.assign(new Error('Could not find requested job'), { name: 'ResourceNotFound' });
+const modelNotFound = () =>
+  Object.assign(new Error('Could not find model "arn:aws:sagemaker:us-east-1:123456789012:model/x".'), {
+    name: 'ValidationException',
+  });
+const job = (status: DescribeTransformJobCommandOutput['TransformJobStatus'], extra: object = {}) => ({
+  TransformJobName: 'scones-e-0123456789abcdef0123',
+  TransformJobStatus: status,
+  TransformResources: { InstanceType: 'ml.m5.xlarge' as const, InstanceCount: 1 },
+  ...extra,
+});
+
+describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the API reference documents)', () => {
+  beforeEach(() => sagemaker.reset());
+
+  it('creates a model and a transform job over the test images as application/x-image, waits, and joins each <image>.out to its label', async () => {
+    // Prepare: the job runs, then completes; batch transform writes <input name>.out for each input
+    // object (docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html), holding the algorithm's JSON
+    // response: the class probabilities (docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html).
+    const { store, evaluator, request, sleeps, output } = setup();
+    sagemaker
+      .on(DescribeTransformJobCommand)
+      .rejectsOnce(jobNotFound())
+      .resolvesOnce(job('InProgress'))
+      .resolves(
+        job('Completed', {
+          TransformStartTime: new Date('2026-11-23T10:00:00Z'),
+          TransformEndTime: new Date('2026-11-23T10:06:00Z'),
+        }),
+      );
+    sagemaker.on(DescribeModelCommand).rejects(modelNotFound());
+    sagemaker.on(CreateModelCommand).resolves({ ModelArn: 'arn:model' });
+    sagemaker.on(CreateTransformJobCommand).resolves({ TransformJobArn: 'arn:job' });
+    await store.put(output('bike.png'), '{"prediction": [0.9, 0.1]}');
+    await store.put(output('moto.png'), '[0.2, 0.8]');
+    await store.put(output('moto2.png'), '{"prediction": [0.7, 0.3]}');
+    // Act
+    const result = await evaluator.evaluate(request, captureReporter().reporter);
+    // Assess
+    const created = sagemaker.commandCalls(CreateTransformJobCommand)[0]!.args[0].input;
+    expect(created).to.deep.include({
+      TransformJobName: 'scones-e-0123456789abcdef0123',
+      ModelName: 'scones-e-0123456789abcdef0123',
+      BatchStrategy: 'SingleRecord',
+    });
+    expect(created.TransformInput).to.deep.equal({
+      DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://team-artifacts/${PREFIX}test/` } },
+      ContentType: 'application/x-image',
+      SplitType: 'None',
+    });
+    expect(created.TransformOutput?.Accept).to.equal('application/json');
+    const model = sagemaker.commandCalls(CreateModelCommand)[0]!.args[0].input;
+    expect(model.PrimaryContainer?.ModelDataUrl).to.equal(request.model.modelUri);
+    expect(result.predictions).to.deep.equal([
+      { path: 'bike.png', label: 0, probabilities: [0.9, 0.1] },
+      { path: 'moto.png', label: 1, probabilities: [0.2, 0.8] },
+      { path: 'moto2.png', label: 1, probabilities: [0.7, 0.3] },
+    ]);
+    expect(result.billableSeconds).to.equal(360);
+    expect(result.estimatedCostUsd).to.be.greaterThan(0);
+    expect(sleeps).to.deep.equal([30_000]);
+  });
+
+  it('reuses a completed job with the evaluation name: nothing is created', async () => {
+    const { store, evaluator, request, output } = setup();
+    sagemaker.on(DescribeTransformJobCommand).resolves(job('Completed'));
+    for (const [path, p] of [
+      ['bike.png', '[1, 0]'],
+      ['moto.png', '[0, 1]'],
+      ['moto2.png', '[0, 1]'],
+    ] as const)
+      await store.put(output(path), p);
+    const { reporter, stream } = captureReporter();
+    const result = await evaluator.evaluate(request, reporter);
+    expect(sagemaker.commandCalls(CreateTransformJobCommand)).to.have.length(0);
+    expect(sagemaker.commandCalls(CreateModelCommand)).to.have.length(0);
+    expect(result.predictions.map((p) => p.label)).to.deep.equal([0, 1, 1]);
+    expect(stream.text).to.include('already completed: reusing its output');
+  });
+
+  it("fails the stage with SageMaker's FailureReason when the job fails", async () => {
+    const { evaluator, request } = setup();
+    sagemaker
+      .on(DescribeTransformJobCommand)
+      .rejectsOnce(jobNotFound())
+      .resolves(job('Failed', { FailureReason: 'ClientError: unsupported content type' }));
+    sagemaker.on(DescribeModelCommand).resolves({ ModelName: 'scones-e-0123456789abcdef0123' });
+    sagemaker.on(CreateTransformJobCommand).resolves({ TransformJobArn: 'arn:job' });
+    const error = await rejection(evaluator.evaluate(request, captureReporter().reporter));
+    expect(error).to.be.instanceOf(StageFailedError);
+    expect(error.message).to.match(
+      /transform job scones-e-\w+ failed: ClientError: unsupported content type/,
+    );
+    expect(sagemaker.commandCalls(CreateModelCommand)).to.have.length(0);
+  });
+
+  it('fails naming the image when the job wrote no output for it', async () => {
+    const { store, evaluator, request, output } = setup();
+    sagemaker.on(DescribeTransformJobCommand).resolves(job('Completed'));
+    await store.put(output('bike.png'), '[1, 0]');
+    await store.put(output('moto.png'), '[0, 1]');
+    const error = await rejection(evaluator.evaluate(request, captureReporter().reporter));
+    expect(error.message).to.match(/wrote no output for moto2\.png/);
+  });
+
+  it('reads both documented output forms and refuses anything else', () => {
+    expect(parseTransformOutput('[0.25, 0.75]', 'x')).to.deep.equal([0.25, 0.75]);
+    expect(parseTransformOutput('{"prediction":[0.25,0.75]}', 'x')).to.deep.equal([0.25, 0.75]);
+    expect(() => parseTransformOutput('{"label": 1}', 'out')).to.throw(/out holds no array/);
+    expect(() => parseTransformOutput('nope', 'out')).to.throw(/out is not JSON/);
+  });
+
+  it('names jobs within SageMaker rules', () => {
+    expect(transformJobName('e-0123456789abcdef0123')).to.match(JOB_NAME_PATTERN);
+  });
+});
