@@ -43,7 +43,15 @@ export const OPERATIONS: Record<string, string[]> = {
     'DeleteStack',
     'DescribeStackEvents',
   ],
-  sagemaker: ['CreateTrainingJob', 'DescribeTrainingJob'],
+  sagemaker: [
+    'CreateTrainingJob',
+    'DescribeTrainingJob',
+    // The evaluate stage's Batch Transform.
+    'CreateModel',
+    'DescribeModel',
+    'CreateTransformJob',
+    'DescribeTransformJob',
+  ],
   'sagemaker-runtime': ['InvokeEndpoint'],
   stepfunctions: ['StartExecution', 'DescribeExecution'],
 };
