@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import {
   CloudFormationClient,
   CreateChangeSetCommand,
@@ -9,15 +8,7 @@ import {
   ExecuteChangeSetCommand,
   type Parameter,
 } from '@aws-sdk/client-cloudformation';
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  NoSuchKey,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandInput,
@@ -26,7 +17,6 @@ import {
   StartExecutionCommand,
   type StartExecutionCommandInput,
 } from '@aws-sdk/client-sfn';
-import { sdkStreamMixin } from '@smithy/util-stream';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { awaitCapture, inCaptureWindow } from '../../pipeline/backends/aws/capture.js';
@@ -34,82 +24,11 @@ import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { configDigest } from '../../pipeline/config.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import { newManifest } from '../../pipeline/manifest.js';
+import { captureLine, fakeBucket } from '../helpers/fake-bucket.js';
 import { captureReporter, runCli, tempDir, testConfig } from '../helpers/workspace.js';
 
 const BUCKET = 'team-artifacts';
 const AWS_FLAGS = ['--backend', 'aws', '--set', `bucket=${BUCKET}`];
-
-/**
- * An in-memory bucket answering as the S3 API reference documents: GetObject on a missing key is NoSuchKey
- * (404); HeadObject on a missing key is 404 with s3:ListBucket and 403 without it (HeadObject API
- * reference); ListObjectsV2 returns Contents sorted by key with LastModified, KeyCount and IsTruncated.
- */
-function fakeBucket(s3: AwsClientStub<S3Client>, options: { canList: boolean }) {
-  const objects = new Map<string, { body: Buffer; lastModified: Date }>();
-  const missingHead = () =>
-    new S3ServiceException({
-      name: options.canList ? 'NotFound' : 'Forbidden',
-      $fault: 'client',
-      $metadata: { httpStatusCode: options.canList ? 404 : 403 },
-      message: options.canList ? 'NotFound' : 'Forbidden',
-    });
-  s3.on(HeadObjectCommand).callsFake(async (input: { Key: string }) => {
-    const object = objects.get(input.Key);
-    if (object === undefined) throw missingHead();
-    return { ContentLength: object.body.length, LastModified: object.lastModified };
-  });
-  s3.on(GetObjectCommand).callsFake(async (input: { Key: string }) => {
-    const object = objects.get(input.Key);
-    if (object === undefined)
-      throw new NoSuchKey({
-        message: 'The specified key does not exist.',
-        $metadata: { httpStatusCode: 404 },
-      });
-    return { Body: sdkStreamMixin(Readable.from([object.body])), ContentLength: object.body.length };
-  });
-  s3.on(ListObjectsV2Command).callsFake(async (input: { Prefix?: string }) => {
-    const keys = [...objects.keys()].filter((k) => k.startsWith(input.Prefix ?? '')).sort();
-    return {
-      Contents: keys.map((Key) => ({
-        Key,
-        Size: objects.get(Key)!.body.length,
-        LastModified: objects.get(Key)!.lastModified,
-      })),
-      KeyCount: keys.length,
-      IsTruncated: false,
-    };
-  });
-  s3.on(PutObjectCommand).callsFake(async (input: { Key: string; Body: string | Uint8Array }) => {
-    objects.set(input.Key, { body: Buffer.from(input.Body), lastModified: new Date() });
-    return {};
-  });
-  return {
-    objects,
-    put: (key: string, body: string, lastModified = new Date()) =>
-      objects.set(key, { body: Buffer.from(body), lastModified }),
-  };
-}
-
-/** A capture line as SageMaker writes it (Data capture, SageMaker Developer Guide). */
-const captureLine = (time: string, id: string) =>
-  JSON.stringify({
-    captureData: {
-      endpointInput: {
-        observedContentType: 'application/x-image',
-        mode: 'INPUT',
-        data: 'AAAA',
-        encoding: 'BASE64',
-      },
-      endpointOutput: {
-        observedContentType: 'application/json',
-        mode: 'OUTPUT',
-        data: '[0.9,0.1]',
-        encoding: 'JSON',
-      },
-    },
-    eventMetadata: { eventId: id, inferenceId: id, inferenceTime: time },
-    eventVersion: '0',
-  });
 
 describe('aws backend through the CLI (mocked clients answering as AWS documents)', function () {
   this.timeout(120_000);
@@ -274,7 +193,7 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
     expect(result.stderr).to.include('SCONES_SAGEMAKER_ROLE_ARN=arn:aws:iam::123456789012:role/scones-sm');
   });
 
-  it('monitor-report --capture s3:// reads capture files from S3 (ListObjectsV2, GetObject) and uploads the report', async () => {
+  it('monitor-report --capture s3:// reads capture files from S3 (ListObjectsV2, GetObject) and uploads the report under capture-reports/, outside any run', async () => {
     const bucket = fakeBucket(s3, { canList: true });
     bucket.put(
       'data-capture/scones-workflow-endpoint/AllTraffic/2026/11/22/10/a.jsonl',
@@ -289,10 +208,12 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
     expect(result.code, result.stderr).to.equal(0);
     expect(JSON.parse(result.stdout).outputs.records).to.equal(2);
     const uploaded = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Key ?? '');
+    // A report on outside capture belongs to no run: capture-reports/<id>/, and no run manifest.
     expect(
-      uploaded.some((k) => /^runs\/[^/]+\/report\/report\.json$/.test(k)),
+      uploaded.some((k) => /^capture-reports\/[^/]+\/report\.json$/.test(k)),
       uploaded.join(),
     ).to.equal(true);
+    expect(uploaded.filter((k) => k.startsWith('runs/'))).to.deep.equal([]);
   });
 
   it('a stage without --run-id continues the newest run on S3 (by ListObjectsV2 LastModified, not key order)', async () => {
