@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { inferenceIdFor } from '../../lambdas/shared/events.js';
+import { CHAMPION_OUTPUTS } from '../../pipeline/deploy/champion.js';
+import { loadTemplate } from '../../pipeline/deploy/template.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
 import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
 import { deployedThreshold } from '../../pipeline/report/model-context.js';
@@ -249,8 +251,13 @@ describe('report model context', () => {
     changes: [],
   };
 
-  it('uses the threshold the deployment recorded, and says when it falls back to the configuration', () => {
-    expect(deployedThreshold({ ...deployment, outputs: { Threshold: '0.8' } }, 0.93)).to.deep.equal({
+  it('uses the threshold the deployment recorded (the template output DeployedConfidenceThreshold), and says when it falls back to the configuration', () => {
+    // The output is the workflow template's, which both backends' deployments report.
+    expect(loadTemplate().Outputs?.[CHAMPION_OUTPUTS.threshold]?.Value).to.deep.equal({
+      Ref: 'ConfidenceThreshold',
+    });
+    const recorded = { ...deployment, outputs: { [CHAMPION_OUTPUTS.threshold]: '0.8' } };
+    expect(deployedThreshold(recorded, 0.93)).to.deep.equal({
       value: 0.8,
       source: 'deployed with scones-local',
     });
