@@ -71,6 +71,48 @@ export function permissionsFor(call: RecordedCall): NeededPermission[] {
           because,
         },
       ];
+    // CreateModel needs iam:PassRole on its ExecutionRoleArn ("CreateModel", SageMaker API reference:
+    // "the caller of this API must have the iam:PassRole permission").
+    case 'sagemaker:CreateModel': {
+      const resource = arn('sagemaker', `model/${String(input.ModelName).toLowerCase()}`);
+      return [
+        { action: 'sagemaker:CreateModel', resource, because },
+        ...(Array.isArray(input.Tags) && input.Tags.length > 0
+          ? [{ action: 'sagemaker:AddTags', resource, because }]
+          : []),
+        {
+          action: 'iam:PassRole',
+          resource: String(input.ExecutionRoleArn),
+          context: { 'iam:PassedToService': 'sagemaker.amazonaws.com' },
+          because,
+        },
+      ];
+    }
+    case 'sagemaker:DescribeModel':
+      return [
+        {
+          action: 'sagemaker:DescribeModel',
+          resource: arn('sagemaker', `model/${String(input.ModelName).toLowerCase()}`),
+          because,
+        },
+      ];
+    case 'sagemaker:CreateTransformJob': {
+      const resource = arn('sagemaker', `transform-job/${String(input.TransformJobName).toLowerCase()}`);
+      return [
+        { action: 'sagemaker:CreateTransformJob', resource, because },
+        ...(Array.isArray(input.Tags) && input.Tags.length > 0
+          ? [{ action: 'sagemaker:AddTags', resource, because }]
+          : []),
+      ];
+    }
+    case 'sagemaker:DescribeTransformJob':
+      return [
+        {
+          action: 'sagemaker:DescribeTransformJob',
+          resource: arn('sagemaker', `transform-job/${String(input.TransformJobName).toLowerCase()}`),
+          because,
+        },
+      ];
     case 'sagemaker-runtime:InvokeEndpoint':
       return [
         {

@@ -17,13 +17,19 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import {
+  CreateModelCommand,
   CreateTrainingJobCommand,
+  CreateTransformJobCommand,
+  DescribeModelCommand,
   DescribeTrainingJobCommand,
+  DescribeTransformJobCommand,
   SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
+import { inferenceIdFor } from '../../lambdas/shared/events.js';
+import { loadTemplate } from '../../pipeline/deploy/template.js';
 import { TEST_ACCOUNT } from './roles.js';
 
 /** One request the code sent: the SDK client's service, the command and its input. */
@@ -36,6 +42,34 @@ export interface RecordedCall {
 const { partition, region, accountId } = TEST_ACCOUNT;
 const notFound = (name: string, status: number, message: string) =>
   Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+
+/** What the fake endpoint answers for every image: class probabilities, as the classify Lambda reads them. */
+const ENDPOINT_PROBABILITIES = [0.97, 0.03];
+
+const template = loadTemplate();
+
+/** The workflow template's outputs that are a parameter's value (`!Ref Parameter`): [output, parameter]. */
+const PARAMETER_OUTPUTS = Object.entries(template.Outputs ?? {}).flatMap(([output, { Value }]) => {
+  const ref = (Value as { Ref?: unknown } | null)?.Ref;
+  return typeof ref === 'string' && ref in (template.Parameters ?? {}) ? [[output, ref] as const] : [];
+});
+
+/** The endpoint's variant as the template names it: SageMaker writes its capture under this folder. */
+const VARIANT_NAME = (() => {
+  const variants = template.Resources.EndpointConfig?.Properties?.ProductionVariants as
+    | { VariantName?: string }[]
+    | undefined;
+  const name = variants?.[0]?.VariantName;
+  if (name === undefined) throw new Error('workflow.yaml: EndpointConfig declares no VariantName');
+  return name;
+})();
+
+/** An InvokeEndpoint the state machine made, not yet delivered to S3 as capture. */
+interface Invocation {
+  at: Date;
+  inferenceId: string;
+  image: Uint8Array;
+}
 
 /**
  * An in-memory AWS that answers the commands the aws backend sends, with state, and records every
@@ -50,6 +84,10 @@ export class FakeAws {
   private stackParameters: { ParameterKey?: string; ParameterValue?: string }[] = [];
   private pendingParameters: { ParameterKey?: string; ParameterValue?: string }[] = [];
   private readonly jobs = new Map<string, Record<string, unknown>>();
+  private readonly models = new Set<string>();
+  private readonly transformJobs = new Map<string, { describes: number; job: Record<string, unknown> }>();
+  /** Endpoint invocations whose capture has not reached S3 yet (see deliverCapture). */
+  private readonly undelivered: Invocation[] = [];
   private readonly stubs: { restore(): void }[] = [];
 
   constructor(
@@ -179,18 +217,25 @@ export class FakeAws {
         ],
       };
     });
+    // The stack's outputs are the template's: resource names, and the parameters it echoes (`!Ref`), with
+    // the parameter's default when the change set did not pass it (CloudFormation User Guide, Outputs).
     cfn.on(ExecuteChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'ExecuteChangeSet')(input);
       this.stackStatus = this.options.executeEndsIn ?? 'CREATE_COMPLETE';
       this.stackParameters = this.pendingParameters;
+      const parameter = (name: string) =>
+        this.pendingParameters.find((p) => p.ParameterKey === name)?.ParameterValue ??
+        template.Parameters?.[name]?.Default;
       this.stackOutputs = [
         { OutputKey: 'EndpointName', OutputValue: `${stackName}-endpoint` },
         {
           OutputKey: 'StateMachineArn',
           OutputValue: `arn:${partition}:states:${region}:${accountId}:stateMachine:${stackName}-workflow`,
         },
-        { OutputKey: 'DeployedTrainingId', OutputValue: 't-abc' },
-        { OutputKey: 'DeployedValidationAccuracy', OutputValue: '0.9' },
+        ...PARAMETER_OUTPUTS.flatMap(([OutputKey, name]) => {
+          const value = parameter(name);
+          return value === undefined ? [] : [{ OutputKey, OutputValue: String(value) }];
+        }),
       ];
       return {};
     });
@@ -253,17 +298,83 @@ export class FakeAws {
       return job;
     });
 
+    // DescribeModel on an unknown name: ValidationException "Could not find model ..." (the API reference
+    // lists no not-found error for it: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeModel.html).
+    sagemaker.on(DescribeModelCommand).callsFake(async (input) => {
+      record('sagemaker', 'DescribeModel')(input);
+      const name = String(input.ModelName);
+      if (!this.models.has(name))
+        throw notFound(
+          'ValidationException',
+          400,
+          `Could not find model "arn:${partition}:sagemaker:${region}:${accountId}:model/${name.toLowerCase()}".`,
+        );
+      return { ModelName: name, ModelArn: `arn:${partition}:sagemaker:${region}:${accountId}:model/${name}` };
+    });
+    sagemaker.on(CreateModelCommand).callsFake(async (input) => {
+      record('sagemaker', 'CreateModel')(input);
+      this.models.add(String(input.ModelName));
+      return {
+        ModelArn: `arn:${partition}:sagemaker:${region}:${accountId}:model/${String(input.ModelName).toLowerCase()}`,
+      };
+    });
+    // A transform job runs, then completes; only then is its output in S3: for every input object,
+    // `<S3OutputPath>/<its path under the input prefix>.out` (API_TransformOutput.html, S3OutputPath: "Batch
+    // transform doesn't upload partially processed objects"), holding the image-classification algorithm's
+    // JSON answer, the class probabilities (SageMaker Developer Guide, "Image Classification - MXNet",
+    // inference response formats).
+    sagemaker.on(CreateTransformJobCommand).callsFake(async (input) => {
+      record('sagemaker', 'CreateTransformJob')(input);
+      const name = String(input.TransformJobName);
+      this.transformJobs.set(name, {
+        describes: 0,
+        job: {
+          TransformJobName: name,
+          TransformJobArn: `arn:${partition}:sagemaker:${region}:${accountId}:transform-job/${name.toLowerCase()}`,
+          ModelName: input.ModelName,
+          TransformInput: input.TransformInput,
+          TransformOutput: input.TransformOutput,
+          TransformResources: input.TransformResources,
+          CreationTime: new Date(),
+        },
+      });
+      return {
+        TransformJobArn: `arn:${partition}:sagemaker:${region}:${accountId}:transform-job/${name.toLowerCase()}`,
+      };
+    });
+    // DescribeTransformJob on an unknown name: ResourceNotFound
+    // (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTransformJob.html, Errors).
+    sagemaker.on(DescribeTransformJobCommand).callsFake(async (input) => {
+      record('sagemaker', 'DescribeTransformJob')(input);
+      const entry = this.transformJobs.get(String(input.TransformJobName));
+      if (entry === undefined) throw notFound('ResourceNotFound', 400, 'Resource Not Found');
+      entry.describes++;
+      if (entry.describes === 1) return { ...entry.job, TransformJobStatus: 'InProgress' };
+      if (entry.job.TransformEndTime === undefined) this.completeTransform(entry.job);
+      return { ...entry.job, TransformJobStatus: 'Completed' };
+    });
+
     const runtime = mockClient(SageMakerRuntimeClient);
     runtime.on(InvokeEndpointCommand).callsFake(async (input) => {
       record('sagemaker-runtime', 'InvokeEndpoint')(input);
-      return { Body: new TextEncoder().encode('[0.97, 0.03]'), ContentType: 'application/json' };
+      return {
+        Body: new TextEncoder().encode(JSON.stringify(ENDPOINT_PROBABILITIES)),
+        ContentType: 'application/json',
+      };
     });
 
     const sfn = mockClient(SFNClient);
     // executionArn is the state machine ARN with :execution: and the execution name
     // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+    // Each execution runs the workflow, whose classify step invokes the endpoint on the input's image: the
+    // endpoint captures that invocation, delivered to S3 later (deliverCapture).
     sfn.on(StartExecutionCommand).callsFake(async (input) => {
       record('states', 'StartExecution')(input);
+      const { s3_bucket, s3_key } = JSON.parse(String(input.input)) as { s3_bucket: string; s3_key: string };
+      const image = this.objects.get(`${s3_bucket}/${s3_key}`);
+      if (image === undefined)
+        throw new Error(`the execution's image s3://${s3_bucket}/${s3_key} is not in the fake`);
+      this.undelivered.push({ at: new Date(), inferenceId: inferenceIdFor(s3_key), image });
       const machine = String(input.stateMachineArn).replace(':stateMachine:', ':execution:');
       return { executionArn: `${machine}:${input.name}`, startDate: new Date(0) };
     });
@@ -274,11 +385,80 @@ export class FakeAws {
         status: 'SUCCEEDED',
         startDate: new Date(0),
         stopDate: new Date(1000),
-        output: JSON.stringify({ statusCode: 200, body: { inferences: [0.97, 0.03] } }),
+        output: JSON.stringify({ statusCode: 200, body: { inferences: ENDPOINT_PROBABILITIES } }),
       };
     });
     this.stubs.push(s3, cfn, sagemaker, runtime, sfn);
     return this;
+  }
+
+  /**
+   * SageMaker delivers the endpoint's capture to S3 minutes after the invocations: one JSON line per
+   * invocation (captureData.endpointInput/endpointOutput, eventMetadata, eventVersion) in files under
+   * `<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/`, the hour of the invocation in UTC ("Capture
+   * data from real-time endpoint", SageMaker Developer Guide). The destination is the deployed stack's
+   * DataCaptureS3Uri parameter. An image/png request is not among the template's JsonContentTypes, so its
+   * body is captured BASE64. Returns the keys written.
+   */
+  deliverCapture(): string[] {
+    if (this.undelivered.length === 0) return [];
+    const destination = this.stackParameters.find(
+      (p) => p.ParameterKey === 'DataCaptureS3Uri',
+    )?.ParameterValue;
+    const endpoint = this.stackOutputs.find((o) => o.OutputKey === 'EndpointName')?.OutputValue;
+    if (destination === undefined || endpoint === undefined)
+      throw new Error('capture before a deployed endpoint with a DataCaptureS3Uri');
+    const files = new Map<string, string[]>();
+    for (const invocation of this.undelivered.splice(0)) {
+      const hour = invocation.at.toISOString().slice(0, 13).replace(/[-T]/g, '/');
+      const folder = `${destination.replace(/^s3:\/\//, '').replace(/\/+$/, '')}/${endpoint}/${VARIANT_NAME}/${hour}`;
+      const line = JSON.stringify({
+        captureData: {
+          endpointInput: {
+            observedContentType: 'image/png',
+            mode: 'INPUT',
+            data: Buffer.from(invocation.image).toString('base64'),
+            encoding: 'BASE64',
+          },
+          endpointOutput: {
+            observedContentType: 'application/json',
+            mode: 'OUTPUT',
+            data: JSON.stringify(ENDPOINT_PROBABILITIES),
+            encoding: 'JSON',
+          },
+        },
+        eventMetadata: {
+          eventId: `event-${invocation.inferenceId}`,
+          inferenceId: invocation.inferenceId,
+          inferenceTime: `${invocation.at.toISOString().slice(0, 19)}Z`,
+        },
+        eventVersion: '0',
+      });
+      files.set(folder, [...(files.get(folder) ?? []), line]);
+    }
+    const keys: string[] = [];
+    for (const [folder, lines] of files) {
+      const key = `${folder}/${String(keys.length).padStart(2, '0')}-capture.jsonl`;
+      this.objects.set(key, Buffer.from(`${lines.join('\n')}\n`));
+      keys.push(key);
+    }
+    return keys;
+  }
+
+  /** The transform job's output, written when it completes (see CreateTransformJob above). */
+  private completeTransform(job: Record<string, unknown>): void {
+    const input = (job.TransformInput as { DataSource: { S3DataSource: { S3Uri: string } } }).DataSource
+      .S3DataSource.S3Uri;
+    const output = (job.TransformOutput as { S3OutputPath: string }).S3OutputPath;
+    const inputPrefix = input.replace(/^s3:\/\//, '');
+    const outputPrefix = `${output.replace(/^s3:\/\//, '').replace(/\/+$/, '')}/`;
+    for (const key of [...this.objects.keys()].filter((k) => k.startsWith(inputPrefix)))
+      this.objects.set(
+        `${outputPrefix}${key.slice(inputPrefix.length).replace(/^\//, '')}.out`,
+        Buffer.from(JSON.stringify({ prediction: ENDPOINT_PROBABILITIES })),
+      );
+    job.TransformStartTime = job.CreationTime;
+    job.TransformEndTime = new Date();
   }
 
   restore(): void {

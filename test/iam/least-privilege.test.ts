@@ -11,7 +11,14 @@ import {
   TEST_ACCOUNT,
   WORKFLOW_TEST_PARAMETERS,
 } from './roles.js';
-import { type ActorRun, deployRecoveryPaths, lambdaRuns, pipelineJobs, previewJob } from './scenarios.js';
+import {
+  type ActorRun,
+  deployRecoveryPaths,
+  lambdaRuns,
+  pipelineJobs,
+  previewJob,
+  workflowStages,
+} from './scenarios.js';
 
 const { partition, region, accountId, bucket, workflowStack } = TEST_ACCOUNT;
 const roles = resolvedRoles();
@@ -38,12 +45,43 @@ const WRITES =
 
 describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate, templates as written)', function () {
   this.timeout(120_000);
+  const pipeline = pipelineJobs();
   const runs: Promise<ActorRun[]> = (async () => [
-    await pipelineJobs(),
+    await pipeline,
     await previewJob(),
     ...(await lambdaRuns()),
     await deployRecoveryPaths(),
   ])();
+
+  // Each test awaits the runs; this only keeps a failed run from being an unhandled rejection before then.
+  runs.catch(() => undefined);
+
+  it('the pipeline scenario runs every aws job of pipeline.yml, evaluate included, and reads the capture SageMaker delivered', async () => {
+    const run = await pipeline;
+    expect(run.stages).to.deep.equal(workflowStages());
+    expect(run.stages).to.include.members([
+      'stage-data',
+      'train',
+      'evaluate',
+      'gate',
+      'deploy',
+      'test-executions',
+      'monitor-report',
+    ]);
+    const commands = run.calls.map((c) => c.command);
+    for (const command of ['CreateModel', 'CreateTransformJob', 'DescribeTransformJob', 'StartExecution'])
+      expect(commands, `the pipeline jobs sent ${command}`).to.include(command);
+    // Capture arrives after the executions (while monitor-report waits), in the hour folders of the run.
+    expect(run.captureKeys).to.have.length.greaterThan(0);
+    for (const key of run.captureKeys)
+      expect(key).to.match(
+        /^scones-artifacts\/data-capture\/scones-workflow-endpoint\/AllTraffic\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/[^/]+\.jsonl$/,
+      );
+    const read = run.calls
+      .filter((c) => c.command === 'GetObject')
+      .map((c) => `${String(c.input.Bucket)}/${String(c.input.Key)}`);
+    expect(read, 'monitor-report read every capture file of the run').to.include.members(run.captureKeys);
+  });
 
   it('pipeline jobs on the aws backend: every recorded call is allowed by DeployRole', async () => {
     const run = (await runs)[0] as ActorRun;
@@ -199,6 +237,46 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
         resource: `${s3(input.CheckpointConfig.S3Uri)}/c`,
         because: 'checkpoints',
       });
+    // The evaluate stage's transform job runs as its model's ExecutionRoleArn, which SageMaker assumes "to
+    // access model artifacts and docker image for deployment on ML compute instances or for batch transform
+    // jobs" (CreateModel API reference): it reads the model and the test images and writes <image>.out.
+    const model = pipeline.calls.find((c) => c.command === 'CreateModel')?.input as {
+      ExecutionRoleArn: string;
+      PrimaryContainer: { ModelDataUrl: string };
+    };
+    const transform = pipeline.calls.find((c) => c.command === 'CreateTransformJob')?.input as {
+      TransformInput: { DataSource: { S3DataSource: { S3Uri: string } } };
+      TransformOutput: { S3OutputPath: string };
+    };
+    expect(model, 'the pipeline run sent CreateModel').to.not.equal(undefined);
+    expect(transform, 'the pipeline run sent CreateTransformJob').to.not.equal(undefined);
+    expect(model.ExecutionRoleArn).to.equal(WORKFLOW_TEST_PARAMETERS.SageMakerRoleArn);
+    const transformInput = transform.TransformInput.DataSource.S3DataSource.S3Uri;
+    const transformOutput = transform.TransformOutput.S3OutputPath.replace(/\/?$/, '/');
+    needed.push(
+      {
+        action: 's3:GetObject',
+        resource: s3(model.PrimaryContainer.ModelDataUrl),
+        because: 'transform model',
+      },
+      {
+        action: 's3:ListBucket',
+        resource: `arn:${partition}:s3:::${bucket}`,
+        context: { 's3:prefix': transformInput.replace(`s3://${bucket}/`, '') },
+        because: 'transform input (S3Prefix)',
+      },
+      { action: 's3:GetObject', resource: `${s3(transformInput)}bicycle/x.png`, because: 'transform input' },
+      {
+        action: 's3:PutObject',
+        resource: `${s3(transformOutput)}bicycle/x.png.out`,
+        because: 'transform output',
+      },
+      {
+        action: 'logs:PutLogEvents',
+        resource: `arn:${partition}:logs:${region}:${accountId}:log-group:/aws/sagemaker/TransformJobs:log-stream:x`,
+        because: 'transform logs',
+      },
+    );
     needed.push(
       {
         action: 's3:GetObject',

@@ -1,14 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { parse as parseYaml } from 'yaml';
 import { CloudFormationDeployer } from '../../pipeline/backends/aws/cloudformation-deployer.js';
-import { openAwsBackend } from '../../pipeline/backends/aws/index.js';
+import { type AwsBackendClock, openAwsBackend } from '../../pipeline/backends/aws/index.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
-import type { StageName } from '../../pipeline/constants.js';
+import { STAGES, type StageName } from '../../pipeline/constants.js';
 import type { TrainRecord } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { executeStage, resolveRun } from '../../pipeline/run.js';
@@ -42,6 +43,8 @@ function awsConfig(workDir?: string, overrides: Record<string, unknown> = {}) {
     'data.synthetic.testPerClass': 1,
     'data.synthetic.imageSize': 8,
     'testExecutions.count': 2,
+    // The fake model answers class 0 for every image, so it gets one of the two test images right.
+    'gate.minAccuracy': 0.5,
   });
 }
 
@@ -72,39 +75,70 @@ export interface ActorRun {
   calls: RecordedCall[];
 }
 
-/** The aws backend as the CLI opens it, with the deployer's Lambda bundles faked (esbuild is not under test). */
-function cliBackend(config: ReturnType<typeof awsConfig>): Backend {
-  return { ...openAwsBackend(config, clients()), deployer: deployer(config) };
+/**
+ * The aws backend as the CLI opens it, with the deployer's Lambda bundles faked (esbuild is not under test)
+ * and the scenario's clock, so every wait (transform job, capture) passes at once.
+ */
+function cliBackend(config: ReturnType<typeof awsConfig>, clock: AwsBackendClock): Backend {
+  return { ...openAwsBackend(config, clients(), clock), deployer: deployer(config) };
 }
 
 /** One CLI stage as a workflow job runs it: `scones <stage> --backend aws --run-id <id>`. */
-async function runJob(stage: StageName, config: ReturnType<typeof awsConfig>, runId: string | undefined) {
-  const backend = cliBackend(config);
+async function runJob(
+  stage: StageName,
+  config: ReturnType<typeof awsConfig>,
+  runId: string | undefined,
+  clock: AwsBackendClock = {},
+) {
+  const backend = cliBackend(config, clock);
   const { reporter } = captureReporter();
   const manifest = await resolveRun(backend, config, stage, runId);
   await executeStage(stage, { config, backend, reporter, manifest });
 }
 
+/** The stages pipeline.yml runs on the aws backend, in the order of its jobs (`npx scones <stage> --backend aws`). */
+export function workflowStages(): StageName[] {
+  const workflow = parseYaml(readFileSync('.github/workflows/pipeline.yml', 'utf8')) as {
+    jobs: Record<string, { steps?: { run?: string }[] }>;
+  };
+  return Object.values(workflow.jobs).flatMap((job) =>
+    (job.steps ?? []).flatMap((step) => {
+      const stage = /\bscones ([a-z-]+) --backend aws\b/.exec(step.run ?? '')?.[1];
+      return stage !== undefined && (STAGES as readonly string[]).includes(stage) ? [stage as StageName] : [];
+    }),
+  );
+}
+
 /**
  * The pipeline jobs on the aws backend (deploy role): every stage of pipeline.yml, each through the same
  * run resolution and stage execution as the CLI, then a stage that continues the newest run (no --run-id).
+ * Time is the scenario's: each wait advances it, and SageMaker delivers the endpoint's capture to S3 while
+ * monitor-report waits for it, as it does minutes after the executions.
  */
-export async function pipelineJobs(): Promise<ActorRun> {
+export async function pipelineJobs(): Promise<ActorRun & { stages: StageName[]; captureKeys: string[] }> {
   const fake = new FakeAws().install();
   const { dir, cleanup } = tempDir('iam-pipeline-');
+  const captureKeys: string[] = [];
+  let elapsed = 0;
+  const clock: AwsBackendClock = {
+    now: () => elapsed,
+    sleep: async (ms) => {
+      elapsed += ms;
+      captureKeys.push(...fake.deliverCapture());
+    },
+  };
   try {
     const config = awsConfig(dir);
-    for (const stage of [
-      'stage-data',
-      'train',
-      'gate',
-      'deploy',
-      'test-executions',
-      'monitor-report',
-    ] as const)
-      await runJob(stage, config, 'run-1');
-    await runJob('gate', config, undefined);
-    return { actor: 'pipeline jobs (scones <stage> --backend aws)', role: 'DeployRole', calls: fake.calls };
+    const stages = workflowStages();
+    for (const stage of stages) await runJob(stage, config, 'run-1', clock);
+    await runJob('gate', config, undefined, clock);
+    return {
+      actor: 'pipeline jobs (scones <stage> --backend aws)',
+      role: 'DeployRole',
+      calls: fake.calls,
+      stages,
+      captureKeys,
+    };
   } finally {
     fake.restore();
     cleanup();

@@ -15,7 +15,7 @@ import { readStackChampion, readStackModel } from './champion.js';
 import { AWS_CLIENT_LIMITS, type AwsClientLimits, awsClientConfig, nameTimeouts } from './client-config.js';
 import { CloudFormationDeployer } from './cloudformation-deployer.js';
 import { refreshingCredentials } from './credentials.js';
-import { SageMakerTrainer } from './sagemaker-trainer.js';
+import { SageMakerTrainer, type Sleep } from './sagemaker-trainer.js';
 import { StepFunctionsRunner } from './step-functions-runner.js';
 
 /** AWS SDK v3 clients of the aws backend; tests pass mocked ones. */
@@ -65,9 +65,24 @@ export function createAwsClients(
   };
 }
 
+/**
+ * The clock of every wait the aws backend makes (training, transform and stack polls, executions, the
+ * capture wait); absent: the real one. Tests pass a fake so a ten-minute wait takes no time.
+ */
+export interface AwsBackendClock {
+  sleep?: Sleep;
+  now?: () => number;
+}
+
 /** The aws backend: the artifact bucket, SageMaker training, CloudFormation for the deployed champion. */
-export function openAwsBackend(config: Config, clients: AwsClients = createAwsClients(config)): Backend {
+export function openAwsBackend(
+  config: Config,
+  clients: AwsClients = createAwsClients(config),
+  clock: AwsBackendClock = {},
+): Backend {
   const store = new S3ObjectStore(clients.s3, config.bucket);
+  const sleep = clock.sleep === undefined ? {} : { sleep: clock.sleep };
+  const now = clock.now;
   return {
     name: 'aws',
     store,
@@ -76,20 +91,27 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
       client: clients.sagemaker,
       store,
       config,
+      ...sleep,
       ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
     }),
-    evaluator: new BatchTransformEvaluator({ client: clients.sagemaker, store, config }),
-    deployer: new CloudFormationDeployer({ client: clients.cloudformation, store, config }),
+    evaluator: new BatchTransformEvaluator({ client: clients.sagemaker, store, config, ...sleep }),
+    deployer: new CloudFormationDeployer({
+      client: clients.cloudformation,
+      store,
+      config,
+      ...sleep,
+      ...(now === undefined ? {} : { now: () => new Date(now()) }),
+    }),
     openWorkflow: async (deployment) => {
       if (deployment.stateMachineArn === '')
         throw new SconesError(
           'the deploy stage recorded no state machine ARN (was it a preview?): run scones deploy',
         );
-      return new StepFunctionsRunner(clients.sfn, deployment.stateMachineArn);
+      return new StepFunctionsRunner(clients.sfn, deployment.stateMachineArn, sleep);
     },
     deployedModel: () => readStackModel(clients.cloudformation, config.deploy.stackName),
     champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
-    awaitCapture: (request, reporter) => awaitCapture(store, request, reporter),
+    awaitCapture: (request, reporter) => awaitCapture(store, request, reporter, clock),
     async close() {
       clients.s3.destroy();
       clients.sagemaker.destroy();
