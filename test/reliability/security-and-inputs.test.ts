@@ -116,14 +116,17 @@ describe('reliability: security and bad input', function () {
       png.data.fill(200);
       return PNG.sync.write(png);
     };
-    const { services, stop } = await openLocalDeployment(testConfig({ workDir: join(dir, '.scones') }));
+    const { backend, services, stop } = await openLocalDeployment(
+      testConfig({ workDir: join(dir, '.scones') }),
+    );
     const deployment = JSON.parse(readFileSync(join(dir, '.scones', 'deployment.json'), 'utf8')) as {
       stack: { endpointName: string };
     };
+    // The endpoint answers only requests signed with this start's credentials, as the Lambdas sign them.
     const runtime = new SageMakerRuntimeClient({
       region: 'us-east-1',
       endpoint: services.modelServer.url,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      credentials: backend.credentials,
     });
     const invoke = (body: Uint8Array) =>
       runtime
