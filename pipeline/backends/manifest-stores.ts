@@ -4,6 +4,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -11,14 +12,23 @@ import { join } from 'node:path';
 import { KEYS } from '../constants.js';
 import { type Manifest, parseManifest } from '../manifest.js';
 import type { ManifestStore, ObjectStore } from '../ports.js';
+import { writeFailure } from '../util/files.js';
 
 const MANIFEST_FILE = 'manifest.json';
 
-/** Writes a file atomically: a temporary file in the same folder, then rename. */
+/**
+ * Writes a file atomically: a temporary file in the same folder, then rename. A failed write leaves the
+ * old file and no temporary one, and names the path and what to do (a full disk says only "write").
+ */
 export function writeFileAtomic(path: string, content: string | Uint8Array): void {
   const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  writeFileSync(temp, content);
-  renameSync(temp, path);
+  try {
+    writeFileSync(temp, content);
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw writeFailure(path, error);
+  }
 }
 
 /** Manifests under `<workDir>/runs/<run-id>/manifest.json` (the local backend). */
@@ -36,7 +46,12 @@ export class FileManifestStore implements ManifestStore {
   }
 
   async save(manifest: Manifest): Promise<void> {
-    mkdirSync(join(this.runsDir, manifest.runId), { recursive: true });
+    const dir = join(this.runsDir, manifest.runId);
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      throw writeFailure(dir, error);
+    }
     writeFileAtomic(this.location(manifest.runId), `${JSON.stringify(manifest, null, 2)}\n`);
   }
 

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
 import { DownloadError, InputError } from '../errors.js';
 import type { Reporter } from '../reporter.js';
-import { writeFileFrom } from '../util/files.js';
+import { writeFailure, writeFileFrom } from '../util/files.js';
 import type { ClassInfo, LabeledImage, SourceDataset, Split } from './dataset.js';
 import { encodePng, rgbaFromPlanar } from './image.js';
 
@@ -203,6 +203,9 @@ export async function ensureCifarArchive(options: DownloadOptions): Promise<stri
     );
   } catch (error) {
     rmSync(part, { force: true });
+    // A full or read-only cache is not a broken download: say where, and what to do.
+    const disk = writeFailure(part, error, 'data.cifar100.cacheDir');
+    if (disk !== error) throw disk;
     throw new DownloadError(`download of ${url} broke off after ${received} bytes: run again`, {
       cause: error,
     });

@@ -117,9 +117,34 @@ export class FileObjectStore {
     try {
       const md5 = await writeHashed(body, temp);
       return this.commit(key, paths, temp, { etag: md5, md5 }, headers);
+    } catch (error) {
+      throw this.cannotWrite(error, paths.bytes);
     } finally {
       rmSync(temp, { force: true });
     }
+  }
+
+  /**
+   * A write the disk refused (full, read-only, not permitted) as S3 error 507, which clients do not retry
+   * (as MinIO answers a full disk), naming the file and what to do: a failed write(2) names no path.
+   * Other errors are returned unchanged.
+   */
+  private cannotWrite(error: unknown, path: string): unknown {
+    const code = (error as NodeJS.ErrnoException | null)?.code;
+    const reason =
+      code === 'ENOSPC' || code === 'EDQUOT'
+        ? 'no space left on the device: free space on it, or set workDir to a folder on another disk'
+        : code === 'EROFS'
+          ? 'the file system is read-only: set workDir to a writable folder'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied: make the folder writable for this user, or set workDir to one it can write'
+            : undefined;
+    if (reason === undefined) return error;
+    return new StoreError(
+      code === 'ENOSPC' || code === 'EDQUOT' ? 'InsufficientStorage' : 'StorageNotWritable',
+      507,
+      `The local object store could not write ${path} (${code}): ${reason}; then run again. The store keeps its files under ${this.root}.`,
+    );
   }
 
   async head(bucket: string, key: string): Promise<StoredObject> {
@@ -200,10 +225,15 @@ export class FileObjectStore {
     this.objectPaths(bucket, key); // refuse a key the store cannot keep now, not at completion
     const uploadId = randomBytes(16).toString('hex');
     const folder = join(this.root, UPLOADS_DIR, uploadId);
-    mkdirSync(folder, { recursive: true });
-    const state: UploadState = { bucket, key, headers };
-    // Written last: an upload exists once its state file does.
-    writeFileSyncAtomic(join(folder, 'upload.json'), JSON.stringify(state), this.tempPath());
+    try {
+      mkdirSync(folder, { recursive: true });
+      const state: UploadState = { bucket, key, headers };
+      // Written last: an upload exists once its state file does.
+      writeFileSyncAtomic(join(folder, 'upload.json'), JSON.stringify(state), this.tempPath());
+    } catch (error) {
+      rmSync(folder, { recursive: true, force: true });
+      throw this.cannotWrite(error, folder);
+    }
     return uploadId;
   }
 
@@ -220,6 +250,8 @@ export class FileObjectStore {
       const etag = await writeHashed(body, temp);
       await rename(temp, join(folder, `part-${part}`));
       return etag;
+    } catch (error) {
+      throw this.cannotWrite(error, join(folder, `part-${part}`));
     } finally {
       await rm(temp, { force: true });
     }
@@ -260,12 +292,15 @@ export class FileObjectStore {
         yield bytes;
       }
     }
+    const paths = this.objectPaths(bucket, key);
     try {
       const md5 = await writeHashed(Readable.from(checkedParts()), temp);
       const etag = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${parts.length}`;
-      const object = this.commit(key, this.objectPaths(bucket, key), temp, { etag, md5 }, state.headers);
+      const object = this.commit(key, paths, temp, { etag, md5 }, state.headers);
       await rm(folder, { recursive: true, force: true });
       return object;
+    } catch (error) {
+      throw this.cannotWrite(error, paths.bytes);
     } finally {
       await rm(temp, { force: true });
     }
