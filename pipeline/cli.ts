@@ -5,7 +5,6 @@ import { stringify as toYaml } from 'yaml';
 import { openBackend } from './backends/index.js';
 import { localPaths } from './backends/local/index.js';
 import { bootstrap } from './commands/bootstrap.js';
-import { acquireLock } from './commands/lock.js';
 import { serve } from './commands/serve.js';
 import { teardown, teardownPlan } from './commands/teardown.js';
 import { type Config, loadConfig, parseScalar } from './config.js';
@@ -16,6 +15,7 @@ import type { Backend } from './ports.js';
 import { createReporter, type Reporter } from './reporter.js';
 import { executeStage, executeStages, resolveRun } from './run.js';
 import { captureReportsDir, monitorReport } from './stages/monitor-report.js';
+import { acquireLock } from './util/lock.js';
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIo {

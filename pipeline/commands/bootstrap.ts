@@ -4,9 +4,9 @@ import { createCloudFormationClient } from '../backends/aws/index.js';
 import { realSleep } from '../backends/aws/sagemaker-trainer.js';
 import { Stacks, stackOutputs } from '../backends/aws/stacks.js';
 import type { Config } from '../config.js';
-import { BOOTSTRAP_TEMPLATE } from '../deploy/template.js';
 import { ConfigError } from '../errors.js';
 import type { Reporter } from '../reporter.js';
+import { BOOTSTRAP_TEMPLATE } from '../templates/template.js';
 
 export const BOOTSTRAP_STACK = 'scones-bootstrap';
 

@@ -5,7 +5,6 @@ import { readValidationPredictions } from '../backends/local/trainer.js';
 import { getText, keyOfUri, S3ObjectStore } from '../backends/s3-object-store.js';
 import { KEYS } from '../constants.js';
 import { resolveClasses } from '../data/sources.js';
-import { STATE_MACHINE_DEFINITION } from '../deploy/template.js';
 import { SconesError } from '../errors.js';
 import type { ObjectStore } from '../ports.js';
 import { deployedThreshold, modelEvaluation } from '../report/model-context.js';
@@ -20,6 +19,7 @@ import {
   writeReport,
 } from '../report/report.js';
 import { parseDefinition } from '../report/workflow-graph.js';
+import { STATE_MACHINE_DEFINITION } from '../templates/template.js';
 import type { StageContext, StageResult } from './context.js';
 import { type CaseResult, testExecutionsKey } from './test-executions.js';
 import { requireStage } from './upstream.js';

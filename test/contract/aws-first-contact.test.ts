@@ -18,7 +18,7 @@ import { maxWorkflowStackNameLength } from '../../pipeline/backends/aws/stacks.j
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { ConfigError, StageFailedError } from '../../pipeline/errors.js';
 import type { DeployRequest } from '../../pipeline/ports.js';
-import type { LambdaBundle } from '../../scripts/bundle-lambdas.js';
+import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 const STACK = 'scones-workflow';

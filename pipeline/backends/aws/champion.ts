@@ -1,7 +1,7 @@
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { CHAMPION_OUTPUTS, championFromOutputs } from '../../deploy/champion.js';
 import type { TrainRecord } from '../../manifest.js';
 import type { Champion } from '../../ports.js';
+import { CHAMPION_OUTPUTS, championFromOutputs } from '../../templates/champion.js';
 import { describeStack } from './stacks.js';
 
 export { CHAMPION_OUTPUTS };

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleLambdas } from '../../../scripts/bundle-lambdas.js';
 import type { Config } from '../../config.js';
 import { stableStringify } from '../../config.js';
-import { resolveLocalStack } from '../../deploy/local-stack.js';
-import { uploadCode, workflowParameters } from '../../deploy/parameters.js';
-import { loadTemplate, STATE_MACHINE_DEFINITION, templateDigest } from '../../deploy/template.js';
 import { newLocalCredentials } from '../../local-s3/signature.js';
 import type { DeployRecord } from '../../manifest.js';
 import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
+import { bundleLambdas } from '../../templates/lambda-bundles.js';
+import { uploadCode, workflowParameters } from '../../templates/parameters.js';
+import { resolveTemplate } from '../../templates/resolved-template.js';
+import { loadTemplate, STATE_MACHINE_DEFINITION, templateDigest } from '../../templates/template.js';
 import { writeFileAtomic } from '../manifest-stores.js';
 import { type LocalDeployment, readLocalDeployment } from './deployment-record.js';
 import { startModelServer } from './model-server.js';
@@ -43,7 +43,7 @@ export class LocalDeployer implements Deployer {
       sageMakerRoleArn: LOCAL_SAGEMAKER_ROLE,
       store,
     });
-    const stack = resolveLocalStack(loadTemplate(), parameters, {
+    const stack = resolveTemplate(loadTemplate(), parameters, {
       stackName: config.deploy.stackName,
       region: config.region,
       definition: readFileSync(STATE_MACHINE_DEFINITION, 'utf8'),

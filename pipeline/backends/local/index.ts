@@ -1,9 +1,9 @@
 import { join, resolve } from 'node:path';
 import type { Config } from '../../config.js';
-import { CHAMPION_OUTPUTS, championFromOutputs } from '../../deploy/champion.js';
 import { localS3Client, startLocalObjectStore } from '../../local-s3/launcher.js';
 import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { Backend, Champion } from '../../ports.js';
+import { CHAMPION_OUTPUTS, championFromOutputs } from '../../templates/champion.js';
 import { FileManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
 import { LocalDeployer } from './deployer.js';

@@ -3,7 +3,6 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { decodeImage, endpointPixelLimit, shrinkByBlocks } from '../../data/image.js';
-import type { DataCaptureSettings } from '../../deploy/local-stack.js';
 import { SconesError } from '../../errors.js';
 import {
   type LocalCredentials,
@@ -12,6 +11,7 @@ import {
   verifySignature,
 } from '../../local-s3/signature.js';
 import type { ObjectStore } from '../../ports.js';
+import type { DataCaptureSettings } from '../../templates/resolved-template.js';
 import { keyOfUri } from '../s3-object-store.js';
 import { deserializeModel, imageToInput } from './model.js';
 import { initTensorflow, tf } from './tf.js';

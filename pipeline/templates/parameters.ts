@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { LambdaBundle } from '../../scripts/bundle-lambdas.js';
 import type { Config } from '../config.js';
 import { KEYS } from '../constants.js';
 import type { EvaluationRecord } from '../contracts/evaluation.js';
 import type { TrainRecord } from '../manifest.js';
 import type { ObjectStore } from '../ports.js';
+import type { LambdaBundle } from './lambda-bundles.js';
 import { nameDigests } from './names.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from './template.js';
 
