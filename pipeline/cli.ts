@@ -1,21 +1,16 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
-import { openBackend } from './backends/index.js';
-import { localPaths } from './backends/local/index.js';
-import { bootstrap } from './commands/bootstrap.js';
-import { serve } from './commands/serve.js';
-import { teardown, teardownPlan } from './commands/teardown.js';
+import { backendModule } from './backends/index.js';
 import { type Config, loadConfig, parseScalar } from './config.js';
 import { BACKENDS, ENV, ExitCode, FLAG_KEYS, type FlagName, STAGES, type StageName } from './constants.js';
-import { ConfigError, InterruptedError, SconesError, UsageError } from './errors.js';
+import { InterruptedError, SconesError, UsageError } from './errors.js';
 import { isValidRunId, type Manifest, newManifest, newRunId, stageSection } from './manifest.js';
-import type { Backend } from './ports.js';
+import type { Backend, WorkDirLock } from './ports.js';
 import { createReporter, type Reporter } from './reporter.js';
 import { executeStage, executeStages, resolveRun } from './run.js';
 import { captureReportsDir, monitorReport } from './stages/monitor-report.js';
-import { acquireLock } from './util/lock.js';
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIo {
@@ -302,7 +297,8 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
               // Pruning runs leaves the endpoint up unless asked; a plain teardown removes it.
               deployment: options.keepRuns === undefined || options.includeDeployment === true,
             };
-            const targets = teardownPlan(config, plan);
+            const backends = backendModule(config);
+            const targets = backends.teardownPlan(config, plan);
             const listed = `  - ${targets.join('\n  - ')}`;
             if (targets.length === 0) {
               reporter.info('nothing to remove');
@@ -319,14 +315,9 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
                 return ExitCode.Ok;
               }
             }
-            const lock = lockLocalWorkDir(config, 'teardown');
+            const lock = lockWorkDir(config, 'teardown');
             try {
-              const backend = config.backend === 'local' ? await openBackend(config) : undefined;
-              try {
-                await teardown(config, plan, backend?.store, reporter);
-              } finally {
-                await backend?.close();
-              }
+              await backends.teardown(config, plan, reporter);
             } finally {
               lock?.release();
             }
@@ -352,7 +343,7 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
             { json: options.json === true, stage: () => 'bootstrap' },
             async () => {
               const { config } = loadConfig(configOptions(options, io));
-              const variables = await bootstrap(
+              const variables = await backendModule(config).bootstrap(
                 config,
                 {
                   ...(options.githubRepository === undefined
@@ -380,7 +371,10 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
       await guarded(io, undefined, { json: options.json === true, stage: () => 'serve' }, async () => {
         const { config } = loadConfig(configOptions(options, io));
         // The store and the deployment are the work directory's: no run may change them meanwhile.
-        const lock = lockLocalWorkDir(config, 'serve');
+        const { serve } = backendModule(config);
+        if (serve === undefined)
+          throw new SconesError(`scones serve runs the local backend only: drop --backend ${config.backend}`);
+        const lock = lockWorkDir(config, 'serve');
         const stopped = new Promise<void>((resolve) => {
           process.once('SIGINT', () => resolve());
           process.once('SIGTERM', () => resolve());
@@ -407,19 +401,9 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
   return program;
 }
 
-/** On the local backend, one process at a time owns the work directory (its store and deployment). */
-function lockLocalWorkDir(
-  config: Config,
-  command: string,
-  runId = `(${command})`,
-): ReturnType<typeof acquireLock> | undefined {
-  if (config.backend !== 'local') return undefined;
-  if (existsSync(config.workDir) && !statSync(config.workDir).isDirectory())
-    throw new ConfigError(
-      `workDir ${config.workDir} is a file, not a folder: set workDir to a folder (or remove the file)`,
-    );
-  mkdirSync(config.workDir, { recursive: true });
-  return acquireLock(localPaths(config.workDir).lock, { runId, command });
+/** Where the backend has one (local), the work directory's lock: one process at a time owns it. */
+function lockWorkDir(config: Config, command: string, runId = `(${command})`): WorkDirLock | undefined {
+  return backendModule(config).lockWorkDir?.(config, command, runId);
 }
 
 function configOptions(options: StageOptions, io: CliIo) {
@@ -437,7 +421,7 @@ async function runCommand(command: StageName | 'run', options: StageOptions, io:
     currentStage = stage;
   });
   let backend: Backend | undefined;
-  let lock: ReturnType<typeof acquireLock> | undefined;
+  let lock: WorkDirLock | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     reporter.warn(`${signal}: stopping; the manifest keeps the last completed stage, re-run to resume`);
     const closing = (backend?.close() ?? Promise.resolve()).finally(() => lock?.release());
@@ -452,8 +436,8 @@ async function runCommand(command: StageName | 'run', options: StageOptions, io:
       { json: options.json === true, stage: () => currentStage },
       async () => {
         const { config } = loadConfig(configOptions(options, io));
-        lock = lockLocalWorkDir(config, command, options.runId ?? '(new run)');
-        backend = await openBackend(config);
+        lock = lockWorkDir(config, command, options.runId ?? '(new run)');
+        backend = await backendModule(config).open(config);
         if (command === 'monitor-report' && config.monitor.capture !== undefined) {
           await outsideCaptureReport(config, backend, reporter, options, io);
           return ExitCode.Ok;

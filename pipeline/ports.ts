@@ -1,6 +1,7 @@
+import type { Config } from './config.js';
 import type { BackendName } from './constants.js';
 import type { EvaluationRecord } from './contracts/evaluation.js';
-import type { DeployRecord, Manifest, TrainRecord } from './manifest.js';
+import type { DatasetRecord, DeployRecord, Manifest, TrainRecord } from './manifest.js';
 import type { Reporter } from './reporter.js';
 
 export interface ObjectInfo {
@@ -48,11 +49,22 @@ export interface TrainRequest {
   runId: string;
 }
 
+/** Validation predictions of a trained model: the monitor report's drift baseline of its predictions. */
+export interface ValidationPredictions {
+  classes: string[];
+  labels: number[];
+  probabilities: number[][];
+}
+
 /** Trains a model on a staged dataset. */
 export interface Trainer {
   /** Part of the training id: a new trainer version retrains. */
   readonly kind: string;
   readonly version: string;
+  /** This trainer's hyperparameters for a dataset (part of the training id). */
+  hyperparameters(config: Config, dataset: DatasetRecord): Record<string, string | number | boolean>;
+  /** The validation predictions saved with a model; throws, naming why, when the trainer keeps none. */
+  driftBaseline(model: TrainRecord): Promise<ValidationPredictions>;
   /** The completed training with this id, if one exists. */
   find(trainingId: string): Promise<TrainRecord | undefined>;
   train(request: TrainRequest, reporter: Reporter): Promise<TrainRecord>;
@@ -156,7 +168,59 @@ export interface Backend {
    * capture files; absent where capture is written synchronously (local).
    */
   awaitCapture?(request: CaptureRequest, reporter: Reporter): Promise<string[]>;
+  /** Another bucket (an outside endpoint's capture) over the S3 data path and the standard credential chain. */
+  bucketStore(bucket: string): ObjectStore;
   close(): Promise<void>;
+}
+
+export interface BootstrapOptions {
+  githubRepository?: string;
+  existingOidcProviderArn?: string;
+}
+
+export interface TeardownOptions {
+  /** Keep the newest N runs and remove the others (local); undefined keeps every run. */
+  keepRuns?: number;
+  /** aws: also delete the bootstrap stack (the bucket itself is retained by its DeletionPolicy). */
+  includeBootstrap?: boolean;
+  /** local: remove the deployment (the CLI asks for it without --keep-runs, or with --include-deployment). */
+  deployment: boolean;
+}
+
+/** What `scones serve` announces: the local servers' addresses and this start's credentials. */
+export interface ServeInfo {
+  objectStore: string;
+  bucket: string;
+  endpoint: string;
+  endpointName: string;
+  region: string;
+  /** The key pair both servers accept, made at random for this start (as Jupyter's token is). */
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** Held while a command owns the work directory; released at its end. */
+export interface WorkDirLock {
+  update(runId: string): void;
+  release(): void;
+}
+
+/**
+ * One entry of the backend registry (`pipeline/backends/index.ts`): how to open the backend and the
+ * commands that act on an account or work directory rather than on a run. A new backend is one folder
+ * exporting this, plus one line in the registry.
+ */
+export interface BackendModule {
+  open(config: Config): Promise<Backend>;
+  /** Creates what the backend needs once (aws: the bootstrap stack); returns the variables to set. */
+  bootstrap(config: Config, options: BootstrapOptions, reporter: Reporter): Promise<Record<string, string>>;
+  /** What teardown would remove, for the confirmation prompt. */
+  teardownPlan(config: Config, options: TeardownOptions): string[];
+  teardown(config: Config, options: TeardownOptions, reporter: Reporter): Promise<void>;
+  /** Local capability: one process at a time owns the work directory (its store and deployment). */
+  lockWorkDir?(config: Config, command: string, runId: string): WorkDirLock;
+  /** Local capability: runs the store and endpoint in the foreground until `stopped` resolves. */
+  serve?(config: Config, announce: (info: ServeInfo) => void, stopped: Promise<void>): Promise<void>;
 }
 
 /** The capture a run's test executions should have produced. */

@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { sagemakerHyperparametersFor } from '../backends/aws/sagemaker-trainer.js';
-import { localHyperparametersFor } from '../backends/local/trainer.js';
 import { stableStringify } from '../config.js';
 import { SconesError } from '../errors.js';
 import type { TrainRecord } from '../manifest.js';
@@ -26,10 +24,7 @@ export async function train(context: StageContext): Promise<StageResult<'train'>
   const { backend, config, reporter, manifest } = context;
   const dataset = requireStage(manifest, 'stage-data', 'train').outputs;
   const trainer = backend.trainer;
-  const hyperparameters =
-    backend.name === 'local'
-      ? localHyperparametersFor(config, dataset)
-      : sagemakerHyperparametersFor(config, dataset);
+  const hyperparameters = trainer.hyperparameters(config, dataset);
   const trainingId = trainingIdFor(dataset.digest, hyperparameters, trainer);
 
   if (config.train.reuseLastModel) {

@@ -2,8 +2,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
-import { AWS_CLIENT_LIMITS, worstCaseCallMs } from '../../pipeline/backends/aws/client-config.js';
-import { createAwsClients, createCloudFormationClient } from '../../pipeline/backends/aws/index.js';
+import {
+  AWS_CLIENT_LIMITS,
+  createCloudFormationClient,
+  worstCaseCallMs,
+} from '../../pipeline/backends/aws/client-config.js';
+import { createAwsClients } from '../../pipeline/backends/aws/index.js';
 import { SconesError } from '../../pipeline/errors.js';
 import { testConfig } from '../helpers/workspace.js';
 

@@ -1,3 +1,4 @@
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { SconesError } from '../../errors.js';
 
@@ -78,4 +79,17 @@ export function nameTimeouts<C>(client: C, service: string, limits: AwsClientLim
     { step: 'initialize', name: 'sconesNameTimeouts' },
   );
   return client;
+}
+
+/** A CloudFormation client with the backend's timeouts and retries (bootstrap and teardown use it too). */
+export function createCloudFormationClient(
+  region: string,
+  credentials?: AwsCredentialIdentityProvider,
+  limits: AwsClientLimits = AWS_CLIENT_LIMITS,
+): CloudFormationClient {
+  return nameTimeouts(
+    new CloudFormationClient(awsClientConfig(region, credentials, limits)),
+    'CloudFormation',
+    limits,
+  );
 }

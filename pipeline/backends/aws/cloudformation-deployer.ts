@@ -10,8 +10,8 @@ import type { Reporter } from '../../reporter.js';
 import { bundleLambdas, type LambdaBundle } from '../../templates/lambda-bundles.js';
 import { missingCode, uploadCode, workflowParameters } from '../../templates/parameters.js';
 import { templateDigest, WORKFLOW_TEMPLATE } from '../../templates/template.js';
+import { realSleep, type Sleep } from '../../util/time.js';
 import { imageClassificationUri } from './regions.js';
-import { realSleep, type Sleep } from './sagemaker-trainer.js';
 import { changesTable, Stacks, stackOutputs, validWorkflowStackName } from './stacks.js';
 
 export interface CloudFormationDeployerOptions {

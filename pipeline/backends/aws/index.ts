@@ -1,4 +1,4 @@
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -6,13 +6,20 @@ import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import type { Config } from '../../config.js';
 import { ENV } from '../../constants.js';
 import { SconesError } from '../../errors.js';
-import type { Backend } from '../../ports.js';
+import type { Backend, BackendModule } from '../../ports.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
 import { BatchTransformEvaluator } from './batch-transform-evaluator.js';
+import { bootstrap, teardown, teardownPlan } from './bootstrap.js';
 import { awaitCapture } from './capture.js';
 import { readStackChampion, readStackModel } from './champion.js';
-import { AWS_CLIENT_LIMITS, type AwsClientLimits, awsClientConfig, nameTimeouts } from './client-config.js';
+import {
+  AWS_CLIENT_LIMITS,
+  type AwsClientLimits,
+  awsClientConfig,
+  createCloudFormationClient,
+  nameTimeouts,
+} from './client-config.js';
 import { CloudFormationDeployer } from './cloudformation-deployer.js';
 import { refreshingCredentials } from './credentials.js';
 import { SageMakerTrainer } from './sagemaker-trainer.js';
@@ -26,19 +33,6 @@ export interface AwsClients {
   cloudformation: CloudFormationClient;
   /** Fetches fresh credentials for every client; absent in tests. */
   refreshCredentials?: () => Promise<void>;
-}
-
-/** A CloudFormation client with the backend's timeouts and retries (bootstrap and teardown use it too). */
-export function createCloudFormationClient(
-  region: string,
-  credentials?: AwsCredentialIdentityProvider,
-  limits: AwsClientLimits = AWS_CLIENT_LIMITS,
-): CloudFormationClient {
-  return nameTimeouts(
-    new CloudFormationClient(awsClientConfig(region, credentials, limits)),
-    'CloudFormation',
-    limits,
-  );
 }
 
 /**
@@ -90,6 +84,7 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
     deployedModel: () => readStackModel(clients.cloudformation, config.deploy.stackName),
     champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
     awaitCapture: (request, reporter) => awaitCapture(store, request, reporter),
+    bucketStore: (bucket) => (bucket === store.bucket ? store : new S3ObjectStore(clients.s3, bucket)),
     async close() {
       clients.s3.destroy();
       clients.sagemaker.destroy();
@@ -98,3 +93,11 @@ export function openAwsBackend(config: Config, clients: AwsClients = createAwsCl
     },
   };
 }
+
+/** The aws backend's registry entry. */
+export const awsBackend: BackendModule = {
+  open: async (config) => openAwsBackend(config),
+  bootstrap: (config, options, reporter) => bootstrap(config, options, reporter),
+  teardownPlan,
+  teardown: (config, options, reporter) => teardown(config, options, reporter),
+};

@@ -1,17 +1,8 @@
-import { openLocalDeployment } from '../backends/local/workflow.js';
-import type { Config } from '../config.js';
-import { SconesError } from '../errors.js';
-
-export interface ServeInfo {
-  objectStore: string;
-  bucket: string;
-  endpoint: string;
-  endpointName: string;
-  region: string;
-  /** The key pair both servers accept, made at random for this start (as Jupyter's token is). */
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+import type { Config } from '../../config.js';
+import type { ServeInfo } from '../../ports.js';
+import { openLocalBackend } from './backend.js';
+import { localPaths } from './paths.js';
+import { type LocalServices, startLocalServices } from './workflow.js';
 
 /**
  * Runs the local object store and model server in the foreground for outside clients (curl, boto3, the
@@ -22,8 +13,6 @@ export async function serve(
   announce: (info: ServeInfo) => void,
   stopped: Promise<void>,
 ): Promise<void> {
-  if (config.backend !== 'local')
-    throw new SconesError('scones serve runs the local backend only: drop --backend aws');
   const { backend, services, stop } = await openLocalDeployment(config);
   try {
     announce({
@@ -38,5 +27,34 @@ export async function serve(
     await stopped;
   } finally {
     await stop();
+  }
+}
+
+/** The local backend with its recorded deployment running: what `scones serve`, tests and benchmarks use. */
+export async function openLocalDeployment(config: Config): Promise<{
+  backend: Awaited<ReturnType<typeof openLocalBackend>>;
+  services: LocalServices;
+  stop(): Promise<void>;
+}> {
+  const backend = await openLocalBackend(config);
+  try {
+    const services = await startLocalServices({
+      deploymentPath: localPaths(config.workDir).deployment,
+      store: backend.store,
+      s3Endpoint: backend.s3Endpoint,
+      credentials: backend.credentials,
+      region: config.region,
+    });
+    return {
+      backend,
+      services,
+      async stop() {
+        await services.stop();
+        await backend.close();
+      },
+    };
+  } catch (error) {
+    await backend.close();
+    throw error;
   }
 }
