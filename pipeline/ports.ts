@@ -112,13 +112,27 @@ export interface Champion {
   datasetDigest?: string;
 }
 
+/** The model a deployment serves, as the deployment recorded it. */
+export interface DeployedModel {
+  trainingId: string;
+  modelUri: string;
+  validationAccuracy: number;
+  /** The filter Lambda's confidence threshold in force. */
+  threshold: number;
+  /** Side of the served model's square input where the deployment records it (local); aws's algorithm reads it from the model. */
+  imageSide?: number;
+}
+
+/** What a deployment needs of a model: a fresh training record or the model deployed now both have it. */
+export type ModelToDeploy = Pick<TrainRecord, 'trainingId' | 'modelUri' | 'validationAccuracy'>;
+
 export interface DeployRequest {
   runId: string;
-  model: TrainRecord;
+  model: ModelToDeploy;
   /** The model's held-out evaluation, recorded with the deployment (the next gate's champion figure). */
   evaluation?: EvaluationRecord | undefined;
-  /** Side of the model's square input (the dataset's image size). */
-  imageSide: number;
+  /** Side of the model's square input (the dataset's image size); the local endpoint serves at this size. */
+  imageSide: number | undefined;
   /** Make the change set only, describe it, and delete it. */
   preview: boolean;
 }
@@ -157,8 +171,8 @@ export interface Backend {
   readonly trainer: Trainer;
   readonly evaluator: Evaluator;
   readonly deployer: Deployer;
-  /** The model the current deployment serves, as a training record; undefined when nothing is deployed. */
-  deployedModel(): Promise<{ model: TrainRecord; imageSide: number } | undefined>;
+  /** The model the current deployment serves; undefined when nothing is deployed. */
+  deployedModel(): Promise<DeployedModel | undefined>;
   /** Connects to the deployed workflow (locally: starts the model server and the functions). */
   openWorkflow(deployment: DeployRecord, reporter: Reporter): Promise<WorkflowRunner>;
   /** The deployed model, for the gate; undefined when nothing is deployed. */

@@ -31,7 +31,17 @@ export async function train(context: StageContext): Promise<StageResult<'train'>
     const deployed = await backend.deployedModel();
     if (deployed === undefined)
       throw new SconesError('--reuse-last-model: nothing is deployed to reuse; train once without it');
-    const record = (await trainer.find(deployed.model.trainingId)) ?? deployed.model;
+    // The deployed model's own training record when the trainer still has it; else what the deployment recorded.
+    const record = (await trainer.find(deployed.trainingId)) ?? {
+      trainingId: deployed.trainingId,
+      trainer: 'deployed',
+      modelUri: deployed.modelUri,
+      validationAccuracy: deployed.validationAccuracy,
+      epochs: [],
+      durationSeconds: 0,
+      datasetDigest: '',
+      hyperparameters: {},
+    };
     reporter.info(`reusing the deployed model ${record.trainingId} (--reuse-last-model): not training`);
     return result({ ...record, datasetDigest: record.datasetDigest || dataset.digest }, true);
   }

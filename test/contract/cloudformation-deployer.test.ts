@@ -90,13 +90,8 @@ const request = (preview = false): DeployRequest => ({
   preview,
   model: {
     trainingId: 't-abc',
-    trainer: 'sagemaker-image-classification/1',
     modelUri: 's3://team-artifacts/models/t-abc/job/output/model.tar.gz',
     validationAccuracy: 0.87,
-    epochs: [],
-    durationSeconds: 600,
-    datasetDigest: 'd',
-    hyperparameters: {},
   },
   imageSide: 32,
 });

@@ -9,7 +9,7 @@ import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
 import { bundleLambdas, type LambdaBundle } from '../../templates/lambda-bundles.js';
 import { missingCode, uploadCode, workflowParameters } from '../../templates/parameters.js';
-import { templateDigest, WORKFLOW_TEMPLATE } from '../../templates/template.js';
+import { deploymentDigest, WORKFLOW_TEMPLATE } from '../../templates/template.js';
 import { realSleep, type Sleep } from '../../util/time.js';
 import { imageClassificationUri } from './regions.js';
 import { changesTable, Stacks, stackOutputs, validWorkflowStackName } from './stacks.js';
@@ -91,7 +91,7 @@ export class CloudFormationDeployer implements Deployer {
       endpointName: '',
       stateMachineArn: '',
       outputs: {},
-      deploymentDigest: templateDigest(),
+      deploymentDigest: deploymentDigest(stackName, parameters),
       changes: [],
     };
     if (result.kind === 'preview') {

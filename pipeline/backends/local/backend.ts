@@ -45,17 +45,11 @@ export async function openLocalBackend(
       const deployment = readLocalDeployment(paths.deployment);
       if (deployment === undefined) return undefined;
       return {
+        trainingId: deployment.trainingId,
+        modelUri: deployment.modelUri,
+        validationAccuracy: deployment.validationAccuracy,
+        threshold: Number(deployment.parameters.ConfidenceThreshold ?? config.deploy.threshold),
         imageSide: deployment.side,
-        model: {
-          trainingId: deployment.trainingId,
-          trainer: 'deployed',
-          modelUri: deployment.modelUri,
-          validationAccuracy: deployment.validationAccuracy,
-          epochs: [],
-          durationSeconds: 0,
-          datasetDigest: '',
-          hyperparameters: {},
-        },
       };
     },
     async champion(): Promise<Champion | undefined> {
