@@ -12,7 +12,8 @@ import { SconesError } from '../../pipeline/errors.js';
 import { testConfig } from '../helpers/workspace.js';
 
 const credentials = async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' });
-const fast = { connectionTimeoutMs: 500, requestTimeoutMs: 300, maxAttempts: 2 };
+// Retries at once: the test measures the attempts, not the SDK's backoff.
+const fast = { connectionTimeoutMs: 500, requestTimeoutMs: 300, maxAttempts: 2, retryDelayMs: 0 };
 
 describe('aws clients: timeouts and bounded retries against an endpoint that accepts and never answers', () => {
   let server: Server;
