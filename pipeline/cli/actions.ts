@@ -31,50 +31,54 @@ export async function runCommand(
   });
   let backend: Backend | undefined;
   let lock: WorkDirLock | undefined;
+  // Ctrl-C ends the command at once with exit 130: the stage in flight is abandoned (its section is never
+  // written, so the manifest keeps the last completed stage), and the finally below closes and unlocks.
+  let interrupt: (error: InterruptedError) => void = () => {};
+  const interrupted = new Promise<never>((_resolve, reject) => {
+    interrupt = reject;
+  });
   const onSignal = (signal: NodeJS.Signals) => {
     reporter.warn(`${signal}: stopping; the manifest keeps the last completed stage, re-run to resume`);
-    const closing = (backend?.close() ?? Promise.resolve()).finally(() => lock?.release());
-    void closing.finally(() => process.exit(new InterruptedError(signal).exitCode));
+    interrupt(new InterruptedError(signal));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    return await guarded(
-      io,
-      reporter,
-      { json: options.json === true, stage: () => currentStage },
-      async () => {
-        const { config } = loadConfig(configOptions(options, io));
-        lock = lockWorkDir(config, command, options.runId ?? '(new run)');
-        backend = await backendModule(config).open(config);
-        if (command === 'monitor-report' && config.monitor.capture !== undefined) {
-          await outsideCaptureReport(config, backend, reporter, options, io);
-          return ExitCode.Ok;
-        }
-        const manifest = await resolveRun(backend, config, command, options.runId);
-        reporter.info(`run ${manifest.runId} on the ${config.backend} backend`);
-        lock?.update(manifest.runId);
-        if (command === 'run') {
-          const { manifest: final, reused } = await executeStages(STAGES, {
-            config,
-            backend,
-            reporter,
-            manifest,
-          });
-          reporter.info(runSummary(final, config, reused));
-          if (options.json === true) io.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
-        } else {
-          const outcome = await executeStage(command, { config, backend, reporter, manifest });
-          if (options.json === true) io.stdout.write(`${JSON.stringify(outcome.record, null, 2)}\n`);
-        }
-        return ExitCode.Ok;
-      },
+    return await guarded(io, reporter, { json: options.json === true, stage: () => currentStage }, () =>
+      Promise.race([work(), interrupted]),
     );
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await backend?.close();
     lock?.release();
+  }
+
+  async function work(): Promise<number> {
+    const { config } = loadConfig(configOptions(options, io));
+    lock = lockWorkDir(config, command, options.runId ?? '(new run)');
+    backend = await backendModule(config).open(config);
+    if (command === 'monitor-report' && config.monitor.capture !== undefined) {
+      await outsideCaptureReport(config, backend, reporter, options, io);
+      return ExitCode.Ok;
+    }
+    const manifest = await resolveRun(backend, config, command, options.runId);
+    reporter.info(`run ${manifest.runId} on the ${config.backend} backend`);
+    lock?.update(manifest.runId);
+    if (command === 'run') {
+      const { manifest: final, reused } = await executeStages(STAGES, {
+        config,
+        backend,
+        reporter,
+        manifest,
+      });
+      reporter.info(runSummary(final, config, reused));
+      if (options.json === true) io.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
+    } else {
+      const outcome = await executeStage(command, { config, backend, reporter, manifest });
+      if (options.json === true) io.stdout.write(`${JSON.stringify(outcome.record, null, 2)}\n`);
+    }
+    return ExitCode.Ok;
   }
 }
 
