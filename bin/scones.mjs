@@ -6,4 +6,7 @@ import { register } from 'tsx/esm/api';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 register();
 const { main } = await import('../pipeline/cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+const exitCode = await main(process.argv.slice(2));
+process.exitCode = exitCode;
+// main has closed and unlocked; an interrupted stage's abandoned work must not keep the process alive.
+if (exitCode === 130) process.exit(exitCode);

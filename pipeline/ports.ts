@@ -1,6 +1,7 @@
+import type { Config } from './config.js';
 import type { BackendName } from './constants.js';
 import type { EvaluationRecord } from './contracts/evaluation.js';
-import type { DeployRecord, Manifest, TrainRecord } from './manifest.js';
+import type { DatasetRecord, DeployRecord, Manifest, TrainRecord } from './manifest.js';
 import type { Reporter } from './reporter.js';
 
 export interface ObjectInfo {
@@ -48,11 +49,22 @@ export interface TrainRequest {
   runId: string;
 }
 
+/** Validation predictions of a trained model: the monitor report's drift baseline of its predictions. */
+export interface ValidationPredictions {
+  classes: string[];
+  labels: number[];
+  probabilities: number[][];
+}
+
 /** Trains a model on a staged dataset. */
 export interface Trainer {
   /** Part of the training id: a new trainer version retrains. */
   readonly kind: string;
   readonly version: string;
+  /** This trainer's hyperparameters for a dataset (part of the training id). */
+  hyperparameters(config: Config, dataset: DatasetRecord): Record<string, string | number | boolean>;
+  /** The validation predictions saved with a model; throws, naming why, when the trainer keeps none. */
+  driftBaseline(model: TrainRecord): Promise<ValidationPredictions>;
   /** The completed training with this id, if one exists. */
   find(trainingId: string): Promise<TrainRecord | undefined>;
   train(request: TrainRequest, reporter: Reporter): Promise<TrainRecord>;
@@ -100,13 +112,27 @@ export interface Champion {
   datasetDigest?: string;
 }
 
+/** The model a deployment serves, as the deployment recorded it. */
+export interface DeployedModel {
+  trainingId: string;
+  modelUri: string;
+  validationAccuracy: number;
+  /** The filter Lambda's confidence threshold in force. */
+  threshold: number;
+  /** Side of the served model's square input where the deployment records it (local); aws's algorithm reads it from the model. */
+  imageSide?: number;
+}
+
+/** What a deployment needs of a model: a fresh training record or the model deployed now both have it. */
+export type ModelToDeploy = Pick<TrainRecord, 'trainingId' | 'modelUri' | 'validationAccuracy'>;
+
 export interface DeployRequest {
   runId: string;
-  model: TrainRecord;
+  model: ModelToDeploy;
   /** The model's held-out evaluation, recorded with the deployment (the next gate's champion figure). */
   evaluation?: EvaluationRecord | undefined;
-  /** Side of the model's square input (the dataset's image size). */
-  imageSide: number;
+  /** Side of the model's square input (the dataset's image size); the local endpoint serves at this size. */
+  imageSide: number | undefined;
   /** Make the change set only, describe it, and delete it. */
   preview: boolean;
 }
@@ -145,8 +171,8 @@ export interface Backend {
   readonly trainer: Trainer;
   readonly evaluator: Evaluator;
   readonly deployer: Deployer;
-  /** The model the current deployment serves, as a training record; undefined when nothing is deployed. */
-  deployedModel(): Promise<{ model: TrainRecord; imageSide: number } | undefined>;
+  /** The model the current deployment serves; undefined when nothing is deployed. */
+  deployedModel(): Promise<DeployedModel | undefined>;
   /** Connects to the deployed workflow (locally: starts the model server and the functions). */
   openWorkflow(deployment: DeployRecord, reporter: Reporter): Promise<WorkflowRunner>;
   /** The deployed model, for the gate; undefined when nothing is deployed. */
@@ -156,7 +182,59 @@ export interface Backend {
    * capture files; absent where capture is written synchronously (local).
    */
   awaitCapture?(request: CaptureRequest, reporter: Reporter): Promise<string[]>;
+  /** Another bucket (an outside endpoint's capture) over the S3 data path and the standard credential chain. */
+  bucketStore(bucket: string): ObjectStore;
   close(): Promise<void>;
+}
+
+export interface BootstrapOptions {
+  githubRepository?: string;
+  existingOidcProviderArn?: string;
+}
+
+export interface TeardownOptions {
+  /** Keep the newest N runs and remove the others (local); undefined keeps every run. */
+  keepRuns?: number;
+  /** aws: also delete the bootstrap stack (the bucket itself is retained by its DeletionPolicy). */
+  includeBootstrap?: boolean;
+  /** local: remove the deployment (the CLI asks for it without --keep-runs, or with --include-deployment). */
+  deployment: boolean;
+}
+
+/** What `scones serve` announces: the local servers' addresses and this start's credentials. */
+export interface ServeInfo {
+  objectStore: string;
+  bucket: string;
+  endpoint: string;
+  endpointName: string;
+  region: string;
+  /** The key pair both servers accept, made at random for this start (as Jupyter's token is). */
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** Held while a command owns the work directory; released at its end. */
+export interface WorkDirLock {
+  update(runId: string): void;
+  release(): void;
+}
+
+/**
+ * One entry of the backend registry (`pipeline/backends/index.ts`): how to open the backend and the
+ * commands that act on an account or work directory rather than on a run. A new backend is one folder
+ * exporting this, plus one line in the registry.
+ */
+export interface BackendModule {
+  open(config: Config): Promise<Backend>;
+  /** Creates what the backend needs once (aws: the bootstrap stack); returns the variables to set. */
+  bootstrap(config: Config, options: BootstrapOptions, reporter: Reporter): Promise<Record<string, string>>;
+  /** What teardown would remove, for the confirmation prompt. */
+  teardownPlan(config: Config, options: TeardownOptions): string[];
+  teardown(config: Config, options: TeardownOptions, reporter: Reporter): Promise<void>;
+  /** Local capability: one process at a time owns the work directory (its store and deployment). */
+  lockWorkDir?(config: Config, command: string, runId: string): WorkDirLock;
+  /** Local capability: runs the store and endpoint in the foreground until `stopped` resolves. */
+  serve?(config: Config, announce: (info: ServeInfo) => void, stopped: Promise<void>): Promise<void>;
 }
 
 /** The capture a run's test executions should have produced. */

@@ -13,7 +13,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadTemplate, WORKFLOW_TEMPLATE } from '../pipeline/deploy/template.js';
+import { loadTemplate, WORKFLOW_TEMPLATE } from '../pipeline/templates/template.js';
 
 const OUTPUT = join(import.meta.dirname, '..', 'test', 'iam', 'data', 'handler-permissions.json');
 const HANDLERS = ['create', 'update', 'delete'] as const;

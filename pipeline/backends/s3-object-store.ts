@@ -4,7 +4,7 @@ import {
   HeadObjectCommand,
   PutObjectCommand,
   paginateListObjectsV2,
-  type S3Client,
+  S3Client,
 } from '@aws-sdk/client-s3';
 import { SconesError } from '../errors.js';
 import type { ObjectInfo, ObjectStore } from '../ports.js';
@@ -90,12 +90,7 @@ function isNotFound(error: unknown): boolean {
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 }
 
-/** Reads a whole object as UTF-8 text. */
-export async function getText(store: ObjectStore, key: string): Promise<string> {
-  return Buffer.from(await store.get(key)).toString('utf8');
-}
-
-/** The key of an `s3://bucket/key` URI (the bucket is the caller's to check). */
-export function keyOfUri(uri: string): string {
-  return uri.replace(/^s3:\/\/[^/]+\/?/, '');
+/** Another account's or endpoint's bucket, through the standard S3 client and credential chain. */
+export function outsideBucketStore(region: string, bucket: string): S3ObjectStore {
+  return new S3ObjectStore(new S3Client({ region }), bucket);
 }

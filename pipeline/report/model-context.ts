@@ -1,6 +1,6 @@
 import type { EvaluationRecord } from '../contracts/evaluation.js';
-import { CHAMPION_OUTPUTS } from '../deploy/champion.js';
 import { type DeployRecord, type Manifest, stageSection } from '../manifest.js';
+import { CHAMPION_OUTPUTS } from '../templates/champion.js';
 
 /**
  * The threshold the deployment was made with (its `DeployedConfidenceThreshold` output). A deployment made

@@ -1,9 +1,9 @@
 import { inferenceIdFor } from '../../lambdas/shared/events.js';
-import { getText } from '../backends/s3-object-store.js';
 import { decodeImage } from '../data/image.js';
 import { parseLst } from '../data/lst.js';
 import { seededRandom, shuffled } from '../data/random.js';
 import type { ObjectStore } from '../ports.js';
+import { getText } from '../util/object-text.js';
 import type { CaptureAggregator } from './aggregate.js';
 import { type ImageStatistics, imageStatistics } from './image-statistics.js';
 

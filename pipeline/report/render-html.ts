@@ -1,7 +1,7 @@
 import type { EvaluationRecord, Quality } from '../contracts/evaluation.js';
 import type { Example, ReportSummary } from './aggregate.js';
 import type { Chart } from './charts.js';
-import type { ReportContext } from './report.js';
+import type { ReportContext } from './report-context.js';
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -1,45 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EvaluationRecord } from '../contracts/evaluation.js';
 import type { CaptureAggregator, ReportSummary, Verdict } from './aggregate.js';
 import { reportCharts } from './charts.js';
 import { fmt, reportHtml } from './render-html.js';
+import type { ReportContext } from './report-context.js';
 import { argmax } from './statistics.js';
-import { type StateMachineDefinition, stateCounts, workflowSvg } from './workflow-graph.js';
+import { stateCounts, workflowSvg } from './workflow-graph.js';
 
 export { CaptureAggregator, type ReportInputs, type ReportSummary, type Verdict } from './aggregate.js';
 export { aggregateFromStore, labelsByInferenceId } from './read.js';
-
-/** What the report says about the model and run beside the capture itself. */
-export interface ReportContext {
-  classes: readonly string[];
-  header: {
-    trainingId?: string;
-    trainer?: string;
-    datasetDigest?: string;
-    trainedAt?: string;
-    endpoint?: string;
-    /** Where the threshold came from: the deployment, or the configuration when the deployment has none. */
-    thresholdSource: string;
-    runId: string;
-    source: string;
-  };
-  /** The model's held-out evaluation, drawn beside the executions' quality. */
-  evaluation?: EvaluationRecord;
-  executions?: readonly {
-    name: string;
-    s3Key: string;
-    label: number;
-    predicted?: number;
-    confidence?: number;
-    outcome: 'SUCCEEDED' | 'FILTERED' | 'ERROR';
-    error?: string;
-    durationMs: number;
-  }[];
-  stateMachine?: StateMachineDefinition;
-  /** Filled by writeReport. */
-  workflowSvg?: string;
-}
+export type { ReportContext } from './report-context.js';
 
 /** Writes report.json, summary.md, report.html (self-contained) and the PNG charts; returns the file names. */
 export async function writeReport(

@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { EvaluationRecord } from '../contracts/evaluation.js';
 import { SconesError } from '../errors.js';
-import { stageSection, type TrainRecord } from '../manifest.js';
+import { stageSection } from '../manifest.js';
+import type { ModelToDeploy } from '../ports.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
 
@@ -12,7 +13,7 @@ import { requireStage } from './upstream.js';
  */
 async function modelToDeploy(
   context: StageContext,
-): Promise<{ model: TrainRecord; imageSide: number; evaluation?: EvaluationRecord }> {
+): Promise<{ model: ModelToDeploy; imageSide: number | undefined; evaluation?: EvaluationRecord }> {
   const { backend, config, reporter, manifest } = context;
   if (config.deploy.preview && stageSection(manifest, 'train') === undefined) {
     const deployed = await backend.deployedModel();
@@ -20,8 +21,8 @@ async function modelToDeploy(
       throw new SconesError(
         'a preview without a trained model in the run needs a deployed model to keep: deploy once, or run train first',
       );
-    reporter.info(`preview keeps the deployed model ${deployed.model.trainingId}`);
-    return deployed;
+    reporter.info(`preview keeps the deployed model ${deployed.trainingId}`);
+    return { model: deployed, imageSide: deployed.imageSide };
   }
   const dataset = requireStage(manifest, 'stage-data', 'deploy').outputs;
   const model = requireStage(manifest, 'train', 'deploy').outputs;

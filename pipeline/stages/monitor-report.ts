@@ -1,11 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
-import { readValidationPredictions } from '../backends/local/trainer.js';
-import { getText, keyOfUri, S3ObjectStore } from '../backends/s3-object-store.js';
 import { KEYS } from '../constants.js';
 import { resolveClasses } from '../data/sources.js';
-import { STATE_MACHINE_DEFINITION } from '../deploy/template.js';
 import { SconesError } from '../errors.js';
 import type { ObjectStore } from '../ports.js';
 import { deployedThreshold, modelEvaluation } from '../report/model-context.js';
@@ -20,6 +16,9 @@ import {
   writeReport,
 } from '../report/report.js';
 import { parseDefinition } from '../report/workflow-graph.js';
+import { STATE_MACHINE_DEFINITION } from '../templates/template.js';
+import { getText } from '../util/object-text.js';
+import { keyOfUri, parseS3Uri } from '../util/s3-uri.js';
 import type { StageContext, StageResult } from './context.js';
 import { type CaseResult, testExecutionsKey } from './test-executions.js';
 import { requireStage } from './upstream.js';
@@ -57,7 +56,7 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
   };
   let baseline: ReportInputs['baseline'];
   try {
-    const predictions = await readValidationPredictions(store, keyOfUri(model.modelUri));
+    const predictions = await backend.trainer.driftBaseline(model);
     baseline = { ...predictions, images: await trainingImageStatistics(store, dataset.prefix) };
   } catch (error) {
     reporter.warn(
@@ -113,14 +112,9 @@ async function standaloneReport(
     minAccuracy: config.gate.minAccuracy,
   });
   if (capture.startsWith('s3://')) {
-    const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(capture);
-    const bucket = match?.[1] ?? '';
+    const location = parseS3Uri(capture, '--capture');
     // Any endpoint's capture bucket: the S3 data path, through the standard client and credential chain.
-    const store =
-      bucket === backend.store.bucket
-        ? backend.store
-        : new S3ObjectStore(new S3Client({ region: config.region }), bucket);
-    await aggregateFromStore(store, match?.[2] ?? '', aggregator);
+    await aggregateFromStore(backend.bucketStore(location.bucket), location.key, aggregator);
   } else {
     if (!existsSync(capture))
       throw new SconesError(

@@ -1,4 +1,3 @@
-import { getText } from '../backends/s3-object-store.js';
 import { KEYS } from '../constants.js';
 import { parseLst } from '../data/lst.js';
 import { seededRandom, shuffled } from '../data/random.js';
@@ -6,6 +5,7 @@ import { StageFailedError } from '../errors.js';
 import type { DatasetRecord } from '../manifest.js';
 import type { ExecutionResult, ObjectStore } from '../ports.js';
 import { mapConcurrent } from '../util/concurrency.js';
+import { getText } from '../util/object-text.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
 

@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { sagemakerHyperparametersFor } from '../backends/aws/sagemaker-trainer.js';
-import { localHyperparametersFor } from '../backends/local/trainer.js';
 import { stableStringify } from '../config.js';
 import { SconesError } from '../errors.js';
 import type { TrainRecord } from '../manifest.js';
@@ -26,17 +24,24 @@ export async function train(context: StageContext): Promise<StageResult<'train'>
   const { backend, config, reporter, manifest } = context;
   const dataset = requireStage(manifest, 'stage-data', 'train').outputs;
   const trainer = backend.trainer;
-  const hyperparameters =
-    backend.name === 'local'
-      ? localHyperparametersFor(config, dataset)
-      : sagemakerHyperparametersFor(config, dataset);
+  const hyperparameters = trainer.hyperparameters(config, dataset);
   const trainingId = trainingIdFor(dataset.digest, hyperparameters, trainer);
 
   if (config.train.reuseLastModel) {
     const deployed = await backend.deployedModel();
     if (deployed === undefined)
       throw new SconesError('--reuse-last-model: nothing is deployed to reuse; train once without it');
-    const record = (await trainer.find(deployed.model.trainingId)) ?? deployed.model;
+    // The deployed model's own training record when the trainer still has it; else what the deployment recorded.
+    const record = (await trainer.find(deployed.trainingId)) ?? {
+      trainingId: deployed.trainingId,
+      trainer: 'deployed',
+      modelUri: deployed.modelUri,
+      validationAccuracy: deployed.validationAccuracy,
+      epochs: [],
+      durationSeconds: 0,
+      datasetDigest: '',
+      hyperparameters: {},
+    };
     reporter.info(`reusing the deployed model ${record.trainingId} (--reuse-last-model): not training`);
     return result({ ...record, datasetDigest: record.datasetDigest || dataset.digest }, true);
   }

@@ -57,6 +57,8 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
       { ParameterKey: 'TrainingId', ParameterValue: 't-deployed' },
       { ParameterKey: 'ModelDataUrl', ParameterValue: `s3://${BUCKET}/models/t-deployed/model.tar.gz` },
       { ParameterKey: 'ValidationAccuracy', ParameterValue: '0.9' },
+      // DescribeStacks (API reference, Stack.Parameters) lists every parameter, defaults included.
+      { ParameterKey: 'ConfidenceThreshold', ParameterValue: '0.93' },
     ];
     cfn.on(DescribeStacksCommand).resolves({
       Stacks: [
@@ -116,6 +118,7 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
           Parameters: [
             { ParameterKey: 'TrainingId', ParameterValue: 't-deployed' },
             { ParameterKey: 'ModelDataUrl', ParameterValue: `s3://${BUCKET}/models/t-deployed/model.tar.gz` },
+            { ParameterKey: 'ConfidenceThreshold', ParameterValue: '0.93' },
           ],
         },
       ],

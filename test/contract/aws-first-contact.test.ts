@@ -18,7 +18,7 @@ import { maxWorkflowStackNameLength } from '../../pipeline/backends/aws/stacks.j
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { ConfigError, StageFailedError } from '../../pipeline/errors.js';
 import type { DeployRequest } from '../../pipeline/ports.js';
-import type { LambdaBundle } from '../../scripts/bundle-lambdas.js';
+import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 const STACK = 'scones-workflow';
@@ -37,13 +37,8 @@ const request = (runId: string, preview = false): DeployRequest => ({
   preview,
   model: {
     trainingId: 't-abc',
-    trainer: 'sagemaker-image-classification/1',
     modelUri: 's3://team-artifacts/models/t-abc/job/output/model.tar.gz',
     validationAccuracy: 0.87,
-    epochs: [],
-    durationSeconds: 600,
-    datasetDigest: 'd',
-    hyperparameters: {},
   },
   imageSide: 32,
 });

@@ -2,13 +2,18 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
-import { AWS_CLIENT_LIMITS, worstCaseCallMs } from '../../pipeline/backends/aws/client-config.js';
-import { createAwsClients, createCloudFormationClient } from '../../pipeline/backends/aws/index.js';
+import {
+  AWS_CLIENT_LIMITS,
+  createCloudFormationClient,
+  worstCaseCallMs,
+} from '../../pipeline/backends/aws/client-config.js';
+import { createAwsClients } from '../../pipeline/backends/aws/index.js';
 import { SconesError } from '../../pipeline/errors.js';
 import { testConfig } from '../helpers/workspace.js';
 
 const credentials = async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' });
-const fast = { connectionTimeoutMs: 500, requestTimeoutMs: 300, maxAttempts: 2 };
+// Retries at once: the test measures the attempts, not the SDK's backoff.
+const fast = { connectionTimeoutMs: 500, requestTimeoutMs: 300, maxAttempts: 2, retryDelayMs: 0 };
 
 describe('aws clients: timeouts and bounded retries against an endpoint that accepts and never answers', () => {
   let server: Server;

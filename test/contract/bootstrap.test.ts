@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
-import { bootstrap } from '../../pipeline/commands/bootstrap.js';
+import { bootstrap } from '../../pipeline/backends/aws/bootstrap.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 describe('scones bootstrap (aws-sdk-client-mock)', () => {

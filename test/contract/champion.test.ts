@@ -12,7 +12,7 @@ describe('aws champion: the deployed model from the workflow stack (aws-sdk-clie
   after(() => cfn.restore());
   const client = () => new CloudFormationClient({ region: 'us-east-1' });
 
-  it('reads training id and accuracy from the stack outputs, and the model from its parameters', async () => {
+  it('reads training id and accuracy from the stack outputs, and the model and its threshold from its parameters', async () => {
     cfn.on(DescribeStacksCommand).resolves({
       Stacks: [
         {
@@ -27,15 +27,18 @@ describe('aws champion: the deployed model from the workflow stack (aws-sdk-clie
             { ParameterKey: 'TrainingId', ParameterValue: 't-abc' },
             { ParameterKey: 'ModelDataUrl', ParameterValue: 's3://b/models/t-abc/model.tar.gz' },
             { ParameterKey: 'ValidationAccuracy', ParameterValue: '0.87' },
+            // DescribeStacks (API reference, Stack.Parameters) lists every parameter, defaults included.
+            { ParameterKey: 'ConfidenceThreshold', ParameterValue: '0.9' },
           ],
         },
       ],
     });
     expect(await readStackChampion(client(), 's')).to.deep.equal({ trainingId: 't-abc', accuracy: 0.87 });
-    expect((await readStackModel(client(), 's'))?.model).to.include({
+    expect(await readStackModel(client(), 's')).to.deep.equal({
       trainingId: 't-abc',
       modelUri: 's3://b/models/t-abc/model.tar.gz',
       validationAccuracy: 0.87,
+      threshold: 0.9,
     });
   });
 

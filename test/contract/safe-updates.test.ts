@@ -1,13 +1,13 @@
 import { loadAwsServiceSpec } from '@aws-cdk/aws-service-spec';
 import { expect } from 'chai';
 import { NAME_LIMITS } from '../../pipeline/backends/aws/stacks.js';
-import { nameDigests } from '../../pipeline/deploy/names.js';
+import { nameDigests } from '../../pipeline/templates/names.js';
 import {
   loadTemplate,
   type ResolveContext,
   resolveValue,
   type Template,
-} from '../../pipeline/deploy/template.js';
+} from '../../pipeline/templates/template.js';
 
 /**
  * Issue 13, safe updates: CloudFormation cannot replace a resource with a custom name in place ("CloudFormation

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect } from 'chai';
-import { openLocalDeployment } from '../../pipeline/backends/local/workflow.js';
+import { openLocalDeployment } from '../../pipeline/backends/local/index.js';
 import { localS3Client } from '../../pipeline/local-s3/launcher.js';
 import { parseCaptureText } from '../../pipeline/report/capture.js';
 import { classifyOutcome } from '../../pipeline/stages/test-executions.js';

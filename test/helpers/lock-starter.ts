@@ -3,7 +3,7 @@
  * `lost: <message>`, holds a won lock for a while (so a late starter cannot take it after release), exits.
  * Arguments: lock path, start time (ms since the epoch), hold time (ms).
  */
-import { acquireLock } from '../../pipeline/commands/lock.js';
+import { acquireLock } from '../../pipeline/util/lock.js';
 
 const [path, startAt, holdMs] = process.argv.slice(2) as [string, string, string];
 while (Date.now() < Number(startAt)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);

@@ -29,7 +29,7 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { inferenceIdFor } from '../../lambdas/shared/events.js';
-import { loadTemplate } from '../../pipeline/deploy/template.js';
+import { loadTemplate } from '../../pipeline/templates/template.js';
 import { TEST_ACCOUNT } from './roles.js';
 
 /** One request the code sent: the SDK client's service, the command and its input. */

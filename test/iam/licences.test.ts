@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { bundleLambdas } from '../../scripts/bundle-lambdas.js';
+import { bundleLambdas } from '../../pipeline/templates/lambda-bundles.js';
 import { tempDir } from '../helpers/workspace.js';
 
 const root = join(import.meta.dirname, '..', '..');

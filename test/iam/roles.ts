@@ -5,7 +5,7 @@ import {
   resolveValue,
   type Template,
   WORKFLOW_TEMPLATE,
-} from '../../pipeline/deploy/template.js';
+} from '../../pipeline/templates/template.js';
 
 /** Test values the templates' intrinsic functions resolve with (one account, one region). */
 export const TEST_ACCOUNT = {

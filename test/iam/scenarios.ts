@@ -13,7 +13,7 @@ import { STAGES, type StageName } from '../../pipeline/constants.js';
 import type { TrainRecord } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { executeStage, resolveRun } from '../../pipeline/run.js';
-import type { LambdaBundle } from '../../scripts/bundle-lambdas.js';
+import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
 import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
 import { FakeAws, type RecordedCall } from './fake-aws.js';
 import { TEST_ACCOUNT, WORKFLOW_TEST_PARAMETERS } from './roles.js';

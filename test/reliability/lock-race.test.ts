@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { acquireLock } from '../../pipeline/commands/lock.js';
+import { acquireLock } from '../../pipeline/util/lock.js';
 import { tempDir } from '../helpers/workspace.js';
 import { figures } from './figures.js';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { unzipSync } from 'fflate';
-import { bundleLambdas } from '../../scripts/bundle-lambdas.js';
+import { bundleLambdas } from '../../pipeline/templates/lambda-bundles.js';
 import { tempDir } from '../helpers/workspace.js';
 
 describe('Lambda bundles', function () {

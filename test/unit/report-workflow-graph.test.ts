@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { STATE_MACHINE_DEFINITION } from '../../pipeline/deploy/template.js';
 import { timeAxis } from '../../pipeline/report/time-axis.js';
 import {
   parseDefinition,
@@ -8,6 +7,7 @@ import {
   stateOrder,
   workflowSvg,
 } from '../../pipeline/report/workflow-graph.js';
+import { STATE_MACHINE_DEFINITION } from '../../pipeline/templates/template.js';
 
 const definition = parseDefinition(readFileSync(STATE_MACHINE_DEFINITION, 'utf8'), STATE_MACHINE_DEFINITION);
 

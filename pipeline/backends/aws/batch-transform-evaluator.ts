@@ -13,9 +13,10 @@ import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
 import { mapConcurrent } from '../../util/concurrency.js';
-import { getText } from '../s3-object-store.js';
+import { getText } from '../../util/object-text.js';
+import { realSleep, type Sleep } from '../../util/time.js';
 import { imageClassificationUri, trainingCostUsd } from './regions.js';
-import { JOB_NAME_PATTERN, realSleep, type Sleep } from './sagemaker-trainer.js';
+import { JOB_NAME_PATTERN } from './sagemaker-trainer.js';
 
 export interface BatchTransformEvaluatorOptions {
   client: SageMakerClient;

@@ -1,8 +1,8 @@
 import { StageFailedError } from '../../errors.js';
 import type { CaptureRequest, ObjectStore } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
-import { getText } from '../s3-object-store.js';
-import { realSleep, type Sleep } from './sagemaker-trainer.js';
+import { getText } from '../../util/object-text.js';
+import { realSleep, type Sleep } from '../../util/time.js';
 
 /**
  * SageMaker writes capture files under `<destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl`, the

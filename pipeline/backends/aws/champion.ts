@@ -1,7 +1,6 @@
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { CHAMPION_OUTPUTS, championFromOutputs } from '../../deploy/champion.js';
-import type { TrainRecord } from '../../manifest.js';
-import type { Champion } from '../../ports.js';
+import type { Champion, DeployedModel } from '../../ports.js';
+import { CHAMPION_OUTPUTS, championFromOutputs } from '../../templates/champion.js';
 import { describeStack } from './stacks.js';
 
 export { CHAMPION_OUTPUTS };
@@ -21,24 +20,17 @@ export async function readStackChampion(
 export async function readStackModel(
   client: CloudFormationClient,
   stackName: string,
-): Promise<{ model: TrainRecord; imageSide: number } | undefined> {
+): Promise<DeployedModel | undefined> {
   const stack = await describeStack(client, stackName);
   const parameter = (key: string) => stack?.Parameters?.find((p) => p.ParameterKey === key)?.ParameterValue;
   const trainingId = parameter('TrainingId');
   const modelUri = parameter('ModelDataUrl');
-  if (trainingId === undefined || modelUri === undefined) return undefined;
+  const threshold = parameter('ConfidenceThreshold');
+  if (trainingId === undefined || modelUri === undefined || threshold === undefined) return undefined;
   return {
-    // The built-in algorithm's input: image_shape 3,32,32.
-    imageSide: 32,
-    model: {
-      trainingId,
-      trainer: 'deployed',
-      modelUri,
-      validationAccuracy: Number(parameter('ValidationAccuracy') ?? 0),
-      epochs: [],
-      durationSeconds: 0,
-      datasetDigest: '',
-      hyperparameters: {},
-    },
+    trainingId,
+    modelUri,
+    validationAccuracy: Number(parameter('ValidationAccuracy') ?? 0),
+    threshold: Number(threshold),
   };
 }

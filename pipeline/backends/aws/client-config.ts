@@ -1,4 +1,6 @@
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { SconesError } from '../../errors.js';
 
 /** Network limits every aws client gets, so a silent endpoint fails the stage instead of hanging it. */
@@ -9,6 +11,8 @@ export interface AwsClientLimits {
   requestTimeoutMs: number;
   /** Attempts per call, the first included (the SDK's standard retry strategy, with backoff). */
   maxAttempts: number;
+  /** A fixed delay between attempts instead of the standard backoff; tests pass 0 to retry at once. */
+  retryDelayMs?: number;
 }
 
 /**
@@ -35,7 +39,9 @@ export function awsClientConfig(
   return {
     region,
     ...(credentials === undefined ? {} : { credentials }),
-    maxAttempts: limits.maxAttempts,
+    ...(limits.retryDelayMs === undefined
+      ? { maxAttempts: limits.maxAttempts }
+      : { retryStrategy: new ConfiguredRetryStrategy(limits.maxAttempts, limits.retryDelayMs) }),
     requestHandler: {
       connectionTimeout: limits.connectionTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
@@ -78,4 +84,17 @@ export function nameTimeouts<C>(client: C, service: string, limits: AwsClientLim
     { step: 'initialize', name: 'sconesNameTimeouts' },
   );
   return client;
+}
+
+/** A CloudFormation client with the backend's timeouts and retries (bootstrap and teardown use it too). */
+export function createCloudFormationClient(
+  region: string,
+  credentials?: AwsCredentialIdentityProvider,
+  limits: AwsClientLimits = AWS_CLIENT_LIMITS,
+): CloudFormationClient {
+  return nameTimeouts(
+    new CloudFormationClient(awsClientConfig(region, credentials, limits)),
+    'CloudFormation',
+    limits,
+  );
 }

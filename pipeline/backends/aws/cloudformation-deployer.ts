@@ -2,16 +2,16 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { bundleLambdas, type LambdaBundle } from '../../../scripts/bundle-lambdas.js';
 import type { Config } from '../../config.js';
-import { missingCode, uploadCode, workflowParameters } from '../../deploy/parameters.js';
-import { templateDigest, WORKFLOW_TEMPLATE } from '../../deploy/template.js';
 import { ConfigError } from '../../errors.js';
 import type { DeployRecord } from '../../manifest.js';
 import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
+import { bundleLambdas, type LambdaBundle } from '../../templates/lambda-bundles.js';
+import { missingCode, uploadCode, workflowParameters } from '../../templates/parameters.js';
+import { deploymentDigest, WORKFLOW_TEMPLATE } from '../../templates/template.js';
+import { realSleep, type Sleep } from '../../util/time.js';
 import { imageClassificationUri } from './regions.js';
-import { realSleep, type Sleep } from './sagemaker-trainer.js';
 import { changesTable, Stacks, stackOutputs, validWorkflowStackName } from './stacks.js';
 
 export interface CloudFormationDeployerOptions {
@@ -91,7 +91,7 @@ export class CloudFormationDeployer implements Deployer {
       endpointName: '',
       stateMachineArn: '',
       outputs: {},
-      deploymentDigest: templateDigest(),
+      deploymentDigest: deploymentDigest(stackName, parameters),
       changes: [],
     };
     if (result.kind === 'preview') {

@@ -1,4 +1,4 @@
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -6,16 +6,24 @@ import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import type { Config } from '../../config.js';
 import { ENV } from '../../constants.js';
 import { SconesError } from '../../errors.js';
-import type { Backend } from '../../ports.js';
+import type { Backend, BackendModule } from '../../ports.js';
+import type { Sleep } from '../../util/time.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
 import { S3ObjectStore } from '../s3-object-store.js';
 import { BatchTransformEvaluator } from './batch-transform-evaluator.js';
+import { bootstrap, teardown, teardownPlan } from './bootstrap.js';
 import { awaitCapture } from './capture.js';
 import { readStackChampion, readStackModel } from './champion.js';
-import { AWS_CLIENT_LIMITS, type AwsClientLimits, awsClientConfig, nameTimeouts } from './client-config.js';
+import {
+  AWS_CLIENT_LIMITS,
+  type AwsClientLimits,
+  awsClientConfig,
+  createCloudFormationClient,
+  nameTimeouts,
+} from './client-config.js';
 import { CloudFormationDeployer } from './cloudformation-deployer.js';
 import { refreshingCredentials } from './credentials.js';
-import { SageMakerTrainer, type Sleep } from './sagemaker-trainer.js';
+import { SageMakerTrainer } from './sagemaker-trainer.js';
 import { StepFunctionsRunner } from './step-functions-runner.js';
 
 /** AWS SDK v3 clients of the aws backend; tests pass mocked ones. */
@@ -26,19 +34,6 @@ export interface AwsClients {
   cloudformation: CloudFormationClient;
   /** Fetches fresh credentials for every client; absent in tests. */
   refreshCredentials?: () => Promise<void>;
-}
-
-/** A CloudFormation client with the backend's timeouts and retries (bootstrap and teardown use it too). */
-export function createCloudFormationClient(
-  region: string,
-  credentials?: AwsCredentialIdentityProvider,
-  limits: AwsClientLimits = AWS_CLIENT_LIMITS,
-): CloudFormationClient {
-  return nameTimeouts(
-    new CloudFormationClient(awsClientConfig(region, credentials, limits)),
-    'CloudFormation',
-    limits,
-  );
 }
 
 /**
@@ -112,6 +107,7 @@ export function openAwsBackend(
     deployedModel: () => readStackModel(clients.cloudformation, config.deploy.stackName),
     champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
     awaitCapture: (request, reporter) => awaitCapture(store, request, reporter, clock),
+    bucketStore: (bucket) => (bucket === store.bucket ? store : new S3ObjectStore(clients.s3, bucket)),
     async close() {
       clients.s3.destroy();
       clients.sagemaker.destroy();
@@ -120,3 +116,11 @@ export function openAwsBackend(
     },
   };
 }
+
+/** The aws backend's registry entry. */
+export const awsBackend: BackendModule = {
+  open: async (config) => openAwsBackend(config),
+  bootstrap: (config, options, reporter) => bootstrap(config, options, reporter),
+  teardownPlan,
+  teardown: (config, options, reporter) => teardown(config, options, reporter),
+};

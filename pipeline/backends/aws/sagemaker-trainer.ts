@@ -8,12 +8,10 @@ import {
 import type { Config } from '../../config.js';
 import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { DatasetRecord, TrainRecord } from '../../manifest.js';
-import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
+import type { ObjectStore, Trainer, TrainRequest, ValidationPredictions } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
+import { realSleep, type Sleep } from '../../util/time.js';
 import { imageClassificationUri, trainingCostUsd } from './regions.js';
-
-export type Sleep = (ms: number) => Promise<void>;
-export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** SageMaker's rule for training job names. */
 export const JOB_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
@@ -80,6 +78,16 @@ export class SageMakerTrainer implements Trainer {
   constructor(private readonly options: SageMakerTrainerOptions) {
     this.sleep = options.sleep ?? realSleep;
     this.pollMs = (options.pollSeconds ?? 30) * 1000;
+  }
+
+  hyperparameters(config: Config, dataset: DatasetRecord): Record<string, string> {
+    return sagemakerHyperparametersFor(config, dataset);
+  }
+
+  async driftBaseline(): Promise<ValidationPredictions> {
+    throw new SconesError(
+      "SageMaker's built-in image-classification algorithm saves no validation predictions to compare with",
+    );
   }
 
   async find(trainingId: string): Promise<TrainRecord | undefined> {

@@ -11,11 +11,11 @@ import {
   ExecuteChangeSetCommand,
   type Stack,
 } from '@aws-sdk/client-cloudformation';
-import { loadTemplate, type Template } from '../../deploy/template.js';
 import { ConfigError, StageFailedError } from '../../errors.js';
 import type { ResourceChange } from '../../manifest.js';
 import type { Reporter } from '../../reporter.js';
-import type { Sleep } from './sagemaker-trainer.js';
+import { loadTemplate, type Template } from '../../templates/template.js';
+import type { Sleep } from '../../util/time.js';
 
 const EMPTY_CHANGE_SET = /didn't contain changes|No updates are to be performed/i;
 

@@ -1,7 +1,7 @@
 import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SconesError, StageFailedError } from '../../errors.js';
 import type { ExecutionRequest, ExecutionResult, WorkflowRunner } from '../../ports.js';
-import { realSleep, type Sleep } from './sagemaker-trainer.js';
+import { realSleep, type Sleep } from '../../util/time.js';
 
 /**
  * Executions of the deployed state machine: StartExecution under a deterministic name (a re-run reuses

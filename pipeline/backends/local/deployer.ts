@@ -1,16 +1,15 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleLambdas } from '../../../scripts/bundle-lambdas.js';
 import type { Config } from '../../config.js';
-import { stableStringify } from '../../config.js';
-import { resolveLocalStack } from '../../deploy/local-stack.js';
-import { uploadCode, workflowParameters } from '../../deploy/parameters.js';
-import { loadTemplate, STATE_MACHINE_DEFINITION, templateDigest } from '../../deploy/template.js';
+import { SconesError } from '../../errors.js';
 import { newLocalCredentials } from '../../local-s3/signature.js';
 import type { DeployRecord } from '../../manifest.js';
 import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
+import { bundleLambdas } from '../../templates/lambda-bundles.js';
+import { uploadCode, workflowParameters } from '../../templates/parameters.js';
+import { resolveTemplate } from '../../templates/resolved-template.js';
+import { deploymentDigest, loadTemplate, STATE_MACHINE_DEFINITION } from '../../templates/template.js';
 import { writeFileAtomic } from '../manifest-stores.js';
 import { type LocalDeployment, readLocalDeployment } from './deployment-record.js';
 import { startModelServer } from './model-server.js';
@@ -32,6 +31,11 @@ export class LocalDeployer implements Deployer {
 
   async deploy(request: DeployRequest, reporter: Reporter): Promise<DeployRecord & { reused: boolean }> {
     const { config, store } = this;
+    const side = request.imageSide;
+    if (side === undefined)
+      throw new SconesError(
+        `the local endpoint needs the image size model ${request.model.trainingId} was trained at: run stage-data and train in this run`,
+      );
     const bundles = await bundleLambdas(join(this.paths.root, 'lambdas'));
     for (const b of bundles) reporter.info(`bundle ${b.zipName}: ${(b.zipBytes / 1024).toFixed(1)} KiB`);
     const parameters = workflowParameters({
@@ -43,15 +47,12 @@ export class LocalDeployer implements Deployer {
       sageMakerRoleArn: LOCAL_SAGEMAKER_ROLE,
       store,
     });
-    const stack = resolveLocalStack(loadTemplate(), parameters, {
+    const stack = resolveTemplate(loadTemplate(), parameters, {
       stackName: config.deploy.stackName,
       region: config.region,
       definition: readFileSync(STATE_MACHINE_DEFINITION, 'utf8'),
     });
-    const deploymentDigest = createHash('sha256')
-      .update(stableStringify({ template: templateDigest(), parameters, stackName: config.deploy.stackName }))
-      .digest('hex')
-      .slice(0, 20);
+    const digest = deploymentDigest(config.deploy.stackName, parameters);
     const record: DeployRecord = {
       deployed: true,
       preview: request.preview,
@@ -61,12 +62,12 @@ export class LocalDeployer implements Deployer {
       endpointName: stack.endpointName,
       stateMachineArn: stack.stateMachineArn,
       outputs: stack.outputs,
-      deploymentDigest,
+      deploymentDigest: digest,
       changes: [],
     };
     const current = readLocalDeployment(this.paths.deployment);
-    if (current?.deploymentDigest === deploymentDigest) {
-      reporter.info(`local deployment ${deploymentDigest} is unchanged: nothing to deploy`);
+    if (current?.deploymentDigest === digest) {
+      reporter.info(`local deployment ${digest} is unchanged: nothing to deploy`);
       return { ...record, deployed: false, reused: true };
     }
     record.changes = describeChanges(current, parameters);
@@ -85,7 +86,7 @@ export class LocalDeployer implements Deployer {
       endpointName: stack.endpointName,
       variantName: stack.variantName,
       capture: stack.capture,
-      side: request.imageSide,
+      side,
       // Nobody calls this check's server: a key pair nobody holds.
       credentials: newLocalCredentials(),
     });
@@ -95,11 +96,11 @@ export class LocalDeployer implements Deployer {
     await server.stop();
 
     const deployment: LocalDeployment = {
-      deploymentDigest,
+      deploymentDigest: digest,
       trainingId: request.model.trainingId,
       validationAccuracy: request.model.validationAccuracy,
       modelUri: request.model.modelUri,
-      side: request.imageSide,
+      side,
       deployedAt: new Date().toISOString(),
       runId: request.runId,
       parameters,

@@ -1,6 +1,6 @@
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
-import { keyOfUri } from '../s3-object-store.js';
+import { keyOfUri } from '../../util/s3-uri.js';
 import { deserializeModel, predictProbabilities } from './model.js';
 import { initTensorflow } from './tf.js';
 import { MODEL_FILES, readSplit } from './trainer.js';

@@ -1,83 +1,39 @@
-import { join, resolve } from 'node:path';
-import type { Config } from '../../config.js';
-import { CHAMPION_OUTPUTS, championFromOutputs } from '../../deploy/champion.js';
-import { localS3Client, startLocalObjectStore } from '../../local-s3/launcher.js';
-import type { LocalCredentials } from '../../local-s3/signature.js';
-import type { Backend, Champion } from '../../ports.js';
-import { FileManifestStore } from '../manifest-stores.js';
-import { S3ObjectStore } from '../s3-object-store.js';
-import { LocalDeployer } from './deployer.js';
-import { readLocalDeployment } from './deployment-record.js';
-import { LocalEvaluator } from './evaluator.js';
-import { LocalTrainer } from './trainer.js';
-import { openLocalWorkflow } from './workflow.js';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { ConfigError } from '../../errors.js';
+import type { BackendModule } from '../../ports.js';
+import { acquireLock } from '../../util/lock.js';
+import { openLocalBackend } from './backend.js';
+import { localPaths } from './paths.js';
+import { serve } from './serve.js';
+import { teardown, teardownPlan } from './teardown.js';
 
-/** Paths of the local backend's state under the work directory. */
-export function localPaths(workDir: string) {
-  const root = resolve(workDir);
-  return {
-    root,
-    objects: join(root, 'objects'),
-    runs: join(root, 'runs'),
-    deployment: join(root, 'deployment.json'),
-    lock: join(root, 'lock'),
-  };
-}
+export { openLocalBackend } from './backend.js';
+export { localPaths } from './paths.js';
+export { openLocalDeployment } from './serve.js';
 
-/** The local backend: S3-compatible store on 127.0.0.1, TensorFlow.js trainer, file manifests. */
-export async function openLocalBackend(
-  config: Config,
-): Promise<Backend & { readonly s3Endpoint: string; readonly credentials: LocalCredentials }> {
-  const paths = localPaths(config.workDir);
-  const server = await startLocalObjectStore({ directory: paths.objects, bucket: config.bucket });
-  const store = new S3ObjectStore(localS3Client(server, config.region), config.bucket);
-  return {
-    name: 'local',
-    store,
-    s3Endpoint: server.endpoint,
-    credentials: server.credentials,
-    manifests: new FileManifestStore(paths.runs),
-    trainer: new LocalTrainer(store),
-    evaluator: new LocalEvaluator(store),
-    deployer: new LocalDeployer(config, store, paths),
-    openWorkflow: (_deployment, reporter) =>
-      openLocalWorkflow(
-        {
-          deploymentPath: paths.deployment,
-          store,
-          s3Endpoint: server.endpoint,
-          credentials: server.credentials,
-          region: config.region,
-          lambdaLogFile: join(paths.root, 'lambda-logs.jsonl'),
-        },
-        reporter,
-      ),
-    async deployedModel() {
-      const deployment = readLocalDeployment(paths.deployment);
-      if (deployment === undefined) return undefined;
-      return {
-        imageSide: deployment.side,
-        model: {
-          trainingId: deployment.trainingId,
-          trainer: 'deployed',
-          modelUri: deployment.modelUri,
-          validationAccuracy: deployment.validationAccuracy,
-          epochs: [],
-          durationSeconds: 0,
-          datasetDigest: '',
-          hyperparameters: {},
-        },
-      };
-    },
-    async champion(): Promise<Champion | undefined> {
-      const deployment = readLocalDeployment(paths.deployment);
-      if (deployment === undefined) return undefined;
-      const outputs: Record<string, string> = {
-        ...deployment.stack.outputs,
-        [CHAMPION_OUTPUTS.trainingId]: deployment.trainingId,
-      };
-      return championFromOutputs((key) => outputs[key]);
-    },
-    close: () => server.stop(),
-  };
-}
+/** The local backend's registry entry: everything on this machine under the work directory. */
+export const localBackend: BackendModule = {
+  open: openLocalBackend,
+  async bootstrap(_config, _options, reporter) {
+    reporter.info('the local backend needs no bootstrap: `npm start` creates what it needs under .scones/');
+    return {};
+  },
+  teardownPlan,
+  async teardown(config, options, reporter) {
+    const backend = await openLocalBackend(config);
+    try {
+      await teardown(config, options, backend.store, reporter);
+    } finally {
+      await backend.close();
+    }
+  },
+  lockWorkDir(config, command, runId) {
+    if (existsSync(config.workDir) && !statSync(config.workDir).isDirectory())
+      throw new ConfigError(
+        `workDir ${config.workDir} is a file, not a folder: set workDir to a folder (or remove the file)`,
+      );
+    mkdirSync(config.workDir, { recursive: true });
+    return acquireLock(localPaths(config.workDir).lock, { runId, command });
+  },
+  serve,
+};

@@ -3,7 +3,6 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { decodeImage, endpointPixelLimit, shrinkByBlocks } from '../../data/image.js';
-import type { DataCaptureSettings } from '../../deploy/local-stack.js';
 import { SconesError } from '../../errors.js';
 import {
   type LocalCredentials,
@@ -12,7 +11,8 @@ import {
   verifySignature,
 } from '../../local-s3/signature.js';
 import type { ObjectStore } from '../../ports.js';
-import { keyOfUri } from '../s3-object-store.js';
+import type { DataCaptureSettings } from '../../templates/resolved-template.js';
+import { keyOfUri, parseS3Uri } from '../../util/s3-uri.js';
 import { deserializeModel, imageToInput } from './model.js';
 import { initTensorflow, tf } from './tf.js';
 import { MODEL_FILES } from './trainer.js';
@@ -59,11 +59,10 @@ export interface CaptureRecord {
 
 /** Parses `s3://bucket/prefix` into its key prefix (no trailing slash). */
 export function capturePrefix(destination: string, bucket: string): string {
-  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(destination);
-  if (match === null) throw new SconesError(`data capture destination ${destination} is not an s3:// URI`);
-  if (match[1] !== bucket)
+  const location = parseS3Uri(destination, 'data capture destination');
+  if (location.bucket !== bucket)
     throw new SconesError(`data capture destination ${destination} is not in the artifact bucket ${bucket}`);
-  return (match[2] ?? '').replace(/\/+$/, '');
+  return location.key.replace(/\/+$/, '');
 }
 
 /**

@@ -11,10 +11,11 @@ import {
   type TrainRecord,
   trainRecordSchema,
 } from '../../manifest.js';
-import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
+import type { ObjectStore, Trainer, TrainRequest, ValidationPredictions } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
 import { mapConcurrent } from '../../util/concurrency.js';
-import { getText } from '../s3-object-store.js';
+import { getText } from '../../util/object-text.js';
+import { keyOfUri } from '../../util/s3-uri.js';
 import {
   buildModel,
   fillBatch,
@@ -36,13 +37,6 @@ const localHyperparameters = z.object({
   side: z.number().int().positive(),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
-
-/** Validation predictions of the trained model: the monitor report's drift baseline. */
-export interface ValidationPredictions {
-  classes: string[];
-  labels: number[];
-  probabilities: number[][];
-}
 
 export const MODEL_FILES = {
   modelJson: 'model.json',
@@ -73,6 +67,14 @@ export class LocalTrainer implements Trainer {
 
   private prefix(trainingId: string): string {
     return `models/${trainingId}/`;
+  }
+
+  hyperparameters(config: Config, dataset: DatasetRecord): LocalHyperparameters {
+    return localHyperparametersFor(config, dataset);
+  }
+
+  driftBaseline(model: TrainRecord): Promise<ValidationPredictions> {
+    return readValidationPredictions(this.store, keyOfUri(model.modelUri));
   }
 
   async find(trainingId: string): Promise<TrainRecord | undefined> {

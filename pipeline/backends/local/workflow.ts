@@ -1,12 +1,10 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Config } from '../../config.js';
 import { SconesError } from '../../errors.js';
 import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { ExecutionRequest, ExecutionResult, ObjectStore, WorkflowRunner } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
 import { readLocalDeployment } from './deployment-record.js';
-import { localPaths, openLocalBackend } from './index.js';
 import { LocalLambdaRuntime } from './lambda-runtime.js';
 import { type ModelServer, startModelServer } from './model-server.js';
 import { LocalStateMachineRunner } from './state-machine-runner.js';
@@ -104,33 +102,4 @@ export async function openLocalWorkflow(
     },
     close: () => services.stop(),
   };
-}
-
-/** The local backend with its recorded deployment running: what `scones serve`, tests and benchmarks use. */
-export async function openLocalDeployment(config: Config): Promise<{
-  backend: Awaited<ReturnType<typeof openLocalBackend>>;
-  services: LocalServices;
-  stop(): Promise<void>;
-}> {
-  const backend = await openLocalBackend(config);
-  try {
-    const services = await startLocalServices({
-      deploymentPath: localPaths(config.workDir).deployment,
-      store: backend.store,
-      s3Endpoint: backend.s3Endpoint,
-      credentials: backend.credentials,
-      region: config.region,
-    });
-    return {
-      backend,
-      services,
-      async stop() {
-        await services.stop();
-        await backend.close();
-      },
-    };
-  } catch (error) {
-    await backend.close();
-    throw error;
-  }
 }

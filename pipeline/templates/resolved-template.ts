@@ -22,7 +22,7 @@ export interface DataCaptureSettings {
 }
 
 /** Everything the local backend takes from the workflow template. */
-export interface LocalStack {
+export interface ResolvedTemplate {
   endpointName: string;
   variantName: string;
   capture: DataCaptureSettings;
@@ -47,11 +47,11 @@ const NAME_PROPERTY: Record<string, string> = {
  * Refs and attributes, the functions' environment, the endpoint's data capture, and the state machine
  * definition with its substitutions applied. Unknown parameters or missing values are errors.
  */
-export function resolveLocalStack(
+export function resolveTemplate(
   template: Template,
   parameterValues: Record<string, string>,
   options: { stackName: string; region: string; definition: string },
-): LocalStack {
+): ResolvedTemplate {
   const parameters: Record<string, string> = {};
   for (const [name, spec] of Object.entries(template.Parameters ?? {})) {
     const value = parameterValues[name] ?? (spec.Default === undefined ? undefined : String(spec.Default));

@@ -1,31 +1,13 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCloudFormationClient } from '../backends/aws/index.js';
-import { realSleep } from '../backends/aws/sagemaker-trainer.js';
-import { Stacks } from '../backends/aws/stacks.js';
-import { localPaths } from '../backends/local/index.js';
-import type { Config } from '../config.js';
-import { KEYS } from '../constants.js';
-import type { ObjectStore } from '../ports.js';
-import type { Reporter } from '../reporter.js';
-import { BOOTSTRAP_STACK } from './bootstrap.js';
+import type { Config } from '../../config.js';
+import { KEYS } from '../../constants.js';
+import type { ObjectStore, TeardownOptions } from '../../ports.js';
+import type { Reporter } from '../../reporter.js';
+import { localPaths } from './paths.js';
 
-export interface TeardownOptions {
-  /** Keep the newest N runs and remove the others (local); undefined keeps every run. */
-  keepRuns?: number;
-  /** aws: also delete the bootstrap stack (the bucket itself is retained by its DeletionPolicy). */
-  includeBootstrap?: boolean;
-  /** local: remove the deployment (the CLI asks for it without --keep-runs, or with --include-deployment). */
-  deployment: boolean;
-}
-
-/** What teardown would remove, for the confirmation prompt. */
+/** What the local teardown would remove, for the confirmation prompt. */
 export function teardownPlan(config: Config, options: TeardownOptions): string[] {
-  if (config.backend === 'aws')
-    return [
-      `the CloudFormation stack ${config.deploy.stackName} (endpoint, Lambdas, state machine)`,
-      ...(options.includeBootstrap ? [`the ${BOOTSTRAP_STACK} stack (roles; the bucket is retained)`] : []),
-    ];
   const paths = localPaths(config.workDir);
   const runs = options.keepRuns === undefined ? [] : oldRuns(paths.runs, options.keepRuns);
   return [
@@ -53,18 +35,6 @@ export async function teardown(
   store: ObjectStore | undefined,
   reporter: Reporter,
 ): Promise<void> {
-  if (config.backend === 'aws') {
-    const stacks = new Stacks(createCloudFormationClient(config.region), realSleep, 10_000);
-    for (const name of [config.deploy.stackName, ...(options.includeBootstrap ? [BOOTSTRAP_STACK] : [])]) {
-      if ((await stacks.describe(name)) === undefined) {
-        reporter.info(`stack ${name} does not exist: nothing to remove`);
-        continue;
-      }
-      await stacks.delete(name, reporter);
-      reporter.info(`stack ${name} deleted`);
-    }
-    return;
-  }
   const paths = localPaths(config.workDir);
   if (options.deployment) {
     if (existsSync(paths.deployment)) {

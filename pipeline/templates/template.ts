@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CollectionTag, parse, type ScalarTag } from 'yaml';
+import { stableStringify } from '../config.js';
 import { SconesError } from '../errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -86,6 +87,17 @@ export function templateDigest(
   const hash = createHash('sha256');
   for (const path of paths) hash.update(readFileSync(path));
   return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * The deployment digest, one meaning on every backend: everything that changes what is deployed (the
+ * template and state machine, every parameter, the stack name). Equal digests deploy the same thing.
+ */
+export function deploymentDigest(stackName: string, parameters: Readonly<Record<string, string>>): string {
+  return createHash('sha256')
+    .update(stableStringify({ template: templateDigest(), parameters, stackName }))
+    .digest('hex')
+    .slice(0, 20);
 }
 
 /** What Ref, GetAtt and ${...} resolve to when the local backend reads the template. */

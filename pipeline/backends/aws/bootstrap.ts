@@ -1,19 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { createCloudFormationClient } from '../backends/aws/index.js';
-import { realSleep } from '../backends/aws/sagemaker-trainer.js';
-import { Stacks, stackOutputs } from '../backends/aws/stacks.js';
-import type { Config } from '../config.js';
-import { BOOTSTRAP_TEMPLATE } from '../deploy/template.js';
-import { ConfigError } from '../errors.js';
-import type { Reporter } from '../reporter.js';
+import type { Config } from '../../config.js';
+import { ConfigError } from '../../errors.js';
+import type { BootstrapOptions, TeardownOptions } from '../../ports.js';
+import type { Reporter } from '../../reporter.js';
+import { BOOTSTRAP_TEMPLATE } from '../../templates/template.js';
+import { realSleep } from '../../util/time.js';
+import { createCloudFormationClient } from './client-config.js';
+import { Stacks, stackOutputs } from './stacks.js';
 
 export const BOOTSTRAP_STACK = 'scones-bootstrap';
-
-export interface BootstrapOptions {
-  githubRepository?: string;
-  existingOidcProviderArn?: string;
-}
 
 /** Deploys bootstrap.yaml once per account and region; returns the repository variables to set. */
 export async function bootstrap(
@@ -22,10 +18,6 @@ export async function bootstrap(
   reporter: Reporter,
   client: CloudFormationClient = createCloudFormationClient(config.region),
 ): Promise<Record<string, string>> {
-  if (config.backend !== 'aws') {
-    reporter.info('the local backend needs no bootstrap: `npm start` creates what it needs under .scones/');
-    return {};
-  }
   if (options.githubRepository !== undefined && !/^[\w.-]+\/[\w.-]+$/.test(options.githubRepository))
     throw new ConfigError(`--github-repository ${options.githubRepository}: expected owner/name`);
   const stacks = new Stacks(client, realSleep, 10_000);
@@ -59,4 +51,30 @@ export async function bootstrap(
   );
   for (const [name, value] of Object.entries(variables)) reporter.info(`  ${name}=${value}`);
   return variables;
+}
+
+/** What the aws teardown would remove, for the confirmation prompt. */
+export function teardownPlan(config: Config, options: TeardownOptions): string[] {
+  return [
+    `the CloudFormation stack ${config.deploy.stackName} (endpoint, Lambdas, state machine)`,
+    ...(options.includeBootstrap ? [`the ${BOOTSTRAP_STACK} stack (roles; the bucket is retained)`] : []),
+  ];
+}
+
+/** Deletes the workflow stack and, when asked, the bootstrap stack; the bucket stays (DeletionPolicy). */
+export async function teardown(
+  config: Config,
+  options: TeardownOptions,
+  reporter: Reporter,
+  client: CloudFormationClient = createCloudFormationClient(config.region),
+): Promise<void> {
+  const stacks = new Stacks(client, realSleep, 10_000);
+  for (const name of [config.deploy.stackName, ...(options.includeBootstrap ? [BOOTSTRAP_STACK] : [])]) {
+    if ((await stacks.describe(name)) === undefined) {
+      reporter.info(`stack ${name} does not exist: nothing to remove`);
+      continue;
+    }
+    await stacks.delete(name, reporter);
+    reporter.info(`stack ${name} deleted`);
+  }
 }

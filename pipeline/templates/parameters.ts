@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { LambdaBundle } from '../../scripts/bundle-lambdas.js';
 import type { Config } from '../config.js';
 import { KEYS } from '../constants.js';
 import type { EvaluationRecord } from '../contracts/evaluation.js';
-import type { TrainRecord } from '../manifest.js';
-import type { ObjectStore } from '../ports.js';
+import type { ModelToDeploy, ObjectStore } from '../ports.js';
+import type { LambdaBundle } from './lambda-bundles.js';
 import { nameDigests } from './names.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from './template.js';
 
@@ -56,7 +55,7 @@ export async function uploadCode(store: ObjectStore, bundles: readonly LambdaBun
 /** The workflow template's parameter values for this model and configuration, on either backend. */
 export function workflowParameters(options: {
   config: Config;
-  model: TrainRecord;
+  model: ModelToDeploy;
   /** The model's held-out evaluation, recorded with the deployment for the next gate. */
   evaluation?: EvaluationRecord | undefined;
   bundles: readonly LambdaBundle[];

@@ -1,0 +1,153 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { backendModule } from '../backends/index.js';
+import { type Config, loadConfig } from '../config.js';
+import { ENV, ExitCode, STAGES, type StageName } from '../constants.js';
+import { InterruptedError, SconesError } from '../errors.js';
+import { newManifest, newRunId } from '../manifest.js';
+import type { Backend, WorkDirLock } from '../ports.js';
+import { createReporter, type Reporter } from '../reporter.js';
+import { executeStage, executeStages, resolveRun } from '../run.js';
+import { captureReportsDir, monitorReport } from '../stages/monitor-report.js';
+import { type CliIo, configOptions, type StageOptions } from './options.js';
+import { runSummary } from './summary.js';
+
+/** Where the backend has one (local), the work directory's lock: one process at a time owns it. */
+export function lockWorkDir(
+  config: Config,
+  command: string,
+  runId = `(${command})`,
+): WorkDirLock | undefined {
+  return backendModule(config).lockWorkDir?.(config, command, runId);
+}
+
+export async function runCommand(
+  command: StageName | 'run',
+  options: StageOptions,
+  io: CliIo,
+): Promise<number> {
+  let currentStage: string = command;
+  const reporter = trackingStage(createReporter({ stream: io.stderr, env: io.env }), (stage) => {
+    currentStage = stage;
+  });
+  let backend: Backend | undefined;
+  let lock: WorkDirLock | undefined;
+  // Ctrl-C ends the command at once with exit 130: the stage in flight is abandoned (its section is never
+  // written, so the manifest keeps the last completed stage), and the finally below closes and unlocks.
+  let interrupt: (error: InterruptedError) => void = () => {};
+  const interrupted = new Promise<never>((_resolve, reject) => {
+    interrupt = reject;
+  });
+  const onSignal = (signal: NodeJS.Signals) => {
+    reporter.warn(`${signal}: stopping; the manifest keeps the last completed stage, re-run to resume`);
+    interrupt(new InterruptedError(signal));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await guarded(io, reporter, { json: options.json === true, stage: () => currentStage }, () =>
+      Promise.race([work(), interrupted]),
+    );
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await backend?.close();
+    lock?.release();
+  }
+
+  async function work(): Promise<number> {
+    const { config } = loadConfig(configOptions(options, io));
+    lock = lockWorkDir(config, command, options.runId ?? '(new run)');
+    backend = await backendModule(config).open(config);
+    if (command === 'monitor-report' && config.monitor.capture !== undefined) {
+      await outsideCaptureReport(config, backend, reporter, options, io);
+      return ExitCode.Ok;
+    }
+    const manifest = await resolveRun(backend, config, command, options.runId);
+    reporter.info(`run ${manifest.runId} on the ${config.backend} backend`);
+    lock?.update(manifest.runId);
+    if (command === 'run') {
+      const { manifest: final, reused } = await executeStages(STAGES, {
+        config,
+        backend,
+        reporter,
+        manifest,
+      });
+      reporter.info(runSummary(final, config, reused));
+      if (options.json === true) io.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
+    } else {
+      const outcome = await executeStage(command, { config, backend, reporter, manifest });
+      if (options.json === true) io.stdout.write(`${JSON.stringify(outcome.record, null, 2)}\n`);
+    }
+    return ExitCode.Ok;
+  }
+}
+
+/**
+ * A report on capture files from any endpoint belongs to no pipeline run: it is written under its own
+ * folder (capture-reports/), no manifest is saved, so no later stage continues it and teardown
+ * --keep-runs does not count it. The reports made so far are listed.
+ */
+async function outsideCaptureReport(
+  config: Config,
+  backend: Backend,
+  reporter: Reporter,
+  options: StageOptions,
+  io: CliIo,
+): Promise<void> {
+  const reportId = options.runId ?? newRunId();
+  const manifest = newManifest(reportId, backend.name, '');
+  const result = await reporter.group('monitor-report', () =>
+    monitorReport({ config, backend, reporter, manifest, runId: reportId }),
+  );
+  reporter.info(`monitor-report done: ${result.summary}`);
+  for (const [name, value] of Object.entries(result.stepOutputs ?? {})) reporter.output(name, value);
+  if (result.markdown !== undefined) await reporter.summary(result.markdown);
+  const dir = captureReportsDir(config.workDir);
+  const reports = existsSync(dir) ? readdirSync(dir).sort() : [];
+  reporter.info(`reports on outside capture in ${dir}: ${reports.join(', ')}`);
+  if (options.json === true) io.stdout.write(`${JSON.stringify({ outputs: result.outputs }, null, 2)}\n`);
+}
+
+/** The reporter, telling `onStage` each stage it enters (for the error document of --json). */
+function trackingStage(reporter: Reporter, onStage: (stage: string) => void): Reporter {
+  return {
+    info: (message) => reporter.info(message),
+    warn: (message) => reporter.warn(message),
+    error: (message) => reporter.error(message),
+    group: (name, fn) => {
+      onStage(name);
+      return reporter.group(name, fn);
+    },
+    progress: (label, total, unit) => reporter.progress(label, total, unit),
+    output: (name, value) => reporter.output(name, value),
+    summary: (markdown) => reporter.summary(markdown),
+  };
+}
+
+/** With --json, a failure is also a document on stdout, naming the stage it happened in. */
+interface ErrorDocument {
+  json: boolean;
+  stage: () => string;
+}
+
+/** The one place errors are caught: prints them and maps them to exit codes. */
+export async function guarded(
+  io: CliIo,
+  reporter: Reporter | undefined,
+  document: ErrorDocument,
+  body: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (reporter !== undefined) reporter.error(message);
+    else io.stderr.write(`error: ${message}\n`);
+    if (!(error instanceof SconesError) && io.env[ENV.debug] !== undefined && error instanceof Error)
+      io.stderr.write(`${error.stack}\n`);
+    const exitCode = error instanceof SconesError ? error.exitCode : ExitCode.Failure;
+    if (document.json)
+      io.stdout.write(`${JSON.stringify({ error: { stage: document.stage(), message, exitCode } })}\n`);
+    return exitCode;
+  }
+}

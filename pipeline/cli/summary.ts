@@ -1,0 +1,36 @@
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import type { StageName } from '../constants.js';
+import { type Manifest, stageSection } from '../manifest.js';
+
+/** The end-of-run summary: dataset, accuracy, gate, executions, report. */
+export function runSummary(manifest: Manifest, config: Config, reused: readonly StageName[]): string {
+  const dataset = stageSection(manifest, 'stage-data')?.outputs;
+  const model = stageSection(manifest, 'train')?.outputs;
+  const evaluation = stageSection(manifest, 'evaluate')?.outputs;
+  const gate = stageSection(manifest, 'gate')?.outputs;
+  const executions = manifest.stages['test-executions']?.outputs as
+    | { summary?: { succeeded: number; filtered: number; errors: number } }
+    | undefined;
+  const report = manifest.stages['monitor-report']?.outputs as
+    | { reportDir?: string; accuracy?: number | null; records?: number }
+    | undefined;
+  const lines = [
+    `run ${manifest.runId} complete on the ${config.backend} backend${reused.length > 0 ? ` (reused: ${reused.join(', ')})` : ''}`,
+    `  dataset     ${dataset === undefined ? '-' : `${dataset.digest}: ${dataset.totals.train} train / ${dataset.totals.validation} validation / ${dataset.totals.test} test images`}`,
+    `  model       ${model === undefined ? '-' : `${model.trainingId}: validation accuracy ${model.validationAccuracy.toFixed(4)} (selection, ${dataset?.totals.validation ?? '?'} images)`}`,
+    `  evaluation  ${evaluation === undefined ? '-' : `test accuracy ${evaluation.quality.accuracy.toFixed(4)} (held out, ${evaluation.quality.count} images, 95% interval ${evaluation.quality.accuracyInterval.low.toFixed(3)}-${evaluation.quality.accuracyInterval.high.toFixed(3)})`}`,
+    `  gate        ${gate === undefined ? '-' : `${gate.forced ? 'forced' : gate.passed ? 'passed' : 'rejected'} on test accuracy (minimum ${gate.minAccuracy})`}`,
+    `  executions  ${
+      executions?.summary === undefined
+        ? '-'
+        : `${executions.summary.succeeded} succeeded / ${executions.summary.filtered} filtered / ${executions.summary.errors} failed${
+            typeof report?.accuracy === 'number'
+              ? `; accuracy ${report.accuracy.toFixed(4)} over the captured executions with ground truth (filtered included)`
+              : ''
+          }`
+    }`,
+    `  report      ${report?.reportDir === undefined ? '-' : join(report.reportDir, 'report.html')}`,
+  ];
+  return lines.join('\n');
+}

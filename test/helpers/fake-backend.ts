@@ -1,0 +1,116 @@
+import { ObjectStoreManifestStore } from '../../pipeline/backends/manifest-stores.js';
+import { SconesError } from '../../pipeline/errors.js';
+import type { TrainRecord } from '../../pipeline/manifest.js';
+import type {
+  Backend,
+  Champion,
+  DeployedModel,
+  EvaluateRequest,
+  Evaluator,
+  ObjectInfo,
+  ObjectStore,
+  ScoredImage,
+  Trainer,
+  ValidationPredictions,
+} from '../../pipeline/ports.js';
+
+/** The artifact bucket in memory: what a stage writes is what it reads back. */
+export class MemoryObjectStore implements ObjectStore {
+  readonly objects = new Map<string, { body: Uint8Array; lastModified: Date }>();
+  private clock = 0;
+
+  constructor(readonly bucket = 'fake-bucket') {}
+
+  uri(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  async put(key: string, body: Uint8Array | string): Promise<void> {
+    // A strictly increasing time, so "newest" is well defined even within one millisecond.
+    this.clock += 1;
+    const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : new Uint8Array(body);
+    this.objects.set(key, { body: bytes, lastModified: new Date(this.clock * 1000) });
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    const object = this.objects.get(key);
+    if (object === undefined) throw new SconesError(`${this.uri(key)} does not exist`);
+    return object.body;
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const object = this.objects.get(key);
+    return object === undefined
+      ? undefined
+      : { key, size: object.body.length, lastModified: object.lastModified };
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    for (const key of [...this.objects.keys()].sort())
+      if (key.startsWith(prefix)) {
+        const info = await this.head(key);
+        if (info !== undefined) yield info;
+      }
+  }
+
+  async delete(key: string): Promise<void> {
+    this.objects.delete(key);
+  }
+}
+
+/** An evaluator that scores the test split with the predictions it is given, and counts its calls. */
+export class ScriptedEvaluator implements Evaluator {
+  readonly kind = 'scripted';
+  readonly requests: EvaluateRequest[] = [];
+
+  constructor(private readonly predictions: ScoredImage[]) {}
+
+  async evaluate(request: EvaluateRequest) {
+    this.requests.push(request);
+    return { predictions: this.predictions };
+  }
+}
+
+/** A trainer that never trains: stage tests that reach it have gone wrong. */
+const idleTrainer: Trainer = {
+  kind: 'fake',
+  version: '1',
+  hyperparameters: (config) => ({ epochs: config.train.epochs }),
+  find: async () => undefined,
+  train: async () => {
+    throw new Error('the fake backend does not train');
+  },
+  driftBaseline: async (model: TrainRecord): Promise<ValidationPredictions> => {
+    throw new SconesError(`the fake trainer keeps no predictions for ${model.trainingId}`);
+  },
+};
+
+export interface FakeBackendOptions {
+  evaluator?: Evaluator;
+  champion?: Champion;
+  deployed?: DeployedModel;
+}
+
+/** Every port backed by memory, for testing a stage's logic without the local or aws backend. */
+export function fakeBackend(options: FakeBackendOptions = {}): Backend & { store: MemoryObjectStore } {
+  const store = new MemoryObjectStore();
+  return {
+    name: 'local',
+    store,
+    manifests: new ObjectStoreManifestStore(store),
+    trainer: idleTrainer,
+    evaluator: options.evaluator ?? new ScriptedEvaluator([]),
+    deployer: {
+      deploy: async () => {
+        throw new Error('the fake backend does not deploy');
+      },
+    },
+    deployedModel: async () => options.deployed,
+    openWorkflow: async () => {
+      throw new Error('the fake backend runs no workflow');
+    },
+    champion: async () => options.champion,
+    bucketStore: (bucket) => (bucket === store.bucket ? store : new MemoryObjectStore(bucket)),
+    close: async () => {},
+  };
+}

@@ -1,0 +1,133 @@
+import { expect } from 'chai';
+import { type DatasetRecord, newManifest, type TrainRecord, withStage } from '../../pipeline/manifest.js';
+import type { Champion, ScoredImage } from '../../pipeline/ports.js';
+import { evaluate } from '../../pipeline/stages/evaluate.js';
+import { gate } from '../../pipeline/stages/gate.js';
+import { fakeBackend, ScriptedEvaluator } from '../helpers/fake-backend.js';
+import { captureReporter, testConfig } from '../helpers/workspace.js';
+
+const dataset: DatasetRecord = {
+  digest: 'd-1',
+  source: 'synthetic',
+  uri: 's3://fake-bucket/datasets/d-1/',
+  prefix: 'datasets/d-1/',
+  classes: [
+    { label: 0, name: 'bicycle' },
+    { label: 1, name: 'motorcycle' },
+  ],
+  counts: { train: { bicycle: 8, motorcycle: 8 }, validation: {}, test: { bicycle: 2, motorcycle: 2 } },
+  totals: { train: 16, validation: 0, test: 4 },
+  testSplitDigest: 'split-1',
+  imageShape: [3, 16, 16],
+};
+
+const model: TrainRecord = {
+  trainingId: 't-1',
+  trainer: 'fake/1',
+  modelUri: 's3://fake-bucket/models/t-1/',
+  validationAccuracy: 0.9,
+  epochs: [],
+  durationSeconds: 1,
+  datasetDigest: 'd-1',
+  hyperparameters: {},
+};
+
+/** Three of four test images right: accuracy 0.75. */
+const predictions: ScoredImage[] = [
+  { path: 'a.png', label: 0, probabilities: [0.9, 0.1] },
+  { path: 'b.png', label: 0, probabilities: [0.2, 0.8] },
+  { path: 'c.png', label: 1, probabilities: [0.3, 0.7] },
+  { path: 'd.png', label: 1, probabilities: [0.1, 0.9] },
+];
+
+const section = <T>(outputs: T) => ({
+  inputsDigest: 'x',
+  startedAt: '2026-11-23T00:00:00.000Z',
+  finishedAt: '2026-11-23T00:00:01.000Z',
+  durationMs: 1000,
+  reused: false,
+  outputs,
+});
+
+function trainedRun() {
+  const manifest = newManifest('run-1', 'local', '');
+  return withStage(withStage(manifest, 'stage-data', section(dataset)), 'train', section(model));
+}
+
+describe('stages on the fake backend (ports in memory)', () => {
+  it('evaluate scores the test split once, records accuracy from the predictions, and reuses the record', async () => {
+    const evaluator = new ScriptedEvaluator(predictions);
+    const backend = fakeBackend({ evaluator });
+    const context = {
+      config: testConfig({}),
+      backend,
+      reporter: captureReporter().reporter,
+      runId: 'run-1',
+      manifest: trainedRun(),
+    };
+    const first = await evaluate(context);
+    expect(first.reused).to.equal(false);
+    expect(first.outputs.quality.accuracy).to.equal(0.75);
+    expect(first.outputs.quality.confusionMatrix).to.deep.equal([
+      [1, 1],
+      [0, 2],
+    ]);
+    const stored = [...backend.store.objects.keys()].filter((key) => key.startsWith('evaluations/'));
+    expect(stored).to.have.length(2);
+
+    const second = await evaluate(context);
+    expect(second.reused).to.equal(true);
+    expect(second.outputs.quality.accuracy).to.equal(0.75);
+    expect(evaluator.requests).to.have.length(1);
+  });
+
+  it('evaluate fails naming the counts when the evaluator scores fewer images than the test split holds', async () => {
+    const backend = fakeBackend({ evaluator: new ScriptedEvaluator(predictions.slice(0, 3)) });
+    const error = await evaluate({
+      config: testConfig({}),
+      backend,
+      reporter: captureReporter().reporter,
+      runId: 'run-1',
+      manifest: trainedRun(),
+    }).catch((e: Error) => e);
+    expect((error as Error).message).to.include('scored 3 of the 4 test images');
+    expect([...backend.store.objects.keys()]).to.deep.equal([]);
+  });
+
+  async function gateWith(champion: Champion | undefined, minAccuracy = 0.7) {
+    const backend = fakeBackend({
+      evaluator: new ScriptedEvaluator(predictions),
+      ...(champion ? { champion } : {}),
+    });
+    const config = testConfig({ gate: { minAccuracy, maxRegression: 0.01 } });
+    const reporter = captureReporter().reporter;
+    const evaluated = await evaluate({ config, backend, reporter, runId: 'run-1', manifest: trainedRun() });
+    const manifest = withStage(trainedRun(), 'evaluate', section(evaluated.outputs));
+    return gate({ config, backend, reporter, runId: 'run-1', manifest });
+  }
+
+  it('gate passes the evaluated accuracy over the minimum when nothing is deployed', async () => {
+    const result = await gateWith(undefined);
+    expect(result.outputs).to.include({ passed: true, forced: false, accuracy: 0.75 });
+  });
+
+  it('gate rejects a model worse than the champion on the same test split, naming both figures', async () => {
+    const error = await gateWith({ trainingId: 't-0', accuracy: 0.9, testSplitDigest: 'split-1' }).catch(
+      (e: Error) => e,
+    );
+    expect((error as Error).message).to.match(
+      /gate rejected model t-1: .*0\.7500.*worse than the champion t-0 \(0\.9000/,
+    );
+  });
+
+  it('gate ignores a champion scored on another test split: only the minimum applies', async () => {
+    const result = await gateWith({ trainingId: 't-0', accuracy: 0.99, testSplitDigest: 'split-other' });
+    expect(result.outputs.passed).to.equal(true);
+    expect(result.outputs.reasons.join('\n')).to.include('not comparable');
+  });
+
+  it('gate rejects the evaluated accuracy below the minimum', async () => {
+    const error = await gateWith(undefined, 0.8).catch((e: Error) => e);
+    expect((error as Error).message).to.include('test accuracy 0.7500 is below the minimum 0.8000');
+  });
+});
