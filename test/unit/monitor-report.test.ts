@@ -2,8 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { inferenceIdFor } from '../../lambdas/shared/events.js';
-import { CHAMPION_OUTPUTS } from '../../pipeline/templates/champion.js';
-import { loadTemplate } from '../../pipeline/templates/template.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
 import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
 import { deployedThreshold } from '../../pipeline/report/model-context.js';
@@ -14,6 +12,8 @@ import {
   writeReport,
 } from '../../pipeline/report/report.js';
 import { histogram, quantile } from '../../pipeline/report/statistics.js';
+import { CHAMPION_OUTPUTS } from '../../pipeline/templates/champion.js';
+import { loadTemplate } from '../../pipeline/templates/template.js';
 import { tempDir } from '../helpers/workspace.js';
 
 const REFERENCE_CAPTURE = join(
