@@ -1,5 +1,5 @@
-import { inferenceIdFor } from '../../lambdas/shared/events.js';
 import { getText } from '../backends/s3-object-store.js';
+import { inferenceIdFor } from '../contracts/inference-id.js';
 import { decodeImage } from '../data/image.js';
 import { parseLst } from '../data/lst.js';
 import { seededRandom, shuffled } from '../data/random.js';

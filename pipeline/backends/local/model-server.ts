@@ -2,6 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { CaptureRecord } from '../../contracts/capture.js';
+import { ENDPOINT_PAYLOAD_LIMIT } from '../../contracts/limits.js';
 import { decodeImage, endpointPixelLimit, shrinkByBlocks } from '../../data/image.js';
 import type { DataCaptureSettings } from '../../deploy/local-stack.js';
 import { SconesError } from '../../errors.js';
@@ -17,8 +19,6 @@ import { deserializeModel, imageToInput } from './model.js';
 import { initTensorflow, tf } from './tf.js';
 import { MODEL_FILES } from './trainer.js';
 
-/** SageMaker's InvokeEndpoint request limit. */
-const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 const ACCEPTED_CONTENT_TYPES = new Set(['image/png', 'image/jpeg', 'application/x-image']);
 
 export interface ModelServerOptions {
@@ -45,16 +45,6 @@ export interface ModelServer {
   /** Writes buffered capture records now. */
   flush(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** One line of SageMaker's data capture JSONL. */
-export interface CaptureRecord {
-  captureData: {
-    endpointInput?: { observedContentType: string; mode: 'INPUT'; data: string; encoding: 'BASE64' };
-    endpointOutput?: { observedContentType: string; mode: 'OUTPUT'; data: string; encoding: 'JSON' };
-  };
-  eventMetadata: { eventId: string; inferenceId?: string; inferenceTime: string };
-  eventVersion: '0';
 }
 
 /** Parses `s3://bucket/prefix` into its key prefix (no trailing slash). */
@@ -152,13 +142,13 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       sendError(response, 400, 'ValidationError', `Endpoint ${endpoint} of account 000000000000 not found.`);
       return;
     }
-    const body = await readBody(request, MAX_PAYLOAD_BYTES);
+    const body = await readBody(request, ENDPOINT_PAYLOAD_LIMIT);
     if (body === undefined) {
       sendError(
         response,
         413,
         'ValidationError',
-        `Request payload exceeds the ${MAX_PAYLOAD_BYTES}-byte limit.`,
+        `Request payload exceeds the ${ENDPOINT_PAYLOAD_LIMIT}-byte limit.`,
       );
       return;
     }
