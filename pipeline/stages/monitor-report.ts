@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { readValidationPredictions } from '../backends/local/trainer.js';
 import { getText, keyOfUri, S3ObjectStore } from '../backends/s3-object-store.js';
 import { KEYS } from '../constants.js';
+import { reportPrefix } from '../contracts/layout.js';
 import { resolveClasses } from '../data/sources.js';
 import { STATE_MACHINE_DEFINITION } from '../deploy/template.js';
 import { SconesError } from '../errors.js';
@@ -21,7 +22,7 @@ import {
 } from '../report/report.js';
 import { parseDefinition } from '../report/workflow-graph.js';
 import type { StageContext, StageResult } from './context.js';
-import { type CaseResult, testExecutionsKey } from './test-executions.js';
+import { readTestExecutions } from './test-executions.js';
 import { requireStage } from './upstream.js';
 
 /** Where the report is written on this machine (the workflow uploads this folder as an artifact). */
@@ -43,11 +44,8 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
   const dataset = requireStage(manifest, 'stage-data', 'monitor-report').outputs;
   const model = requireStage(manifest, 'train', 'monitor-report').outputs;
   const deployment = requireStage(manifest, 'deploy', 'monitor-report').outputs;
-  const executions = requireStage(manifest, 'test-executions', 'monitor-report').outputs as {
-    startedAt: string;
-    finishedAt: string;
-  };
-  const document = JSON.parse(await getText(store, testExecutionsKey(runId))) as { results: CaseResult[] };
+  const executions = requireStage(manifest, 'test-executions', 'monitor-report').outputs;
+  const document = await readTestExecutions(store, runId);
   const captureUri = deployment.outputs.DataCaptureS3Uri ?? store.uri(KEYS.capture);
   const prefix = `${keyOfUri(captureUri).replace(/\/+$/, '')}/${deployment.endpointName}/`;
   // inferenceTime has one-second resolution: widen the window by a second on each side.
@@ -163,7 +161,7 @@ async function finish(
   const summary = aggregator.summarize();
   const outside = config.monitor.capture !== undefined;
   const dir = outside ? join(captureReportsDir(config.workDir), runId) : reportDir(config.workDir, runId);
-  const keyPrefix = outside ? `capture-reports/${runId}/` : `${KEYS.runs}/${runId}/report/`;
+  const keyPrefix = reportPrefix(runId, outside);
   const files = await writeReport(dir, title, summary, aggregator, reportContext);
   await uploadReport(backend.store, dir, keyPrefix, files);
   if (summary.malformed.count > 0)
