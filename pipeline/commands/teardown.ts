@@ -5,7 +5,7 @@ import { realSleep } from '../backends/aws/sagemaker-trainer.js';
 import { Stacks } from '../backends/aws/stacks.js';
 import { localPaths } from '../backends/local/index.js';
 import type { Config } from '../config.js';
-import { KEYS } from '../constants.js';
+import { runPrefix } from '../contracts/layout.js';
 import type { ObjectStore } from '../ports.js';
 import type { Reporter } from '../reporter.js';
 import { BOOTSTRAP_STACK } from './bootstrap.js';
@@ -76,7 +76,7 @@ export async function teardown(
     for (const run of oldRuns(paths.runs, options.keepRuns)) {
       rmSync(join(paths.runs, run), { recursive: true, force: true });
       if (store !== undefined)
-        for await (const object of store.list(`${KEYS.runs}/${run}/`)) await store.delete(object.key);
+        for await (const object of store.list(runPrefix(run))) await store.delete(object.key);
       reporter.info(`run ${run} removed`);
     }
   }

@@ -7,6 +7,7 @@
 export const KEYS = {
   datasets: 'datasets',
   models: 'models',
+  evaluations: 'evaluations',
   runs: 'runs',
   lambdas: 'lambdas',
   templates: 'templates',
@@ -52,8 +53,11 @@ export function runPrefix(runId: string): string {
   return `${KEYS.runs}/${runId}/`;
 }
 
+/** A run's manifest file name, below its run prefix (and its local run folder). */
+export const MANIFEST_FILE = 'manifest.json';
+
 export function manifestKey(runId: string): string {
-  return `${runPrefix(runId)}manifest.json`;
+  return `${runPrefix(runId)}${MANIFEST_FILE}`;
 }
 
 export function testExecutionsKey(runId: string): string {
@@ -78,4 +82,10 @@ export function stateMachineDefinitionKey(definitionHash: string): string {
 /** `models/<training-id>/`: a trained model's artifacts (the trainer's output path). */
 export function modelPrefix(trainingId: string): string {
   return `${KEYS.models}/${trainingId}/`;
+}
+
+/** `evaluations/<evaluation-id>/`: the record is written last, so one without it never completed. */
+export function evaluationKeys(evaluationId: string) {
+  const prefix = `${KEYS.evaluations}/${evaluationId}/`;
+  return { record: `${prefix}evaluation.json`, predictions: `${prefix}predictions.jsonl` };
 }

@@ -8,6 +8,7 @@ import {
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import type { Config } from '../../config.js';
+import { datasetImagesPrefix, datasetListKey } from '../../contracts/layout.js';
 import { parseLst } from '../../data/lst.js';
 import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
@@ -112,7 +113,10 @@ export class BatchTransformEvaluator implements Evaluator {
       BatchStrategy: 'SingleRecord',
       TransformInput: {
         DataSource: {
-          S3DataSource: { S3DataType: 'S3Prefix', S3Uri: store.uri(`${request.dataset.prefix}test/`) },
+          S3DataSource: {
+            S3DataType: 'S3Prefix',
+            S3Uri: store.uri(datasetImagesPrefix(request.dataset.prefix, 'test')),
+          },
         },
         ContentType: 'application/x-image',
         SplitType: 'None',
@@ -192,7 +196,7 @@ export class BatchTransformEvaluator implements Evaluator {
   /** One `<image>.out` per test image, joined to the test list's labels. */
   private async readPredictions(request: EvaluateRequest, reporter: Reporter): Promise<ScoredImage[]> {
     const { store } = this.options;
-    const lstKey = `${request.dataset.prefix}test.lst`;
+    const lstKey = datasetListKey(request.dataset.prefix, 'test');
     const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
     const progress = reporter.progress('read transform output', entries.length, 'images');
     const predictions = await mapConcurrent(entries, 16, async (entry) => {
