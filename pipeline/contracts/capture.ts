@@ -67,3 +67,6 @@ export const capturedProbabilitiesSchema = z.preprocess(
   unwrapPredictions,
   z.array(z.number().finite()).min(1),
 );
+
+/** Only a line's inference time: enough to tell whether a capture record belongs to a time window. */
+export const captureTimeSchema = z.object({ eventMetadata: z.object({ inferenceTime: z.string() }) });

@@ -7,6 +7,7 @@ import {
   type DescribeTransformJobCommandOutput,
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
+import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { datasetImagesPrefix, datasetListKey } from '../../contracts/layout.js';
 import { parseLst } from '../../data/lst.js';
@@ -216,6 +217,12 @@ export class BatchTransformEvaluator implements Evaluator {
   }
 }
 
+const transformProbabilities = z.array(z.number().finite());
+const transformOutputSchema = z.union([
+  transformProbabilities,
+  z.looseObject({ prediction: transformProbabilities }),
+]);
+
 /**
  * The algorithm's JSON response: the class probabilities, as a bare array or under `prediction`
  * (the form batch transform writes for image classification).
@@ -227,10 +234,9 @@ export function parseTransformOutput(text: string, where: string): number[] {
   } catch {
     throw new StageFailedError(`${where} is not JSON`);
   }
-  const values = Array.isArray(json) ? json : (json as { prediction?: unknown } | null)?.prediction;
-  if (!Array.isArray(values) || !values.every((v) => typeof v === 'number' && Number.isFinite(v)))
-    throw new StageFailedError(`${where} holds no array of class probabilities`);
-  return values as number[];
+  const output = transformOutputSchema.safeParse(json);
+  if (!output.success) throw new StageFailedError(`${where} holds no array of class probabilities`);
+  return Array.isArray(output.data) ? output.data : output.data.prediction;
 }
 
 function isNotFound(error: unknown): boolean {
