@@ -87,5 +87,25 @@ export function modelPrefix(trainingId: string): string {
 /** `evaluations/<evaluation-id>/`: the record is written last, so one without it never completed. */
 export function evaluationKeys(evaluationId: string) {
   const prefix = `${KEYS.evaluations}/${evaluationId}/`;
-  return { record: `${prefix}evaluation.json`, predictions: `${prefix}predictions.jsonl` };
+  return {
+    record: `${prefix}evaluation.json`,
+    predictions: `${prefix}predictions.jsonl`,
+    /** Batch Transform's output folder (one `<image>.out` per test image). */
+    transform: `${prefix}transform/`,
+  };
+}
+
+/**
+ * The folder of a data capture file: `<capture prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/`, the hour of
+ * the inference in UTC ("Capture data from real-time endpoint", SageMaker Developer Guide).
+ */
+export function captureHourPrefix(options: {
+  capturePrefix: string;
+  endpointName: string;
+  variantName: string;
+  /** ISO 8601, UTC: `2026-11-22T10:00:01Z`. */
+  inferenceTime: string;
+}): string {
+  const hour = options.inferenceTime.slice(0, 13).replace(/[-T]/g, '/');
+  return `${options.capturePrefix}/${options.endpointName}/${options.variantName}/${hour}/`;
 }

@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { inCaptureWindow } from '../../pipeline/backends/aws/capture.js';
 import type { CaptureRecord } from '../../pipeline/contracts/capture.js';
 import { sniffImageFormat } from '../../pipeline/contracts/image-format.js';
 import { LAMBDA_ERROR_NAMES } from '../../pipeline/contracts/lambda.js';
-import { datasetKeys, testExecutionsKey } from '../../pipeline/contracts/layout.js';
+import { captureHourPrefix, datasetKeys, testExecutionsKey } from '../../pipeline/contracts/layout.js';
 import type { ObjectInfo, ObjectStore } from '../../pipeline/ports.js';
 import { parseCaptureLine } from '../../pipeline/report/capture.js';
 import {
@@ -128,6 +129,19 @@ describe('contracts', () => {
     expect(() => parseCaptureLine(JSON.stringify(wrongType))).to.throw(
       /^captureData\.endpointOutput\.data: /,
     );
+  });
+
+  it('a capture file in the hour folder the layout names is the one the aws capture wait reads for that hour', () => {
+    const folder = captureHourPrefix({
+      capturePrefix: 'data-capture',
+      endpointName: 'ep',
+      variantName: 'AllTraffic',
+      inferenceTime: '2026-11-22T10:59:59Z',
+    });
+    expect(folder).to.equal('data-capture/ep/AllTraffic/2026/11/22/10/');
+    const at = (iso: string) => ({ from: Date.parse(iso), to: Date.parse(iso) });
+    expect(inCaptureWindow(`${folder}59-59-000-x.jsonl`, at('2026-11-22T10:59:59Z'))).to.be.true;
+    expect(inCaptureWindow(`${folder}59-59-000-x.jsonl`, at('2026-11-22T11:00:00Z'))).to.be.false;
   });
 
   describe('test-executions document', () => {

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
-import { datasetImagesPrefix, datasetListKey } from '../../contracts/layout.js';
+import { datasetImagesPrefix, datasetListKey, evaluationKeys } from '../../contracts/layout.js';
 import { parseLst } from '../../data/lst.js';
 import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
@@ -132,7 +132,7 @@ export class BatchTransformEvaluator implements Evaluator {
   }
 
   private outputPrefix(request: EvaluateRequest): string {
-    return `evaluations/${request.evaluationId}/transform/`;
+    return evaluationKeys(request.evaluationId).transform;
   }
 
   /** A SageMaker model for the trained artifact, named like the job (created once). */

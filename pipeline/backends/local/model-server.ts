@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { CaptureRecord } from '../../contracts/capture.js';
+import { captureHourPrefix } from '../../contracts/layout.js';
 import { ENDPOINT_PAYLOAD_LIMIT } from '../../contracts/limits.js';
 import { decodeImage, endpointPixelLimit, shrinkByBlocks } from '../../data/image.js';
 import type { DataCaptureSettings } from '../../deploy/local-stack.js';
@@ -77,16 +78,21 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       if (pending.length === 0 || prefix === undefined) return;
       const records = pending;
       pending = [];
-      // SageMaker groups capture by the hour of the inference: <prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/
+      // SageMaker groups capture by the hour of the inference.
       const byHour = new Map<string, CaptureRecord[]>();
       for (const record of records) {
-        const hour = record.eventMetadata.inferenceTime.slice(0, 13).replace(/[-T]/g, '/');
+        const hour = captureHourPrefix({
+          capturePrefix: prefix,
+          endpointName: options.endpointName,
+          variantName: options.variantName,
+          inferenceTime: record.eventMetadata.inferenceTime,
+        });
         byHour.set(hour, [...(byHour.get(hour) ?? []), record]);
       }
       for (const [hour, group] of byHour) {
         const stamp = now();
         const file = `${String(stamp.getUTCMinutes()).padStart(2, '0')}-${String(stamp.getUTCSeconds()).padStart(2, '0')}-${String(stamp.getUTCMilliseconds()).padStart(3, '0')}-${randomUUID()}.jsonl`;
-        const key = `${prefix}/${options.endpointName}/${options.variantName}/${hour}/${file}`;
+        const key = `${hour}${file}`;
         await options.store.put(
           key,
           group
