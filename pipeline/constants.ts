@@ -42,14 +42,8 @@ export const ENV = {
 export const DEFAULT_CONFIG_FILE = 'scones.config.yaml';
 export const MANIFEST_SCHEMA_VERSION = 1;
 
-/** Object-store layout (keys below the artifact bucket). */
-export const KEYS = {
-  datasets: 'datasets',
-  models: 'models',
-  runs: 'runs',
-  lambdas: 'lambdas',
-  capture: 'data-capture',
-} as const;
+/** Object-store layout (keys below the artifact bucket): the contract in contracts/layout.ts. */
+export { KEYS } from './contracts/layout.js';
 
 /** Stage flags of the CLI and the configuration key each one sets (also the workflow_dispatch inputs' targets). */
 export const FLAG_KEYS = {

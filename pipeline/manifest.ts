@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { MANIFEST_SCHEMA_VERSION, STAGES, type StageName } from './constants.js';
 import { evaluationRecordSchema } from './contracts/evaluation.js';
+import { testExecutionsRecordSchema } from './contracts/test-executions.js';
 import { SconesError } from './errors.js';
 
 const classInfo = z.object({
@@ -103,7 +104,7 @@ export const deployRecordSchema = z.object({
 });
 export type DeployRecord = z.infer<typeof deployRecordSchema>;
 
-/** Later stages (executions, report) keep their own typed shapes; the manifest stores them as objects. */
+/** The monitor report keeps its own typed shape; the manifest stores it as an object. */
 const looseOutputs = z.record(z.string(), z.unknown());
 
 export const stageOutputSchemas = {
@@ -112,7 +113,7 @@ export const stageOutputSchemas = {
   evaluate: evaluationRecordSchema,
   gate: gateRecordSchema,
   deploy: deployRecordSchema,
-  'test-executions': looseOutputs,
+  'test-executions': testExecutionsRecordSchema,
   'monitor-report': looseOutputs,
 } as const satisfies Record<StageName, z.ZodType>;
 

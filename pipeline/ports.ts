@@ -1,6 +1,7 @@
 import type { Config } from './config.js';
 import type { BackendName } from './constants.js';
 import type { EvaluationRecord } from './contracts/evaluation.js';
+import type { ValidationPredictions } from './contracts/validation-predictions.js';
 import type { DatasetRecord, DeployRecord, Manifest, TrainRecord } from './manifest.js';
 import type { Reporter } from './reporter.js';
 
@@ -50,11 +51,7 @@ export interface TrainRequest {
 }
 
 /** Validation predictions of a trained model: the monitor report's drift baseline of its predictions. */
-export interface ValidationPredictions {
-  classes: string[];
-  labels: number[];
-  probabilities: number[][];
-}
+export type { ValidationPredictions } from './contracts/validation-predictions.js';
 
 /** Trains a model on a staged dataset. */
 export interface Trainer {

@@ -1,18 +1,17 @@
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { EndpointError, InvalidEventError, PayloadTooLargeError } from '../shared/errors.js';
+import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import {
-  ENDPOINT_PAYLOAD_LIMIT,
-  type ImageBody,
+  type ClassifiedImage,
   imageBodySchema,
-  inferenceIdFor,
   type LambdaResult,
-  parseEvent,
-  requiredEnv,
-  sniffContentType,
-} from '../shared/events.js';
+  probabilitiesSchema,
+} from '../../pipeline/contracts/lambda.js';
+import { ENDPOINT_PAYLOAD_LIMIT } from '../../pipeline/contracts/limits.js';
+import { EndpointError, InvalidEventError, PayloadTooLargeError } from '../shared/errors.js';
+import { parseEvent, requiredEnv, sniffContentType } from '../shared/events.js';
 import { createLogger, type HandlerContext } from '../shared/log.js';
 
-export type ClassifiedImage = Omit<ImageBody, 'inferences'> & { inferences: number[] };
+export type { ClassifiedImage };
 
 const runtime = new SageMakerRuntimeClient({});
 
@@ -57,11 +56,8 @@ export async function handler(
   } catch {
     throw new EndpointError(`endpoint ${endpointName} returned non-JSON: ${text.slice(0, 100)}`);
   }
-  if (
-    !Array.isArray(parsed) ||
-    parsed.length === 0 ||
-    !parsed.every((p) => typeof p === 'number' && Number.isFinite(p))
-  )
+  const probabilities = probabilitiesSchema.safeParse(parsed);
+  if (!probabilities.success)
     throw new EndpointError(
       `endpoint ${endpointName} returned ${text.slice(0, 100)}, not an array of probabilities`,
     );
@@ -70,7 +66,7 @@ export async function handler(
     inferenceId,
     contentType,
     bytes: bytes.length,
-    inferences: parsed,
+    inferences: probabilities.data,
   });
-  return { statusCode: 200, body: { ...body, inferences: parsed as number[] } };
+  return { statusCode: 200, body: { ...body, inferences: probabilities.data } };
 }

@@ -1,6 +1,7 @@
+import { inferenceBodySchema, type LambdaResult } from '../../pipeline/contracts/lambda.js';
 import { DEFAULT_THRESHOLD } from '../../pipeline/contracts/threshold.js';
 import { ConfigurationError, ThresholdConfidenceNotMet } from '../shared/errors.js';
-import { inferenceBodySchema, type LambdaResult, parseEvent } from '../shared/events.js';
+import { parseEvent } from '../shared/events.js';
 import { createLogger, type HandlerContext } from '../shared/log.js';
 
 export { DEFAULT_THRESHOLD };

@@ -1,39 +1,21 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { ImageNotFoundError, InvalidEventError, PayloadTooLargeError } from '../shared/errors.js';
+import { type LambdaResult, locationSchema, type SerializedImage } from '../../pipeline/contracts/lambda.js';
 import {
-  type LambdaResult,
-  locationSchema,
-  parseEvent,
   SERIALIZE_IMAGE_LIMIT,
-  sniffContentType,
-} from '../shared/events.js';
+  STATE_IMAGE_LIMIT,
+  STATE_PAYLOAD_LIMIT,
+  STATE_PAYLOAD_RESERVE,
+} from '../../pipeline/contracts/limits.js';
+import {
+  ImageNotFoundError,
+  InvalidEventError,
+  PayloadTooLargeError,
+  StatePayloadTooLargeError,
+} from '../shared/errors.js';
+import { parseEvent, sniffContentType } from '../shared/events.js';
 import { createLogger, type HandlerContext } from '../shared/log.js';
 
-export interface SerializedImage {
-  image_data: string;
-  s3_bucket: string;
-  s3_key: string;
-  inferences: [];
-}
-
-/**
- * Step Functions quota ("Quotas related to state throttling... Maximum input or output size for a task,
- * state, or execution: 256 KiB of data as a UTF-8 encoded string", Step Functions Developer Guide,
- * service quotas). This Lambda's result becomes the next state's input inside the lambda:invoke envelope.
- */
-export const STATE_PAYLOAD_LIMIT = 256 * 1024;
-/** Kept free for the lambda:invoke envelope (status code, headers) and the inferences the classifier adds. */
-export const STATE_PAYLOAD_RESERVE = 8 * 1024;
-/** The largest image whose base64 form fits the state (4 encoded bytes per 3). */
-export const STATE_IMAGE_LIMIT = Math.floor(((STATE_PAYLOAD_LIMIT - STATE_PAYLOAD_RESERVE) * 3) / 4);
-
-/** The image would not fit a Step Functions state once encoded: the execution fails with this name. */
-export class StatePayloadTooLargeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StatePayloadTooLarge';
-  }
-}
+export type { SerializedImage };
 
 // Path-style addressing when an S3-compatible endpoint is configured (the local store, MinIO).
 // Bounded: a silent S3 fails the invocation well inside the function's 30 s timeout, with retries.

@@ -1,48 +1,10 @@
-import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
+import {
+  IMAGE_CONTENT_TYPES,
+  type ImageContentType,
+  sniffImageFormat,
+} from '../../pipeline/contracts/image-format.js';
 import { ConfigurationError, InvalidEventError } from './errors.js';
-
-/** SageMaker's limit on an InvokeEndpoint request body (6 MB). */
-export const ENDPOINT_PAYLOAD_LIMIT = 6 * 1024 * 1024;
-/** Largest image serialize accepts: base64 (4/3) plus the event must stay under Lambda's 6 MB response. */
-export const SERIALIZE_IMAGE_LIMIT = Math.floor(((ENDPOINT_PAYLOAD_LIMIT - 64 * 1024) * 3) / 4);
-
-export const locationSchema = z.object({
-  s3_bucket: z.string().min(1),
-  s3_key: z.string().min(1),
-});
-
-export const imageBodySchema = z.object({
-  s3_bucket: z.string().optional(),
-  s3_key: z.string().optional(),
-  image_data: z.string().min(1, 'must be a non-empty base64 string'),
-  inferences: z.array(z.unknown()).optional(),
-  inference_id: z.string().min(1).max(64).optional(),
-});
-export type ImageBody = z.infer<typeof imageBodySchema>;
-
-/** Reference classifiers return inferences as a JSON-encoded string; both forms are accepted. */
-const jsonArrayString = (value: unknown) => {
-  if (typeof value !== 'string') return value;
-  try {
-    return JSON.parse(value);
-  } catch {
-    return value;
-  }
-};
-
-export const inferenceBodySchema = z.looseObject({
-  inferences: z.preprocess(
-    jsonArrayString,
-    z.array(z.number().finite()).min(1, 'must hold at least one probability'),
-  ),
-});
-
-/** What every handler returns: the reference workflow's envelope. */
-export interface LambdaResult<T> {
-  statusCode: 200;
-  body: T;
-}
 
 /**
  * The event's payload, however the state machine passed it: bare, `{Payload: ...}` (a Lambda invoke
@@ -92,16 +54,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/**
- * SageMaker's InferenceId (at most 64 printable characters) for an image: its key when that fits,
- * otherwise a digest of it. The monitor report computes the same id to join captures to test cases.
- */
-export function inferenceIdFor(key: string): string {
-  const printable = /^[\x21-\x7e][\x20-\x7e]*$/;
-  if (key.length <= 64 && printable.test(key)) return key;
-  return `sha256:${createHash('sha256').update(key).digest('hex').slice(0, 57)}`;
-}
-
 /** A required environment variable, or an error naming it. */
 export function requiredEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];
@@ -110,10 +62,8 @@ export function requiredEnv(name: string, env: NodeJS.ProcessEnv = process.env):
   return value;
 }
 
-/** PNG or JPEG from magic bytes. */
-export function sniffContentType(bytes: Uint8Array): 'image/png' | 'image/jpeg' | undefined {
-  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47)
-    return 'image/png';
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
-  return undefined;
+/** The Content-Type for InvokeEndpoint from the image's magic bytes; undefined when not PNG or JPEG. */
+export function sniffContentType(bytes: Uint8Array): ImageContentType | undefined {
+  const format = sniffImageFormat(bytes);
+  return format === undefined ? undefined : IMAGE_CONTENT_TYPES[format];
 }

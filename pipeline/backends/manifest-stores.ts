@@ -10,11 +10,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { KEYS } from '../constants.js';
+import { MANIFEST_FILE, manifestKey } from '../contracts/layout.js';
 import { type Manifest, parseManifest } from '../manifest.js';
 import type { ManifestStore, ObjectStore } from '../ports.js';
 import { writeFailure } from '../util/files.js';
-
-const MANIFEST_FILE = 'manifest.json';
 
 /**
  * Writes a file atomically: a temporary file in the same folder, then rename. A failed write leaves the
@@ -74,7 +73,7 @@ export class ObjectStoreManifestStore implements ManifestStore {
   constructor(private readonly store: ObjectStore) {}
 
   private key(runId: string): string {
-    return `${KEYS.runs}/${runId}/${MANIFEST_FILE}`;
+    return manifestKey(runId);
   }
 
   location(runId: string): string {

@@ -1,5 +1,6 @@
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
+import { type ImageFormat, sniffImageFormat } from '../contracts/image-format.js';
 import { InputError } from '../errors.js';
 
 /** Decoded pixels, always 4 channels (RGBA) row-major, whatever the file held. */
@@ -9,16 +10,8 @@ export interface RgbaImage {
   data: Uint8Array;
 }
 
-export type ImageFormat = 'png' | 'jpeg';
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** Recognises PNG and JPEG by their magic bytes; undefined for anything else. */
-export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
-  if (bytes.length >= 8 && Buffer.from(bytes.subarray(0, 8)).equals(PNG_SIGNATURE)) return 'png';
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
-  return undefined;
-}
+// The sniffer is the endpoint's contract, shared with the Lambdas.
+export { type ImageFormat, sniffImageFormat };
 
 /** Width and height from the header alone, so oversized images are refused before any pixel is allocated. */
 export function imageDimensions(bytes: Uint8Array, format: ImageFormat): { width: number; height: number } {

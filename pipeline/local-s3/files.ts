@@ -17,23 +17,33 @@ import { lstat, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
 
 /** What the store keeps beside an object's bytes; the metadata file's presence is the commit record. */
-export interface StoredObject {
-  readonly key: string;
-  readonly size: number;
-  /** S3's ETag without quotes: the MD5 of the bytes, or of the parts' MD5s with `-N` for multipart. */
-  readonly etag: string;
-  /** The MD5 of the whole object in hex (the ETag of a multipart upload is not). */
-  readonly md5: string;
-  readonly lastModified: string;
-  readonly contentType?: string;
-  readonly contentEncoding?: string;
-  readonly contentDisposition?: string;
-  readonly cacheControl?: string;
+/** The headers an object keeps from its PUT (or its multipart upload's start). */
+const objectHeadersSchema = z.object({
+  contentType: z.string().exactOptional(),
+  contentEncoding: z.string().exactOptional(),
+  contentDisposition: z.string().exactOptional(),
+  cacheControl: z.string().exactOptional(),
   /** `x-amz-meta-*` headers, names lower-cased without the prefix. */
-  readonly userMetadata: Readonly<Record<string, string>>;
-}
+  userMetadata: z.record(z.string(), z.string()).readonly(),
+});
+
+/** An object's metadata file (written beside its bytes, read back on every request). */
+export const storedObjectSchema = z
+  .object({
+    key: z.string(),
+    size: z.number().int().nonnegative(),
+    /** S3's ETag without quotes: the MD5 of the bytes, or of the parts' MD5s with `-N` for multipart. */
+    etag: z.string(),
+    /** The MD5 of the whole object in hex (the ETag of a multipart upload is not). */
+    md5: z.string(),
+    lastModified: z.string(),
+    ...objectHeadersSchema.shape,
+  })
+  .readonly();
+export type StoredObject = z.infer<typeof storedObjectSchema>;
 
 export type ObjectHeaders = Omit<StoredObject, 'key' | 'size' | 'etag' | 'md5' | 'lastModified'>;
 
@@ -264,7 +274,7 @@ export class FileObjectStore {
     parts: readonly { partNumber: number; etag: string }[],
   ): Promise<StoredObject> {
     const folder = await this.upload(bucket, key, uploadId);
-    const state = JSON.parse(await readFile(join(folder, 'upload.json'), 'utf8')) as UploadState;
+    const state = uploadStateSchema.parse(JSON.parse(await readFile(join(folder, 'upload.json'), 'utf8')));
     if (parts.length === 0)
       throw new StoreError('MalformedXML', 400, 'CompleteMultipartUpload must list at least one part.');
     for (const [index, part] of parts.entries())
@@ -404,7 +414,7 @@ export class FileObjectStore {
 
   private readMetadata(paths: ObjectPaths): StoredObject | undefined {
     try {
-      const object = JSON.parse(readFileSync(paths.metadata, 'utf8')) as StoredObject;
+      const object = storedObjectSchema.parse(JSON.parse(readFileSync(paths.metadata, 'utf8')));
       // The bytes must still be the ones described (they are replaced before the metadata).
       return statSync(paths.bytes).size === object.size ? object : undefined;
     } catch {
@@ -416,7 +426,7 @@ export class FileObjectStore {
     const folder = join(this.root, UPLOADS_DIR, uploadId);
     if (!/^[0-9a-f]{32}$/.test(uploadId)) throw noSuchUpload(uploadId);
     try {
-      const state = JSON.parse(await readFile(join(folder, 'upload.json'), 'utf8')) as UploadState;
+      const state = uploadStateSchema.parse(JSON.parse(await readFile(join(folder, 'upload.json'), 'utf8')));
       if (state.bucket === bucket && state.key === key) return folder;
     } catch {
       // fall through: no such upload
@@ -487,11 +497,13 @@ interface ObjectPaths {
   readonly pending: string;
 }
 
-interface UploadState {
-  bucket: string;
-  key: string;
-  headers: ObjectHeaders;
-}
+/** A multipart upload's state file: where it goes and the headers its object will carry. */
+const uploadStateSchema = z.object({
+  bucket: z.string(),
+  key: z.string(),
+  headers: objectHeadersSchema,
+});
+type UploadState = z.infer<typeof uploadStateSchema>;
 
 /**
  * The files below `start` (a `/`-separated folder inside `root`, or '' for all of it), as `/`-separated
@@ -572,7 +584,7 @@ function rollUp(key: string, prefix: string, delimiter: string | undefined): str
 
 function readJson(path: string): StoredObject | undefined {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as StoredObject;
+    return storedObjectSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
   } catch {
     return undefined;
   }

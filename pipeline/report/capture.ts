@@ -1,3 +1,6 @@
+import type { z } from 'zod';
+import { type CapturedLine, capturedLineSchema, capturedProbabilitiesSchema } from '../contracts/capture.js';
+
 /**
  * Reads SageMaker data capture JSONL (captureData.endpointInput / endpointOutput, eventMetadata) line by
  * line. Malformed lines are counted with their file and line, never fatal.
@@ -21,8 +24,15 @@ export interface MalformedLine {
   reason: string;
 }
 
-function decodeOutput(output: { data?: unknown; encoding?: unknown }): unknown {
-  if (typeof output.data !== 'string') throw new Error('endpointOutput.data is not a string');
+/** A missing field reads "no <path>"; anything else names the field and what zod expected. */
+function describeIssue(issue: z.core.$ZodIssue | undefined): string {
+  if (issue === undefined) return 'not a capture record';
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) return `no ${path}`;
+  return `${path}: ${issue.message}`;
+}
+
+function decodeOutput(output: CapturedLine['captureData']['endpointOutput']): unknown {
   const text =
     output.encoding === 'BASE64' ? Buffer.from(output.data, 'base64').toString('utf8') : output.data;
   return JSON.parse(text);
@@ -52,41 +62,27 @@ export function parseCaptureLine(text: string): CapturedInference {
   } catch {
     throw new Error('not JSON (truncated or garbage)');
   }
-  const r = record as {
-    captureData?: {
-      endpointInput?: { data?: unknown; encoding?: unknown; observedContentType?: unknown };
-      endpointOutput?: { data?: unknown; encoding?: unknown };
-    };
-    eventMetadata?: { eventId?: unknown; inferenceId?: unknown; inferenceTime?: unknown };
-  };
-  const output = r.captureData?.endpointOutput;
-  if (output === undefined) throw new Error('no captureData.endpointOutput');
+  const parsed = capturedLineSchema.safeParse(record);
+  if (!parsed.success) throw new Error(describeIssue(parsed.error.issues[0]));
+  const r = parsed.data;
+  const output = r.captureData.endpointOutput;
   const time = Date.parse(String(r.eventMetadata?.inferenceTime ?? ''));
   if (!Number.isFinite(time)) throw new Error('eventMetadata.inferenceTime is not a timestamp');
-  let probabilities = decodeOutput(output);
-  // Some containers wrap the array: {"predictions": [...]} or [[...]].
-  if (typeof probabilities === 'object' && probabilities !== null && !Array.isArray(probabilities))
-    probabilities = (probabilities as { predictions?: unknown }).predictions;
-  if (Array.isArray(probabilities) && probabilities.length === 1 && Array.isArray(probabilities[0]))
-    probabilities = probabilities[0];
-  if (
-    !Array.isArray(probabilities) ||
-    probabilities.length === 0 ||
-    !probabilities.every((p) => typeof p === 'number' && Number.isFinite(p))
-  )
-    throw new Error('endpointOutput is not an array of probabilities');
-  const input = r.captureData?.endpointInput;
-  const inputLength = inputDataLength ?? (typeof input?.data === 'string' ? input.data.length : 0);
+  const probabilities = capturedProbabilitiesSchema.safeParse(decodeOutput(output));
+  if (!probabilities.success) throw new Error('endpointOutput is not an array of probabilities');
+  const input = r.captureData.endpointInput;
+  const inputLength = inputDataLength ?? input?.data?.length ?? 0;
   const inputBytes = input?.encoding === 'BASE64' ? Math.floor((inputLength * 3) / 4) : inputLength;
   const encoding = input?.encoding === 'BASE64' ? 'base64' : 'utf8';
-  const readInput = inputData ?? (typeof input?.data === 'string' ? () => input.data as string : undefined);
+  const inputText = input?.data;
+  const readInput = inputData ?? (inputText === undefined ? undefined : () => inputText);
   return {
     eventId: String(r.eventMetadata?.eventId ?? ''),
     ...(typeof r.eventMetadata?.inferenceId === 'string' ? { inferenceId: r.eventMetadata.inferenceId } : {}),
     time,
-    probabilities: probabilities as number[],
+    probabilities: probabilities.data,
     inputBytes,
-    inputContentType: typeof input?.observedContentType === 'string' ? input.observedContentType : '',
+    inputContentType: input?.observedContentType ?? '',
     ...(readInput === undefined ? {} : { input: () => Buffer.from(readInput(), encoding) }),
   };
 }

@@ -1,4 +1,5 @@
-import { inferenceIdFor } from '../../lambdas/shared/events.js';
+import { inferenceIdFor } from '../contracts/inference-id.js';
+import { datasetImagesPrefix, datasetListKey } from '../contracts/layout.js';
 import { decodeImage } from '../data/image.js';
 import { parseLst } from '../data/lst.js';
 import { seededRandom, shuffled } from '../data/random.js';
@@ -34,11 +35,11 @@ export async function trainingImageStatistics(
   sample = 300,
   seed = 17,
 ): Promise<ImageStatistics[]> {
-  const lstKey = `${datasetPrefix}train.lst`;
+  const lstKey = datasetListKey(datasetPrefix, 'train');
   const entries = shuffled(parseLst(await getText(store, lstKey), store.uri(lstKey)), seededRandom(seed));
   const statistics: ImageStatistics[] = [];
   for (const entry of entries.slice(0, sample)) {
-    const key = `${datasetPrefix}train/${entry.path}`;
+    const key = `${datasetImagesPrefix(datasetPrefix, 'train')}${entry.path}`;
     statistics.push(imageStatistics(decodeImage(await store.get(key), store.uri(key), 4096 * 4096)));
   }
   return statistics;

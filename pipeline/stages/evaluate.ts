@@ -1,15 +1,10 @@
 import { createHash } from 'node:crypto';
 import { type EvaluationRecord, evaluationRecordSchema } from '../contracts/evaluation.js';
+import { evaluationKeys } from '../contracts/layout.js';
 import { SconesError } from '../errors.js';
 import { classificationQuality } from '../report/classification-metrics.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
-
-/** Where an evaluation is kept, by its id: the record is written last, so one without it never completed. */
-export function evaluationKeys(evaluationId: string) {
-  const prefix = `evaluations/${evaluationId}/`;
-  return { record: `${prefix}evaluation.json`, predictions: `${prefix}predictions.jsonl` };
-}
 
 /** evaluation id = digest(training id, test split digest, evaluator kind): the same inputs reuse the result. */
 export function evaluationIdFor(trainingId: string, testSplitDigest: string, evaluatorKind: string): string {

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { KEYS } from '../constants.js';
+import { reportPrefix } from '../contracts/layout.js';
 import { resolveClasses } from '../data/sources.js';
 import { SconesError } from '../errors.js';
 import type { ObjectStore } from '../ports.js';
@@ -20,7 +21,7 @@ import { STATE_MACHINE_DEFINITION } from '../templates/template.js';
 import { getText } from '../util/object-text.js';
 import { keyOfUri, parseS3Uri } from '../util/s3-uri.js';
 import type { StageContext, StageResult } from './context.js';
-import { type CaseResult, testExecutionsKey } from './test-executions.js';
+import { readTestExecutions } from './test-executions.js';
 import { requireStage } from './upstream.js';
 
 /** Where the report is written on this machine (the workflow uploads this folder as an artifact). */
@@ -42,11 +43,8 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
   const dataset = requireStage(manifest, 'stage-data', 'monitor-report').outputs;
   const model = requireStage(manifest, 'train', 'monitor-report').outputs;
   const deployment = requireStage(manifest, 'deploy', 'monitor-report').outputs;
-  const executions = requireStage(manifest, 'test-executions', 'monitor-report').outputs as {
-    startedAt: string;
-    finishedAt: string;
-  };
-  const document = JSON.parse(await getText(store, testExecutionsKey(runId))) as { results: CaseResult[] };
+  const executions = requireStage(manifest, 'test-executions', 'monitor-report').outputs;
+  const document = await readTestExecutions(store, runId);
   const captureUri = deployment.outputs.DataCaptureS3Uri ?? store.uri(KEYS.capture);
   const prefix = `${keyOfUri(captureUri).replace(/\/+$/, '')}/${deployment.endpointName}/`;
   // inferenceTime has one-second resolution: widen the window by a second on each side.
@@ -157,7 +155,7 @@ async function finish(
   const summary = aggregator.summarize();
   const outside = config.monitor.capture !== undefined;
   const dir = outside ? join(captureReportsDir(config.workDir), runId) : reportDir(config.workDir, runId);
-  const keyPrefix = outside ? `capture-reports/${runId}/` : `${KEYS.runs}/${runId}/report/`;
+  const keyPrefix = reportPrefix(runId, outside);
   const files = await writeReport(dir, title, summary, aggregator, reportContext);
   await uploadReport(backend.store, dir, keyPrefix, files);
   if (summary.malformed.count > 0)

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { KEYS } from '../constants.js';
+import {
+  type DatasetSplit,
+  datasetImagesPrefix,
+  datasetKeys,
+  datasetListKey,
+  datasetPrefix,
+} from '../contracts/layout.js';
 import {
   carveValidation,
   checkClassCoverage,
@@ -16,21 +22,6 @@ import type { ObjectStore } from '../ports.js';
 import type { Reporter } from '../reporter.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import type { StageContext, StageResult } from './context.js';
-
-export const DATASET_FILE = 'dataset.json';
-
-/** Object keys of a staged dataset, relative to the bucket. */
-export function datasetKeys(prefix: string) {
-  return {
-    trainImages: `${prefix}train/`,
-    validationImages: `${prefix}validation/`,
-    testImages: `${prefix}test/`,
-    trainLst: `${prefix}train.lst`,
-    validationLst: `${prefix}validation.lst`,
-    testLst: `${prefix}test.lst`,
-    record: `${prefix}${DATASET_FILE}`,
-  };
-}
 
 export interface StageDataOptions {
   fetch?: typeof fetch;
@@ -53,7 +44,7 @@ export async function stageData(
   checkClassCoverage(dataset);
   const lists = splitLists(dataset);
   const digest = datasetDigest(dataset);
-  const prefix = `${KEYS.datasets}/${digest}/`;
+  const prefix = datasetPrefix(digest);
   const keys = datasetKeys(prefix);
   const store = backend.store;
   const record = describe(dataset, digest, prefix, store, config.data.validationFraction);
@@ -138,8 +129,8 @@ export function testSplitDigest(dataset: StagedDataset): string {
  * Each split's `.lst` text, checked to read back as exactly the entries written: a name that the
  * format cannot carry (a tab or newline in it) fails here, naming the file, before anything is uploaded.
  */
-function splitLists(dataset: StagedDataset): Map<string, string> {
-  const lists = new Map<string, string>();
+function splitLists(dataset: StagedDataset): Map<DatasetSplit, string> {
+  const lists = new Map<DatasetSplit, string>();
   for (const split of STAGED_SPLITS) {
     const images = dataset.images.filter((image) => image.split === split);
     for (const image of images)
@@ -169,7 +160,7 @@ function splitLists(dataset: StagedDataset): Map<string, string> {
           '(a name the list format changes, e.g. with "./" or "//"): rename the file',
       );
     }
-    lists.set(`${split}.lst`, text);
+    lists.set(split, text);
   }
   return lists;
 }
@@ -178,14 +169,15 @@ function splitLists(dataset: StagedDataset): Map<string, string> {
 async function uploadDataset(
   store: ObjectStore,
   dataset: StagedDataset,
-  lists: ReadonlyMap<string, string>,
+  lists: ReadonlyMap<DatasetSplit, string>,
   prefix: string,
   concurrency: number,
   reporter: Reporter,
 ): Promise<void> {
   const present = new Map<string, number>();
   for await (const object of store.list(prefix)) present.set(object.key, object.size);
-  const key = (image: StagedDataset['images'][number]) => `${prefix}${image.split}/${image.name}`;
+  const key = (image: StagedDataset['images'][number]) =>
+    `${datasetImagesPrefix(prefix, image.split)}${image.name}`;
   const pending = dataset.images.filter((image) => present.get(key(image)) !== image.png.length);
   if (pending.length < dataset.images.length)
     reporter.info(`${dataset.images.length - pending.length} images already uploaded by an earlier attempt`);
@@ -195,12 +187,13 @@ async function uploadDataset(
     progress.tick();
   });
   progress.done(`${pending.length} images`);
-  for (const [name, text] of lists) {
-    await store.put(`${prefix}${name}`, text, { contentType: 'text/plain' });
+  for (const [split, text] of lists) {
+    const listKey = datasetListKey(prefix, split);
+    await store.put(listKey, text, { contentType: 'text/plain' });
     // What the trainer will read must be what was meant: check the stored copy before dataset.json marks it staged.
-    const stored = Buffer.from(await store.get(`${prefix}${name}`)).toString('utf8');
+    const stored = Buffer.from(await store.get(listKey)).toString('utf8');
     if (stored !== text)
-      throw new SconesError(`${store.uri(`${prefix}${name}`)} did not read back as written: stage again`);
+      throw new SconesError(`${store.uri(listKey)} did not read back as written: stage again`);
   }
 }
 

@@ -1,7 +1,14 @@
-import { KEYS } from '../constants.js';
+import { LAMBDA_ERROR_NAMES, workflowOutputSchema } from '../contracts/lambda.js';
+import { datasetImagesPrefix, datasetListKey, testExecutionsKey } from '../contracts/layout.js';
+import {
+  type CaseResult,
+  type ExecutionsSummary,
+  type TestExecutionsDocument,
+  testExecutionsDocumentSchema,
+} from '../contracts/test-executions.js';
 import { parseLst } from '../data/lst.js';
 import { seededRandom, shuffled } from '../data/random.js';
-import { StageFailedError } from '../errors.js';
+import { SconesError, StageFailedError } from '../errors.js';
 import type { DatasetRecord } from '../manifest.js';
 import type { ExecutionResult, ObjectStore } from '../ports.js';
 import { mapConcurrent } from '../util/concurrency.js';
@@ -15,36 +22,6 @@ export interface TestCase {
   name: string;
   label: number;
   input: { image_data: ''; s3_bucket: string; s3_key: string };
-}
-
-export type Outcome = 'SUCCEEDED' | 'FILTERED' | 'ERROR';
-
-export interface CaseResult {
-  index: number;
-  name: string;
-  s3Key: string;
-  label: number;
-  outcome: Outcome;
-  predicted?: number;
-  confidence?: number;
-  error?: string;
-  cause?: string;
-  durationMs: number;
-}
-
-export interface ExecutionsSummary {
-  total: number;
-  succeeded: number;
-  filtered: number;
-  errors: number;
-  /**
-   * Passed cases whose prediction was wrong. Not an accuracy: the passed cases are the confident ones,
-   * so their share correct flatters the model. The one accuracy over every execution with ground truth
-   * (filtered included) is the monitor report's, from the endpoint's capture.
-   */
-  passedButWrong: number;
-  filteredShare: number;
-  durationMs: { p50: number; max: number; total: number };
 }
 
 /**
@@ -76,7 +53,11 @@ export function drawTestCases(options: {
     index,
     name: executionName(options.runId, index),
     label: entry.label,
-    input: { image_data: '', s3_bucket: options.bucket, s3_key: `${options.prefix}test/${entry.path}` },
+    input: {
+      image_data: '',
+      s3_bucket: options.bucket,
+      s3_key: `${datasetImagesPrefix(options.prefix, 'test')}${entry.path}`,
+    },
   }));
 }
 
@@ -96,19 +77,11 @@ export function classifyOutcome(testCase: TestCase, result: ExecutionResult): Ca
     durationMs: result.durationMs,
   };
   if (result.status === 'SUCCEEDED') {
-    const inferences = (result.output as { body?: { inferences?: unknown } } | undefined)?.body?.inferences;
-    if (
-      Array.isArray(inferences) &&
-      inferences.length > 0 &&
-      inferences.every((p) => typeof p === 'number')
-    ) {
-      const confidence = Math.max(...(inferences as number[]));
-      return {
-        ...base,
-        outcome: 'SUCCEEDED',
-        predicted: (inferences as number[]).indexOf(confidence),
-        confidence,
-      };
+    const output = workflowOutputSchema.safeParse(result.output);
+    if (output.success) {
+      const { inferences } = output.data.body;
+      const confidence = Math.max(...inferences);
+      return { ...base, outcome: 'SUCCEEDED', predicted: inferences.indexOf(confidence), confidence };
     }
     return {
       ...base,
@@ -117,7 +90,7 @@ export function classifyOutcome(testCase: TestCase, result: ExecutionResult): Ca
       cause: `output has no inferences: ${JSON.stringify(result.output).slice(0, 200)}`,
     };
   }
-  if (result.error === 'ThresholdConfidenceNotMet')
+  if (result.error === LAMBDA_ERROR_NAMES.thresholdConfidenceNotMet)
     return {
       ...base,
       outcome: 'FILTERED',
@@ -158,8 +131,27 @@ function round(value: number): number {
   return Math.round(value * 10000) / 10000;
 }
 
-export function testExecutionsKey(runId: string): string {
-  return `${KEYS.runs}/${runId}/test-executions.json`;
+/** Reads a run's test-executions document back, checked against its contract. */
+export async function readTestExecutions(store: ObjectStore, runId: string): Promise<TestExecutionsDocument> {
+  const key = testExecutionsKey(runId);
+  const text = await getText(store, key);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SconesError(
+      `${store.uri(key)} is not JSON (${(error as Error).message}): run test-executions again`,
+    );
+  }
+  const parsed = testExecutionsDocumentSchema.safeParse(json);
+  if (!parsed.success)
+    throw new SconesError(
+      `${store.uri(key)} is not a test-executions document (${parsed.error.issues
+        .slice(0, 3)
+        .map((issue) => `${issue.path.join('.') || 'document'}: ${issue.message}`)
+        .join('; ')}): run test-executions again`,
+    );
+  return parsed.data;
 }
 
 async function loadCases(
@@ -169,7 +161,7 @@ async function loadCases(
   seed: number,
   runId: string,
 ) {
-  const lstKey = `${dataset.prefix}test.lst`;
+  const lstKey = datasetListKey(dataset.prefix, 'test');
   const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
   return drawTestCases({ entries, count, seed, bucket: store.bucket, prefix: dataset.prefix, runId });
 }
@@ -200,7 +192,7 @@ export async function testExecutions(context: StageContext): Promise<StageResult
   }
   const finishedAt = new Date().toISOString();
   const summary = summarize(results);
-  const document = {
+  const document: TestExecutionsDocument = {
     runId,
     startedAt,
     finishedAt,

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { KEYS } from '../constants.js';
 import type { EvaluationRecord } from '../contracts/evaluation.js';
+import { lambdaKey, stateMachineDefinitionKey } from '../contracts/layout.js';
 import type { ModelToDeploy, ObjectStore } from '../ports.js';
 import type { LambdaBundle } from './lambda-bundles.js';
 import { nameDigests } from './names.js';
@@ -13,7 +14,7 @@ export function codeKeys(bundles: readonly LambdaBundle[]) {
   const key = (name: string) => {
     const bundle = bundles.find((b) => b.name === name);
     if (bundle === undefined) throw new Error(`no bundle for ${name}`);
-    return `${KEYS.lambdas}/${bundle.zipName}`;
+    return lambdaKey(bundle.zipName);
   };
   const definition = readFileSync(STATE_MACHINE_DEFINITION);
   const definitionHash = createHash('sha256').update(definition).digest('hex').slice(0, 16);
@@ -21,7 +22,7 @@ export function codeKeys(bundles: readonly LambdaBundle[]) {
     serialize: key('serialize-image-data'),
     classify: key('classify-image'),
     filter: key('filter-inferences'),
-    definition: `templates/state-machine-${definitionHash}.asl.json`,
+    definition: stateMachineDefinitionKey(definitionHash),
   };
 }
 
@@ -33,7 +34,7 @@ export async function missingCode(
   const keys = codeKeys(bundles);
   const wanted = [
     ...bundles.map((b) => ({
-      key: `${KEYS.lambdas}/${b.zipName}`,
+      key: lambdaKey(b.zipName),
       path: b.zipPath,
       contentType: 'application/zip',
     })),

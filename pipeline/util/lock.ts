@@ -1,12 +1,15 @@
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
 import { SconesError } from '../errors.js';
 
-export interface LockOwner {
-  pid: number;
-  runId: string;
-  command: string;
-  since: string;
-}
+/** The pid alone decides whether the lock is held; the rest only names the holder in the message. */
+const lockOwnerSchema = z.object({
+  pid: z.number().int(),
+  runId: z.string().catch('unknown'),
+  command: z.string().catch('unknown'),
+  since: z.string().catch('unknown'),
+});
+export type LockOwner = z.infer<typeof lockOwnerSchema>;
 
 function alive(pid: number): boolean {
   try {
@@ -28,8 +31,8 @@ function readIfPresent(path: string): string | undefined {
 
 function parseOwner(text: string): LockOwner | undefined {
   try {
-    const owner = JSON.parse(text) as Partial<LockOwner>;
-    return typeof owner.pid === 'number' ? (owner as LockOwner) : undefined;
+    const owner = lockOwnerSchema.safeParse(JSON.parse(text));
+    return owner.success ? owner.data : undefined;
   } catch {
     return undefined;
   }

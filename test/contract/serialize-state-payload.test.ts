@@ -3,11 +3,8 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
-import {
-  STATE_IMAGE_LIMIT,
-  STATE_PAYLOAD_LIMIT,
-  handler as serialize,
-} from '../../lambdas/serialize-image-data/index.js';
+import { handler as serialize } from '../../lambdas/serialize-image-data/index.js';
+import { STATE_IMAGE_LIMIT, STATE_PAYLOAD_LIMIT } from '../../pipeline/contracts/limits.js';
 import { rejection } from '../helpers/assertions.js';
 import { pngBytes } from '../helpers/fixtures.js';
 

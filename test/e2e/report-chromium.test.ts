@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { inferenceIdFor } from '../../lambdas/shared/events.js';
+import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import { decodeImage, encodePng } from '../../pipeline/data/image.js';
 import { seededRandom } from '../../pipeline/data/random.js';
 import { imageStatistics } from '../../pipeline/report/image-statistics.js';

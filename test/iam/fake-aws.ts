@@ -28,7 +28,7 @@ import {
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
-import { inferenceIdFor } from '../../lambdas/shared/events.js';
+import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import { loadTemplate } from '../../pipeline/templates/template.js';
 import { TEST_ACCOUNT } from './roles.js';
 

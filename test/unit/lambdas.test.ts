@@ -9,7 +9,9 @@ import { expect } from 'chai';
 import { handler as classify } from '../../lambdas/classify-image/index.js';
 import { handler as filter } from '../../lambdas/filter-inferences/index.js';
 import { handler as serialize } from '../../lambdas/serialize-image-data/index.js';
-import { inferenceIdFor, SERIALIZE_IMAGE_LIMIT, unwrapEvent } from '../../lambdas/shared/events.js';
+import { unwrapEvent } from '../../lambdas/shared/events.js';
+import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
+import { SERIALIZE_IMAGE_LIMIT } from '../../pipeline/contracts/limits.js';
 import { rejection } from '../helpers/assertions.js';
 import { jpegBytes, pngBytes } from '../helpers/fixtures.js';
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { inferenceIdFor } from '../../lambdas/shared/events.js';
+import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
 import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
 import { deployedThreshold } from '../../pipeline/report/model-context.js';

@@ -7,7 +7,9 @@ import {
   type DescribeTransformJobCommandOutput,
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
+import { z } from 'zod';
 import type { Config } from '../../config.js';
+import { datasetImagesPrefix, datasetListKey, evaluationKeys } from '../../contracts/layout.js';
 import { parseLst } from '../../data/lst.js';
 import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
@@ -113,7 +115,10 @@ export class BatchTransformEvaluator implements Evaluator {
       BatchStrategy: 'SingleRecord',
       TransformInput: {
         DataSource: {
-          S3DataSource: { S3DataType: 'S3Prefix', S3Uri: store.uri(`${request.dataset.prefix}test/`) },
+          S3DataSource: {
+            S3DataType: 'S3Prefix',
+            S3Uri: store.uri(datasetImagesPrefix(request.dataset.prefix, 'test')),
+          },
         },
         ContentType: 'application/x-image',
         SplitType: 'None',
@@ -128,7 +133,7 @@ export class BatchTransformEvaluator implements Evaluator {
   }
 
   private outputPrefix(request: EvaluateRequest): string {
-    return `evaluations/${request.evaluationId}/transform/`;
+    return evaluationKeys(request.evaluationId).transform;
   }
 
   /** A SageMaker model for the trained artifact, named like the job (created once). */
@@ -193,7 +198,7 @@ export class BatchTransformEvaluator implements Evaluator {
   /** One `<image>.out` per test image, joined to the test list's labels. */
   private async readPredictions(request: EvaluateRequest, reporter: Reporter): Promise<ScoredImage[]> {
     const { store } = this.options;
-    const lstKey = `${request.dataset.prefix}test.lst`;
+    const lstKey = datasetListKey(request.dataset.prefix, 'test');
     const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
     const progress = reporter.progress('read transform output', entries.length, 'images');
     const predictions = await mapConcurrent(entries, 16, async (entry) => {
@@ -213,6 +218,12 @@ export class BatchTransformEvaluator implements Evaluator {
   }
 }
 
+const transformProbabilities = z.array(z.number().finite());
+const transformOutputSchema = z.union([
+  transformProbabilities,
+  z.looseObject({ prediction: transformProbabilities }),
+]);
+
 /**
  * The algorithm's JSON response: the class probabilities, as a bare array or under `prediction`
  * (the form batch transform writes for image classification).
@@ -224,10 +235,9 @@ export function parseTransformOutput(text: string, where: string): number[] {
   } catch {
     throw new StageFailedError(`${where} is not JSON`);
   }
-  const values = Array.isArray(json) ? json : (json as { prediction?: unknown } | null)?.prediction;
-  if (!Array.isArray(values) || !values.every((v) => typeof v === 'number' && Number.isFinite(v)))
-    throw new StageFailedError(`${where} holds no array of class probabilities`);
-  return values as number[];
+  const output = transformOutputSchema.safeParse(json);
+  if (!output.success) throw new StageFailedError(`${where} holds no array of class probabilities`);
+  return Array.isArray(output.data) ? output.data : output.data.prediction;
 }
 
 function isNotFound(error: unknown): boolean {

@@ -1,3 +1,4 @@
+import { captureTimeSchema } from '../../contracts/capture.js';
 import { StageFailedError } from '../../errors.js';
 import type { CaptureRequest, ObjectStore } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
@@ -26,16 +27,17 @@ function recordsInWindow(text: string, window: { from: number; to: number }): nu
   let count = 0;
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
+    // A malformed line is the report's to count; here it is simply not a record of this run.
+    let json: unknown;
     try {
-      const time = Date.parse(
-        String(
-          (JSON.parse(line) as { eventMetadata?: { inferenceTime?: unknown } }).eventMetadata?.inferenceTime,
-        ),
-      );
-      if (time >= window.from && time <= window.to) count++;
+      json = JSON.parse(line);
     } catch {
-      // A malformed line is the report's to count; here it is simply not a record of this run.
+      continue;
     }
+    const record = captureTimeSchema.safeParse(json);
+    if (!record.success) continue;
+    const time = Date.parse(record.data.eventMetadata.inferenceTime);
+    if (time >= window.from && time <= window.to) count++;
   }
   return count;
 }

@@ -6,6 +6,7 @@ import {
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import type { Config } from '../../config.js';
+import { datasetKeys, modelPrefix } from '../../contracts/layout.js';
 import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { DatasetRecord, TrainRecord } from '../../manifest.js';
 import type { ObjectStore, Trainer, TrainRequest, ValidationPredictions } from '../../ports.js';
@@ -142,7 +143,7 @@ export class SageMakerTrainer implements Trainer {
         'train.sagemaker.roleArn is required on the aws backend: set SCONES_TRAIN__SAGEMAKER__ROLE_ARN ' +
           '(scones bootstrap prints it)',
       );
-    const prefix = request.dataset.prefix;
+    const keys = datasetKeys(request.dataset.prefix);
     const channel = (name: string, key: string) => ({
       ChannelName: name,
       ContentType: 'application/x-image',
@@ -163,12 +164,12 @@ export class SageMakerTrainer implements Trainer {
         Object.entries(request.hyperparameters).map(([k, v]) => [k, String(v)]),
       ),
       InputDataConfig: [
-        channel('train', `${prefix}train/`),
-        channel('validation', `${prefix}validation/`),
-        channel('train_lst', `${prefix}train.lst`),
-        channel('validation_lst', `${prefix}validation.lst`),
+        channel('train', keys.trainImages),
+        channel('validation', keys.validationImages),
+        channel('train_lst', keys.trainLst),
+        channel('validation_lst', keys.validationLst),
       ],
-      OutputDataConfig: { S3OutputPath: store.uri(`models/${request.trainingId}/`) },
+      OutputDataConfig: { S3OutputPath: store.uri(modelPrefix(request.trainingId)) },
       ResourceConfig: {
         InstanceType: sm.instanceType as never,
         InstanceCount: sm.instanceCount,

@@ -2,6 +2,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { CaptureRecord } from '../../contracts/capture.js';
+import { captureHourPrefix } from '../../contracts/layout.js';
+import { ENDPOINT_PAYLOAD_LIMIT } from '../../contracts/limits.js';
 import { decodeImage, endpointPixelLimit, shrinkByBlocks } from '../../data/image.js';
 import { SconesError } from '../../errors.js';
 import {
@@ -17,8 +20,6 @@ import { deserializeModel, imageToInput } from './model.js';
 import { initTensorflow, tf } from './tf.js';
 import { MODEL_FILES } from './trainer.js';
 
-/** SageMaker's InvokeEndpoint request limit. */
-const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 const ACCEPTED_CONTENT_TYPES = new Set(['image/png', 'image/jpeg', 'application/x-image']);
 
 export interface ModelServerOptions {
@@ -45,16 +46,6 @@ export interface ModelServer {
   /** Writes buffered capture records now. */
   flush(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** One line of SageMaker's data capture JSONL. */
-export interface CaptureRecord {
-  captureData: {
-    endpointInput?: { observedContentType: string; mode: 'INPUT'; data: string; encoding: 'BASE64' };
-    endpointOutput?: { observedContentType: string; mode: 'OUTPUT'; data: string; encoding: 'JSON' };
-  };
-  eventMetadata: { eventId: string; inferenceId?: string; inferenceTime: string };
-  eventVersion: '0';
 }
 
 /** Parses `s3://bucket/prefix` into its key prefix (no trailing slash). */
@@ -86,16 +77,21 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       if (pending.length === 0 || prefix === undefined) return;
       const records = pending;
       pending = [];
-      // SageMaker groups capture by the hour of the inference: <prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/
+      // SageMaker groups capture by the hour of the inference.
       const byHour = new Map<string, CaptureRecord[]>();
       for (const record of records) {
-        const hour = record.eventMetadata.inferenceTime.slice(0, 13).replace(/[-T]/g, '/');
+        const hour = captureHourPrefix({
+          capturePrefix: prefix,
+          endpointName: options.endpointName,
+          variantName: options.variantName,
+          inferenceTime: record.eventMetadata.inferenceTime,
+        });
         byHour.set(hour, [...(byHour.get(hour) ?? []), record]);
       }
       for (const [hour, group] of byHour) {
         const stamp = now();
         const file = `${String(stamp.getUTCMinutes()).padStart(2, '0')}-${String(stamp.getUTCSeconds()).padStart(2, '0')}-${String(stamp.getUTCMilliseconds()).padStart(3, '0')}-${randomUUID()}.jsonl`;
-        const key = `${prefix}/${options.endpointName}/${options.variantName}/${hour}/${file}`;
+        const key = `${hour}${file}`;
         await options.store.put(
           key,
           group
@@ -151,13 +147,13 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       sendError(response, 400, 'ValidationError', `Endpoint ${endpoint} of account 000000000000 not found.`);
       return;
     }
-    const body = await readBody(request, MAX_PAYLOAD_BYTES);
+    const body = await readBody(request, ENDPOINT_PAYLOAD_LIMIT);
     if (body === undefined) {
       sendError(
         response,
         413,
         'ValidationError',
-        `Request payload exceeds the ${MAX_PAYLOAD_BYTES}-byte limit.`,
+        `Request payload exceeds the ${ENDPOINT_PAYLOAD_LIMIT}-byte limit.`,
       );
       return;
     }

@@ -1,4 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
+import { z } from 'zod';
 import type { RgbaImage } from '../../data/image.js';
 import { tf } from './tf.js';
 
@@ -160,12 +161,25 @@ export async function serializeModel(model: tfl.LayersModel): Promise<SavedModel
   return saved;
 }
 
+/** The parts of tfjs' model.json (its `ModelJSON` artifact format) that loading reads back. */
+const savedModelJsonSchema = z.object({
+  modelTopology: z.looseObject({}),
+  weightsManifest: z.array(
+    z.object({
+      weights: z.array(
+        z.looseObject({
+          name: z.string(),
+          shape: z.array(z.number().int()),
+          dtype: z.enum(['float32', 'int32', 'bool', 'string', 'complex64']),
+        }),
+      ),
+    }),
+  ),
+});
+
 /** Loads a model saved by serializeModel, from memory. */
 export async function deserializeModel(saved: SavedModel): Promise<tfl.LayersModel> {
-  const json = JSON.parse(saved.modelJson) as {
-    modelTopology: object;
-    weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[];
-  };
+  const json = savedModelJsonSchema.parse(JSON.parse(saved.modelJson));
   const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
   const copy = saved.weights.slice().buffer;
   return tfl.loadLayersModel(

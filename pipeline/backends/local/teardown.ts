@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
-import { KEYS } from '../../constants.js';
+import { runPrefix } from '../../contracts/layout.js';
 import type { ObjectStore, TeardownOptions } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
 import { localPaths } from './paths.js';
@@ -46,7 +46,7 @@ export async function teardown(
     for (const run of oldRuns(paths.runs, options.keepRuns)) {
       rmSync(join(paths.runs, run), { recursive: true, force: true });
       if (store !== undefined)
-        for await (const object of store.list(`${KEYS.runs}/${run}/`)) await store.delete(object.key);
+        for await (const object of store.list(runPrefix(run))) await store.delete(object.key);
       reporter.info(`run ${run} removed`);
     }
   }

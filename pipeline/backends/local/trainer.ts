@@ -1,6 +1,11 @@
 import { PNG } from 'pngjs';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
+import { datasetImagesPrefix, datasetListKey, modelPrefix } from '../../contracts/layout.js';
+import {
+  type ValidationPredictions,
+  validationPredictionsSchema,
+} from '../../contracts/validation-predictions.js';
 import type { StagedSplit } from '../../data/dataset.js';
 import { parseLst } from '../../data/lst.js';
 import { seededRandom, shuffled } from '../../data/random.js';
@@ -11,7 +16,7 @@ import {
   type TrainRecord,
   trainRecordSchema,
 } from '../../manifest.js';
-import type { ObjectStore, Trainer, TrainRequest, ValidationPredictions } from '../../ports.js';
+import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
 import type { Reporter } from '../../reporter.js';
 import { mapConcurrent } from '../../util/concurrency.js';
 import { getText } from '../../util/object-text.js';
@@ -66,7 +71,7 @@ export class LocalTrainer implements Trainer {
   ) {}
 
   private prefix(trainingId: string): string {
-    return `models/${trainingId}/`;
+    return modelPrefix(trainingId);
   }
 
   hyperparameters(config: Config, dataset: DatasetRecord): LocalHyperparameters {
@@ -233,11 +238,11 @@ export async function readSplit(
   side: number,
   reporter: Reporter,
 ): Promise<{ inputs: Float32Array[]; labels: number[]; paths: string[] }> {
-  const lstKey = `${prefix}${split}.lst`;
+  const lstKey = datasetListKey(prefix, split);
   const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
   const progress = reporter.progress(`read ${split} images`, entries.length, 'images');
   const inputs = await mapConcurrent(entries, 16, async (entry) => {
-    const bytes = await store.get(`${prefix}${split}/${entry.path}`);
+    const bytes = await store.get(`${datasetImagesPrefix(prefix, split)}${entry.path}`);
     const png = PNG.sync.read(Buffer.from(bytes));
     progress.tick();
     return imageToInput({ width: png.width, height: png.height, data: png.data }, side);
@@ -268,7 +273,9 @@ export async function readValidationPredictions(
   store: ObjectStore,
   modelPrefix: string,
 ): Promise<ValidationPredictions> {
-  return JSON.parse(
-    await getText(store, `${modelPrefix}${MODEL_FILES.validationPredictions}`),
-  ) as ValidationPredictions;
+  const key = `${modelPrefix}${MODEL_FILES.validationPredictions}`;
+  const parsed = validationPredictionsSchema.safeParse(JSON.parse(await getText(store, key)));
+  if (!parsed.success)
+    throw new SconesError(`${store.uri(key)} is not a validation predictions file: ${parsed.error.message}`);
+  return parsed.data;
 }
