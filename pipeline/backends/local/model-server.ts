@@ -13,8 +13,8 @@ import {
 } from '../../local-s3/signature.js';
 import type { ObjectStore } from '../../ports.js';
 import { keyOfUri } from '../s3-object-store.js';
-import { deserializeModel, imageToInput } from './model.js';
-import { initTensorflow, tf } from './tf.js';
+import { deserializeModel, imageToInput, predictProbabilities } from './model.js';
+import { initTensorflow } from './tf.js';
 import { MODEL_FILES } from './trainer.js';
 
 /** SageMaker's InvokeEndpoint request limit. */
@@ -182,10 +182,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
         `the endpoint's limit for a ${options.side}x${options.side} model`,
       );
       const input = imageToInput(shrinkByBlocks(decoded, options.side), options.side);
-      probabilities = tf.tidy(() => {
-        const output = model.predict(tf.tensor4d(input, [1, options.side, options.side, 3])) as tf.Tensor;
-        return Array.from(output.dataSync());
-      });
+      // The same prediction function as evaluation, so the endpoint serves what the gate measured.
+      probabilities = predictProbabilities(model, [input], options.side)[0] as number[];
     } catch (error) {
       sendModelError(response, 400, `Unable to decode the image: ${(error as Error).message}`);
       return;
