@@ -4,6 +4,7 @@
  * the evaluate stage scores the selected model once on the 200 test images.
  * Target: mean test accuracy >= 0.90. `node --import tsx bench/train.ts [seed...]`
  */
+import { loadavg } from 'node:os';
 import { runCli } from '../test/helpers/workspace.js';
 import { record, requireSharedImages, scratchDir } from './common.js';
 
@@ -28,8 +29,12 @@ for (const seed of SEEDS) {
   const again = await runCli(['stage-data', ...seedArgs, '--source', `images:${images}`], { cwd: dir });
   if (again.code !== 0) throw new Error(again.stderr);
   const started = performance.now();
+  // The CLI runs in this process, so its CPU time is the training's: less sensitive to load than wall time.
+  const cpuBefore = process.cpuUsage();
   const trained = await runCli(['train', ...seedArgs, '--json'], { cwd: dir });
   const trainSeconds = (performance.now() - started) / 1000;
+  const trainCpu = process.cpuUsage(cpuBefore);
+  const loadAfterTraining = loadavg().map((l) => Math.round(l * 100) / 100);
   if (trained.code !== 0) throw new Error(trained.stderr);
   const evaluated = await runCli(['evaluate', ...seedArgs, '--json'], { cwd: dir });
   if (evaluated.code !== 0) throw new Error(evaluated.stderr);
@@ -51,6 +56,9 @@ for (const seed of SEEDS) {
     bestEpoch: model.bestEpoch,
     epochsRun: model.epochs.length,
     trainSeconds: Math.round(trainSeconds * 10) / 10,
+    trainUserCpuSeconds: Math.round(trainCpu.user / 1e5) / 10,
+    trainSystemCpuSeconds: Math.round(trainCpu.system / 1e5) / 10,
+    loadAverage1m5m15mAfterTraining: loadAfterTraining,
   });
   process.stdout.write(`${JSON.stringify(perSeed.at(-1))}\n`);
 }
@@ -61,8 +69,15 @@ record('train', {
   splits: totals,
   meanTestAccuracy: round(mean(testAccuracies)),
   testAccuracyRange: [Math.min(...testAccuracies), Math.max(...testAccuracies)],
+  // Every seed is scored on the same 200 images, so the images' sampling error does not shrink with
+  // seeds: the mean's interval is taken as the mean of the seeds' Wilson bounds, not a pooled 600.
+  meanTestInterval95: [
+    round(mean(perSeed.map((s) => s.testInterval95[0] as number))),
+    round(mean(perSeed.map((s) => s.testInterval95[1] as number))),
+  ],
   meanValidationAccuracy: round(mean(perSeed.map((s) => s.validationAccuracy))),
   meanTrainSeconds: Math.round(mean(perSeed.map((s) => s.trainSeconds)) * 10) / 10,
+  meanTrainUserCpuSeconds: Math.round(mean(perSeed.map((s) => s.trainUserCpuSeconds)) * 10) / 10,
   perSeed,
   note:
     'test accuracy is the evaluate stage on the 200 held-out images, after selection on validation only; ' +

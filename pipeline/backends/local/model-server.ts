@@ -16,8 +16,8 @@ import {
 import type { ObjectStore } from '../../ports.js';
 import type { DataCaptureSettings } from '../../templates/resolved-template.js';
 import { keyOfUri, parseS3Uri } from '../../util/s3-uri.js';
-import { deserializeModel, imageToInput } from './model.js';
-import { initTensorflow, tf } from './tf.js';
+import { deserializeModel, imageToInput, predictProbabilities } from './model.js';
+import { initTensorflow } from './tf.js';
 import { MODEL_FILES } from './trainer.js';
 
 const ACCEPTED_CONTENT_TYPES = new Set(['image/png', 'image/jpeg', 'application/x-image']);
@@ -177,10 +177,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
         `the endpoint's limit for a ${options.side}x${options.side} model`,
       );
       const input = imageToInput(shrinkByBlocks(decoded, options.side), options.side);
-      probabilities = tf.tidy(() => {
-        const output = model.predict(tf.tensor4d(input, [1, options.side, options.side, 3])) as tf.Tensor;
-        return Array.from(output.dataSync());
-      });
+      // The same prediction function as evaluation, so the endpoint serves what the gate measured.
+      probabilities = predictProbabilities(model, [input], options.side)[0] as number[];
     } catch (error) {
       sendModelError(response, 400, `Unable to decode the image: ${(error as Error).message}`);
       return;

@@ -4,7 +4,7 @@ import type { RgbaImage } from '../../data/image.js';
 import { tf } from './tf.js';
 
 /** Version of the architecture and preprocessing below: part of the training id, so a change retrains. */
-export const LOCAL_MODEL_VERSION = 'cnn-v2';
+export const LOCAL_MODEL_VERSION = 'cnn-v3';
 
 /** Filters of the three conv blocks. */
 export const MODEL_FILTERS = [16, 32, 64] as const;
@@ -103,7 +103,11 @@ export function fillBatch(
   });
 }
 
-/** Class probabilities for each input, in batches. */
+/**
+ * Class probabilities for each input, in batches: the mean of the model's output on the image and on
+ * its mirror image (test-time flip averaging; training flips at random, so both views are in
+ * distribution). Selection, evaluation and the endpoint all predict through this one function.
+ */
 export function predictProbabilities(
   model: tfl.LayersModel,
   inputs: readonly Float32Array[],
@@ -122,7 +126,10 @@ export function predictProbabilities(
         side,
         3,
       ]);
-      return (model.predict(xs) as tf.Tensor).arraySync() as number[][];
+      const mirrored = tf.reverse(xs, 2);
+      const both = model.predict(tf.concat([xs, mirrored], 0)) as tf.Tensor;
+      const [plain, flipped] = tf.split(both, 2, 0) as [tf.Tensor, tf.Tensor];
+      return tf.div(tf.add(plain, flipped), 2).arraySync() as number[][];
     });
     out.push(...probabilities);
   }

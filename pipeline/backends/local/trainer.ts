@@ -111,19 +111,21 @@ export class LocalTrainer implements Trainer {
     );
 
     const model = buildModel({ side: hp.side, classes, seed: hp.seed });
+    const optimizer = new ScheduledAdam(hp.learningRate);
     model.compile({
-      optimizer: tf.train.adam(hp.learningRate),
+      optimizer,
       loss: 'categoricalCrossentropy',
       metrics: ['accuracy'],
     });
     const random = seededRandom(hp.seed);
     const batch = new Float32Array(hp.batchSize * hp.side * hp.side * 3);
     const epochs: EpochMetrics[] = [];
-    let best: { accuracy: number; epoch: number; weights: tf.Tensor[] } | undefined;
+    let best: { accuracy: number; loss: number; epoch: number; weights: tf.Tensor[] } | undefined;
     const progress = reporter.progress('train', hp.epochs, 'epochs');
 
     for (let epoch = 1; epoch <= hp.epochs; epoch++) {
       const epochStart = this.now();
+      optimizer.setLearningRate(cosineLearningRate(hp.learningRate, epoch, hp.epochs));
       const order = shuffled(
         train.inputs.map((_, i) => i),
         random,
@@ -166,10 +168,16 @@ export class LocalTrainer implements Trainer {
         seconds: round(seconds, 2),
       };
       epochs.push(metrics);
-      if (best === undefined || metrics.validationAccuracy > best.accuracy) {
+      // 100 validation images give accuracy steps of 0.01, so ties are common: the lower loss breaks them.
+      if (
+        best === undefined ||
+        metrics.validationAccuracy > best.accuracy ||
+        (metrics.validationAccuracy === best.accuracy && validation.loss < best.loss)
+      ) {
         tf.dispose(best?.weights ?? []);
         best = {
           accuracy: metrics.validationAccuracy,
+          loss: validation.loss,
           epoch,
           weights: model.getWeights().map((w) => w.clone()),
         };
@@ -228,6 +236,25 @@ export class LocalTrainer implements Trainer {
     });
     return record;
   }
+}
+
+/** Adam whose learning rate the epoch loop sets (tfjs keeps it in a protected field). */
+class ScheduledAdam extends tf.AdamOptimizer {
+  constructor(learningRate: number) {
+    super(learningRate, 0.9, 0.999);
+  }
+
+  setLearningRate(learningRate: number): void {
+    this.learningRate = learningRate;
+  }
+}
+
+/**
+ * Cosine decay from `peak` at epoch 1 towards zero at `epochs`: large steps early, fine ones late,
+ * where the best epochs are chosen.
+ */
+export function cosineLearningRate(peak: number, epoch: number, epochs: number): number {
+  return (peak * (1 + Math.cos((Math.PI * (epoch - 1)) / Math.max(1, epochs)))) / 2;
 }
 
 /** Reads one split back from the store through its .lst file, decoding every PNG. */

@@ -1,0 +1,60 @@
+import { expect } from 'chai';
+import { buildModel, predictProbabilities } from '../../pipeline/backends/local/model.js';
+import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
+import { cosineLearningRate } from '../../pipeline/backends/local/trainer.js';
+import { seededRandom } from '../../pipeline/data/random.js';
+
+const SIDE = 8;
+
+function randomImage(random: () => number): Float32Array {
+  return Float32Array.from({ length: SIDE * SIDE * 3 }, () => random());
+}
+
+function mirrored(image: Float32Array): Float32Array {
+  const out = new Float32Array(image.length);
+  for (let y = 0; y < SIDE; y++)
+    for (let x = 0; x < SIDE; x++)
+      for (let c = 0; c < 3; c++)
+        out[(y * SIDE + x) * 3 + c] = image[(y * SIDE + (SIDE - 1 - x)) * 3 + c] as number;
+  return out;
+}
+
+describe('local model prediction (test-time flip averaging)', () => {
+  before(() => initTensorflow('wasm'));
+
+  it('gives an image and its mirror image the same probabilities, even from an untrained model', () => {
+    const model = buildModel({ side: SIDE, classes: 3, seed: 11 });
+    try {
+      const random = seededRandom(5);
+      const images = [randomImage(random), randomImage(random), randomImage(random)];
+      const plain = predictProbabilities(model, images, SIDE);
+      const flipped = predictProbabilities(model, images.map(mirrored), SIDE);
+      plain.forEach((p, i) => {
+        expect(p.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-5);
+        p.forEach((v, k) => {
+          expect(v).to.be.closeTo(flipped[i]?.[k] as number, 1e-5);
+        });
+      });
+      // The raw model tells the two views apart, so the equality above is the averaging's doing.
+      const raw = (view: Float32Array) =>
+        tf.tidy(() =>
+          Array.from((model.predict(tf.tensor4d(view, [1, SIDE, SIDE, 3])) as tf.Tensor).dataSync()),
+        );
+      const image = images[0] as Float32Array;
+      const difference = raw(image).map((v, k) => Math.abs(v - (raw(mirrored(image))[k] as number)));
+      expect(Math.max(...difference)).to.be.greaterThan(1e-3);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('cosine learning-rate decay', () => {
+  it('starts at the configured rate, halves at mid-run and decreases every epoch', () => {
+    expect(cosineLearningRate(0.002, 1, 30)).to.equal(0.002);
+    expect(cosineLearningRate(0.002, 16, 30)).to.be.closeTo(0.001, 1e-12);
+    const rates = Array.from({ length: 30 }, (_, i) => cosineLearningRate(0.002, i + 1, 30));
+    for (let i = 1; i < rates.length; i++) expect(rates[i]).to.be.lessThan(rates[i - 1] as number);
+    expect(rates.at(-1)).to.be.greaterThan(0);
+  });
+});
