@@ -31,7 +31,9 @@ async function server(): Promise<void> {
     { cwd: dir },
   );
   if (setup.code !== 0) throw new Error(setup.stderr);
-  const { services, stop } = await openLocalDeployment(testConfig({ workDir: join(dir, '.scones') }));
+  const { backend, services, stop } = await openLocalDeployment(
+    testConfig({ workDir: join(dir, '.scones') }),
+  );
   try {
     const { stdout } = await promisify(execFile)(
       process.execPath,
@@ -43,7 +45,16 @@ async function server(): Promise<void> {
         services.modelServer.url,
         join(images, 'test'),
       ],
-      { maxBuffer: 16 * 1024 * 1024 },
+      {
+        maxBuffer: 16 * 1024 * 1024,
+        // The endpoint accepts only requests signed with this start's credentials, as an outside client
+        // would take them from `scones serve --json`.
+        env: {
+          ...process.env,
+          AWS_ACCESS_KEY_ID: backend.credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: backend.credentials.secretAccessKey,
+        },
+      },
     );
     record('endpoint', {
       command: 'node --import tsx bench/endpoint.ts',
@@ -60,7 +71,6 @@ async function client(url: string, imagesDir: string): Promise<void> {
   const sdk = new SageMakerRuntimeClient({
     region: 'us-east-1',
     endpoint: url,
-    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
   });
   let next = 0;
   const invoke = async () => {
