@@ -1,9 +1,9 @@
 import type { Config } from './config.js';
+import type { Reporter } from './console-reporter.js';
 import type { BackendName } from './constants.js';
 import type { EvaluationRecord } from './contracts/evaluation.js';
 import type { ValidationPredictions } from './contracts/validation-predictions.js';
 import type { DatasetRecord, DeployRecord, Manifest, TrainRecord } from './manifest.js';
-import type { Reporter } from './reporter.js';
 
 export interface ObjectInfo {
   key: string;

@@ -1,11 +1,11 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { backendModule } from '../backends/index.js';
 import { type Config, loadConfig } from '../config.js';
+import { createReporter, type Reporter } from '../console-reporter.js';
 import { ENV, ExitCode, STAGES, type StageName } from '../constants.js';
 import { InterruptedError, SconesError } from '../errors.js';
 import { newManifest, newRunId } from '../manifest.js';
 import type { Backend, WorkDirLock } from '../ports.js';
-import { createReporter, type Reporter } from '../reporter.js';
 import { executeStage, executeStages, resolveRun } from '../run.js';
 import { captureReportsDir, monitorReport } from '../stages/monitor-report.js';
 import { type CliIo, configOptions, type StageOptions } from './options.js';

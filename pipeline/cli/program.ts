@@ -3,9 +3,9 @@ import { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { backendModule } from '../backends/index.js';
 import { loadConfig } from '../config.js';
+import { createReporter } from '../console-reporter.js';
 import { ExitCode, STAGES } from '../constants.js';
 import { SconesError, UsageError } from '../errors.js';
-import { createReporter } from '../reporter.js';
 import { guarded, lockWorkDir, runCommand } from './actions.js';
 import {
   type CliIo,

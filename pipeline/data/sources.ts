@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import { defaultCacheDir } from '../config.js';
+import type { Reporter } from '../console-reporter.js';
 import { ConfigError } from '../errors.js';
-import type { Reporter } from '../reporter.js';
 import {
   CIFAR100_FINE_LABELS,
   ensureCifarArchive,

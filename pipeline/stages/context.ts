@@ -1,8 +1,8 @@
 import type { Config } from '../config.js';
+import type { Reporter } from '../console-reporter.js';
 import type { StageName } from '../constants.js';
 import type { Manifest, StageOutputs } from '../manifest.js';
 import type { Backend } from '../ports.js';
-import type { Reporter } from '../reporter.js';
 
 /** What every stage receives: typed configuration, the backend's ports, the run so far. */
 export interface StageContext {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Reporter } from '../console-reporter.js';
 import {
   type DatasetSplit,
   datasetImagesPrefix,
@@ -19,7 +20,6 @@ import { loadSource } from '../data/sources.js';
 import { InputError, SconesError } from '../errors.js';
 import { type DatasetRecord, datasetRecordSchema } from '../manifest.js';
 import type { ObjectStore } from '../ports.js';
-import type { Reporter } from '../reporter.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import type { StageContext, StageResult } from './context.js';
 

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
 import { localPaths } from '../../pipeline/backends/local/index.js';
 import { type CliIo, main } from '../../pipeline/cli.js';
-import { TtyReporter } from '../../pipeline/reporter.js';
+import { TtyReporter } from '../../pipeline/console-reporter.js';
 import { Capture, runCli, tempDir } from '../helpers/workspace.js';
 
 const PACKAGE = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as {

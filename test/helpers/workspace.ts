@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { type CliIo, main } from '../../pipeline/cli.js';
 import { type Config, loadConfig } from '../../pipeline/config.js';
-import { PlainReporter } from '../../pipeline/reporter.js';
+import { PlainReporter } from '../../pipeline/console-reporter.js';
 
 /** A fresh temporary folder, removed by the returned cleanup. */
 export function tempDir(prefix = 'scones-test-'): { dir: string; cleanup: () => void } {

@@ -9,11 +9,11 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
+import type { Reporter } from '../../console-reporter.js';
 import { datasetImagesPrefix, datasetListKey, evaluationKeys } from '../../contracts/layout.js';
 import { parseLst } from '../../data/lst.js';
 import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
-import type { Reporter } from '../../reporter.js';
 import { mapConcurrent } from '../../util/concurrency.js';
 import { getText } from '../../util/object-text.js';
 import { realSleep, type Sleep } from '../../util/time.js';

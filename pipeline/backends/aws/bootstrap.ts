@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { Config } from '../../config.js';
+import type { Reporter } from '../../console-reporter.js';
 import { ConfigError } from '../../errors.js';
 import type { BootstrapOptions, TeardownOptions } from '../../ports.js';
-import type { Reporter } from '../../reporter.js';
 import { BOOTSTRAP_TEMPLATE } from '../../templates/template.js';
 import { realSleep } from '../../util/time.js';
 import { createCloudFormationClient } from './client-config.js';

@@ -1,7 +1,7 @@
+import type { Reporter } from '../../console-reporter.js';
 import { captureTimeSchema } from '../../contracts/capture.js';
 import { StageFailedError } from '../../errors.js';
 import type { CaptureRequest, ObjectStore } from '../../ports.js';
-import type { Reporter } from '../../reporter.js';
 import { getText } from '../../util/object-text.js';
 import { realSleep, type Sleep } from '../../util/time.js';
 

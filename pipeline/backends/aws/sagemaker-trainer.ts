@@ -6,11 +6,11 @@ import {
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import type { Config } from '../../config.js';
+import type { Reporter } from '../../console-reporter.js';
 import { datasetKeys, modelPrefix } from '../../contracts/layout.js';
 import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { DatasetRecord, TrainRecord } from '../../manifest.js';
 import type { ObjectStore, Trainer, TrainRequest, ValidationPredictions } from '../../ports.js';
-import type { Reporter } from '../../reporter.js';
 import { realSleep, type Sleep } from '../../util/time.js';
 import { imageClassificationUri, trainingCostUsd } from './regions.js';
 

@@ -11,9 +11,9 @@ import {
   ExecuteChangeSetCommand,
   type Stack,
 } from '@aws-sdk/client-cloudformation';
+import type { Reporter } from '../../console-reporter.js';
 import { ConfigError, StageFailedError } from '../../errors.js';
 import type { ResourceChange } from '../../manifest.js';
-import type { Reporter } from '../../reporter.js';
 import { loadTemplate, type Template } from '../../templates/template.js';
 import type { Sleep } from '../../util/time.js';
 

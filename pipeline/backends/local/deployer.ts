@@ -1,11 +1,11 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
+import type { Reporter } from '../../console-reporter.js';
 import { SconesError } from '../../errors.js';
 import { newLocalCredentials } from '../../local-s3/signature.js';
 import type { DeployRecord } from '../../manifest.js';
 import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
-import type { Reporter } from '../../reporter.js';
 import { bundleLambdas } from '../../templates/lambda-bundles.js';
 import { uploadCode, workflowParameters } from '../../templates/parameters.js';
 import { resolveTemplate } from '../../templates/resolved-template.js';

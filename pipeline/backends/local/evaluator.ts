@@ -1,5 +1,5 @@
+import type { Reporter } from '../../console-reporter.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
-import type { Reporter } from '../../reporter.js';
 import { keyOfUri } from '../../util/s3-uri.js';
 import { deserializeModel, predictProbabilities } from './model.js';
 import { initTensorflow } from './tf.js';

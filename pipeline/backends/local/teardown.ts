@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
+import type { Reporter } from '../../console-reporter.js';
 import { runPrefix } from '../../contracts/layout.js';
 import type { ObjectStore, TeardownOptions } from '../../ports.js';
-import type { Reporter } from '../../reporter.js';
 import { localPaths } from './paths.js';
 
 /** What the local teardown would remove, for the confirmation prompt. */

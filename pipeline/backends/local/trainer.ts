@@ -1,6 +1,7 @@
 import { PNG } from 'pngjs';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
+import type { Reporter } from '../../console-reporter.js';
 import { datasetImagesPrefix, datasetListKey, modelPrefix } from '../../contracts/layout.js';
 import {
   type ValidationPredictions,
@@ -17,7 +18,6 @@ import {
   trainRecordSchema,
 } from '../../manifest.js';
 import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
-import type { Reporter } from '../../reporter.js';
 import { mapConcurrent } from '../../util/concurrency.js';
 import { getText } from '../../util/object-text.js';
 import { keyOfUri } from '../../util/s3-uri.js';

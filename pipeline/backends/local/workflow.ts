@@ -1,9 +1,9 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Reporter } from '../../console-reporter.js';
 import { SconesError } from '../../errors.js';
 import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { ExecutionRequest, ExecutionResult, ObjectStore, WorkflowRunner } from '../../ports.js';
-import type { Reporter } from '../../reporter.js';
 import { readLocalDeployment } from './deployment-record.js';
 import { LocalLambdaRuntime } from './lambda-runtime.js';
 import { type ModelServer, startModelServer } from './model-server.js';
