@@ -40,6 +40,21 @@ async function check(roleId: string, needed: NeededPermission, actor: string): P
     : `${actor} (${roleId}) is denied ${needed.action} on ${needed.resource} [${needed.because}]: ${decision.detail}`;
 }
 
+/** Every permission the actor's recorded calls need that its role denies, each named (actor, action, ARN). */
+async function deniedCalls(
+  run: ActorRun,
+  skip: (action: string) => boolean = () => false,
+): Promise<string[]> {
+  const denied: string[] = [];
+  for (const call of run.calls)
+    for (const needed of permissionsFor(call)) {
+      if (skip(needed.action)) continue;
+      const problem = await check(run.role, needed, run.actor);
+      if (problem !== undefined) denied.push(problem);
+    }
+  return denied;
+}
+
 const WRITES =
   /^(s3:(PutObject|DeleteObject)|cloudformation:(ExecuteChangeSet|DeleteStack|CreateStack|UpdateStack))$/;
 
@@ -86,12 +101,7 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
   it('pipeline jobs on the aws backend: every recorded call is allowed by DeployRole', async () => {
     const run = (await runs)[0] as ActorRun;
     expect(run.calls.length).to.be.greaterThan(20);
-    const denied: string[] = [];
-    for (const call of run.calls)
-      for (const needed of permissionsFor(call)) {
-        const problem = await check(run.role, needed, run.actor);
-        if (problem !== undefined) denied.push(problem);
-      }
+    const denied = await deniedCalls(run);
     expect(denied, denied.join('\n')).to.deep.equal([]);
   });
 
@@ -100,24 +110,13 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
     const commands = new Set(run.calls.map((c) => c.command));
     for (const command of ['DeleteStack', 'DeleteChangeSet', 'DescribeStackEvents'])
       expect([...commands]).to.include(command);
-    const denied: string[] = [];
-    for (const call of run.calls)
-      for (const needed of permissionsFor(call)) {
-        const problem = await check(run.role, needed, run.actor);
-        if (problem !== undefined) denied.push(problem);
-      }
+    const denied = await deniedCalls(run);
     expect(denied, denied.join('\n')).to.deep.equal([]);
   });
 
   it('preview job: every read it makes is allowed by PreviewRole, and PreviewRole can write nothing', async () => {
     const run = (await runs)[1] as ActorRun;
-    const denied: string[] = [];
-    for (const call of run.calls)
-      for (const needed of permissionsFor(call)) {
-        if (WRITES.test(needed.action)) continue;
-        const problem = await check(run.role, needed, run.actor);
-        if (problem !== undefined) denied.push(problem);
-      }
+    const denied = await deniedCalls(run, (action) => WRITES.test(action));
     expect(denied, denied.join('\n')).to.deep.equal([]);
     // A missing key must answer 404, not 403 (S3 answers 403 for a missing key when the caller lacks
     // s3:ListBucket: https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
@@ -166,12 +165,7 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
     const lambdas = (await runs).slice(2, 4);
     expect(lambdas.map((r) => r.calls.length)).to.deep.equal([1, 1]);
     const denied: string[] = [];
-    for (const run of lambdas)
-      for (const call of run.calls)
-        for (const needed of permissionsFor(call)) {
-          const problem = await check(run.role, needed, run.actor);
-          if (problem !== undefined) denied.push(problem);
-        }
+    for (const run of lambdas) denied.push(...(await deniedCalls(run)));
     // The Lambda service writes each function's logs with its execution role.
     for (const [roleId, fn] of [
       ['SerializeRole', 'serialize-image-data'],
