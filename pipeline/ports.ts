@@ -151,6 +151,8 @@ export interface ExecutionResult {
   output?: unknown;
   error?: string;
   cause?: string;
+  /** The state of the definition it stopped in, when it did not succeed and the runner could tell. */
+  failedState?: string;
   durationMs: number;
 }
 

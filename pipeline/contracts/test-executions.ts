@@ -19,6 +19,12 @@ export const caseResultSchema = z.object({
   confidence: z.number().exactOptional(),
   error: z.string().exactOptional(),
   cause: z.string().exactOptional(),
+  /**
+   * The state of the definition the execution stopped in when it did not succeed (the filter's state for a
+   * filtered one): the state the Step Functions console marks failed. Absent when it succeeded, when the
+   * runner could not tell, and in documents written before it was recorded (the report leaves those unplaced).
+   */
+  failedState: z.string().min(1).exactOptional(),
   durationMs: z.number(),
 });
 export type CaseResult = z.infer<typeof caseResultSchema>;

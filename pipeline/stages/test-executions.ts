@@ -90,19 +90,13 @@ export function classifyOutcome(testCase: TestCase, result: ExecutionResult): Ca
       cause: `output has no inferences: ${JSON.stringify(result.output).slice(0, 200)}`,
     };
   }
-  if (result.error === LAMBDA_ERROR_NAMES.thresholdConfidenceNotMet)
-    return {
-      ...base,
-      outcome: 'FILTERED',
-      error: result.error,
-      ...(result.cause === undefined ? {} : { cause: result.cause }),
-    };
-  return {
-    ...base,
-    outcome: 'ERROR',
-    error: result.error ?? result.status,
+  const stopped = {
     ...(result.cause === undefined ? {} : { cause: result.cause }),
+    ...(result.failedState === undefined ? {} : { failedState: result.failedState }),
   };
+  if (result.error === LAMBDA_ERROR_NAMES.thresholdConfidenceNotMet)
+    return { ...base, outcome: 'FILTERED', error: result.error, ...stopped };
+  return { ...base, outcome: 'ERROR', error: result.error ?? result.status, ...stopped };
 }
 
 export function summarize(results: readonly CaseResult[]): ExecutionsSummary {
@@ -208,7 +202,10 @@ export async function testExecutions(context: StageContext): Promise<StageResult
     const examples = results
       .filter((r) => r.outcome === 'ERROR')
       .slice(0, 3)
-      .map((r) => `${r.name}: ${r.error}: ${r.cause ?? ''}`.slice(0, 300));
+      .map((r) => {
+        const where = r.failedState === undefined ? '' : ` in ${r.failedState}`;
+        return `${r.name}: ${r.error}${where}: ${r.cause ?? ''}`.slice(0, 300);
+      });
     throw new StageFailedError(
       `${line}; ${summary.errors} over the error budget of ${settings.errorBudget} (testExecutions.errorBudget): ${examples.join(' | ')}; details in ${backend.store.uri(key)}`,
     );

@@ -220,5 +220,54 @@ describe('contracts', () => {
       await store.put(testExecutionsKey('r1'), '{"runId": "r1", trunc');
       expect((await rejection(readTestExecutions(store, 'r1'))).message).to.include('is not JSON');
     });
+
+    it('records the state a failed or filtered execution stopped in; documents written before it still read', async () => {
+      // Prepare
+      const store = memoryStore();
+      const [first, second] = cases as [(typeof cases)[number], (typeof cases)[number]];
+      // Act
+      const failed = classifyOutcome(first, {
+        name: 'case',
+        status: 'FAILED',
+        durationMs: 7,
+        error: 'EndpointError',
+        cause: 'endpoint ep failed',
+        failedState: 'ClassifyImage',
+      });
+      const filtered = classifyOutcome(second, {
+        name: 'case',
+        status: 'FAILED',
+        durationMs: 7,
+        error: LAMBDA_ERROR_NAMES.thresholdConfidenceNotMet,
+        failedState: 'FilterInferences',
+      });
+      const unknown = classifyOutcome(second, { name: 'case', status: 'TIMED_OUT', durationMs: 7 });
+      // Assess
+      expect(failed).to.include({ outcome: 'ERROR', error: 'EndpointError', failedState: 'ClassifyImage' });
+      expect(filtered).to.include({ outcome: 'FILTERED', failedState: 'FilterInferences' });
+      expect(unknown).to.not.have.property('failedState');
+      const document = {
+        runId: 'r1',
+        startedAt: '2026-11-22T10:00:00.000Z',
+        finishedAt: '2026-11-22T10:00:05.000Z',
+        endpointName: 'ep',
+        trainingId: 't1',
+        summary: summarize([failed, filtered]),
+        results: [failed, filtered],
+      };
+      await store.put(testExecutionsKey('r1'), JSON.stringify(document));
+      expect((await readTestExecutions(store, 'r1')).results.map((r) => r.failedState)).to.deep.equal([
+        'ClassifyImage',
+        'FilterInferences',
+      ]);
+      const { failedState: _before, ...older } = failed;
+      await store.put(testExecutionsKey('r1'), JSON.stringify({ ...document, results: [older] }));
+      expect((await readTestExecutions(store, 'r1')).results[0]).to.not.have.property('failedState');
+      await store.put(
+        testExecutionsKey('r1'),
+        JSON.stringify({ ...document, results: [{ ...failed, failedState: '' }] }),
+      );
+      expect((await rejection(readTestExecutions(store, 'r1'))).message).to.include('results.0.failedState');
+    });
   });
 });
