@@ -21,7 +21,42 @@ export interface ExecutionOutcome {
   output?: unknown;
   error?: string;
   cause?: string;
+  /** The top-level state the execution stopped in, when it did not succeed. */
+  failedState?: string;
   durationMs: number;
+}
+
+type EventLogs = ReturnType<StateMachineType['run']>['eventLogs'];
+type EventLog = EventLogs extends AsyncGenerator<infer Event> ? Event : never;
+
+/** The events that end a whole execution (a Map iteration's or a Parallel branch's are renamed when forwarded). */
+const EXECUTION_ENDS = new Set([
+  'ExecutionSucceeded',
+  'ExecutionFailed',
+  'ExecutionTimeout',
+  'ExecutionAborted',
+]);
+
+/**
+ * The top-level state an ended execution was in: the last one entered before the execution's end event, as
+ * the Step Functions console marks it: a state that throws was entered last (its retries run it again
+ * without entering it anew), a caught error enters the Catch state, and a timeout stops the state it was in. The interpreter queues every
+ * event as it happens and never closes its log, so this reads the queue up to the end event and stops there,
+ * or as soon as nothing more is queued. Events of Map iterations carry an index and are skipped.
+ */
+async function stateStoppedIn(events: EventLogs, states: ReadonlySet<string>): Promise<string | undefined> {
+  let entered: string | undefined;
+  for (;;) {
+    const next = await Promise.race([
+      events.next(),
+      new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined))),
+    ]);
+    if (next === undefined || next.done === true) return entered;
+    const event: EventLog = next.value;
+    if (event.type === 'StateEntered' && event.index === undefined && states.has(event.state.name))
+      entered = event.state.name;
+    if (EXECUTION_ENDS.has(event.type)) return entered;
+  }
 }
 
 const LAMBDA_INVOKE = /^arn:aws[a-z-]*:states:::lambda:invoke(\.waitForTaskToken)?$/;
@@ -44,6 +79,7 @@ interface TaskState {
 export class LocalStateMachineRunner {
   private readonly machine: StateMachineType;
   private readonly handlers: Record<string, (input: unknown) => Promise<unknown>>;
+  private readonly states: ReadonlySet<string>;
 
   constructor(definitionText: string, runtime: LocalLambdaRuntime) {
     let definition: StateMachineDefinition & { QueryLanguage?: string; States: Record<string, TaskState> };
@@ -59,6 +95,7 @@ export class LocalStateMachineRunner {
       throw new SconesError(
         'unsupported query language: the definition uses JSONata, which the local runner does not interpret (use JSONPath)',
       );
+    this.states = new Set(Object.keys(definition.States));
     this.handlers = {};
     for (const [name, state] of Object.entries(definition.States)) {
       if (state.Type !== 'Task' || state.Resource === undefined) continue;
@@ -98,18 +135,19 @@ export class LocalStateMachineRunner {
       return { status: 'SUCCEEDED', output, durationMs: Date.now() - started };
     } catch (error) {
       const durationMs = Date.now() - started;
+      if (!(error instanceof ExecutionTimeoutError || error instanceof ExecutionError)) throw error;
+      const failedState = await stateStoppedIn(execution.eventLogs, this.states);
+      const where = failedState === undefined ? {} : { failedState };
       if (error instanceof ExecutionTimeoutError)
-        return { status: 'TIMED_OUT', error: 'States.Timeout', durationMs };
-      if (error instanceof ExecutionError) {
-        const caught = (error as Error & { cause?: Error }).cause;
-        return {
-          status: 'FAILED',
-          error: caught?.name ?? 'States.Runtime',
-          cause: caught?.message ?? error.message,
-          durationMs,
-        };
-      }
-      throw error;
+        return { status: 'TIMED_OUT', error: 'States.Timeout', ...where, durationMs };
+      const caught = (error as Error & { cause?: Error }).cause;
+      return {
+        status: 'FAILED',
+        error: caught?.name ?? 'States.Runtime',
+        cause: caught?.message ?? error.message,
+        ...where,
+        durationMs,
+      };
     }
   }
 }
