@@ -53,7 +53,7 @@ export const OPERATIONS: Record<string, string[]> = {
     'DescribeTransformJob',
   ],
   'sagemaker-runtime': ['InvokeEndpoint'],
-  stepfunctions: ['StartExecution', 'DescribeExecution'],
+  stepfunctions: ['StartExecution', 'DescribeExecution', 'GetExecutionHistory'],
 };
 
 interface Shape {

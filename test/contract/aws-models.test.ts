@@ -56,4 +56,26 @@ describe('AWS request check: the published service models reject what AWS would'
     });
     expect(problems).to.deep.equal(['SFN StartExecution.input has 262145 characters, more than 262144']);
   });
+
+  it('GetExecutionHistory: a page over 1000 events and an empty nextToken fail', () => {
+    const executionArn = 'arn:aws:states:us-east-1:123456789012:execution:m:run-case-000';
+    expect(
+      requestProblems(stepfunctions, 'GetExecutionHistory', {
+        executionArn,
+        reverseOrder: true,
+        includeExecutionData: false,
+        maxResults: 100,
+      }),
+    ).to.deep.equal([]);
+    expect(
+      requestProblems(stepfunctions, 'GetExecutionHistory', {
+        executionArn,
+        maxResults: 1001,
+        nextToken: '',
+      }),
+    ).to.deep.equal([
+      'SFN GetExecutionHistory.maxResults = 1001 is above 1000',
+      'SFN GetExecutionHistory.nextToken has 0 characters, fewer than 1',
+    ]);
+  });
 });
