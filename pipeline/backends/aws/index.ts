@@ -97,12 +97,15 @@ export function openAwsBackend(
       ...sleep,
       ...(now === undefined ? {} : { now: () => new Date(now()) }),
     }),
-    openWorkflow: async (deployment) => {
+    openWorkflow: async (deployment, reporter) => {
       if (deployment.stateMachineArn === '')
         throw new SconesError(
           'the deploy stage recorded no state machine ARN (was it a preview?): run scones deploy',
         );
-      return new StepFunctionsRunner(clients.sfn, deployment.stateMachineArn, sleep);
+      return new StepFunctionsRunner(clients.sfn, deployment.stateMachineArn, {
+        ...sleep,
+        warn: (message) => reporter.warn(message),
+      });
     },
     deployedModel: () => readStackModel(clients.cloudformation, config.deploy.stackName),
     champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),

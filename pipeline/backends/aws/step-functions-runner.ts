@@ -1,24 +1,54 @@
-import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  type GetExecutionHistoryOutput,
+  type HistoryEvent,
+  type SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { SconesError, StageFailedError } from '../../errors.js';
 import type { ExecutionRequest, ExecutionResult, WorkflowRunner } from '../../ports.js';
 import { realSleep, type Sleep } from '../../util/time.js';
 
 /**
+ * GetExecutionHistory pages: 1000 events is the largest page the API reference allows, and 25 pages the
+ * longest history a Standard execution can have (25,000 events, Step Functions Developer Guide, "Quotas").
+ */
+const HISTORY_PAGE_SIZE = 1000;
+const HISTORY_MAX_PAGES = 25;
+/** Waits after a ThrottlingException the SDK's own retries did not get past (a token bucket refills by the second). */
+const HISTORY_THROTTLE_WAITS_MS = [1_000, 2_000, 4_000, 8_000];
+
+export interface StepFunctionsRunnerOptions {
+  sleep?: Sleep;
+  maxPollMs?: number;
+  /** Events per GetExecutionHistory page (tests pass a few to page). */
+  historyPageSize?: number;
+  /** Told when the state an execution stopped in cannot be read; the execution's result stands without it. */
+  warn?: (message: string) => void;
+}
+
+/**
  * Executions of the deployed state machine: StartExecution under a deterministic name (a re-run reuses
  * the existing execution with that name and input, open or closed, instead of starting a duplicate),
- * then DescribeExecution with exponential backoff until it ends.
+ * then DescribeExecution with exponential backoff until it ends, and for one that did not succeed its
+ * history, for the state it stopped in.
  */
 export class StepFunctionsRunner implements WorkflowRunner {
   private readonly sleep: Sleep;
+  private readonly maxPollMs: number;
+  private readonly historyPageSize: number;
+  private readonly warn: (message: string) => void;
   constructor(
     private readonly client: SFNClient,
     private readonly stateMachineArn: string,
-    options: { sleep?: Sleep; maxPollMs?: number } = {},
+    options: StepFunctionsRunnerOptions = {},
   ) {
     this.sleep = options.sleep ?? realSleep;
     this.maxPollMs = options.maxPollMs ?? 10_000;
+    this.historyPageSize = options.historyPageSize ?? HISTORY_PAGE_SIZE;
+    this.warn = options.warn ?? (() => {});
   }
-  private readonly maxPollMs: number;
 
   async execute(request: ExecutionRequest): Promise<ExecutionResult> {
     const input = JSON.stringify(request.input);
@@ -30,6 +60,8 @@ export class StepFunctionsRunner implements WorkflowRunner {
       if (status !== 'RUNNING' && status !== 'PENDING_REDRIVE') {
         const durationMs =
           (execution.stopDate?.getTime() ?? Date.now()) - (execution.startDate?.getTime() ?? Date.now());
+        const failedState =
+          status === 'SUCCEEDED' ? undefined : await this.stateStoppedIn(executionArn, request.name);
         return {
           name: request.name,
           status:
@@ -43,6 +75,7 @@ export class StepFunctionsRunner implements WorkflowRunner {
           ...(execution.output === undefined ? {} : { output: JSON.parse(execution.output) as unknown }),
           ...(execution.error === undefined ? {} : { error: execution.error }),
           ...(execution.cause === undefined ? {} : { cause: execution.cause }),
+          ...(failedState === undefined ? {} : { failedState }),
           durationMs,
         };
       }
@@ -74,6 +107,82 @@ export class StepFunctionsRunner implements WorkflowRunner {
           `execution ${name} already exists on ${this.stateMachineArn} with a different input: start a new run (new --run-id) to run it again`,
         );
       return executionArn;
+    }
+  }
+
+  /**
+   * The state a closed execution stopped in, from its history (Step Functions API reference,
+   * GetExecutionHistory and HistoryEvent): events are numbered from 1 and each names its previousEventId;
+   * with reverseOrder the newest, the event that ended the execution (ExecutionFailed, ExecutionTimedOut,
+   * ExecutionAborted), comes first. Its previousEventId chain leads back through the state's own events
+   * (TaskFailed, TaskStarted, TaskScheduled for a service integration such as lambda:invoke;
+   * LambdaFunctionFailed, LambdaFunctionStarted, LambdaFunctionScheduled for a Lambda ARN resource; retries
+   * included) to the `*StateEntered` event whose stateEnteredEventDetails names the state. Older pages are
+   * read only while the chain leads into them. Execution data (inputs, outputs) is not asked for. In a Map
+   * or Parallel state the chain can end on a state of an iteration or branch; the report names such a
+   * state as one its definition lacks.
+   *
+   * The state is a detail of a result that is already known: when the history cannot be read (throttled
+   * past the retries, denied, or past its 90-day retention) the result stands without it, and says why.
+   */
+  private async stateStoppedIn(executionArn: string, name: string): Promise<string | undefined> {
+    const events = new Map<number, HistoryEvent>();
+    let cursor: number | undefined;
+    let nextToken: string | undefined;
+    try {
+      for (let page = 0; page < HISTORY_MAX_PAGES; page++) {
+        const history = await this.historyPage(executionArn, nextToken);
+        for (const event of history.events ?? []) if (event.id !== undefined) events.set(event.id, event);
+        cursor ??= history.events?.[0]?.id;
+        while (cursor !== undefined) {
+          const event = events.get(cursor);
+          if (event === undefined) break; // on an older page
+          if (event.type?.endsWith('StateEntered') === true) return event.stateEnteredEventDetails?.name;
+          cursor =
+            event.previousEventId === undefined || event.previousEventId < 1
+              ? undefined
+              : event.previousEventId;
+        }
+        nextToken = history.nextToken;
+        if (cursor === undefined || nextToken === undefined) return undefined;
+      }
+      this.warn(
+        `execution ${name}: no state entered within ${HISTORY_MAX_PAGES} pages of its history; the report counts it without a state`,
+      );
+    } catch (error) {
+      const { name: errorName, message } = error as Error;
+      const fix =
+        errorName === 'AccessDeniedException'
+          ? ' (the deploy role needs states:GetExecutionHistory: run scones bootstrap again to update its stack)'
+          : '';
+      this.warn(
+        `execution ${name}: its history could not be read (${errorName}: ${message})${fix}; the report counts it without a state`,
+      );
+    }
+    return undefined;
+  }
+
+  /** One page, newest first; a ThrottlingException the SDK's retries did not get past waits and tries again. */
+  private async historyPage(
+    executionArn: string,
+    nextToken: string | undefined,
+  ): Promise<GetExecutionHistoryOutput> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.client.send(
+          new GetExecutionHistoryCommand({
+            executionArn,
+            reverseOrder: true,
+            includeExecutionData: false,
+            maxResults: this.historyPageSize,
+            ...(nextToken === undefined ? {} : { nextToken }),
+          }),
+        );
+      } catch (error) {
+        const wait = HISTORY_THROTTLE_WAITS_MS[attempt];
+        if ((error as Error).name !== 'ThrottlingException' || wait === undefined) throw error;
+        await this.sleep(wait);
+      }
     }
   }
 
