@@ -125,6 +125,9 @@ export function permissionsFor(call: RecordedCall): NeededPermission[] {
       return [{ action: 'states:StartExecution', resource: String(input.stateMachineArn), because }];
     case 'states:DescribeExecution':
       return [{ action: 'states:DescribeExecution', resource: String(input.executionArn), because }];
+    // GetExecutionHistory: resource type execution (Service Authorization Reference, AWS Step Functions).
+    case 'states:GetExecutionHistory':
+      return [{ action: 'states:GetExecutionHistory', resource: String(input.executionArn), because }];
     default:
       if (call.service === 'cloudformation')
         return [
