@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   CloudFormationClient,
   CreateChangeSetCommand,
@@ -26,11 +27,27 @@ import {
   SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  type HistoryEventType,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
-import { loadTemplate } from '../../pipeline/templates/template.js';
+import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../pipeline/templates/template.js';
+import { loadModel, requestProblems } from '../aws-models/request-check.js';
 import { TEST_ACCOUNT } from './roles.js';
+
+const MODEL_FILES = {
+  s3: 's3',
+  cloudformation: 'cloudformation',
+  sagemaker: 'sagemaker',
+  'sagemaker-runtime': 'sagemaker-runtime',
+  states: 'stepfunctions',
+} as const;
 
 /** One request the code sent: the SDK client's service, the command and its input. */
 export interface RecordedCall {
@@ -64,6 +81,36 @@ const VARIANT_NAME = (() => {
   return name;
 })();
 
+/** How an execution of the fake's state machine ends when it does not succeed. */
+export interface FakeExecutionFailure {
+  /** The state it stops in. */
+  state: string;
+  /** FAILED (the state's task failed), TIMED_OUT (it was still running) or ABORTED. */
+  status?: 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  error: string;
+  cause: string;
+}
+
+interface AslState {
+  Type: string;
+  Resource?: string;
+  Next?: string;
+  End?: boolean;
+  Parameters?: { FunctionName?: string };
+}
+
+/** A closed execution: what DescribeExecution and GetExecutionHistory answer for it. */
+interface FakeExecution {
+  status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  input: string;
+  output?: string;
+  error?: string;
+  cause?: string;
+  events: HistoryEvent[];
+  /** nextTokens handed out for its history, with the offset each continues from. */
+  tokens: Map<string, number>;
+}
+
 /** An InvokeEndpoint the state machine made, not yet delivered to S3 as capture. */
 interface Invocation {
   at: Date;
@@ -88,6 +135,8 @@ export class FakeAws {
   private readonly transformJobs = new Map<string, { describes: number; job: Record<string, unknown> }>();
   /** Endpoint invocations whose capture has not reached S3 yet (see deliverCapture). */
   private readonly undelivered: Invocation[] = [];
+  private readonly executions = new Map<string, FakeExecution>();
+  private historyCalls = 0;
   private readonly stubs: { restore(): void }[] = [];
 
   constructor(
@@ -100,6 +149,12 @@ export class FakeAws {
       emptyChangeSet?: boolean;
       /** The status the stack ends in after ExecuteChangeSet (default CREATE_COMPLETE). */
       executeEndsIn?: string;
+      /** How the execution with this name ends; undefined: it succeeds. */
+      failExecution?: (name: string) => FakeExecutionFailure | undefined;
+      /** The state machine definition the executions run (default cloudformation/state-machine.asl.json). */
+      definition?: { StartAt: string; States: Record<string, AslState> };
+      /** The first N GetExecutionHistory requests are throttled. */
+      throttleHistory?: number;
     } = {},
   ) {
     this.stackStatus = options.stackStatus;
@@ -119,6 +174,8 @@ export class FakeAws {
   install(): this {
     const record = (service: RecordedCall['service'], command: string) => (input: object) => {
       this.calls.push({ service, command, input: input as Record<string, unknown> });
+      const problems = requestProblems(loadModel(MODEL_FILES[service]), command, input);
+      if (problems.length > 0) throw new Error(`request the service model rejects: ${problems.join('; ')}`);
     };
     const s3 = mockClient(S3Client);
     const key = (input: { Bucket?: string; Key?: string }) => `${input.Bucket}/${input.Key}`;
@@ -368,25 +425,66 @@ export class FakeAws {
     // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
     // Each execution runs the workflow, whose classify step invokes the endpoint on the input's image: the
     // endpoint captures that invocation, delivered to S3 later (deliverCapture).
+    // The execution runs at once to its end, so the first DescribeExecution finds it closed.
     sfn.on(StartExecutionCommand).callsFake(async (input) => {
       record('states', 'StartExecution')(input);
       const { s3_bucket, s3_key } = JSON.parse(String(input.input)) as { s3_bucket: string; s3_key: string };
       const image = this.objects.get(`${s3_bucket}/${s3_key}`);
       if (image === undefined)
         throw new Error(`the execution's image s3://${s3_bucket}/${s3_key} is not in the fake`);
-      this.undelivered.push({ at: new Date(), inferenceId: inferenceIdFor(s3_key), image });
       const machine = String(input.stateMachineArn).replace(':stateMachine:', ':execution:');
-      return { executionArn: `${machine}:${input.name}`, startDate: new Date(0) };
+      const executionArn = `${machine}:${input.name}`;
+      const run = this.runWorkflow(String(input.name), String(input.input));
+      if (run.invokedEndpoint)
+        this.undelivered.push({ at: new Date(), inferenceId: inferenceIdFor(s3_key), image });
+      this.executions.set(executionArn, run.execution);
+      return { executionArn, startDate: new Date(0) };
     });
+    // An ARN no execution has: ExecutionDoesNotExist
+    // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html, Errors).
     sfn.on(DescribeExecutionCommand).callsFake(async (input) => {
       record('states', 'DescribeExecution')(input);
+      const execution = this.executions.get(String(input.executionArn));
+      if (execution === undefined)
+        throw notFound('ExecutionDoesNotExist', 400, `Execution Does Not Exist: '${input.executionArn}'`);
       return {
         executionArn: input.executionArn,
-        status: 'SUCCEEDED',
+        status: execution.status,
         startDate: new Date(0),
         stopDate: new Date(1000),
-        output: JSON.stringify({ statusCode: 200, body: { inferences: ENDPOINT_PROBABILITIES } }),
+        input: execution.input,
+        ...(execution.output === undefined ? {} : { output: execution.output }),
+        ...(execution.error === undefined ? {} : { error: execution.error, cause: execution.cause }),
       };
+    });
+    // GetExecutionHistory (https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html):
+    // ascending by default, newest first with reverseOrder; maxResults per page (0 or absent: 100, at most
+    // 1000) with a nextToken while more remain, which must come back unchanged (else InvalidToken); no
+    // input or output in the events when includeExecutionData is false. Step Functions throttles its API
+    // with a token bucket (Developer Guide, "Quotas related to API action throttling"): ThrottlingException.
+    sfn.on(GetExecutionHistoryCommand).callsFake(async (input) => {
+      record('states', 'GetExecutionHistory')(input);
+      this.historyCalls++;
+      if (this.historyCalls <= (this.options.throttleHistory ?? 0))
+        throw notFound('ThrottlingException', 400, 'Rate exceeded');
+      const execution = this.executions.get(String(input.executionArn));
+      if (execution === undefined)
+        throw notFound('ExecutionDoesNotExist', 400, `Execution Does Not Exist: '${input.executionArn}'`);
+      let offset = 0;
+      if (input.nextToken !== undefined) {
+        const from = execution.tokens.get(input.nextToken);
+        if (from === undefined) throw notFound('InvalidToken', 400, 'Invalid Token');
+        offset = from;
+      }
+      const ordered = input.reverseOrder === true ? [...execution.events].reverse() : execution.events;
+      const size = input.maxResults === undefined || input.maxResults === 0 ? 100 : input.maxResults;
+      const events = ordered
+        .slice(offset, offset + size)
+        .map((event) => (input.includeExecutionData === false ? withoutData(event) : event));
+      if (offset + size >= ordered.length) return { events };
+      const nextToken = Buffer.from(`${input.executionArn}#${offset + size}`).toString('base64');
+      execution.tokens.set(nextToken, offset + size);
+      return { events, nextToken };
     });
     this.stubs.push(s3, cfn, sagemaker, runtime, sfn);
     return this;
@@ -445,6 +543,95 @@ export class FakeAws {
     return keys;
   }
 
+  /**
+   * Runs the definition's states from StartAt along Next, and records the history Step Functions would
+   * (HistoryEvent, API reference): ExecutionStarted; per Task state `TaskStateEntered`, then for a service
+   * integration (`arn:aws:states:::lambda:invoke`) TaskScheduled, TaskStarted and TaskSucceeded or TaskFailed,
+   * for a Lambda ARN resource LambdaFunctionScheduled, LambdaFunctionStarted and LambdaFunctionSucceeded or
+   * LambdaFunctionFailed, and TaskStateExited; then ExecutionSucceeded, ExecutionFailed, ExecutionTimedOut or
+   * ExecutionAborted. Ids count from 1 and each event's previousEventId is the one before it (0 for the first).
+   * The endpoint is invoked when the state calling the classify function completes.
+   */
+  private runWorkflow(name: string, input: string): { execution: FakeExecution; invokedEndpoint: boolean } {
+    const definition =
+      this.options.definition ??
+      (JSON.parse(readFileSync(STATE_MACHINE_DEFINITION, 'utf8')) as {
+        StartAt: string;
+        States: Record<string, AslState>;
+      });
+    const failure = this.options.failExecution?.(name);
+    const events: HistoryEvent[] = [];
+    const add = (type: HistoryEventType, details: Partial<HistoryEvent> = {}) =>
+      events.push({
+        id: events.length + 1,
+        previousEventId: events.length,
+        timestamp: new Date(events.length * 10),
+        type,
+        ...details,
+      });
+    add('ExecutionStarted', {
+      executionStartedEventDetails: {
+        input,
+        roleArn: `arn:${partition}:iam::${accountId}:role/${TEST_ACCOUNT.workflowStack}-state-machine`,
+      },
+    });
+    let invokedEndpoint = false;
+    const visited = new Set<string>();
+    for (let current: string | undefined = definition.StartAt; current !== undefined; ) {
+      const state: AslState | undefined = definition.States[current];
+      if (state === undefined || visited.has(current)) throw new Error(`fake workflow: no state ${current}`);
+      visited.add(current);
+      add(`${state.Type}StateEntered` as HistoryEventType, {
+        stateEnteredEventDetails: { name: current, input },
+      });
+      const lambdaArn = state.Resource?.includes(':lambda:') === true && !state.Resource.includes(':states:');
+      const resource = { resourceType: 'lambda', resource: 'invoke' };
+      if (state.Type === 'Task') {
+        if (lambdaArn) {
+          add('LambdaFunctionScheduled', {
+            lambdaFunctionScheduledEventDetails: { resource: String(state.Resource), input },
+          });
+          add('LambdaFunctionStarted');
+        } else {
+          add('TaskScheduled', {
+            taskScheduledEventDetails: {
+              ...resource,
+              region,
+              parameters: JSON.stringify(state.Parameters ?? {}),
+            },
+          });
+          add('TaskStarted', { taskStartedEventDetails: resource });
+        }
+      }
+      if (failure?.state === current) {
+        const status = failure.status ?? 'FAILED';
+        const reason = { error: failure.error, cause: failure.cause };
+        if (status === 'FAILED' && lambdaArn)
+          add('LambdaFunctionFailed', { lambdaFunctionFailedEventDetails: reason });
+        else if (status === 'FAILED' && state.Type === 'Task')
+          add('TaskFailed', { taskFailedEventDetails: { ...resource, ...reason } });
+        if (status === 'FAILED') add('ExecutionFailed', { executionFailedEventDetails: reason });
+        else if (status === 'TIMED_OUT') add('ExecutionTimedOut', { executionTimedOutEventDetails: reason });
+        else add('ExecutionAborted', { executionAbortedEventDetails: reason });
+        return {
+          execution: { status, input, ...reason, events, tokens: new Map() },
+          invokedEndpoint,
+        };
+      }
+      if (state.Type === 'Task') {
+        if (lambdaArn) add('LambdaFunctionSucceeded', { lambdaFunctionSucceededEventDetails: {} });
+        else add('TaskSucceeded', { taskSucceededEventDetails: resource });
+      }
+      if (state.Parameters?.FunctionName?.includes('ClassifyFunction') === true) invokedEndpoint = true;
+      add(`${state.Type}StateExited` as HistoryEventType, { stateExitedEventDetails: { name: current } });
+      current = state.End === true ? undefined : state.Next;
+    }
+    if (failure !== undefined) throw new Error(`fake workflow: no state ${failure.state} on the path`);
+    const output = JSON.stringify({ statusCode: 200, body: { inferences: ENDPOINT_PROBABILITIES } });
+    add('ExecutionSucceeded', { executionSucceededEventDetails: { output } });
+    return { execution: { status: 'SUCCEEDED', input, output, events, tokens: new Map() }, invokedEndpoint };
+  }
+
   /** The transform job's output, written when it completes (see CreateTransformJob above). */
   private completeTransform(job: Record<string, unknown>): void {
     const input = (job.TransformInput as { DataSource: { S3DataSource: { S3Uri: string } } }).DataSource
@@ -464,4 +651,12 @@ export class FakeAws {
   restore(): void {
     for (const stub of this.stubs) stub.restore();
   }
+}
+
+/** An event as GetExecutionHistory returns it with includeExecutionData false: no input or output. */
+function withoutData(event: HistoryEvent): HistoryEvent {
+  return JSON.parse(
+    JSON.stringify(event, (key, value) => (key === 'input' || key === 'output' ? undefined : value)),
+    (key, value) => (key === 'timestamp' ? new Date(value) : value),
+  ) as HistoryEvent;
 }

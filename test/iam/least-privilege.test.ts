@@ -84,8 +84,19 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
       'monitor-report',
     ]);
     const commands = run.calls.map((c) => c.command);
-    for (const command of ['CreateModel', 'CreateTransformJob', 'DescribeTransformJob', 'StartExecution'])
+    for (const command of [
+      'CreateModel',
+      'CreateTransformJob',
+      'DescribeTransformJob',
+      'StartExecution',
+      'GetExecutionHistory',
+    ])
       expect(commands, `the pipeline jobs sent ${command}`).to.include(command);
+    // The failed execution's history placed it on the state it stopped in; the other one succeeded.
+    expect(run.executions.results.map((r) => [r.outcome, r.failedState])).to.deep.equal([
+      ['SUCCEEDED', undefined],
+      ['ERROR', 'ClassifyImage'],
+    ]);
     // Capture arrives after the executions (while monitor-report waits), in the hour folders of the run.
     expect(run.captureKeys).to.have.length.greaterThan(0);
     for (const key of run.captureKeys)

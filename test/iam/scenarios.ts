@@ -10,6 +10,11 @@ import { CloudFormationDeployer } from '../../pipeline/backends/aws/cloudformati
 import { type AwsBackendClock, openAwsBackend } from '../../pipeline/backends/aws/index.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { STAGES, type StageName } from '../../pipeline/constants.js';
+import { testExecutionsKey } from '../../pipeline/contracts/layout.js';
+import {
+  type TestExecutionsDocument,
+  testExecutionsDocumentSchema,
+} from '../../pipeline/contracts/test-executions.js';
 import type { TrainRecord } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { executeStage, resolveRun } from '../../pipeline/run.js';
@@ -115,8 +120,21 @@ export function workflowStages(): StageName[] {
  * Time is the scenario's: each wait advances it, and SageMaker delivers the endpoint's capture to S3 while
  * monitor-report waits for it, as it does minutes after the executions.
  */
-export async function pipelineJobs(): Promise<ActorRun & { stages: StageName[]; captureKeys: string[] }> {
-  const fake = new FakeAws().install();
+export async function pipelineJobs(): Promise<
+  ActorRun & { stages: StageName[]; captureKeys: string[]; executions: TestExecutionsDocument }
+> {
+  // The second test case fails in the classify state (the endpoint unreachable), so test-executions reads
+  // that execution's history for the state it stopped in; the error budget lets the run go on.
+  const fake = new FakeAws({
+    failExecution: (name) =>
+      name.endsWith('-case-001')
+        ? {
+            state: 'ClassifyImage',
+            error: 'EndpointError',
+            cause: 'endpoint scones-workflow-endpoint failed: connect ETIMEDOUT',
+          }
+        : undefined,
+  }).install();
   const { dir, cleanup } = tempDir('iam-pipeline-');
   const captureKeys: string[] = [];
   let elapsed = 0;
@@ -128,16 +146,19 @@ export async function pipelineJobs(): Promise<ActorRun & { stages: StageName[]; 
     },
   };
   try {
-    const config = awsConfig(dir);
+    const config = awsConfig(dir, { 'testExecutions.errorBudget': 1 });
     const stages = workflowStages();
     for (const stage of stages) await runJob(stage, config, 'run-1', clock);
     await runJob('gate', config, undefined, clock);
+    const document = fake.objects.get(`${bucket}/${testExecutionsKey('run-1')}`);
+    if (document === undefined) throw new Error('test-executions wrote no document');
     return {
       actor: 'pipeline jobs (scones <stage> --backend aws)',
       role: 'DeployRole',
       calls: fake.calls,
       stages,
       captureKeys,
+      executions: testExecutionsDocumentSchema.parse(JSON.parse(Buffer.from(document).toString('utf8'))),
     };
   } finally {
     fake.restore();
