@@ -94,8 +94,11 @@ function examples(title: string, list: readonly Example[]): string {
 function executionsTable(context: ReportContext): string {
   if (context.executions === undefined) return '<p>No executions document (a report on outside capture).</p>';
   const name = (cls: number | undefined) => (cls === undefined ? '' : (context.classes[cls] ?? String(cls)));
+  // The state an execution stopped in; a failure from a document that does not record it says so.
+  const stoppedIn = (e: NonNullable<ReportContext['executions']>[number]) =>
+    e.failedState ?? (e.outcome === 'ERROR' ? 'not recorded' : '');
   return table(
-    ['execution', 'image', 'label', 'prediction', 'confidence', 'outcome', 'duration ms'],
+    ['execution', 'image', 'label', 'prediction', 'confidence', 'outcome', 'stopped in state', 'duration ms'],
     context.executions.map((e) => [
       e.name,
       e.s3Key.split('/').slice(-2).join('/'),
@@ -103,8 +106,10 @@ function executionsTable(context: ReportContext): string {
       name(e.predicted),
       fmt(e.confidence, 3),
       e.outcome + (e.error && e.outcome === 'ERROR' ? ` (${e.error})` : ''),
+      stoppedIn(e),
       e.durationMs,
     ]),
+    'executions',
   );
 }
 

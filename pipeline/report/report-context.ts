@@ -25,6 +25,8 @@ export interface ReportContext {
     confidence?: number;
     outcome: 'SUCCEEDED' | 'FILTERED' | 'ERROR';
     error?: string;
+    /** The state it stopped in, when the document records it. */
+    failedState?: string;
     durationMs: number;
   }[];
   stateMachine?: StateMachineDefinition;

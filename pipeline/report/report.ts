@@ -5,7 +5,7 @@ import { reportCharts } from './charts.js';
 import { fmt, reportHtml } from './render-html.js';
 import type { ReportContext } from './report-context.js';
 import { argmax } from './statistics.js';
-import { stateCounts, workflowSvg } from './workflow-graph.js';
+import { stateCounts, unplacedNotes, type WorkflowCounts, workflowSvg } from './workflow-graph.js';
 
 export { CaptureAggregator, type ReportInputs, type ReportSummary, type Verdict } from './aggregate.js';
 export { aggregateFromStore, labelsByInferenceId } from './read.js';
@@ -33,11 +33,17 @@ export async function writeReport(
       count,
     })),
   });
+  const counts = workflowCounts(context);
   const workflow =
-    context.stateMachine === undefined
+    context.stateMachine === undefined || counts === undefined
       ? undefined
-      : workflowSvg(context.stateMachine, stateCounts(context.stateMachine, context.executions ?? []));
-  const json = { ...summary, header: context.header, evaluation: context.evaluation ?? null };
+      : workflowSvg(context.stateMachine, counts);
+  const json = {
+    ...summary,
+    header: context.header,
+    evaluation: context.evaluation ?? null,
+    workflow: counts ?? null,
+  };
   writeFileSync(join(dir, 'report.json'), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(join(dir, 'summary.md'), summaryMarkdown(title, summary, context));
   writeFileSync(
@@ -51,7 +57,14 @@ export async function writeReport(
   return ['report.html', 'summary.md', 'report.json', ...charts.map((c) => `${c.name}.png`)];
 }
 
-/** The job summary: header, checks, quality with its interval (held-out beside it), class counts. */
+/** Per state of the definition, the executions that passed, were filtered and failed there. */
+export function workflowCounts(context: ReportContext): WorkflowCounts | undefined {
+  return context.stateMachine === undefined
+    ? undefined
+    : stateCounts(context.stateMachine, context.executions ?? []);
+}
+
+/** The job summary: header, checks, quality with its interval (held-out beside it), class counts, states. */
 export function summaryMarkdown(title: string, s: ReportSummary, context?: ReportContext): string {
   const icon = (v: Verdict) =>
     v === 'pass' ? ':white_check_mark:' : v === 'warn' ? ':warning:' : ':grey_question:';
@@ -71,6 +84,7 @@ export function summaryMarkdown(title: string, s: ReportSummary, context?: Repor
     '| --- | --- |',
     ...Object.entries(s.predictionsPerClass).map(([name, count]) => `| ${name} | ${count} |`),
     '',
+    ...workflowLines(context),
     ...qualityLines(s, context),
     `Confidence quantiles: p05 ${fmt(s.confidence.p05)}, p25 ${fmt(s.confidence.p25)}, median ${fmt(s.confidence.p50)}, p75 ${fmt(s.confidence.p75)}, p95 ${fmt(s.confidence.p95)}.`,
     '',
@@ -82,6 +96,20 @@ function headerLines(context: ReportContext, s: ReportSummary): string[] {
   return [
     `Model \`${h.trainingId ?? 'n/a'}\` (${h.trainer ?? 'n/a'}, dataset ${h.datasetDigest ?? 'n/a'}), endpoint ${h.endpoint ?? 'n/a'}, threshold ${s.threshold} (${h.thresholdSource}), run ${h.runId}.`,
     '',
+  ];
+}
+
+function workflowLines(context: ReportContext | undefined): string[] {
+  const counts = context === undefined ? undefined : workflowCounts(context);
+  if (counts === undefined) return [];
+  const bold = (n: number) => (n > 0 ? `**${n}**` : '0');
+  return [
+    '| state | passed | filtered | failed |',
+    '| --- | --- | --- | --- |',
+    ...counts.states.map((st) => `| ${st.name} | ${st.passed} | ${st.filtered} | ${bold(st.failed)} |`),
+    '',
+    ...unplacedNotes(counts).map((note) => `Executions off the graph: ${note}.`),
+    ...(unplacedNotes(counts).length === 0 ? [] : ['']),
   ];
 }
 

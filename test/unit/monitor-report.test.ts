@@ -12,8 +12,9 @@ import {
   writeReport,
 } from '../../pipeline/report/report.js';
 import { histogram, quantile } from '../../pipeline/report/statistics.js';
+import { parseDefinition } from '../../pipeline/report/workflow-graph.js';
 import { CHAMPION_OUTPUTS } from '../../pipeline/templates/champion.js';
-import { loadTemplate } from '../../pipeline/templates/template.js';
+import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../pipeline/templates/template.js';
 import { tempDir } from '../helpers/workspace.js';
 
 const REFERENCE_CAPTURE = join(
@@ -201,6 +202,27 @@ describe('report statistics', () => {
       const files = await writeReport(dir, 'Test report', aggregator.summarize(), aggregator, {
         classes: ['bicycle', 'motorcycle'],
         header: { trainingId: 't-42', thresholdSource: 'test', runId: 'r1', source: 'f' },
+        stateMachine: parseDefinition(readFileSync(STATE_MACHINE_DEFINITION, 'utf8'), 'definition'),
+        executions: [
+          {
+            name: 'r1-case-000',
+            s3Key: 'datasets/d/test/bicycle/a.png',
+            label: 0,
+            predicted: 0,
+            confidence: 0.97,
+            outcome: 'SUCCEEDED',
+            durationMs: 40,
+          },
+          {
+            name: 'r1-case-001',
+            s3Key: 'datasets/d/test/motorcycle/b.png',
+            label: 1,
+            outcome: 'ERROR',
+            error: 'EndpointError',
+            failedState: 'ClassifyImage',
+            durationMs: 30,
+          },
+        ],
         evaluation: {
           trainingId: 't-42',
           datasetDigest: 'd',
@@ -230,7 +252,22 @@ describe('report statistics', () => {
       const png = readFileSync(join(dir, 'confidence-over-time.png'));
       expect(png.subarray(1, 4).toString()).to.equal('PNG');
       expect(png.length).to.be.greaterThan(10_000);
-      expect(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')).records).to.equal(2);
+      const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+      expect(json.records).to.equal(2);
+      // The workflow: the failed execution on its state, in every output.
+      expect(json.workflow.states).to.deep.include({
+        name: 'ClassifyImage',
+        type: 'Task',
+        passed: 1,
+        filtered: 0,
+        failed: 1,
+      });
+      expect(json.workflow.unplacedFailures).to.equal(0);
+      expect(markdown).to.include('| ClassifyImage | 1 | 0 | **1** |');
+      expect(markdown).to.include('| SerializeImageData | 2 | 0 | 0 |');
+      expect(html).to.include('<th>stopped in state</th>');
+      expect(html).to.include('<td>ERROR (EndpointError)</td><td>ClassifyImage</td>');
+      expect(html).to.match(/<g class="state failed" data-state="ClassifyImage"/);
     } finally {
       cleanup();
     }
