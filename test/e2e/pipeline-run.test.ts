@@ -6,10 +6,11 @@ import { createInterface } from 'node:readline';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect } from 'chai';
-import { openLocalDeployment } from '../../pipeline/backends/local/index.js';
+import { openLocalBackend, openLocalDeployment } from '../../pipeline/backends/local/index.js';
+import type { TestExecutionsDocument } from '../../pipeline/contracts/test-executions.js';
 import { localS3Client } from '../../pipeline/local-s3/launcher.js';
 import { parseCaptureText } from '../../pipeline/report/capture.js';
-import { classifyOutcome } from '../../pipeline/stages/test-executions.js';
+import { classifyOutcome, readTestExecutions } from '../../pipeline/stages/test-executions.js';
 import { rejection } from '../helpers/assertions.js';
 import { jpegBytes, pngBytes } from '../helpers/fixtures.js';
 import { runCli, tempDir, testConfig } from '../helpers/workspace.js';
@@ -308,7 +309,11 @@ describe('scones run: the whole pipeline on the local backend', function () {
         { image_data: '', s3_bucket: config.bucket, s3_key: 'datasets/none/missing.png' },
         'missing',
       );
-      expect(missing).to.include({ status: 'FAILED', error: 'ImageNotFound' });
+      expect(missing).to.include({
+        status: 'FAILED',
+        error: 'ImageNotFound',
+        failedState: 'SerializeImageData',
+      });
       const outcome = classifyOutcome(
         {
           index: 0,
@@ -410,6 +415,68 @@ describe('scones run: the whole pipeline on the local backend', function () {
     const reportDir = JSON.parse(report.stdout).outputs.reportDir as string;
     const numbers = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')) as { threshold: number };
     expect(numbers.threshold).to.equal(0.99999);
+  });
+
+  it('an execution that fails in the classify state is recorded and drawn on that state (a test image the endpoint cannot decode)', async () => {
+    // Prepare: the image of the newest run's second case becomes a PNG signature with nothing decodable
+    // after it, so serialize passes it on (it sniffs the signature) and the endpoint answers ModelError.
+    const config = testConfig({ workDir: join(dir, '.scones') });
+    const opened = await openLocalBackend(config);
+    let key: string;
+    let original: Uint8Array;
+    try {
+      const runId = (await opened.manifests.latestRunId()) as string;
+      key = (await readTestExecutions(opened.store, runId)).results[1]!.s3Key;
+      original = await opened.store.get(key);
+      const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+      await opened.store.put(key, Buffer.concat([signature, Buffer.from('no chunks here')]));
+    } finally {
+      await opened.close();
+    }
+    // Act
+    let executions: { code: number; stdout: string; stderr: string };
+    try {
+      executions = await runCli(['test-executions', '--set', 'testExecutions.errorBudget=1', '--json'], {
+        cwd: dir,
+      });
+    } finally {
+      const restore = await openLocalBackend(config);
+      await restore.store.put(key, original).finally(() => restore.close());
+    }
+    const report = await runCli(['monitor-report', '--json'], { cwd: dir });
+    // Assess: the document names the state from the run itself
+    expect(executions.code, executions.stderr).to.equal(0);
+    expect(report.code, report.stderr).to.equal(0);
+    // The document the stage wrote, read as a file of the local store (s3://bucket/key is objects/bucket/key).
+    const resultsUri = JSON.parse(executions.stdout).outputs.resultsUri as string;
+    const document = JSON.parse(
+      readFileSync(join(dir, '.scones', 'objects', resultsUri.replace(/^s3:\/\//, '')), 'utf8'),
+    ) as TestExecutionsDocument;
+    const failed = document.results.filter((r) => r.outcome === 'ERROR');
+    expect(failed.map((r) => [r.s3Key, r.error, r.failedState])).to.deep.equal([
+      [key, 'EndpointError', 'ClassifyImage'],
+    ]);
+    // Every other execution was filtered at the raised threshold or passed; a filtered one names the filter.
+    for (const result of document.results.filter((r) => r.outcome === 'FILTERED'))
+      expect(result.failedState).to.equal('FilterInferences');
+    // The graph places it on ClassifyImage, in report.json, summary.md and the page's red box and table.
+    const reportDir = JSON.parse(report.stdout).outputs.reportDir as string;
+    const json = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')) as {
+      workflow: { states: { name: string; failed: number }[]; unplacedFailures: number };
+    };
+    expect(json.workflow.states.map((st) => [st.name, st.failed])).to.deep.equal([
+      ['SerializeImageData', 0],
+      ['ClassifyImage', 1],
+      ['FilterInferences', 0],
+    ]);
+    expect(json.workflow.unplacedFailures).to.equal(0);
+    expect(readFileSync(join(reportDir, 'summary.md'), 'utf8')).to.match(
+      /\| ClassifyImage \| \d+ \| 0 \| \*\*1\*\* \|/,
+    );
+    const html = readFileSync(join(reportDir, 'report.html'), 'utf8');
+    expect(html).to.match(/<g class="state failed" data-state="ClassifyImage" data-failed="1">/);
+    expect(html).to.include('<td>ERROR (EndpointError)</td><td>ClassifyImage</td>');
+    expect(html).to.not.include('not recorded');
   });
 
   it('a weaker model on the same test split is rejected naming both datasets and the ways out; on another test split the minimum alone applies', async () => {
