@@ -96,6 +96,7 @@ describe('report in headless Chromium', function () {
     });
     aggregator.addFile(lines.join('\n'), 'capture.jsonl');
     const summary = aggregator.summarize();
+    // Two executions failed in ClassifyImage (placed on it, red) and one in a state not recorded.
     const executions = cases.map((c, i) => ({
       name: `run-case-${i}`,
       s3Key: c.s3Key,
@@ -103,6 +104,12 @@ describe('report in headless Chromium', function () {
       outcome: i % 7 === 0 ? ('FILTERED' as const) : ('SUCCEEDED' as const),
       durationMs: 300 + i,
     }));
+    for (const i of [5, 19, 33])
+      Object.assign(executions[i]!, {
+        outcome: 'ERROR',
+        error: 'EndpointError',
+        ...(i === 33 ? {} : { failedState: 'ClassifyImage' }),
+      });
     const { dir, cleanup } = tempDir();
     try {
       await writeReport(dir, 'Monitor report: browser test', summary, aggregator, {
