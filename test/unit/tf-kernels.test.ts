@@ -87,3 +87,91 @@ describe('wasm training kernels (Conv2DBackpropFilter registered, Conv2DBackprop
     }
   });
 });
+
+describe('batch normalisation gradient (registered in place of the tiling one)', () => {
+  before(() => initTensorflow('wasm'));
+
+  it('equals the gradient of the same formula written in elementary ops, for x and every statistic', () => {
+    const random = seededRandom(77);
+    const values = (shape: number[], offset = 0) =>
+      tf.tensor(
+        Array.from({ length: shape.reduce((a, b) => a * b) }, () => offset + random() * 2 - 1),
+        shape,
+      );
+    const channels = 5;
+    const x = values([3, 4, 6, channels]);
+    const mean = values([channels]);
+    const variance = values([channels], 2); // in [1, 3): a valid variance
+    const scale = values([channels]);
+    const offset = values([channels]);
+    const dy = values([3, 4, 6, channels]);
+    const epsilon = 1e-3;
+    const fused = (a: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: tf.Tensor, o: tf.Tensor) =>
+      tf.batchNorm(
+        a as tf.Tensor4D,
+        m as tf.Tensor1D,
+        v as tf.Tensor1D,
+        o as tf.Tensor1D,
+        s as tf.Tensor1D,
+        epsilon,
+      );
+    const elementary = (a: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: tf.Tensor, o: tf.Tensor) =>
+      tf.add(tf.mul(tf.div(tf.sub(a, m), tf.sqrt(tf.add(v, epsilon))), s), o);
+    const inputs = [x, mean, variance, scale, offset];
+    const ours = tf.grads((...args: tf.Tensor[]) =>
+      fused(...(args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])),
+    )(inputs, dy);
+    const reference = tf.grads((...args: tf.Tensor[]) =>
+      elementary(...(args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])),
+    )(inputs, dy);
+    ['x', 'mean', 'variance', 'scale', 'offset'].forEach((name, i) => {
+      expect(maxRelativeError(reference[i]!.dataSync(), ours[i]!.dataSync()), name).to.be.below(1e-5);
+    });
+    // The forward values agree too, so the two functions are the same function.
+    expect(
+      maxRelativeError(
+        elementary(x, mean, variance, scale, offset).dataSync(),
+        fused(x, mean, variance, scale, offset).dataSync(),
+      ),
+    ).to.be.below(1e-5);
+    tf.dispose([...inputs, dy, ...ours, ...reference]);
+  });
+});
+
+describe('wasm Sum and Mean over leading axes (replaced: one pass, no transpose)', function () {
+  this.timeout(60_000);
+  after(() => initTensorflow('wasm'));
+
+  it('match the cpu backend for leading, trailing and mixed axes, with and without keepDims', async () => {
+    const random = seededRandom(9);
+    const shape = [4, 6, 5, 3];
+    const data = Array.from({ length: 4 * 6 * 5 * 3 }, () => random() * 10 - 5);
+    const cases: { axis: number[]; keepDims: boolean }[] = [
+      { axis: [0], keepDims: false },
+      { axis: [0, 1, 2], keepDims: false },
+      { axis: [0, 1, 2], keepDims: true },
+      { axis: [2, 1, 0], keepDims: false },
+      { axis: [1, 2], keepDims: false },
+      { axis: [3], keepDims: true },
+      { axis: [0, 1, 2, 3], keepDims: false },
+    ];
+    const run = async (backend: 'cpu' | 'wasm') => {
+      await initTensorflow(backend);
+      return cases.flatMap(({ axis, keepDims }) =>
+        [tf.sum, tf.mean].map((reduce) =>
+          tf.tidy(() => {
+            const out = reduce(tf.tensor(data, shape), axis, keepDims);
+            return { shape: out.shape, values: out.dataSync().slice() };
+          }),
+        ),
+      );
+    };
+    const cpu = await run('cpu');
+    const wasm = await run('wasm');
+    cpu.forEach((expected, i) => {
+      const label = `${i % 2 === 0 ? 'sum' : 'mean'} over ${cases[Math.floor(i / 2)]?.axis}`;
+      expect(wasm[i]?.shape, label).to.deep.equal(expected.shape);
+      expect(maxRelativeError(expected.values, wasm[i]!.values), label).to.be.below(1e-5);
+    });
+  });
+});
