@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { buildModel, predictProbabilities } from '../../pipeline/backends/local/model.js';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
-import { cosineLearningRate } from '../../pipeline/backends/local/trainer.js';
+import { cosineLearningRate, earlyStopEpoch } from '../../pipeline/backends/local/trainer.js';
 import { seededRandom } from '../../pipeline/data/random.js';
 
 const SIDE = 8;
@@ -56,5 +56,16 @@ describe('cosine learning-rate decay', () => {
     const rates = Array.from({ length: 30 }, (_, i) => cosineLearningRate(0.002, i + 1, 30));
     for (let i = 1; i < rates.length; i++) expect(rates[i]).to.be.lessThan(rates[i - 1] as number);
     expect(rates.at(-1)).to.be.greaterThan(0);
+  });
+});
+
+describe('early stopping', () => {
+  it("counts patience from the best epoch, but never from before the schedule's midpoint", () => {
+    // 30 epochs, patience 6: a lucky epoch 7 does not end training at 13, only at 15 + 6.
+    expect(earlyStopEpoch(7, 30, 6)).to.equal(21);
+    // A best epoch past the midpoint counts from itself.
+    expect(earlyStopEpoch(20, 30, 6)).to.equal(26);
+    // Odd schedules round the midpoint up.
+    expect(earlyStopEpoch(1, 5, 1)).to.equal(4);
   });
 });

@@ -21,8 +21,8 @@ import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
 import { mapConcurrent } from '../../util/concurrency.js';
 import { getText } from '../../util/object-text.js';
 import { keyOfUri } from '../../util/s3-uri.js';
+import { DataParallel, defaultReplicas } from './data-parallel.js';
 import {
-  buildModel,
   fillBatch,
   imageToInput,
   LOCAL_MODEL_VERSION,
@@ -40,6 +40,8 @@ const localHyperparameters = z.object({
   seed: z.number().int(),
   augment: z.boolean(),
   side: z.number().int().positive(),
+  /** Model replicas training in parallel, one per core (data-parallel.ts): part of the training id. */
+  replicas: z.number().int().positive(),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
 
@@ -53,7 +55,16 @@ export const MODEL_FILES = {
 /** The hyperparameters the local trainer uses, from configuration and the dataset. */
 export function localHyperparametersFor(config: Config, dataset: DatasetRecord): LocalHyperparameters {
   const { epochs, batchSize, learningRate, patience, seed, augment } = config.train;
-  return { epochs, batchSize, learningRate, patience, seed, augment, side: dataset.imageShape[1] };
+  return {
+    epochs,
+    batchSize,
+    learningRate,
+    patience,
+    seed,
+    augment,
+    side: dataset.imageShape[1],
+    replicas: defaultReplicas(),
+  };
 }
 
 /**
@@ -107,25 +118,43 @@ export class LocalTrainer implements Trainer {
     const classes = request.dataset.classes.length;
     reporter.info(
       `training ${LOCAL_MODEL_VERSION} on ${train.inputs.length} images (${validationSplit.inputs.length} for validation), ` +
-        `${hp.epochs} epochs max, batch ${hp.batchSize}, seed ${hp.seed}`,
+        `${hp.epochs} epochs max, batch ${hp.batchSize}, seed ${hp.seed}, ${hp.replicas} replica(s) in parallel`,
     );
 
-    const model = buildModel({ side: hp.side, classes, seed: hp.seed });
-    const optimizer = new ScheduledAdam(hp.learningRate);
-    model.compile({
-      optimizer,
-      loss: 'categoricalCrossentropy',
-      metrics: ['accuracy'],
+    const parallel = await DataParallel.start({
+      side: hp.side,
+      classes,
+      seed: hp.seed,
+      learningRate: hp.learningRate,
+      replicas: hp.replicas,
     });
+    try {
+      return await this.fit(request, hp, parallel, { train, validation: validationSplit }, started, reporter);
+    } finally {
+      await parallel.stop();
+    }
+  }
+
+  private async fit(
+    request: TrainRequest,
+    hp: LocalHyperparameters,
+    parallel: DataParallel,
+    splits: { train: Split; validation: Split },
+    started: number,
+    reporter: Reporter,
+  ): Promise<TrainRecord> {
+    const { train, validation: validationSplit } = splits;
+    const model = parallel.model;
     const random = seededRandom(hp.seed);
-    const batch = new Float32Array(hp.batchSize * hp.side * hp.side * 3);
+    const imageSize = hp.side * hp.side * 3;
+    const batch = new Float32Array(hp.batchSize * imageSize);
     const epochs: EpochMetrics[] = [];
     let best: { accuracy: number; loss: number; epoch: number; weights: tf.Tensor[] } | undefined;
     const progress = reporter.progress('train', hp.epochs, 'epochs');
 
     for (let epoch = 1; epoch <= hp.epochs; epoch++) {
       const epochStart = this.now();
-      optimizer.setLearningRate(cosineLearningRate(hp.learningRate, epoch, hp.epochs));
+      const learningRate = cosineLearningRate(hp.learningRate, epoch, hp.epochs);
       const order = shuffled(
         train.inputs.map((_, i) => i),
         random,
@@ -135,26 +164,13 @@ export class LocalTrainer implements Trainer {
       for (let start = 0; start < order.length; start += hp.batchSize) {
         const indices = order.slice(start, start + hp.batchSize);
         fillBatch(batch, train.inputs, indices, hp.side, hp.augment ? { random } : undefined);
-        const [xs, ys] = tf.tidy(() => {
-          const xs = tf.tensor4d(batch.subarray(0, indices.length * hp.side * hp.side * 3), [
-            indices.length,
-            hp.side,
-            hp.side,
-            3,
-          ]);
-          const ys = tf.oneHot(
-            tf.tensor1d(
-              indices.map((i) => train.labels[i] as number),
-              'int32',
-            ),
-            classes,
-          );
-          return [xs, ys];
-        }) as [tf.Tensor, tf.Tensor];
-        const [batchLoss, batchAccuracy] = (await model.trainOnBatch(xs, ys)) as number[];
-        tf.dispose([xs, ys]);
-        lossSum += (batchLoss ?? 0) * indices.length;
-        correct += (batchAccuracy ?? 0) * indices.length;
+        const step = await parallel.step(
+          batch.subarray(0, indices.length * imageSize),
+          indices.map((i) => train.labels[i] as number),
+          learningRate,
+        );
+        lossSum += step.loss * indices.length;
+        correct += step.correct;
       }
       const probabilities = predictProbabilities(model, validationSplit.inputs, hp.side);
       const validation = evaluate(probabilities, validationSplit.labels);
@@ -182,16 +198,18 @@ export class LocalTrainer implements Trainer {
           weights: model.getWeights().map((w) => w.clone()),
         };
       }
+      const stopAt = earlyStopEpoch(best.epoch, hp.epochs, hp.patience);
       progress.tick(
         1,
         `epoch ${epoch}: loss ${metrics.loss.toFixed(3)} acc ${metrics.accuracy.toFixed(3)} ` +
           `val_acc ${metrics.validationAccuracy.toFixed(3)} (${(order.length / seconds).toFixed(0)} img/s)`,
-        // Early stopping ends training within `patience` epochs of the best one: the ETA says so.
-        Math.min(hp.epochs - epoch, hp.patience - (epoch - best.epoch)),
+        // Early stopping ends training by `stopAt` at the latest: the ETA says so.
+        Math.min(hp.epochs, stopAt) - epoch,
       );
-      if (epoch - best.epoch >= hp.patience) {
+      if (epoch >= stopAt) {
         reporter.info(
-          `early stop after epoch ${epoch}: no better validation accuracy for ${hp.patience} epochs`,
+          `early stop after epoch ${epoch}: no better validation accuracy for ${epoch - best.epoch} epochs ` +
+            `(patience ${hp.patience}, counted from the schedule's midpoint)`,
         );
         break;
       }
@@ -238,15 +256,14 @@ export class LocalTrainer implements Trainer {
   }
 }
 
-/** Adam whose learning rate the epoch loop sets (tfjs keeps it in a protected field). */
-class ScheduledAdam extends tf.AdamOptimizer {
-  constructor(learningRate: number) {
-    super(learningRate, 0.9, 0.999);
-  }
-
-  setLearningRate(learningRate: number): void {
-    this.learningRate = learningRate;
-  }
+/**
+ * The epoch after which training stops if validation accuracy does not improve on `bestEpoch`:
+ * `patience` epochs after the best one, counted no earlier than the cosine schedule's midpoint. The
+ * first half takes large steps and validation accuracy swings by chance (a lucky early epoch is common
+ * with batch normalisation); stopping there would keep an under-trained model.
+ */
+export function earlyStopEpoch(bestEpoch: number, epochs: number, patience: number): number {
+  return Math.max(bestEpoch, Math.ceil(epochs / 2)) + patience;
 }
 
 /**
@@ -256,6 +273,8 @@ class ScheduledAdam extends tf.AdamOptimizer {
 export function cosineLearningRate(peak: number, epoch: number, epochs: number): number {
   return (peak * (1 + Math.cos((Math.PI * (epoch - 1)) / Math.max(1, epochs)))) / 2;
 }
+
+type Split = Awaited<ReturnType<typeof readSplit>>;
 
 /** Reads one split back from the store through its .lst file, decoding every PNG. */
 export async function readSplit(
