@@ -20,17 +20,26 @@ describe('data-parallel training (a replica in a worker thread)', function () {
       inputs: Float32Array.from({ length: count * SIDE * SIDE * 3 }, () => random()),
       labels: Array.from({ length: count }, (_, i) => i % 2),
     }));
-    const parallel = await DataParallel.start({ ...OPTIONS, learningRate: 0.01, replicas: 2 });
+    const parallel = await DataParallel.start({ ...OPTIONS, learningRate: 0.01, shares: 2, workers: 1 });
     const reference = Replica.create(OPTIONS, 0.01);
     try {
       const size = SIDE * SIDE * 3;
       for (const [step, batch] of batches.entries()) {
         const learningRate = 0.01 / (step + 1);
-        const result = await parallel.step(batch.inputs, batch.labels, learningRate);
+        const seeds = [100 + step, 200 + step];
+        const result = await parallel.step(batch.inputs, batch.labels, learningRate, seeds);
         // The reference computes both shares itself (the split floor(n/2) / rest), then applies their average.
         const split = Math.floor(batch.labels.length / 2);
-        const first = reference.share(batch.inputs.subarray(0, split * size), batch.labels.slice(0, split));
-        const second = reference.share(batch.inputs.subarray(split * size), batch.labels.slice(split));
+        const first = reference.share(
+          batch.inputs.subarray(0, split * size),
+          batch.labels.slice(0, split),
+          seeds[0] as number,
+        );
+        const second = reference.share(
+          batch.inputs.subarray(split * size),
+          batch.labels.slice(split),
+          seeds[1] as number,
+        );
         const total = first.count + second.count;
         const average = first.gradients.map((g, v) =>
           g.map(
@@ -64,17 +73,68 @@ describe('data-parallel training (a replica in a worker thread)', function () {
   });
 
   it("fails the step with the worker's error instead of hanging when a share is malformed", async () => {
-    const parallel = await DataParallel.start({ ...OPTIONS, learningRate: 0.01, replicas: 2 });
+    const parallel = await DataParallel.start({ ...OPTIONS, learningRate: 0.01, shares: 2, workers: 1 });
     try {
       // Labels say 4 images, the pixels hold 3: the worker's share cannot be shaped.
       const inputs = new Float32Array(3 * SIDE * SIDE * 3);
       let failure: unknown;
-      await parallel.step(inputs, [0, 1, 0, 1], 0.01).catch((error: unknown) => {
+      await parallel.step(inputs, [0, 1, 0, 1], 0.01, [1, 2]).catch((error: unknown) => {
         failure = error;
       });
       expect(String(failure)).to.match(/shape|size|values/i);
     } finally {
       await parallel.stop();
+    }
+  });
+
+  it('trains the same model whether a worker or this thread computes the second share (1-core machines)', async () => {
+    const random = seededRandom(8);
+    // The last batch has one image: the first share is empty.
+    const batches = [6, 1, 5].map((count) => ({
+      inputs: Float32Array.from({ length: count * SIDE * SIDE * 3 }, () => random()),
+      labels: Array.from({ length: count }, (_, i) => (i + count) % 2),
+    }));
+    const run = async (workers: number) => {
+      const parallel = await DataParallel.start({ ...OPTIONS, learningRate: 0.01, shares: 2, workers });
+      try {
+        const losses = [];
+        for (const [step, batch] of batches.entries())
+          losses.push(
+            (await parallel.step(batch.inputs.slice(), batch.labels, 0.01, [step, step + 50])).loss,
+          );
+        return { losses, weights: trainableValues(parallel.model) };
+      } finally {
+        await parallel.stop();
+        parallel.model.dispose();
+      }
+    };
+    const threaded = await run(1);
+    const alone = await run(0);
+    expect(threaded.losses.every(Number.isFinite)).to.equal(true);
+    threaded.losses.forEach((loss, i) => {
+      expect(loss).to.be.closeTo(alone.losses[i] as number, 1e-6);
+    });
+    threaded.weights.forEach((values, v) => {
+      const expected = alone.weights[v] as Float32Array;
+      const difference = Math.max(...values.map((value, k) => Math.abs(value - (expected[k] as number))));
+      expect(difference, `variable ${v}`).to.be.below(1e-6);
+    });
+  });
+
+  it("draws each share's dropout masks from its seed: the same seed repeats them, another does not", () => {
+    const replica = Replica.create(OPTIONS, 0.01);
+    try {
+      const random = seededRandom(3);
+      const inputs = Float32Array.from({ length: 4 * SIDE * SIDE * 3 }, () => random());
+      const labels = [0, 1, 1, 0];
+      const last = (seed: number) => replica.share(inputs, labels, seed).gradients.at(-2) as Float32Array;
+      const a = last(1);
+      const again = last(1);
+      const other = last(2);
+      expect(Array.from(again)).to.deep.equal(Array.from(a));
+      expect(Array.from(other)).to.not.deep.equal(Array.from(a));
+    } finally {
+      replica.dispose();
     }
   });
 });

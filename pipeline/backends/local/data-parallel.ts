@@ -6,16 +6,21 @@ import { buildModel } from './model.js';
 import { initTensorflow, tf } from './tf.js';
 
 /**
- * Synchronous data-parallel training on this machine's cores: each step's batch is split between
- * replicas of the model (this thread plus worker threads, each with its own TensorFlow.js wasm
- * runtime, which runs on one core), every replica computes the gradients of its share, and all apply
- * the same average, so the replicas stay identical. tfjs-backend-wasm's own threads need a browser's
- * workers and are off in Node; batch normalisation sees each replica's share as its batch.
+ * Synchronous data-parallel training on this machine's cores: each step's batch is split into shares,
+ * every share's gradients are computed by a replica of the model (this thread, plus worker threads
+ * with their own TensorFlow.js wasm runtime, which runs on one core), and all replicas apply the same
+ * size-weighted average, so they stay identical. tfjs-backend-wasm's own threads need a browser's
+ * workers and are off in Node. Batch normalisation sees each share as its batch, so the number of
+ * shares is part of the model's definition (a hyperparameter), and the number of threads is not: with
+ * fewer cores than shares, this thread computes the remaining shares itself, to the same result.
  */
 
-/** Replicas to train with: one per core, at most two (the batch of 32 split further gains little). */
-export function defaultReplicas(): number {
-  return Math.max(1, Math.min(2, availableParallelism()));
+/** Shares each batch is split into: two (a batch of 32 split further gains little on this model). */
+export const SHARES_PER_BATCH = 2;
+
+/** Worker threads to use for `shares`: one share per core, this thread taking one. */
+export function workerThreadsFor(shares: number): number {
+  return Math.max(0, Math.min(shares, availableParallelism()) - 1);
 }
 
 export interface ReplicaModelOptions {
@@ -61,8 +66,14 @@ export class Replica {
     return new Replica(buildModel(options), new ScheduledAdam(learningRate), options);
   }
 
-  share(inputs: Float32Array, labels: readonly number[]): ShareResult {
+  /**
+   * Gradients of the mean loss over one share. `dropoutSeed` seeds the share's dropout masks: a seeded
+   * tfjs-layers Dropout draws the same mask on every call, so the trainer gives each share its own.
+   */
+  share(inputs: Float32Array, labels: readonly number[], dropoutSeed: number): ShareResult {
     const { side, classes } = this.options;
+    for (const layer of this.model.layers)
+      if (layer.getClassName() === 'Dropout') (layer as unknown as { seed: number }).seed = dropoutSeed;
     const count = labels.length;
     if (count === 0)
       return { count, loss: 0, correct: 0, gradients: this.variables.map((v) => new Float32Array(v.size)) };
@@ -100,6 +111,10 @@ export class Replica {
     tf.dispose(named.map((n) => n.tensor));
   }
 
+  disposeOptimizer(): void {
+    this.optimizer.dispose();
+  }
+
   dispose(): void {
     this.model.dispose();
     this.optimizer.dispose();
@@ -107,14 +122,13 @@ export class Replica {
 }
 
 /** Messages between the trainer and a replica worker. */
-export type ReplicaRequest =
-  | {
-      kind: 'step';
-      apply?: { gradients: Float32Array[]; learningRate: number };
-      inputs: Float32Array;
-      labels: number[];
-    }
-  | { kind: 'stop' };
+export type ReplicaRequest = {
+  kind: 'step';
+  apply?: { gradients: Float32Array[]; learningRate: number };
+  inputs: Float32Array;
+  labels: number[];
+  dropoutSeed: number;
+};
 export type ReplicaResponse =
   | { kind: 'ready' }
   | { kind: 'share'; result: ShareResult }
@@ -136,8 +150,13 @@ class ReplicaWorker {
       workerData: { options, learningRate },
     });
     const replica = new ReplicaWorker(worker);
-    const ready = await replica.next();
-    if (ready.kind !== 'ready') throw new Error('the training worker did not start');
+    try {
+      const ready = await replica.next();
+      if (ready.kind !== 'ready') throw new Error('the training worker did not start');
+    } catch (error) {
+      await replica.stop();
+      throw error;
+    }
     return replica;
   }
 
@@ -168,7 +187,10 @@ class ReplicaWorker {
   }
 
   async stop(): Promise<void> {
-    this.worker.removeAllListeners('exit');
+    this.worker.removeAllListeners();
+    // A reply still in flight has no one to take it now.
+    this.worker.on('error', () => {});
+    this.waiting = undefined;
     await this.worker.terminate();
   }
 }
@@ -180,25 +202,32 @@ export class DataParallel {
   private constructor(
     readonly local: Replica,
     private readonly workers: ReplicaWorker[],
-    private readonly options: ReplicaModelOptions,
+    private readonly options: ReplicaModelOptions & { shares: number },
   ) {}
 
+  /**
+   * Builds this thread's replica and `workers` worker replicas (default: one per spare core, at most
+   * one per share beyond the first). Every replica builds the model from the same seed, so all start
+   * from the same weights.
+   */
   static async start(
-    options: ReplicaModelOptions & { learningRate: number; replicas: number },
+    options: ReplicaModelOptions & { learningRate: number; shares: number; workers?: number },
   ): Promise<DataParallel> {
     await initTensorflow('wasm');
-    const { learningRate, replicas, ...model } = options;
-    if (!Number.isInteger(replicas) || replicas < 1)
-      throw new SconesError(`train replicas must be a positive integer, not ${replicas}`);
+    const { learningRate, shares, workers: requested, ...model } = options;
+    if (!Number.isInteger(shares) || shares < 1)
+      throw new SconesError(`train shares must be a positive integer, not ${shares}`);
+    const count = Math.min(requested ?? workerThreadsFor(shares), shares - 1);
+    const local = Replica.create(model, learningRate);
     const workers: ReplicaWorker[] = [];
     try {
-      // Every replica builds the model from the same seed, so all start from the same weights.
-      for (let i = 1; i < replicas; i++) workers.push(await ReplicaWorker.start(model, learningRate));
+      for (let i = 0; i < count; i++) workers.push(await ReplicaWorker.start(model, learningRate));
     } catch (error) {
       await Promise.all(workers.map((w) => w.stop()));
+      local.dispose();
       throw error;
     }
-    return new DataParallel(Replica.create(model, learningRate), workers, model);
+    return new DataParallel(local, workers, { ...model, shares });
   }
 
   get model(): tfl.LayersModel {
@@ -206,43 +235,51 @@ export class DataParallel {
   }
 
   /**
-   * One optimizer step on a batch (`count` images laid out in `inputs`): the shares' gradients are
-   * averaged, weighted by share size, so the step equals one on the whole batch's mean loss.
+   * One optimizer step on a batch (`labels.length` images laid out in `inputs`), split into the
+   * configured shares: the shares' gradients are averaged, weighted by share size, so the step equals
+   * one on the whole batch's mean loss. `dropoutSeeds` has one seed per share.
    */
   async step(
     inputs: Float32Array,
     labels: readonly number[],
     learningRate: number,
+    dropoutSeeds: readonly number[],
   ): Promise<{ loss: number; correct: number }> {
     const size = this.options.side * this.options.side * 3;
-    const parts = this.workers.length + 1;
-    const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.floor((i * labels.length) / parts));
-    const apply = this.pending;
-    const remote = this.workers.map((worker, i) => {
-      const from = bounds[i + 1] as number;
-      const to = bounds[i + 2] as number;
-      const share = inputs.slice(from * size, to * size);
-      const request: ReplicaRequest = {
-        kind: 'step',
-        ...(apply === undefined ? {} : { apply }),
-        inputs: share,
-        labels: labels.slice(from, to),
-      };
-      return worker.send(request, [share.buffer as ArrayBuffer]);
+    const { shares } = this.options;
+    if (dropoutSeeds.length !== shares) throw new Error(`expected ${shares} dropout seeds`);
+    const bounds = Array.from({ length: shares + 1 }, (_, i) => Math.floor((i * labels.length) / shares));
+    const part = (i: number) => ({
+      inputs: inputs.slice((bounds[i] as number) * size, (bounds[i + 1] as number) * size),
+      labels: labels.slice(bounds[i], bounds[i + 1]),
+      dropoutSeed: dropoutSeeds[i] as number,
     });
-    const mine = this.local.share(
-      inputs.subarray(0, (bounds[1] as number) * size),
-      labels.slice(0, bounds[1]),
-    );
-    const shares = [mine];
+    const apply = this.pending;
+    // Shares 1..workers go to the workers; share 0 and any beyond the workers are computed here.
+    const remote = this.workers.map((worker, w) => {
+      const share = part(w + 1);
+      const request: ReplicaRequest = { kind: 'step', ...(apply === undefined ? {} : { apply }), ...share };
+      return worker.send(request, [share.inputs.buffer as ArrayBuffer]);
+    });
+    // A worker's failure is read below; until then it must not count as unhandled.
+    for (const response of remote) response.catch(() => {});
+    const local = [
+      0,
+      ...Array.from({ length: shares - 1 - this.workers.length }, (_, i) => this.workers.length + 1 + i),
+    ];
+    const results: ShareResult[] = local.map((i) => {
+      const share = part(i);
+      return this.local.share(share.inputs, share.labels, share.dropoutSeed);
+    });
     for (const response of await Promise.all(remote)) {
       if (response.kind !== 'share') throw new Error('the training worker answered out of turn');
-      shares.push(response.result);
+      results.push(response.result);
     }
-    const counted = shares.filter((share) => share.count > 0);
+    const counted = results.filter((share) => share.count > 0);
     const total = counted.reduce((sum, share) => sum + share.count, 0);
-    const gradients = mine.gradients.map((_, v) => {
-      const average = new Float32Array(mine.gradients[v]?.length ?? 0);
+    const first = results[0] as ShareResult;
+    const gradients = first.gradients.map((_, v) => {
+      const average = new Float32Array(first.gradients[v]?.length ?? 0);
       for (const share of counted) {
         const weight = share.count / total;
         const gradient = share.gradients[v] as Float32Array;
@@ -260,7 +297,9 @@ export class DataParallel {
     };
   }
 
+  /** Stops the workers. The model stays usable (the trainer saves it), and is the caller's to dispose. */
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((worker) => worker.stop()));
+    this.local.disposeOptimizer();
   }
 }

@@ -23,13 +23,8 @@ try {
   const replica = Replica.create(options, learningRate);
   port.on('message', (request: ReplicaRequest) => {
     try {
-      if (request.kind === 'stop') {
-        replica.dispose();
-        port.close();
-        return;
-      }
       if (request.apply !== undefined) replica.apply(request.apply.gradients, request.apply.learningRate);
-      const result = replica.share(request.inputs, request.labels);
+      const result = replica.share(request.inputs, request.labels, request.dropoutSeed);
       reply(
         { kind: 'share', result },
         result.gradients.map((g) => g.buffer as ArrayBuffer),

@@ -21,7 +21,7 @@ import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
 import { mapConcurrent } from '../../util/concurrency.js';
 import { getText } from '../../util/object-text.js';
 import { keyOfUri } from '../../util/s3-uri.js';
-import { DataParallel, defaultReplicas } from './data-parallel.js';
+import { DataParallel, SHARES_PER_BATCH, workerThreadsFor } from './data-parallel.js';
 import {
   fillBatch,
   imageToInput,
@@ -40,8 +40,11 @@ const localHyperparameters = z.object({
   seed: z.number().int(),
   augment: z.boolean(),
   side: z.number().int().positive(),
-  /** Model replicas training in parallel, one per core (data-parallel.ts): part of the training id. */
-  replicas: z.number().int().positive(),
+  /**
+   * Shares each batch is split into, one per replica (data-parallel.ts). Batch normalisation sees a
+   * share as its batch, so this is part of the model, not of the machine: the threads are.
+   */
+  shares: z.number().int().positive(),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
 
@@ -63,7 +66,7 @@ export function localHyperparametersFor(config: Config, dataset: DatasetRecord):
     seed,
     augment,
     side: dataset.imageShape[1],
-    replicas: defaultReplicas(),
+    shares: SHARES_PER_BATCH,
   };
 }
 
@@ -118,7 +121,8 @@ export class LocalTrainer implements Trainer {
     const classes = request.dataset.classes.length;
     reporter.info(
       `training ${LOCAL_MODEL_VERSION} on ${train.inputs.length} images (${validationSplit.inputs.length} for validation), ` +
-        `${hp.epochs} epochs max, batch ${hp.batchSize}, seed ${hp.seed}, ${hp.replicas} replica(s) in parallel`,
+        `${hp.epochs} epochs max, batch ${hp.batchSize}, seed ${hp.seed}, ` +
+        `each batch in ${hp.shares} shares on ${workerThreadsFor(hp.shares) + 1} thread(s)`,
     );
 
     const parallel = await DataParallel.start({
@@ -126,12 +130,13 @@ export class LocalTrainer implements Trainer {
       classes,
       seed: hp.seed,
       learningRate: hp.learningRate,
-      replicas: hp.replicas,
+      shares: hp.shares,
     });
     try {
       return await this.fit(request, hp, parallel, { train, validation: validationSplit }, started, reporter);
     } finally {
       await parallel.stop();
+      parallel.model.dispose();
     }
   }
 
@@ -168,6 +173,8 @@ export class LocalTrainer implements Trainer {
           batch.subarray(0, indices.length * imageSize),
           indices.map((i) => train.labels[i] as number),
           learningRate,
+          // Each share's dropout masks from its own seed, drawn from the run's seeded stream.
+          Array.from({ length: hp.shares }, () => Math.floor(random() * 2 ** 31)),
         );
         lossSum += step.loss * indices.length;
         correct += step.correct;
@@ -227,7 +234,6 @@ export class LocalTrainer implements Trainer {
       ),
     };
     const saved = await serializeModel(model);
-    model.dispose();
     const prefix = this.prefix(request.trainingId);
     const record: TrainRecord = {
       trainingId: request.trainingId,
