@@ -175,3 +175,40 @@ describe('wasm Sum and Mean over leading axes (replaced: one pass, no transpose)
     });
   });
 });
+
+describe('the training speed-ups are the kernels that run (not only equal values)', () => {
+  before(() => initTensorflow('wasm'));
+
+  it('a leading-axes Sum is ours (it accumulates in float64); an int32 Sum falls back and stays exact', () => {
+    // Down a column, 1e8 + 1 - 1e8: float32 accumulation loses the 1, float64 keeps it.
+    const column = tf.tensor([1e8, 1, -1e8], [3, 1]);
+    const sum = tf.sum(column, 0);
+    expect(Array.from(sum.dataSync())).to.deep.equal([1]);
+    const integers = tf.tensor([1, 2, 3, 4, 5, 6], [3, 2], 'int32');
+    const integerSum = tf.sum(integers, 0);
+    expect(integerSum.dtype).to.equal('int32');
+    expect(Array.from(integerSum.dataSync())).to.deep.equal([9, 12]);
+    tf.dispose([column, sum, integers, integerSum]);
+  });
+
+  it('the batch normalisation gradient runs no Tile', async () => {
+    const x = tf.randomNormal([4, 6, 6, 3], 0, 1, 'float32', 1);
+    const [mean, variance, scale, offset] = [tf.zeros([3]), tf.ones([3]), tf.ones([3]), tf.zeros([3])];
+    const profile = await tf.profile(() =>
+      tf.dispose(
+        tf.grads((a: tf.Tensor) =>
+          tf.batchNorm(
+            a as tf.Tensor4D,
+            mean as tf.Tensor1D,
+            variance as tf.Tensor1D,
+            offset as tf.Tensor1D,
+            scale as tf.Tensor1D,
+          ),
+        )([x]),
+      ),
+    );
+    expect(profile.kernelNames).to.include('FusedBatchNorm');
+    expect(profile.kernelNames).to.not.include('Tile');
+    tf.dispose([x, mean, variance, scale, offset]);
+  });
+});
