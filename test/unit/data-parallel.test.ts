@@ -26,20 +26,11 @@ describe('data-parallel training (a replica in a worker thread)', function () {
       const size = SIDE * SIDE * 3;
       for (const [step, batch] of batches.entries()) {
         const learningRate = 0.01 / (step + 1);
-        const seeds = [100 + step, 200 + step];
-        const result = await parallel.step(batch.inputs, batch.labels, learningRate, seeds);
+        const result = await parallel.step(batch.inputs, batch.labels, learningRate);
         // The reference computes both shares itself (the split floor(n/2) / rest), then applies their average.
         const split = Math.floor(batch.labels.length / 2);
-        const first = reference.share(
-          batch.inputs.subarray(0, split * size),
-          batch.labels.slice(0, split),
-          seeds[0] as number,
-        );
-        const second = reference.share(
-          batch.inputs.subarray(split * size),
-          batch.labels.slice(split),
-          seeds[1] as number,
-        );
+        const first = reference.share(batch.inputs.subarray(0, split * size), batch.labels.slice(0, split));
+        const second = reference.share(batch.inputs.subarray(split * size), batch.labels.slice(split));
         const total = first.count + second.count;
         const average = first.gradients.map((g, v) =>
           g.map(
@@ -78,7 +69,7 @@ describe('data-parallel training (a replica in a worker thread)', function () {
       // Labels say 4 images, the pixels hold 3: the worker's share cannot be shaped.
       const inputs = new Float32Array(3 * SIDE * SIDE * 3);
       let failure: unknown;
-      await parallel.step(inputs, [0, 1, 0, 1], 0.01, [1, 2]).catch((error: unknown) => {
+      await parallel.step(inputs, [0, 1, 0, 1], 0.01).catch((error: unknown) => {
         failure = error;
       });
       expect(String(failure)).to.match(/shape|size|values/i);
@@ -99,9 +90,7 @@ describe('data-parallel training (a replica in a worker thread)', function () {
       try {
         const losses = [];
         for (const [step, batch] of batches.entries())
-          losses.push(
-            (await parallel.step(batch.inputs.slice(), batch.labels, 0.01, [step, step + 50])).loss,
-          );
+          losses.push((await parallel.step(batch.inputs.slice(), batch.labels, 0.01)).loss);
         return { losses, weights: trainableValues(parallel.model) };
       } finally {
         await parallel.stop();
@@ -119,22 +108,5 @@ describe('data-parallel training (a replica in a worker thread)', function () {
       const difference = Math.max(...values.map((value, k) => Math.abs(value - (expected[k] as number))));
       expect(difference, `variable ${v}`).to.be.below(1e-6);
     });
-  });
-
-  it("draws each share's dropout masks from its seed: the same seed repeats them, another does not", () => {
-    const replica = Replica.create(OPTIONS, 0.01);
-    try {
-      const random = seededRandom(3);
-      const inputs = Float32Array.from({ length: 4 * SIDE * SIDE * 3 }, () => random());
-      const labels = [0, 1, 1, 0];
-      const last = (seed: number) => replica.share(inputs, labels, seed).gradients.at(-2) as Float32Array;
-      const a = last(1);
-      const again = last(1);
-      const other = last(2);
-      expect(Array.from(again)).to.deep.equal(Array.from(a));
-      expect(Array.from(other)).to.not.deep.equal(Array.from(a));
-    } finally {
-      replica.dispose();
-    }
   });
 });

@@ -66,14 +66,9 @@ export class Replica {
     return new Replica(buildModel(options), new ScheduledAdam(learningRate), options);
   }
 
-  /**
-   * Gradients of the mean loss over one share. `dropoutSeed` seeds the share's dropout masks: a seeded
-   * tfjs-layers Dropout draws the same mask on every call, so the trainer gives each share its own.
-   */
-  share(inputs: Float32Array, labels: readonly number[], dropoutSeed: number): ShareResult {
+  /** Gradients of the mean loss over one share. */
+  share(inputs: Float32Array, labels: readonly number[]): ShareResult {
     const { side, classes } = this.options;
-    for (const layer of this.model.layers)
-      if (layer.getClassName() === 'Dropout') (layer as unknown as { seed: number }).seed = dropoutSeed;
     const count = labels.length;
     if (count === 0)
       return { count, loss: 0, correct: 0, gradients: this.variables.map((v) => new Float32Array(v.size)) };
@@ -127,7 +122,6 @@ export type ReplicaRequest = {
   apply?: { gradients: Float32Array[]; learningRate: number };
   inputs: Float32Array;
   labels: number[];
-  dropoutSeed: number;
 };
 export type ReplicaResponse =
   | { kind: 'ready' }
@@ -237,22 +231,19 @@ export class DataParallel {
   /**
    * One optimizer step on a batch (`labels.length` images laid out in `inputs`), split into the
    * configured shares: the shares' gradients are averaged, weighted by share size, so the step equals
-   * one on the whole batch's mean loss. `dropoutSeeds` has one seed per share.
+   * one on the whole batch's mean loss.
    */
   async step(
     inputs: Float32Array,
     labels: readonly number[],
     learningRate: number,
-    dropoutSeeds: readonly number[],
   ): Promise<{ loss: number; correct: number }> {
     const size = this.options.side * this.options.side * 3;
     const { shares } = this.options;
-    if (dropoutSeeds.length !== shares) throw new Error(`expected ${shares} dropout seeds`);
     const bounds = Array.from({ length: shares + 1 }, (_, i) => Math.floor((i * labels.length) / shares));
     const part = (i: number) => ({
       inputs: inputs.slice((bounds[i] as number) * size, (bounds[i + 1] as number) * size),
       labels: labels.slice(bounds[i], bounds[i + 1]),
-      dropoutSeed: dropoutSeeds[i] as number,
     });
     const apply = this.pending;
     // Shares 1..workers go to the workers; share 0 and any beyond the workers are computed here.
@@ -269,7 +260,7 @@ export class DataParallel {
     ];
     const results: ShareResult[] = local.map((i) => {
       const share = part(i);
-      return this.local.share(share.inputs, share.labels, share.dropoutSeed);
+      return this.local.share(share.inputs, share.labels);
     });
     for (const response of await Promise.all(remote)) {
       if (response.kind !== 'share') throw new Error('the training worker answered out of turn');

@@ -47,6 +47,10 @@ export function buildModel(options: { side: number; classes: number; seed: numbe
     model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
   }
   model.add(tfl.layers.globalAveragePooling2d({}));
+  // A seeded tfjs-layers Dropout draws the same mask on every call, so training keeps one fixed 30% of
+  // the pooled features out (their dense weights stay at their initial values) rather than a new 30%
+  // each step. That is the model the held-out figures measure; a mask per step measured lower in one
+  // trial (README, "The local backend") and needs its own study before it replaces this.
   model.add(tfl.layers.dropout({ rate: 0.3, seed: seed++ }));
   model.add(
     tfl.layers.dense({

@@ -173,8 +173,6 @@ export class LocalTrainer implements Trainer {
           batch.subarray(0, indices.length * imageSize),
           indices.map((i) => train.labels[i] as number),
           learningRate,
-          // Each share's dropout masks from its own seed, drawn from the run's seeded stream.
-          Array.from({ length: hp.shares }, () => Math.floor(random() * 2 ** 31)),
         );
         lossSum += step.loss * indices.length;
         correct += step.correct;
