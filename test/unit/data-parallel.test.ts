@@ -89,7 +89,7 @@ describe('data-parallel training (a replica in a worker thread)', function () {
       const parallel = await DataParallel.start({ ...OPTIONS, learningRate: 0.01, shares: 2, workers });
       try {
         const losses = [];
-        for (const [step, batch] of batches.entries())
+        for (const batch of batches)
           losses.push((await parallel.step(batch.inputs.slice(), batch.labels, 0.01)).loss);
         return { losses, weights: trainableValues(parallel.model) };
       } finally {
