@@ -6,6 +6,7 @@ import type { CaptureRecord } from '../../pipeline/contracts/capture.js';
 import { sniffImageFormat } from '../../pipeline/contracts/image-format.js';
 import { LAMBDA_ERROR_NAMES } from '../../pipeline/contracts/lambda.js';
 import { captureHourPrefix, datasetKeys, testExecutionsKey } from '../../pipeline/contracts/layout.js';
+import type { CaseResult } from '../../pipeline/contracts/test-executions.js';
 import type { ObjectInfo, ObjectStore } from '../../pipeline/ports.js';
 import { parseCaptureLine } from '../../pipeline/report/capture.js';
 import {
@@ -198,15 +199,7 @@ describe('contracts', () => {
           output: { body: { inferences: [0.2, 0.8] } },
         }),
       );
-      const document = {
-        runId: 'r1',
-        startedAt: '2026-11-22T10:00:00.000Z',
-        finishedAt: '2026-11-22T10:00:05.000Z',
-        endpointName: 'ep',
-        trainingId: 't1',
-        summary: summarize(results),
-        results,
-      };
+      const document = executionsDocument(results);
       await store.put(testExecutionsKey('r1'), JSON.stringify(document));
       expect(await readTestExecutions(store, 'r1')).to.deep.equal(document);
 
@@ -246,15 +239,7 @@ describe('contracts', () => {
       expect(failed).to.include({ outcome: 'ERROR', error: 'EndpointError', failedState: 'ClassifyImage' });
       expect(filtered).to.include({ outcome: 'FILTERED', failedState: 'FilterInferences' });
       expect(unknown).to.not.have.property('failedState');
-      const document = {
-        runId: 'r1',
-        startedAt: '2026-11-22T10:00:00.000Z',
-        finishedAt: '2026-11-22T10:00:05.000Z',
-        endpointName: 'ep',
-        trainingId: 't1',
-        summary: summarize([failed, filtered]),
-        results: [failed, filtered],
-      };
+      const document = executionsDocument([failed, filtered]);
       await store.put(testExecutionsKey('r1'), JSON.stringify(document));
       expect((await readTestExecutions(store, 'r1')).results.map((r) => r.failedState)).to.deep.equal([
         'ClassifyImage',
@@ -271,3 +256,16 @@ describe('contracts', () => {
     });
   });
 });
+
+/** A test-executions document of run r1 holding `results`, as the stage writes it. */
+function executionsDocument(results: CaseResult[]) {
+  return {
+    runId: 'r1',
+    startedAt: '2026-11-22T10:00:00.000Z',
+    finishedAt: '2026-11-22T10:00:05.000Z',
+    endpointName: 'ep',
+    trainingId: 't1',
+    summary: summarize(results),
+    results,
+  };
+}
