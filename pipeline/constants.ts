@@ -17,7 +17,7 @@ export type BackendName = (typeof BACKENDS)[number];
 
 export { DEFAULT_THRESHOLD } from './contracts/threshold.js';
 
-/** Process exit codes, documented in the README. */
+/** Process exit codes, documented in docs/commands.md. */
 export const ExitCode = {
   Ok: 0,
   /** The stage failed: bad input, a failed job, a rejected model. */

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { cycles, importEdges, violations } from '../helpers/import-graph.js';
 
-describe('import rules (README: code map)', () => {
+describe('import rules (docs/code-map.md)', () => {
   const edges = importEdges(['pipeline', 'lambdas']);
 
   it('reads the import graph (a stage importing its context is an edge)', () => {

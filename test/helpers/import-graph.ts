@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 
 /**
- * The import rules of the README's code map, checked over the real import graph of pipeline/ and lambdas/
+ * The import rules of the code map (docs/code-map.md), checked over the real import graph of pipeline/ and lambdas/
  * (static, dynamic, type-only and re-exports alike). A short walk over our own sources rather than a library:
  * every specifier here is a string literal, and the rules need only "which file imports which".
  */

@@ -95,7 +95,7 @@ export class Stacks {
       stack = undefined;
     } else if (status !== undefined && status in STUCK_STATES) {
       throw new StageFailedError(
-        `stack ${stackName} is in ${status}: ${STUCK_STATES[status]} (see README, "First deploy")`,
+        `stack ${stackName} is in ${status}: ${STUCK_STATES[status]} (see docs/aws.md, "First deploy")`,
       );
     } else if (status?.endsWith('_IN_PROGRESS') && status !== 'REVIEW_IN_PROGRESS') {
       reporter.info(`stack ${stackName} is busy (${status}): waiting for it to settle`);

@@ -50,7 +50,7 @@ export function buildModel(options: { side: number; classes: number; seed: numbe
   // A seeded tfjs-layers Dropout draws the same mask on every call, so training keeps one fixed 30% of
   // the pooled features out (their dense weights stay at their initial values) rather than a new 30%
   // each step. That is the model the held-out figures measure; a mask per step measured lower in one
-  // trial (README, "The local backend") and needs its own study before it replaces this.
+  // trial (docs/local-backend.md) and needs its own study before it replaces this.
   model.add(tfl.layers.dropout({ rate: 0.3, seed: seed++ }));
   model.add(
     tfl.layers.dense({
