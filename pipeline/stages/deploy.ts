@@ -1,5 +1,3 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { EvaluationRecord } from '../contracts/evaluation.js';
 import { SconesError } from '../errors.js';
 import { stageSection } from '../manifest.js';
@@ -16,7 +14,7 @@ async function modelToDeploy(
 ): Promise<{ model: ModelToDeploy; imageSide: number | undefined; evaluation?: EvaluationRecord }> {
   const { backend, config, reporter, manifest } = context;
   if (config.deploy.preview && stageSection(manifest, 'train') === undefined) {
-    const deployed = await backend.deployedModel();
+    const deployed = await backend.deployment();
     if (deployed === undefined)
       throw new SconesError(
         'a preview without a trained model in the run needs a deployed model to keep: deploy once, or run train first',
@@ -43,30 +41,25 @@ async function modelToDeploy(
 export async function deploy(context: StageContext): Promise<StageResult<'deploy'>> {
   const { backend, config, reporter } = context;
   const { model, imageSide, evaluation } = await modelToDeploy(context);
+  const threshold = config.deploy.threshold;
   const { reused, ...record } = await backend.deployer.deploy(
-    { runId: context.runId, model, evaluation, imageSide, preview: config.deploy.preview },
+    { runId: context.runId, model, evaluation, imageSide, threshold, preview: config.deploy.preview },
     reporter,
   );
   const verb = record.preview ? 'previewed' : record.deployed ? 'deployed' : 'unchanged';
-  let previewFile: string | undefined;
-  if (record.previewMarkdown !== undefined) {
-    // A file for the pull-request comment step: stdout carries workflow commands in Actions.
-    previewFile = join(config.workDir, 'runs', context.runId, 'change-set-preview.md');
-    mkdirSync(dirname(previewFile), { recursive: true });
-    writeFileSync(previewFile, record.previewMarkdown);
-  }
+  const endpoint = record.deployment?.endpointName ?? '(preview)';
   return {
     inputsDigest: record.deploymentDigest,
     reused,
     readOnly: record.preview,
     outputs: record,
-    summary: `${config.deploy.stackName} ${verb}: model ${record.trainingId} (${evaluation === undefined ? `validation accuracy ${record.validationAccuracy}` : `test accuracy ${evaluation.quality.accuracy.toFixed(4)}`}, threshold ${record.outputs.DeployedConfidenceThreshold ?? config.deploy.threshold}) behind endpoint ${record.endpointName || '(preview)'}`,
+    summary: `${record.stackName} ${verb}: model ${record.trainingId} (${evaluation === undefined ? `validation accuracy ${model.validationAccuracy}` : `test accuracy ${evaluation.quality.accuracy.toFixed(4)}`}, threshold ${threshold}) behind endpoint ${endpoint}`,
     markdown:
       record.previewMarkdown ??
       [
         `### deploy: ${verb}`,
         '',
-        `Stack \`${record.stackName}\`, endpoint \`${record.endpointName}\`, model \`${record.trainingId}\``,
+        `Stack \`${record.stackName}\`, endpoint \`${endpoint}\`, model \`${record.trainingId}\`, threshold ${threshold}`,
         '',
         ...record.changes.map(
           (c) =>
@@ -76,9 +69,8 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
       ].join('\n'),
     stepOutputs: {
       deployed: String(record.deployed),
-      'endpoint-name': record.endpointName,
-      'state-machine-arn': record.stateMachineArn,
-      ...(previewFile === undefined ? {} : { 'preview-file': previewFile }),
+      'endpoint-name': record.deployment?.endpointName ?? '',
+      'state-machine-arn': record.deployment?.stateMachineArn ?? '',
     },
   };
 }

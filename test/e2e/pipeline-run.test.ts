@@ -119,13 +119,14 @@ describe('scones run: the whole pipeline on the local backend', function () {
     expect(executionsLine).to.match(
       /accuracy [\d.]{6} over the captured executions with ground truth \(filtered included\)$/,
     );
+    // The deployment records the model's held-out evaluation (the next gate's champion) and its threshold.
     const deployment = JSON.parse(readFileSync(join(dir, '.scones', 'deployment.json'), 'utf8')) as {
-      stack: { outputs: Record<string, string> };
+      parameters: Record<string, string>;
     };
-    expect(deployment.stack.outputs).to.include({
-      DeployedTestAccuracy: String(evaluation.quality.accuracy),
-      DeployedTestSplitDigest: evaluation.testSplitDigest,
-      DeployedConfidenceThreshold: '0.93',
+    expect(deployment.parameters).to.include({
+      ModelTestAccuracy: String(evaluation.quality.accuracy),
+      TestSplitDigest: evaluation.testSplitDigest,
+      ConfidenceThreshold: '0.93',
     });
   });
 
@@ -397,7 +398,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
   });
 
   it('counts low-confidence executions as filtered when the threshold is raised (a new deployment)', async () => {
-    const deployed = await runCli(['deploy', '--threshold', '0.99999', '--json'], { cwd: dir });
+    const deployed = await runCli(['deploy', '--set', 'deploy.threshold=0.99999', '--json'], { cwd: dir });
     expect(deployed.code, deployed.stderr).to.equal(0);
     expect(JSON.parse(deployed.stdout).outputs.deployed).to.equal(true);
     const result = await runCli(['test-executions', '--json'], { cwd: dir });

@@ -1,10 +1,9 @@
 import { ObjectStoreManifestStore } from '../../pipeline/backends/manifest-stores.js';
+import type { Deployment } from '../../pipeline/contracts/deployment.js';
 import { SconesError } from '../../pipeline/errors.js';
 import type { TrainRecord } from '../../pipeline/manifest.js';
 import type {
   Backend,
-  Champion,
-  DeployedModel,
   EvaluateRequest,
   Evaluator,
   ObjectInfo,
@@ -87,8 +86,24 @@ const idleTrainer: Trainer = {
 
 export interface FakeBackendOptions {
   evaluator?: Evaluator;
-  champion?: Champion;
-  deployed?: DeployedModel;
+  /** What is deployed now (the gate's champion). */
+  deployment?: Deployment;
+}
+
+/** A deployment as both backends parse it, with the given fields. */
+export function fakeDeployment(fields: Partial<Deployment> = {}): Deployment {
+  return {
+    stackName: 'scones-workflow',
+    trainingId: 't-0',
+    modelUri: 's3://fake-bucket/models/t-0/model.tar.gz',
+    validationAccuracy: 0.9,
+    threshold: 0.93,
+    endpointName: 'scones-workflow-endpoint',
+    stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:scones-workflow-workflow',
+    captureUri: 's3://fake-bucket/data-capture',
+    definitionKey: 'templates/state-machine.asl.json',
+    ...fields,
+  };
 }
 
 /** Every port backed by memory, for testing a stage's logic without the local or aws backend. */
@@ -105,11 +120,10 @@ export function fakeBackend(options: FakeBackendOptions = {}): Backend & { store
         throw new Error('the fake backend does not deploy');
       },
     },
-    deployedModel: async () => options.deployed,
+    deployment: async () => options.deployment,
     openWorkflow: async () => {
       throw new Error('the fake backend runs no workflow');
     },
-    champion: async () => options.champion,
     bucketStore: (bucket) => (bucket === store.bucket ? store : new MemoryObjectStore(bucket)),
     close: async () => {},
   };

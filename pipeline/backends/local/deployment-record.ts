@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { type Deployment, deploymentFromStack } from '../../contracts/deployment.js';
 import { SconesError } from '../../errors.js';
 
 const localFunction = z.object({
@@ -11,12 +12,13 @@ const localFunction = z.object({
   timeoutSeconds: z.number(),
 });
 
-/** What the local deploy stage records: the serving model (the gate's champion) and the stack as resolved. */
+/**
+ * The local deployment as recorded: the stack's parameters and the template resolved with them, as
+ * CloudFormation would keep them (what is deployed is read from these by `deploymentFromStack`), plus
+ * what only this backend needs (the served image size, the bundled handlers).
+ */
 export const localDeploymentSchema = z.object({
   deploymentDigest: z.string(),
-  trainingId: z.string(),
-  validationAccuracy: z.number(),
-  modelUri: z.string(),
   side: z.number().int(),
   deployedAt: z.string(),
   runId: z.string(),
@@ -39,6 +41,14 @@ export const localDeploymentSchema = z.object({
   handlers: z.record(z.string(), z.string()),
 });
 export type LocalDeployment = z.infer<typeof localDeploymentSchema>;
+
+/** The deployment contract of a local record. */
+export function localDeploymentOf(record: LocalDeployment, stackName: string): Deployment {
+  return deploymentFromStack(
+    { stackName, parameters: record.parameters, outputs: record.stack.outputs },
+    record.side,
+  );
+}
 
 export function readLocalDeployment(path: string): LocalDeployment | undefined {
   if (!existsSync(path)) return undefined;
