@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Config } from './config.js';
 import { configDigest } from './config.js';
 import { STAGES, type StageName } from './constants.js';
@@ -98,6 +100,12 @@ export async function executeStage<S extends StageName>(
       `${stage} ${result.reused ? 'reused' : 'done'} in ${(record.durationMs / 1000).toFixed(1)}s: ${result.summary}`,
     );
     for (const [name, value] of Object.entries(result.stepOutputs ?? {})) reporter.output(name, value);
+    for (const [name, content] of Object.entries(result.files ?? {})) {
+      const path = join(context.config.workDir, 'runs', manifest.runId, name);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, content);
+      reporter.output(`${name.replace(/\.[^.]*$/, '')}-file`, path);
+    }
     reporter.output('run-id', manifest.runId);
     reporter.output('manifest', backend.manifests.location(manifest.runId));
     if (result.markdown !== undefined)

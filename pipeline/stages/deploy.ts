@@ -72,5 +72,7 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
       'endpoint-name': record.deployment?.endpointName ?? '',
       'state-machine-arn': record.deployment?.stateMachineArn ?? '',
     },
+    // For the pull-request comment step: stdout carries workflow commands in Actions.
+    ...(record.previewMarkdown === undefined ? {} : { files: { 'preview.md': record.previewMarkdown } }),
   };
 }
