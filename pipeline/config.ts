@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { BACKENDS, DEFAULT_CONFIG_FILE, ENV } from './constants.js';
 import { DEFAULT_THRESHOLD } from './contracts/threshold.js';
 import { ConfigError } from './errors.js';
+import { stableStringify } from './util/stable-json.js';
 
 const probability = z.number().min(0).max(1);
 const positiveInt = z.number().int().positive();
@@ -370,18 +371,6 @@ function formatConfigIssues(error: z.ZodError, raw: unknown, known: readonly str
 /** A stable digest of the effective configuration, recorded in the run manifest. */
 export function configDigest(config: Config): string {
   return createHash('sha256').update(stableStringify(config)).digest('hex').slice(0, 16);
-}
-
-/** JSON with sorted keys, so equal values always give equal digests. */
-export function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** The user's cache directory for downloads (XDG on Linux, ~/.cache otherwise). */

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { stableStringify } from '../config.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { SconesError, StageFailedError } from '../errors.js';
 import type { GateRecord } from '../manifest.js';
+import { stableStringify } from '../util/stable-json.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { stableStringify } from '../config.js';
 import { SconesError } from '../errors.js';
 import type { TrainRecord } from '../manifest.js';
+import { stableStringify } from '../util/stable-json.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
 

@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, renameSync, rmSync, type WriteStream, writeFileSync } from 'node:fs';
 import { SconesError } from '../errors.js';
 
 /**
@@ -52,5 +52,20 @@ export async function writeFileFrom(
       await closed;
     }
     throw error;
+  }
+}
+
+/**
+ * Writes a file atomically: a temporary file in the same folder, then rename. A failed write leaves the
+ * old file and no temporary one, and names the path and what to do (a full disk says only "write").
+ */
+export function writeFileAtomic(path: string, content: string | Uint8Array): void {
+  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    writeFileSync(temp, content);
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw writeFailure(path, error);
   }
 }

@@ -10,7 +10,7 @@ import { bundleLambdas } from '../../templates/lambda-bundles.js';
 import { planDeployment, uploadCode } from '../../templates/parameters.js';
 import { resolveTemplate } from '../../templates/resolved-template.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../templates/template.js';
-import { writeFileAtomic } from '../manifest-stores.js';
+import { writeFileAtomic } from '../../util/files.js';
 import { type LocalDeployment, localDeploymentOf, readLocalDeployment } from './deployment-record.js';
 import { startModelServer } from './model-server.js';
 

@@ -16,9 +16,8 @@ import {
 import type { ObjectStore } from '../../ports.js';
 import type { DataCaptureSettings } from '../../templates/resolved-template.js';
 import { keyOfUri, parseS3Uri } from '../../util/s3-uri.js';
-import { deserializeModel, imageToInput, predictProbabilities } from './model.js';
+import { deserializeModel, imageToInput, MODEL_FILES, predictProbabilities } from './model.js';
 import { initTensorflow } from './tf.js';
-import { MODEL_FILES } from './trainer.js';
 
 const ACCEPTED_CONTENT_TYPES = new Set(['image/png', 'image/jpeg', 'application/x-image']);
 

@@ -26,9 +26,9 @@ import {
   fillBatch,
   imageToInput,
   LOCAL_MODEL_VERSION,
+  MODEL_FILES,
   predictProbabilities,
   serializeModel,
-  WEIGHTS_FILE,
 } from './model.js';
 import { initTensorflow, tf } from './tf.js';
 
@@ -47,13 +47,6 @@ const localHyperparameters = z.object({
   shares: z.number().int().positive(),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
-
-export const MODEL_FILES = {
-  modelJson: 'model.json',
-  weights: WEIGHTS_FILE,
-  metrics: 'metrics.json',
-  validationPredictions: 'validation-predictions.json',
-} as const;
 
 /** The hyperparameters the local trainer uses, from configuration and the dataset. */
 export function localHyperparametersFor(config: Config, dataset: DatasetRecord): LocalHyperparameters {
