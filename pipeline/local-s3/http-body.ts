@@ -31,9 +31,9 @@ export async function verifiedBody(request: IncomingMessage): Promise<Buffer | R
 const SMALL_BODY_BYTES = 8 * 1024 * 1024;
 
 async function* verifiedBytes(request: IncomingMessage): AsyncGenerator<Buffer> {
-  const chunked =
-    (header(request, 'content-encoding') ?? '').includes('aws-chunked') ||
-    (header(request, 'x-amz-content-sha256') ?? '').startsWith('STREAMING-');
+  // The payload hash says whether the body is framed (`STREAMING-...`), as S3 reads it: a Content-Encoding
+  // of `aws-chunked` alone may be a client's label on a plain body.
+  const chunked = (header(request, 'x-amz-content-sha256') ?? '').startsWith('STREAMING-');
   const trailers = new Map<string, string>();
   const decodedLength = header(request, 'x-amz-decoded-content-length');
   const contentMd5 = header(request, 'content-md5');

@@ -1,5 +1,5 @@
 import { pipeline } from 'node:stream/promises';
-import { noSuchKey, StoreError } from './errors.js';
+import { noSuchKey, notImplemented, StoreError } from './errors.js';
 import type { FileObjectStore, ObjectHeaders, StoredObject } from './files.js';
 import { readXmlBody, verifiedBody } from './http-body.js';
 import { header, NAMESPACE, parseXml, requestIdHeaders, type S3Request, sendXml } from './http-common.js';
@@ -185,7 +185,9 @@ export async function checkWritePreconditions(
     if (error instanceof StoreError && error.code === 'NoSuchKey') return undefined;
     throw error;
   });
-  if (ifNoneMatch?.trim() === '*' && existing !== undefined)
+  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*')
+    throw notImplemented(`If-None-Match: ${ifNoneMatch} on a write (S3 takes only If-None-Match: *)`);
+  if (ifNoneMatch !== undefined && existing !== undefined)
     throw new StoreError('PreconditionFailed', 412, `${key} already exists (If-None-Match: *).`);
   if (ifMatch !== undefined) {
     if (existing === undefined) throw noSuchKey(key);
