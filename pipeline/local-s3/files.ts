@@ -209,7 +209,7 @@ export class FileObjectStore {
     mkdirSync(join(this.root, TEMP_DIR), { recursive: true });
     for (const { name: bucket } of this.buckets()) {
       for (const path of filesUnder(join(this.root, bucket), '')) {
-        const key = pathToKey(path);
+        const key = pathToKey(path) ?? this.moveFromKeyPath(bucket, path);
         if (key === undefined || !this.settle(bucket, key, remove)) kept.push(`${bucket}/${key ?? path}`);
       }
       // Metadata, committed or pending, whose bytes are gone (a delete, or a first write, cut short).
@@ -223,6 +223,31 @@ export class FileObjectStore {
       }
     }
     return { removed, kept };
+  }
+
+  /**
+   * Moves an object a store before 2026-12-03 kept at its key's path (its metadata at `.metadata/<bucket>/
+   * <key>.json`, describing these bytes) to this layout; undefined, touching nothing, for any other file.
+   * The new metadata is written first, then the bytes renamed, then the old metadata removed: a kill in
+   * between leaves metadata without bytes (removed below) and the object at one place or the other.
+   */
+  private moveFromKeyPath(bucket: string, path: string): string | undefined {
+    const oldMetadata = `${join(this.root, METADATA_DIR, bucket, ...path.split('/'))}${METADATA_SUFFIX}`;
+    const object = readJson(oldMetadata);
+    const oldBytes = join(this.root, bucket, ...path.split('/'));
+    if (object?.key !== path || statSync(oldBytes).size !== object.size) return undefined;
+    try {
+      checkKey(path);
+    } catch {
+      return undefined;
+    }
+    const paths = this.storedPaths(bucket, path);
+    this.ensureDirectory(dirname(paths.bytes));
+    this.ensureDirectory(dirname(paths.metadata));
+    writeFileSync(paths.metadata, JSON.stringify(object));
+    renameSync(oldBytes, paths.bytes);
+    rmSync(oldMetadata);
+    return path;
   }
 
   /**

@@ -168,6 +168,38 @@ describe('local object store files: one rename commits an object, and a start re
     expect(await keys('file')).to.deep.equal(['file/inside', 'file/inside/deeper']);
   });
 
+  it("recover() moves the objects a store before 2026-12-03 kept at their key's path into the layout, keeping other files", async () => {
+    const old = (key: string, text: string) => {
+      mkdirSync(join(dir, 'bucket', key, '..'), { recursive: true });
+      mkdirSync(join(dir, '.metadata', 'bucket', key, '..'), { recursive: true });
+      writeFileSync(join(dir, 'bucket', key), text);
+      const md5 = createHash('md5').update(text).digest('hex');
+      const record = {
+        key,
+        size: text.length,
+        etag: md5,
+        md5,
+        lastModified: new Date().toISOString(),
+        userMetadata: {},
+      };
+      writeFileSync(join(dir, '.metadata', 'bucket', `${key}.json`), JSON.stringify(record));
+    };
+    old('datasets/d1/train/a.png', 'png bytes');
+    old('top.txt', 'top');
+    writeFileSync(join(dir, 'bucket', 'datasets', 'notes.txt'), 'a user file');
+    const { kept } = new FileObjectStore(dir).recover();
+    expect(kept).to.deep.equal(['bucket/datasets/notes.txt']);
+    expect(await keys()).to.deep.equal(['datasets/d1/train/a.png', 'top.txt']);
+    expect(readFileSync(join(dir, 'bucket', 'datasets%2F', 'd1%2F', 'train%2F', 'a.png'), 'utf8')).to.equal(
+      'png bytes',
+    );
+    expect(existsSync(join(dir, '.metadata', 'bucket', 'top.txt.json'))).to.equal(true); // same path in both layouts
+    expect(new FileObjectStore(dir).recover()).to.deep.equal({
+      removed: [],
+      kept: ['bucket/datasets/notes.txt'],
+    });
+  });
+
   it('lists in UTF-8 byte order, as S3 does, across folders', async () => {
     const names = ['b', 'a/z', 'a-b', 'é', 'Z', 'a/b/c', '\u{1F600}', '\uFFFD'];
     for (const key of names) await store.put('bucket', key, Buffer.from(key), { userMetadata: {} });
