@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { BACKENDS, DEFAULT_CONFIG_FILE, ENV } from './constants.js';
 import { DEFAULT_THRESHOLD } from './contracts/threshold.js';
 import { ConfigError } from './errors.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFile } from './util/files.js';
 
 const probability = z.number().min(0).max(1);
 const positiveInt = z.number().int().positive();
@@ -62,6 +63,8 @@ export const configSchema = z.strictObject({
       /** Image files larger than this many bytes are refused before reading. */
       maxImageBytes: positiveInt.default(67_108_864),
       uploadConcurrency: z.number().int().min(1).max(256).default(16),
+      /** Let identical images appear twice within one split (never across splits or labels). */
+      allowDuplicatesWithinSplit: z.boolean().default(false),
       /** Fraction of each class's training images carved out (seeded) as the validation split. */
       validationFraction: z.number().min(0.01).max(0.5).default(0.1),
     })
@@ -168,14 +171,12 @@ export function loadConfig(options: LoadConfigOptions = {}): { config: Config; s
       throw new ConfigError(
         `config file ${path} does not exist: check the --config path (relative paths start at ${cwd})`,
       );
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      throw new ConfigError(
-        `config file ${path} could not be read (${(error as NodeJS.ErrnoException).code}): pass a YAML file`,
-      );
-    }
+    const text = readCheckedFile(path, `config file ${path}`, {
+      maxBytes: FILE_LIMITS.config,
+      overLimit: fixedLimit('configuration files', 'pass the YAML configuration file'),
+      expected: 'a YAML file: pass the configuration file',
+      error: (message) => new ConfigError(message),
+    }).toString('utf8');
     let parsed: unknown;
     try {
       parsed = parseYaml(text);

@@ -10,6 +10,7 @@ import {
 import {
   carveValidation,
   checkClassCoverage,
+  checkDuplicates,
   countsByClass,
   datasetDigest,
   STAGED_SPLITS,
@@ -37,17 +38,23 @@ export async function stageData(
   options: StageDataOptions = {},
 ): Promise<StageResult<'stage-data'>> {
   const { config, backend, reporter } = context;
-  const dataset = carveValidation(
-    await loadSource(config, reporter, options.fetch),
-    config.data.validationFraction,
-  );
+  const source = await loadSource(config, reporter, options.fetch);
+  const duplicates = checkDuplicates(source, config.data.allowDuplicatesWithinSplit);
+  if (duplicates > 0)
+    reporter.warn(
+      `${duplicates} images are exact copies of another in the same split (data.allowDuplicatesWithinSplit)`,
+    );
+  const dataset = carveValidation(source, config.data.validationFraction);
   checkClassCoverage(dataset);
   const lists = splitLists(dataset);
   const digest = datasetDigest(dataset);
   const prefix = datasetPrefix(digest);
   const keys = datasetKeys(prefix);
   const store = backend.store;
-  const record = describe(dataset, digest, prefix, store, config.data.validationFraction);
+  const record = {
+    ...describe(dataset, digest, prefix, store, config.data.validationFraction),
+    duplicates,
+  };
 
   const existing = await store.head(keys.record);
   if (existing !== undefined) {

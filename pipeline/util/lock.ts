@@ -1,6 +1,7 @@
-import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { SconesError } from '../errors.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFileIfPresent } from './files.js';
 
 /** The pid alone decides whether the lock is held; the rest only names the holder in the message. */
 const lockOwnerSchema = z.object({
@@ -21,12 +22,12 @@ function alive(pid: number): boolean {
 }
 
 function readIfPresent(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  return readCheckedFileIfPresent(path, `lock file ${path}`, {
+    maxBytes: FILE_LIMITS.lock,
+    overLimit: fixedLimit('lock files', `if no scones command is running, remove ${path}`),
+    expected: `a lock file: if no scones command is running, remove ${path}`,
+    error: (message) => new SconesError(message),
+  })?.toString('utf8');
 }
 
 function parseOwner(text: string): LockOwner | undefined {
