@@ -57,10 +57,29 @@ export async function stageData(
   };
 
   const existing = await store.head(keys.record);
-  if (existing !== undefined) {
-    const stored = await readDatasetRecord(store, keys.record);
-    reporter.info(`dataset ${digest} is already staged at ${stored.uri}: nothing uploaded`);
-    return result(stored, true);
+  const stored =
+    existing === undefined
+      ? undefined
+      : await readDatasetRecord(store, keys.record).catch((error: unknown) => {
+          if (!(error instanceof SconesError)) throw error; // the store itself failed
+          // The record is rewritten below, after every object is checked: a damaged one heals too.
+          reporter.warn(
+            `${(error as Error).message.replace(/: delete it and re-stage$/, '')}: staging again`,
+          );
+          return undefined;
+        });
+  if (stored !== undefined) {
+    // Recorded as staged is not proof: objects deleted by hand or a partial copy are noticed here, before
+    // training, and put back from the source just read.
+    const damage = await missingObjects(store, dataset, lists, prefix);
+    if (damage.length === 0) {
+      reporter.info(`dataset ${digest} is already staged at ${stored.uri}: nothing uploaded`);
+      return result(stored, true);
+    }
+    reporter.warn(
+      `dataset ${digest} is recorded as staged at ${stored.uri} but ${damage.length} of its objects are missing ` +
+        `or damaged (${damage.slice(0, 3).join(', ')}${damage.length > 3 ? ', ...' : ''}): staging them again`,
+    );
   }
 
   await uploadDataset(store, dataset, lists, prefix, config.data.uploadConcurrency, reporter);
@@ -172,6 +191,24 @@ function splitLists(dataset: StagedDataset): Map<DatasetSplit, string> {
   return lists;
 }
 
+/** The keys of a staged dataset that are absent or of another size than the source's: what a heal uploads. */
+async function missingObjects(
+  store: ObjectStore,
+  dataset: StagedDataset,
+  lists: ReadonlyMap<DatasetSplit, string>,
+  prefix: string,
+): Promise<string[]> {
+  const present = new Map<string, number>();
+  for await (const object of store.list(prefix)) present.set(object.key, object.size);
+  const expected = [
+    ...dataset.images.map(
+      (image) => [`${datasetImagesPrefix(prefix, image.split)}${image.name}`, image.png.length] as const,
+    ),
+    ...[...lists].map(([split, text]) => [datasetListKey(prefix, split), Buffer.byteLength(text)] as const),
+  ];
+  return expected.filter(([key, size]) => present.get(key) !== size).map(([key]) => key.slice(prefix.length));
+}
+
 /** Uploads images (skipping those already present with the same size, from an interrupted run) and the lists. */
 async function uploadDataset(
   store: ObjectStore,
@@ -207,7 +244,15 @@ async function uploadDataset(
 /** Reads and validates a staged dataset's record. */
 export async function readDatasetRecord(store: ObjectStore, key: string): Promise<DatasetRecord> {
   const text = Buffer.from(await store.get(key)).toString('utf8');
-  const parsed = datasetRecordSchema.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SconesError(
+      `${store.uri(key)} is not valid JSON (${(error as Error).message}; truncated?): delete it and re-stage`,
+    );
+  }
+  const parsed = datasetRecordSchema.safeParse(json);
   if (!parsed.success)
     throw new SconesError(
       `${store.uri(key)} is not a valid dataset record (${parsed.error.message}): delete it and re-stage`,
