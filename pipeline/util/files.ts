@@ -25,6 +25,7 @@ const DISK_FAILURES: Record<string, (relocate: string) => string> = {
   EPERM: (relocate) =>
     `permission denied: make the folder writable for this user, or set ${relocate} to one it can write`,
   EIO: () => 'an I/O error on the device: check the disk',
+  ENOTDIR: (relocate) => `a part of the path is a file, not a folder: set ${relocate} to a folder`,
 };
 
 /**
