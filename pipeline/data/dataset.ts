@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
+import { decodeImage, encodePng, resizeBilinear } from './image.js';
 import { seededRandom, shuffled } from './random.js';
 
 /** The splits a source provides. */
@@ -189,4 +190,36 @@ export function countsByClass(
     counts[image.split][name] = (counts[image.split][name] ?? 0) + 1;
   }
   return counts;
+}
+
+/**
+ * One rule for images of other sizes, the same on both backends: the dataset is staged at one square
+ * size, the shorter side of its most common size, and every image of another size is staged resized to
+ * it (bilinear, stretched like the local model's input). Both trainers then read the same pixels:
+ * the local one uses them as they are, SageMaker's `image_shape` matches every image so its algorithm
+ * neither resizes nor crops. Returns the dataset and the sizes that were resized (for a warning).
+ */
+export function stageAtOneSize(dataset: SourceDataset): {
+  dataset: SourceDataset;
+  side: number;
+  resized: Map<string, number>;
+} {
+  const counts = new Map<string, number>();
+  for (const image of dataset.images) {
+    const size = `${image.width}x${image.height}`;
+    counts.set(size, (counts.get(size) ?? 0) + 1);
+  }
+  const [common] = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0] ?? [
+    '32x32',
+  ];
+  const side = Math.min(...common.split('x').map(Number));
+  const resized = new Map([...counts].filter(([size]) => size !== `${side}x${side}`));
+  if (resized.size === 0) return { dataset, side, resized };
+  const images = dataset.images.map((image) => {
+    if (image.width === side && image.height === side) return image;
+    const decoded = decodeImage(image.png, image.origin ?? image.name, image.width * image.height);
+    const png = encodePng(resizeBilinear(decoded, side, side));
+    return { ...image, png, width: side, height: side };
+  });
+  return { dataset: { ...dataset, images }, side, resized };
 }

@@ -15,6 +15,7 @@ import {
   datasetDigest,
   STAGED_SPLITS,
   type StagedDataset,
+  stageAtOneSize,
 } from '../data/dataset.js';
 import { formatLst, parseLst } from '../data/lst.js';
 import { loadSource } from '../data/sources.js';
@@ -44,7 +45,13 @@ export async function stageData(
     reporter.warn(
       `${duplicates} images are exact copies of another in the same split (data.allowDuplicatesWithinSplit)`,
     );
-  const dataset = carveValidation(source, config.data.validationFraction);
+  const sized = stageAtOneSize(source);
+  if (sized.resized.size > 0)
+    reporter.warn(
+      `images of other sizes staged resized to ${sized.side}x${sized.side} (the most common size's shorter side), ` +
+        `so both backends train on the same pixels: ${[...sized.resized].map(([size, n]) => `${n} of ${size}`).join(', ')}`,
+    );
+  const dataset = carveValidation(sized.dataset, config.data.validationFraction);
   checkClassCoverage(dataset);
   const lists = splitLists(dataset);
   const digest = datasetDigest(dataset);
