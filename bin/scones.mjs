@@ -8,5 +8,6 @@ register();
 const { main } = await import('../pipeline/cli.ts');
 const exitCode = await main(process.argv.slice(2));
 process.exitCode = exitCode;
-// main has closed and unlocked; an interrupted stage's abandoned work must not keep the process alive.
-if (exitCode === 130) process.exit(exitCode);
+// main has closed and unlocked; a stage abandoned on an interrupt or on the store's death must not keep
+// the process alive.
+if (exitCode !== 0) process.exit(exitCode);

@@ -31,6 +31,8 @@ export const datasetRecordSchema = z.object({
   /** Digest of the test split alone (names, labels, bytes): the gate compares champions scored on the same one. */
   testSplitDigest: z.string().optional(),
   imageShape: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
+  /** Images that are exact copies of another (allowed within one split); absent in records staged before it was counted. */
+  duplicates: z.number().int().optional(),
 });
 export type DatasetRecord = z.infer<typeof datasetRecordSchema>;
 

@@ -163,6 +163,8 @@ export interface Backend {
   /** Another bucket (an outside endpoint's capture) over the S3 data path and the standard credential chain. */
   bucketStore(bucket: string): ObjectStore;
   close(): Promise<void>;
+  /** Rejects, saying what died, when a process the backend runs on stops under a command (local: the store). */
+  readonly failed?: Promise<never>;
 }
 
 export interface BootstrapOptions {

@@ -31,9 +31,10 @@ export async function runCommand(
   });
   let backend: Backend | undefined;
   let lock: WorkDirLock | undefined;
-  // Ctrl-C ends the command at once with exit 130: the stage in flight is abandoned (its section is never
-  // written, so the manifest keeps the last completed stage), and the finally below closes and unlocks.
-  let interrupt: (error: InterruptedError) => void = () => {};
+  // Ctrl-C ends the command at once with exit 130, the backend's death (its store) with exit 1: the stage in
+  // flight is abandoned (its section is never written, so the manifest keeps the last completed stage),
+  // and the finally below closes and unlocks.
+  let interrupt: (error: Error) => void = () => {};
   const interrupted = new Promise<never>((_resolve, reject) => {
     interrupt = reject;
   });
@@ -58,6 +59,9 @@ export async function runCommand(
     const { config } = loadConfig(configOptions(options, io));
     lock = lockWorkDir(config, command, options.runId ?? '(new run)');
     backend = await backendModule(config).open(config);
+    // The store's death ends the command at once, whatever the stage is doing (training for minutes
+    // without a request would otherwise notice only at its next one); the finally closes and unlocks.
+    backend.failed?.catch((error: Error) => interrupt(error));
     if (command === 'monitor-report' && config.monitor.capture !== undefined) {
       await outsideCaptureReport(config, backend, reporter, options, io);
       return ExitCode.Ok;

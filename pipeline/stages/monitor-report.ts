@@ -16,6 +16,7 @@ import {
   writeReport,
 } from '../report/report.js';
 import { parseDefinition } from '../report/workflow-graph.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../util/files.js';
 import { getText } from '../util/object-text.js';
 import { keyOfUri, parseS3Uri } from '../util/s3-uri.js';
 import type { StageContext, StageResult } from './context.js';
@@ -123,8 +124,16 @@ async function standaloneReport(
       throw new SconesError(
         `--capture ${capture} holds no .jsonl files: pass the folder the endpoint's data capture wrote (or an s3:// prefix)`,
       );
-    for (const file of files)
-      aggregator.addFile(readFileSync(file, 'utf8'), relative(process.cwd(), file) || file);
+    for (const file of files) {
+      const shown = relative(process.cwd(), file) || file;
+      // A link is followed and its target checked: a FIFO, device or folder is refused by name.
+      const text = readCheckedFile(file, `capture file ${shown}`, {
+        maxBytes: FILE_LIMITS.capture,
+        overLimit: fixedLimit('capture files', 'split the file or pass a folder of smaller .jsonl files'),
+        expected: 'a .jsonl capture file: pass a folder of .jsonl files (rename or remove this one)',
+      });
+      aggregator.addFile(text.toString('utf8'), shown);
+    }
   }
   return finish(context, aggregator, `Monitor report: ${capture}`, {
     classes,
@@ -137,7 +146,8 @@ async function standaloneReport(
 }
 
 function jsonlFiles(path: string): string[] {
-  if (statSync(path).isFile()) return [path];
+  // Anything but a folder is read as one capture file, and refused by name if it is not a regular one.
+  if (!statSync(path).isDirectory()) return [path];
   return readdirSync(path, { recursive: true, encoding: 'utf8' })
     .filter((name) => name.endsWith('.jsonl'))
     .sort()

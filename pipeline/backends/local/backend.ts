@@ -48,5 +48,6 @@ export async function openLocalBackend(
     },
     bucketStore: (bucket) => (bucket === store.bucket ? store : outsideBucketStore(config.region, bucket)),
     close: () => server.stop(),
+    failed: server.stopped,
   };
 }

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { type Deployment, deploymentFromStack } from '../../contracts/deployment.js';
 import { SconesError } from '../../errors.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../../util/files.js';
 
 const localFunction = z.object({
   logicalId: z.string(),
@@ -54,8 +55,16 @@ export function readLocalDeployment(path: string): LocalDeployment | undefined {
   if (!existsSync(path)) return undefined;
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    json = JSON.parse(
+      readCheckedFile(path, `deployment record ${path}`, {
+        maxBytes: FILE_LIMITS.record,
+        overLimit: fixedLimit('deployment records', 'run scones teardown to remove it'),
+        expected: 'a deployment record: remove it, then run scones deploy again',
+        error: (message) => new SconesError(message),
+      }).toString('utf8'),
+    );
   } catch (error) {
+    if (error instanceof SconesError) throw error;
     throw new SconesError(
       `${path} is not valid JSON (${(error as Error).message}; truncated?): run scones deploy again, or scones teardown to remove it`,
     );

@@ -262,6 +262,9 @@ async function trainEpoch(
     );
     lossSum += step.loss * indices.length;
     correct += step.correct;
+    // Computed in this thread (no spare core), a step resolves without a turn of the event loop: yield
+    // one per batch, so a signal or the store's exit is heard at once, not after the last epoch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return { lossSum, correct };
 }
@@ -295,11 +298,32 @@ export async function readSplit(
   reporter: Reporter,
 ): Promise<{ inputs: Float32Array[]; labels: number[]; paths: string[] }> {
   const lstKey = datasetListKey(prefix, split);
-  const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
+  // A staged dataset with objects deleted or cut short names the object and the command that heals it.
+  const damaged = (key: string, error: unknown) =>
+    new SconesError(
+      `the staged dataset ${store.uri(prefix)} is damaged: ${store.uri(key)} ${
+        error instanceof SconesError && /does not exist$/.test(error.message)
+          ? 'is missing'
+          : `does not read as a PNG (${(error as Error).message})`
+      }: run \`scones stage-data\` with the same source to stage it again, then run this command again`,
+      { cause: error },
+    );
+  const entries = parseLst(
+    await getText(store, lstKey).catch((error: unknown) => {
+      throw damaged(lstKey, error);
+    }),
+    store.uri(lstKey),
+  );
   const progress = reporter.progress(`read ${split} images`, entries.length, 'images');
   const inputs = await mapConcurrent(entries, 16, async (entry) => {
-    const bytes = await store.get(`${datasetImagesPrefix(prefix, split)}${entry.path}`);
-    const png = PNG.sync.read(Buffer.from(bytes));
+    const key = `${datasetImagesPrefix(prefix, split)}${entry.path}`;
+    let png: PNG;
+    try {
+      png = PNG.sync.read(Buffer.from(await store.get(key)));
+    } catch (error) {
+      if (error instanceof SconesError && !/does not exist$/.test(error.message)) throw error;
+      throw damaged(key, error);
+    }
     progress.tick();
     return imageToInput({ width: png.width, height: png.height, data: png.data }, side);
   });

@@ -51,6 +51,7 @@ export async function startLocalServices(options: {
     capture: deployment.stack.capture,
     side: deployment.side,
     credentials: options.credentials,
+    region: options.region,
   });
   const bundleOf = (codeKey: string) => {
     const entry = Object.entries(deployment.handlers).find(([name]) => codeKey.includes(`/${name}-`));
