@@ -269,7 +269,8 @@ describe('reliability: the store process dies under a running stage', function (
       for (let wait = 0; wait < 600 && !/upload images: [1-9]/.test(stderr); wait++)
         await new Promise((resolve) => setTimeout(resolve, 100));
       expect(stderr, 'the upload never started').to.match(/upload images: [1-9]/);
-      const store = childRunning(cli.pid!, 'local-s3/server.ts');
+      // pipeline/local-s3/server.ts from the sources, dist/cli-*/local-s3-server.mjs from the compiled CLI.
+      const store = childRunning(cli.pid!, 'local-s3');
       expect(store, 'no store process found').to.be.a('number');
       const killedAt = Date.now();
       process.kill(store!, 'SIGKILL');
