@@ -144,6 +144,11 @@ export const configSchema = z.strictObject({
       threshold: probability.default(DEFAULT_THRESHOLD),
       /** Make the change set only and describe it (pull request previews). */
       preview: z.boolean().default(false),
+      /**
+       * Deployment guardrails on aws: how long the alarms watch a new model with all traffic before the old
+       * fleet goes (SageMaker's WaitIntervalInSeconds: at most 3600).
+       */
+      bakeSeconds: z.number().int().min(0).max(3600).default(600),
       /** Port of the local model server; 0 picks a free one. */
       localPort: z.number().int().min(0).max(65535).default(0),
     })

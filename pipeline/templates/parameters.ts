@@ -94,6 +94,8 @@ export function planDeployment(options: {
     ClassifyCodeKey: keys.classify,
     FilterCodeKey: keys.filter,
     StateMachineDefinitionKey: keys.definition,
+    BakeSeconds: String(config.deploy.bakeSeconds),
+    MaxLowConfidenceShare: '0.5',
   };
   const parameters = { ...values, ...nameDigests(loadTemplate(), values) };
   return { bundles, parameters, digest: deploymentDigest(config.deploy.stackName, parameters) };
