@@ -9,7 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { getPriority, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { ARGS, ROOT, record, requireSharedImages, SMOKE, scratchDir } from './common.js';
 
@@ -79,6 +79,9 @@ record('cli-start', {
   firstRunSeconds: hadRun ? `not measured: ${dir} held a run` : round(first.seconds),
   rerunSeconds: figures(reruns),
   loadAverage1mBeforeAndAfter: [round(loadBefore), round(loadavg()[0] as number)],
+  // The nice value the commands ran at (0 unless started under `nice`): on a busy machine, a lower one
+  // gives them the share of the cores an idle machine would.
+  niceness: getPriority(),
   rerunStagesNotReused: notReused,
   targets: { versionSeconds: '<= 1', rerunSeconds: '<= 5' },
 });
