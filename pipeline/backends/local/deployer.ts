@@ -2,17 +2,18 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
 import type { Reporter } from '../../console-reporter.js';
-import { SconesError } from '../../errors.js';
-import { newLocalCredentials } from '../../local-s3/signature.js';
+import { SconesError, StageFailedError } from '../../errors.js';
+import { type LocalCredentials, newLocalCredentials } from '../../local-s3/signature.js';
 import type { DeployRecord } from '../../manifest.js';
 import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
 import { bundleLambdas } from '../../templates/lambda-bundles.js';
-import { planDeployment, uploadCode } from '../../templates/parameters.js';
+import { type DeployPlan, planDeployment, uploadCode } from '../../templates/parameters.js';
 import { resolveTemplate } from '../../templates/resolved-template.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../templates/template.js';
 import { writeFileAtomic } from '../../util/files.js';
+import { bake, recentRequests } from './bake.js';
 import { type LocalDeployment, localDeploymentOf, readLocalDeployment } from './deployment-record.js';
-import { startModelServer } from './model-server.js';
+import { capturePrefix, startModelServer } from './model-server.js';
 
 export const LOCAL_INFERENCE_IMAGE = 'local/scones-tfjs-model-server';
 export const LOCAL_SAGEMAKER_ROLE = 'arn:aws:iam::000000000000:role/scones-local-sagemaker';
@@ -84,24 +85,72 @@ export class LocalDeployer implements Deployer {
 
     const uploaded = await uploadCode(store, plan.bundles);
     reporter.info(`${uploaded} code objects uploaded to ${store.uri('lambdas/')}`);
-    // The endpoint must come up with this model before the deployment is recorded.
+    // The endpoint must come up with this model, and hold under the live traffic, before it is recorded.
+    const credentials = newLocalCredentials();
     const server = await startModelServer({
       store,
       modelUri: request.model.modelUri,
       endpointName: stack.endpointName,
       variantName: stack.variantName,
-      capture: stack.capture,
+      // The bake's replayed requests are not new traffic: nothing of them is captured.
+      capture: { ...stack.capture, destination: '' },
       side,
-      // Nobody calls this check's server: a key pair nobody holds.
-      credentials: newLocalCredentials(),
+      credentials,
+      region: config.region,
     });
-    reporter.info(
-      `endpoint ${stack.endpointName} loads model ${request.model.trainingId} (checked at ${server.url})`,
-    );
-    await server.stop();
+    try {
+      reporter.info(
+        `endpoint ${stack.endpointName} loads model ${request.model.trainingId} (checked at ${server.url})`,
+      );
+      if (current !== undefined) await this.guard(current, server.url, credentials, plan, request, reporter);
+    } finally {
+      await server.stop();
+    }
     mkdirSync(this.paths.root, { recursive: true });
     writeFileAtomic(this.paths.deployment, `${JSON.stringify(deployment, null, 2)}\n`);
     return { ...record, reused: false };
+  }
+
+  /**
+   * The local deployment guardrail: the live endpoint's recent traffic (its data capture) is replayed to the
+   * new model, watched as the template's alarms watch it on aws (errors, latency, the low-confidence share);
+   * a tripped signal fails the deploy with the live model left as it is.
+   */
+  private async guard(
+    current: LocalDeployment,
+    url: string,
+    credentials: LocalCredentials,
+    plan: DeployPlan,
+    request: DeployRequest,
+    reporter: Reporter,
+  ): Promise<void> {
+    const live = localDeploymentOf(current, this.config.deploy.stackName);
+    const requests = await recentRequests(
+      this.store,
+      `${capturePrefix(live.captureUri, this.store.bucket)}/${live.endpointName}/`,
+    );
+    if (requests.length === 0) {
+      reporter.info(`bake: endpoint ${live.endpointName} has captured no traffic to replay; not watched`);
+      return;
+    }
+    const result = await bake({
+      url,
+      endpointName: live.endpointName,
+      region: this.config.region,
+      credentials,
+      requests,
+      limits: {
+        maxLowConfidenceShare: Number(plan.parameters.MaxLowConfidenceShare),
+        threshold: request.threshold,
+        maxMeanLatencyMs: 1000,
+        seconds: this.config.deploy.bakeSeconds,
+      },
+      reporter,
+    });
+    if (result.tripped !== undefined)
+      throw new StageFailedError(
+        `rolled back: model ${request.model.trainingId} tripped ${result.tripped}, on ${result.requests} requests of the live traffic replayed during its bake; ${live.trainingId} stays live, nothing was changed`,
+      );
   }
 }
 
