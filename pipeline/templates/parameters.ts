@@ -95,7 +95,8 @@ export function planDeployment(options: {
     FilterCodeKey: keys.filter,
     StateMachineDefinitionKey: keys.definition,
     BakeSeconds: String(config.deploy.bakeSeconds),
-    MaxLowConfidenceShare: '0.5',
+    // What the model promised at this threshold bounds the share the filter may drop; no promise, no bound.
+    MaxLowConfidenceShare: '1',
   };
   const parameters = { ...values, ...nameDigests(loadTemplate(), values) };
   return { bundles, parameters, digest: deploymentDigest(config.deploy.stackName, parameters) };

@@ -32,8 +32,8 @@ describe('local deployment guardrail: a new model is watched on the live traffic
    * A model whose last layer answers `bias` whatever the image: [6, -6] is confident, [0, 0] is the
    * badly wrong model that is never sure (every answer 0.5 / 0.5, below any threshold over a half).
    */
-  async function storeModel(trainingId: string, bias: [number, number]): Promise<DeployRequest> {
-    const model = buildModel({ side: SIDE, classes: 2, seed: 7 });
+  async function storeModel(trainingId: string, bias: [number, number], side = SIDE): Promise<DeployRequest> {
+    const model = buildModel({ side, classes: 2, seed: 7 });
     const last = model.layers.at(-1);
     const [kernel] = last?.getWeights() ?? [];
     last?.setWeights([tf.zerosLike(kernel as tf.Tensor), tf.tensor1d(bias)]);
@@ -80,18 +80,18 @@ describe('local deployment guardrail: a new model is watched on the live traffic
     );
   }
 
-  it('a badly wrong model trips the low-confidence signal and is rolled back; the live model stays; a sound one goes live', async () => {
+  it('a model that fails on the live traffic trips the errors signal and is rolled back; the live model stays; a sound one goes live', async () => {
     const { reporter, stream } = captureReporter();
     await backend.deployer.deploy(await storeModel('t-live', [6, -6]), reporter);
     expect((await backend.deployment())?.trainingId).to.equal('t-live');
     await captureLiveTraffic(12);
 
-    const error = await backend.deployer
-      .deploy(await storeModel('t-unsure', [0, 0]), reporter)
-      .catch((e: Error) => e);
+    // Built for 24-pixel images but served at 16: it loads, then fails on every request.
+    const failing = { ...(await storeModel('t-failing', [6, -6], 24)), imageSide: SIDE };
+    const error = await backend.deployer.deploy(failing, reporter).catch((e: Error) => e);
     expect(error).to.be.instanceOf(StageFailedError);
     expect((error as Error).message).to.match(
-      /rolled back: model t-unsure tripped low-confidence share: 12 of 12 inferences .* below the threshold 0\.9, over the 50% the model may drop.*t-live stays live/,
+      /rolled back: model t-failing tripped invocation errors: 12 of 12 requests failed .*t-live stays live, nothing was changed/,
     );
     expect((await backend.deployment())?.trainingId).to.equal('t-live');
 

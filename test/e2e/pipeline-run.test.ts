@@ -3,11 +3,13 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { text } from 'node:stream/consumers';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect } from 'chai';
 import { openLocalBackend, openLocalDeployment } from '../../pipeline/backends/local/index.js';
 import type { TestExecutionsDocument } from '../../pipeline/contracts/test-executions.js';
+import { FileObjectStore } from '../../pipeline/local-s3/files.js';
 import { localS3Client } from '../../pipeline/local-s3/launcher.js';
 import { parseCaptureText } from '../../pipeline/report/capture.js';
 import { classifyOutcome, readTestExecutions } from '../../pipeline/stages/test-executions.js';
@@ -448,10 +450,12 @@ describe('scones run: the whole pipeline on the local backend', function () {
     // Assess: the document names the state from the run itself
     expect(executions.code, executions.stderr).to.equal(0);
     expect(report.code, report.stderr).to.equal(0);
-    // The document the stage wrote, read as a file of the local store (s3://bucket/key is objects/bucket/key).
+    // The document the stage wrote, read from the local store's files (its layout: pipeline/local-s3/README.md).
     const resultsUri = JSON.parse(executions.stdout).outputs.resultsUri as string;
+    const [bucket, ...path] = resultsUri.replace(/^s3:\/\//, '').split('/');
+    const files = new FileObjectStore(join(dir, '.scones', 'objects'));
     const document = JSON.parse(
-      readFileSync(join(dir, '.scones', 'objects', resultsUri.replace(/^s3:\/\//, '')), 'utf8'),
+      (await text(files.read(bucket as string, path.join('/')))) as string,
     ) as TestExecutionsDocument;
     const failed = document.results.filter((r) => r.outcome === 'ERROR');
     expect(failed.map((r) => [r.s3Key, r.error, r.failedState])).to.deep.equal([
