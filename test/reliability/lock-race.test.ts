@@ -21,18 +21,21 @@ function staleLock(path: string): void {
   );
 }
 
-function runStarter(path: string, startAt: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', STARTER, path, String(startAt), '3000'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
+/** A starter's answer (its first line), and its exit once the winner lets go. */
+function runStarter(path: string, startAt: number): { answer: Promise<string>; closed: Promise<void> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', STARTER, path, String(startAt), '60000'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const answer = new Promise<string>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
+      if (out.includes('\n')) resolve(out.split('\n')[0] as string);
     });
     child.on('error', reject);
     child.on('close', () => resolve(out.trim()));
   });
+  return { answer, closed: new Promise((resolve) => child.on('close', () => resolve())) };
 }
 
 describe('reliability: the work-directory lock', function () {
@@ -51,7 +54,11 @@ describe('reliability: the work-directory lock', function () {
       staleLock(path);
       const startAt = Date.now() + 6000; // after every starter has loaded
       // Act
-      const outcomes = await Promise.all(Array.from({ length: 8 }, () => runStarter(path, startAt)));
+      const starters = Array.from({ length: 8 }, () => runStarter(path, startAt));
+      const outcomes = await Promise.all(starters.map((s) => s.answer));
+      // Every starter has answered: the winner may let go now.
+      writeFileSync(`${path}.done`, '');
+      await Promise.all(starters.map((s) => s.closed));
       // Assess
       figures.faultsInjected++;
       const winners = outcomes.filter((o) => o === 'won');
