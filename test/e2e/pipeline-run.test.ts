@@ -8,7 +8,6 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { expect } from 'chai';
 import { openLocalBackend, openLocalDeployment } from '../../pipeline/backends/local/index.js';
 import type { TestExecutionsDocument } from '../../pipeline/contracts/test-executions.js';
-import { keyToPath } from '../../pipeline/local-s3/keys.js';
 import { localS3Client } from '../../pipeline/local-s3/launcher.js';
 import { parseCaptureText } from '../../pipeline/report/capture.js';
 import { classifyOutcome, readTestExecutions } from '../../pipeline/stages/test-executions.js';
@@ -448,12 +447,10 @@ describe('scones run: the whole pipeline on the local backend', function () {
     // Assess: the document names the state from the run itself
     expect(executions.code, executions.stderr).to.equal(0);
     expect(report.code, report.stderr).to.equal(0);
-    // The document the stage wrote, read as a file of the local store (s3://bucket/key is
-    // objects/bucket/<keyToPath(key)>, pipeline/local-s3/README.md).
+    // The document the stage wrote, read as a file of the local store (s3://bucket/key is objects/bucket/key).
     const resultsUri = JSON.parse(executions.stdout).outputs.resultsUri as string;
-    const [bucket = '', ...resultsKey] = resultsUri.replace(/^s3:\/\//, '').split('/');
     const document = JSON.parse(
-      readFileSync(join(dir, '.scones', 'objects', bucket, ...keyToPath(resultsKey.join('/'))), 'utf8'),
+      readFileSync(join(dir, '.scones', 'objects', resultsUri.replace(/^s3:\/\//, '')), 'utf8'),
     ) as TestExecutionsDocument;
     const failed = document.results.filter((r) => r.outcome === 'ERROR');
     expect(failed.map((r) => [r.s3Key, r.error, r.failedState])).to.deep.equal([
