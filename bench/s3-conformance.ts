@@ -6,6 +6,7 @@
  * "N of M selected passed" in bench/results/s3-conformance.json.
  *
  *   node --import tsx bench/s3-conformance.ts <path of an s3-tests checkout>   (or S3_TESTS_DIR=...)
+ *   (S3_TESTS_COMMIT=<sha> names the suite's commit when the checkout is not a git work tree)
  *
  * It installs nothing itself. The suite needs Python 3 with what s3-tests imports; Debian has it all:
  *   apt-get update && apt-get install -y python3-boto3 python3-pytest python3-munch python3-isodate \
@@ -93,7 +94,10 @@ try {
     .map((test) => `${test.name} (${test.outcome})`);
   const percent = Number(((100 * passed) / total).toFixed(1));
   const summary = `${passed} of ${total} selected passed (${percent}%)`;
-  const commit = spawnSync('git', ['-C', suite, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+  // A checkout made with `git archive` has no .git: S3_TESTS_COMMIT names its commit then.
+  const commit =
+    spawnSync('git', ['-C', suite, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim() ||
+    (process.env.S3_TESTS_COMMIT ?? '');
   record('s3-conformance', {
     summary,
     command: `node --import tsx bench/s3-conformance.ts ${suite}`,
