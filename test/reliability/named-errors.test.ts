@@ -62,13 +62,13 @@ describe('reliability: errors name their input and what to do', function () {
       /the file system is read-only: set workDir to a writable folder/,
     ],
   ] as const)
-    it(`the lock step on ${name}: names the lock and what to do, leaves no lock.<pid>.tmp and no lock`, () => {
+    it(`the lock step on ${name}: names the lock and what to do, leaves no lock.<pid>.tmp and no lock`, async () => {
       const workDir = join(dir, 'work');
       mkdirSync(workDir);
       const restore = inject(workDir);
       let message = '';
       try {
-        lockWorkDir(testConfig({ workDir }), 'train');
+        await lockWorkDir(testConfig({ workDir }), 'train');
       } catch (error) {
         message = (error as Error).message;
       } finally {

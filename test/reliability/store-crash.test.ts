@@ -212,7 +212,7 @@ describe('reliability: the store process dies under a running stage', function (
           await new Promise((resolve) => setTimeout(resolve, 100));
         expect(stderr, 'training never started').to.match(/train: \d+\/400 epochs/);
         // taskset execs node in place: the CLI keeps taskset's pid.
-        const store = childRunning(cli.pid!, 'local-s3/server.ts');
+        const store = childRunning(cli.pid!, 'local-s3');
         expect(store, 'no store process found').to.be.a('number');
         if (oneCore) expect(stderr).to.match(/on 1 thread\(s\)/);
         const killedAt = Date.now();
