@@ -56,6 +56,9 @@ export const OPERATIONS: Record<string, string[]> = {
   stepfunctions: ['StartExecution', 'DescribeExecution', 'GetExecutionHistory'],
 };
 
+/** Shapes kept although no operation above takes them: the endpoint's instance types (CloudFormation creates it). */
+const EXTRA_SHAPES: Record<string, string[]> = { sagemaker: ['ProductionVariantInstanceType'] };
+
 interface Shape {
   type: string;
   members?: Record<string, { shape: string }>;
@@ -83,10 +86,11 @@ const KEEP = [
 function trim(
   model: {
     metadata: Record<string, unknown>;
-    operations: Record<string, { input?: { shape: string } }>;
+    operations: Record<string, { input?: { shape: string }; errors?: { shape: string }[] }>;
     shapes: Record<string, Shape>;
   },
   operations: string[],
+  extraShapes: string[] = [],
 ) {
   const shapes: Record<string, unknown> = {};
   const visit = (name: string) => {
@@ -105,13 +109,36 @@ function trim(
       if (ref !== undefined) visit(ref.shape);
   };
   const inputs: Record<string, string | null> = {};
+  /** The errors each operation documents, by error code (what a mock may answer). */
+  const errors: Record<string, string[]> = {};
   for (const operation of operations) {
     const definition = model.operations[operation];
     if (definition === undefined) throw new Error(`operation ${operation} missing from the model`);
     inputs[operation] = definition.input?.shape ?? null;
     if (definition.input !== undefined) visit(definition.input.shape);
+    errors[operation] = (definition.errors ?? []).map(
+      (e) => (model.shapes[e.shape]?.error as { code?: string } | undefined)?.code ?? e.shape,
+    );
   }
-  return { inputs, shapes };
+  for (const name of extraShapes) visit(name);
+  return { inputs, errors, shapes };
+}
+
+/**
+ * What CreateChangeSet's Capabilities documentation says needs acknowledging: the IAM resource types it lists
+ * (CAPABILITY_IAM, or CAPABILITY_NAMED_IAM when custom-named), read from the documentation text itself.
+ */
+function capabilities(model: { shapes: Record<string, Shape> }) {
+  const members = model.shapes.CreateChangeSetInput?.members as Record<string, { documentation?: string }>;
+  const text = members.Capabilities?.documentation ?? '';
+  const iamResourceTypes = [...new Set(text.match(/AWS::IAM::\w+/g) ?? [])].sort();
+  if (iamResourceTypes.length === 0)
+    throw new Error('CreateChangeSet Capabilities lists no IAM resource type');
+  return {
+    about: 'CreateChangeSetInput.Capabilities documentation: the IAM resource types that need CAPABILITY_IAM',
+    iamResourceTypes,
+    autoExpandAppliesToChangeSets: !/doesn't apply to creating change sets/.test(text),
+  };
 }
 
 function main() {
@@ -142,7 +169,8 @@ function main() {
       source: `botocore ${version}, data/${service}/${apiVersion}/service-2.json.gz (https://github.com/boto/botocore, Apache-2.0)`,
       service: model.metadata.serviceId,
       apiVersion,
-      ...trim(model, operations),
+      ...trim(model, operations, EXTRA_SHAPES[service]),
+      ...(service === 'cloudformation' ? { capabilities: capabilities(model) } : {}),
     };
     writeFileSync(join(out, `${service}.json`), `${JSON.stringify(file, null, 1)}\n`);
     console.log(

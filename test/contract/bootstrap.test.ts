@@ -8,6 +8,7 @@ import {
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { bootstrap } from '../../pipeline/backends/aws/bootstrap.js';
+import { insufficientCapabilities } from '../aws-models/change-set-capabilities.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 describe('scones bootstrap (aws-sdk-client-mock)', () => {
@@ -18,7 +19,9 @@ describe('scones bootstrap (aws-sdk-client-mock)', () => {
   beforeEach(() => cfn.reset());
   after(() => cfn.restore());
 
-  it('deploys bootstrap.yaml with the bucket and repository, and prints the repository variables', async () => {
+  // bootstrap.yaml names its boundary policy (ManagedPolicyName): CreateChangeSet refuses it without
+  // CAPABILITY_NAMED_IAM (InsufficientCapabilitiesException, CreateChangeSet API reference, Capabilities).
+  it('deploys bootstrap.yaml acknowledging CAPABILITY_NAMED_IAM for its custom-named IAM policy, with the bucket and repository, and prints the repository variables', async () => {
     cfn
       .on(DescribeStacksCommand)
       .rejectsOnce(new Error('Stack with id scones-bootstrap does not exist'))
@@ -37,7 +40,11 @@ describe('scones bootstrap (aws-sdk-client-mock)', () => {
           },
         ],
       });
-    cfn.on(CreateChangeSetCommand).resolves({});
+    cfn.on(CreateChangeSetCommand).callsFake(async (input) => {
+      const refused = insufficientCapabilities(input);
+      if (refused !== undefined) throw refused;
+      return { Id: 'cs', StackId: 'stack' };
+    });
     cfn.on(DescribeChangeSetCommand).resolves({ Status: 'CREATE_COMPLETE', Changes: [] });
     cfn.on(ExecuteChangeSetCommand).resolves({});
     const { reporter, stream } = captureReporter();
@@ -50,6 +57,7 @@ describe('scones bootstrap (aws-sdk-client-mock)', () => {
     );
     const sent = cfn.commandCalls(CreateChangeSetCommand)[0]!.args[0].input;
     expect(sent).to.include({ StackName: 'scones-bootstrap', ChangeSetType: 'CREATE' });
+    expect(sent.Capabilities).to.deep.equal(['CAPABILITY_NAMED_IAM']);
     expect(Object.fromEntries(sent.Parameters!.map((p) => [p.ParameterKey, p.ParameterValue]))).to.deep.equal(
       {
         BucketName: 'team-bucket',

@@ -38,6 +38,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../pipeline/templates/template.js';
+import { insufficientCapabilities } from '../aws-models/change-set-capabilities.js';
 import { loadModel, requestProblems } from '../aws-models/request-check.js';
 import { TEST_ACCOUNT } from './roles.js';
 
@@ -245,6 +246,8 @@ export class FakeAws {
     // (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html).
     cfn.on(CreateChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'CreateChangeSet')(input);
+      const refused = insufficientCapabilities(input);
+      if (refused !== undefined) throw refused;
       if (input.ChangeSetType === 'CREATE') this.stackStatus = 'REVIEW_IN_PROGRESS';
       this.pendingParameters = input.Parameters ?? [];
       return { Id: 'cs', StackId: 'stack' };

@@ -1,4 +1,5 @@
 import {
+  type Capability,
   type Change,
   type CloudFormationClient,
   CreateChangeSetCommand,
@@ -14,7 +15,7 @@ import {
 import type { Reporter } from '../../console-reporter.js';
 import { ConfigError, StageFailedError } from '../../errors.js';
 import type { ResourceChange } from '../../manifest.js';
-import { loadTemplate, type Template } from '../../templates/template.js';
+import { loadTemplate, parseTemplate, type Template } from '../../templates/template.js';
 import type { Sleep } from '../../util/time.js';
 
 const EMPTY_CHANGE_SET = /didn't contain changes|No updates are to be performed/i;
@@ -47,6 +48,41 @@ const STUCK_STATES: Readonly<Record<string, string>> = {
   ROLLBACK_FAILED:
     'a failed create could not roll back; delete the stack (`scones teardown --backend aws`), then deploy',
 };
+
+/**
+ * The IAM resource types that need CAPABILITY_IAM, each with the property that gives it a custom name, which
+ * needs CAPABILITY_NAMED_IAM instead (CreateChangeSet API reference, Capabilities; AWS CloudFormation User
+ * Guide, "Acknowledging IAM resources in CloudFormation templates"). AWS::IAM::Policy's PolicyName names the
+ * inline policy, not an IAM resource.
+ */
+const IAM_RESOURCE_NAMES: Readonly<Record<string, string | undefined>> = {
+  'AWS::IAM::AccessKey': undefined,
+  'AWS::IAM::Group': 'GroupName',
+  'AWS::IAM::InstanceProfile': 'InstanceProfileName',
+  'AWS::IAM::ManagedPolicy': 'ManagedPolicyName',
+  'AWS::IAM::Policy': undefined,
+  'AWS::IAM::Role': 'RoleName',
+  'AWS::IAM::User': 'UserName',
+  'AWS::IAM::UserToGroupAddition': undefined,
+};
+
+/**
+ * The capabilities the template needs acknowledged: CAPABILITY_NAMED_IAM when an IAM resource has a custom
+ * name, else CAPABILITY_IAM when it has IAM resources; CAPABILITY_AUTO_EXPAND when it uses a macro (a
+ * Transform section or Fn::Transform). Without them CloudFormation refuses with InsufficientCapabilities.
+ */
+export function requiredCapabilities(template: Template): Capability[] {
+  const iam = Object.values(template.Resources).filter((r) => r.Type in IAM_RESOURCE_NAMES);
+  const named = iam.some((r) => {
+    const property = IAM_RESOURCE_NAMES[r.Type];
+    return property !== undefined && r.Properties?.[property] !== undefined;
+  });
+  const macros = 'Transform' in template || JSON.stringify(template).includes('"Fn::Transform"');
+  return [
+    ...(named ? ['CAPABILITY_NAMED_IAM' as const] : iam.length > 0 ? ['CAPABILITY_IAM' as const] : []),
+    ...(macros ? ['CAPABILITY_AUTO_EXPAND' as const] : []),
+  ];
+}
 
 /** The stack, or undefined when it does not exist (or was deleted). */
 export async function describeStack(
@@ -115,7 +151,7 @@ export class Stacks {
           ParameterKey,
           ParameterValue,
         })),
-        Capabilities: ['CAPABILITY_IAM'],
+        Capabilities: requiredCapabilities(parseTemplate(request.templateBody, `the ${stackName} template`)),
         Tags: Object.entries(request.tags).map(([Key, Value]) => ({ Key, Value })),
         ...(request.description === undefined ? {} : { Description: request.description.slice(0, 1024) }),
       }),
