@@ -100,7 +100,7 @@ describe('AWS request check: the published service models reject what AWS would'
         '  Boundary:',
         '    Type: AWS::IAM::ManagedPolicy',
         '    Properties:',
-        '      ManagedPolicyName: !Sub "${AWS::StackName}-b"',
+        '      ManagedPolicyName: scones-b',
         '      PolicyDocument: {}',
       ].join('\n'),
       macro: 'Transform: AWS::Serverless-2016-10-31\nResources:\n  Bucket:\n    Type: AWS::S3::Bucket\n',
