@@ -2,6 +2,8 @@
  * Regenerates test/aws-models/*.json: the request shapes of the AWS operations scones calls, trimmed from
  * botocore's published service models (data/<service>/<api-version>/service-2.json.gz, the JSON form of the
  * models the AWS SDKs are generated from; Apache-2.0). Each file names its source and botocore version.
+ * It also writes pipeline/backends/aws/instance-types.json, the instance types valid for training, Batch
+ * Transform and endpoints, which the configuration is checked against when it loads.
  *
  *   pip install botocore==<version>   # any recent release
  *   node --import tsx scripts/aws-models.ts [path/to/botocore]
@@ -141,6 +143,23 @@ function capabilities(model: { shapes: Record<string, Shape> }) {
   };
 }
 
+/** The instance types SageMaker accepts for each use, which the configuration is checked against on load. */
+function writeInstanceTypes(model: { shapes: Record<string, Shape> }, source: string) {
+  const enumOf = (shape: string) => {
+    const values = model.shapes[shape]?.enum as string[] | undefined;
+    if (values === undefined) throw new Error(`${shape} has no enum in the model`);
+    return [...values].sort();
+  };
+  const data = {
+    source,
+    training: enumOf('TrainingInstanceType'),
+    transform: enumOf('TransformInstanceType'),
+    endpoint: enumOf('ProductionVariantInstanceType'),
+  };
+  const path = join(dirname(fileURLToPath(import.meta.url)), '..', 'pipeline', 'backends', 'aws');
+  writeFileSync(join(path, 'instance-types.json'), `${JSON.stringify(data, null, 1)}\n`);
+}
+
 function main() {
   const botocore =
     process.argv[2] ??
@@ -173,6 +192,7 @@ function main() {
       ...(service === 'cloudformation' ? { capabilities: capabilities(model) } : {}),
     };
     writeFileSync(join(out, `${service}.json`), `${JSON.stringify(file, null, 1)}\n`);
+    if (service === 'sagemaker') writeInstanceTypes(model, file.source);
     console.log(
       `${service}: ${operations.length} operations, ${Object.keys(file.shapes).length} shapes from ${file.source}`,
     );

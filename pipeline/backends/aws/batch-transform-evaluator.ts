@@ -88,7 +88,7 @@ export class BatchTransformEvaluator implements Evaluator {
     const end = job.TransformEndTime?.getTime();
     const seconds = start !== undefined && end !== undefined ? Math.round((end - start) / 1000) : undefined;
     const instanceType =
-      job.TransformResources?.InstanceType ?? this.options.config.deploy.endpointInstanceType;
+      job.TransformResources?.InstanceType ?? this.options.config.evaluate.transformInstanceType;
     const cost =
       seconds === undefined
         ? undefined
@@ -124,7 +124,7 @@ export class BatchTransformEvaluator implements Evaluator {
         SplitType: 'None',
       },
       TransformOutput: { S3OutputPath: store.uri(this.outputPrefix(request)), Accept: 'application/json' },
-      TransformResources: { InstanceType: config.deploy.endpointInstanceType as never, InstanceCount: 1 },
+      TransformResources: { InstanceType: config.evaluate.transformInstanceType as never, InstanceCount: 1 },
       Tags: [
         { Key: 'scones:run-id', Value: request.runId },
         { Key: 'scones:training-id', Value: request.model.trainingId },

@@ -17,6 +17,7 @@ import { ConfigError, StageFailedError } from '../../errors.js';
 import type { ResourceChange } from '../../manifest.js';
 import { loadTemplate, parseTemplate, type Template } from '../../templates/template.js';
 import type { Sleep } from '../../util/time.js';
+import { stackNameProblem } from './config-checks.js';
 
 const EMPTY_CHANGE_SET = /didn't contain changes|No updates are to be performed/i;
 
@@ -276,6 +277,15 @@ export const NAME_LIMITS: Readonly<Record<string, { property: string; max: numbe
   'AWS::Logs::LogGroup': { property: 'LogGroupName', max: 512 },
 };
 
+/**
+ * An unnamed role gets `<stack>-<logical id>-<random suffix>` from CloudFormation, cut to IAM's 64-character
+ * role name limit (AWS CloudFormation Template Reference, "Name type"; IAM CreateRole RoleName). The deploy
+ * role's patterns (`role/<stack>-*`) match only while the whole stack name survives: 13 characters of suffix
+ * are kept free (CloudFormation's suffixes run to 13).
+ */
+const ROLE_NAME_MAX = 64;
+const GENERATED_SUFFIX = 13;
+
 /** The longest stack name for which every resource named after it stays within its service's limit. */
 export function maxWorkflowStackNameLength(template: Template = loadTemplate()): {
   max: number;
@@ -283,6 +293,15 @@ export function maxWorkflowStackNameLength(template: Template = loadTemplate()):
 } {
   let strictest = { max: 128, limitedBy: 'CloudFormation stack names (128)' };
   for (const [logicalId, resource] of Object.entries(template.Resources)) {
+    if (resource.Type === 'AWS::IAM::Role' && resource.Properties?.RoleName === undefined) {
+      const max = ROLE_NAME_MAX - logicalId.length - 2 - GENERATED_SUFFIX;
+      if (max < strictest.max)
+        strictest = {
+          max,
+          limitedBy: `${logicalId}'s generated role name (at most ${ROLE_NAME_MAX}, <stack>-${logicalId}-<suffix>)`,
+        };
+      continue;
+    }
     const limit = NAME_LIMITS[resource.Type];
     const name = resource.Properties?.[limit?.property ?? ''] as { 'Fn::Sub'?: unknown } | undefined;
     if (limit === undefined || typeof name?.['Fn::Sub'] !== 'string') continue;
@@ -297,12 +316,9 @@ export function maxWorkflowStackNameLength(template: Template = loadTemplate()):
   return strictest;
 }
 
-/** The stack name, if every resource named after it can be created; a ConfigError naming the limit otherwise. */
+/** The stack name, if every resource named after it can be created and matched; a ConfigError otherwise. */
 export function validWorkflowStackName(stackName: string): string {
-  const { max, limitedBy } = maxWorkflowStackNameLength();
-  if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(stackName) || stackName.length > max)
-    throw new ConfigError(
-      `deploy.stackName ${JSON.stringify(stackName)} must start with a letter, use letters, digits and '-', and have at most ${max} characters (the limit of ${limitedBy}): choose a shorter name`,
-    );
+  const problem = stackNameProblem(stackName, maxWorkflowStackNameLength());
+  if (problem !== undefined) throw new ConfigError(problem);
   return stackName;
 }
