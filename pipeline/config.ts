@@ -80,7 +80,7 @@ export const configSchema = z.strictObject({
       reuseLastModel: z.boolean().default(false),
       sagemaker: z
         .strictObject({
-          instanceType: z.string().default('ml.p3.2xlarge'),
+          instanceType: z.string().default('ml.g4dn.xlarge'),
           instanceCount: positiveInt.default(1),
           volumeSizeGb: positiveInt.default(30),
           maxRuntimeSeconds: positiveInt.default(3600),

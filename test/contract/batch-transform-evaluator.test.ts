@@ -16,6 +16,7 @@ import {
 import { JOB_NAME_PATTERN } from '../../pipeline/backends/aws/sagemaker-trainer.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import type { EvaluateRequest, ObjectInfo, ObjectStore } from '../../pipeline/ports.js';
+import { loadModel } from '../aws-models/request-check.js';
 import { rejection } from '../helpers/assertions.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
@@ -49,11 +50,12 @@ class MemoryStore implements ObjectStore {
 const PREFIX = 'datasets/d0d0d0d0d0d0d0d0d0d0/';
 const sagemaker = mockClient(SageMakerClient);
 
-function setup() {
+function setup(overrides: Record<string, unknown> = {}) {
   const config = testConfig({
     backend: 'aws',
     bucket: 'team-artifacts',
     'train.sagemaker.roleArn': 'arn:aws:iam::123456789012:role/scones-sagemaker',
+    ...overrides,
   });
   const store = new MemoryStore();
   store.objects.set(`${PREFIX}test.lst`, Buffer.from('0\t0\tbike.png\n1\t1\tmoto.png\n2\t1\tmoto2.png\n'));
@@ -190,6 +192,30 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
       /transform job scones-e-\w+ failed: ClientError: unsupported content type/,
     );
     expect(sagemaker.commandCalls(CreateModelCommand)).to.have.length(0);
+  });
+
+  // CreateTransformJob API reference, Errors: ResourceLimitExceeded when the type's quota is used up or 0.
+  it('ResourceLimitExceeded on CreateTransformJob fails the stage naming the instance type, the quota to request and a cheaper valid type', async () => {
+    const documented = (loadModel('sagemaker') as unknown as { errors: Record<string, string[]> }).errors;
+    expect(documented.CreateTransformJob).to.include('ResourceLimitExceeded');
+    const { evaluator, request } = setup({ 'evaluate.transformInstanceType': 'ml.c5.xlarge' });
+    sagemaker.on(DescribeTransformJobCommand).rejects(jobNotFound());
+    sagemaker.on(DescribeModelCommand).resolves({ ModelName: 'scones-e-0123456789abcdef0123' });
+    sagemaker
+      .on(CreateTransformJobCommand)
+      .rejects(
+        Object.assign(
+          new Error(
+            "The account-level service limit 'ml.c5.xlarge for transform job usage' is 0 Instances, with current utilization of 0 Instances and a request delta of 1 Instances. Please use AWS Service Quotas to request an increase for this quota.",
+          ),
+          { name: 'ResourceLimitExceeded' },
+        ),
+      );
+    const error = await rejection(evaluator.evaluate(request, captureReporter().reporter));
+    expect(error).to.be.instanceOf(StageFailedError);
+    expect(error.message)
+      .to.include('Request the quota "ml.c5.xlarge for transform job usage"')
+      .and.include('cheaper valid type such as ml.m5.large');
   });
 
   it('fails naming the image when the job wrote no output for it', async () => {

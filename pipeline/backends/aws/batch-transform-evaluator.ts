@@ -17,6 +17,7 @@ import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../..
 import { mapConcurrent } from '../../util/concurrency.js';
 import { getText } from '../../util/object-text.js';
 import { realSleep, type Sleep } from '../../util/time.js';
+import { quotaFailure } from './instance-types.js';
 import { imageClassificationUri, trainingCostUsd } from './regions.js';
 import { JOB_NAME_PATTERN } from './sagemaker-trainer.js';
 
@@ -72,7 +73,12 @@ export class BatchTransformEvaluator implements Evaluator {
           `SageMaker transform job ${name} ended ${job.TransformJobStatus}: ${job.FailureReason ?? 'no reason given'}`,
         );
       await this.ensureModel(name, request);
-      await this.options.client.send(new CreateTransformJobCommand(this.createRequest(name, request)));
+      const { config } = this.options;
+      await this.options.client
+        .send(new CreateTransformJobCommand(this.createRequest(name, request)))
+        .catch((error: unknown) => {
+          throw quotaFailure(error, config.evaluate.transformInstanceType, 'transform', config.region);
+        });
       reporter.info(
         `started SageMaker transform job ${name} over ${request.dataset.counts.test} test images`,
       );

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distance } from 'fastest-levenshtein';
+import { StageFailedError } from '../../errors.js';
 
 /** Where an instance type is used, and the SageMaker API enum that lists the types valid there. */
 export const INSTANCE_TYPE_USES = {
@@ -30,4 +31,43 @@ export function instanceTypeProblem(key: string, value: string, use: InstanceTyp
   if (VALID[use].includes(value)) return undefined;
   const nearest = nearestInstanceTypes(value, use);
   return `${key} "${value}" is not valid for ${INSTANCE_TYPE_USES[use]} (SageMaker API model, ${VALID.source.split(',')[0]}); nearest valid: ${nearest.join(', ')}`;
+}
+
+/**
+ * Cheapest first, the types each use can fall back to: training on the GPU types the built-in
+ * image-classification algorithm supports (SageMaker Developer Guide, "Image Classification - MXNet", EC2
+ * instance recommendation), inference on general-purpose CPU types; prices in regions.ts.
+ */
+const FALLBACKS: Readonly<Record<InstanceTypeUse, readonly string[]>> = {
+  training: ['ml.g4dn.xlarge', 'ml.g5.xlarge', 'ml.p3.2xlarge'],
+  transform: ['ml.m5.large', 'ml.m5.xlarge', 'ml.c5.xlarge'],
+  endpoint: ['ml.m5.large', 'ml.m5.xlarge', 'ml.c5.large'],
+};
+
+/** Service Quotas names SageMaker's per-type quotas "<type> for <usage>". */
+const QUOTA_USAGE: Readonly<Record<InstanceTypeUse, string>> = {
+  training: 'training job usage',
+  transform: 'transform job usage',
+  endpoint: 'endpoint usage',
+};
+
+/**
+ * SageMaker answers ResourceLimitExceeded when the account's quota for the instance type is used up, or 0 as
+ * for many GPU types in a new account (CreateTrainingJob and CreateTransformJob API reference, Errors): a
+ * stage failure naming the type, the quota to request and a cheaper valid type. Other errors pass through.
+ */
+export function quotaFailure(
+  error: unknown,
+  instanceType: string,
+  use: InstanceTypeUse,
+  region: string,
+): unknown {
+  if ((error as { name?: string } | undefined)?.name !== 'ResourceLimitExceeded') return error;
+  const cheaper = FALLBACKS[use].find((t) => t !== instanceType && VALID[use].includes(t));
+  return new StageFailedError(
+    `SageMaker refused ${instanceType} for ${QUOTA_USAGE[use].replace(' usage', '')}: ResourceLimitExceeded (${(error as Error).message}). ` +
+      `Request the quota "${instanceType} for ${QUOTA_USAGE[use]}" in Service Quotas (Amazon SageMaker, ${region}; ` +
+      `aws service-quotas list-service-quotas --service-code sagemaker --region ${region} shows the current value)` +
+      `${cheaper === undefined ? '' : `, or use a cheaper valid type such as ${cheaper}`}`,
+  );
 }

@@ -12,6 +12,7 @@ import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { DatasetRecord, TrainRecord } from '../../manifest.js';
 import type { ObjectStore, Trainer, TrainRequest, ValidationPredictions } from '../../ports.js';
 import { realSleep, type Sleep } from '../../util/time.js';
+import { quotaFailure } from './instance-types.js';
 import { imageClassificationUri, trainingCostUsd } from './regions.js';
 
 /** SageMaker's rule for training job names. */
@@ -105,7 +106,12 @@ export class SageMakerTrainer implements Trainer {
       const name = trainingJobName(request.trainingId, attempt);
       const job = await this.describe(name);
       if (job === undefined) {
-        await this.options.client.send(new CreateTrainingJobCommand(this.createRequest(name, request)));
+        const { config } = this.options;
+        await this.options.client
+          .send(new CreateTrainingJobCommand(this.createRequest(name, request)))
+          .catch((error: unknown) => {
+            throw quotaFailure(error, config.train.sagemaker.instanceType, 'training', config.region);
+          });
         reporter.info(`started SageMaker training job ${name}`);
         return this.record(request.trainingId, await this.wait(name, reporter));
       }
