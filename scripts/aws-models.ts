@@ -51,6 +51,7 @@ export const OPERATIONS: Record<string, string[]> = {
     // The evaluate stage's Batch Transform.
     'CreateModel',
     'DescribeModel',
+    'DeleteModel',
     'CreateTransformJob',
     'DescribeTransformJob',
   ],

@@ -1,6 +1,7 @@
 import {
   CreateModelCommand,
   CreateTransformJobCommand,
+  DeleteModelCommand,
   DescribeModelCommand,
   DescribeTransformJobCommand,
   type DescribeTransformJobCommandOutput,
@@ -159,6 +160,38 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
     expect(result.billableSeconds).to.equal(360);
     expect(result.estimatedCostUsd).to.be.greaterThan(0);
     expect(sleeps).to.deep.equal([30_000]);
+  });
+
+  // CreateTransformJob: the name "must be unique within an AWS Region in an AWS account", so a failed or
+  // stopped job's name can never be reused (API reference, TransformJobName).
+  it('after a failed transform job, a re-run starts the next job (-r2) for the same model, without retraining, and deletes the job model once it ends', async () => {
+    const { store, evaluator, request, output } = setup();
+    sagemaker
+      .on(DescribeTransformJobCommand, { TransformJobName: 'scones-e-0123456789abcdef0123' })
+      .resolves(job('Failed', { FailureReason: 'InternalServerError: capacity' }));
+    sagemaker
+      .on(DescribeTransformJobCommand, { TransformJobName: 'scones-e-0123456789abcdef0123-r2' })
+      .rejectsOnce(jobNotFound())
+      .resolves(job('Completed', { TransformJobName: 'scones-e-0123456789abcdef0123-r2' }));
+    sagemaker.on(DescribeModelCommand).rejects(modelNotFound());
+    sagemaker.on(CreateModelCommand).resolves({ ModelArn: 'arn:model' });
+    sagemaker.on(CreateTransformJobCommand).resolves({ TransformJobArn: 'arn:job' });
+    sagemaker.on(DeleteModelCommand).resolves({});
+    for (const image of ['bike.png', 'moto.png', 'moto2.png']) await store.put(output(image), '[0.6, 0.4]');
+    const { reporter, stream } = captureReporter();
+    const result = await evaluator.evaluate(request, reporter);
+    expect(result.jobName).to.equal('scones-e-0123456789abcdef0123-r2');
+    expect(stream.text).to.include('ended Failed (InternalServerError: capacity): trying a new job');
+    const created = sagemaker.commandCalls(CreateTransformJobCommand).map((c) => c.args[0].input);
+    expect(created.map((c) => [c.TransformJobName, c.ModelName])).to.deep.equal([
+      ['scones-e-0123456789abcdef0123-r2', 'scones-e-0123456789abcdef0123-r2'],
+    ]);
+    expect(
+      sagemaker.commandCalls(CreateModelCommand)[0]!.args[0].input.PrimaryContainer?.ModelDataUrl,
+    ).to.equal(request.model.modelUri);
+    expect(sagemaker.commandCalls(DeleteModelCommand).map((c) => c.args[0].input.ModelName)).to.deep.equal([
+      'scones-e-0123456789abcdef0123-r2',
+    ]);
   });
 
   it('reuses a completed job with the evaluation name: nothing is created', async () => {

@@ -21,6 +21,7 @@ import {
   CreateModelCommand,
   CreateTrainingJobCommand,
   CreateTransformJobCommand,
+  DeleteModelCommand,
   DescribeModelCommand,
   DescribeTrainingJobCommand,
   DescribeTransformJobCommand,
@@ -370,6 +371,14 @@ export class FakeAws {
           `Could not find model "arn:${partition}:sagemaker:${region}:${accountId}:model/${name.toLowerCase()}".`,
         );
       return { ModelName: name, ModelArn: `arn:${partition}:sagemaker:${region}:${accountId}:model/${name}` };
+    });
+    // DeleteModel on an unknown name: ValidationException "Could not find model" (DeleteModel API reference).
+    sagemaker.on(DeleteModelCommand).callsFake(async (input) => {
+      record('sagemaker', 'DeleteModel')(input);
+      const name = String(input.ModelName);
+      if (!this.models.delete(name))
+        throw notFound('ValidationException', 400, `Could not find model "${name}".`);
+      return {};
     });
     sagemaker.on(CreateModelCommand).callsFake(async (input) => {
       record('sagemaker', 'CreateModel')(input);

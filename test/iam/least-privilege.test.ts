@@ -99,6 +99,7 @@ function proveRoles(mutation?: RoleMutation): void {
         'CreateModel',
         'CreateTransformJob',
         'DescribeTransformJob',
+        'DeleteModel',
         'StartExecution',
         'GetExecutionHistory',
       ])

@@ -2,6 +2,7 @@ import {
   CreateModelCommand,
   CreateTransformJobCommand,
   type CreateTransformJobCommandInput,
+  DeleteModelCommand,
   DescribeModelCommand,
   DescribeTransformJobCommand,
   type DescribeTransformJobCommandOutput,
@@ -30,9 +31,17 @@ export interface BatchTransformEvaluatorOptions {
   pollSeconds?: number;
 }
 
-/** `scones-<evaluation id>`: the same name for the same evaluation, so a re-run finds the job it started. */
-export function transformJobName(evaluationId: string): string {
-  const name = `scones-${evaluationId.replace(/[^a-zA-Z0-9-]/g, '-')}`.slice(0, 63).replace(/-+$/, '');
+/** Transform jobs tried per evaluation before the stage gives up (each re-run after a failure makes one). */
+const MAX_TRANSFORM_ATTEMPTS = 5;
+
+/**
+ * `scones-<evaluation id>`, then `-r2`, `-r3`... : the same names for the same evaluation, so a re-run finds
+ * the job it started; a job name can never be used again (CreateTransformJob: "unique within an AWS Region
+ * in an AWS account"), so a failed or stopped job is retried under the next one.
+ */
+export function transformJobName(evaluationId: string, attempt = 1): string {
+  const base = `scones-${evaluationId.replace(/[^a-zA-Z0-9-]/g, '-')}`.slice(0, 59).replace(/-+$/, '');
+  const name = attempt <= 1 ? base : `${base}-r${attempt}`;
   if (!JOB_NAME_PATTERN.test(name))
     throw new SconesError(`cannot derive a valid SageMaker job name from ${evaluationId}`);
   return name;
@@ -64,31 +73,7 @@ export class BatchTransformEvaluator implements Evaluator {
     billableSeconds?: number;
     estimatedCostUsd?: number;
   }> {
-    const name = transformJobName(request.evaluationId);
-    let job = await this.describe(name);
-    if (job === undefined || job.TransformJobStatus === 'Failed' || job.TransformJobStatus === 'Stopped') {
-      if (job !== undefined)
-        // Transform job names are unique per account and region for good: a failed one cannot be re-created.
-        throw new StageFailedError(
-          `SageMaker transform job ${name} ended ${job.TransformJobStatus}: ${job.FailureReason ?? 'no reason given'}`,
-        );
-      await this.ensureModel(name, request);
-      const { config } = this.options;
-      await this.options.client
-        .send(new CreateTransformJobCommand(this.createRequest(name, request)))
-        .catch((error: unknown) => {
-          throw quotaFailure(error, config.evaluate.transformInstanceType, 'transform', config.region);
-        });
-      reporter.info(
-        `started SageMaker transform job ${name} over ${request.dataset.counts.test} test images`,
-      );
-      job = await this.wait(name, reporter);
-    } else if (job.TransformJobStatus === 'Completed') {
-      reporter.info(`SageMaker transform job ${name} already completed: reusing its output`);
-    } else {
-      reporter.info(`SageMaker transform job ${name} is already running: waiting for it`);
-      job = await this.wait(name, reporter);
-    }
+    const { name, job } = await this.completedJob(request, reporter);
     const predictions = await this.readPredictions(request, reporter);
     const start = job.TransformStartTime?.getTime();
     const end = job.TransformEndTime?.getTime();
@@ -110,6 +95,57 @@ export class BatchTransformEvaluator implements Evaluator {
       ...(seconds === undefined ? {} : { billableSeconds: seconds }),
       ...(cost === undefined ? {} : { estimatedCostUsd: cost }),
     };
+  }
+
+  /**
+   * The evaluation's completed transform job: one that completed is reused, a running one waited for, and
+   * after a failed or stopped one the next attempt's job is started (the model is not retrained).
+   */
+  private async completedJob(
+    request: EvaluateRequest,
+    reporter: Reporter,
+  ): Promise<{ name: string; job: DescribeTransformJobCommandOutput }> {
+    const { config, client } = this.options;
+    for (let attempt = 1; attempt <= MAX_TRANSFORM_ATTEMPTS; attempt++) {
+      const name = transformJobName(request.evaluationId, attempt);
+      let job = await this.describe(name);
+      if (job?.TransformJobStatus === 'Failed' || job?.TransformJobStatus === 'Stopped') {
+        reporter.warn(
+          `SageMaker transform job ${name} ended ${job.TransformJobStatus} (${job.FailureReason ?? 'no reason given'}): trying a new job`,
+        );
+        continue;
+      }
+      if (job?.TransformJobStatus === 'Completed') {
+        reporter.info(`SageMaker transform job ${name} already completed: reusing its output`);
+        return { name, job };
+      }
+      if (job === undefined) {
+        await this.ensureModel(name, request);
+        await client
+          .send(new CreateTransformJobCommand(this.createRequest(name, request)))
+          .catch((error: unknown) => {
+            throw quotaFailure(error, config.evaluate.transformInstanceType, 'transform', config.region);
+          });
+        reporter.info(
+          `started SageMaker transform job ${name} over ${request.dataset.counts.test} test images`,
+        );
+      } else reporter.info(`SageMaker transform job ${name} is already running: waiting for it`);
+      job = await this.wait(name, reporter);
+      // The job is over: its model (named like it) has served its purpose, whatever the outcome.
+      try {
+        await client.send(new DeleteModelCommand({ ModelName: name }));
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+      if (job.TransformJobStatus !== 'Completed')
+        throw new StageFailedError(
+          `SageMaker transform job ${name} ${job.TransformJobStatus === 'Failed' ? `failed: ${job.FailureReason ?? 'no reason given'}` : 'was stopped before it completed'}; run evaluate again to retry with a new job (the model is not retrained)`,
+        );
+      return { name, job };
+    }
+    throw new StageFailedError(
+      `evaluation ${request.evaluationId}: ${MAX_TRANSFORM_ATTEMPTS} transform jobs failed or were stopped: see their FailureReason in the SageMaker console`,
+    );
   }
 
   /** The exact CreateTransformJob request. */
@@ -179,7 +215,7 @@ export class BatchTransformEvaluator implements Evaluator {
     }
   }
 
-  /** Polls until the job ends, printing each status change. */
+  /** Polls until the job ends (Completed, Failed or Stopped), printing each status change. */
   private async wait(name: string, reporter: Reporter): Promise<DescribeTransformJobCommandOutput> {
     let last = '';
     for (;;) {
@@ -190,13 +226,7 @@ export class BatchTransformEvaluator implements Evaluator {
         reporter.info(`${name}: ${job.TransformJobStatus}`);
         last = job.TransformJobStatus ?? '';
       }
-      if (job.TransformJobStatus === 'Completed') return job;
-      if (job.TransformJobStatus === 'Failed')
-        throw new StageFailedError(
-          `SageMaker transform job ${name} failed: ${job.FailureReason ?? 'no reason given'}`,
-        );
-      if (job.TransformJobStatus === 'Stopped')
-        throw new StageFailedError(`SageMaker transform job ${name} was stopped before it completed`);
+      if (['Completed', 'Failed', 'Stopped'].includes(job.TransformJobStatus ?? '')) return job;
       await this.sleep(this.pollMs);
     }
   }
