@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   CloudFormationClient,
   CreateChangeSetCommand,
@@ -103,6 +105,37 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
     expect(cfn.commandCalls(DeleteChangeSetCommand)).to.have.length(1);
     expect(result.stderr).to.include('a deploy would upload');
     expect(result.stderr).to.include('SerializeFunction');
+  });
+
+  // DescribeStacks on a stack that does not exist: ValidationError "Stack with id NAME does not exist"
+  // (CloudFormation API reference, DescribeStacks): before the first deploy a pull request has nothing to compare.
+  it('deploy --preview before the first deploy (DescribeStacks: stack does not exist): exit 0, says there is nothing to compare, makes no change set', async () => {
+    fakeBucket(s3, { canList: false });
+    cfn
+      .on(DescribeStacksCommand)
+      .rejects(
+        Object.assign(new Error('Stack with id scones-workflow does not exist'), { name: 'ValidationError' }),
+      );
+    const result = await runCli(
+      [
+        'deploy',
+        '--preview',
+        '--run-id',
+        'pr-11',
+        ...AWS_FLAGS,
+        '--set',
+        'train.sagemaker.roleArn=arn:aws:iam::123456789012:role/sm',
+      ],
+      { cwd: dir },
+    );
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stderr).to.include('nothing to compare');
+    expect(cfn.commandCalls(CreateChangeSetCommand)).to.have.length(0);
+    expect(s3.commandCalls(PutObjectCommand)).to.have.length(0);
+    const preview = join(dir, '.scones', 'runs', 'pr-11', 'change-set-preview.md');
+    expect(readFileSync(preview, 'utf8')).to.include(
+      'Nothing is deployed yet, so there is nothing to compare',
+    );
   });
 
   it('deploy --preview on a stack in UPDATE_ROLLBACK_FAILED: exit 1 naming the state and continue-update-rollback, no change set', async () => {
