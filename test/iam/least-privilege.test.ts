@@ -405,6 +405,57 @@ function proveRoles(mutation?: RoleMutation): void {
         expect(role(r).permissionsBoundaryArn, `${r} carries the boundary`).to.equal(boundary);
     });
 
+    // GitHub's OIDC token names the event in its subject: `repo:<owner>/<repo>:pull_request` for a pull
+    // request, `:ref:refs/heads/<branch>` for a push, `:environment:<name>` for a job in an environment (GitHub
+    // Docs, "OpenID Connect", example subject claims). AssumeRoleWithWebIdentity is allowed when a trust
+    // statement names the provider and every StringEquals key matches one of its values (IAM User Guide,
+    // "Condition operators"; iam-simulate ignores these provider keys, so the operator is applied here).
+    it('trust policies against GitHub subjects: a pull request may assume PreviewRole only, main and production DeployRole only', () => {
+      const provider = `arn:${partition}:iam::${accountId}:oidc-provider/token.actions.githubusercontent.com`;
+      const repo = `repo:${TEST_ACCOUNT.repository}`;
+      const mayAssume = (roleId: string, sub: string) =>
+        role(roleId).trust.Statement.some((s) => {
+          const statement = s as unknown as {
+            Effect: string;
+            Principal?: { Federated?: string };
+            Action: string;
+            Condition?: { StringEquals?: Record<string, string | string[]> };
+          };
+          const context: Record<string, string> = {
+            'token.actions.githubusercontent.com:sub': sub,
+            'token.actions.githubusercontent.com:aud': 'sts.amazonaws.com',
+          };
+          return (
+            statement.Effect === 'Allow' &&
+            statement.Principal?.Federated === provider &&
+            statement.Action === 'sts:AssumeRoleWithWebIdentity' &&
+            Object.entries(statement.Condition?.StringEquals ?? {}).every(([key, values]) =>
+              [values].flat().includes(context[key] ?? ''),
+            )
+          );
+        });
+      const subjects = {
+        pullRequest: `${repo}:pull_request`,
+        main: `${repo}:ref:refs/heads/main`,
+        production: `${repo}:environment:production`,
+        otherBranch: `${repo}:ref:refs/heads/feature`,
+        otherRepository: 'repo:someone/else:pull_request',
+      };
+      const decisions = Object.fromEntries(
+        Object.entries(subjects).map(([name, sub]) => [
+          name,
+          [mayAssume('DeployRole', sub), mayAssume('PreviewRole', sub)],
+        ]),
+      );
+      expect(decisions).to.deep.equal({
+        pullRequest: [false, true],
+        main: [true, false],
+        production: [true, false],
+        otherBranch: [false, false],
+        otherRepository: [false, false],
+      });
+    });
+
     it('DeployRole trust: only the main branch and the production environment of the named repository', () => {
       const statement = role('DeployRole').trust.Statement[0] as unknown as {
         Condition: { StringEquals: Record<string, string | string[]> };
