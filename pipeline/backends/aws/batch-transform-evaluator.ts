@@ -18,6 +18,7 @@ import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../..
 import { mapConcurrent } from '../../util/concurrency.js';
 import { getText } from '../../util/object-text.js';
 import { realSleep, type Sleep } from '../../util/time.js';
+import { withFreshCredentials } from './credentials.js';
 import { quotaFailure } from './instance-types.js';
 import { imageClassificationUri, trainingCostUsd } from './regions.js';
 import { JOB_NAME_PATTERN } from './sagemaker-trainer.js';
@@ -29,6 +30,10 @@ export interface BatchTransformEvaluatorOptions {
   sleep?: Sleep;
   /** Seconds between DescribeTransformJob calls. */
   pollSeconds?: number;
+  /** How long to wait for a job before giving up (it keeps running); the evaluate job has 90 minutes. */
+  maxWaitMinutes?: number;
+  /** Called when AWS reports expired credentials mid-wait; must make the client's next call use fresh ones. */
+  refreshCredentials?: () => Promise<void>;
 }
 
 /** Transform jobs tried per evaluation before the stage gives up (each re-run after a failure makes one). */
@@ -58,10 +63,12 @@ export class BatchTransformEvaluator implements Evaluator {
   readonly kind = 'sagemaker-batch-transform';
   private readonly sleep: Sleep;
   private readonly pollMs: number;
+  private readonly maxWaitMs: number;
 
   constructor(private readonly options: BatchTransformEvaluatorOptions) {
     this.sleep = options.sleep ?? realSleep;
     this.pollMs = (options.pollSeconds ?? 30) * 1000;
+    this.maxWaitMs = (options.maxWaitMinutes ?? 80) * 60_000;
   }
 
   async evaluate(
@@ -218,15 +225,26 @@ export class BatchTransformEvaluator implements Evaluator {
   /** Polls until the job ends (Completed, Failed or Stopped), printing each status change. */
   private async wait(name: string, reporter: Reporter): Promise<DescribeTransformJobCommandOutput> {
     let last = '';
-    for (;;) {
-      const job = await this.describe(name);
+    for (let waited = 0; ; waited += this.pollMs) {
+      const job = await withFreshCredentials(() => this.describe(name), {
+        ...(this.options.refreshCredentials === undefined
+          ? {}
+          : { refresh: this.options.refreshCredentials }),
+        sleep: this.sleep,
+        reporter,
+        waitingFor: name,
+      });
       if (job === undefined)
         throw new SconesError(`SageMaker transform job ${name} disappeared while waiting for it`);
       if (job.TransformJobStatus !== last) {
-        reporter.info(`${name}: ${job.TransformJobStatus}`);
+        reporter.info(`${name}: ${job.TransformJobStatus} (${Math.round(waited / 60_000)} min in)`);
         last = job.TransformJobStatus ?? '';
       }
       if (['Completed', 'Failed', 'Stopped'].includes(job.TransformJobStatus ?? '')) return job;
+      if (waited >= this.maxWaitMs)
+        throw new StageFailedError(
+          `SageMaker transform job ${name} is still ${job.TransformJobStatus} after ${Math.round(waited / 60_000)} min: it keeps running (and billing) in SageMaker; run evaluate again to wait for it, or stop it with aws sagemaker stop-transform-job --transform-job-name ${name}`,
+        );
       await this.sleep(this.pollMs);
     }
   }

@@ -89,7 +89,13 @@ export function openAwsBackend(
       ...sleep,
       ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
     }),
-    evaluator: new BatchTransformEvaluator({ client: clients.sagemaker, store, config, ...sleep }),
+    evaluator: new BatchTransformEvaluator({
+      client: clients.sagemaker,
+      store,
+      config,
+      ...sleep,
+      ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
+    }),
     deployer: new CloudFormationDeployer({
       client: clients.cloudformation,
       store,

@@ -106,6 +106,8 @@ export class Stacks {
     private readonly client: CloudFormationClient,
     private readonly sleep: Sleep,
     private readonly pollMs: number,
+    /** How long a change set may take to create, and a stack operation to finish (an endpoint takes ~10 min). */
+    private readonly limits = { changeSetMs: 10 * 60_000, stackMs: 55 * 60_000 },
   ) {}
 
   describe(stackName: string): Promise<Stack | undefined> {
@@ -203,11 +205,15 @@ export class Stacks {
     stackName: string,
     changeSetName: string,
   ): Promise<DescribeChangeSetCommandOutput> {
-    for (;;) {
+    for (let waited = 0; ; waited += this.pollMs / 2) {
       const changeSet = await this.client.send(
         new DescribeChangeSetCommand({ StackName: stackName, ChangeSetName: changeSetName }),
       );
       if (changeSet.Status === 'CREATE_COMPLETE' || changeSet.Status === 'FAILED') return changeSet;
+      if (waited >= this.limits.changeSetMs)
+        throw new StageFailedError(
+          `change set ${changeSetName} of ${stackName} is still ${changeSet.Status} after ${minutes(waited)}: see it in the CloudFormation console, delete it, and run again`,
+        );
       await this.sleep(this.pollMs / 2);
     }
   }
@@ -215,14 +221,18 @@ export class Stacks {
   /** Polls until the stack leaves *_IN_PROGRESS; undefined once deleted. */
   private async waitForStack(stackName: string, reporter: Reporter): Promise<Stack | undefined> {
     let last = '';
-    for (;;) {
+    for (let waited = 0; ; waited += this.pollMs) {
       const stack = await this.describe(stackName);
       const status = stack?.StackStatus ?? 'DELETE_COMPLETE';
       if (status !== last) {
-        reporter.info(`stack ${stackName}: ${status}`);
+        reporter.info(`stack ${stackName}: ${status} (${minutes(waited)} in)`);
         last = status;
       }
       if (!status.endsWith('_IN_PROGRESS')) return stack;
+      if (waited >= this.limits.stackMs)
+        throw new StageFailedError(
+          `stack ${stackName} is still ${status} after ${minutes(waited)}: CloudFormation carries on without us; watch its events in the console and run again once it settles`,
+        );
       await this.sleep(this.pollMs);
     }
   }
@@ -238,6 +248,8 @@ export class Stacks {
       );
   }
 }
+
+const minutes = (ms: number) => `${Math.round(ms / 60_000)} min`;
 
 function toResourceChange(change: Change): ResourceChange {
   const r = change.ResourceChange ?? {};
