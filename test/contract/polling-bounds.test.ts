@@ -12,10 +12,12 @@ import {
   DescribeTransformJobCommand,
   SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { BatchTransformEvaluator } from '../../pipeline/backends/aws/batch-transform-evaluator.js';
 import { Stacks } from '../../pipeline/backends/aws/stacks.js';
+import { StepFunctionsRunner } from '../../pipeline/backends/aws/step-functions-runner.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import type { EvaluateRequest, ObjectStore } from '../../pipeline/ports.js';
 import { rejection } from '../helpers/assertions.js';
@@ -153,5 +155,34 @@ describe('every polling loop is bounded, shows progress and says what to do when
     expect(refreshed).to.equal(1);
     expect(stream.text).to.include('AWS credentials expired while waiting: refreshing them (1/5');
     expect(error.message).to.include('was stopped before it completed');
+  });
+
+  // DescribeExecution status stays RUNNING until the execution ends (Step Functions API reference); a
+  // STANDARD execution may run for a year.
+  it('a state machine execution still RUNNING after the limit fails, naming it and how to stop it', async () => {
+    const sfn = mockClient(SFNClient);
+    try {
+      const arn = 'arn:aws:states:us-east-1:123456789012:stateMachine:scones-workflow-workflow';
+      const execution =
+        'arn:aws:states:us-east-1:123456789012:execution:scones-workflow-workflow:run-case-000';
+      sfn.on(StartExecutionCommand).resolves({ executionArn: execution, startDate: new Date() });
+      sfn.on(DescribeExecutionCommand).resolves({
+        executionArn: execution,
+        stateMachineArn: arn,
+        status: 'RUNNING',
+        startDate: new Date(0),
+      });
+      const runner = new StepFunctionsRunner(new SFNClient({ region: 'us-east-1' }), arn, {
+        sleep,
+        maxWaitMs: 60_000,
+      });
+      const error = await rejection(runner.execute({ name: 'run-case-000', input: {} }));
+      expect(error).to.be.instanceOf(StageFailedError);
+      expect(error.message)
+        .to.include('execution run-case-000 is still RUNNING after 1 min')
+        .and.include(`aws stepfunctions stop-execution --execution-arn ${execution}`);
+    } finally {
+      sfn.restore();
+    }
   });
 });
