@@ -3,7 +3,8 @@
  * (so the client's work does not share the server's event loop), through the real SageMaker runtime
  * client, each request one of the 200 real test images: after a warm-up, for a fixed duration per
  * level, requests/s and p50/p99 latency.
- * `node --import tsx bench/endpoint.ts`; the client half runs as `bench/endpoint.ts --client URL`.
+ * `node --import tsx bench/endpoint.ts [--smoke]` (--smoke: 40 synthetic images, one epoch, 1 s per level);
+ * the client half runs as `bench/endpoint.ts --client URL IMAGES [--smoke]`.
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -12,9 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 
-const WARMUP_SECONDS = 3;
-const DURATION_SECONDS = 10;
-const LEVELS = [1, 4, 16];
+const SMOKE = process.argv.includes('--smoke');
+const WARMUP_SECONDS = SMOKE ? 0.5 : 3;
+const DURATION_SECONDS = SMOKE ? 1 : 10;
+const LEVELS = SMOKE ? [1, 4] : [1, 4, 16];
 
 if (process.argv[2] === '--client') await client(process.argv[3] as string, process.argv[4] as string);
 else await server();
@@ -27,7 +29,17 @@ async function server(): Promise<void> {
   const dir = scratchDir('endpoint');
   // A short training is enough: the benchmark measures serving, not accuracy.
   const setup = await runCli(
-    ['run', '--source', `images:${images}`, '--epochs', '2', '--min-accuracy', '0', '--count', '2'],
+    [
+      'run',
+      '--source',
+      `images:${images}`,
+      '--epochs',
+      SMOKE ? '1' : '2',
+      '--min-accuracy',
+      '0',
+      '--count',
+      '2',
+    ],
     { cwd: dir },
   );
   if (setup.code !== 0) throw new Error(setup.stderr);
@@ -44,6 +56,7 @@ async function server(): Promise<void> {
         '--client',
         services.modelServer.url,
         join(images, 'test'),
+        ...(SMOKE ? ['--smoke'] : []),
       ],
       {
         maxBuffer: 16 * 1024 * 1024,

@@ -3,15 +3,16 @@
  * and the charts' axis labels, and saves a full-page screenshot (bench/results/report.png).
  *   node --import tsx bench/report-screenshot.ts [REPORT_HTML]
  * Without an argument, the newest run's report under .scones/runs (make one with
- * `npm start -- --source images:../shared/data/cifar100-vehicles`).
+ * `npm start -- --source images:../shared/data/cifar100-vehicles`). `--smoke`: the report of a one-epoch run
+ * on 40 synthetic images, its screenshot in a scratch folder.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { checkPage, ensureChromium } from '../test/helpers/chromium.js';
-import { ROOT, record } from './common.js';
+import { ARGS, ROOT, record, requireSharedImages, SMOKE, scratchDir } from './common.js';
 
-function newestRunReport(): string | undefined {
-  const runs = join(ROOT, '.scones', 'runs');
+function newestRunReport(workDir = join(ROOT, '.scones')): string | undefined {
+  const runs = join(workDir, 'runs');
   if (!existsSync(runs)) return undefined;
   return readdirSync(runs)
     .map((run) => join(runs, run, 'report', 'report.html'))
@@ -19,7 +20,28 @@ function newestRunReport(): string | undefined {
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
 }
 
-const report = process.argv[2] ?? newestRunReport();
+/** A one-epoch run on synthetic images, for --smoke: the report of the current code, whatever is on disk. */
+async function smokeRunReport(): Promise<string | undefined> {
+  const { runCli } = await import('../test/helpers/workspace.js');
+  const dir = scratchDir('report-smoke');
+  const images = requireSharedImages('report-screenshot');
+  const args = [
+    'run',
+    '--source',
+    `images:${images}`,
+    '--epochs',
+    '1',
+    '--min-accuracy',
+    '0',
+    '--count',
+    '2',
+  ];
+  const run = await runCli(args, { cwd: dir });
+  if (run.code !== 0) throw new Error(run.stderr);
+  return newestRunReport(join(dir, '.scones'));
+}
+
+const report = ARGS[0] ?? (SMOKE ? await smokeRunReport() : newestRunReport());
 if (report === undefined) {
   process.stdout.write(
     'report-screenshot: skipped, no run report here: pass a report.html or run `npm start` first\n',
@@ -31,7 +53,9 @@ if ('missing' in chromium) {
   process.stdout.write(`report-screenshot: skipped, ${chromium.missing}\n`);
   process.exit(0);
 }
-const png = join(ROOT, 'bench', 'results', 'report.png');
+const png = SMOKE
+  ? join(scratchDir('report-png'), 'report.png')
+  : join(ROOT, 'bench', 'results', 'report.png');
 const check = await checkPage(chromium.path, report, png);
 record('report-screenshot', {
   command: 'node --import tsx bench/report-screenshot.ts',

@@ -7,7 +7,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machine, ROOT } from './common.js';
 
-const BENCHMARKS = ['stage-data', 'train', 'endpoint', 'monitor-report', 'e2e', 'report-screenshot'];
+const BENCHMARKS = [
+  'stage-data',
+  'train',
+  'endpoint',
+  'monitor-report',
+  'e2e',
+  'cli-start',
+  'report-screenshot',
+];
 // `--report-only` rewrites RESULTS.md from the recorded results without running anything.
 const reportOnly = process.argv.includes('--report-only');
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));

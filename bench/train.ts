@@ -2,14 +2,15 @@
  * Held-out accuracy of the local trainer on the 1200 real images, as the mean of three training seeds:
  * each seed trains with selection (best epoch, early stopping) on the carved validation split only, then
  * the evaluate stage scores the selected model once on the 200 test images.
- * Target: mean test accuracy >= 0.90. `node --import tsx bench/train.ts [seed...]`
+ * Target: mean test accuracy >= 0.90. `node --import tsx bench/train.ts [seed...] [--smoke]`
+ * (--smoke: one seed, one epoch, 40 synthetic images).
  */
 import { loadavg } from 'node:os';
 import { runCli } from '../test/helpers/workspace.js';
-import { record, requireSharedImages, scratchDir } from './common.js';
+import { ARGS, record, requireSharedImages, SMOKE, scratchDir } from './common.js';
 
-const seeds = process.argv.slice(2).map(Number);
-const SEEDS = seeds.length > 0 ? seeds : [7, 8, 9];
+const seeds = ARGS.map(Number);
+const SEEDS = seeds.length > 0 ? seeds : SMOKE ? [7] : [7, 8, 9];
 const images = requireSharedImages('train');
 const dir = scratchDir('train');
 const staged = await runCli(['stage-data', '--source', `images:${images}`, '--run-id', 'bench', '--json'], {
@@ -25,7 +26,13 @@ const totals = JSON.parse(staged.stdout).outputs.totals as {
 const perSeed = [];
 for (const seed of SEEDS) {
   const runId = `bench-seed-${seed}`;
-  const seedArgs = ['--run-id', runId, '--set', `train.seed=${seed}`];
+  const seedArgs = [
+    '--run-id',
+    runId,
+    '--set',
+    `train.seed=${seed}`,
+    ...(SMOKE ? ['--set', 'train.epochs=1'] : []),
+  ];
   const again = await runCli(['stage-data', ...seedArgs, '--source', `images:${images}`], { cwd: dir });
   if (again.code !== 0) throw new Error(again.stderr);
   const started = performance.now();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
@@ -9,9 +9,37 @@ import { awsConfigProblems } from './backends/aws/config-checks.js';
 import { BACKENDS, DEFAULT_CONFIG_FILE, ENV } from './constants.js';
 import { DEFAULT_THRESHOLD } from './contracts/threshold.js';
 import { ConfigError } from './errors.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFile } from './util/files.js';
+import { stableStringify } from './util/stable-json.js';
 
 const probability = z.number().min(0).max(1);
-const positiveInt = z.number().int().positive();
+/** A count, bounded so that no setting can ask for unbounded memory or time. */
+const count = (max: number) => z.number().int().positive().max(max);
+/** A seed: any 32-bit integer (the seeded generators work on 32 bits). */
+const seed = z
+  .number()
+  .int()
+  .min(-(2 ** 31))
+  .max(2 ** 32 - 1);
+/** SageMaker's longest training job (StoppingCondition: 28 days). */
+const TRAINING_SECONDS_MAX = 28 * 24 * 3600;
+
+/**
+ * S3's bucket naming rules (general purpose buckets): 3-63 characters of lower-case letters, digits,
+ * dots and hyphens, starting and ending with a letter or digit, no two adjacent dots, not an IP
+ * address, none of the reserved prefixes and suffixes. Refused here, not by the store or S3 later.
+ */
+const bucketName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 characters: a-z 0-9 . -)')
+  .refine((name) => !name.includes('..'), 'an S3 bucket name has no two adjacent dots')
+  .refine((name) => !/^\d+\.\d+\.\d+\.\d+$/.test(name), 'an S3 bucket name is not an IP address')
+  .refine(
+    (name) =>
+      !/^(xn--|sthree-|amzn-s3-demo-)/.test(name) &&
+      !/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name),
+    'an S3 bucket name may not use a reserved prefix (xn--, sthree-, amzn-s3-demo-) or suffix (-s3alias, --ol-s3, .mrap, --x-s3, --table-s3)',
+  );
 
 /** A data source: `cifar100`, `synthetic`, or `images:DIR`. */
 const dataSource = z
@@ -26,10 +54,7 @@ export const configSchema = z.strictObject({
   backend: z.enum(BACKENDS).default('local'),
   region: z.string().min(1).default('us-east-1'),
   /** Artifact bucket: datasets, models, bundles, manifests, data capture. */
-  bucket: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name')
-    .default('scones-artifacts'),
+  bucket: bucketName.default('scones-artifacts'),
   /** Where the local backend keeps its state (object store, runs, deployment). */
   workDir: z.string().min(1).default('.scones'),
   data: z
@@ -37,8 +62,9 @@ export const configSchema = z.strictObject({
       source: dataSource.default('cifar100'),
       /** CIFAR-100 fine label ids or names; their order gives the labels 0..N-1. */
       classes: z
-        .array(z.union([z.number().int().min(0).max(99), z.string().min(1)]))
+        .array(z.union([z.number().int().min(0).max(99), z.string().min(1).max(200)]))
         .min(2)
+        .max(1000)
         .default([8, 48]),
       cifar100: z
         .strictObject({
@@ -52,43 +78,52 @@ export const configSchema = z.strictObject({
         .prefault({}),
       synthetic: z
         .strictObject({
-          trainPerClass: positiveInt.default(100),
-          testPerClass: positiveInt.default(25),
+          trainPerClass: count(10_000).default(100),
+          testPerClass: count(10_000).default(25),
           imageSize: z.number().int().min(8).max(512).default(32),
-          seed: z.number().int().default(42),
+          seed: seed.default(42),
         })
         .prefault({}),
       /** Images larger than this many pixels are refused before decoding (decompression bombs). */
-      maxImagePixels: positiveInt.default(16_777_216),
+      maxImagePixels: count(67_108_864).default(16_777_216),
       /** Image files larger than this many bytes are refused before reading. */
-      maxImageBytes: positiveInt.default(67_108_864),
+      maxImageBytes: count(268_435_456).default(67_108_864),
       uploadConcurrency: z.number().int().min(1).max(256).default(16),
+      /** Let identical images appear twice within one split (never across splits or labels). */
+      allowDuplicatesWithinSplit: z.boolean().default(false),
       /** Fraction of each class's training images carved out (seeded) as the validation split. */
       validationFraction: z.number().min(0.01).max(0.5).default(0.1),
     })
     .prefault({}),
   train: z
     .strictObject({
-      epochs: positiveInt.default(30),
-      batchSize: positiveInt.default(32),
-      learningRate: z.number().positive().default(0.002),
+      epochs: count(1000).default(30),
+      batchSize: count(4096).default(32),
+      learningRate: z.number().positive().max(10).default(0.002),
       /** Epochs without a better validation accuracy before stopping early. */
-      patience: z.number().int().min(1).default(6),
-      seed: z.number().int().default(7),
+      patience: count(1000).default(6),
+      seed: seed.default(7),
       augment: z.boolean().default(true),
       /** Skip training and reuse the newest completed model for this dataset. */
       reuseLastModel: z.boolean().default(false),
       sagemaker: z
         .strictObject({
           instanceType: z.string().default('ml.g4dn.xlarge'),
-          instanceCount: positiveInt.default(1),
-          volumeSizeGb: positiveInt.default(30),
-          maxRuntimeSeconds: positiveInt.default(3600),
+          instanceCount: count(100).default(1),
+          volumeSizeGb: count(16_384).default(30),
+          maxRuntimeSeconds: count(TRAINING_SECONDS_MAX).default(3600),
           spot: z.boolean().default(false),
-          maxWaitSeconds: positiveInt.default(7200),
+          maxWaitSeconds: count(TRAINING_SECONDS_MAX).default(7200),
           roleArn: z.string().optional(),
           /** Extra hyperparameters passed through to the algorithm verbatim. */
-          hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+          hyperparameters: z
+            .record(z.string().max(256), z.union([z.string().max(2500), z.number(), z.boolean()]))
+            // CreateTrainingJob's HyperParameters: at most 100 entries (the botocore model's map max).
+            .refine(
+              (entries) => Object.keys(entries).length <= 100,
+              'at most 100 hyperparameters (SageMaker)',
+            )
+            .default({}),
         })
         .prefault({}),
     })
@@ -116,6 +151,11 @@ export const configSchema = z.strictObject({
       threshold: probability.default(DEFAULT_THRESHOLD),
       /** Make the change set only and describe it (pull request previews). */
       preview: z.boolean().default(false),
+      /**
+       * Deployment guardrails on aws: how long the alarms watch a new model with all traffic before the old
+       * fleet goes (SageMaker's WaitIntervalInSeconds: at most 3600).
+       */
+      bakeSeconds: z.number().int().min(0).max(3600).default(600),
       /** Port of the local model server; 0 picks a free one. */
       localPort: z.number().int().min(0).max(65535).default(0),
     })
@@ -128,11 +168,11 @@ export const configSchema = z.strictObject({
     .prefault({}),
   testExecutions: z
     .strictObject({
-      count: positiveInt.default(30),
-      seed: z.number().int().default(11),
-      concurrency: positiveInt.default(4),
+      count: count(10_000).default(30),
+      seed: seed.default(11),
+      concurrency: count(64).default(4),
       /** How many executions may fail for a reason other than low confidence before the stage fails. */
-      errorBudget: z.number().int().min(0).default(0),
+      errorBudget: z.number().int().min(0).max(10_000).default(0),
     })
     .prefault({}),
 });
@@ -175,14 +215,12 @@ export function loadConfig(options: LoadConfigOptions = {}): { config: Config; s
       throw new ConfigError(
         `config file ${path} does not exist: check the --config path (relative paths start at ${cwd})`,
       );
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      throw new ConfigError(
-        `config file ${path} could not be read (${(error as NodeJS.ErrnoException).code}): pass a YAML file`,
-      );
-    }
+    const text = readCheckedFile(path, `config file ${path}`, {
+      maxBytes: FILE_LIMITS.config,
+      overLimit: fixedLimit('configuration files', 'pass the YAML configuration file'),
+      expected: 'a YAML file: pass the configuration file',
+      error: (message) => new ConfigError(message),
+    }).toString('utf8');
     let parsed: unknown;
     try {
       parsed = parseYaml(text);
@@ -380,18 +418,6 @@ function formatConfigIssues(error: z.ZodError, raw: unknown, known: readonly str
 /** A stable digest of the effective configuration, recorded in the run manifest. */
 export function configDigest(config: Config): string {
   return createHash('sha256').update(stableStringify(config)).digest('hex').slice(0, 16);
-}
-
-/** JSON with sorted keys, so equal values always give equal digests. */
-export function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** The user's cache directory for downloads (XDG on Linux, ~/.cache otherwise). */

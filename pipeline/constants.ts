@@ -53,7 +53,6 @@ export const FLAG_KEYS = {
   minAccuracy: 'gate.minAccuracy',
   maxRegression: 'gate.maxRegression',
   force: 'gate.force',
-  threshold: 'deploy.threshold',
   preview: 'deploy.preview',
   count: 'testExecutions.count',
   capture: 'monitor.capture',

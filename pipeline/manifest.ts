@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { MANIFEST_SCHEMA_VERSION, STAGES, type StageName } from './constants.js';
+import { deploymentSchema } from './contracts/deployment.js';
 import { evaluationRecordSchema } from './contracts/evaluation.js';
 import { testExecutionsRecordSchema } from './contracts/test-executions.js';
 import { SconesError } from './errors.js';
@@ -30,6 +31,8 @@ export const datasetRecordSchema = z.object({
   /** Digest of the test split alone (names, labels, bytes): the gate compares champions scored on the same one. */
   testSplitDigest: z.string().optional(),
   imageShape: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
+  /** Images that are exact copies of another (allowed within one split); absent in records staged before it was counted. */
+  duplicates: z.number().int().optional(),
 });
 export type DatasetRecord = z.infer<typeof datasetRecordSchema>;
 
@@ -93,14 +96,13 @@ export const deployRecordSchema = z.object({
   deployed: z.boolean(),
   preview: z.boolean(),
   stackName: z.string(),
+  /** The model deployed, or that a preview would deploy. */
   trainingId: z.string(),
-  validationAccuracy: z.number(),
-  endpointName: z.string(),
-  stateMachineArn: z.string(),
-  outputs: z.record(z.string(), z.string()),
   deploymentDigest: z.string(),
   changes: z.array(resourceChangeSchema),
   previewMarkdown: z.string().optional(),
+  /** What is deployed after the stage; a preview deploys nothing and has none. */
+  deployment: deploymentSchema.optional(),
 });
 export type DeployRecord = z.infer<typeof deployRecordSchema>;
 

@@ -1,6 +1,7 @@
 import type { Config } from './config.js';
 import type { Reporter } from './console-reporter.js';
 import type { BackendName } from './constants.js';
+import type { Deployment } from './contracts/deployment.js';
 import type { EvaluationRecord } from './contracts/evaluation.js';
 import type { ValidationPredictions } from './contracts/validation-predictions.js';
 import type { DatasetRecord, DeployRecord, Manifest, TrainRecord } from './manifest.js';
@@ -98,28 +99,6 @@ export interface Evaluator {
   }>;
 }
 
-/** The model currently serving, as the gate's champion. */
-export interface Champion {
-  trainingId: string;
-  /** Its held-out test accuracy, when its evaluation was recorded with the deployment. */
-  accuracy: number;
-  /** The test split that accuracy was measured on; without it the champion cannot be compared fairly. */
-  testSplitDigest?: string;
-  /** The dataset it was evaluated on, for messages. */
-  datasetDigest?: string;
-}
-
-/** The model a deployment serves, as the deployment recorded it. */
-export interface DeployedModel {
-  trainingId: string;
-  modelUri: string;
-  validationAccuracy: number;
-  /** The filter Lambda's confidence threshold in force. */
-  threshold: number;
-  /** Side of the served model's square input where the deployment records it (local); aws's algorithm reads it from the model. */
-  imageSide?: number;
-}
-
 /** What a deployment needs of a model: a fresh training record or the model deployed now both have it. */
 export type ModelToDeploy = Pick<TrainRecord, 'trainingId' | 'modelUri' | 'validationAccuracy'>;
 
@@ -130,6 +109,8 @@ export interface DeployRequest {
   evaluation?: EvaluationRecord | undefined;
   /** Side of the model's square input (the dataset's image size); the local endpoint serves at this size. */
   imageSide: number | undefined;
+  /** The filter Lambda's confidence threshold to deploy with. */
+  threshold: number;
   /** Make the change set only, describe it, and delete it. */
   preview: boolean;
 }
@@ -170,12 +151,10 @@ export interface Backend {
   readonly trainer: Trainer;
   readonly evaluator: Evaluator;
   readonly deployer: Deployer;
-  /** The model the current deployment serves; undefined when nothing is deployed. */
-  deployedModel(): Promise<DeployedModel | undefined>;
+  /** What is deployed now (the gate's champion, the model a preview keeps); undefined when nothing is. */
+  deployment(): Promise<Deployment | undefined>;
   /** Connects to the deployed workflow (locally: starts the model server and the functions). */
-  openWorkflow(deployment: DeployRecord, reporter: Reporter): Promise<WorkflowRunner>;
-  /** The deployed model, for the gate; undefined when nothing is deployed. */
-  champion(): Promise<Champion | undefined>;
+  openWorkflow(deployment: Deployment, reporter: Reporter): Promise<WorkflowRunner>;
   /**
    * Waits (bounded, with progress) until a run's capture has reached the store and returns the keys of its
    * capture files; absent where capture is written synchronously (local).
@@ -184,6 +163,8 @@ export interface Backend {
   /** Another bucket (an outside endpoint's capture) over the S3 data path and the standard credential chain. */
   bucketStore(bucket: string): ObjectStore;
   close(): Promise<void>;
+  /** Rejects, saying what died, when a process the backend runs on stops under a command (local: the store). */
+  readonly failed?: Promise<never>;
 }
 
 export interface BootstrapOptions {

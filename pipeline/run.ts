@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Config } from './config.js';
 import { configDigest } from './config.js';
 import { STAGES, type StageName } from './constants.js';
@@ -12,23 +14,18 @@ import {
 } from './manifest.js';
 import type { Backend } from './ports.js';
 import type { Stage, StageContext, StageResult } from './stages/context.js';
-import { deploy } from './stages/deploy.js';
-import { evaluate } from './stages/evaluate.js';
-import { gate } from './stages/gate.js';
-import { monitorReport } from './stages/monitor-report.js';
-import { stageData } from './stages/stage-data.js';
-import { testExecutions } from './stages/test-executions.js';
-import { train } from './stages/train.js';
-
-/** Each stage's implementation. */
-export const STAGE_IMPLEMENTATIONS: { [S in StageName]: Stage<S> } = {
-  'stage-data': (context) => stageData(context),
-  train,
-  evaluate,
-  gate,
-  deploy,
-  'test-executions': testExecutions,
-  'monitor-report': monitorReport,
+/** Each stage's implementation, loaded when the stage runs: a stage pays for its own heavy modules only. */
+export const STAGE_IMPLEMENTATIONS: { [S in StageName]: () => Promise<Stage<S>> } = {
+  'stage-data': async () => {
+    const { stageData } = await import('./stages/stage-data.js');
+    return (context) => stageData(context);
+  },
+  train: async () => (await import('./stages/train.js')).train,
+  evaluate: async () => (await import('./stages/evaluate.js')).evaluate,
+  gate: async () => (await import('./stages/gate.js')).gate,
+  deploy: async () => (await import('./stages/deploy.js')).deploy,
+  'test-executions': async () => (await import('./stages/test-executions.js')).testExecutions,
+  'monitor-report': async () => (await import('./stages/monitor-report.js')).monitorReport,
 };
 
 /** Stages that start a new run when no --run-id is given; the others continue the newest run. */
@@ -74,7 +71,7 @@ export async function executeStage<S extends StageName>(
   context: Omit<StageContext, 'runId'>,
   now: () => Date = () => new Date(),
 ): Promise<StageOutcome<S>> {
-  const implementation = STAGE_IMPLEMENTATIONS[stage] as Stage<S>;
+  const implementation = (await STAGE_IMPLEMENTATIONS[stage]()) as Stage<S>;
   const { reporter, backend } = context;
   return reporter.group(stage, async () => {
     const started = now();
@@ -98,6 +95,12 @@ export async function executeStage<S extends StageName>(
       `${stage} ${result.reused ? 'reused' : 'done'} in ${(record.durationMs / 1000).toFixed(1)}s: ${result.summary}`,
     );
     for (const [name, value] of Object.entries(result.stepOutputs ?? {})) reporter.output(name, value);
+    for (const [name, content] of Object.entries(result.files ?? {})) {
+      const path = join(context.config.workDir, 'runs', manifest.runId, name);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, content);
+      reporter.output(`${name.replace(/\.[^.]*$/, '')}-file`, path);
+    }
     reporter.output('run-id', manifest.runId);
     reporter.output('manifest', backend.manifests.location(manifest.runId));
     if (result.markdown !== undefined)

@@ -1,4 +1,8 @@
-import { inferenceBodySchema, type LambdaResult } from '../../pipeline/contracts/lambda.js';
+import {
+  inferenceBodySchema,
+  type LambdaResult,
+  LOW_CONFIDENCE_METRIC,
+} from '../../pipeline/contracts/lambda.js';
 import { DEFAULT_THRESHOLD } from '../../pipeline/contracts/threshold.js';
 import { ConfigurationError, ThresholdConfidenceNotMet } from '../shared/errors.js';
 import { parseEvent } from '../shared/events.js';
@@ -15,6 +19,25 @@ function threshold(): number {
   return value;
 }
 
+/**
+ * The low-confidence datum in CloudWatch's embedded metric format (CloudWatch User Guide, "Specification:
+ * Embedded metric format"): the `_aws` member declares the metric and its dimension, which are members of
+ * the same log line; Lambda's log delivery turns it into a metric without a PutMetricData call.
+ */
+function lowConfidenceDatum(low: boolean) {
+  const { namespace, name, dimension } = LOW_CONFIDENCE_METRIC;
+  return {
+    _aws: {
+      Timestamp: Date.now(),
+      CloudWatchMetrics: [
+        { Namespace: namespace, Dimensions: [[dimension]], Metrics: [{ Name: name, Unit: 'Count' }] },
+      ],
+    },
+    [dimension]: process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'filter-inferences',
+    [name]: low ? 1 : 0,
+  };
+}
+
 /** Passes the event through when the top confidence reaches THRESHOLD; otherwise fails the execution. */
 export async function handler(
   event: unknown,
@@ -25,11 +48,11 @@ export async function handler(
   const body = parseEvent(inferenceBodySchema, event);
   const top = Math.max(...body.inferences);
   if (top < limit) {
-    log.warn('confidence below threshold', { top, threshold: limit });
+    log.warn('confidence below threshold', { top, threshold: limit, ...lowConfidenceDatum(true) });
     throw new ThresholdConfidenceNotMet(
       `THRESHOLD_CONFIDENCE_NOT_MET: top confidence ${top} is below the threshold ${limit}`,
     );
   }
-  log.info('confidence meets threshold', { top, threshold: limit });
+  log.info('confidence meets threshold', { top, threshold: limit, ...lowConfidenceDatum(false) });
   return { statusCode: 200, body };
 }

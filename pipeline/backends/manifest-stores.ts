@@ -1,34 +1,11 @@
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KEYS } from '../constants.js';
 import { MANIFEST_FILE, manifestKey } from '../contracts/layout.js';
+import { SconesError } from '../errors.js';
 import { type Manifest, parseManifest } from '../manifest.js';
 import type { ManifestStore, ObjectStore } from '../ports.js';
-import { writeFailure } from '../util/files.js';
-
-/**
- * Writes a file atomically: a temporary file in the same folder, then rename. A failed write leaves the
- * old file and no temporary one, and names the path and what to do (a full disk says only "write").
- */
-export function writeFileAtomic(path: string, content: string | Uint8Array): void {
-  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    writeFileSync(temp, content);
-    renameSync(temp, path);
-  } catch (error) {
-    rmSync(temp, { force: true });
-    throw writeFailure(path, error);
-  }
-}
+import { FILE_LIMITS, fixedLimit, readCheckedFile, writeFailure, writeFileAtomic } from '../util/files.js';
 
 /** Manifests under `<workDir>/runs/<run-id>/manifest.json` (the local backend). */
 export class FileManifestStore implements ManifestStore {
@@ -41,7 +18,13 @@ export class FileManifestStore implements ManifestStore {
   async load(runId: string): Promise<Manifest | undefined> {
     const path = this.location(runId);
     if (!existsSync(path)) return undefined;
-    return parseManifest(readFileSync(path, 'utf8'), path);
+    const text = readCheckedFile(path, `run manifest ${path}`, {
+      maxBytes: FILE_LIMITS.record,
+      overLimit: fixedLimit('run manifests', 'this is not a manifest scones wrote; remove the run folder'),
+      expected: 'a manifest file: remove it (the run folder holds what scones wrote)',
+      error: (message) => new SconesError(message),
+    });
+    return parseManifest(text.toString('utf8'), path);
   }
 
   async save(manifest: Manifest): Promise<void> {

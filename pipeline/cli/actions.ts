@@ -6,18 +6,16 @@ import { ENV, ExitCode, STAGES, type StageName } from '../constants.js';
 import { InterruptedError, SconesError } from '../errors.js';
 import { newManifest, newRunId } from '../manifest.js';
 import type { Backend, WorkDirLock } from '../ports.js';
-import { executeStage, executeStages, resolveRun } from '../run.js';
-import { captureReportsDir, monitorReport } from '../stages/monitor-report.js';
 import { type CliIo, configOptions, type StageOptions } from './options.js';
 import { runSummary } from './summary.js';
 
 /** Where the backend has one (local), the work directory's lock: one process at a time owns it. */
-export function lockWorkDir(
+export async function lockWorkDir(
   config: Config,
   command: string,
   runId = `(${command})`,
-): WorkDirLock | undefined {
-  return backendModule(config).lockWorkDir?.(config, command, runId);
+): Promise<WorkDirLock | undefined> {
+  return (await backendModule(config)).lockWorkDir?.(config, command, runId);
 }
 
 export async function runCommand(
@@ -31,9 +29,10 @@ export async function runCommand(
   });
   let backend: Backend | undefined;
   let lock: WorkDirLock | undefined;
-  // Ctrl-C ends the command at once with exit 130: the stage in flight is abandoned (its section is never
-  // written, so the manifest keeps the last completed stage), and the finally below closes and unlocks.
-  let interrupt: (error: InterruptedError) => void = () => {};
+  // Ctrl-C ends the command at once with exit 130, the backend's death (its store) with exit 1: the stage in
+  // flight is abandoned (its section is never written, so the manifest keeps the last completed stage),
+  // and the finally below closes and unlocks.
+  let interrupt: (error: Error) => void = () => {};
   const interrupted = new Promise<never>((_resolve, reject) => {
     interrupt = reject;
   });
@@ -56,12 +55,16 @@ export async function runCommand(
 
   async function work(): Promise<number> {
     const { config } = loadConfig(configOptions(options, io));
-    lock = lockWorkDir(config, command, options.runId ?? '(new run)');
-    backend = await backendModule(config).open(config);
+    lock = await lockWorkDir(config, command, options.runId ?? '(new run)');
+    backend = await (await backendModule(config)).open(config);
+    // The store's death ends the command at once, whatever the stage is doing (training for minutes
+    // without a request would otherwise notice only at its next one); the finally closes and unlocks.
+    backend.failed?.catch((error: Error) => interrupt(error));
     if (command === 'monitor-report' && config.monitor.capture !== undefined) {
       await outsideCaptureReport(config, backend, reporter, options, io);
       return ExitCode.Ok;
     }
+    const { executeStage, executeStages, resolveRun } = await import('../run.js');
     const manifest = await resolveRun(backend, config, command, options.runId);
     reporter.info(`run ${manifest.runId} on the ${config.backend} backend`);
     lock?.update(manifest.runId);
@@ -94,6 +97,7 @@ async function outsideCaptureReport(
   options: StageOptions,
   io: CliIo,
 ): Promise<void> {
+  const { captureReportsDir, monitorReport } = await import('../stages/monitor-report.js');
   const reportId = options.runId ?? newRunId();
   const manifest = newManifest(reportId, backend.name, '');
   const result = await reporter.group('monitor-report', () =>

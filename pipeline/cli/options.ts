@@ -40,19 +40,13 @@ export const STAGE_FLAGS: Record<StageName | 'run', FlagName[]> = {
   train: ['epochs', 'reuseLastModel'],
   evaluate: [],
   gate: ['minAccuracy', 'maxRegression', 'force'],
-  deploy: ['threshold', 'preview'],
+  deploy: ['preview'],
   'test-executions': ['count'],
   'monitor-report': ['capture'],
-  run: ['source', 'epochs', 'reuseLastModel', 'minAccuracy', 'maxRegression', 'force', 'threshold', 'count'],
+  run: ['source', 'epochs', 'reuseLastModel', 'minAccuracy', 'maxRegression', 'force', 'count'],
 };
 
-const NUMERIC_FLAGS: ReadonlySet<FlagName> = new Set([
-  'epochs',
-  'minAccuracy',
-  'maxRegression',
-  'threshold',
-  'count',
-]);
+const NUMERIC_FLAGS: ReadonlySet<FlagName> = new Set(['epochs', 'minAccuracy', 'maxRegression', 'count']);
 
 export function flagOption(flag: FlagName): Option {
   switch (flag) {
@@ -78,10 +72,6 @@ export function flagOption(flag: FlagName): Option {
       ).argParser(fraction('--max-regression'));
     case 'force':
       return new Option('--force', 'gate: deploy even if the gate rejects the model (logged)');
-    case 'threshold':
-      return new Option('--threshold <x>', 'confidence threshold of the filter Lambda (0-1)').argParser(
-        fraction('--threshold'),
-      );
     case 'preview':
       return new Option(
         '--preview',

@@ -99,7 +99,7 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
               // Pruning runs leaves the endpoint up unless asked; a plain teardown removes it.
               deployment: options.keepRuns === undefined || options.includeDeployment === true,
             };
-            const backends = backendModule(config);
+            const backends = await backendModule(config);
             const targets = backends.teardownPlan(config, plan);
             const listed = `  - ${targets.join('\n  - ')}`;
             if (targets.length === 0) {
@@ -117,7 +117,7 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
                 return ExitCode.Ok;
               }
             }
-            const lock = lockWorkDir(config, 'teardown');
+            const lock = await lockWorkDir(config, 'teardown');
             try {
               await backends.teardown(config, plan, reporter);
             } finally {
@@ -145,7 +145,7 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
             { json: options.json === true, stage: () => 'bootstrap' },
             async () => {
               const { config } = loadConfig(configOptions(options, io));
-              const variables = await backendModule(config).bootstrap(
+              const variables = await (await backendModule(config)).bootstrap(
                 config,
                 {
                   ...(options.githubRepository === undefined
@@ -173,10 +173,10 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
       await guarded(io, undefined, { json: options.json === true, stage: () => 'serve' }, async () => {
         const { config } = loadConfig(configOptions(options, io));
         // The store and the deployment are the work directory's: no run may change them meanwhile.
-        const { serve } = backendModule(config);
+        const { serve } = await backendModule(config);
         if (serve === undefined)
           throw new SconesError(`scones serve runs the local backend only: drop --backend ${config.backend}`);
-        const lock = lockWorkDir(config, 'serve');
+        const lock = await lockWorkDir(config, 'serve');
         const stopped = new Promise<void>((resolve) => {
           process.once('SIGINT', () => resolve());
           process.once('SIGTERM', () => resolve());

@@ -6,6 +6,17 @@ import { z } from 'zod';
  */
 
 /**
+ * The filter's metric, published in its log in CloudWatch's embedded metric format (no API call): one
+ * datum per inference, 1 when filtered as low-confidence, 0 when passed, so its Average over a period is the
+ * share filtered. The template's alarm and the local deploy guard read the same names.
+ */
+export const LOW_CONFIDENCE_METRIC = {
+  namespace: 'Scones/Workflow',
+  name: 'LowConfidence',
+  dimension: 'FunctionName',
+} as const;
+
+/**
  * Each error's `name`, which Lambda reports as the errorType that a state machine's Retry/Catch (and the
  * test-executions stage) match.
  */

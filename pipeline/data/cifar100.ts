@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
 import type { Reporter } from '../console-reporter.js';
 import { DownloadError, InputError } from '../errors.js';
-import { writeFailure, writeFileFrom } from '../util/files.js';
+import { kindOfFile, writeFailure, writeFileFrom } from '../util/files.js';
 import type { ClassInfo, LabeledImage, SourceDataset, Split } from './dataset.js';
 import { encodePng, rgbaFromPlanar } from './image.js';
 
@@ -145,6 +145,9 @@ export interface DownloadOptions {
   fetch?: typeof fetch;
 }
 
+/** The real archive is 161 MB: a cached file far larger is not it. */
+const MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024;
+
 /**
  * The archive in the cache, downloading it first when absent. The MD5 is checked on every use; a
  * mismatch removes the cached file. Downloads go to a `.part` file renamed only when complete.
@@ -154,6 +157,13 @@ export async function ensureCifarArchive(options: DownloadOptions): Promise<stri
   mkdirSync(cacheDir, { recursive: true });
   const file = join(cacheDir, basename(new URL(url).pathname) || 'cifar-100-binary.tar.gz');
   if (existsSync(file)) {
+    // A FIFO or device in the cache would make the checksum read hang or never end.
+    const stats = statSync(file);
+    if (!stats.isFile() || stats.size > MAX_ARCHIVE_BYTES)
+      throw new InputError(
+        `cached archive ${file} is ${stats.isFile() ? `${stats.size} bytes, over the limit of ${MAX_ARCHIVE_BYTES}` : kindOfFile(stats)}, ` +
+          'not the CIFAR-100 archive: remove it (or set data.cifar100.cacheDir to another folder) and run again',
+      );
     const actual = await md5File(file);
     if (actual === md5) {
       reporter.info(`using cached ${file} (MD5 ok)`);

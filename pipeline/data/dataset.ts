@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
+import { decodeImage, encodePng, resizeBilinear } from './image.js';
 import { seededRandom, shuffled } from './random.js';
 
 /** The splits a source provides. */
@@ -26,6 +27,8 @@ export interface LabeledImage {
   png: Buffer;
   width: number;
   height: number;
+  /** Where the image came from, for errors: `train/bicycle/a.png`, `train.lst line 3 (train/a.png)`. */
+  origin?: string;
 }
 
 /** What a source yields: the classes and every selected image of both splits. */
@@ -66,15 +69,75 @@ export function carveValidation(
       for (const name of shuffled(names, seededRandom(seed + c.label)).slice(0, count))
         validationNames.add(name);
     }
+  // Copies of one image (allowed within a split) move together: one in train and one in validation
+  // would score the model on an image it learnt.
+  const moved = new Set(
+    dataset.images
+      .filter((image) => image.split === 'train' && validationNames.has(image.name))
+      .map((image) => contentDigest(image.png)),
+  );
   return {
     source: dataset.source,
     classes: dataset.classes,
     images: dataset.images.map((image) =>
-      image.split === 'train' && validationNames.has(image.name)
+      image.split === 'train' &&
+      (validationNames.has(image.name) || (moved.size > 0 && moved.has(contentDigest(image.png))))
         ? { ...image, split: 'validation' as const }
         : image,
     ),
   };
+}
+
+const contentDigests = new WeakMap<Buffer, string>();
+
+/** The SHA-256 of an image's bytes (remembered: the leakage check and the carve both ask). */
+export function contentDigest(png: Buffer): string {
+  let digest = contentDigests.get(png);
+  if (digest === undefined) {
+    digest = createHash('sha256').update(png).digest('hex');
+    contentDigests.set(png, digest);
+  }
+  return digest;
+}
+
+/** At most this many groups of copies are named in an error: enough to find the pattern. */
+const NAMED_GROUPS = 5;
+
+/**
+ * Finds images whose bytes are equal (PNG bytes; JPEGs compared as the PNGs they become, so two
+ * encodings of the same pixels are one image). Refused, naming the files: the same image in train and
+ * test (leakage: the test score would count images the model learnt), the same image under two labels
+ * (the data contradicts itself), and copies within one split unless `allowWithinSplit`. Returns how
+ * many images are exact copies of an earlier one (0 for a clean source).
+ */
+export function checkDuplicates(dataset: SourceDataset, allowWithinSplit: boolean): number {
+  const groups = new Map<string, LabeledImage[]>();
+  for (const image of dataset.images) {
+    const digest = contentDigest(image.png);
+    const group = groups.get(digest);
+    if (group === undefined) groups.set(digest, [image]);
+    else group.push(image);
+  }
+  const copies = [...groups.values()].filter((group) => group.length > 1);
+  const name = (image: LabeledImage) =>
+    `${image.origin ?? `${image.split}/${image.name}`} (${image.split}, ${dataset.classes[image.label]?.name ?? image.label})`;
+  const problems = copies.flatMap((group): string[] => {
+    const files = group.map(name).join(' = ');
+    if (new Set(group.map((image) => image.label)).size > 1)
+      return [`the same image under two labels: ${files}`];
+    if (new Set(group.map((image) => image.split)).size > 1)
+      return [`the same image in train and test (leakage): ${files}`];
+    return allowWithinSplit ? [] : [`the same image twice in one split: ${files}`];
+  });
+  if (problems.length > 0) {
+    const more = problems.length > NAMED_GROUPS ? `\n  ... and ${problems.length - NAMED_GROUPS} more` : '';
+    throw new InputError(
+      `${dataset.source} has ${problems.length} group${problems.length === 1 ? '' : 's'} of identical images:\n  ` +
+        `${problems.slice(0, NAMED_GROUPS).join('\n  ')}${more}\nremove the copies (keep each image once, ` +
+        'in one split, under its label); copies within one split may be allowed with data.allowDuplicatesWithinSplit=true',
+    );
+  }
+  return copies.reduce((sum, group) => sum + group.length - 1, 0);
 }
 
 /**
@@ -127,4 +190,36 @@ export function countsByClass(
     counts[image.split][name] = (counts[image.split][name] ?? 0) + 1;
   }
   return counts;
+}
+
+/**
+ * One rule for images of other sizes, the same on both backends: the dataset is staged at one square
+ * size, the shorter side of its most common size, and every image of another size is staged resized to
+ * it (bilinear, stretched like the local model's input). Both trainers then read the same pixels:
+ * the local one uses them as they are, SageMaker's `image_shape` matches every image so its algorithm
+ * neither resizes nor crops. Returns the dataset and the sizes that were resized (for a warning).
+ */
+export function stageAtOneSize(dataset: SourceDataset): {
+  dataset: SourceDataset;
+  side: number;
+  resized: Map<string, number>;
+} {
+  const counts = new Map<string, number>();
+  for (const image of dataset.images) {
+    const size = `${image.width}x${image.height}`;
+    counts.set(size, (counts.get(size) ?? 0) + 1);
+  }
+  const [common] = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0] ?? [
+    '32x32',
+  ];
+  const side = Math.min(...common.split('x').map(Number));
+  const resized = new Map([...counts].filter(([size]) => size !== `${side}x${side}`));
+  if (resized.size === 0) return { dataset, side, resized };
+  const images = dataset.images.map((image) => {
+    if (image.width === side && image.height === side) return image;
+    const decoded = decodeImage(image.png, image.origin ?? image.name, image.width * image.height);
+    const png = encodePng(resizeBilinear(decoded, side, side));
+    return { ...image, png, width: side, height: side };
+  });
+  return { dataset: { ...dataset, images }, side, resized };
 }

@@ -130,6 +130,36 @@ export function shrinkByBlocks(image: RgbaImage, side: number): RgbaImage {
   return { width, height, data };
 }
 
+/**
+ * Resizes to `width` x `height` by bilinear interpolation, as tf.image.resizeBilinear does by default
+ * (source coordinate = target coordinate x in/out, corners not aligned, no half-pixel centres), rounded
+ * to bytes. Deterministic: the same image always gives the same pixels.
+ */
+export function resizeBilinear(image: RgbaImage, width: number, height: number): RgbaImage {
+  const data = new Uint8Array(width * height * 4);
+  const scaleY = image.height / height;
+  const scaleX = image.width / width;
+  for (let y = 0; y < height; y++) {
+    const sy = y * scaleY;
+    const y0 = Math.floor(sy);
+    const y1 = Math.min(y0 + 1, image.height - 1);
+    const fy = sy - y0;
+    for (let x = 0; x < width; x++) {
+      const sx = x * scaleX;
+      const x0 = Math.floor(sx);
+      const x1 = Math.min(x0 + 1, image.width - 1);
+      const fx = sx - x0;
+      for (let c = 0; c < 4; c++) {
+        const at = (yy: number, xx: number) => image.data[(yy * image.width + xx) * 4 + c] as number;
+        const top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * fx;
+        const bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * fx;
+        data[(y * width + x) * 4 + c] = Math.round(top + (bottom - top) * fy);
+      }
+    }
+  }
+  return { width, height, data };
+}
+
 /** Encodes RGBA pixels as an RGB PNG (alpha dropped: the classifier sees three channels). Deterministic. */
 export function encodePng(image: RgbaImage): Buffer {
   const png = new PNG({ width: image.width, height: image.height });

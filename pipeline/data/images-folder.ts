@@ -1,19 +1,7 @@
-import {
-  closeSync,
-  constants,
-  existsSync,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  realpathSync,
-  type Stats,
-  statSync,
-} from 'node:fs';
+import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { InputError } from '../errors.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../util/files.js';
 import type { ClassInfo, LabeledImage, SourceDataset, Split } from './dataset.js';
 import { SPLITS } from './dataset.js';
 import { decodeImage, encodePng } from './image.js';
@@ -72,10 +60,22 @@ function readListLayout(root: string, classes: readonly ClassInfo[], limits: Lim
     const shown = relative(process.cwd(), listFile) || listFile;
     if (!existsSync(listFile))
       throw new InputError(`${shown} is missing: the list layout needs train.lst and test.lst`);
-    const entries = parseLst(readFileSync(listFile, 'utf8'), shown);
+    const text = readCheckedFile(listFile, shown, {
+      maxBytes: FILE_LIMITS.list,
+      overLimit: fixedLimit('list files', 'split the dataset or check the file'),
+      expected: 'a list file: make train.lst and test.lst text files',
+    }).toString('utf8');
+    const entries = parseLst(text, shown);
     if (entries.length === 0) throw new InputError(`${shown} lists no images: the ${split} split is empty`);
     const names = new Set<string>();
+    const listedAt = new Map<string, number>();
     for (const entry of entries) {
+      const earlier = listedAt.get(entry.path);
+      if (earlier !== undefined)
+        throw new InputError(
+          `${shown} lines ${earlier} and ${entry.line} both list ${join(split, entry.path)}: list each file once`,
+        );
+      listedAt.set(entry.path, entry.line);
       if (classes[entry.label] === undefined)
         throw new InputError(
           `${shown} line ${entry.line}: label ${entry.label} is not a configured class ` +
@@ -157,7 +157,7 @@ function loadImage(
   const decoded = decodeImage(bytes, where, limits.maxPixels);
   const png = decoded.format === 'png' ? bytes : encodePng(decoded);
   const pngName = decoded.format === 'png' ? name : `${basename(name, extname(name))}.png`;
-  return { split, label, name: pngName, png, width: decoded.width, height: decoded.height };
+  return { split, label, name: pngName, png, width: decoded.width, height: decoded.height, origin: where };
 }
 
 function uniqueName(name: string, taken: Set<string>): string {
@@ -176,19 +176,9 @@ function isSymlink(path: string): boolean {
   }
 }
 
-function kindOf(stats: Stats): string {
-  if (stats.isDirectory()) return 'a folder';
-  if (stats.isFIFO()) return 'a FIFO (named pipe)';
-  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
-  if (stats.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
 /**
  * Reads one image file after checking what it is: a symlink must stay inside the folder and lead
- * somewhere, and only a regular file within the size limit is read (a FIFO would block forever,
- * /dev/zero would never end). Opened non-blocking and checked again on the open descriptor, so a
- * file swapped for a FIFO between the check and the read cannot hang the stage either.
+ * somewhere, and only a regular file within the size limit is read (see readCheckedFile).
  */
 function readImageFile(file: string, where: string, limits: Limits): Buffer {
   if (isSymlink(file)) {
@@ -203,24 +193,9 @@ function readImageFile(file: string, where: string, limits: Limits): Buffer {
         `${where} is a symlink to ${target}, outside the images folder ${limits.root}: copy the image into the folder`,
       );
   }
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile())
-      throw new InputError(`${where} is ${kindOf(stats)}, not an image file: list image files only`);
-    if (stats.size > limits.maxBytes)
-      throw new InputError(
-        `${where} is ${stats.size} bytes, over the limit of ${limits.maxBytes} (data.maxImageBytes): resize the image or raise the limit`,
-      );
-    const bytes = Buffer.alloc(stats.size);
-    let read = 0;
-    while (read < bytes.length) {
-      const n = readSync(fd, bytes, read, bytes.length - read, read);
-      if (n === 0) break;
-      read += n;
-    }
-    return bytes.subarray(0, read);
-  } finally {
-    closeSync(fd);
-  }
+  return readCheckedFile(file, where, {
+    maxBytes: limits.maxBytes,
+    overLimit: '(data.maxImageBytes): resize the image or raise the limit',
+    expected: 'an image file: list image files only',
+  });
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -37,10 +37,12 @@ export async function startLocalObjectStore(options: {
   const directory = resolve(options.directory);
   mkdirSync(directory, { recursive: true });
   const credentials = newLocalCredentials();
+  // From the compiled CLI (scripts/build-cli.mjs) the server's bundle sits beside this code; from the
+  // sources, tsx by absolute URL (resolving the bare name would search the user's current directory).
+  const compiled = join(here, 'local-s3-server.mjs');
   const child = spawn(
     process.execPath,
-    // tsx by absolute URL: resolving the bare name would search the user's current directory.
-    ['--import', import.meta.resolve('tsx'), join(here, 'server.ts')],
+    existsSync(compiled) ? [compiled] : ['--import', import.meta.resolve('tsx'), join(here, 'server.ts')],
     {
       env: {
         ...process.env,

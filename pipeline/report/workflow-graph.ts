@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { CaseResult } from '../contracts/test-executions.js';
 
 /**
  * The state machine drawn from its Amazon States Language definition, with per-state counts of the
@@ -24,11 +25,8 @@ export function parseDefinition(text: string, where: string): StateMachineDefini
   return parsed.data;
 }
 
-export interface ExecutionOutcome {
-  outcome: 'SUCCEEDED' | 'FILTERED' | 'ERROR';
-  /** The state it stopped in, when the executions document recorded it. */
-  failedState?: string;
-}
+/** What the graph needs of an execution: how it ended and, when recorded, the state it stopped in. */
+type ExecutionOutcome = Pick<CaseResult, 'outcome' | 'failedState'>;
 
 export interface StateCounts {
   name: string;

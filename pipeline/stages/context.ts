@@ -25,6 +25,11 @@ export interface StageResult<S extends StageName> {
   markdown?: string;
   /** Step outputs in Actions. */
   stepOutputs?: Record<string, string>;
+  /**
+   * Files for later workflow steps, by name: the runner writes each in the run's folder and sets the step
+   * output `<name without extension>-file` to its path (stages write no files themselves).
+   */
+  files?: Record<string, string>;
   /** True when the stage must leave the run's manifest unwritten (a change-set preview). */
   readOnly?: boolean;
 }

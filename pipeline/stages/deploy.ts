@@ -1,5 +1,3 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { EvaluationRecord } from '../contracts/evaluation.js';
 import { stageSection } from '../manifest.js';
 import type { ModelToDeploy } from '../ports.js';
@@ -17,7 +15,7 @@ async function modelToDeploy(
 > {
   const { backend, config, reporter, manifest } = context;
   if (config.deploy.preview && stageSection(manifest, 'train') === undefined) {
-    const deployed = await backend.deployedModel();
+    const deployed = await backend.deployment();
     // Before the first deploy there is no model to keep, so nothing to compare a change set with.
     if (deployed === undefined) return undefined;
     reporter.info(`preview keeps the deployed model ${deployed.trainingId}`);
@@ -44,25 +42,25 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
   const chosen = await modelToDeploy(context);
   if (chosen === undefined) return nothingToPreview(context);
   const { model, imageSide, evaluation } = chosen;
+  const threshold = config.deploy.threshold;
   const { reused, ...record } = await backend.deployer.deploy(
-    { runId: context.runId, model, evaluation, imageSide, preview: config.deploy.preview },
+    { runId: context.runId, model, evaluation, imageSide, threshold, preview: config.deploy.preview },
     reporter,
   );
   const verb = record.preview ? 'previewed' : record.deployed ? 'deployed' : 'unchanged';
-  const previewFile =
-    record.previewMarkdown === undefined ? undefined : writePreview(context, record.previewMarkdown);
+  const endpoint = record.deployment?.endpointName ?? '(preview)';
   return {
     inputsDigest: record.deploymentDigest,
     reused,
     readOnly: record.preview,
     outputs: record,
-    summary: `${config.deploy.stackName} ${verb}: model ${record.trainingId} (${evaluation === undefined ? `validation accuracy ${record.validationAccuracy}` : `test accuracy ${evaluation.quality.accuracy.toFixed(4)}`}, threshold ${record.outputs.DeployedConfidenceThreshold ?? config.deploy.threshold}) behind endpoint ${record.endpointName || '(preview)'}`,
+    summary: `${record.stackName} ${verb}: model ${record.trainingId} (${evaluation === undefined ? `validation accuracy ${model.validationAccuracy}` : `test accuracy ${evaluation.quality.accuracy.toFixed(4)}`}, threshold ${threshold}) behind endpoint ${endpoint}`,
     markdown:
       record.previewMarkdown ??
       [
         `### deploy: ${verb}`,
         '',
-        `Stack \`${record.stackName}\`, endpoint \`${record.endpointName}\`, model \`${record.trainingId}\``,
+        `Stack \`${record.stackName}\`, endpoint \`${endpoint}\`, model \`${record.trainingId}\`, threshold ${threshold}`,
         '',
         ...record.changes.map(
           (c) =>
@@ -72,19 +70,12 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
       ].join('\n'),
     stepOutputs: {
       deployed: String(record.deployed),
-      'endpoint-name': record.endpointName,
-      'state-machine-arn': record.stateMachineArn,
-      ...(previewFile === undefined ? {} : { 'preview-file': previewFile }),
+      'endpoint-name': record.deployment?.endpointName ?? '',
+      'state-machine-arn': record.deployment?.stateMachineArn ?? '',
     },
+    // For the pull-request comment step: stdout carries workflow commands in Actions.
+    ...(record.previewMarkdown === undefined ? {} : { files: { 'preview.md': record.previewMarkdown } }),
   };
-}
-
-/** A file for the pull-request comment step: stdout carries workflow commands in Actions. */
-function writePreview(context: StageContext, markdown: string): string {
-  const file = join(context.config.workDir, 'runs', context.runId, 'change-set-preview.md');
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, markdown);
-  return file;
 }
 
 /** A preview before the first deploy: no stack and no model yet, so it says so instead of failing. */
@@ -101,16 +92,13 @@ function nothingToPreview(context: StageContext): StageResult<'deploy'> {
       preview: true,
       stackName,
       trainingId: '',
-      validationAccuracy: 0,
-      endpointName: '',
-      stateMachineArn: '',
-      outputs: {},
       deploymentDigest: '',
       changes: [],
       previewMarkdown: markdown,
     },
     summary: `${stackName}: nothing deployed yet, nothing to preview`,
     markdown,
-    stepOutputs: { deployed: 'false', 'preview-file': writePreview(context, markdown) },
+    stepOutputs: { deployed: 'false' },
+    files: { 'preview.md': markdown },
   };
 }

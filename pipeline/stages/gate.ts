@@ -1,10 +1,24 @@
 import { createHash } from 'node:crypto';
-import { stableStringify } from '../config.js';
+import type { Deployment } from '../contracts/deployment.js';
 import { SconesError, StageFailedError } from '../errors.js';
 import type { GateRecord } from '../manifest.js';
-import type { Champion } from '../ports.js';
+import { stableStringify } from '../util/stable-json.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
+
+export type Champion = NonNullable<GateRecord['champion']>;
+
+/**
+ * The deployed model as the gate's champion: its held-out test accuracy and test split when it was deployed
+ * with its evaluation; otherwise its validation figure, which no test split makes comparable.
+ */
+export function championOf(deployment: Deployment | undefined): Champion | undefined {
+  if (deployment === undefined) return undefined;
+  const { trainingId, evaluation } = deployment;
+  return evaluation === undefined
+    ? { trainingId, accuracy: deployment.validationAccuracy }
+    : { trainingId, ...evaluation };
+}
 
 export interface GateInput {
   trainingId: string;
@@ -88,7 +102,7 @@ export async function gate(context: StageContext): Promise<StageResult<'gate'>> 
     throw new SconesError(
       `the evaluation is of ${evaluation.trainingId} but the run's model is ${model.trainingId}: run \`scones evaluate --run-id ${manifest.runId}\``,
     );
-  const champion = await backend.champion();
+  const champion = championOf(await backend.deployment());
   const decision = decideGate({
     trainingId: model.trainingId,
     accuracy: evaluation.quality.accuracy,

@@ -1,11 +1,10 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { KEYS } from '../constants.js';
 import { reportPrefix } from '../contracts/layout.js';
 import { resolveClasses } from '../data/sources.js';
 import { SconesError } from '../errors.js';
+import { stageSection } from '../manifest.js';
 import type { ObjectStore } from '../ports.js';
-import { deployedThreshold, modelEvaluation } from '../report/model-context.js';
 import { trainingImageStatistics } from '../report/read.js';
 import {
   aggregateFromStore,
@@ -17,12 +16,12 @@ import {
   writeReport,
 } from '../report/report.js';
 import { parseDefinition } from '../report/workflow-graph.js';
-import { STATE_MACHINE_DEFINITION } from '../templates/template.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../util/files.js';
 import { getText } from '../util/object-text.js';
 import { keyOfUri, parseS3Uri } from '../util/s3-uri.js';
 import type { StageContext, StageResult } from './context.js';
 import { readTestExecutions } from './test-executions.js';
-import { requireStage } from './upstream.js';
+import { requireDeployment, requireStage } from './upstream.js';
 
 /** Where the report is written on this machine (the workflow uploads this folder as an artifact). */
 export function reportDir(workDir: string, runId: string): string {
@@ -42,11 +41,10 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
 
   const dataset = requireStage(manifest, 'stage-data', 'monitor-report').outputs;
   const model = requireStage(manifest, 'train', 'monitor-report').outputs;
-  const deployment = requireStage(manifest, 'deploy', 'monitor-report').outputs;
+  const deployment = requireDeployment(manifest, 'monitor-report');
   const executions = requireStage(manifest, 'test-executions', 'monitor-report').outputs;
   const document = await readTestExecutions(store, runId);
-  const captureUri = deployment.outputs.DataCaptureS3Uri ?? store.uri(KEYS.capture);
-  const prefix = `${keyOfUri(captureUri).replace(/\/+$/, '')}/${deployment.endpointName}/`;
+  const prefix = `${keyOfUri(deployment.captureUri).replace(/\/+$/, '')}/${deployment.endpointName}/`;
   // inferenceTime has one-second resolution: widen the window by a second on each side.
   const window = {
     from: Math.floor(Date.parse(executions.startedAt) / 1000) * 1000 - 1000,
@@ -61,11 +59,10 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
       `no drift baseline for model ${model.trainingId} (${(error as Error).message}): the report measures no drift`,
     );
   }
-  const threshold = deployedThreshold(deployment, config.deploy.threshold);
   const classes = dataset.classes.map((c) => c.name);
   const aggregator = new CaptureAggregator({
     classes,
-    threshold: threshold.value,
+    threshold: deployment.threshold,
     window,
     labels: labelsByInferenceId(document.results.map((r) => ({ s3Key: r.s3Key, label: r.label }))),
     minAccuracy: config.gate.minAccuracy,
@@ -78,7 +75,7 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
   );
   if (captureKeys === undefined) await aggregateFromStore(store, prefix, aggregator);
   else for (const key of captureKeys) aggregator.addFile(await getText(store, key), store.uri(key));
-  const evaluation = modelEvaluation(manifest);
+  const evaluation = stageSection(manifest, 'evaluate')?.outputs;
   const trainSection = requireStage(manifest, 'train', 'monitor-report');
   return finish(context, aggregator, `Monitor report: run ${runId}`, {
     classes,
@@ -88,13 +85,17 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
       datasetDigest: dataset.digest,
       trainedAt: trainSection.finishedAt,
       endpoint: deployment.endpointName,
-      thresholdSource: threshold.source,
+      thresholdSource: `deployed with ${deployment.stackName}`,
       runId,
       source: store.uri(prefix),
     },
     ...(evaluation === undefined ? {} : { evaluation }),
     executions: document.results,
-    stateMachine: parseDefinition(readFileSync(STATE_MACHINE_DEFINITION, 'utf8'), STATE_MACHINE_DEFINITION),
+    // The definition that ran: the one deployed, not the repository's (which may have changed since).
+    stateMachine: parseDefinition(
+      await getText(store, deployment.definitionKey),
+      store.uri(deployment.definitionKey),
+    ),
   });
 }
 
@@ -123,8 +124,16 @@ async function standaloneReport(
       throw new SconesError(
         `--capture ${capture} holds no .jsonl files: pass the folder the endpoint's data capture wrote (or an s3:// prefix)`,
       );
-    for (const file of files)
-      aggregator.addFile(readFileSync(file, 'utf8'), relative(process.cwd(), file) || file);
+    for (const file of files) {
+      const shown = relative(process.cwd(), file) || file;
+      // A link is followed and its target checked: a FIFO, device or folder is refused by name.
+      const text = readCheckedFile(file, `capture file ${shown}`, {
+        maxBytes: FILE_LIMITS.capture,
+        overLimit: fixedLimit('capture files', 'split the file or pass a folder of smaller .jsonl files'),
+        expected: 'a .jsonl capture file: pass a folder of .jsonl files (rename or remove this one)',
+      });
+      aggregator.addFile(text.toString('utf8'), shown);
+    }
   }
   return finish(context, aggregator, `Monitor report: ${capture}`, {
     classes,
@@ -137,7 +146,8 @@ async function standaloneReport(
 }
 
 function jsonlFiles(path: string): string[] {
-  if (statSync(path).isFile()) return [path];
+  // Anything but a folder is read as one capture file, and refused by name if it is not a regular one.
+  if (!statSync(path).isDirectory()) return [path];
   return readdirSync(path, { recursive: true, encoding: 'utf8' })
     .filter((name) => name.endsWith('.jsonl'))
     .sort()

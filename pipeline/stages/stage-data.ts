@@ -10,10 +10,12 @@ import {
 import {
   carveValidation,
   checkClassCoverage,
+  checkDuplicates,
   countsByClass,
   datasetDigest,
   STAGED_SPLITS,
   type StagedDataset,
+  stageAtOneSize,
 } from '../data/dataset.js';
 import { formatLst, parseLst } from '../data/lst.js';
 import { loadSource } from '../data/sources.js';
@@ -37,23 +39,54 @@ export async function stageData(
   options: StageDataOptions = {},
 ): Promise<StageResult<'stage-data'>> {
   const { config, backend, reporter } = context;
-  const dataset = carveValidation(
-    await loadSource(config, reporter, options.fetch),
-    config.data.validationFraction,
-  );
+  const source = await loadSource(config, reporter, options.fetch);
+  const duplicates = checkDuplicates(source, config.data.allowDuplicatesWithinSplit);
+  if (duplicates > 0)
+    reporter.warn(
+      `${duplicates} images are exact copies of another in the same split (data.allowDuplicatesWithinSplit)`,
+    );
+  const sized = stageAtOneSize(source);
+  if (sized.resized.size > 0)
+    reporter.warn(
+      `images of other sizes staged resized to ${sized.side}x${sized.side} (the most common size's shorter side), ` +
+        `so both backends train on the same pixels: ${[...sized.resized].map(([size, n]) => `${n} of ${size}`).join(', ')}`,
+    );
+  const dataset = carveValidation(sized.dataset, config.data.validationFraction);
   checkClassCoverage(dataset);
   const lists = splitLists(dataset);
   const digest = datasetDigest(dataset);
   const prefix = datasetPrefix(digest);
   const keys = datasetKeys(prefix);
   const store = backend.store;
-  const record = describe(dataset, digest, prefix, store, config.data.validationFraction);
+  const record = {
+    ...describe(dataset, digest, prefix, store, config.data.validationFraction),
+    duplicates,
+  };
 
   const existing = await store.head(keys.record);
-  if (existing !== undefined) {
-    const stored = await readDatasetRecord(store, keys.record);
-    reporter.info(`dataset ${digest} is already staged at ${stored.uri}: nothing uploaded`);
-    return result(stored, true);
+  const stored =
+    existing === undefined
+      ? undefined
+      : await readDatasetRecord(store, keys.record).catch((error: unknown) => {
+          if (!(error instanceof SconesError)) throw error; // the store itself failed
+          // The record is rewritten below, after every object is checked: a damaged one heals too.
+          reporter.warn(
+            `${(error as Error).message.replace(/: delete it and re-stage$/, '')}: staging again`,
+          );
+          return undefined;
+        });
+  if (stored !== undefined) {
+    // Recorded as staged is not proof: objects deleted by hand or a partial copy are noticed here, before
+    // training, and put back from the source just read.
+    const damage = await missingObjects(store, dataset, lists, prefix);
+    if (damage.length === 0) {
+      reporter.info(`dataset ${digest} is already staged at ${stored.uri}: nothing uploaded`);
+      return result(stored, true);
+    }
+    reporter.warn(
+      `dataset ${digest} is recorded as staged at ${stored.uri} but ${damage.length} of its objects are missing ` +
+        `or damaged (${damage.slice(0, 3).join(', ')}${damage.length > 3 ? ', ...' : ''}): staging them again`,
+    );
   }
 
   await uploadDataset(store, dataset, lists, prefix, config.data.uploadConcurrency, reporter);
@@ -165,6 +198,24 @@ function splitLists(dataset: StagedDataset): Map<DatasetSplit, string> {
   return lists;
 }
 
+/** The keys of a staged dataset that are absent or of another size than the source's: what a heal uploads. */
+async function missingObjects(
+  store: ObjectStore,
+  dataset: StagedDataset,
+  lists: ReadonlyMap<DatasetSplit, string>,
+  prefix: string,
+): Promise<string[]> {
+  const present = new Map<string, number>();
+  for await (const object of store.list(prefix)) present.set(object.key, object.size);
+  const expected = [
+    ...dataset.images.map(
+      (image) => [`${datasetImagesPrefix(prefix, image.split)}${image.name}`, image.png.length] as const,
+    ),
+    ...[...lists].map(([split, text]) => [datasetListKey(prefix, split), Buffer.byteLength(text)] as const),
+  ];
+  return expected.filter(([key, size]) => present.get(key) !== size).map(([key]) => key.slice(prefix.length));
+}
+
 /** Uploads images (skipping those already present with the same size, from an interrupted run) and the lists. */
 async function uploadDataset(
   store: ObjectStore,
@@ -200,7 +251,15 @@ async function uploadDataset(
 /** Reads and validates a staged dataset's record. */
 export async function readDatasetRecord(store: ObjectStore, key: string): Promise<DatasetRecord> {
   const text = Buffer.from(await store.get(key)).toString('utf8');
-  const parsed = datasetRecordSchema.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SconesError(
+      `${store.uri(key)} is not valid JSON (${(error as Error).message}; truncated?): delete it and re-stage`,
+    );
+  }
+  const parsed = datasetRecordSchema.safeParse(json);
   if (!parsed.success)
     throw new SconesError(
       `${store.uri(key)} is not a valid dataset record (${parsed.error.message}): delete it and re-stage`,

@@ -14,7 +14,7 @@ import type { ExecutionResult, ObjectStore } from '../ports.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { getText } from '../util/object-text.js';
 import type { StageContext, StageResult } from './context.js';
-import { requireStage } from './upstream.js';
+import { requireDeployment, requireStage } from './upstream.js';
 
 /** One test case: the reference workflow's input, with the true label kept aside. */
 export interface TestCase {
@@ -164,7 +164,8 @@ async function loadCases(
 export async function testExecutions(context: StageContext): Promise<StageResult<'test-executions'>> {
   const { backend, config, reporter, manifest, runId } = context;
   const dataset = requireStage(manifest, 'stage-data', 'test-executions').outputs;
-  const deployment = requireStage(manifest, 'deploy', 'test-executions').outputs;
+  const { deploymentDigest } = requireStage(manifest, 'deploy', 'test-executions').outputs;
+  const deployment = requireDeployment(manifest, 'test-executions');
   const settings = config.testExecutions;
   const cases = await loadCases(backend.store, dataset, settings.count, settings.seed, runId);
   const startedAt = new Date().toISOString();
@@ -211,7 +212,7 @@ export async function testExecutions(context: StageContext): Promise<StageResult
     );
   }
   return {
-    inputsDigest: `${deployment.deploymentDigest}-${settings.count}-${settings.seed}`,
+    inputsDigest: `${deploymentDigest}-${settings.count}-${settings.seed}`,
     reused: false,
     outputs: { resultsUri: backend.store.uri(key), startedAt, finishedAt, summary },
     summary: line,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { stableStringify } from '../config.js';
 import { SconesError } from '../errors.js';
 import type { TrainRecord } from '../manifest.js';
+import { stableStringify } from '../util/stable-json.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
 
@@ -28,7 +28,7 @@ export async function train(context: StageContext): Promise<StageResult<'train'>
   const trainingId = trainingIdFor(dataset.digest, hyperparameters, trainer);
 
   if (config.train.reuseLastModel) {
-    const deployed = await backend.deployedModel();
+    const deployed = await backend.deployment();
     if (deployed === undefined)
       throw new SconesError('--reuse-last-model: nothing is deployed to reuse; train once without it');
     // The deployed model's own training record when the trainer still has it; else what the deployment recorded.

@@ -1,4 +1,5 @@
 import type { StageName } from '../constants.js';
+import type { Deployment } from '../contracts/deployment.js';
 import { SconesError } from '../errors.js';
 import { type Manifest, type StageRecord, stageSection } from '../manifest.js';
 
@@ -15,4 +16,14 @@ export function requireStage<S extends StageName>(
         `run \`scones ${stage} --run-id ${manifest.runId}\` first (or \`scones run\`)`,
     );
   return section;
+}
+
+/** What this run's deploy stage deployed; a preview (or a record older than the deployment contract) has none. */
+export function requireDeployment(manifest: Manifest, neededBy: StageName): Deployment {
+  const { deployment } = requireStage(manifest, 'deploy', neededBy).outputs;
+  if (deployment === undefined)
+    throw new SconesError(
+      `${neededBy} needs a deployment, and run ${manifest.runId}'s deploy recorded none (a preview, or a record of an older version): run \`scones deploy --run-id ${manifest.runId}\``,
+    );
+  return deployment;
 }

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
+import type { Reporter } from '../console-reporter.js';
 import { KEYS } from '../constants.js';
-import type { EvaluationRecord } from '../contracts/evaluation.js';
 import { lambdaKey, stateMachineDefinitionKey } from '../contracts/layout.js';
-import type { ModelToDeploy, ObjectStore } from '../ports.js';
+import type { DeployRequest, ObjectStore } from '../ports.js';
 import type { LambdaBundle } from './lambda-bundles.js';
 import { nameDigests } from './names.js';
-import { loadTemplate, STATE_MACHINE_DEFINITION } from './template.js';
+import { deploymentDigest, loadTemplate, STATE_MACHINE_DEFINITION } from './template.js';
 
 /** Keys of the code the template points at: content-hashed, so an unchanged bundle is never re-uploaded. */
 export function codeKeys(bundles: readonly LambdaBundle[]) {
@@ -53,30 +53,40 @@ export async function uploadCode(store: ObjectStore, bundles: readonly LambdaBun
   return missing.length;
 }
 
-/** The workflow template's parameter values for this model and configuration, on either backend. */
-export function workflowParameters(options: {
+/** What a deploy applies, built once for either backend: the bundles, the template's parameters, their digest. */
+export interface DeployPlan {
+  bundles: LambdaBundle[];
+  parameters: Record<string, string>;
+  /** Equal digests deploy the same thing (`deploymentDigest`). */
+  digest: string;
+}
+
+/** The workflow template's parameter values for a deploy request, and their digest, on either backend. */
+export function planDeployment(options: {
   config: Config;
-  model: ModelToDeploy;
-  /** The model's held-out evaluation, recorded with the deployment for the next gate. */
-  evaluation?: EvaluationRecord | undefined;
-  bundles: readonly LambdaBundle[];
+  request: DeployRequest;
+  bundles: LambdaBundle[];
   inferenceImage: string;
   sageMakerRoleArn: string;
   store: ObjectStore;
-}): Record<string, string> {
-  const { config, model, bundles, store } = options;
+  reporter: Reporter;
+}): DeployPlan {
+  const { config, request, bundles, store } = options;
+  for (const b of bundles)
+    options.reporter.info(`bundle ${b.zipName}: ${(b.zipBytes / 1024).toFixed(1)} KiB`);
   const keys = codeKeys(bundles);
+  const { model, evaluation } = request;
   const values: Record<string, string> = {
     ModelDataUrl: model.modelUri,
     InferenceImage: options.inferenceImage,
     SageMakerRoleArn: options.sageMakerRoleArn,
     TrainingId: model.trainingId,
     ValidationAccuracy: String(model.validationAccuracy),
-    ModelTestAccuracy: options.evaluation === undefined ? '' : String(options.evaluation.quality.accuracy),
-    TestSplitDigest: options.evaluation?.testSplitDigest ?? '',
-    TestDatasetDigest: options.evaluation?.datasetDigest ?? '',
+    ModelTestAccuracy: evaluation === undefined ? '' : String(evaluation.quality.accuracy),
+    TestSplitDigest: evaluation?.testSplitDigest ?? '',
+    TestDatasetDigest: evaluation?.datasetDigest ?? '',
     EndpointInstanceType: config.deploy.endpointInstanceType,
-    ConfidenceThreshold: String(config.deploy.threshold),
+    ConfidenceThreshold: String(request.threshold),
     DataCaptureS3Uri: store.uri(KEYS.capture),
     DataBucket: config.bucket,
     CodeBucket: config.bucket,
@@ -84,6 +94,10 @@ export function workflowParameters(options: {
     ClassifyCodeKey: keys.classify,
     FilterCodeKey: keys.filter,
     StateMachineDefinitionKey: keys.definition,
+    BakeSeconds: String(config.deploy.bakeSeconds),
+    // What the model promised at this threshold bounds the share the filter may drop; no promise, no bound.
+    MaxLowConfidenceShare: '1',
   };
-  return { ...values, ...nameDigests(loadTemplate(), values) };
+  const parameters = { ...values, ...nameDigests(loadTemplate(), values) };
+  return { bundles, parameters, digest: deploymentDigest(config.deploy.stackName, parameters) };
 }

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CollectionTag, parse, type ScalarTag } from 'yaml';
-import { stableStringify } from '../config.js';
 import { SconesError } from '../errors.js';
+import { stableStringify } from '../util/stable-json.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const CLOUDFORMATION_DIR = join(here, '..', '..', 'cloudformation');

@@ -1,6 +1,7 @@
-import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { SconesError } from '../errors.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFileIfPresent, writeFailure } from './files.js';
 
 /** The pid alone decides whether the lock is held; the rest only names the holder in the message. */
 const lockOwnerSchema = z.object({
@@ -21,12 +22,12 @@ function alive(pid: number): boolean {
 }
 
 function readIfPresent(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  return readCheckedFileIfPresent(path, `lock file ${path}`, {
+    maxBytes: FILE_LIMITS.lock,
+    overLimit: fixedLimit('lock files', `if no scones command is running, remove ${path}`),
+    expected: `a lock file: if no scones command is running, remove ${path}`,
+    error: (message) => new SconesError(message),
+  })?.toString('utf8');
 }
 
 function parseOwner(text: string): LockOwner | undefined {
@@ -35,6 +36,19 @@ function parseOwner(text: string): LockOwner | undefined {
     return owner.success ? owner.data : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Writes the lock's content beside it; on a full, read-only or missing folder the half-written scratch
+ * file is removed and the error names the lock and what to do.
+ */
+function writeScratch(scratch: string, content: string, path: string): void {
+  try {
+    writeFileSync(scratch, content);
+  } catch (error) {
+    rmSync(scratch, { force: true });
+    throw writeFailure(path, error);
   }
 }
 
@@ -63,12 +77,12 @@ export function acquireLock(
   const scratch = `${path}.${process.pid}.tmp`;
   const marker = `${path}.steal`;
   for (let attempt = 0; ; attempt++) {
-    writeFileSync(scratch, content(owner.runId));
+    writeScratch(scratch, content(owner.runId), path);
     try {
       linkSync(scratch, path);
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw writeFailure(path, error);
     } finally {
       rmSync(scratch, { force: true });
     }
@@ -86,7 +100,7 @@ export function acquireLock(
     try {
       writeFileSync(marker, String(process.pid), { flag: 'wx' });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw writeFailure(marker, error);
       pause(STEAL_WAIT_MS); // another starter is removing the stale lock
       continue;
     }
@@ -101,8 +115,13 @@ export function acquireLock(
   return {
     update: (runId: string) => {
       // Written beside and renamed over, so a concurrent reader never sees a half-written owner.
-      writeFileSync(scratch, content(runId));
-      renameSync(scratch, path);
+      writeScratch(scratch, content(runId), path);
+      try {
+        renameSync(scratch, path);
+      } catch (error) {
+        rmSync(scratch, { force: true });
+        throw writeFailure(path, error);
+      }
     },
     release: () => {
       if (ours()) rmSync(path, { force: true });

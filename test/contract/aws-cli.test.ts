@@ -8,7 +8,6 @@ import {
   DescribeChangeSetCommand,
   DescribeStacksCommand,
   ExecuteChangeSetCommand,
-  type Parameter,
 } from '@aws-sdk/client-cloudformation';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
@@ -28,6 +27,7 @@ import { configDigest } from '../../pipeline/config.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import { newManifest } from '../../pipeline/manifest.js';
 import { captureLine, fakeBucket } from '../helpers/fake-bucket.js';
+import { describedWorkflowStack } from '../helpers/workflow-stack.js';
 import { captureReporter, runCli, tempDir, testConfig } from '../helpers/workspace.js';
 
 const BUCKET = 'team-artifacts';
@@ -58,21 +58,11 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
 
   it('deploy --preview with the preview role (s3:ListBucket only under lambdas/, templates/, runs/): exit 0, nothing written to S3, no stack change executed', async () => {
     fakeBucket(s3, { canList: PREVIEW_ROLE_LISTS });
-    const deployed: Parameter[] = [
-      { ParameterKey: 'TrainingId', ParameterValue: 't-deployed' },
-      { ParameterKey: 'ModelDataUrl', ParameterValue: `s3://${BUCKET}/models/t-deployed/model.tar.gz` },
-      { ParameterKey: 'ValidationAccuracy', ParameterValue: '0.9' },
-      // DescribeStacks (API reference, Stack.Parameters) lists every parameter, defaults included.
-      { ParameterKey: 'ConfidenceThreshold', ParameterValue: '0.93' },
-    ];
     cfn.on(DescribeStacksCommand).resolves({
       Stacks: [
-        {
-          StackName: 'scones-workflow',
-          StackStatus: 'UPDATE_COMPLETE',
-          CreationTime: new Date(),
-          Parameters: deployed,
-        },
+        describedWorkflowStack('UPDATE_COMPLETE', {
+          ModelDataUrl: `s3://${BUCKET}/models/t-deployed/model.tar.gz`,
+        }),
       ],
     });
     cfn.on(CreateChangeSetCommand).resolves({});
@@ -135,7 +125,7 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
     expect(result.stderr).to.include('nothing to compare');
     expect(cfn.commandCalls(CreateChangeSetCommand)).to.have.length(0);
     expect(s3.commandCalls(PutObjectCommand)).to.have.length(0);
-    const preview = join(dir, '.scones', 'runs', 'pr-11', 'change-set-preview.md');
+    const preview = join(dir, '.scones', 'runs', 'pr-11', 'preview.md');
     expect(readFileSync(preview, 'utf8')).to.include(
       'Nothing is deployed yet, so there is nothing to compare',
     );
@@ -164,16 +154,9 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
     fakeBucket(s3, { canList: PREVIEW_ROLE_LISTS });
     cfn.on(DescribeStacksCommand).resolves({
       Stacks: [
-        {
-          StackName: 'scones-workflow',
-          StackStatus: 'UPDATE_ROLLBACK_FAILED',
-          CreationTime: new Date(),
-          Parameters: [
-            { ParameterKey: 'TrainingId', ParameterValue: 't-deployed' },
-            { ParameterKey: 'ModelDataUrl', ParameterValue: `s3://${BUCKET}/models/t-deployed/model.tar.gz` },
-            { ParameterKey: 'ConfidenceThreshold', ParameterValue: '0.93' },
-          ],
-        },
+        describedWorkflowStack('UPDATE_ROLLBACK_FAILED', {
+          ModelDataUrl: `s3://${BUCKET}/models/t-deployed/model.tar.gz`,
+        }),
       ],
     });
     const result = await runCli(
@@ -350,12 +333,19 @@ describe('aws backend through the CLI: test-executions', function () {
           preview: false,
           stackName: 'scones-workflow',
           trainingId: 't-1',
-          validationAccuracy: 0.9,
-          endpointName: 'scones-workflow-endpoint',
-          stateMachineArn: MACHINE,
-          outputs: {},
           deploymentDigest: 'x',
           changes: [],
+          deployment: {
+            stackName: 'scones-workflow',
+            trainingId: 't-1',
+            modelUri: `s3://${BUCKET}/models/t-1/model.tar.gz`,
+            validationAccuracy: 0.9,
+            threshold: 0.93,
+            endpointName: 'scones-workflow-endpoint',
+            stateMachineArn: MACHINE,
+            captureUri: `s3://${BUCKET}/data-capture`,
+            definitionKey: 'templates/state-machine.asl.json',
+          },
         }),
       },
     };

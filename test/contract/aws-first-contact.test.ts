@@ -20,6 +20,7 @@ import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { ConfigError, StageFailedError } from '../../pipeline/errors.js';
 import type { DeployRequest } from '../../pipeline/ports.js';
 import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
+import { describedWorkflowStack } from '../helpers/workflow-stack.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 const STACK = 'scones-workflow';
@@ -42,11 +43,12 @@ const request = (runId: string, preview = false): DeployRequest => ({
     validationAccuracy: 0.87,
   },
   imageSide: 32,
+  threshold: 0.93,
 });
 
 /** DescribeStacks for a stack in `status` (StackStatus values: CloudFormation API reference, "Stack"). */
 const stackIn = (status: StackStatus) => ({
-  Stacks: [{ StackName: STACK, StackStatus: status, CreationTime: new Date() }],
+  Stacks: [describedWorkflowStack(status, {}, STACK)],
 });
 
 /**

@@ -25,6 +25,7 @@ import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import type { DeployRequest } from '../../pipeline/ports.js';
 import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
+import { describedWorkflowStack } from '../helpers/workflow-stack.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 const STACK = 'scones-workflow';
@@ -34,7 +35,6 @@ const OUTPUTS = [
     OutputKey: 'StateMachineArn',
     OutputValue: 'arn:aws:states:us-east-1:123456789012:stateMachine:scones-workflow-workflow',
   },
-  { OutputKey: 'DeployedTrainingId', OutputValue: 't-abc' },
 ];
 
 /** A DescribeStacks answer: the stack in `status`, with `outputs` when given. */
@@ -42,12 +42,9 @@ function stackIn(status: StackStatus, outputs?: Output[]): DescribeStacksCommand
   return {
     $metadata: {},
     Stacks: [
-      {
-        StackName: STACK,
-        StackStatus: status,
-        CreationTime: new Date(),
-        ...(outputs ? { Outputs: outputs } : {}),
-      },
+      outputs
+        ? { ...describedWorkflowStack(status, {}, STACK), Outputs: outputs }
+        : { StackName: STACK, StackStatus: status, CreationTime: new Date() },
     ],
   };
 }
@@ -94,6 +91,7 @@ const request = (preview = false): DeployRequest => ({
     validationAccuracy: 0.87,
   },
   imageSide: 32,
+  threshold: 0.93,
 });
 
 describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () => {
@@ -165,7 +163,8 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
       'lambdas/classify-image-0123456789abcdef.zip',
     );
     expect(cfn.commandCalls(ExecuteChangeSetCommand)).to.have.length(1);
-    expect(record).to.include({ deployed: true, endpointName: 'scones-workflow-endpoint', reused: false });
+    expect(record).to.include({ deployed: true, reused: false });
+    expect(record.deployment).to.include({ endpointName: 'scones-workflow-endpoint', threshold: 0.93 });
     expect(record.changes).to.deep.equal([
       { action: 'Add', logicalId: 'Endpoint', type: 'AWS::SageMaker::Endpoint' },
     ]);
@@ -201,7 +200,8 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
     cfn.on(DeleteChangeSetCommand).resolves({});
     const { reporter, stream } = captureReporter();
     const record = await deployer().deploy(request(), reporter);
-    expect(record).to.include({ deployed: false, reused: true, endpointName: 'scones-workflow-endpoint' });
+    expect(record).to.include({ deployed: false, reused: true });
+    expect(record.deployment?.endpointName).to.equal('scones-workflow-endpoint');
     expect(cfn.commandCalls(ExecuteChangeSetCommand)).to.have.length(0);
     expect(cfn.commandCalls(DeleteChangeSetCommand)).to.have.length(1);
     expect(stream.text).to.include('nothing to deploy');

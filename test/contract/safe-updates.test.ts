@@ -38,6 +38,8 @@ const BASELINE: Record<string, string> = {
   FilterCodeKey: 'lambdas/filter-inferences-0000.zip',
   StateMachineDefinitionKey: 'templates/state-machine-0000.asl.json',
   LogRetentionDays: '30',
+  BakeSeconds: '600',
+  MaxLowConfidenceShare: '0.5',
 };
 const CHANGED: Record<string, string> = {
   ModelDataUrl: 's3://team-artifacts/models/t-2/output/model.tar.gz',
@@ -58,6 +60,8 @@ const CHANGED: Record<string, string> = {
   FilterCodeKey: 'lambdas/filter-inferences-1111.zip',
   StateMachineDefinitionKey: 'templates/state-machine-1111.asl.json',
   LogRetentionDays: '90',
+  BakeSeconds: '300',
+  MaxLowConfidenceShare: '0.2',
 };
 
 const NAME_PROPERTY = Object.fromEntries(Object.entries(NAME_LIMITS).map(([type, l]) => [type, l.property]));

@@ -1,8 +1,13 @@
 import { expect } from 'chai';
 import { PNG } from 'pngjs';
 import { openLocalBackend } from '../../pipeline/backends/local/index.js';
-import { deserializeModel, imageToInput, predictProbabilities } from '../../pipeline/backends/local/model.js';
-import { MODEL_FILES, readValidationPredictions } from '../../pipeline/backends/local/trainer.js';
+import {
+  deserializeModel,
+  imageToInput,
+  MODEL_FILES,
+  predictProbabilities,
+} from '../../pipeline/backends/local/model.js';
+import { readValidationPredictions } from '../../pipeline/backends/local/trainer.js';
 import type { Config } from '../../pipeline/config.js';
 import { parseLst } from '../../pipeline/data/lst.js';
 import { StageFailedError } from '../../pipeline/errors.js';

@@ -3,11 +3,13 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { text } from 'node:stream/consumers';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect } from 'chai';
 import { openLocalBackend, openLocalDeployment } from '../../pipeline/backends/local/index.js';
 import type { TestExecutionsDocument } from '../../pipeline/contracts/test-executions.js';
+import { FileObjectStore } from '../../pipeline/local-s3/files.js';
 import { localS3Client } from '../../pipeline/local-s3/launcher.js';
 import { parseCaptureText } from '../../pipeline/report/capture.js';
 import { classifyOutcome, readTestExecutions } from '../../pipeline/stages/test-executions.js';
@@ -119,13 +121,14 @@ describe('scones run: the whole pipeline on the local backend', function () {
     expect(executionsLine).to.match(
       /accuracy [\d.]{6} over the captured executions with ground truth \(filtered included\)$/,
     );
+    // The deployment records the model's held-out evaluation (the next gate's champion) and its threshold.
     const deployment = JSON.parse(readFileSync(join(dir, '.scones', 'deployment.json'), 'utf8')) as {
-      stack: { outputs: Record<string, string> };
+      parameters: Record<string, string>;
     };
-    expect(deployment.stack.outputs).to.include({
-      DeployedTestAccuracy: String(evaluation.quality.accuracy),
-      DeployedTestSplitDigest: evaluation.testSplitDigest,
-      DeployedConfidenceThreshold: '0.93',
+    expect(deployment.parameters).to.include({
+      ModelTestAccuracy: String(evaluation.quality.accuracy),
+      TestSplitDigest: evaluation.testSplitDigest,
+      ConfidenceThreshold: '0.93',
     });
   });
 
@@ -397,7 +400,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
   });
 
   it('counts low-confidence executions as filtered when the threshold is raised (a new deployment)', async () => {
-    const deployed = await runCli(['deploy', '--threshold', '0.99999', '--json'], { cwd: dir });
+    const deployed = await runCli(['deploy', '--set', 'deploy.threshold=0.99999', '--json'], { cwd: dir });
     expect(deployed.code, deployed.stderr).to.equal(0);
     expect(JSON.parse(deployed.stdout).outputs.deployed).to.equal(true);
     const result = await runCli(['test-executions', '--json'], { cwd: dir });
@@ -447,10 +450,12 @@ describe('scones run: the whole pipeline on the local backend', function () {
     // Assess: the document names the state from the run itself
     expect(executions.code, executions.stderr).to.equal(0);
     expect(report.code, report.stderr).to.equal(0);
-    // The document the stage wrote, read as a file of the local store (s3://bucket/key is objects/bucket/key).
+    // The document the stage wrote, read from the local store's files (its layout: pipeline/local-s3/README.md).
     const resultsUri = JSON.parse(executions.stdout).outputs.resultsUri as string;
+    const [bucket, ...path] = resultsUri.replace(/^s3:\/\//, '').split('/');
+    const files = new FileObjectStore(join(dir, '.scones', 'objects'));
     const document = JSON.parse(
-      readFileSync(join(dir, '.scones', 'objects', resultsUri.replace(/^s3:\/\//, '')), 'utf8'),
+      (await text(files.read(bucket as string, path.join('/')))) as string,
     ) as TestExecutionsDocument;
     const failed = document.results.filter((r) => r.outcome === 'ERROR');
     expect(failed.map((r) => [r.s3Key, r.error, r.failedState])).to.deep.equal([

@@ -8,6 +8,7 @@ import {
   DescribeStackEventsCommand,
   DescribeStacksCommand,
   ExecuteChangeSetCommand,
+  type StackStatus,
 } from '@aws-sdk/client-cloudformation';
 import {
   DeleteObjectCommand,
@@ -41,6 +42,7 @@ import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../pipeline/templates/template.js';
 import { insufficientCapabilities } from '../aws-models/change-set-capabilities.js';
 import { loadModel, requestProblems } from '../aws-models/request-check.js';
+import { describedWorkflowStack } from '../helpers/workflow-stack.js';
 import { TEST_ACCOUNT } from './roles.js';
 
 const MODEL_FILES = {
@@ -68,11 +70,6 @@ const ENDPOINT_PROBABILITIES = [0.97, 0.03];
 const template = loadTemplate();
 
 /** The workflow template's outputs that are a parameter's value (`!Ref Parameter`): [output, parameter]. */
-const PARAMETER_OUTPUTS = Object.entries(template.Outputs ?? {}).flatMap(([output, { Value }]) => {
-  const ref = (Value as { Ref?: unknown } | null)?.Ref;
-  return typeof ref === 'string' && ref in (template.Parameters ?? {}) ? [[output, ref] as const] : [];
-});
-
 /** The endpoint's variant as the template names it: SageMaker writes its capture under this folder. */
 const VARIANT_NAME = (() => {
   const variants = template.Resources.EndpointConfig?.Properties?.ProductionVariants as
@@ -160,6 +157,22 @@ export class FakeAws {
     } = {},
   ) {
     this.stackStatus = options.stackStatus;
+    // An existing stack that was deployed is described with every parameter and output, as DescribeStacks does.
+    const deployed =
+      options.stackStatus === undefined
+        ? undefined
+        : describedWorkflowStack(options.stackStatus as StackStatus, {}, TEST_ACCOUNT.workflowStack);
+    if (options.stackParameters === undefined && deployed !== undefined) {
+      this.stackParameters = (deployed.Parameters ?? []).map((p) => ({
+        ParameterKey: p.ParameterKey ?? '',
+        ParameterValue: p.ParameterValue ?? '',
+      }));
+      this.stackOutputs = (deployed.Outputs ?? []).map((o) => ({
+        OutputKey: o.OutputKey ?? '',
+        OutputValue: o.OutputValue ?? '',
+      }));
+      return;
+    }
     this.stackParameters = Object.entries(options.stackParameters ?? {}).map(
       ([ParameterKey, ParameterValue]) => ({
         ParameterKey,
@@ -278,25 +291,17 @@ export class FakeAws {
         ],
       };
     });
-    // The stack's outputs are the template's: resource names, and the parameters it echoes (`!Ref`), with
-    // the parameter's default when the change set did not pass it (CloudFormation User Guide, Outputs).
+    // The stack's outputs are the template's: the names of the resources it made.
     cfn.on(ExecuteChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'ExecuteChangeSet')(input);
       this.stackStatus = this.options.executeEndsIn ?? 'CREATE_COMPLETE';
       this.stackParameters = this.pendingParameters;
-      const parameter = (name: string) =>
-        this.pendingParameters.find((p) => p.ParameterKey === name)?.ParameterValue ??
-        template.Parameters?.[name]?.Default;
       this.stackOutputs = [
         { OutputKey: 'EndpointName', OutputValue: `${stackName}-endpoint` },
         {
           OutputKey: 'StateMachineArn',
           OutputValue: `arn:${partition}:states:${region}:${accountId}:stateMachine:${stackName}-workflow`,
         },
-        ...PARAMETER_OUTPUTS.flatMap(([OutputKey, name]) => {
-          const value = parameter(name);
-          return value === undefined ? [] : [{ OutputKey, OutputValue: String(value) }];
-        }),
       ];
       return {};
     });

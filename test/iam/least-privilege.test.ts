@@ -523,6 +523,9 @@ function proveRoles(mutation?: RoleMutation): void {
           ),
         },
         'AWS::SageMaker::Endpoint': { resource: sm(`endpoint/${workflowStack}-endpoint`) },
+        'AWS::CloudWatch::Alarm': {
+          resource: `arn:${partition}:cloudwatch:${region}:${accountId}:alarm:${workflowStack}-model-latency`,
+        },
         'AWS::StepFunctions::StateMachine': {
           resource: `arn:${partition}:states:${region}:${accountId}:stateMachine:${workflowStack}-workflow`,
           by: {

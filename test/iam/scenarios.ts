@@ -191,7 +191,7 @@ export async function deployRecoveryPaths(): Promise<ActorRun> {
     try {
       const { reporter } = captureReporter();
       await deployer(awsConfig())
-        .deploy({ runId: 'run-2', preview: false, model, imageSide: 8 }, reporter)
+        .deploy({ runId: 'run-2', preview: false, model, imageSide: 8, threshold: 0.93 }, reporter)
         .catch((error: Error) => {
           if (options.executeEndsIn === undefined) throw error;
         });
@@ -210,8 +210,7 @@ export async function previewJob(): Promise<ActorRun> {
     stackParameters: WORKFLOW_TEST_PARAMETERS,
     stackOutputs: {
       EndpointName: `${workflowStack}-endpoint`,
-      DeployedTrainingId: 't-abc',
-      DeployedValidationAccuracy: '0.9',
+      StateMachineArn: `arn:aws:states:us-east-1:123456789012:stateMachine:${workflowStack}-workflow`,
     },
   }).install();
   const { dir, cleanup } = tempDir('iam-preview-');

@@ -12,6 +12,7 @@ import { StageFailedError } from '../../pipeline/errors.js';
 import { newManifest } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { testExecutions } from '../../pipeline/stages/test-executions.js';
+import { fakeDeployment } from '../helpers/fake-backend.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 import { recordFaults } from './figures.js';
 
@@ -156,11 +157,13 @@ describe('reliability: AWS failures', function () {
               preview: false,
               stackName: 's',
               trainingId: 't',
-              validationAccuracy: 0.9,
-              endpointName: 'e',
-              stateMachineArn: 'arn:sm',
-              outputs: {},
               deploymentDigest: 'x',
+              deployment: fakeDeployment({
+                stackName: 's',
+                trainingId: 't',
+                endpointName: 'e',
+                stateMachineArn: 'arn:sm',
+              }),
               changes: [],
             },
           },

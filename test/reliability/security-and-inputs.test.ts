@@ -10,6 +10,7 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -23,6 +24,7 @@ import { readLocalDeployment } from '../../pipeline/backends/local/deployment-re
 import { openLocalDeployment } from '../../pipeline/backends/local/index.js';
 import { LocalStateMachineRunner } from '../../pipeline/backends/local/state-machine-runner.js';
 import { bombPng, pngBytes, writeListLayout } from '../helpers/fixtures.js';
+import { signedHeaders } from '../helpers/raw-http.js';
 import { runCli, tempDir, testConfig } from '../helpers/workspace.js';
 import { figures } from './figures.js';
 
@@ -176,6 +178,132 @@ describe('reliability: security and bad input', function () {
       figures.badInputsClearErrors++;
     } finally {
       runtime.destroy();
+      await stop();
+    }
+  });
+
+  it('the endpoint refuses before reading a body: unsigned, browser, another region, over 6 MB; and the SDK still gets answers', async () => {
+    const { backend, services, stop } = await openLocalDeployment(
+      testConfig({ workDir: join(dir, '.scones') }),
+    );
+    const { endpointName } = (
+      JSON.parse(readFileSync(join(dir, '.scones', 'deployment.json'), 'utf8')) as {
+        stack: { endpointName: string };
+      }
+    ).stack;
+    const path = `/endpoints/${endpointName}/invocations`;
+    const image = pngBytes(8, 8, 1);
+    const { port } = new URL(services.modelServer.url);
+    /**
+     * Sends the headers and 1 KiB of a body declared `declared` bytes long, and holds the rest back: an
+     * answer within 3 s is one given before the body was read.
+     */
+    const answerWithoutBody = (headers: Record<string, string>, declared: number) =>
+      new Promise<{ status: number; text: string } | 'no answer before the body'>((resolve) => {
+        const sent = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path,
+            headers: { ...headers, 'content-length': String(declared) },
+          },
+          (response) => {
+            let text = '';
+            response.on('data', (chunk: Buffer) => {
+              text += chunk.toString();
+            });
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+          },
+        );
+        sent.on('error', () => {});
+        sent.write(Buffer.alloc(1024, 1));
+        setTimeout(() => {
+          resolve('no answer before the body');
+          sent.destroy();
+        }, 3000);
+      });
+    const signed = async (extra: Record<string, string>, declared: number) =>
+      signedHeaders(
+        { endpoint: services.modelServer.url, credentials: backend.credentials },
+        'POST',
+        path,
+        { 'content-type': 'image/png', ...extra },
+        Buffer.alloc(declared),
+        { service: 'sagemaker' },
+      );
+    const otherRegion = new SageMakerRuntimeClient({
+      region: 'eu-west-1',
+      endpoint: services.modelServer.url,
+      credentials: backend.credentials,
+      maxAttempts: 1,
+    });
+    try {
+      const attempts: [string, () => Promise<unknown>, RegExp][] = [
+        [
+          'unsigned, 5 MB declared',
+          () => answerWithoutBody({ 'content-type': 'image/png' }, 5 * 1024 * 1024),
+          /^403 .*MissingAuthenticationToken|^403 .*not signed/,
+        ],
+        [
+          'a browser page (Origin), signed',
+          async () => answerWithoutBody(await signed({ origin: 'https://evil.example' }, 2048), 2048),
+          /^403 .*does not serve browser requests/,
+        ],
+        [
+          'Sec-Fetch-Site: cross-site, signed',
+          async () => answerWithoutBody(await signed({ 'sec-fetch-site': 'cross-site' }, 2048), 2048),
+          /^403 .*does not serve browser requests/,
+        ],
+        [
+          'over the 6 MB InvokeEndpoint limit, signed',
+          async () => answerWithoutBody(await signed({}, 6 * 1024 * 1024 + 1), 6 * 1024 * 1024 + 1),
+          /^413 .*Request payload exceeds the 6291456-byte limit/,
+        ],
+        [
+          'signed for another region (the SDK, eu-west-1)',
+          () =>
+            otherRegion
+              .send(
+                new InvokeEndpointCommand({
+                  EndpointName: endpointName,
+                  ContentType: 'image/png',
+                  Body: image,
+                }),
+              )
+              .then(
+                () => ({ status: 200, text: 'accepted' }),
+                (error: Error & { $metadata?: { httpStatusCode?: number } }) => ({
+                  status: error.$metadata?.httpStatusCode ?? 0,
+                  text: error.message,
+                }),
+              ),
+          /^403 .*is for region eu-west-1: this endpoint is in us-east-1/,
+        ],
+      ];
+      for (const [name, attempt, expected] of attempts) {
+        figures.badInputsTried++;
+        const answer = await attempt();
+        const shown =
+          typeof answer === 'string'
+            ? answer
+            : `${(answer as { status: number }).status} ${(answer as { text: string }).text}`;
+        expect(shown, name).to.match(expected);
+        figures.badInputsClearErrors++;
+      }
+      // The refusals closed their connections only: a well-signed request is still answered.
+      const runtime = new SageMakerRuntimeClient({
+        region: 'us-east-1',
+        endpoint: services.modelServer.url,
+        credentials: backend.credentials,
+      });
+      const answer = await runtime.send(
+        new InvokeEndpointCommand({ EndpointName: endpointName, ContentType: 'image/png', Body: image }),
+      );
+      expect(JSON.parse(Buffer.from(answer.Body as Uint8Array).toString())).to.have.length(2);
+      runtime.destroy();
+    } finally {
+      otherRegion.destroy();
       await stop();
     }
   });

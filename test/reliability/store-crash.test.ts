@@ -172,6 +172,76 @@ describe('reliability: the store process dies under a running stage', function (
     return undefined;
   }
 
+  // On one core the whole batch is computed in this thread: the store's exit must still be heard.
+  for (const cores of ['all cores', 'one core (taskset -c 0)'])
+    it(`during training on ${cores}, no request in flight: the CLI fails within 5 s, names the store, releases the lock`, async function () {
+      if (process.platform !== 'linux') this.skip(); // finds the store's pid in /proc
+      const oneCore = cores !== 'all cores';
+      const { dir, cleanup } = tempDir();
+      const scones = [
+        join(import.meta.dirname, '..', '..', 'bin', 'scones.mjs'),
+        'run',
+        '--source',
+        'synthetic',
+      ];
+      const cli = spawn(
+        oneCore ? 'taskset' : process.execPath,
+        oneCore ? ['-c', '0', process.execPath, ...scones] : scones,
+        {
+          cwd: dir,
+          env: {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME,
+            CI: 'true',
+            SCONES_DATA__SYNTHETIC__TRAIN_PER_CLASS: '200',
+            SCONES_DATA__SYNTHETIC__IMAGE_SIZE: '16',
+            // Long enough that only the store's death can end it within the test's time.
+            SCONES_TRAIN__EPOCHS: '400',
+            SCONES_TRAIN__PATIENCE: '400',
+          },
+        },
+      );
+      let stderr = '';
+      cli.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
+      try {
+        // Wait until the trainer has read the data and runs epochs: no store request is in flight.
+        for (let wait = 0; wait < 1200 && !/train: \d+\/400 epochs/.test(stderr); wait++)
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(stderr, 'training never started').to.match(/train: \d+\/400 epochs/);
+        // taskset execs node in place: the CLI keeps taskset's pid.
+        const store = childRunning(cli.pid!, 'local-s3/server.ts');
+        expect(store, 'no store process found').to.be.a('number');
+        if (oneCore) expect(stderr).to.match(/on 1 thread\(s\)/);
+        const killedAt = Date.now();
+        process.kill(store!, 'SIGKILL');
+        const code = await Promise.race([
+          exited,
+          new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000)),
+        ]);
+        const noticedWithin = Date.now() - killedAt;
+        const failed = recordFaults(1, {
+          'exit 1': code === 1,
+          'names how the store stopped': /the local object store stopped \(signal SIGKILL\)/.test(stderr),
+          // Before, training went on to its end and the failure showed only at the model's upload.
+          'noticed within 5 s': noticedWithin < 5000,
+          'the lock is released': !existsSync(join(dir, '.scones', 'lock')),
+          'no train section recorded': readdirSync(join(dir, '.scones', 'runs')).every((run) => {
+            const path = join(dir, '.scones', 'runs', run, 'manifest.json');
+            return !existsSync(path) || JSON.parse(readFileSync(path, 'utf8')).stages?.train === undefined;
+          }),
+        });
+        expect(failed, `exit ${code} ${noticedWithin} ms after the kill; stderr:\n${stderr}`).to.deep.equal(
+          [],
+        );
+      } finally {
+        cli.kill('SIGKILL');
+        cleanup();
+      }
+    });
+
   it('the CLI fails the stage at once, naming how the store stopped, releases the lock and exits 1', async function () {
     if (process.platform !== 'linux') this.skip(); // finds the store's pid in /proc
     const { dir, cleanup } = tempDir();
@@ -199,7 +269,8 @@ describe('reliability: the store process dies under a running stage', function (
       for (let wait = 0; wait < 600 && !/upload images: [1-9]/.test(stderr); wait++)
         await new Promise((resolve) => setTimeout(resolve, 100));
       expect(stderr, 'the upload never started').to.match(/upload images: [1-9]/);
-      const store = childRunning(cli.pid!, 'local-s3/server.ts');
+      // pipeline/local-s3/server.ts from the sources, dist/cli-*/local-s3-server.mjs from the compiled CLI.
+      const store = childRunning(cli.pid!, 'local-s3');
       expect(store, 'no store process found').to.be.a('number');
       const killedAt = Date.now();
       process.kill(store!, 'SIGKILL');

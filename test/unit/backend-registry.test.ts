@@ -5,24 +5,27 @@ import { parseS3Uri } from '../../pipeline/util/s3-uri.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 describe('backend registry', () => {
-  it('has one entry per backend name, chosen by configuration', () => {
+  it('has one entry per backend name, chosen by configuration', async () => {
     expect(Object.keys(BACKEND_MODULES).sort()).to.deep.equal([...BACKENDS].sort());
-    expect(backendModule(testConfig({ backend: 'aws' }))).to.equal(BACKEND_MODULES.aws);
-    expect(backendModule(testConfig({}))).to.equal(BACKEND_MODULES.local);
+    const { awsBackend } = await import('../../pipeline/backends/aws/index.js');
+    const { localBackend } = await import('../../pipeline/backends/local/index.js');
+    expect(await backendModule(testConfig({ backend: 'aws' }))).to.equal(awsBackend);
+    expect(await backendModule(testConfig({}))).to.equal(localBackend);
   });
 
-  it('serve and the work-directory lock are local capabilities only', () => {
-    expect(BACKEND_MODULES.local.serve).to.be.a('function');
-    expect(BACKEND_MODULES.local.lockWorkDir).to.be.a('function');
-    expect(BACKEND_MODULES.aws.serve).to.equal(undefined);
-    expect(BACKEND_MODULES.aws.lockWorkDir).to.equal(undefined);
+  it('serve and the work-directory lock are local capabilities only', async () => {
+    const [local, aws] = [await BACKEND_MODULES.local(), await BACKEND_MODULES.aws()];
+    expect(local.serve).to.be.a('function');
+    expect(local.lockWorkDir).to.be.a('function');
+    expect(aws.serve).to.equal(undefined);
+    expect(aws.lockWorkDir).to.equal(undefined);
   });
 
   it('the local bootstrap creates nothing and says so; the aws teardown plan names the stacks', async () => {
     const { reporter, stream } = captureReporter();
-    expect(await BACKEND_MODULES.local.bootstrap(testConfig({}), {}, reporter)).to.deep.equal({});
+    expect(await (await BACKEND_MODULES.local()).bootstrap(testConfig({}), {}, reporter)).to.deep.equal({});
     expect(stream.text).to.include('needs no bootstrap');
-    const plan = BACKEND_MODULES.aws.teardownPlan(testConfig({ backend: 'aws' }), {
+    const plan = (await BACKEND_MODULES.aws()).teardownPlan(testConfig({ backend: 'aws' }), {
       deployment: true,
       includeBootstrap: true,
     });

@@ -11,6 +11,7 @@ import { handler as filter } from '../../lambdas/filter-inferences/index.js';
 import { handler as serialize } from '../../lambdas/serialize-image-data/index.js';
 import { unwrapEvent } from '../../lambdas/shared/events.js';
 import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
+import { LOW_CONFIDENCE_METRIC } from '../../pipeline/contracts/lambda.js';
 import { SERIALIZE_IMAGE_LIMIT } from '../../pipeline/contracts/limits.js';
 import { rejection } from '../helpers/assertions.js';
 import { jpegBytes, pngBytes } from '../helpers/fixtures.js';
@@ -196,6 +197,42 @@ describe('Lambda handlers', () => {
       expect((value as Error).message).to.equal(
         'THRESHOLD_CONFIDENCE_NOT_MET: top confidence 0.6 is below the threshold 0.93',
       );
+    });
+
+    it('logs each decision as a LowConfidence datum in CloudWatch embedded metric format (1 filtered, 0 passed)', async () => {
+      process.env.AWS_LAMBDA_FUNCTION_NAME = 'scones-workflow-filter-inferences';
+      try {
+        const passed = await withLogs(() => filter({ inferences: [0.02, 0.98] }, context));
+        const low = await withLogs(() => filter({ inferences: [0.4, 0.6] }, context));
+        const datum = (logs: string) => {
+          const line = JSON.parse(logs.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
+          // The EMF specification's rules: Timestamp in ms; each directive's Namespace, its dimension sets
+          // naming string members of the same line, and its metrics naming numeric members.
+          const aws = line._aws as {
+            Timestamp: number;
+            CloudWatchMetrics: {
+              Namespace: string;
+              Dimensions: string[][];
+              Metrics: { Name: string; Unit: string }[];
+            }[];
+          };
+          expect(aws.Timestamp).to.be.a('number').and.be.closeTo(Date.now(), 60_000);
+          for (const directive of aws.CloudWatchMetrics) {
+            expect(directive.Namespace).to.equal(LOW_CONFIDENCE_METRIC.namespace);
+            for (const set of directive.Dimensions)
+              for (const name of set) expect(line[name]).to.be.a('string');
+            for (const metric of directive.Metrics) expect(line[metric.Name]).to.be.a('number');
+          }
+          return line;
+        };
+        expect(datum(passed.logs)).to.include({
+          LowConfidence: 0,
+          FunctionName: 'scones-workflow-filter-inferences',
+        });
+        expect(datum(low.logs)).to.include({ LowConfidence: 1 });
+      } finally {
+        delete process.env.AWS_LAMBDA_FUNCTION_NAME;
+      }
     });
 
     it('rejects empty or non-numeric inferences and a bad THRESHOLD', async () => {

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { deploymentFromStack } from '../../pipeline/contracts/deployment.js';
 import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
 import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
-import { deployedThreshold } from '../../pipeline/report/model-context.js';
 import {
   CaptureAggregator,
   labelsByInferenceId,
@@ -13,7 +13,6 @@ import {
 } from '../../pipeline/report/report.js';
 import { histogram, quantile } from '../../pipeline/report/statistics.js';
 import { parseDefinition } from '../../pipeline/report/workflow-graph.js';
-import { CHAMPION_OUTPUTS } from '../../pipeline/templates/champion.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../pipeline/templates/template.js';
 import { tempDir } from '../helpers/workspace.js';
 
@@ -274,33 +273,31 @@ describe('report statistics', () => {
   });
 });
 
-describe('report model context', () => {
-  const deployment = {
-    deployed: true,
-    preview: false,
+describe('deployment contract', () => {
+  const stack = {
     stackName: 'scones-local',
-    trainingId: 't',
-    validationAccuracy: 0.9,
-    endpointName: 'e',
-    stateMachineArn: 'arn',
-    outputs: {} as Record<string, string>,
-    deploymentDigest: 'd',
-    changes: [],
+    parameters: {
+      TrainingId: 't',
+      ModelDataUrl: 's3://b/models/t/model.tar.gz',
+      ValidationAccuracy: '0.9',
+      ConfidenceThreshold: '0.8',
+      DataCaptureS3Uri: 's3://b/data-capture',
+      StateMachineDefinitionKey: 'templates/sm.asl.json',
+    },
+    outputs: { EndpointName: 'e', StateMachineArn: 'arn' },
   };
 
-  it('uses the threshold the deployment recorded (the template output DeployedConfidenceThreshold), and says when it falls back to the configuration', () => {
-    // The output is the workflow template's, which both backends' deployments report.
-    expect(loadTemplate().Outputs?.[CHAMPION_OUTPUTS.threshold]?.Value).to.deep.equal({
-      Ref: 'ConfidenceThreshold',
-    });
-    const recorded = { ...deployment, outputs: { [CHAMPION_OUTPUTS.threshold]: '0.8' } };
-    expect(deployedThreshold(recorded, 0.93)).to.deep.equal({
-      value: 0.8,
-      source: 'deployed with scones-local',
-    });
-    expect(deployedThreshold(deployment, 0.93)).to.deep.equal({
-      value: 0.93,
-      source: 'configuration: the deployment records no threshold',
-    });
+  it('reads the threshold from the stack parameter ConfidenceThreshold, its one source once deployed', () => {
+    expect(deploymentFromStack(stack).threshold).to.equal(0.8);
+    // The template's outputs name physical resources only: nothing echoes a parameter back.
+    const outputs = Object.values(loadTemplate().Outputs ?? {}).map((o) => JSON.stringify(o.Value));
+    expect(outputs.filter((value) => value.includes('ConfidenceThreshold'))).to.deep.equal([]);
+  });
+
+  it('refuses a stack without a threshold, naming the stack and the field', () => {
+    const { ConfidenceThreshold: _, ...parameters } = stack.parameters;
+    expect(() => deploymentFromStack({ ...stack, parameters })).to.throw(
+      /stack scones-local is not a workflow deployment: threshold/,
+    );
   });
 });

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { type DatasetRecord, newManifest, type TrainRecord, withStage } from '../../pipeline/manifest.js';
-import type { Champion, ScoredImage } from '../../pipeline/ports.js';
+import type { ScoredImage } from '../../pipeline/ports.js';
 import { evaluate } from '../../pipeline/stages/evaluate.js';
+import type { Champion } from '../../pipeline/stages/gate.js';
 import { gate } from '../../pipeline/stages/gate.js';
-import { fakeBackend, ScriptedEvaluator } from '../helpers/fake-backend.js';
+import { fakeBackend, fakeDeployment, ScriptedEvaluator } from '../helpers/fake-backend.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 const dataset: DatasetRecord = {
@@ -97,7 +98,18 @@ describe('stages on the fake backend (ports in memory)', () => {
   async function gateWith(champion: Champion | undefined, minAccuracy = 0.7) {
     const backend = fakeBackend({
       evaluator: new ScriptedEvaluator(predictions),
-      ...(champion ? { champion } : {}),
+      ...(champion
+        ? {
+            deployment: fakeDeployment({
+              trainingId: champion.trainingId,
+              evaluation: {
+                accuracy: champion.accuracy,
+                testSplitDigest: champion.testSplitDigest ?? '',
+                datasetDigest: '',
+              },
+            }),
+          }
+        : {}),
     });
     const config = testConfig({ gate: { minAccuracy, maxRegression: 0.01 } });
     const reporter = captureReporter().reporter;

@@ -313,7 +313,7 @@ describe('CloudFormation templates', function () {
       captureOutput: true,
     });
     expect(stack.definition).to.include('arn:aws:lambda:eu-west-1:000000000000:function:st-classify-image');
-    expect(stack.outputs.DeployedTrainingId).to.equal('t-abc');
+    expect(stack.outputs.EndpointName).to.equal('st-endpoint');
     expect(() =>
       resolveTemplate(
         workflow,

@@ -73,8 +73,10 @@ export function nameTimeouts<C>(client: C, service: string, limits: AwsClientLim
       try {
         return await next(args);
       } catch (error) {
-        if ((error as Error).name !== 'TimeoutError') throw error;
         const call = (context.commandName ?? 'a request').replace(/Command$/, '');
+        const named = namedFailure(error, service, call);
+        if (named !== undefined) throw named;
+        if ((error as Error).name !== 'TimeoutError') throw error;
         throw new SconesError(
           `${service} ${call} did not answer in ${limits.maxAttempts} attempts of ${limits.requestTimeoutMs / 1000} s: check the network path to ${service} (proxy, VPC endpoint, AWS_ENDPOINT_URL)`,
           { cause: error },
@@ -97,4 +99,36 @@ export function createCloudFormationClient(
     'CloudFormation',
     limits,
   );
+}
+
+/**
+ * The SDK's bare "Could not load credentials from any providers" and "getaddrinfo ENOTFOUND host" as
+ * errors saying where the SDK looked, which host did not resolve, and what to set.
+ */
+function namedFailure(error: unknown, service: string, call: string): SconesError | undefined {
+  const failure = error as { name?: string; code?: string; hostname?: string; message?: string };
+  if (failure.name === 'CredentialsProviderError') {
+    const home = process.env.HOME ?? '~';
+    const credentialsFile = process.env.AWS_SHARED_CREDENTIALS_FILE ?? `${home}/.aws/credentials`;
+    const configFile = process.env.AWS_CONFIG_FILE ?? `${home}/.aws/config`;
+    return new SconesError(
+      `${service} ${call}: no AWS credentials found. The SDK's default chain looked in the environment ` +
+        '(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), in ' +
+        `${credentialsFile} and ${configFile} (profile ${process.env.AWS_PROFILE ?? 'default'}, SSO included), ` +
+        'for a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, as GitHub OIDC sets), and at ' +
+        'the container and instance metadata endpoints. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or ' +
+        'AWS_PROFILE (after `aws configure` or `aws sso login`); in GitHub Actions, configure-aws-credentials',
+      { cause: error },
+    );
+  }
+  if (failure.code === 'ENOTFOUND' || failure.code === 'EAI_AGAIN') {
+    const host =
+      failure.hostname ?? /(?:ENOTFOUND|EAI_AGAIN) (\S+)/.exec(failure.message ?? '')?.[1] ?? 'its host';
+    return new SconesError(
+      `${service} ${call}: the host name ${host} does not resolve (DNS ${failure.code}): check the network ` +
+        'and DNS, the configured region, and AWS_ENDPOINT_URL if set',
+      { cause: error },
+    );
+  }
+  return undefined;
 }

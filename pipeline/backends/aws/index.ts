@@ -5,7 +5,6 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import type { Config } from '../../config.js';
 import { ENV } from '../../constants.js';
-import { SconesError } from '../../errors.js';
 import type { Backend, BackendModule } from '../../ports.js';
 import type { Sleep } from '../../util/time.js';
 import { ObjectStoreManifestStore } from '../manifest-stores.js';
@@ -13,7 +12,6 @@ import { S3ObjectStore } from '../s3-object-store.js';
 import { BatchTransformEvaluator } from './batch-transform-evaluator.js';
 import { bootstrap, teardown, teardownPlan } from './bootstrap.js';
 import { awaitCapture } from './capture.js';
-import { readStackChampion, readStackModel } from './champion.js';
 import {
   AWS_CLIENT_LIMITS,
   type AwsClientLimits,
@@ -23,6 +21,7 @@ import {
 } from './client-config.js';
 import { CloudFormationDeployer } from './cloudformation-deployer.js';
 import { refreshingCredentials } from './credentials.js';
+import { readStackDeployment } from './deployment.js';
 import { SageMakerTrainer } from './sagemaker-trainer.js';
 import { StepFunctionsRunner } from './step-functions-runner.js';
 
@@ -113,18 +112,12 @@ export function openAwsBackend(
       ...sleep,
       ...(now === undefined ? {} : { now: () => new Date(now()) }),
     }),
-    openWorkflow: async (deployment, reporter) => {
-      if (deployment.stateMachineArn === '')
-        throw new SconesError(
-          'the deploy stage recorded no state machine ARN (was it a preview?): run scones deploy',
-        );
-      return new StepFunctionsRunner(clients.sfn, deployment.stateMachineArn, {
+    openWorkflow: async (deployment, reporter) =>
+      new StepFunctionsRunner(clients.sfn, deployment.stateMachineArn, {
         ...sleep,
         warn: (message) => reporter.warn(message),
-      });
-    },
-    deployedModel: () => readStackModel(clients.cloudformation, config.deploy.stackName),
-    champion: () => readStackChampion(clients.cloudformation, config.deploy.stackName),
+      }),
+    deployment: () => readStackDeployment(clients.cloudformation, config.deploy.stackName),
     awaitCapture: (request, reporter) => awaitCapture(store, request, reporter, clock),
     bucketStore: (bucket) => (bucket === store.bucket ? store : new S3ObjectStore(clients.s3, bucket)),
     async close() {

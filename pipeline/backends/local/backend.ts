@@ -2,12 +2,11 @@ import { join } from 'node:path';
 import type { Config } from '../../config.js';
 import { localS3Client, startLocalObjectStore } from '../../local-s3/launcher.js';
 import type { LocalCredentials } from '../../local-s3/signature.js';
-import type { Backend, Champion } from '../../ports.js';
-import { CHAMPION_OUTPUTS, championFromOutputs } from '../../templates/champion.js';
+import type { Backend } from '../../ports.js';
 import { FileManifestStore } from '../manifest-stores.js';
 import { outsideBucketStore, S3ObjectStore } from '../s3-object-store.js';
 import { LocalDeployer } from './deployer.js';
-import { readLocalDeployment } from './deployment-record.js';
+import { localDeploymentOf, readLocalDeployment } from './deployment-record.js';
 import { LocalEvaluator } from './evaluator.js';
 import { localPaths } from './paths.js';
 import { LocalTrainer } from './trainer.js';
@@ -29,10 +28,12 @@ export async function openLocalBackend(
     trainer: new LocalTrainer(store),
     evaluator: new LocalEvaluator(store),
     deployer: new LocalDeployer(config, store, paths),
-    openWorkflow: (_deployment, reporter) =>
+    openWorkflow: (deployment, reporter) =>
       openLocalWorkflow(
         {
+          deployment,
           deploymentPath: paths.deployment,
+          stackName: config.deploy.stackName,
           store,
           s3Endpoint: server.endpoint,
           credentials: server.credentials,
@@ -41,27 +42,12 @@ export async function openLocalBackend(
         },
         reporter,
       ),
-    async deployedModel() {
-      const deployment = readLocalDeployment(paths.deployment);
-      if (deployment === undefined) return undefined;
-      return {
-        trainingId: deployment.trainingId,
-        modelUri: deployment.modelUri,
-        validationAccuracy: deployment.validationAccuracy,
-        threshold: Number(deployment.parameters.ConfidenceThreshold ?? config.deploy.threshold),
-        imageSide: deployment.side,
-      };
-    },
-    async champion(): Promise<Champion | undefined> {
-      const deployment = readLocalDeployment(paths.deployment);
-      if (deployment === undefined) return undefined;
-      const outputs: Record<string, string> = {
-        ...deployment.stack.outputs,
-        [CHAMPION_OUTPUTS.trainingId]: deployment.trainingId,
-      };
-      return championFromOutputs((key) => outputs[key]);
+    async deployment() {
+      const record = readLocalDeployment(paths.deployment);
+      return record === undefined ? undefined : localDeploymentOf(record, config.deploy.stackName);
     },
     bucketStore: (bucket) => (bucket === store.bucket ? store : outsideBucketStore(config.region, bucket)),
     close: () => server.stop(),
+    failed: server.stopped,
   };
 }

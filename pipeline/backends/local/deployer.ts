@@ -2,17 +2,18 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
 import type { Reporter } from '../../console-reporter.js';
-import { SconesError } from '../../errors.js';
-import { newLocalCredentials } from '../../local-s3/signature.js';
+import { SconesError, StageFailedError } from '../../errors.js';
+import { type LocalCredentials, newLocalCredentials } from '../../local-s3/signature.js';
 import type { DeployRecord } from '../../manifest.js';
 import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
 import { bundleLambdas } from '../../templates/lambda-bundles.js';
-import { uploadCode, workflowParameters } from '../../templates/parameters.js';
+import { type DeployPlan, planDeployment, uploadCode } from '../../templates/parameters.js';
 import { resolveTemplate } from '../../templates/resolved-template.js';
-import { deploymentDigest, loadTemplate, STATE_MACHINE_DEFINITION } from '../../templates/template.js';
-import { writeFileAtomic } from '../manifest-stores.js';
-import { type LocalDeployment, readLocalDeployment } from './deployment-record.js';
-import { startModelServer } from './model-server.js';
+import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../templates/template.js';
+import { writeFileAtomic } from '../../util/files.js';
+import { bake, recentRequests } from './bake.js';
+import { type LocalDeployment, localDeploymentOf, readLocalDeployment } from './deployment-record.js';
+import { capturePrefix, startModelServer } from './model-server.js';
 
 export const LOCAL_INFERENCE_IMAGE = 'local/scones-tfjs-model-server';
 export const LOCAL_SAGEMAKER_ROLE = 'arn:aws:iam::000000000000:role/scones-local-sagemaker';
@@ -31,85 +32,125 @@ export class LocalDeployer implements Deployer {
 
   async deploy(request: DeployRequest, reporter: Reporter): Promise<DeployRecord & { reused: boolean }> {
     const { config, store } = this;
+    const stackName = config.deploy.stackName;
     const side = request.imageSide;
     if (side === undefined)
       throw new SconesError(
         `the local endpoint needs the image size model ${request.model.trainingId} was trained at: run stage-data and train in this run`,
       );
-    const bundles = await bundleLambdas(join(this.paths.root, 'lambdas'));
-    for (const b of bundles) reporter.info(`bundle ${b.zipName}: ${(b.zipBytes / 1024).toFixed(1)} KiB`);
-    const parameters = workflowParameters({
+    const plan = planDeployment({
       config,
-      model: request.model,
-      evaluation: request.evaluation,
-      bundles,
+      request,
+      bundles: await bundleLambdas(join(this.paths.root, 'lambdas')),
       inferenceImage: LOCAL_INFERENCE_IMAGE,
       sageMakerRoleArn: LOCAL_SAGEMAKER_ROLE,
       store,
+      reporter,
     });
-    const stack = resolveTemplate(loadTemplate(), parameters, {
-      stackName: config.deploy.stackName,
+    const stack = resolveTemplate(loadTemplate(), plan.parameters, {
+      stackName,
       region: config.region,
       definition: readFileSync(STATE_MACHINE_DEFINITION, 'utf8'),
     });
-    const digest = deploymentDigest(config.deploy.stackName, parameters);
-    const record: DeployRecord = {
+    const deployment: LocalDeployment = {
+      deploymentDigest: plan.digest,
+      side,
+      deployedAt: new Date().toISOString(),
+      runId: request.runId,
+      parameters: plan.parameters,
+      stack,
+      handlers: Object.fromEntries(plan.bundles.map((b) => [b.name, b.jsPath])),
+    };
+    const record = {
       deployed: true,
       preview: request.preview,
-      stackName: config.deploy.stackName,
+      stackName,
       trainingId: request.model.trainingId,
-      validationAccuracy: request.model.validationAccuracy,
-      endpointName: stack.endpointName,
-      stateMachineArn: stack.stateMachineArn,
-      outputs: stack.outputs,
-      deploymentDigest: digest,
-      changes: [],
+      deploymentDigest: plan.digest,
+      changes: [] as DeployRecord['changes'],
+      deployment: localDeploymentOf(deployment, stackName),
     };
     const current = readLocalDeployment(this.paths.deployment);
-    if (current?.deploymentDigest === digest) {
-      reporter.info(`local deployment ${digest} is unchanged: nothing to deploy`);
+    if (current?.deploymentDigest === plan.digest) {
+      reporter.info(`local deployment ${plan.digest} is unchanged: nothing to deploy`);
       return { ...record, deployed: false, reused: true };
     }
-    record.changes = describeChanges(current, parameters);
+    record.changes = describeChanges(current, plan.parameters);
     if (request.preview) {
-      const markdown = previewMarkdown(config.deploy.stackName, record.changes);
+      const { deployment: _, ...preview } = record;
+      const markdown = previewMarkdown(stackName, record.changes);
       reporter.info(markdown);
-      return { ...record, deployed: false, previewMarkdown: markdown, reused: false };
+      return { ...preview, deployed: false, previewMarkdown: markdown, reused: false };
     }
 
-    const uploaded = await uploadCode(store, bundles);
+    const uploaded = await uploadCode(store, plan.bundles);
     reporter.info(`${uploaded} code objects uploaded to ${store.uri('lambdas/')}`);
-    // The endpoint must come up with this model before the deployment is recorded.
+    // The endpoint must come up with this model, and hold under the live traffic, before it is recorded.
+    const credentials = newLocalCredentials();
     const server = await startModelServer({
       store,
       modelUri: request.model.modelUri,
       endpointName: stack.endpointName,
       variantName: stack.variantName,
-      capture: stack.capture,
+      // The bake's replayed requests are not new traffic: nothing of them is captured.
+      capture: { ...stack.capture, destination: '' },
       side,
-      // Nobody calls this check's server: a key pair nobody holds.
-      credentials: newLocalCredentials(),
+      credentials,
+      region: config.region,
     });
-    reporter.info(
-      `endpoint ${stack.endpointName} loads model ${request.model.trainingId} (checked at ${server.url})`,
-    );
-    await server.stop();
-
-    const deployment: LocalDeployment = {
-      deploymentDigest: digest,
-      trainingId: request.model.trainingId,
-      validationAccuracy: request.model.validationAccuracy,
-      modelUri: request.model.modelUri,
-      side,
-      deployedAt: new Date().toISOString(),
-      runId: request.runId,
-      parameters,
-      stack,
-      handlers: Object.fromEntries(bundles.map((b) => [b.name, b.jsPath])),
-    };
+    try {
+      reporter.info(
+        `endpoint ${stack.endpointName} loads model ${request.model.trainingId} (checked at ${server.url})`,
+      );
+      if (current !== undefined) await this.guard(current, server.url, credentials, plan, request, reporter);
+    } finally {
+      await server.stop();
+    }
     mkdirSync(this.paths.root, { recursive: true });
     writeFileAtomic(this.paths.deployment, `${JSON.stringify(deployment, null, 2)}\n`);
     return { ...record, reused: false };
+  }
+
+  /**
+   * The local deployment guardrail: the live endpoint's recent traffic (its data capture) is replayed to the
+   * new model, watched as the template's alarms watch it on aws (errors, latency, the low-confidence share);
+   * a tripped signal fails the deploy with the live model left as it is.
+   */
+  private async guard(
+    current: LocalDeployment,
+    url: string,
+    credentials: LocalCredentials,
+    plan: DeployPlan,
+    request: DeployRequest,
+    reporter: Reporter,
+  ): Promise<void> {
+    const live = localDeploymentOf(current, this.config.deploy.stackName);
+    const requests = await recentRequests(
+      this.store,
+      `${capturePrefix(live.captureUri, this.store.bucket)}/${live.endpointName}/`,
+    );
+    if (requests.length === 0) {
+      reporter.info(`bake: endpoint ${live.endpointName} has captured no traffic to replay; not watched`);
+      return;
+    }
+    const result = await bake({
+      url,
+      endpointName: live.endpointName,
+      region: this.config.region,
+      credentials,
+      requests,
+      limits: {
+        maxLowConfidenceShare: Number(plan.parameters.MaxLowConfidenceShare),
+        threshold: request.threshold,
+        maxMeanLatencyMs: 1000,
+        seconds: this.config.deploy.bakeSeconds,
+      },
+      reporter,
+    });
+    if (result.tripped !== undefined)
+      throw new StageFailedError(
+        `rolled back: model ${request.model.trainingId} tripped ${result.tripped}, on ${result.requests} requests of the live traffic replayed during its bake; ${live.trainingId} stays live, nothing was changed`,
+      );
   }
 }
 

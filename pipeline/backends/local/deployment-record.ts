@@ -1,6 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { type Deployment, deploymentFromStack } from '../../contracts/deployment.js';
 import { SconesError } from '../../errors.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../../util/files.js';
 
 const localFunction = z.object({
   logicalId: z.string(),
@@ -11,12 +13,13 @@ const localFunction = z.object({
   timeoutSeconds: z.number(),
 });
 
-/** What the local deploy stage records: the serving model (the gate's champion) and the stack as resolved. */
+/**
+ * The local deployment as recorded: the stack's parameters and the template resolved with them, as
+ * CloudFormation would keep them (what is deployed is read from these by `deploymentFromStack`), plus
+ * what only this backend needs (the served image size, the bundled handlers).
+ */
 export const localDeploymentSchema = z.object({
   deploymentDigest: z.string(),
-  trainingId: z.string(),
-  validationAccuracy: z.number(),
-  modelUri: z.string(),
   side: z.number().int(),
   deployedAt: z.string(),
   runId: z.string(),
@@ -40,12 +43,28 @@ export const localDeploymentSchema = z.object({
 });
 export type LocalDeployment = z.infer<typeof localDeploymentSchema>;
 
+/** The deployment contract of a local record. */
+export function localDeploymentOf(record: LocalDeployment, stackName: string): Deployment {
+  return deploymentFromStack(
+    { stackName, parameters: record.parameters, outputs: record.stack.outputs },
+    record.side,
+  );
+}
+
 export function readLocalDeployment(path: string): LocalDeployment | undefined {
   if (!existsSync(path)) return undefined;
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    json = JSON.parse(
+      readCheckedFile(path, `deployment record ${path}`, {
+        maxBytes: FILE_LIMITS.record,
+        overLimit: fixedLimit('deployment records', 'run scones teardown to remove it'),
+        expected: 'a deployment record: remove it, then run scones deploy again',
+        error: (message) => new SconesError(message),
+      }).toString('utf8'),
+    );
   } catch (error) {
+    if (error instanceof SconesError) throw error;
     throw new SconesError(
       `${path} is not valid JSON (${(error as Error).message}; truncated?): run scones deploy again, or scones teardown to remove it`,
     );

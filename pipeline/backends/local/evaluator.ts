@@ -1,9 +1,9 @@
 import type { Reporter } from '../../console-reporter.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
 import { keyOfUri } from '../../util/s3-uri.js';
-import { deserializeModel, predictProbabilities } from './model.js';
+import { deserializeModel, MODEL_FILES, predictProbabilities } from './model.js';
 import { initTensorflow } from './tf.js';
-import { MODEL_FILES, readSplit } from './trainer.js';
+import { readSplit } from './trainer.js';
 
 /** Scores a locally trained model on the staged test split, in this process, as the endpoint would. */
 export class LocalEvaluator implements Evaluator {

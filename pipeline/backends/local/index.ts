@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { ConfigError } from '../../errors.js';
 import type { BackendModule } from '../../ports.js';
+import { writeFailure } from '../../util/files.js';
 import { acquireLock } from '../../util/lock.js';
 import { openLocalBackend } from './backend.js';
 import { localPaths } from './paths.js';
@@ -32,7 +33,15 @@ export const localBackend: BackendModule = {
       throw new ConfigError(
         `workDir ${config.workDir} is a file, not a folder: set workDir to a folder (or remove the file)`,
       );
-    mkdirSync(config.workDir, { recursive: true });
+    try {
+      mkdirSync(config.workDir, { recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOTDIR')
+        throw new ConfigError(
+          `workDir ${config.workDir}: a folder on its path is a file (ENOTDIR): set workDir to a folder`,
+        );
+      throw writeFailure(config.workDir, error);
+    }
     return acquireLock(localPaths(config.workDir).lock, { runId, command });
   },
   serve,

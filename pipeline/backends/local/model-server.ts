@@ -16,9 +16,8 @@ import {
 import type { ObjectStore } from '../../ports.js';
 import type { DataCaptureSettings } from '../../templates/resolved-template.js';
 import { keyOfUri, parseS3Uri } from '../../util/s3-uri.js';
-import { deserializeModel, imageToInput, predictProbabilities } from './model.js';
+import { deserializeModel, imageToInput, MODEL_FILES, predictProbabilities } from './model.js';
 import { initTensorflow } from './tf.js';
-import { MODEL_FILES } from './trainer.js';
 
 const ACCEPTED_CONTENT_TYPES = new Set(['image/png', 'image/jpeg', 'application/x-image']);
 
@@ -33,6 +32,8 @@ export interface ModelServerOptions {
   side: number;
   /** The only credentials the endpoint accepts (SigV4, service `sagemaker`): the local store's. */
   credentials: LocalCredentials;
+  /** The region requests must be signed for (the credential scope's region); any region when absent. */
+  region?: string;
   port?: number;
   /** Seconds between capture file flushes. */
   flushSeconds?: number;
@@ -143,18 +144,23 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       );
       return;
     }
+    // Everything but the signature itself (which covers the body) is checked before a byte of the body
+    // is read: what a browser sends, the key, the scope's region and service, the date, the size.
+    const refusal = refuseBeforeBody(request, options.credentials, options.region);
+    if (refusal !== undefined) {
+      // Answered, then the connection closed: the body is never read.
+      response.shouldKeepAlive = false;
+      sendError(response, refusal[1], refusal[0], refusal[2]);
+      return;
+    }
     if (endpoint !== options.endpointName) {
       sendError(response, 400, 'ValidationError', `Endpoint ${endpoint} of account 000000000000 not found.`);
       return;
     }
     const body = await readBody(request, ENDPOINT_PAYLOAD_LIMIT);
     if (body === undefined) {
-      sendError(
-        response,
-        413,
-        'ValidationError',
-        `Request payload exceeds the ${ENDPOINT_PAYLOAD_LIMIT}-byte limit.`,
-      );
+      response.shouldKeepAlive = false;
+      sendError(response, 413, 'ValidationError', TOO_LARGE);
       return;
     }
     if (!(await authorized(request, body, options.credentials, response))) return;
@@ -287,20 +293,85 @@ function header(request: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The body, or undefined once it passes `limit` bytes. */
+/** The body, or undefined as soon as it passes `limit` bytes (the rest is not read). */
 function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = false;
-    request.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    request.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks)));
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      request.off('data', onData);
+      request.pause();
+      resolve(undefined);
+    };
+    request.on('data', onData);
+    request.on('end', () => resolve(Buffer.concat(chunks)));
     request.on('error', reject);
   });
+}
+
+/** InvokeEndpoint's own words for a body over its limit (6 MB, SageMaker API Reference). */
+const TOO_LARGE = `Request payload exceeds the ${ENDPOINT_PAYLOAD_LIMIT}-byte limit.`;
+/** AWS refuses requests signed more than 15 minutes from its clock. */
+const MAX_SKEW_MS = 15 * 60 * 1000;
+
+/**
+ * What can be refused from the headers alone, as [code, status, message]: a browser's request (`Origin`,
+ * `Sec-Fetch-Site` other than `none`: a web page could otherwise make this endpoint work for it, as the
+ * store refuses them), no signature, another key, a credential scope for another service or region, a
+ * date too far from now, a declared length over the limit. The signature itself is checked once the
+ * body it covers is read.
+ */
+function refuseBeforeBody(
+  request: IncomingMessage,
+  credentials: LocalCredentials,
+  region: string | undefined,
+): [code: string, status: number, message: string] | undefined {
+  const fetchSite = header(request, 'sec-fetch-site');
+  if (header(request, 'origin') !== undefined || (fetchSite !== undefined && fetchSite !== 'none'))
+    return ['AccessDeniedException', 403, 'The local endpoint does not serve browser requests.'];
+  const authorization = header(request, 'authorization');
+  if (authorization === undefined)
+    return [
+      'MissingAuthenticationToken',
+      403,
+      'The request is not signed: sign it (SigV4) with the local credentials.',
+    ];
+  const credential = /Credential=([^,\s]+)/.exec(authorization)?.[1] ?? '';
+  const [accessKeyId, shortDate, scopeRegion, service, terminator] = credential.split('/');
+  if (accessKeyId !== credentials.accessKeyId)
+    return ['InvalidClientTokenId', 403, `The access key ID ${accessKeyId ?? ''} is not this endpoint's.`];
+  const scope = credential.split('/').slice(1).join('/');
+  if (service !== 'sagemaker' || terminator !== 'aws4_request' || shortDate === undefined)
+    return [
+      'IncompleteSignature',
+      400,
+      `The credential scope ${scope} is not <date>/<region>/sagemaker/aws4_request.`,
+    ];
+  if (region !== undefined && scopeRegion !== region)
+    return [
+      'InvalidSignatureException',
+      403,
+      `The credential scope ${scope} is for region ${scopeRegion}: this endpoint is in ${region}; sign for ${region}.`,
+    ];
+  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(header(request, 'x-amz-date') ?? '');
+  const signedAt =
+    date === null
+      ? Number.NaN
+      : Date.UTC(+date[1]!, +date[2]! - 1, +date[3]!, +date[4]!, +date[5]!, +date[6]!);
+  if (Number.isNaN(signedAt) || Math.abs(Date.now() - signedAt) > MAX_SKEW_MS)
+    return [
+      'InvalidSignatureException',
+      403,
+      'Signature expired: the request time is more than 15 minutes from the server time.',
+    ];
+  const declared = Number(header(request, 'content-length') ?? 0);
+  if (declared > ENDPOINT_PAYLOAD_LIMIT) return ['ValidationError', 413, TOO_LARGE];
+  return undefined;
 }
 
 /** Errors as SageMaker runtime returns them: restJson1 with x-amzn-ErrorType and a message. */

@@ -158,6 +158,14 @@ export interface SavedModel {
 
 export const WEIGHTS_FILE = 'weights.bin';
 
+/** The files a trained model keeps under `models/<training-id>/` (the trainer writes them; evaluate and the endpoint read them). */
+export const MODEL_FILES = {
+  modelJson: 'model.json',
+  weights: WEIGHTS_FILE,
+  metrics: 'metrics.json',
+  validationPredictions: 'validation-predictions.json',
+} as const;
+
 /** Serializes through a tf.io save handler: pure tfjs has no file:// handler. */
 export async function serializeModel(model: tfl.LayersModel): Promise<SavedModel> {
   let saved: SavedModel | undefined;

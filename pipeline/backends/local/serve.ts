@@ -40,6 +40,7 @@ export async function openLocalDeployment(config: Config): Promise<{
   try {
     const services = await startLocalServices({
       deploymentPath: localPaths(config.workDir).deployment,
+      stackName: config.deploy.stackName,
       store: backend.store,
       s3Endpoint: backend.s3Endpoint,
       credentials: backend.credentials,

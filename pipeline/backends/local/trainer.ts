@@ -1,3 +1,4 @@
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { PNG } from 'pngjs';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
@@ -26,9 +27,9 @@ import {
   fillBatch,
   imageToInput,
   LOCAL_MODEL_VERSION,
+  MODEL_FILES,
   predictProbabilities,
   serializeModel,
-  WEIGHTS_FILE,
 } from './model.js';
 import { initTensorflow, tf } from './tf.js';
 
@@ -47,13 +48,6 @@ const localHyperparameters = z.object({
   shares: z.number().int().positive(),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
-
-export const MODEL_FILES = {
-  modelJson: 'model.json',
-  weights: WEIGHTS_FILE,
-  metrics: 'metrics.json',
-  validationPredictions: 'validation-predictions.json',
-} as const;
 
 /** The hyperparameters the local trainer uses, from configuration and the dataset. */
 export function localHyperparametersFor(config: Config, dataset: DatasetRecord): LocalHyperparameters {
@@ -151,8 +145,6 @@ export class LocalTrainer implements Trainer {
     const { train, validation: validationSplit } = splits;
     const model = parallel.model;
     const random = seededRandom(hp.seed);
-    const imageSize = hp.side * hp.side * 3;
-    const batch = new Float32Array(hp.batchSize * imageSize);
     const epochs: EpochMetrics[] = [];
     let best: { accuracy: number; loss: number; epoch: number; weights: tf.Tensor[] } | undefined;
     const progress = reporter.progress('train', hp.epochs, 'epochs');
@@ -164,19 +156,7 @@ export class LocalTrainer implements Trainer {
         train.inputs.map((_, i) => i),
         random,
       );
-      let lossSum = 0;
-      let correct = 0;
-      for (let start = 0; start < order.length; start += hp.batchSize) {
-        const indices = order.slice(start, start + hp.batchSize);
-        fillBatch(batch, train.inputs, indices, hp.side, hp.augment ? { random } : undefined);
-        const step = await parallel.step(
-          batch.subarray(0, indices.length * imageSize),
-          indices.map((i) => train.labels[i] as number),
-          learningRate,
-        );
-        lossSum += step.loss * indices.length;
-        correct += step.correct;
-      }
+      const { lossSum, correct } = await trainEpoch(parallel, train, order, hp, learningRate, random);
       const probabilities = predictProbabilities(model, validationSplit.inputs, hp.side);
       const validation = evaluate(probabilities, validationSplit.labels);
       const seconds = (this.now() - epochStart) / 1000;
@@ -224,19 +204,10 @@ export class LocalTrainer implements Trainer {
     tf.dispose(best.weights);
     progress.done(`best validation accuracy ${best.accuracy.toFixed(4)} at epoch ${best.epoch}`);
 
-    const predictions: ValidationPredictions = {
-      classes: request.dataset.classes,
-      labels: validationSplit.labels,
-      probabilities: predictProbabilities(model, validationSplit.inputs, hp.side).map((p) =>
-        p.map((v) => round(v, 6)),
-      ),
-    };
-    const saved = await serializeModel(model);
-    const prefix = this.prefix(request.trainingId);
     const record: TrainRecord = {
       trainingId: request.trainingId,
       trainer: `${this.kind}/${this.version}`,
-      modelUri: this.store.uri(prefix),
+      modelUri: this.store.uri(this.prefix(request.trainingId)),
       validationAccuracy: best.accuracy,
       bestEpoch: best.epoch,
       epochs,
@@ -244,20 +215,58 @@ export class LocalTrainer implements Trainer {
       datasetDigest: request.dataset.digest,
       hyperparameters: hp,
     };
-    await this.store.put(`${prefix}${MODEL_FILES.modelJson}`, saved.modelJson, {
-      contentType: 'application/json',
-    });
-    await this.store.put(`${prefix}${MODEL_FILES.weights}`, saved.weights, {
-      contentType: 'application/octet-stream',
-    });
-    await this.store.put(`${prefix}${MODEL_FILES.validationPredictions}`, JSON.stringify(predictions), {
-      contentType: 'application/json',
-    });
-    await this.store.put(`${prefix}${MODEL_FILES.metrics}`, `${JSON.stringify(record, null, 2)}\n`, {
-      contentType: 'application/json',
+    await this.save(record, model, {
+      classes: request.dataset.classes,
+      labels: validationSplit.labels,
+      probabilities: predictProbabilities(model, validationSplit.inputs, hp.side).map((p) =>
+        p.map((v) => round(v, 6)),
+      ),
     });
     return record;
   }
+
+  /** Writes the model, its validation predictions (the drift baseline) and, last, its record (what `find` reads). */
+  private async save(record: TrainRecord, model: LayersModel, predictions: ValidationPredictions) {
+    const saved = await serializeModel(model);
+    const prefix = this.prefix(record.trainingId);
+    const json = { contentType: 'application/json' };
+    await this.store.put(`${prefix}${MODEL_FILES.modelJson}`, saved.modelJson, json);
+    await this.store.put(`${prefix}${MODEL_FILES.weights}`, saved.weights, {
+      contentType: 'application/octet-stream',
+    });
+    await this.store.put(`${prefix}${MODEL_FILES.validationPredictions}`, JSON.stringify(predictions), json);
+    await this.store.put(`${prefix}${MODEL_FILES.metrics}`, `${JSON.stringify(record, null, 2)}\n`, json);
+  }
+}
+
+/** One pass over the training images in `order`, a batch per data-parallel step; the loss and hits summed. */
+async function trainEpoch(
+  parallel: DataParallel,
+  train: Split,
+  order: number[],
+  hp: LocalHyperparameters,
+  learningRate: number,
+  random: () => number,
+): Promise<{ lossSum: number; correct: number }> {
+  const imageSize = hp.side * hp.side * 3;
+  const batch = new Float32Array(hp.batchSize * imageSize);
+  let lossSum = 0;
+  let correct = 0;
+  for (let start = 0; start < order.length; start += hp.batchSize) {
+    const indices = order.slice(start, start + hp.batchSize);
+    fillBatch(batch, train.inputs, indices, hp.side, hp.augment ? { random } : undefined);
+    const step = await parallel.step(
+      batch.subarray(0, indices.length * imageSize),
+      indices.map((i) => train.labels[i] as number),
+      learningRate,
+    );
+    lossSum += step.loss * indices.length;
+    correct += step.correct;
+    // Computed in this thread (no spare core), a step resolves without a turn of the event loop: yield
+    // one per batch, so a signal or the store's exit is heard at once, not after the last epoch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return { lossSum, correct };
 }
 
 /**
@@ -289,11 +298,32 @@ export async function readSplit(
   reporter: Reporter,
 ): Promise<{ inputs: Float32Array[]; labels: number[]; paths: string[] }> {
   const lstKey = datasetListKey(prefix, split);
-  const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
+  // A staged dataset with objects deleted or cut short names the object and the command that heals it.
+  const damaged = (key: string, error: unknown) =>
+    new SconesError(
+      `the staged dataset ${store.uri(prefix)} is damaged: ${store.uri(key)} ${
+        error instanceof SconesError && /does not exist$/.test(error.message)
+          ? 'is missing'
+          : `does not read as a PNG (${(error as Error).message})`
+      }: run \`scones stage-data\` with the same source to stage it again, then run this command again`,
+      { cause: error },
+    );
+  const entries = parseLst(
+    await getText(store, lstKey).catch((error: unknown) => {
+      throw damaged(lstKey, error);
+    }),
+    store.uri(lstKey),
+  );
   const progress = reporter.progress(`read ${split} images`, entries.length, 'images');
   const inputs = await mapConcurrent(entries, 16, async (entry) => {
-    const bytes = await store.get(`${datasetImagesPrefix(prefix, split)}${entry.path}`);
-    const png = PNG.sync.read(Buffer.from(bytes));
+    const key = `${datasetImagesPrefix(prefix, split)}${entry.path}`;
+    let png: PNG;
+    try {
+      png = PNG.sync.read(Buffer.from(await store.get(key)));
+    } catch (error) {
+      if (error instanceof SconesError && !/does not exist$/.test(error.message)) throw error;
+      throw damaged(key, error);
+    }
     progress.tick();
     return imageToInput({ width: png.width, height: png.height, data: png.data }, side);
   });

@@ -1,10 +1,12 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { Reporter } from '../../console-reporter.js';
+import type { Deployment } from '../../contracts/deployment.js';
 import { SconesError } from '../../errors.js';
 import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { ExecutionRequest, ExecutionResult, ObjectStore, WorkflowRunner } from '../../ports.js';
-import { readLocalDeployment } from './deployment-record.js';
+import { localDeploymentOf, readLocalDeployment } from './deployment-record.js';
 import { LocalLambdaRuntime } from './lambda-runtime.js';
 import { type ModelServer, startModelServer } from './model-server.js';
 import { LocalStateMachineRunner } from './state-machine-runner.js';
@@ -23,6 +25,9 @@ export interface LocalServices {
  */
 export async function startLocalServices(options: {
   deploymentPath: string;
+  stackName: string;
+  /** The deployment the caller expects to be running; the record must still be that one. */
+  deployment?: Deployment;
   store: ObjectStore;
   s3Endpoint: string;
   /** The store's credentials; the endpoint accepts the same, so the Lambdas hold one key pair. */
@@ -33,14 +38,20 @@ export async function startLocalServices(options: {
   const deployment = readLocalDeployment(options.deploymentPath);
   if (deployment === undefined)
     throw new SconesError('nothing is deployed locally: run `scones deploy` first');
+  const recorded = localDeploymentOf(deployment, options.stackName);
+  if (options.deployment !== undefined && !isDeepStrictEqual(recorded, options.deployment))
+    throw new SconesError(
+      `the local deployment now serves ${recorded.trainingId} (threshold ${recorded.threshold}), not the ${options.deployment.trainingId} (threshold ${options.deployment.threshold}) this run deployed: run scones deploy again in this run`,
+    );
   const modelServer = await startModelServer({
     store: options.store,
-    modelUri: deployment.modelUri,
+    modelUri: recorded.modelUri,
     endpointName: deployment.stack.endpointName,
     variantName: deployment.stack.variantName,
     capture: deployment.stack.capture,
     side: deployment.side,
     credentials: options.credentials,
+    region: options.region,
   });
   const bundleOf = (codeKey: string) => {
     const entry = Object.entries(deployment.handlers).find(([name]) => codeKey.includes(`/${name}-`));

@@ -1,0 +1,96 @@
+/**
+ * The compiled CLI: pipeline/cli.ts and the two files that run in their own thread or process (the
+ * data-parallel replica worker, the local object store) bundled by esbuild into dist/cli-<key>/, with
+ * node_modules left external and every `import()` its own chunk, so a stage's heavy modules load only
+ * when it runs. <key> digests the sources' paths, sizes and times: a changed source gets a new folder,
+ * so the CLI never runs stale code and concurrent first runs never write into one folder.
+ * The folder sits two levels below the root, as pipeline/<dir>/*.ts do, so their paths relative to
+ * import.meta.url (package.json, cloudformation/, lambdas/) resolve the same from the bundle.
+ *
+ *   node scripts/build-cli.mjs   (npm's `prepare`, after `npm ci`); bin/scones.mjs calls compiledCli().
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = join(ROOT, 'dist');
+const ENTRY_POINTS = {
+  cli: 'pipeline/cli.ts',
+  // data-parallel.ts starts `new URL('./replica-worker.mjs', import.meta.url)`: beside its chunk.
+  'replica-worker': 'pipeline/backends/local/replica-worker.ts',
+  // launcher.ts starts this file when it sits beside it, and server.ts through tsx otherwise.
+  'local-s3-server': 'pipeline/local-s3/server.ts',
+};
+/** Folders older than this that another key left are removed (a running CLI may still load chunks from its own). */
+const STALE_MS = 24 * 60 * 60 * 1000;
+
+/** The digest of every source the bundle is made from: about 200 stat calls, a few milliseconds. */
+function sourcesKey() {
+  const hash = createHash('sha256');
+  const visit = (dir) => {
+    for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) visit(path);
+      else {
+        const { size, mtimeMs } = statSync(join(ROOT, path));
+        hash.update(`${path}\0${size}\0${mtimeMs}\n`);
+      }
+    }
+  };
+  visit('pipeline');
+  for (const file of ['scripts/build-cli.mjs', 'package.json']) {
+    const { size, mtimeMs } = statSync(join(ROOT, file));
+    hash.update(`${file}\0${size}\0${mtimeMs}\n`);
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Bundles the CLI into dist/cli-<key>/ unless that folder is already complete; returns the folder. */
+export async function buildCli(key = sourcesKey()) {
+  const out = join(DIST, `cli-${key}`);
+  if (existsSync(join(out, 'cli.mjs'))) return out;
+  const staging = `${out}.${process.pid}.tmp`;
+  const { build } = await import('esbuild');
+  await build({
+    absWorkingDir: ROOT,
+    entryPoints: ENTRY_POINTS,
+    outdir: staging,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunk-[hash]',
+    bundle: true,
+    splitting: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  try {
+    renameSync(staging, out);
+  } catch (error) {
+    // Another process finished the same key first: its folder holds the same code.
+    rmSync(staging, { recursive: true, force: true });
+    if (!existsSync(join(out, 'cli.mjs'))) throw error;
+  }
+  for (const name of readdirSync(DIST)) {
+    const path = join(DIST, name);
+    if (name.startsWith('cli-') && path !== out && Date.now() - statSync(path).mtimeMs > STALE_MS)
+      rmSync(path, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** The URL of the compiled CLI for the current sources, built first when they changed. */
+export async function compiledCli() {
+  return pathToFileURL(join(await buildCli(), 'cli.mjs')).href;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const started = performance.now();
+  const out = await buildCli();
+  process.stdout.write(
+    `compiled CLI: ${out.slice(ROOT.length + 1)} (${Math.round(performance.now() - started)} ms)\n`,
+  );
+}

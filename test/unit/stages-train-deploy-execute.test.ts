@@ -1,0 +1,177 @@
+import { expect } from 'chai';
+import type { StageName } from '../../pipeline/constants.js';
+import { type DatasetRecord, newManifest, type StageOutputs, withStage } from '../../pipeline/manifest.js';
+import type { Backend } from '../../pipeline/ports.js';
+import { deploy } from '../../pipeline/stages/deploy.js';
+import { evaluate } from '../../pipeline/stages/evaluate.js';
+import { gate } from '../../pipeline/stages/gate.js';
+import { testExecutions } from '../../pipeline/stages/test-executions.js';
+import { train } from '../../pipeline/stages/train.js';
+import {
+  fakeBackend,
+  MemoryDeployer,
+  MemoryObjectStore,
+  MemoryTrainer,
+  ScriptedEvaluator,
+  scriptedWorkflow,
+} from '../helpers/fake-backend.js';
+import { captureReporter, testConfig } from '../helpers/workspace.js';
+
+const dataset: DatasetRecord = {
+  digest: 'd-1',
+  source: 'synthetic',
+  uri: 's3://fake-bucket/datasets/d-1/',
+  prefix: 'datasets/d-1/',
+  classes: [
+    { label: 0, name: 'bicycle' },
+    { label: 1, name: 'motorcycle' },
+  ],
+  counts: { train: { bicycle: 8, motorcycle: 8 }, validation: {}, test: { bicycle: 2, motorcycle: 2 } },
+  totals: { train: 16, validation: 0, test: 4 },
+  testSplitDigest: 'split-1',
+  imageShape: [3, 16, 16],
+};
+
+/** What the endpoint answers per test image: a and d confidently right, b wrong, c unsure. */
+const ANSWERS: Record<string, number[]> = {
+  'bicycle/a.png': [0.97, 0.03],
+  'bicycle/b.png': [0.2, 0.8],
+  'motorcycle/c.png': [0.45, 0.55],
+  'motorcycle/d.png': [0.01, 0.99],
+};
+const LABELS: Record<string, number> = {
+  'bicycle/a.png': 0,
+  'bicycle/b.png': 0,
+  'motorcycle/c.png': 1,
+  'motorcycle/d.png': 1,
+};
+
+function pipelineOnMemory(validationAccuracy = 0.9) {
+  const store = new MemoryObjectStore();
+  const deployer = new MemoryDeployer(store);
+  const trainer = new MemoryTrainer(store, validationAccuracy);
+  const backend = fakeBackend({
+    store,
+    trainer,
+    deployer,
+    evaluator: new ScriptedEvaluator(
+      Object.entries(ANSWERS).map(([path, probabilities]) => ({
+        path,
+        label: LABELS[path] ?? 0,
+        probabilities,
+      })),
+    ),
+    workflow: (deployment) =>
+      scriptedWorkflow(deployment, (key) => ANSWERS[key.slice('datasets/d-1/test/'.length)] ?? [0.5, 0.5]),
+  });
+  return { backend, deployer, trainer };
+}
+
+async function runStages(backend: Backend, stages: StageName[], overrides: Record<string, unknown> = {}) {
+  const config = testConfig({ 'gate.minAccuracy': 0.5, 'testExecutions.count': 4, ...overrides });
+  const reporter = captureReporter().reporter;
+  const section = (outputs: unknown) => ({
+    inputsDigest: 'x',
+    startedAt: '2026-12-03T00:00:00.000Z',
+    finishedAt: '2026-12-03T00:00:01.000Z',
+    durationMs: 1000,
+    reused: false,
+    outputs,
+  });
+  let manifest = withStage(newManifest('run-1', 'local', ''), 'stage-data', section(dataset) as never);
+  const results: Partial<{
+    [S in StageName]: { reused: boolean; outputs: StageOutputs[S]; files?: Record<string, string> };
+  }> = {};
+  const implementations = { train, evaluate, gate, deploy, 'test-executions': testExecutions } as const;
+  for (const stage of stages) {
+    const implementation = implementations[stage as keyof typeof implementations];
+    const result = await implementation({ config, backend, reporter, runId: 'run-1', manifest });
+    (results as Record<string, unknown>)[stage] = result;
+    manifest = withStage(manifest, stage, section(result.outputs) as never);
+  }
+  return results;
+}
+
+describe('train, deploy and test-executions on the memory backend (ports in memory)', () => {
+  it('train trains once; the same dataset and hyperparameters find the completed training; another epoch count retrains', async () => {
+    const { backend, trainer } = pipelineOnMemory();
+    const first = await runStages(backend, ['train']);
+    const again = await runStages(backend, ['train']);
+    expect(first.train?.reused).to.equal(false);
+    expect(again.train?.reused).to.equal(true);
+    expect(again.train?.outputs.trainingId).to.equal(first.train?.outputs.trainingId);
+    await runStages(backend, ['train'], { 'train.epochs': 3 });
+    expect(trainer.trained).to.have.length(2);
+  });
+
+  it('deploy deploys the gated model with its held-out evaluation and threshold; the same deploy again changes nothing', async () => {
+    const { backend, deployer } = pipelineOnMemory();
+    const results = await runStages(backend, ['train', 'evaluate', 'gate', 'deploy'], {
+      'deploy.threshold': 0.9,
+    });
+    expect(results.deploy?.outputs.deployed).to.equal(true);
+    expect(deployer.current).to.include({ trainingId: results.train?.outputs.trainingId, threshold: 0.9 });
+    expect(deployer.current?.evaluation).to.deep.equal({
+      accuracy: 0.75,
+      testSplitDigest: 'split-1',
+      datasetDigest: 'd-1',
+    });
+    const again = await runStages(backend, ['train', 'evaluate', 'gate', 'deploy'], {
+      'deploy.threshold': 0.9,
+    });
+    expect(again.deploy?.reused).to.equal(true);
+    // The second gate judged against the deployed model as its champion, on the same test split.
+    expect(again.gate?.outputs.champion).to.deep.include({ accuracy: 0.75, testSplitDigest: 'split-1' });
+  });
+
+  it('a preview deploys nothing and hands the change set to the runner as preview.md', async () => {
+    const { backend, deployer } = pipelineOnMemory();
+    const results = await runStages(backend, ['train', 'evaluate', 'gate', 'deploy'], {
+      'deploy.preview': true,
+    });
+    expect(deployer.current).to.equal(undefined);
+    expect(results.deploy?.outputs).to.include({ deployed: false, preview: true });
+    expect(results.deploy?.files).to.deep.equal({ 'preview.md': 'Modify Endpoint' });
+  });
+
+  it('--reuse-last-model keeps the deployed model without training; with nothing deployed it says to train once', async () => {
+    const { backend, trainer } = pipelineOnMemory();
+    const error = await runStages(backend, ['train'], { 'train.reuseLastModel': true }).catch(
+      (e: Error) => e,
+    );
+    expect((error as Error).message).to.include('nothing is deployed to reuse');
+    const deployed = await runStages(backend, ['train', 'evaluate', 'gate', 'deploy']);
+    const reused = await runStages(backend, ['train'], { 'train.reuseLastModel': true, 'train.epochs': 5 });
+    expect(reused.train?.outputs.trainingId).to.equal(deployed.train?.outputs.trainingId);
+    expect(trainer.trained).to.have.length(1);
+  });
+
+  it('test-executions runs the deployed workflow on the drawn test images: filtered below the deployed threshold, the rest scored', async () => {
+    const { backend } = pipelineOnMemory();
+    await backend.store.put(
+      'datasets/d-1/test.lst',
+      Object.keys(ANSWERS)
+        .map((path, index) => `${index}\t${LABELS[path]}\t${path}`)
+        .join('\n'),
+    );
+    const results = await runStages(backend, ['train', 'evaluate', 'gate', 'deploy', 'test-executions'], {
+      'deploy.threshold': 0.9,
+    });
+    // a (0.97) and d (0.99) pass the 0.9 filter; b (0.8) and c (0.55) are filtered.
+    expect(results['test-executions']?.outputs.summary).to.include({
+      total: 4,
+      succeeded: 2,
+      filtered: 2,
+      errors: 0,
+      passedButWrong: 0,
+    });
+    const document = JSON.parse(
+      new TextDecoder().decode(await backend.store.get('runs/run-1/test-executions.json')),
+    );
+    expect(
+      document.results
+        .filter((r: { outcome: string }) => r.outcome === 'FILTERED')
+        .map((r: { failedState: string }) => r.failedState),
+    ).to.deep.equal(['FilterInferences', 'FilterInferences']);
+  });
+});
