@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { awsConfigProblems } from './backends/aws/config-checks.js';
 import { BACKENDS, DEFAULT_CONFIG_FILE, ENV } from './constants.js';
 import { DEFAULT_THRESHOLD } from './contracts/threshold.js';
 import { ConfigError } from './errors.js';
@@ -107,7 +108,7 @@ export const configSchema = z.strictObject({
       reuseLastModel: z.boolean().default(false),
       sagemaker: z
         .strictObject({
-          instanceType: z.string().default('ml.p3.2xlarge'),
+          instanceType: z.string().default('ml.g4dn.xlarge'),
           instanceCount: count(100).default(1),
           volumeSizeGb: count(16_384).default(30),
           maxRuntimeSeconds: count(TRAINING_SECONDS_MAX).default(3600),
@@ -125,6 +126,12 @@ export const configSchema = z.strictObject({
             .default({}),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  evaluate: z
+    .strictObject({
+      /** Batch Transform instance for the test split on aws (TransformInstanceType; not every endpoint type is valid). */
+      transformInstanceType: z.string().default('ml.m5.large'),
     })
     .prefault({}),
   gate: z
@@ -255,6 +262,9 @@ export function loadConfig(options: LoadConfigOptions = {}): { config: Config; s
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(formatConfigIssues(result.error, raw, known));
   const config = resolvePaths(result.data, cwd);
+  // Instance types and the stack name as AWS would take them (SageMaker's enums, IAM's name patterns).
+  const refused = awsConfigProblems(config);
+  if (refused.length > 0) throw new ConfigError(refused.join('\n'));
   for (const key of known) sources.origins[key] = originOf(key, setBy);
   return { config, sources };
 }

@@ -2,6 +2,8 @@
  * Regenerates test/aws-models/*.json: the request shapes of the AWS operations scones calls, trimmed from
  * botocore's published service models (data/<service>/<api-version>/service-2.json.gz, the JSON form of the
  * models the AWS SDKs are generated from; Apache-2.0). Each file names its source and botocore version.
+ * It also writes pipeline/backends/aws/instance-types.json, the instance types valid for training, Batch
+ * Transform and endpoints, which the configuration is checked against when it loads.
  *
  *   pip install botocore==<version>   # any recent release
  *   node --import tsx scripts/aws-models.ts [path/to/botocore]
@@ -49,12 +51,16 @@ export const OPERATIONS: Record<string, string[]> = {
     // The evaluate stage's Batch Transform.
     'CreateModel',
     'DescribeModel',
+    'DeleteModel',
     'CreateTransformJob',
     'DescribeTransformJob',
   ],
   'sagemaker-runtime': ['InvokeEndpoint'],
   stepfunctions: ['StartExecution', 'DescribeExecution', 'GetExecutionHistory'],
 };
+
+/** Shapes kept although no operation above takes them: the endpoint's instance types (CloudFormation creates it). */
+const EXTRA_SHAPES: Record<string, string[]> = { sagemaker: ['ProductionVariantInstanceType'] };
 
 interface Shape {
   type: string;
@@ -83,10 +89,11 @@ const KEEP = [
 function trim(
   model: {
     metadata: Record<string, unknown>;
-    operations: Record<string, { input?: { shape: string } }>;
+    operations: Record<string, { input?: { shape: string }; errors?: { shape: string }[] }>;
     shapes: Record<string, Shape>;
   },
   operations: string[],
+  extraShapes: string[] = [],
 ) {
   const shapes: Record<string, unknown> = {};
   const visit = (name: string) => {
@@ -105,13 +112,53 @@ function trim(
       if (ref !== undefined) visit(ref.shape);
   };
   const inputs: Record<string, string | null> = {};
+  /** The errors each operation documents, by error code (what a mock may answer). */
+  const errors: Record<string, string[]> = {};
   for (const operation of operations) {
     const definition = model.operations[operation];
     if (definition === undefined) throw new Error(`operation ${operation} missing from the model`);
     inputs[operation] = definition.input?.shape ?? null;
     if (definition.input !== undefined) visit(definition.input.shape);
+    errors[operation] = (definition.errors ?? []).map(
+      (e) => (model.shapes[e.shape]?.error as { code?: string } | undefined)?.code ?? e.shape,
+    );
   }
-  return { inputs, shapes };
+  for (const name of extraShapes) visit(name);
+  return { inputs, errors, shapes };
+}
+
+/**
+ * What CreateChangeSet's Capabilities documentation says needs acknowledging: the IAM resource types it lists
+ * (CAPABILITY_IAM, or CAPABILITY_NAMED_IAM when custom-named), read from the documentation text itself.
+ */
+function capabilities(model: { shapes: Record<string, Shape> }) {
+  const members = model.shapes.CreateChangeSetInput?.members as Record<string, { documentation?: string }>;
+  const text = members.Capabilities?.documentation ?? '';
+  const iamResourceTypes = [...new Set(text.match(/AWS::IAM::\w+/g) ?? [])].sort();
+  if (iamResourceTypes.length === 0)
+    throw new Error('CreateChangeSet Capabilities lists no IAM resource type');
+  return {
+    about: 'CreateChangeSetInput.Capabilities documentation: the IAM resource types that need CAPABILITY_IAM',
+    iamResourceTypes,
+    autoExpandAppliesToChangeSets: !/doesn't apply to creating change sets/.test(text),
+  };
+}
+
+/** The instance types SageMaker accepts for each use, which the configuration is checked against on load. */
+function writeInstanceTypes(model: { shapes: Record<string, Shape> }, source: string) {
+  const enumOf = (shape: string) => {
+    const values = model.shapes[shape]?.enum as string[] | undefined;
+    if (values === undefined) throw new Error(`${shape} has no enum in the model`);
+    return [...values].sort();
+  };
+  const data = {
+    source,
+    training: enumOf('TrainingInstanceType'),
+    transform: enumOf('TransformInstanceType'),
+    endpoint: enumOf('ProductionVariantInstanceType'),
+  };
+  const path = join(dirname(fileURLToPath(import.meta.url)), '..', 'pipeline', 'backends', 'aws');
+  writeFileSync(join(path, 'instance-types.json'), `${JSON.stringify(data, null, 1)}\n`);
 }
 
 function main() {
@@ -142,9 +189,11 @@ function main() {
       source: `botocore ${version}, data/${service}/${apiVersion}/service-2.json.gz (https://github.com/boto/botocore, Apache-2.0)`,
       service: model.metadata.serviceId,
       apiVersion,
-      ...trim(model, operations),
+      ...trim(model, operations, EXTRA_SHAPES[service]),
+      ...(service === 'cloudformation' ? { capabilities: capabilities(model) } : {}),
     };
     writeFileSync(join(out, `${service}.json`), `${JSON.stringify(file, null, 1)}\n`);
+    if (service === 'sagemaker') writeInstanceTypes(model, file.source);
     console.log(
       `${service}: ${operations.length} operations, ${Object.keys(file.shapes).length} shapes from ${file.source}`,
     );

@@ -14,6 +14,11 @@ export class S3ObjectStore implements ObjectStore {
   constructor(
     private readonly client: S3Client,
     readonly bucket: string,
+    /**
+     * Who the caller is and which keys it may list (s3:ListBucket), when known: a 403 on HeadObject means
+     * "absent" only where it may not list; elsewhere it is a real AccessDenied. Unknown: 403 reads as absent.
+     */
+    private readonly caller?: { name: string; mayList: (key: string) => boolean },
   ) {}
 
   uri(key: string): string {
@@ -53,8 +58,16 @@ export class S3ObjectStore implements ObjectStore {
     } catch (error) {
       // HeadObject API reference: "If the object you request doesn't exist, the error that Amazon S3 returns
       // depends on whether you also have the s3:ListBucket permission": 404 with it, 403 without. A HEAD
-      // answer has no body to tell a missing key from a denied one, so 403 reads as "not there for us".
-      if (isNotFound(error) || httpStatus(error) === 403) return undefined;
+      // answer has no body to tell a missing key from a denied one, so 403 reads as "not there for us" only
+      // where the caller may not list; where it may, S3 would have answered 404 for a missing key.
+      if (isNotFound(error)) return undefined;
+      if (httpStatus(error) === 403) {
+        if (this.caller === undefined || !this.caller.mayList(key)) return undefined;
+        throw new SconesError(
+          `AccessDenied: ${this.caller.name} may list ${this.uri(key)} but may not read it (HeadObject answered 403, and S3 answers 404 for a missing key to a caller that may list): grant it s3:GetObject on that key`,
+          { cause: error },
+        );
+      }
       throw error;
     }
   }

@@ -1,5 +1,4 @@
 import type { EvaluationRecord } from '../contracts/evaluation.js';
-import { SconesError } from '../errors.js';
 import { stageSection } from '../manifest.js';
 import type { ModelToDeploy } from '../ports.js';
 import type { StageContext, StageResult } from './context.js';
@@ -11,14 +10,14 @@ import { requireStage } from './upstream.js';
  */
 async function modelToDeploy(
   context: StageContext,
-): Promise<{ model: ModelToDeploy; imageSide: number | undefined; evaluation?: EvaluationRecord }> {
+): Promise<
+  { model: ModelToDeploy; imageSide: number | undefined; evaluation?: EvaluationRecord } | undefined
+> {
   const { backend, config, reporter, manifest } = context;
   if (config.deploy.preview && stageSection(manifest, 'train') === undefined) {
     const deployed = await backend.deployment();
-    if (deployed === undefined)
-      throw new SconesError(
-        'a preview without a trained model in the run needs a deployed model to keep: deploy once, or run train first',
-      );
+    // Before the first deploy there is no model to keep, so nothing to compare a change set with.
+    if (deployed === undefined) return undefined;
     reporter.info(`preview keeps the deployed model ${deployed.trainingId}`);
     return { model: deployed, imageSide: deployed.imageSide };
   }
@@ -40,7 +39,9 @@ async function modelToDeploy(
 /** Deploys the gated model with the workflow template; unchanged inputs deploy nothing. */
 export async function deploy(context: StageContext): Promise<StageResult<'deploy'>> {
   const { backend, config, reporter } = context;
-  const { model, imageSide, evaluation } = await modelToDeploy(context);
+  const chosen = await modelToDeploy(context);
+  if (chosen === undefined) return nothingToPreview(context);
+  const { model, imageSide, evaluation } = chosen;
   const threshold = config.deploy.threshold;
   const { reused, ...record } = await backend.deployer.deploy(
     { runId: context.runId, model, evaluation, imageSide, threshold, preview: config.deploy.preview },
@@ -74,5 +75,30 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
     },
     // For the pull-request comment step: stdout carries workflow commands in Actions.
     ...(record.previewMarkdown === undefined ? {} : { files: { 'preview.md': record.previewMarkdown } }),
+  };
+}
+
+/** A preview before the first deploy: no stack and no model yet, so it says so instead of failing. */
+function nothingToPreview(context: StageContext): StageResult<'deploy'> {
+  const { stackName } = context.config.deploy;
+  const markdown = `### Change set preview: \`${stackName}\`\n\nNothing is deployed yet, so there is nothing to compare: the first deploy (the \`pipeline\` workflow on main) creates the stack.\n`;
+  context.reporter.info(`nothing deployed in ${stackName} yet: nothing to compare a change set with`);
+  return {
+    inputsDigest: '',
+    reused: false,
+    readOnly: true,
+    outputs: {
+      deployed: false,
+      preview: true,
+      stackName,
+      trainingId: '',
+      deploymentDigest: '',
+      changes: [],
+      previewMarkdown: markdown,
+    },
+    summary: `${stackName}: nothing deployed yet, nothing to preview`,
+    markdown,
+    stepOutputs: { deployed: 'false' },
+    files: { 'preview.md': markdown },
   };
 }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   CloudFormationClient,
   CreateChangeSetCommand,
@@ -19,6 +21,7 @@ import {
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { awaitCapture, inCaptureWindow } from '../../pipeline/backends/aws/capture.js';
+import { openAwsBackend } from '../../pipeline/backends/aws/index.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { configDigest } from '../../pipeline/config.js';
 import { StageFailedError } from '../../pipeline/errors.js';
@@ -28,6 +31,8 @@ import { describedWorkflowStack } from '../helpers/workflow-stack.js';
 import { captureReporter, runCli, tempDir, testConfig } from '../helpers/workspace.js';
 
 const BUCKET = 'team-artifacts';
+/** The prefixes bootstrap.yaml's preview role may list (s3:prefix condition on s3:ListBucket). */
+const PREVIEW_ROLE_LISTS = (key: string) => /^(lambdas|templates|runs)\//.test(key);
 const AWS_FLAGS = ['--backend', 'aws', '--set', `bucket=${BUCKET}`];
 
 describe('aws backend through the CLI (mocked clients answering as AWS documents)', function () {
@@ -51,8 +56,8 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
     cfn.restore();
   });
 
-  it('deploy --preview with a role that has no s3:ListBucket (HeadObject answers 403): exit 0, nothing written to S3, no stack change executed', async () => {
-    fakeBucket(s3, { canList: false });
+  it('deploy --preview with the preview role (s3:ListBucket only under lambdas/, templates/, runs/): exit 0, nothing written to S3, no stack change executed', async () => {
+    fakeBucket(s3, { canList: PREVIEW_ROLE_LISTS });
     cfn.on(DescribeStacksCommand).resolves({
       Stacks: [
         describedWorkflowStack('UPDATE_COMPLETE', {
@@ -95,10 +100,58 @@ describe('aws backend through the CLI (mocked clients answering as AWS documents
     expect(result.stderr).to.include('SerializeFunction');
   });
 
+  // DescribeStacks on a stack that does not exist: ValidationError "Stack with id NAME does not exist"
+  // (CloudFormation API reference, DescribeStacks): before the first deploy a pull request has nothing to compare.
+  it('deploy --preview before the first deploy (DescribeStacks: stack does not exist): exit 0, says there is nothing to compare, makes no change set', async () => {
+    fakeBucket(s3, { canList: PREVIEW_ROLE_LISTS });
+    cfn
+      .on(DescribeStacksCommand)
+      .rejects(
+        Object.assign(new Error('Stack with id scones-workflow does not exist'), { name: 'ValidationError' }),
+      );
+    const result = await runCli(
+      [
+        'deploy',
+        '--preview',
+        '--run-id',
+        'pr-11',
+        ...AWS_FLAGS,
+        '--set',
+        'train.sagemaker.roleArn=arn:aws:iam::123456789012:role/sm',
+      ],
+      { cwd: dir },
+    );
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stderr).to.include('nothing to compare');
+    expect(cfn.commandCalls(CreateChangeSetCommand)).to.have.length(0);
+    expect(s3.commandCalls(PutObjectCommand)).to.have.length(0);
+    const preview = join(dir, '.scones', 'runs', 'pr-11', 'preview.md');
+    expect(readFileSync(preview, 'utf8')).to.include(
+      'Nothing is deployed yet, so there is nothing to compare',
+    );
+  });
+
+  // HeadObject API reference: a missing key answers 404 to a caller with s3:ListBucket, 403 without it; so a
+  // 403 where the caller may list is a real denial, not absence.
+  it('HeadObject 403 where the caller may list is AccessDenied naming the key and the role; where it may not, absent', async () => {
+    fakeBucket(s3, { canList: false });
+    const deployer = openAwsBackend(testConfig({ backend: 'aws', bucket: BUCKET }));
+    const denied = await deployer.store.head('models/t-1/model.tar.gz').catch((e: unknown) => e as Error);
+    expect((denied as Error).message)
+      .to.include('AccessDenied: the deploy role')
+      .and.include(`s3://${BUCKET}/models/t-1/model.tar.gz`);
+    const preview = openAwsBackend(testConfig({ backend: 'aws', bucket: BUCKET, 'deploy.preview': true }));
+    expect(await preview.store.head('models/t-1/model.tar.gz')).to.equal(undefined);
+    expect(await preview.store.head('runs/pr-1/manifest.json').catch((e: unknown) => e as Error))
+      .to.be.instanceOf(Error)
+      .with.property('message')
+      .that.includes('AccessDenied: the preview role');
+  });
+
   it('deploy --preview on a stack in UPDATE_ROLLBACK_FAILED: exit 1 naming the state and continue-update-rollback, no change set', async () => {
     // CloudFormation User Guide, "Continue rolling back an update": a stack in UPDATE_ROLLBACK_FAILED takes no
     // update until ContinueUpdateRollback succeeds.
-    fakeBucket(s3, { canList: false });
+    fakeBucket(s3, { canList: PREVIEW_ROLE_LISTS });
     cfn.on(DescribeStacksCommand).resolves({
       Stacks: [
         describedWorkflowStack('UPDATE_ROLLBACK_FAILED', {

@@ -14,6 +14,7 @@ import { HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } fro
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { CloudFormationDeployer } from '../../pipeline/backends/aws/cloudformation-deployer.js';
+import { WORKFLOW_STACK_NAME_MAX } from '../../pipeline/backends/aws/config-checks.js';
 import { maxWorkflowStackNameLength } from '../../pipeline/backends/aws/stacks.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { ConfigError, StageFailedError } from '../../pipeline/errors.js';
@@ -202,16 +203,46 @@ describe('aws first contact: the deployer against CloudFormation and S3 as docum
     expect(a!.ModelNameDigest).to.equal(b!.ModelNameDigest);
   });
 
-  it('a stack name too long for the resources named after it is refused before anything is written', async () => {
+  // CloudFormation names an unnamed role <stack>-<logical id>-<suffix> within IAM's 64 characters (Template
+  // Reference, "Name type"), and SageMaker's ARNs are lower case: either would break the deploy role's
+  // `<stack>-*` patterns, so the configuration refuses such names when it loads.
+  it('a stack name too long for the generated role names, or with upper case, is refused when the configuration loads', () => {
     const { max, limitedBy } = maxWorkflowStackNameLength();
-    expect(limitedBy).to.include('EndpointConfig');
-    expect(max).to.equal(63 - '-config-'.length - 16);
-    const failure = await deployer({ 'deploy.stackName': `s${'x'.repeat(max)}` })
-      .deploy(request('run-1'), captureReporter().reporter)
-      .catch((e: unknown) => e);
-    expect(failure).to.be.instanceOf(ConfigError);
-    expect((failure as Error).message).to.include(`at most ${max} characters`);
-    expect(s3.calls()).to.have.length(0);
-    expect(cfn.calls()).to.have.length(0);
+    expect(limitedBy).to.include('StateMachineRole');
+    expect(max).to.equal(64 - '-StateMachineRole-'.length - 13);
+    expect(WORKFLOW_STACK_NAME_MAX.max).to.equal(max);
+    expect(() => testConfig({ 'deploy.stackName': `s${'x'.repeat(max)}` })).to.throw(
+      ConfigError,
+      `at most ${max} characters`,
+    );
+    expect(() => testConfig({ 'deploy.stackName': 'Scones-Workflow' })).to.throw(ConfigError, /lower-case/);
+    expect(testConfig({ 'deploy.stackName': `s${'x'.repeat(max - 1)}` }).deploy.stackName).to.have.length(
+      max,
+    );
+  });
+
+  // SageMaker's API model lists the instance types each use accepts: TrainingInstanceType,
+  // TransformInstanceType, ProductionVariantInstanceType (botocore sagemaker service-2.json).
+  describe('instance types are checked against the SageMaker API model enums when the configuration loads', () => {
+    it('an endpoint-only type for Batch Transform (ml.c5.large is no TransformInstanceType) is refused, naming the key and the nearest valid types', () => {
+      expect(() => testConfig({ 'evaluate.transformInstanceType': 'ml.c5.large' })).to.throw(
+        ConfigError,
+        /evaluate\.transformInstanceType "ml\.c5\.large" is not valid for TransformInstanceType.*nearest valid: ml\.c5\.xlarge/,
+      );
+      expect(() => testConfig({ 'deploy.endpointInstanceType': 'ml.c5.large' })).to.not.throw();
+    });
+
+    it('a misspelt training type is refused with the nearest TrainingInstanceType values', () => {
+      expect(() => testConfig({ 'train.sagemaker.instanceType': 'ml.g4dn.xlarg' })).to.throw(
+        ConfigError,
+        /train\.sagemaker\.instanceType "ml\.g4dn\.xlarg" is not valid for TrainingInstanceType.*nearest valid: ml\.g4dn\.xlarge/,
+      );
+    });
+
+    it('the defaults are valid for their use, and Batch Transform has its own setting', () => {
+      const config = testConfig({});
+      expect(config.evaluate.transformInstanceType).to.be.a('string');
+      expect(config.evaluate.transformInstanceType).to.not.equal(undefined);
+    });
   });
 });

@@ -1,6 +1,7 @@
 import {
   CreateModelCommand,
   CreateTransformJobCommand,
+  DeleteModelCommand,
   DescribeModelCommand,
   DescribeTransformJobCommand,
   type DescribeTransformJobCommandOutput,
@@ -16,6 +17,7 @@ import {
 import { JOB_NAME_PATTERN } from '../../pipeline/backends/aws/sagemaker-trainer.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import type { EvaluateRequest, ObjectInfo, ObjectStore } from '../../pipeline/ports.js';
+import { loadModel } from '../aws-models/request-check.js';
 import { rejection } from '../helpers/assertions.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
@@ -49,11 +51,12 @@ class MemoryStore implements ObjectStore {
 const PREFIX = 'datasets/d0d0d0d0d0d0d0d0d0d0/';
 const sagemaker = mockClient(SageMakerClient);
 
-function setup() {
+function setup(overrides: Record<string, unknown> = {}) {
   const config = testConfig({
     backend: 'aws',
     bucket: 'team-artifacts',
     'train.sagemaker.roleArn': 'arn:aws:iam::123456789012:role/scones-sagemaker',
+    ...overrides,
   });
   const store = new MemoryStore();
   store.objects.set(`${PREFIX}test.lst`, Buffer.from('0\t0\tbike.png\n1\t1\tmoto.png\n2\t1\tmoto2.png\n'));
@@ -159,6 +162,38 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
     expect(sleeps).to.deep.equal([30_000]);
   });
 
+  // CreateTransformJob: the name "must be unique within an AWS Region in an AWS account", so a failed or
+  // stopped job's name can never be reused (API reference, TransformJobName).
+  it('after a failed transform job, a re-run starts the next job (-r2) for the same model, without retraining, and deletes the job model once it ends', async () => {
+    const { store, evaluator, request, output } = setup();
+    sagemaker
+      .on(DescribeTransformJobCommand, { TransformJobName: 'scones-e-0123456789abcdef0123' })
+      .resolves(job('Failed', { FailureReason: 'InternalServerError: capacity' }));
+    sagemaker
+      .on(DescribeTransformJobCommand, { TransformJobName: 'scones-e-0123456789abcdef0123-r2' })
+      .rejectsOnce(jobNotFound())
+      .resolves(job('Completed', { TransformJobName: 'scones-e-0123456789abcdef0123-r2' }));
+    sagemaker.on(DescribeModelCommand).rejects(modelNotFound());
+    sagemaker.on(CreateModelCommand).resolves({ ModelArn: 'arn:model' });
+    sagemaker.on(CreateTransformJobCommand).resolves({ TransformJobArn: 'arn:job' });
+    sagemaker.on(DeleteModelCommand).resolves({});
+    for (const image of ['bike.png', 'moto.png', 'moto2.png']) await store.put(output(image), '[0.6, 0.4]');
+    const { reporter, stream } = captureReporter();
+    const result = await evaluator.evaluate(request, reporter);
+    expect(result.jobName).to.equal('scones-e-0123456789abcdef0123-r2');
+    expect(stream.text).to.include('ended Failed (InternalServerError: capacity): trying a new job');
+    const created = sagemaker.commandCalls(CreateTransformJobCommand).map((c) => c.args[0].input);
+    expect(created.map((c) => [c.TransformJobName, c.ModelName])).to.deep.equal([
+      ['scones-e-0123456789abcdef0123-r2', 'scones-e-0123456789abcdef0123-r2'],
+    ]);
+    expect(
+      sagemaker.commandCalls(CreateModelCommand)[0]!.args[0].input.PrimaryContainer?.ModelDataUrl,
+    ).to.equal(request.model.modelUri);
+    expect(sagemaker.commandCalls(DeleteModelCommand).map((c) => c.args[0].input.ModelName)).to.deep.equal([
+      'scones-e-0123456789abcdef0123-r2',
+    ]);
+  });
+
   it('reuses a completed job with the evaluation name: nothing is created', async () => {
     const { store, evaluator, request, output } = setup();
     sagemaker.on(DescribeTransformJobCommand).resolves(job('Completed'));
@@ -190,6 +225,30 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
       /transform job scones-e-\w+ failed: ClientError: unsupported content type/,
     );
     expect(sagemaker.commandCalls(CreateModelCommand)).to.have.length(0);
+  });
+
+  // CreateTransformJob API reference, Errors: ResourceLimitExceeded when the type's quota is used up or 0.
+  it('ResourceLimitExceeded on CreateTransformJob fails the stage naming the instance type, the quota to request and a cheaper valid type', async () => {
+    const documented = (loadModel('sagemaker') as unknown as { errors: Record<string, string[]> }).errors;
+    expect(documented.CreateTransformJob).to.include('ResourceLimitExceeded');
+    const { evaluator, request } = setup({ 'evaluate.transformInstanceType': 'ml.c5.xlarge' });
+    sagemaker.on(DescribeTransformJobCommand).rejects(jobNotFound());
+    sagemaker.on(DescribeModelCommand).resolves({ ModelName: 'scones-e-0123456789abcdef0123' });
+    sagemaker
+      .on(CreateTransformJobCommand)
+      .rejects(
+        Object.assign(
+          new Error(
+            "The account-level service limit 'ml.c5.xlarge for transform job usage' is 0 Instances, with current utilization of 0 Instances and a request delta of 1 Instances. Please use AWS Service Quotas to request an increase for this quota.",
+          ),
+          { name: 'ResourceLimitExceeded' },
+        ),
+      );
+    const error = await rejection(evaluator.evaluate(request, captureReporter().reporter));
+    expect(error).to.be.instanceOf(StageFailedError);
+    expect(error.message)
+      .to.include('Request the quota "ml.c5.xlarge for transform job usage"')
+      .and.include('cheaper valid type such as ml.m5.large');
   });
 
   it('fails naming the image when the job wrote no output for it', async () => {

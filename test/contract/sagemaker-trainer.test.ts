@@ -18,6 +18,7 @@ import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { ConfigError, StageFailedError } from '../../pipeline/errors.js';
 import type { DatasetRecord } from '../../pipeline/manifest.js';
 import type { TrainRequest } from '../../pipeline/ports.js';
+import { loadModel } from '../aws-models/request-check.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/scones-sagemaker';
@@ -156,7 +157,7 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
         channel('validation_lst', 'validation.lst'),
       ],
       OutputDataConfig: { S3OutputPath: 's3://team-artifacts/models/t-0123456789abcdef0123/' },
-      ResourceConfig: { InstanceType: 'ml.p3.2xlarge', InstanceCount: 1, VolumeSizeInGB: 30 },
+      ResourceConfig: { InstanceType: 'ml.g4dn.xlarge', InstanceCount: 1, VolumeSizeInGB: 30 },
       StoppingCondition: { MaxRuntimeInSeconds: 3600 },
       Tags: [
         { Key: 'scones:run-id', Value: '20261123T100000Z-abcd' },
@@ -278,6 +279,33 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
         `SageMaker training job scones-t-0123456789abcdef0123 failed: ${reason}`,
       );
     }
+  });
+
+  // CreateTrainingJob API reference, Errors: ResourceLimitExceeded, what a new account's 0 quota for a GPU
+  // type answers (message as Service Quotas words it).
+  it('ResourceLimitExceeded on CreateTrainingJob fails the stage naming the instance type, the quota to request and a cheaper valid type', async () => {
+    const documented = (loadModel('sagemaker') as unknown as { errors: Record<string, string[]> }).errors;
+    expect(documented.CreateTrainingJob).to.include('ResourceLimitExceeded');
+    const { trainer, request } = setup({ 'train.sagemaker.instanceType': 'ml.p3.2xlarge' });
+    sagemaker.on(DescribeTrainingJobCommand).rejects(notFound());
+    sagemaker
+      .on(CreateTrainingJobCommand)
+      .rejects(
+        Object.assign(
+          new Error(
+            "The account-level service limit 'ml.p3.2xlarge for training job usage' is 0 Instances, with current utilization of 0 Instances and a request delta of 1 Instances. Please use AWS Service Quotas to request an increase for this quota.",
+          ),
+          { name: 'ResourceLimitExceeded' },
+        ),
+      );
+    const failure = (await trainer
+      .train(request, captureReporter().reporter)
+      .catch((e: unknown) => e)) as Error;
+    expect(failure).to.be.instanceOf(StageFailedError);
+    expect(failure.message)
+      .to.include('SageMaker refused ml.p3.2xlarge for training job')
+      .and.include('Request the quota "ml.p3.2xlarge for training job usage" in Service Quotas')
+      .and.include('cheaper valid type such as ml.g4dn.xlarge');
   });
 
   it('does not reuse a Failed job name: the next attempt gets a new suffix', async () => {

@@ -16,18 +16,23 @@ import type { AwsClientStub } from 'aws-sdk-client-mock';
  * (404); HeadObject on a missing key is 404 with s3:ListBucket and 403 without it (HeadObject API
  * reference); ListObjectsV2 returns Contents sorted by key with LastModified, KeyCount and IsTruncated.
  */
-export function fakeBucket(s3: AwsClientStub<S3Client>, options: { canList: boolean }) {
+export function fakeBucket(
+  s3: AwsClientStub<S3Client>,
+  options: { canList: boolean | ((key: string) => boolean) },
+) {
   const objects = new Map<string, { body: Buffer; lastModified: Date }>();
-  const missingHead = () =>
-    new S3ServiceException({
-      name: options.canList ? 'NotFound' : 'Forbidden',
+  const missingHead = (key: string) => {
+    const canList = typeof options.canList === 'function' ? options.canList(key) : options.canList;
+    return new S3ServiceException({
+      name: canList ? 'NotFound' : 'Forbidden',
       $fault: 'client',
-      $metadata: { httpStatusCode: options.canList ? 404 : 403 },
-      message: options.canList ? 'NotFound' : 'Forbidden',
+      $metadata: { httpStatusCode: canList ? 404 : 403 },
+      message: canList ? 'NotFound' : 'Forbidden',
     });
+  };
   s3.on(HeadObjectCommand).callsFake(async (input: { Key: string }) => {
     const object = objects.get(input.Key);
-    if (object === undefined) throw missingHead();
+    if (object === undefined) throw missingHead(input.Key);
     return { ContentLength: object.body.length, LastModified: object.lastModified };
   });
   s3.on(GetObjectCommand).callsFake(async (input: { Key: string }) => {

@@ -89,9 +89,10 @@ export function permissionsFor(call: RecordedCall): NeededPermission[] {
       ];
     }
     case 'sagemaker:DescribeModel':
+    case 'sagemaker:DeleteModel':
       return [
         {
-          action: 'sagemaker:DescribeModel',
+          action: `sagemaker:${call.command}`,
           resource: arn('sagemaker', `model/${String(input.ModelName).toLowerCase()}`),
           because,
         },

@@ -22,6 +22,7 @@ import {
   CreateModelCommand,
   CreateTrainingJobCommand,
   CreateTransformJobCommand,
+  DeleteModelCommand,
   DescribeModelCommand,
   DescribeTrainingJobCommand,
   DescribeTransformJobCommand,
@@ -39,6 +40,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../pipeline/templates/template.js';
+import { insufficientCapabilities } from '../aws-models/change-set-capabilities.js';
 import { loadModel, requestProblems } from '../aws-models/request-check.js';
 import { describedWorkflowStack } from '../helpers/workflow-stack.js';
 import { TEST_ACCOUNT } from './roles.js';
@@ -258,6 +260,8 @@ export class FakeAws {
     // (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html).
     cfn.on(CreateChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'CreateChangeSet')(input);
+      const refused = insufficientCapabilities(input);
+      if (refused !== undefined) throw refused;
       if (input.ChangeSetType === 'CREATE') this.stackStatus = 'REVIEW_IN_PROGRESS';
       this.pendingParameters = input.Parameters ?? [];
       return { Id: 'cs', StackId: 'stack' };
@@ -372,6 +376,14 @@ export class FakeAws {
           `Could not find model "arn:${partition}:sagemaker:${region}:${accountId}:model/${name.toLowerCase()}".`,
         );
       return { ModelName: name, ModelArn: `arn:${partition}:sagemaker:${region}:${accountId}:model/${name}` };
+    });
+    // DeleteModel on an unknown name: ValidationException "Could not find model" (DeleteModel API reference).
+    sagemaker.on(DeleteModelCommand).callsFake(async (input) => {
+      record('sagemaker', 'DeleteModel')(input);
+      const name = String(input.ModelName);
+      if (!this.models.delete(name))
+        throw notFound('ValidationException', 400, `Could not find model "${name}".`);
+      return {};
     });
     sagemaker.on(CreateModelCommand).callsFake(async (input) => {
       record('sagemaker', 'CreateModel')(input);

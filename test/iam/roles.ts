@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   BOOTSTRAP_TEMPLATE,
   loadTemplate,
@@ -218,9 +219,95 @@ export function resolveTemplate(
   return { template, resources };
 }
 
+/**
+ * One granted action taken out of a template's policy statement (an inline policy of a role, or a managed
+ * policy such as the workflow roles' boundary): scripts/mutate-permissions.ts proves each one is missed.
+ */
+export interface RoleMutation {
+  template: 'bootstrap.yaml' | 'workflow.yaml';
+  /** Logical id of the AWS::IAM::Role or AWS::IAM::ManagedPolicy. */
+  resource: string;
+  /** The inline policy's PolicyName; undefined for a managed policy's own document. */
+  policy?: string;
+  statement: number;
+  action: string;
+}
+
+export const describeMutation = (m: RoleMutation) =>
+  `${m.template} ${m.resource}${m.policy === undefined ? '' : `/${m.policy}`}#${m.statement} ${m.action}`;
+
+/** The policy documents of an IAM resource: its inline policies, or a managed policy's own document. */
+function documentsOf(resource: {
+  Type: string;
+  Properties: Record<string, unknown>;
+}): { policy?: string; document: PolicyDocument }[] {
+  if (resource.Type === 'AWS::IAM::ManagedPolicy')
+    return [{ document: resource.Properties.PolicyDocument as PolicyDocument }];
+  if (resource.Type !== 'AWS::IAM::Role') return [];
+  return (
+    (resource.Properties.Policies ?? []) as { PolicyName: string; PolicyDocument: PolicyDocument }[]
+  ).map((p) => ({ policy: p.PolicyName, document: p.PolicyDocument }));
+}
+
+const TEMPLATES = [
+  ['bootstrap.yaml', BOOTSTRAP_TEMPLATE, TEST_ACCOUNT.bootstrapStack, BOOTSTRAP_TEST_PARAMETERS],
+  ['workflow.yaml', WORKFLOW_TEMPLATE, TEST_ACCOUNT.workflowStack, WORKFLOW_TEST_PARAMETERS],
+] as const;
+
+/** Every single-action removal from an Allow statement of every IAM policy in both templates. */
+export function allMutations(): RoleMutation[] {
+  const mutations: RoleMutation[] = [];
+  for (const [template, path, stack, parameters] of TEMPLATES)
+    for (const [resource, r] of Object.entries(resolveTemplate(path, stack, parameters).resources))
+      for (const { policy, document } of documentsOf(r))
+        for (const [statement, s] of document.Statement.entries())
+          if (s.Effect === 'Allow')
+            for (const action of [s.Action].flat())
+              mutations.push({
+                template,
+                resource,
+                ...(policy === undefined ? {} : { policy }),
+                statement,
+                action,
+              });
+  return mutations;
+}
+
+/**
+ * The roles under test: as written, or, when SCONES_IAM_MUTATIONS names a JSON file of RoleMutation (written
+ * by scripts/mutate-permissions.ts), once more per mutation.
+ */
+export function mutationsUnderTest(): (RoleMutation | undefined)[] {
+  const file = process.env.SCONES_IAM_MUTATIONS;
+  // The roles as written come first: a mutation counts as caught only while they pass.
+  return [
+    undefined,
+    ...(file === undefined ? [] : (JSON.parse(readFileSync(file, 'utf8')) as RoleMutation[])),
+  ];
+}
+
+function applyMutation(
+  file: string,
+  resources: Record<string, { Type: string; Properties: Record<string, unknown> }>,
+  mutation: RoleMutation | undefined,
+): void {
+  if (mutation === undefined || mutation.template !== file) return;
+  const resource = resources[mutation.resource];
+  const found = resource && documentsOf(resource).find((d) => d.policy === mutation.policy);
+  const statement = found?.document.Statement[mutation.statement];
+  const actions = [statement?.Action ?? []].flat();
+  if (statement === undefined || !actions.includes(mutation.action))
+    throw new Error(`mutation ${describeMutation(mutation)} names no granted action`);
+  const rest = actions.filter((a) => a !== mutation.action);
+  // A statement left with no action grants nothing: drop it, as an editor removing its last action would.
+  if (rest.length > 0) statement.Action = rest;
+  else found?.document.Statement.splice(mutation.statement, 1);
+}
+
 /** Every AWS::IAM::Role of both templates with its resolved policies, keyed by logical id. */
 export function resolvedRoles(
   workflowParameters: Record<string, string> = WORKFLOW_TEST_PARAMETERS,
+  mutation?: RoleMutation,
 ): Record<string, ResolvedRole> {
   const roles: Record<string, ResolvedRole> = {};
   /** Managed policies of both templates by ARN (the bootstrap stack defines the workflow roles' boundary). */
@@ -236,6 +323,7 @@ export function resolvedRoles(
     ['workflow.yaml', WORKFLOW_TEMPLATE, workflowStack, workflowParameters],
   ] as const) {
     const { resources } = resolveTemplate(path, stack, parameters);
+    applyMutation(file, resources, mutation);
     for (const resource of Object.values(resources))
       if (resource.Type === 'AWS::IAM::ManagedPolicy')
         managedPolicies.set(

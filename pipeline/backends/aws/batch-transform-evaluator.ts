@@ -2,6 +2,7 @@ import {
   CreateModelCommand,
   CreateTransformJobCommand,
   type CreateTransformJobCommandInput,
+  DeleteModelCommand,
   DescribeModelCommand,
   DescribeTransformJobCommand,
   type DescribeTransformJobCommandOutput,
@@ -17,6 +18,8 @@ import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../..
 import { mapConcurrent } from '../../util/concurrency.js';
 import { getText } from '../../util/object-text.js';
 import { realSleep, type Sleep } from '../../util/time.js';
+import { withFreshCredentials } from './credentials.js';
+import { quotaFailure } from './instance-types.js';
 import { imageClassificationUri, trainingCostUsd } from './regions.js';
 import { JOB_NAME_PATTERN } from './sagemaker-trainer.js';
 
@@ -27,11 +30,23 @@ export interface BatchTransformEvaluatorOptions {
   sleep?: Sleep;
   /** Seconds between DescribeTransformJob calls. */
   pollSeconds?: number;
+  /** How long to wait for a job before giving up (it keeps running); the evaluate job has 90 minutes. */
+  maxWaitMinutes?: number;
+  /** Called when AWS reports expired credentials mid-wait; must make the client's next call use fresh ones. */
+  refreshCredentials?: () => Promise<void>;
 }
 
-/** `scones-<evaluation id>`: the same name for the same evaluation, so a re-run finds the job it started. */
-export function transformJobName(evaluationId: string): string {
-  const name = `scones-${evaluationId.replace(/[^a-zA-Z0-9-]/g, '-')}`.slice(0, 63).replace(/-+$/, '');
+/** Transform jobs tried per evaluation before the stage gives up (each re-run after a failure makes one). */
+const MAX_TRANSFORM_ATTEMPTS = 5;
+
+/**
+ * `scones-<evaluation id>`, then `-r2`, `-r3`... : the same names for the same evaluation, so a re-run finds
+ * the job it started; a job name can never be used again (CreateTransformJob: "unique within an AWS Region
+ * in an AWS account"), so a failed or stopped job is retried under the next one.
+ */
+export function transformJobName(evaluationId: string, attempt = 1): string {
+  const base = `scones-${evaluationId.replace(/[^a-zA-Z0-9-]/g, '-')}`.slice(0, 59).replace(/-+$/, '');
+  const name = attempt <= 1 ? base : `${base}-r${attempt}`;
   if (!JOB_NAME_PATTERN.test(name))
     throw new SconesError(`cannot derive a valid SageMaker job name from ${evaluationId}`);
   return name;
@@ -48,10 +63,12 @@ export class BatchTransformEvaluator implements Evaluator {
   readonly kind = 'sagemaker-batch-transform';
   private readonly sleep: Sleep;
   private readonly pollMs: number;
+  private readonly maxWaitMs: number;
 
   constructor(private readonly options: BatchTransformEvaluatorOptions) {
     this.sleep = options.sleep ?? realSleep;
     this.pollMs = (options.pollSeconds ?? 30) * 1000;
+    this.maxWaitMs = (options.maxWaitMinutes ?? 80) * 60_000;
   }
 
   async evaluate(
@@ -63,32 +80,13 @@ export class BatchTransformEvaluator implements Evaluator {
     billableSeconds?: number;
     estimatedCostUsd?: number;
   }> {
-    const name = transformJobName(request.evaluationId);
-    let job = await this.describe(name);
-    if (job === undefined || job.TransformJobStatus === 'Failed' || job.TransformJobStatus === 'Stopped') {
-      if (job !== undefined)
-        // Transform job names are unique per account and region for good: a failed one cannot be re-created.
-        throw new StageFailedError(
-          `SageMaker transform job ${name} ended ${job.TransformJobStatus}: ${job.FailureReason ?? 'no reason given'}`,
-        );
-      await this.ensureModel(name, request);
-      await this.options.client.send(new CreateTransformJobCommand(this.createRequest(name, request)));
-      reporter.info(
-        `started SageMaker transform job ${name} over ${request.dataset.counts.test} test images`,
-      );
-      job = await this.wait(name, reporter);
-    } else if (job.TransformJobStatus === 'Completed') {
-      reporter.info(`SageMaker transform job ${name} already completed: reusing its output`);
-    } else {
-      reporter.info(`SageMaker transform job ${name} is already running: waiting for it`);
-      job = await this.wait(name, reporter);
-    }
+    const { name, job } = await this.completedJob(request, reporter);
     const predictions = await this.readPredictions(request, reporter);
     const start = job.TransformStartTime?.getTime();
     const end = job.TransformEndTime?.getTime();
     const seconds = start !== undefined && end !== undefined ? Math.round((end - start) / 1000) : undefined;
     const instanceType =
-      job.TransformResources?.InstanceType ?? this.options.config.deploy.endpointInstanceType;
+      job.TransformResources?.InstanceType ?? this.options.config.evaluate.transformInstanceType;
     const cost =
       seconds === undefined
         ? undefined
@@ -104,6 +102,57 @@ export class BatchTransformEvaluator implements Evaluator {
       ...(seconds === undefined ? {} : { billableSeconds: seconds }),
       ...(cost === undefined ? {} : { estimatedCostUsd: cost }),
     };
+  }
+
+  /**
+   * The evaluation's completed transform job: one that completed is reused, a running one waited for, and
+   * after a failed or stopped one the next attempt's job is started (the model is not retrained).
+   */
+  private async completedJob(
+    request: EvaluateRequest,
+    reporter: Reporter,
+  ): Promise<{ name: string; job: DescribeTransformJobCommandOutput }> {
+    const { config, client } = this.options;
+    for (let attempt = 1; attempt <= MAX_TRANSFORM_ATTEMPTS; attempt++) {
+      const name = transformJobName(request.evaluationId, attempt);
+      let job = await this.describe(name);
+      if (job?.TransformJobStatus === 'Failed' || job?.TransformJobStatus === 'Stopped') {
+        reporter.warn(
+          `SageMaker transform job ${name} ended ${job.TransformJobStatus} (${job.FailureReason ?? 'no reason given'}): trying a new job`,
+        );
+        continue;
+      }
+      if (job?.TransformJobStatus === 'Completed') {
+        reporter.info(`SageMaker transform job ${name} already completed: reusing its output`);
+        return { name, job };
+      }
+      if (job === undefined) {
+        await this.ensureModel(name, request);
+        await client
+          .send(new CreateTransformJobCommand(this.createRequest(name, request)))
+          .catch((error: unknown) => {
+            throw quotaFailure(error, config.evaluate.transformInstanceType, 'transform', config.region);
+          });
+        reporter.info(
+          `started SageMaker transform job ${name} over ${request.dataset.counts.test} test images`,
+        );
+      } else reporter.info(`SageMaker transform job ${name} is already running: waiting for it`);
+      job = await this.wait(name, reporter);
+      // The job is over: its model (named like it) has served its purpose, whatever the outcome.
+      try {
+        await client.send(new DeleteModelCommand({ ModelName: name }));
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+      if (job.TransformJobStatus !== 'Completed')
+        throw new StageFailedError(
+          `SageMaker transform job ${name} ${job.TransformJobStatus === 'Failed' ? `failed: ${job.FailureReason ?? 'no reason given'}` : 'was stopped before it completed'}; run evaluate again to retry with a new job (the model is not retrained)`,
+        );
+      return { name, job };
+    }
+    throw new StageFailedError(
+      `evaluation ${request.evaluationId}: ${MAX_TRANSFORM_ATTEMPTS} transform jobs failed or were stopped: see their FailureReason in the SageMaker console`,
+    );
   }
 
   /** The exact CreateTransformJob request. */
@@ -124,7 +173,7 @@ export class BatchTransformEvaluator implements Evaluator {
         SplitType: 'None',
       },
       TransformOutput: { S3OutputPath: store.uri(this.outputPrefix(request)), Accept: 'application/json' },
-      TransformResources: { InstanceType: config.deploy.endpointInstanceType as never, InstanceCount: 1 },
+      TransformResources: { InstanceType: config.evaluate.transformInstanceType as never, InstanceCount: 1 },
       Tags: [
         { Key: 'scones:run-id', Value: request.runId },
         { Key: 'scones:training-id', Value: request.model.trainingId },
@@ -173,24 +222,29 @@ export class BatchTransformEvaluator implements Evaluator {
     }
   }
 
-  /** Polls until the job ends, printing each status change. */
+  /** Polls until the job ends (Completed, Failed or Stopped), printing each status change. */
   private async wait(name: string, reporter: Reporter): Promise<DescribeTransformJobCommandOutput> {
     let last = '';
-    for (;;) {
-      const job = await this.describe(name);
+    for (let waited = 0; ; waited += this.pollMs) {
+      const job = await withFreshCredentials(() => this.describe(name), {
+        ...(this.options.refreshCredentials === undefined
+          ? {}
+          : { refresh: this.options.refreshCredentials }),
+        sleep: this.sleep,
+        reporter,
+        waitingFor: name,
+      });
       if (job === undefined)
         throw new SconesError(`SageMaker transform job ${name} disappeared while waiting for it`);
       if (job.TransformJobStatus !== last) {
-        reporter.info(`${name}: ${job.TransformJobStatus}`);
+        reporter.info(`${name}: ${job.TransformJobStatus} (${Math.round(waited / 60_000)} min in)`);
         last = job.TransformJobStatus ?? '';
       }
-      if (job.TransformJobStatus === 'Completed') return job;
-      if (job.TransformJobStatus === 'Failed')
+      if (['Completed', 'Failed', 'Stopped'].includes(job.TransformJobStatus ?? '')) return job;
+      if (waited >= this.maxWaitMs)
         throw new StageFailedError(
-          `SageMaker transform job ${name} failed: ${job.FailureReason ?? 'no reason given'}`,
+          `SageMaker transform job ${name} is still ${job.TransformJobStatus} after ${Math.round(waited / 60_000)} min: it keeps running (and billing) in SageMaker; run evaluate again to wait for it, or stop it with aws sagemaker stop-transform-job --transform-job-name ${name}`,
         );
-      if (job.TransformJobStatus === 'Stopped')
-        throw new StageFailedError(`SageMaker transform job ${name} was stopped before it completed`);
       await this.sleep(this.pollMs);
     }
   }

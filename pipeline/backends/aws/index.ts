@@ -68,13 +68,23 @@ export interface AwsBackendClock {
   now?: () => number;
 }
 
+/**
+ * Which keys the bootstrap roles may list (bootstrap.yaml): the preview role only under lambdas/, templates/
+ * and runs/; the deploy role (or the user's own credentials) the whole bucket.
+ */
+function callerOf(config: Config): { name: string; mayList: (key: string) => boolean } {
+  return config.deploy.preview
+    ? { name: 'the preview role', mayList: (key) => /^(lambdas|templates|runs)\//.test(key) }
+    : { name: 'the deploy role (or the credentials in use)', mayList: () => true };
+}
+
 /** The aws backend: the artifact bucket, SageMaker training, CloudFormation for the deployed champion. */
 export function openAwsBackend(
   config: Config,
   clients: AwsClients = createAwsClients(config),
   clock: AwsBackendClock = {},
 ): Backend {
-  const store = new S3ObjectStore(clients.s3, config.bucket);
+  const store = new S3ObjectStore(clients.s3, config.bucket, callerOf(config));
   const sleep = clock.sleep === undefined ? {} : { sleep: clock.sleep };
   const now = clock.now;
   return {
@@ -88,7 +98,13 @@ export function openAwsBackend(
       ...sleep,
       ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
     }),
-    evaluator: new BatchTransformEvaluator({ client: clients.sagemaker, store, config, ...sleep }),
+    evaluator: new BatchTransformEvaluator({
+      client: clients.sagemaker,
+      store,
+      config,
+      ...sleep,
+      ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
+    }),
     deployer: new CloudFormationDeployer({
       client: clients.cloudformation,
       store,

@@ -12,12 +12,13 @@ import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { DatasetRecord, TrainRecord } from '../../manifest.js';
 import type { ObjectStore, Trainer, TrainRequest, ValidationPredictions } from '../../ports.js';
 import { realSleep, type Sleep } from '../../util/time.js';
+import { withFreshCredentials } from './credentials.js';
+import { quotaFailure } from './instance-types.js';
 import { imageClassificationUri, trainingCostUsd } from './regions.js';
 
 /** SageMaker's rule for training job names. */
 export const JOB_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
 const MAX_ATTEMPTS = 20;
-const MAX_CREDENTIAL_REFRESHES = 5;
 
 /**
  * The built-in algorithm's own optimizer settings, from "Image Classification Hyperparameters" (SageMaker
@@ -105,7 +106,12 @@ export class SageMakerTrainer implements Trainer {
       const name = trainingJobName(request.trainingId, attempt);
       const job = await this.describe(name);
       if (job === undefined) {
-        await this.options.client.send(new CreateTrainingJobCommand(this.createRequest(name, request)));
+        const { config } = this.options;
+        await this.options.client
+          .send(new CreateTrainingJobCommand(this.createRequest(name, request)))
+          .catch((error: unknown) => {
+            throw quotaFailure(error, config.train.sagemaker.instanceType, 'training', config.region);
+          });
         reporter.info(`started SageMaker training job ${name}`);
         return this.record(request.trainingId, await this.wait(name, reporter));
       }
@@ -205,30 +211,15 @@ export class SageMakerTrainer implements Trainer {
   /** Polls until the job ends, printing status and secondary-status transitions. */
   private async wait(name: string, reporter: Reporter): Promise<DescribeTrainingJobCommandOutput> {
     let last = '';
-    let refreshes = 0;
     for (;;) {
-      let job: DescribeTrainingJobCommandOutput | undefined;
-      try {
-        job = await this.describe(name);
-        refreshes = 0;
-      } catch (error) {
-        if (isExpiredCredentials(error) && this.options.refreshCredentials !== undefined) {
-          // Bounded, with backoff: a source that keeps handing out expired credentials must not spin.
-          if (++refreshes > MAX_CREDENTIAL_REFRESHES)
-            throw new StageFailedError(
-              `AWS credentials were still expired after ${MAX_CREDENTIAL_REFRESHES} refreshes while waiting for ${name}: check the role session duration`,
-              { cause: error },
-            );
-          const backoffMs = 1000 * 2 ** (refreshes - 1);
-          reporter.info(
-            `AWS credentials expired while waiting: refreshing them (${refreshes}/${MAX_CREDENTIAL_REFRESHES}, after ${backoffMs / 1000}s)`,
-          );
-          await this.sleep(backoffMs);
-          await this.options.refreshCredentials();
-          continue;
-        }
-        throw error;
-      }
+      const job = await withFreshCredentials(() => this.describe(name), {
+        ...(this.options.refreshCredentials === undefined
+          ? {}
+          : { refresh: this.options.refreshCredentials }),
+        sleep: this.sleep,
+        reporter,
+        waitingFor: name,
+      });
       if (job === undefined)
         throw new SconesError(`SageMaker training job ${name} disappeared while waiting for it`);
       const state = `${job.TrainingJobStatus}/${job.SecondaryStatus}`;
@@ -281,9 +272,4 @@ export class SageMakerTrainer implements Trainer {
       ...(cost === undefined ? {} : { estimatedCostUsd: cost }),
     };
   }
-}
-
-function isExpiredCredentials(error: unknown): boolean {
-  const name = (error as { name?: string }).name ?? '';
-  return name === 'ExpiredTokenException' || name === 'ExpiredToken' || name === 'CredentialsProviderError';
 }

@@ -1,4 +1,5 @@
 import {
+  type Capability,
   type Change,
   type CloudFormationClient,
   CreateChangeSetCommand,
@@ -14,8 +15,9 @@ import {
 import type { Reporter } from '../../console-reporter.js';
 import { ConfigError, StageFailedError } from '../../errors.js';
 import type { ResourceChange } from '../../manifest.js';
-import { loadTemplate, type Template } from '../../templates/template.js';
+import { loadTemplate, parseTemplate, type Template } from '../../templates/template.js';
 import type { Sleep } from '../../util/time.js';
+import { stackNameProblem } from './config-checks.js';
 
 const EMPTY_CHANGE_SET = /didn't contain changes|No updates are to be performed/i;
 
@@ -48,6 +50,41 @@ const STUCK_STATES: Readonly<Record<string, string>> = {
     'a failed create could not roll back; delete the stack (`scones teardown --backend aws`), then deploy',
 };
 
+/**
+ * The IAM resource types that need CAPABILITY_IAM, each with the property that gives it a custom name, which
+ * needs CAPABILITY_NAMED_IAM instead (CreateChangeSet API reference, Capabilities; AWS CloudFormation User
+ * Guide, "Acknowledging IAM resources in CloudFormation templates"). AWS::IAM::Policy's PolicyName names the
+ * inline policy, not an IAM resource.
+ */
+const IAM_RESOURCE_NAMES: Readonly<Record<string, string | undefined>> = {
+  'AWS::IAM::AccessKey': undefined,
+  'AWS::IAM::Group': 'GroupName',
+  'AWS::IAM::InstanceProfile': 'InstanceProfileName',
+  'AWS::IAM::ManagedPolicy': 'ManagedPolicyName',
+  'AWS::IAM::Policy': undefined,
+  'AWS::IAM::Role': 'RoleName',
+  'AWS::IAM::User': 'UserName',
+  'AWS::IAM::UserToGroupAddition': undefined,
+};
+
+/**
+ * The capabilities the template needs acknowledged: CAPABILITY_NAMED_IAM when an IAM resource has a custom
+ * name, else CAPABILITY_IAM when it has IAM resources; CAPABILITY_AUTO_EXPAND when it uses a macro (a
+ * Transform section or Fn::Transform). Without them CloudFormation refuses with InsufficientCapabilities.
+ */
+export function requiredCapabilities(template: Template): Capability[] {
+  const iam = Object.values(template.Resources).filter((r) => r.Type in IAM_RESOURCE_NAMES);
+  const named = iam.some((r) => {
+    const property = IAM_RESOURCE_NAMES[r.Type];
+    return property !== undefined && r.Properties?.[property] !== undefined;
+  });
+  const macros = 'Transform' in template || JSON.stringify(template).includes('"Fn::Transform"');
+  return [
+    ...(named ? ['CAPABILITY_NAMED_IAM' as const] : iam.length > 0 ? ['CAPABILITY_IAM' as const] : []),
+    ...(macros ? ['CAPABILITY_AUTO_EXPAND' as const] : []),
+  ];
+}
+
 /** The stack, or undefined when it does not exist (or was deleted). */
 export async function describeStack(
   client: CloudFormationClient,
@@ -69,6 +106,8 @@ export class Stacks {
     private readonly client: CloudFormationClient,
     private readonly sleep: Sleep,
     private readonly pollMs: number,
+    /** How long a change set may take to create, and a stack operation to finish (an endpoint takes ~10 min). */
+    private readonly limits = { changeSetMs: 10 * 60_000, stackMs: 55 * 60_000 },
   ) {}
 
   describe(stackName: string): Promise<Stack | undefined> {
@@ -115,7 +154,7 @@ export class Stacks {
           ParameterKey,
           ParameterValue,
         })),
-        Capabilities: ['CAPABILITY_IAM'],
+        Capabilities: requiredCapabilities(parseTemplate(request.templateBody, `the ${stackName} template`)),
         Tags: Object.entries(request.tags).map(([Key, Value]) => ({ Key, Value })),
         ...(request.description === undefined ? {} : { Description: request.description.slice(0, 1024) }),
       }),
@@ -166,11 +205,15 @@ export class Stacks {
     stackName: string,
     changeSetName: string,
   ): Promise<DescribeChangeSetCommandOutput> {
-    for (;;) {
+    for (let waited = 0; ; waited += this.pollMs / 2) {
       const changeSet = await this.client.send(
         new DescribeChangeSetCommand({ StackName: stackName, ChangeSetName: changeSetName }),
       );
       if (changeSet.Status === 'CREATE_COMPLETE' || changeSet.Status === 'FAILED') return changeSet;
+      if (waited >= this.limits.changeSetMs)
+        throw new StageFailedError(
+          `change set ${changeSetName} of ${stackName} is still ${changeSet.Status} after ${minutes(waited)}: see it in the CloudFormation console, delete it, and run again`,
+        );
       await this.sleep(this.pollMs / 2);
     }
   }
@@ -178,14 +221,18 @@ export class Stacks {
   /** Polls until the stack leaves *_IN_PROGRESS; undefined once deleted. */
   private async waitForStack(stackName: string, reporter: Reporter): Promise<Stack | undefined> {
     let last = '';
-    for (;;) {
+    for (let waited = 0; ; waited += this.pollMs) {
       const stack = await this.describe(stackName);
       const status = stack?.StackStatus ?? 'DELETE_COMPLETE';
       if (status !== last) {
-        reporter.info(`stack ${stackName}: ${status}`);
+        reporter.info(`stack ${stackName}: ${status} (${minutes(waited)} in)`);
         last = status;
       }
       if (!status.endsWith('_IN_PROGRESS')) return stack;
+      if (waited >= this.limits.stackMs)
+        throw new StageFailedError(
+          `stack ${stackName} is still ${status} after ${minutes(waited)}: CloudFormation carries on without us; watch its events in the console and run again once it settles`,
+        );
       await this.sleep(this.pollMs);
     }
   }
@@ -201,6 +248,8 @@ export class Stacks {
       );
   }
 }
+
+const minutes = (ms: number) => `${Math.round(ms / 60_000)} min`;
 
 function toResourceChange(change: Change): ResourceChange {
   const r = change.ResourceChange ?? {};
@@ -240,6 +289,15 @@ export const NAME_LIMITS: Readonly<Record<string, { property: string; max: numbe
   'AWS::Logs::LogGroup': { property: 'LogGroupName', max: 512 },
 };
 
+/**
+ * An unnamed role gets `<stack>-<logical id>-<random suffix>` from CloudFormation, cut to IAM's 64-character
+ * role name limit (AWS CloudFormation Template Reference, "Name type"; IAM CreateRole RoleName). The deploy
+ * role's patterns (`role/<stack>-*`) match only while the whole stack name survives: 13 characters of suffix
+ * are kept free (CloudFormation's suffixes run to 13).
+ */
+const ROLE_NAME_MAX = 64;
+const GENERATED_SUFFIX = 13;
+
 /** The longest stack name for which every resource named after it stays within its service's limit. */
 export function maxWorkflowStackNameLength(template: Template = loadTemplate()): {
   max: number;
@@ -247,6 +305,15 @@ export function maxWorkflowStackNameLength(template: Template = loadTemplate()):
 } {
   let strictest = { max: 128, limitedBy: 'CloudFormation stack names (128)' };
   for (const [logicalId, resource] of Object.entries(template.Resources)) {
+    if (resource.Type === 'AWS::IAM::Role' && resource.Properties?.RoleName === undefined) {
+      const max = ROLE_NAME_MAX - logicalId.length - 2 - GENERATED_SUFFIX;
+      if (max < strictest.max)
+        strictest = {
+          max,
+          limitedBy: `${logicalId}'s generated role name (at most ${ROLE_NAME_MAX}, <stack>-${logicalId}-<suffix>)`,
+        };
+      continue;
+    }
     const limit = NAME_LIMITS[resource.Type];
     const name = resource.Properties?.[limit?.property ?? ''] as { 'Fn::Sub'?: unknown } | undefined;
     if (limit === undefined || typeof name?.['Fn::Sub'] !== 'string') continue;
@@ -261,12 +328,9 @@ export function maxWorkflowStackNameLength(template: Template = loadTemplate()):
   return strictest;
 }
 
-/** The stack name, if every resource named after it can be created; a ConfigError naming the limit otherwise. */
+/** The stack name, if every resource named after it can be created and matched; a ConfigError otherwise. */
 export function validWorkflowStackName(stackName: string): string {
-  const { max, limitedBy } = maxWorkflowStackNameLength();
-  if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(stackName) || stackName.length > max)
-    throw new ConfigError(
-      `deploy.stackName ${JSON.stringify(stackName)} must start with a letter, use letters, digits and '-', and have at most ${max} characters (the limit of ${limitedBy}): choose a shorter name`,
-    );
+  const problem = stackNameProblem(stackName, maxWorkflowStackNameLength());
+  if (problem !== undefined) throw new ConfigError(problem);
   return stackName;
 }

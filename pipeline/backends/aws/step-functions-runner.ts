@@ -22,6 +22,8 @@ const HISTORY_THROTTLE_WAITS_MS = [1_000, 2_000, 4_000, 8_000];
 export interface StepFunctionsRunnerOptions {
   sleep?: Sleep;
   maxPollMs?: number;
+  /** How long one execution may run before the stage stops waiting for it (the three Lambdas take seconds). */
+  maxWaitMs?: number;
   /** Events per GetExecutionHistory page (tests pass a few to page). */
   historyPageSize?: number;
   /** Told when the state an execution stopped in cannot be read; the execution's result stands without it. */
@@ -37,6 +39,7 @@ export interface StepFunctionsRunnerOptions {
 export class StepFunctionsRunner implements WorkflowRunner {
   private readonly sleep: Sleep;
   private readonly maxPollMs: number;
+  private readonly maxWaitMs: number;
   private readonly historyPageSize: number;
   private readonly warn: (message: string) => void;
   constructor(
@@ -46,6 +49,7 @@ export class StepFunctionsRunner implements WorkflowRunner {
   ) {
     this.sleep = options.sleep ?? realSleep;
     this.maxPollMs = options.maxPollMs ?? 10_000;
+    this.maxWaitMs = options.maxWaitMs ?? 10 * 60_000;
     this.historyPageSize = options.historyPageSize ?? HISTORY_PAGE_SIZE;
     this.warn = options.warn ?? (() => {});
   }
@@ -54,7 +58,7 @@ export class StepFunctionsRunner implements WorkflowRunner {
     const input = JSON.stringify(request.input);
     const executionArn = await this.start(request.name, input);
     let delay = 500;
-    for (;;) {
+    for (let waited = 0; ; waited += delay, delay = Math.min(this.maxPollMs, delay * 2)) {
       const execution = await this.client.send(new DescribeExecutionCommand({ executionArn }));
       const status = execution.status ?? 'RUNNING';
       if (status !== 'RUNNING' && status !== 'PENDING_REDRIVE') {
@@ -79,8 +83,11 @@ export class StepFunctionsRunner implements WorkflowRunner {
           durationMs,
         };
       }
+      if (waited >= this.maxWaitMs)
+        throw new StageFailedError(
+          `execution ${request.name} is still ${status} after ${Math.round(waited / 60_000)} min: it goes on in Step Functions; see it in the console, or stop it (aws stepfunctions stop-execution --execution-arn ${executionArn}) and run test-executions again`,
+        );
       await this.sleep(delay);
-      delay = Math.min(this.maxPollMs, delay * 2);
     }
   }
 
