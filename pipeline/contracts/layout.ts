@@ -90,8 +90,11 @@ export function evaluationKeys(evaluationId: string) {
   return {
     record: `${prefix}evaluation.json`,
     predictions: `${prefix}predictions.jsonl`,
+    validationPredictions: `${prefix}validation-predictions.jsonl`,
     /** Batch Transform's output folder (one `<image>.out` per test image). */
     transform: `${prefix}transform/`,
+    /** The validation split's Batch Transform output folder. */
+    validationTransform: `${prefix}transform-validation/`,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { EvaluationRecord } from '../contracts/evaluation.js';
-import { SconesError } from '../errors.js';
+import { ConfigError, SconesError } from '../errors.js';
 import { stageSection } from '../manifest.js';
 import type { ModelToDeploy } from '../ports.js';
 import type { StageContext, StageResult } from './context.js';
@@ -9,9 +9,12 @@ import { requireStage } from './upstream.js';
  * The run's gated model; for a preview without one (a pull request), the model deployed now, so the
  * change set shows only what the change to code and templates does.
  */
-async function modelToDeploy(
-  context: StageContext,
-): Promise<{ model: ModelToDeploy; imageSide: number | undefined; evaluation?: EvaluationRecord }> {
+async function modelToDeploy(context: StageContext): Promise<{
+  model: ModelToDeploy;
+  imageSide: number | undefined;
+  evaluation?: EvaluationRecord;
+  deployedThreshold?: number;
+}> {
   const { backend, config, reporter, manifest } = context;
   if (config.deploy.preview && stageSection(manifest, 'train') === undefined) {
     const deployed = await backend.deployment();
@@ -20,7 +23,7 @@ async function modelToDeploy(
         'a preview without a trained model in the run needs a deployed model to keep: deploy once, or run train first',
       );
     reporter.info(`preview keeps the deployed model ${deployed.trainingId}`);
-    return { model: deployed, imageSide: deployed.imageSide };
+    return { model: deployed, imageSide: deployed.imageSide, deployedThreshold: deployed.threshold };
   }
   const dataset = requireStage(manifest, 'stage-data', 'deploy').outputs;
   const model = requireStage(manifest, 'train', 'deploy').outputs;
@@ -37,11 +40,30 @@ async function modelToDeploy(
   };
 }
 
+/** `deploy.threshold`: an explicit value, or under `auto` the threshold the evaluation chose on validation. */
+function thresholdToDeploy(
+  configured: number | 'auto',
+  evaluation: EvaluationRecord | undefined,
+  trainingId: string,
+): number {
+  if (configured !== 'auto') return configured;
+  const chosen = evaluation?.automation?.chosenThreshold;
+  if (chosen === undefined)
+    throw new ConfigError(
+      `deploy.threshold is auto but model ${trainingId} has no threshold chosen by \`scones evaluate\`: ` +
+        'run evaluate, or set deploy.threshold to a number (--set deploy.threshold=0.9)',
+    );
+  return chosen;
+}
+
 /** Deploys the gated model with the workflow template; unchanged inputs deploy nothing. */
 export async function deploy(context: StageContext): Promise<StageResult<'deploy'>> {
   const { backend, config, reporter } = context;
-  const { model, imageSide, evaluation } = await modelToDeploy(context);
-  const threshold = config.deploy.threshold;
+  const { model, imageSide, evaluation, deployedThreshold } = await modelToDeploy(context);
+  const threshold =
+    config.deploy.threshold === 'auto' && deployedThreshold !== undefined
+      ? deployedThreshold // a preview keeping the deployed model keeps its threshold too
+      : thresholdToDeploy(config.deploy.threshold, evaluation, model.trainingId);
   const { reused, ...record } = await backend.deployer.deploy(
     { runId: context.runId, model, evaluation, imageSide, threshold, preview: config.deploy.preview },
     reporter,

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { reportPrefix } from '../contracts/layout.js';
+import { DEFAULT_THRESHOLD } from '../contracts/threshold.js';
 import { resolveClasses } from '../data/sources.js';
 import { SconesError } from '../errors.js';
 import { stageSection } from '../manifest.js';
@@ -104,9 +105,11 @@ async function standaloneReport(
 ): Promise<StageResult<'monitor-report'>> {
   const { config, backend } = context;
   const classes = resolveClasses(config.data.classes, 'images:').map((c) => c.name);
+  // No run chose a threshold for an outside capture: `auto` falls back to the filter's default.
+  const explicitThreshold = config.deploy.threshold === 'auto' ? DEFAULT_THRESHOLD : config.deploy.threshold;
   const aggregator = new CaptureAggregator({
     classes,
-    threshold: config.deploy.threshold,
+    threshold: explicitThreshold,
     minAccuracy: config.gate.minAccuracy,
   });
   if (capture.startsWith('s3://')) {
@@ -129,7 +132,10 @@ async function standaloneReport(
   return finish(context, aggregator, `Monitor report: ${capture}`, {
     classes,
     header: {
-      thresholdSource: 'configuration (capture from outside a run)',
+      thresholdSource:
+        config.deploy.threshold === 'auto'
+          ? "the filter's default (deploy.threshold is auto and no run chose one)"
+          : 'configuration (capture from outside a run)',
       runId: context.runId,
       source: capture,
     },
