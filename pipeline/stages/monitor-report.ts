@@ -60,12 +60,20 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
     );
   }
   const classes = dataset.classes.map((c) => c.name);
+  const evaluation = stageSection(manifest, 'evaluate')?.outputs;
+  // The promise holds for the model and threshold it was measured at: the run's evaluation, if deployed as is.
+  const automation = evaluation?.trainingId === deployment.trainingId ? evaluation.automation : undefined;
+  const promise =
+    automation?.threshold === deployment.threshold
+      ? automation.heldOut.automationRateInterval.low
+      : undefined;
   const aggregator = new CaptureAggregator({
     classes,
     threshold: deployment.threshold,
     window,
     labels: labelsByInferenceId(document.results.map((r) => ({ s3Key: r.s3Key, label: r.label }))),
     minAccuracy: config.gate.minAccuracy,
+    ...(promise === undefined ? {} : { promisedAutomationRate: promise }),
     ...(baseline === undefined ? {} : { baseline }),
   });
   // On aws, capture reaches S3 minutes late: wait for it, and read only this run's files.
@@ -75,7 +83,6 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
   );
   if (captureKeys === undefined) await aggregateFromStore(store, prefix, aggregator);
   else for (const key of captureKeys) aggregator.addFile(await getText(store, key), store.uri(key));
-  const evaluation = stageSection(manifest, 'evaluate')?.outputs;
   const trainSection = requireStage(manifest, 'train', 'monitor-report');
   return finish(context, aggregator, `Monitor report: run ${runId}`, {
     classes,
@@ -181,6 +188,8 @@ async function finish(
       malformed: summary.malformed.count,
       accuracy: summary.accuracy,
       shareUnderThreshold: summary.shareUnderThreshold,
+      automationRate: summary.automationRate,
+      promisedAutomationRate: summary.promisedAutomationRate,
       predictionsPerClass: summary.predictionsPerClass,
       verdicts: Object.fromEntries(Object.entries(summary.verdicts).map(([k, v]) => [k, v.verdict])),
     },
