@@ -93,8 +93,11 @@ export function evaluationKeys(evaluationId: string) {
     validationPredictions: `${prefix}validation-predictions.jsonl`,
     /** Batch Transform's output folder (one `<image>.out` per test image). */
     transform: `${prefix}transform/`,
-    /** The validation split's Batch Transform output folder. */
-    validationTransform: `${prefix}transform-validation/`,
+    /**
+     * The validation split's Batch Transform output folder: inside `transform/`, where the SageMaker role may
+     * write; split images are flat files (`<class>_<split>_<n>.png`), so no test output lands under it.
+     */
+    validationTransform: `${prefix}transform/validation/`,
   };
 }
 

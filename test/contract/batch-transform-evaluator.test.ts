@@ -91,7 +91,7 @@ function setup() {
   };
   const output = (path: string) => `evaluations/${request.evaluationId}/transform/${path}.out`;
   const validationOutput = (path: string) =>
-    `evaluations/${request.evaluationId}/transform-validation/${path}.out`;
+    `evaluations/${request.evaluationId}/transform/validation/${path}.out`;
   // The validation split's job (its own name) completed with its output, unless a test says otherwise.
   const validationDone = async () => {
     sagemaker
@@ -173,7 +173,7 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
       `s3://team-artifacts/${PREFIX}validation/`,
     );
     expect(validationJob.TransformOutput?.S3OutputPath).to.equal(
-      `s3://team-artifacts/evaluations/${request.evaluationId}/transform-validation/`,
+      `s3://team-artifacts/evaluations/${request.evaluationId}/transform/validation/`,
     );
     expect(result.validation).to.deep.equal([
       { path: 'bike-v.png', label: 0, probabilities: [0.8, 0.2] },
