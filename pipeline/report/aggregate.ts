@@ -283,8 +283,11 @@ export type ReportSummary = ReturnType<CaptureAggregator['summarize']>;
 const percent = (v: number) => `${(v * 100).toFixed(1)}%`;
 
 /**
- * The live automation rate (share of inferences at or above the deployed threshold) against the promise:
- * a warning when it falls below the held-out rate's lower bound the model was deployed with.
+ * The live automation rate (share of inferences at or above the deployed threshold) against the promise,
+ * the held-out rate's lower bound the model was deployed with: a warning when the window is below it
+ * beyond its own sampling noise (its 95% Wilson upper bound under the promise). Comparing the point alone
+ * raised a false alarm on the first real-images run: 19 of 30 (63.3%) against a 68.6% promise, a window
+ * drawn from the very test split that made the promise (2026-12-03, `scones run --source images:...`).
  */
 export function automationVerdict(
   count: number,
@@ -301,15 +304,15 @@ export function automationVerdict(
       verdict: 'too-few',
       detail: `${live}; no held-out automation rate was recorded for this threshold to compare with`,
     };
-  return rate >= promise
-    ? {
-        verdict: 'pass',
-        detail: `${live}, at or above the ${percent(promise)} promised at deploy time (held-out lower bound)`,
-      }
-    : {
-        verdict: 'warn',
-        detail: `${live}, below the ${percent(promise)} promised at deploy time (held-out lower bound)`,
-      };
+  const promised = `the ${percent(promise)} promised at deploy time (held-out lower bound)`;
+  if (interval.high < promise) return { verdict: 'warn', detail: `${live}, below ${promised}` };
+  return {
+    verdict: 'pass',
+    detail:
+      rate >= promise
+        ? `${live}, at or above ${promised}`
+        : `${live}: under ${promised}, but within this window's sampling noise`,
+  };
 }
 
 function imageDataUrl(bytes: Buffer | undefined): string | null {

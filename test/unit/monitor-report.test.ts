@@ -125,7 +125,8 @@ describe('monitor-report: the live automation rate against the promise made at d
   };
 
   it('warns when the share at or above the deployed threshold drops below the held-out lower bound', () => {
-    // Promised: at least 70% (the held-out rate's lower bound); the window routes 9 of 20 = 45%.
+    // Promised: at least 70% (the held-out rate's lower bound); the window routes 9 of 20 = 45%, whose
+    // 95% Wilson interval (25.8%-65.8%) lies wholly under the promise.
     const s = windowWith(9, 0.7);
     expect(s.automationRate).to.equal(0.45);
     expect(s.verdicts.automationRate?.verdict).to.equal('warn');
@@ -139,6 +140,10 @@ describe('monitor-report: the live automation rate against the promise made at d
     expect(windowWith(16, 0.7).verdicts.automationRate?.verdict).to.equal('pass');
     // A model that promised 30% routes 8 of 20 (40%): the old check warned past a 50% share under the threshold.
     expect(windowWith(8, 0.3).verdicts.automationRate?.verdict).to.equal('pass');
+    // 12 of 20 (60%, interval 38.7%-78.1%) against 70%: under the promise only within the window's noise.
+    const noisy = windowWith(12, 0.7).verdicts.automationRate;
+    expect(noisy?.verdict).to.equal('pass');
+    expect(noisy?.detail).to.include('within this window');
   });
 
   it('cannot judge without a promise (no held-out rate for this threshold) and says so', () => {
