@@ -7,7 +7,6 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { awsConfigProblems } from './backends/aws/config-checks.js';
 import { BACKENDS, DEFAULT_CONFIG_FILE, ENV } from './constants.js';
-import { DEFAULT_THRESHOLD } from './contracts/threshold.js';
 import { ConfigError } from './errors.js';
 import { FILE_LIMITS, fixedLimit, readCheckedFile } from './util/files.js';
 import { stableStringify } from './util/stable-json.js';
@@ -139,6 +138,8 @@ export const configSchema = z.strictObject({
       minAccuracy: probability.default(0.8),
       maxRegression: probability.default(0.01),
       force: z.boolean().default(false),
+      /** Minimum held-out automation rate (share routed without a person) at the deployed threshold; 0 = off. */
+      minAutomationRate: probability.default(0),
     })
     .prefault({}),
   deploy: z
@@ -148,7 +149,10 @@ export const configSchema = z.strictObject({
         .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)
         .default('scones-workflow'),
       endpointInstanceType: z.string().default('ml.m5.xlarge'),
-      threshold: probability.default(DEFAULT_THRESHOLD),
+      /** The filter Lambda's threshold: `auto` (chosen on validation predictions) or an explicit value. */
+      threshold: z.union([probability, z.literal('auto')]).default('auto'),
+      /** The accuracy of kept inferences `auto` aims at. */
+      targetAccuracy: probability.default(0.97),
       /** Make the change set only and describe it (pull request previews). */
       preview: z.boolean().default(false),
       /**

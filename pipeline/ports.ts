@@ -76,16 +76,19 @@ export interface EvaluateRequest {
   dataset: TrainingDataset;
 }
 
-/** One test image as the model scored it. */
+/** One test (or validation) image as the model scored it. */
 export interface ScoredImage {
-  /** The image's path in the test split's list. */
+  /** The image's path in its split's list. */
   path: string;
   label: number;
   /** Class probabilities in label order. */
   probabilities: number[];
 }
 
-/** Scores a trained model once on the staged test split (locally in process; on aws a Batch Transform job). */
+/**
+ * Scores a trained model once on the staged test and validation splits (locally in process; on aws Batch
+ * Transform jobs): the test predictions measure it, the validation ones choose its threshold.
+ */
 export interface Evaluator {
   readonly kind: string;
   evaluate(
@@ -93,6 +96,7 @@ export interface Evaluator {
     reporter: Reporter,
   ): Promise<{
     predictions: ScoredImage[];
+    validation: ScoredImage[];
     jobName?: string;
     billableSeconds?: number;
     estimatedCostUsd?: number;

@@ -2,8 +2,9 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageName } from '../constants.js';
 import { type Manifest, stageSection } from '../manifest.js';
+import { automationLine } from '../report/automation.js';
 
-/** The end-of-run summary: dataset, accuracy, gate, executions, report. */
+/** The end-of-run summary: dataset, accuracy, automation, gate, executions, report. */
 export function runSummary(manifest: Manifest, config: Config, reused: readonly StageName[]): string {
   const dataset = stageSection(manifest, 'stage-data')?.outputs;
   const model = stageSection(manifest, 'train')?.outputs;
@@ -20,6 +21,7 @@ export function runSummary(manifest: Manifest, config: Config, reused: readonly 
     `  dataset     ${dataset === undefined ? '-' : `${dataset.digest}: ${dataset.totals.train} train / ${dataset.totals.validation} validation / ${dataset.totals.test} test images`}`,
     `  model       ${model === undefined ? '-' : `${model.trainingId}: validation accuracy ${model.validationAccuracy.toFixed(4)} (selection, ${dataset?.totals.validation ?? '?'} images)`}`,
     `  evaluation  ${evaluation === undefined ? '-' : `test accuracy ${evaluation.quality.accuracy.toFixed(4)} (held out, ${evaluation.quality.count} images, 95% interval ${evaluation.quality.accuracyInterval.low.toFixed(3)}-${evaluation.quality.accuracyInterval.high.toFixed(3)})`}`,
+    `  automation  ${evaluation?.automation === undefined ? '-' : automationLine(evaluation.automation)}`,
     `  gate        ${gate === undefined ? '-' : `${gate.forced ? 'forced' : gate.passed ? 'passed' : 'rejected'} on test accuracy (minimum ${gate.minAccuracy})`}`,
     `  executions  ${
       executions?.summary === undefined

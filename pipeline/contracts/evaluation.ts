@@ -31,6 +31,47 @@ export const qualitySchema = z.object({
 });
 export type Quality = z.infer<typeof qualitySchema>;
 
+const interval = z.object({ low: z.number(), high: z.number() });
+
+/** What a confidence threshold does on one labelled split: the share kept and their accuracy, with 95% Wilson intervals. */
+export const automationFiguresSchema = z.object({
+  split: z.enum(['validation', 'test']),
+  count: z.number().int(),
+  kept: z.number().int(),
+  /** Share of predictions at or above the threshold: the orders routed without a person. */
+  automationRate: z.number(),
+  automationRateInterval: interval,
+  /** Accuracy of the kept predictions. */
+  keptAccuracy: z.number(),
+  keptAccuracyInterval: interval,
+});
+export type AutomationFigures = z.infer<typeof automationFiguresSchema>;
+
+/** The threshold chosen on the validation predictions, and its held-out result on the test split. */
+export const automationSchema = z.object({
+  /** deploy.targetAccuracy the choice aimed at. */
+  targetAccuracy: z.number(),
+  /** Chosen on validation predictions only (pipeline/report/automation.ts chooseThreshold). */
+  chosenThreshold: z.number(),
+  /** wilson-lower-bound: certified at 95%; measured: reached as measured only; unreachable: nothing reaches it. */
+  basis: z.enum(['wilson-lower-bound', 'measured', 'unreachable']),
+  validation: automationFiguresSchema,
+  /** The threshold deployed: the chosen one (deploy.threshold auto) or the explicit override. */
+  threshold: z.number(),
+  thresholdSource: z.enum(['auto', 'explicit']),
+  /** The promise: the test split at `threshold` (monitor-report compares the live rate with its lower bound). */
+  heldOut: automationFiguresSchema,
+  /** Coverage and accuracy of kept predictions at 0.50..0.99 on both splits. */
+  curve: z.array(
+    z.object({
+      threshold: z.number(),
+      validation: z.object({ automationRate: z.number(), keptAccuracy: z.number() }),
+      test: z.object({ automationRate: z.number(), keptAccuracy: z.number() }),
+    }),
+  ),
+});
+export type Automation = z.infer<typeof automationSchema>;
+
 /** The evaluate stage's manifest section: a trained model scored once on the test split. */
 export const evaluationRecordSchema = z.object({
   trainingId: z.string(),
@@ -41,6 +82,10 @@ export const evaluationRecordSchema = z.object({
   quality: qualitySchema,
   /** Where the per-image predictions were written (JSON lines: key, label, probabilities). */
   predictionsUri: z.string().optional(),
+  /** The validation split's predictions, scored by the same evaluator (JSON lines like the test's). */
+  validationPredictionsUri: z.string().optional(),
+  /** Absent in records written before the threshold was chosen from data. */
+  automation: automationSchema.optional(),
   durationSeconds: z.number(),
   jobName: z.string().optional(),
   billableSeconds: z.number().optional(),

@@ -90,8 +90,14 @@ export function evaluationKeys(evaluationId: string) {
   return {
     record: `${prefix}evaluation.json`,
     predictions: `${prefix}predictions.jsonl`,
+    validationPredictions: `${prefix}validation-predictions.jsonl`,
     /** Batch Transform's output folder (one `<image>.out` per test image). */
     transform: `${prefix}transform/`,
+    /**
+     * The validation split's Batch Transform output folder: inside `transform/`, where the SageMaker role may
+     * write; split images are flat files (`<class>_<split>_<n>.png`), so no test output lands under it.
+     */
+    validationTransform: `${prefix}transform/validation/`,
   };
 }
 

@@ -1,6 +1,6 @@
 import { decodeImage, sniffImageFormat } from '../data/image.js';
 import { type CapturedInference, type MalformedLine, parseCaptureText } from './capture.js';
-import { classificationQuality, type LabelledPrediction } from './classification-metrics.js';
+import { classificationQuality, type LabelledPrediction, wilsonInterval } from './classification-metrics.js';
 import { chiSquareHomogeneity, continuousDrift, type DriftTest, describeDrift } from './drift.js';
 import {
   IMAGE_FEATURES,
@@ -27,6 +27,11 @@ export interface ReportInputs {
   /** The drift baseline: the training run's validation predictions, and statistics of training images. */
   baseline?: { probabilities: number[][]; images?: ImageStatistics[] };
   minAccuracy: number;
+  /**
+   * What the deployed model promised: the lower bound of its held-out automation rate at the deployed
+   * threshold (the evaluation record's); absent when none was recorded for that threshold.
+   */
+  promisedAutomationRate?: number;
 }
 
 export interface Example {
@@ -151,6 +156,8 @@ export class CaptureAggregator {
     }
     const classNames = classCounts.map((_, cls) => this.className(cls));
     const shareUnder = n === 0 ? 0 : under / n;
+    const automationRate = n === 0 ? 0 : (n - under) / n;
+    const promise = this.inputs.promisedAutomationRate;
     const quality =
       this.labelledPredictions.length === 0
         ? null
@@ -161,10 +168,7 @@ export class CaptureAggregator {
         verdict: n > 0 ? 'pass' : 'warn',
         detail: n > 0 ? `${n} records` : 'no captured records in the window',
       },
-      shareUnderThreshold: {
-        verdict: shareUnder <= 0.5 ? 'pass' : 'warn',
-        detail: `${(shareUnder * 100).toFixed(1)}% of inferences under the threshold ${threshold}`,
-      },
+      automationRate: automationVerdict(n, n - under, threshold, promise),
       accuracy:
         quality === null
           ? { verdict: 'warn', detail: 'no captured inference could be joined to a known label' }
@@ -202,6 +206,8 @@ export class CaptureAggregator {
       threshold,
       underThreshold: under,
       shareUnderThreshold: shareUnder,
+      automationRate,
+      promisedAutomationRate: promise ?? null,
       labelled: this.labelledPredictions.length,
       accuracy: quality?.accuracy ?? null,
       quality,
@@ -273,6 +279,41 @@ export class CaptureAggregator {
 }
 
 export type ReportSummary = ReturnType<CaptureAggregator['summarize']>;
+
+const percent = (v: number) => `${(v * 100).toFixed(1)}%`;
+
+/**
+ * The live automation rate (share of inferences at or above the deployed threshold) against the promise,
+ * the held-out rate's lower bound the model was deployed with: a warning when the window is below it
+ * beyond its own sampling noise (its 95% Wilson upper bound under the promise). Comparing the point alone
+ * raised a false alarm on the first real-images run: 19 of 30 (63.3%) against a 68.6% promise, a window
+ * drawn from the very test split that made the promise (2026-12-03, `scones run --source images:...`).
+ */
+export function automationVerdict(
+  count: number,
+  kept: number,
+  threshold: number,
+  promise: number | undefined,
+): { verdict: Verdict; detail: string } {
+  if (count === 0) return { verdict: 'too-few', detail: 'no captured inferences in the window' };
+  const rate = kept / count;
+  const interval = wilsonInterval(kept, count);
+  const live = `${percent(rate)} of ${count} inferences at or above the threshold ${threshold} (95% interval ${percent(interval.low)}-${percent(interval.high)})`;
+  if (promise === undefined)
+    return {
+      verdict: 'too-few',
+      detail: `${live}; no held-out automation rate was recorded for this threshold to compare with`,
+    };
+  const promised = `the ${percent(promise)} promised at deploy time (held-out lower bound)`;
+  if (interval.high < promise) return { verdict: 'warn', detail: `${live}, below ${promised}` };
+  return {
+    verdict: 'pass',
+    detail:
+      rate >= promise
+        ? `${live}, at or above ${promised}`
+        : `${live}: under ${promised}, but within this window's sampling noise`,
+  };
+}
 
 function imageDataUrl(bytes: Buffer | undefined): string | null {
   if (bytes === undefined) return null;

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import type { Automation } from '../contracts/evaluation.js';
 import type { DriftTest } from './drift.js';
 import { histogram } from './statistics.js';
 import { timeAxis } from './time-axis.js';
@@ -51,6 +52,8 @@ export interface ChartData {
   /** Each drift test's bins with the baseline's and the window's counts. */
   drift: Record<string, DriftTest>;
   predictions: { predicted: string; count: number }[];
+  /** The evaluated model's threshold choice and its curve, when the run evaluated one. */
+  automation?: Automation | undefined;
 }
 
 function shares(values: ArrayLike<number>, bins: number, source: string) {
@@ -156,6 +159,15 @@ export async function reportCharts(data: ChartData): Promise<Chart[]> {
     renderChart(`drift-${name}`, `${name}: baseline and window side by side`, driftSpec(name, test)),
   );
   return Promise.all([
+    ...(data.automation === undefined
+      ? []
+      : [
+          renderChart(
+            'automation-curve',
+            'Automation: share routed against accuracy of the routed, threshold marked, target dashed',
+            automationSpec(data.automation),
+          ),
+        ]),
     renderChart('confidence-over-time', 'Confidence over time', overTime),
     renderChart('confidence-histogram', 'Confidence: baseline and window', confidence),
     renderChart('predictions-per-class', 'Predictions per class', perClass),
@@ -172,6 +184,66 @@ function thresholdRule(threshold: number, channel: 'x' | 'y'): Layer {
     data: { values: [{ threshold }] },
     mark: { type: 'rule', color: '#d62728', strokeDash: [6, 4], strokeWidth: 2 },
     encoding: channel === 'x' ? { x: encoding } : { y: encoding },
+  };
+}
+
+/**
+ * The trade-off: for each threshold, the share of predictions kept (routed automatically) against the
+ * accuracy of the kept ones, on the validation split (where the threshold is chosen) and the test split
+ * (held out); the deployed threshold's held-out point marked, the target accuracy dashed.
+ */
+export function automationSpec(automation: Automation): TopLevelSpec {
+  const values = automation.curve.flatMap((p) =>
+    (['validation', 'test'] as const).map((split) => ({
+      split: split === 'test' ? 'test (held out)' : 'validation',
+      threshold: p.threshold,
+      automationRate: p[split].automationRate,
+      keptAccuracy: p[split].keptAccuracy,
+    })),
+  );
+  const held = automation.heldOut;
+  const chosen = [
+    {
+      automationRate: held.automationRate,
+      keptAccuracy: held.keptAccuracy,
+      label: `threshold ${automation.threshold.toFixed(3)}`,
+    },
+  ];
+  const x = { field: 'automationRate', type: 'quantitative' as const, title: 'share routed automatically' };
+  const y = { field: 'keptAccuracy', type: 'quantitative' as const, title: 'accuracy of the routed' };
+  return {
+    $schema: SCHEMA,
+    title: 'Share routed automatically against accuracy of the routed',
+    width: 520,
+    height: 300,
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { ...x, scale: { domain: [0, 1] }, axis: { ...AXIS, format: '%' } },
+          y: { ...y, scale: { zero: false }, axis: { ...AXIS, format: '%' } },
+          color: { field: 'split', type: 'nominal', title: null },
+          order: { field: 'threshold', type: 'quantitative', sort: 'descending' },
+          tooltip: [{ field: 'threshold', type: 'quantitative' }],
+        },
+      },
+      {
+        data: { values: [{ target: automation.targetAccuracy }] },
+        mark: { type: 'rule', color: '#d62728', strokeDash: [6, 4], strokeWidth: 2 },
+        encoding: { y: { field: 'target', type: 'quantitative' } },
+      },
+      {
+        data: { values: chosen },
+        mark: { type: 'point', shape: 'diamond', size: 160, filled: true, color: '#d62728' },
+        encoding: { x, y },
+      },
+      {
+        data: { values: chosen },
+        mark: { type: 'text', align: 'left', dx: 8, dy: -8 },
+        encoding: { x, y, text: { field: 'label' } },
+      },
+    ],
   };
 }
 

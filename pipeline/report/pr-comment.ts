@@ -1,6 +1,12 @@
 import { z } from 'zod';
-import { type EvaluationRecord, evaluationRecordSchema, type Quality } from '../contracts/evaluation.js';
+import {
+  type Automation,
+  type EvaluationRecord,
+  evaluationRecordSchema,
+  type Quality,
+} from '../contracts/evaluation.js';
 import { SconesError } from '../errors.js';
+import { automationLine } from './automation.js';
 
 /** The first line of the comment: later pushes find it and update the comment in place. */
 export const PR_COMMENT_MARKER = '<!-- scones-model-feedback -->';
@@ -48,6 +54,67 @@ function confusionTable(quality: Quality): string {
   return `<table>${head}${rows.join('')}</table>`;
 }
 
+/** Threshold, automation rate and accuracy of the routed (held out), PR beside main. */
+function automationRows(pr: EvaluationRecord, main: EvaluationRecord | undefined): string[] {
+  const a = pr.automation;
+  const m = main?.automation;
+  if (a === undefined && m === undefined) return [];
+  const rate = (x: Automation | undefined) =>
+    x === undefined
+      ? 'n/a'
+      : `${pct(x.heldOut.automationRate)} (${pct(x.heldOut.automationRateInterval.low)}–${pct(x.heldOut.automationRateInterval.high)})`;
+  const kept = (x: Automation | undefined) =>
+    x === undefined
+      ? 'n/a'
+      : `${pct(x.heldOut.keptAccuracy)} (${pct(x.heldOut.keptAccuracyInterval.low)}–${pct(x.heldOut.keptAccuracyInterval.high)})`;
+  const delta = (f: (x: Automation) => number) =>
+    a === undefined || m === undefined ? '' : points(f(a) - f(m));
+  const threshold = (x: Automation | undefined) =>
+    x === undefined
+      ? 'n/a'
+      : `${x.threshold.toFixed(4)} (${x.thresholdSource === 'auto' ? `auto, ${x.basis}` : 'explicit'})`;
+  return [
+    `| threshold (chosen on validation) | ${threshold(a)} | ${threshold(m)} | |`,
+    `| routed automatically (held out, 95% interval) | ${rate(a)} | ${rate(m)} | ${delta((x) => x.heldOut.automationRate)} |`,
+    `| accuracy of the routed (held out, 95% interval) | ${kept(a)} | ${kept(m)} | ${delta((x) => x.heldOut.keptAccuracy)} |`,
+  ];
+}
+
+/**
+ * The trade-off curve as a table: share routed and accuracy of the routed on the held-out test split at
+ * thresholds 0.50..0.95, the deployed threshold's row in bold (▶), the target accuracy named.
+ */
+function curveTable(pr: EvaluationRecord, main: EvaluationRecord | undefined): string[] {
+  const a = pr.automation;
+  if (a === undefined) return [];
+  const m = main?.automation;
+  const at = (x: Automation | undefined, t: number) =>
+    x?.curve.find((p) => Math.abs(p.threshold - t) < 1e-9)?.test;
+  const cell = (p: { automationRate: number; keptAccuracy: number } | undefined) =>
+    p === undefined
+      ? 'n/a | n/a'
+      : `${pct(p.automationRate)} | ${p.automationRate === 0 ? '–' : pct(p.keptAccuracy)}`;
+  const rows = a.curve
+    .filter((p) => Math.round(p.threshold * 100) % 5 === 0)
+    .map((p) => ({
+      t: p.threshold,
+      row: `| ${p.threshold.toFixed(2)} | ${cell(p.test)} | ${cell(at(m, p.threshold))} |`,
+    }));
+  const chosen = `| **▶ ${a.threshold.toFixed(4)}** | **${pct(a.heldOut.automationRate)}** | **${pct(a.heldOut.keptAccuracy)}** | | |`;
+  const index = rows.findIndex((r) => r.t > a.threshold);
+  rows.splice(index === -1 ? rows.length : index, 0, { t: a.threshold, row: chosen });
+  return [
+    '',
+    `<details><summary>Share routed against accuracy of the routed (held out; target ${pct(a.targetAccuracy)}, ▶ the threshold this pull request deploys)</summary>`,
+    '',
+    '| threshold | routed (PR) | accuracy of routed (PR) | routed (main) | accuracy of routed (main) |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows.map((r) => r.row),
+    '',
+    '</details>',
+  ];
+}
+
 export interface PrCommentInputs {
   pr: EvaluationRecord;
   /** main's model; absent when main has no evaluated run yet. */
@@ -59,13 +126,18 @@ export interface PrCommentInputs {
   runNote?: string;
 }
 
-/** The pull request's model feedback: accuracy and per-class deltas against main, confusion matrices side by side. */
+/**
+ * The pull request's model feedback: accuracy, automation (the threshold, the share routed and the accuracy
+ * of the routed, held out) and per-class deltas against main, the trade-off curve, confusion matrices side by side.
+ */
 export function prCommentBody(inputs: PrCommentInputs): string {
   const { pr, main } = inputs;
   const lines = [PR_COMMENT_MARKER, '## Model feedback', ''];
   const interval = (q: Quality) =>
     `${pct(q.accuracy)} (95% interval ${pct(q.accuracyInterval.low)}–${pct(q.accuracyInterval.high)}, ${q.count} ${q.split} images)`;
   if (inputs.runNote !== undefined) lines.push(`> ${inputs.runNote}`, '');
+  if (pr.automation !== undefined)
+    lines.push(`This pull request's model ${automationLine(pr.automation)}.`, '');
   const sameTest = main !== undefined && main.testSplitDigest === pr.testSplitDigest;
   if (main === undefined)
     lines.push(`No evaluation of main's model was found: this pull request's model alone.`, '');
@@ -85,6 +157,8 @@ export function prCommentBody(inputs: PrCommentInputs): string {
   lines.push(
     `| calibration error (ECE) | ${pr.quality.expectedCalibrationError.toFixed(4)} | ${main?.quality.expectedCalibrationError.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : (pr.quality.expectedCalibrationError - main.quality.expectedCalibrationError).toFixed(4)} |`,
   );
+  lines.push(...automationRows(pr, main));
+  lines.push(...curveTable(pr, main));
   lines.push(
     '',
     '| class | F1 (PR) | F1 (main) | F1 delta | recall (PR) | recall (main) | support |',

@@ -1,5 +1,6 @@
 import type { EvaluationRecord, Quality } from '../contracts/evaluation.js';
 import type { Example, ReportSummary } from './aggregate.js';
+import { automationLine } from './automation.js';
 import type { Chart } from './charts.js';
 import type { ReportContext } from './report-context.js';
 
@@ -125,6 +126,8 @@ function numbers(s: ReportSummary): string {
       ['labelled records', s.labelled],
       ['under the threshold', s.underThreshold],
       ['share under the threshold', fmt(s.shareUnderThreshold)],
+      ['automation rate (at or above it)', fmt(s.automationRate)],
+      ['promised at deploy (held-out lower bound)', fmt(s.promisedAutomationRate)],
     ],
   );
   const confidence = table(
@@ -142,6 +145,15 @@ function numbers(s: ReportSummary): string {
     )
     .join('\n');
   return `<div class="side">${counts}${confidence}${perClass}</div>${drift}`;
+}
+
+/** The automation trade-off: the promise, the window's rate, and the curve. */
+function automationSection(s: ReportSummary, context: ReportContext, chart: string): string {
+  const automation = context.evaluation?.automation;
+  if (automation === undefined) return '';
+  return `<h2>Automation: orders routed without a person</h2>
+<p>The model ${escapeHtml(automationLine(automation))}. This window routed ${fmt(s.automationRate * 100, 1)}% of ${s.records} inferences at the threshold ${s.threshold}.</p>
+${chart}`;
 }
 
 /** The whole report as one self-contained page: charts as inline SVG, thumbnails as data URLs. */
@@ -181,6 +193,7 @@ ${header(context, s)}
 <table><tr><th>check</th><th>verdict</th><th>detail</th></tr>
 ${verdicts}
 </table>
+${automationSection(s, context, byName('automation-curve'))}
 <h2>Quality against ground truth</h2>
 ${qualitySection(s.quality, context.evaluation)}
 <h2>Examples</h2>

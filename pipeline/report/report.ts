@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CaptureAggregator, ReportSummary, Verdict } from './aggregate.js';
+import { automationLine } from './automation.js';
 import { reportCharts } from './charts.js';
 import { fmt, reportHtml } from './render-html.js';
 import type { ReportContext } from './report-context.js';
@@ -32,6 +33,7 @@ export async function writeReport(
       predicted,
       count,
     })),
+    automation: context.evaluation?.automation,
   });
   const counts = workflowCounts(context);
   const workflow =
@@ -85,6 +87,7 @@ export function summaryMarkdown(title: string, s: ReportSummary, context?: Repor
     ...Object.entries(s.predictionsPerClass).map(([name, count]) => `| ${name} | ${count} |`),
     '',
     ...workflowLines(context),
+    ...automationLines(s, context),
     ...qualityLines(s, context),
     `Confidence quantiles: p05 ${fmt(s.confidence.p05)}, p25 ${fmt(s.confidence.p25)}, median ${fmt(s.confidence.p50)}, p75 ${fmt(s.confidence.p75)}, p95 ${fmt(s.confidence.p95)}.`,
     '',
@@ -110,6 +113,16 @@ function workflowLines(context: ReportContext | undefined): string[] {
     '',
     ...unplacedNotes(counts).map((note) => `Executions off the graph: ${note}.`),
     ...(unplacedNotes(counts).length === 0 ? [] : ['']),
+  ];
+}
+
+/** The promise (held out, at deploy time) and what the window did. */
+function automationLines(s: ReportSummary, context: ReportContext | undefined): string[] {
+  const automation = context?.evaluation?.automation;
+  if (automation === undefined) return [];
+  return [
+    `Automation: the model ${automationLine(automation)}. This window routed ${(s.automationRate * 100).toFixed(1)}% of ${s.records} inferences at the threshold ${s.threshold}.`,
+    '',
   ];
 }
 

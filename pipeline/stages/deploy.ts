@@ -1,4 +1,5 @@
 import type { EvaluationRecord } from '../contracts/evaluation.js';
+import { ConfigError, SconesError } from '../errors.js';
 import { stageSection } from '../manifest.js';
 import type { ModelToDeploy } from '../ports.js';
 import type { StageContext, StageResult } from './context.js';
@@ -8,10 +9,14 @@ import { requireStage } from './upstream.js';
  * The run's gated model; for a preview without one (a pull request), the model deployed now, so the
  * change set shows only what the change to code and templates does.
  */
-async function modelToDeploy(
-  context: StageContext,
-): Promise<
-  { model: ModelToDeploy; imageSide: number | undefined; evaluation?: EvaluationRecord } | undefined
+async function modelToDeploy(context: StageContext): Promise<
+  | {
+      model: ModelToDeploy;
+      imageSide: number | undefined;
+      evaluation?: EvaluationRecord;
+      deployedThreshold?: number;
+    }
+  | undefined
 > {
   const { backend, config, reporter, manifest } = context;
   if (config.deploy.preview && stageSection(manifest, 'train') === undefined) {
@@ -19,7 +24,7 @@ async function modelToDeploy(
     // Before the first deploy there is no model to keep, so nothing to compare a change set with.
     if (deployed === undefined) return undefined;
     reporter.info(`preview keeps the deployed model ${deployed.trainingId}`);
-    return { model: deployed, imageSide: deployed.imageSide };
+    return { model: deployed, imageSide: deployed.imageSide, deployedThreshold: deployed.threshold };
   }
   const dataset = requireStage(manifest, 'stage-data', 'deploy').outputs;
   const model = requireStage(manifest, 'train', 'deploy').outputs;
@@ -36,13 +41,32 @@ async function modelToDeploy(
   };
 }
 
+/** `deploy.threshold`: an explicit value, or under `auto` the threshold the evaluation chose on validation. */
+function thresholdToDeploy(
+  configured: number | 'auto',
+  evaluation: EvaluationRecord | undefined,
+  trainingId: string,
+): number {
+  if (configured !== 'auto') return configured;
+  const chosen = evaluation?.automation?.chosenThreshold;
+  if (chosen === undefined)
+    throw new ConfigError(
+      `deploy.threshold is auto but model ${trainingId} has no threshold chosen by \`scones evaluate\`: ` +
+        'run evaluate, or set deploy.threshold to a number (--set deploy.threshold=0.9)',
+    );
+  return chosen;
+}
+
 /** Deploys the gated model with the workflow template; unchanged inputs deploy nothing. */
 export async function deploy(context: StageContext): Promise<StageResult<'deploy'>> {
   const { backend, config, reporter } = context;
   const chosen = await modelToDeploy(context);
   if (chosen === undefined) return nothingToPreview(context);
-  const { model, imageSide, evaluation } = chosen;
-  const threshold = config.deploy.threshold;
+  const { model, imageSide, evaluation, deployedThreshold } = chosen;
+  const threshold =
+    config.deploy.threshold === 'auto' && deployedThreshold !== undefined
+      ? deployedThreshold // a preview keeping the deployed model keeps its threshold too
+      : thresholdToDeploy(config.deploy.threshold, evaluation, model.trainingId);
   const { reused, ...record } = await backend.deployer.deploy(
     { runId: context.runId, model, evaluation, imageSide, threshold, preview: config.deploy.preview },
     reporter,

@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import { type EvaluationRecord, evaluationRecordSchema } from '../contracts/evaluation.js';
 import { evaluationKeys } from '../contracts/layout.js';
 import { SconesError } from '../errors.js';
+import type { ObjectStore, ScoredImage } from '../ports.js';
+import { automationLine, automationRecord } from '../report/automation.js';
 import { classificationQuality } from '../report/classification-metrics.js';
+import { getText } from '../util/object-text.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
 
@@ -17,7 +20,8 @@ export function evaluationIdFor(trainingId: string, testSplitDigest: string, eva
 /**
  * Scores the run's trained model once on the held-out test split (which neither training nor selection
  * read) and records accuracy with its interval, per-class figures, the confusion matrix, log loss and
- * calibration. The gate reads this, not the training's validation figure.
+ * calibration. The gate reads this, not the training's validation figure. It also scores the validation
+ * split, chooses the threshold there (deploy.targetAccuracy) and records that choice's held-out result.
  */
 export async function evaluate(context: StageContext): Promise<StageResult<'evaluate'>> {
   const { backend, reporter, manifest } = context;
@@ -32,6 +36,12 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
   const keys = evaluationKeys(evaluationId);
   const store = backend.store;
 
+  const { targetAccuracy, threshold } = context.config.deploy;
+  // The threshold is chosen again from the stored predictions every time: a new target needs no new scoring.
+  const withAutomation = (record: EvaluationRecord, test: ScoredImage[], validation: ScoredImage[]) => ({
+    ...record,
+    automation: automationRecord({ validation, test, targetAccuracy, threshold }),
+  });
   if ((await store.head(keys.record)) !== undefined) {
     const text = Buffer.from(await store.get(keys.record)).toString('utf8');
     const parsed = evaluationRecordSchema.safeParse(JSON.parse(text));
@@ -39,8 +49,15 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
       throw new SconesError(
         `${store.uri(keys.record)} is not a valid evaluation record (${parsed.error.message}): delete it to evaluate again`,
       );
-    reporter.info(`evaluation ${evaluationId} already completed: not scoring again`);
-    return result(parsed.data, model.validationAccuracy, true);
+    // Records from before validation predictions were scored are scored again (below).
+    if ((await store.head(keys.validationPredictions)) !== undefined) {
+      reporter.info(`evaluation ${evaluationId} already completed: not scoring again`);
+      const [test, validation] = await Promise.all([
+        readScored(store, keys.predictions),
+        readScored(store, keys.validationPredictions),
+      ]);
+      return result(withAutomation(parsed.data, test, validation), model.validationAccuracy, true);
+    }
   }
 
   const started = Date.now();
@@ -63,14 +80,20 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     throw new SconesError(
       `the evaluator scored ${scored.predictions.length} of the ${dataset.totals.test} test images of dataset ${dataset.digest}`,
     );
+  if (scored.validation.length !== dataset.totals.validation)
+    throw new SconesError(
+      `the evaluator scored ${scored.validation.length} of the ${dataset.totals.validation} validation images of dataset ${dataset.digest}`,
+    );
   const quality = classificationQuality(
     scored.predictions,
     dataset.classes.map((c) => c.name),
     'test',
   );
-  await store.put(keys.predictions, scored.predictions.map((p) => JSON.stringify(p)).join('\n'), {
-    contentType: 'application/jsonl',
-  });
+  for (const [key, rows] of [
+    [keys.predictions, scored.predictions],
+    [keys.validationPredictions, scored.validation],
+  ] as const)
+    await store.put(key, rows.map((p) => JSON.stringify(p)).join('\n'), { contentType: 'application/jsonl' });
   const record: EvaluationRecord = {
     trainingId: model.trainingId,
     datasetDigest: dataset.digest,
@@ -78,13 +101,26 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     evaluator: evaluator.kind,
     quality,
     predictionsUri: store.uri(keys.predictions),
+    validationPredictionsUri: store.uri(keys.validationPredictions),
     durationSeconds: Math.round((Date.now() - started) / 100) / 10,
     ...(scored.jobName === undefined ? {} : { jobName: scored.jobName }),
     ...(scored.billableSeconds === undefined ? {} : { billableSeconds: scored.billableSeconds }),
     ...(scored.estimatedCostUsd === undefined ? {} : { estimatedCostUsd: scored.estimatedCostUsd }),
   };
   await store.put(keys.record, `${JSON.stringify(record, null, 2)}\n`, { contentType: 'application/json' });
-  return result(record, model.validationAccuracy, false);
+  return result(
+    withAutomation(record, scored.predictions, scored.validation),
+    model.validationAccuracy,
+    false,
+  );
+}
+
+async function readScored(store: ObjectStore, key: string): Promise<ScoredImage[]> {
+  const text = await getText(store, key);
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as ScoredImage);
 }
 
 function result(
@@ -100,10 +136,10 @@ function result(
   );
   const names = quality.classes.map((c) => c.name);
   return {
-    inputsDigest: `${record.trainingId}/${record.testSplitDigest}/${record.evaluator}`,
+    inputsDigest: `${record.trainingId}/${record.testSplitDigest}/${record.evaluator}/${record.automation?.targetAccuracy}/${record.automation?.thresholdSource === 'auto' ? 'auto' : record.automation?.threshold}`,
     reused,
     outputs: record,
-    summary: `model ${record.trainingId}: test accuracy ${quality.accuracy.toFixed(4)} (${interval}) on ${quality.count} held-out images; validation accuracy ${validationAccuracy.toFixed(4)} was used for selection only`,
+    summary: `model ${record.trainingId}: test accuracy ${quality.accuracy.toFixed(4)} (${interval}) on ${quality.count} held-out images; validation accuracy ${validationAccuracy.toFixed(4)} was used for selection only${record.automation === undefined ? '' : `; ${automationLine(record.automation)}`}`,
     markdown: [
       `### evaluate ${reused ? '(reused)' : ''}`,
       '',
@@ -111,6 +147,7 @@ function result(
         `**test accuracy ${quality.accuracy.toFixed(4)}** (${interval}, ${quality.count} images), log loss ${quality.logLoss.toFixed(4)}, ` +
         `expected calibration error ${quality.expectedCalibrationError.toFixed(4)}`,
       '',
+      ...(record.automation === undefined ? [] : [`Automation: ${automationLine(record.automation)}.`, '']),
       '| class | precision | recall | F1 | support |',
       '| --- | --- | --- | --- | --- |',
       ...rows,
@@ -123,6 +160,12 @@ function result(
     stepOutputs: {
       'test-accuracy': String(quality.accuracy),
       'test-split-digest': record.testSplitDigest,
+      ...(record.automation === undefined
+        ? {}
+        : {
+            threshold: String(record.automation.threshold),
+            'automation-rate': String(record.automation.heldOut.automationRate),
+          }),
     },
   };
 }

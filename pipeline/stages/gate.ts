@@ -29,13 +29,18 @@ export interface GateInput {
   datasetDigest: string;
   minAccuracy: number;
   maxRegression: number;
+  /** The held-out automation rate at the threshold to deploy (undefined: the evaluation chose none). */
+  automationRate?: number | undefined;
+  /** gate.minAutomationRate; 0 turns the check off. */
+  minAutomationRate?: number;
   champion: Champion | undefined;
   force: boolean;
 }
 
 /**
- * The decision alone, as a pure function: pass when the test accuracy >= minAccuracy and the model is not
- * worse than the champion by more than maxRegression. The champion counts only when it was evaluated on
+ * The decision alone, as a pure function: pass when the test accuracy >= minAccuracy, the held-out
+ * automation rate >= minAutomationRate (when set), and the model is not worse than the champion by more
+ * than maxRegression. The champion counts only when it was evaluated on
  * the same test split (figures on different test sets are not comparable) and is not this same model.
  */
 export function decideGate(input: GateInput): GateRecord {
@@ -46,6 +51,20 @@ export function decideGate(input: GateInput): GateRecord {
   } else {
     passed = false;
     reasons.push(`test accuracy ${fmt(input.accuracy)} is below the minimum ${fmt(input.minAccuracy)}`);
+  }
+  const minRate = input.minAutomationRate ?? 0;
+  if (minRate > 0) {
+    const rate = input.automationRate;
+    if (rate !== undefined && rate >= minRate) {
+      reasons.push(`held-out automation rate ${fmt(rate)} >= minimum ${fmt(minRate)}`);
+    } else {
+      passed = false;
+      reasons.push(
+        rate === undefined
+          ? `the evaluation records no automation rate: it is below the minimum ${fmt(minRate)} (run \`scones evaluate\` again)`
+          : `held-out automation rate ${fmt(rate)} is below the minimum ${fmt(minRate)}`,
+      );
+    }
   }
   const champion = input.champion;
   if (champion === undefined) {
@@ -110,6 +129,8 @@ export async function gate(context: StageContext): Promise<StageResult<'gate'>> 
     datasetDigest: evaluation.datasetDigest,
     minAccuracy: config.gate.minAccuracy,
     maxRegression: config.gate.maxRegression,
+    automationRate: evaluation.automation?.heldOut.automationRate,
+    minAutomationRate: config.gate.minAutomationRate,
     champion,
     force: config.gate.force,
   });

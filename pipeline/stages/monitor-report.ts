@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { reportPrefix } from '../contracts/layout.js';
+import { DEFAULT_THRESHOLD } from '../contracts/threshold.js';
 import { resolveClasses } from '../data/sources.js';
 import { SconesError } from '../errors.js';
 import { stageSection } from '../manifest.js';
@@ -60,12 +61,20 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
     );
   }
   const classes = dataset.classes.map((c) => c.name);
+  const evaluation = stageSection(manifest, 'evaluate')?.outputs;
+  // The promise holds for the model and threshold it was measured at: the run's evaluation, if deployed as is.
+  const automation = evaluation?.trainingId === deployment.trainingId ? evaluation.automation : undefined;
+  const promise =
+    automation?.threshold === deployment.threshold
+      ? automation.heldOut.automationRateInterval.low
+      : undefined;
   const aggregator = new CaptureAggregator({
     classes,
     threshold: deployment.threshold,
     window,
     labels: labelsByInferenceId(document.results.map((r) => ({ s3Key: r.s3Key, label: r.label }))),
     minAccuracy: config.gate.minAccuracy,
+    ...(promise === undefined ? {} : { promisedAutomationRate: promise }),
     ...(baseline === undefined ? {} : { baseline }),
   });
   // On aws, capture reaches S3 minutes late: wait for it, and read only this run's files.
@@ -75,7 +84,6 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
   );
   if (captureKeys === undefined) await aggregateFromStore(store, prefix, aggregator);
   else for (const key of captureKeys) aggregator.addFile(await getText(store, key), store.uri(key));
-  const evaluation = stageSection(manifest, 'evaluate')?.outputs;
   const trainSection = requireStage(manifest, 'train', 'monitor-report');
   return finish(context, aggregator, `Monitor report: run ${runId}`, {
     classes,
@@ -105,9 +113,11 @@ async function standaloneReport(
 ): Promise<StageResult<'monitor-report'>> {
   const { config, backend } = context;
   const classes = resolveClasses(config.data.classes, 'images:').map((c) => c.name);
+  // No run chose a threshold for an outside capture: `auto` falls back to the filter's default.
+  const explicitThreshold = config.deploy.threshold === 'auto' ? DEFAULT_THRESHOLD : config.deploy.threshold;
   const aggregator = new CaptureAggregator({
     classes,
-    threshold: config.deploy.threshold,
+    threshold: explicitThreshold,
     minAccuracy: config.gate.minAccuracy,
   });
   if (capture.startsWith('s3://')) {
@@ -138,7 +148,10 @@ async function standaloneReport(
   return finish(context, aggregator, `Monitor report: ${capture}`, {
     classes,
     header: {
-      thresholdSource: 'configuration (capture from outside a run)',
+      thresholdSource:
+        config.deploy.threshold === 'auto'
+          ? "the filter's default (deploy.threshold is auto and no run chose one)"
+          : 'configuration (capture from outside a run)',
       runId: context.runId,
       source: capture,
     },
@@ -185,6 +198,8 @@ async function finish(
       malformed: summary.malformed.count,
       accuracy: summary.accuracy,
       shareUnderThreshold: summary.shareUnderThreshold,
+      automationRate: summary.automationRate,
+      promisedAutomationRate: summary.promisedAutomationRate,
       predictionsPerClass: summary.predictionsPerClass,
       verdicts: Object.fromEntries(Object.entries(summary.verdicts).map(([k, v]) => [k, v.verdict])),
     },

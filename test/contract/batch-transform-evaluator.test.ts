@@ -60,6 +60,7 @@ function setup(overrides: Record<string, unknown> = {}) {
   });
   const store = new MemoryStore();
   store.objects.set(`${PREFIX}test.lst`, Buffer.from('0\t0\tbike.png\n1\t1\tmoto.png\n2\t1\tmoto2.png\n'));
+  store.objects.set(`${PREFIX}validation.lst`, Buffer.from('0\t0\tbike-v.png\n1\t1\tmoto-v.png\n'));
   const sleeps: number[] = [];
   const evaluator = new BatchTransformEvaluator({
     client: new SageMakerClient({ region: 'us-east-1' }),
@@ -88,11 +89,21 @@ function setup(overrides: Record<string, unknown> = {}) {
       prefix: PREFIX,
       classes: ['bicycle', 'motorcycle'],
       imageShape: [3, 32, 32],
-      counts: { train: 900, validation: 100, test: 3 },
+      counts: { train: 900, validation: 2, test: 3 },
     },
   };
   const output = (path: string) => `evaluations/${request.evaluationId}/transform/${path}.out`;
-  return { store, evaluator, request, sleeps, output };
+  const validationOutput = (path: string) =>
+    `evaluations/${request.evaluationId}/transform/validation/${path}.out`;
+  // The validation split's job (its own name) completed with its output, unless a test says otherwise.
+  const validationDone = async () => {
+    sagemaker
+      .on(DescribeTransformJobCommand, { TransformJobName: VALIDATION_JOB })
+      .resolves(job('Completed', { TransformJobName: VALIDATION_JOB }));
+    await store.put(validationOutput('bike-v.png'), '[0.8, 0.2]');
+    await store.put(validationOutput('moto-v.png'), '{"prediction": [0.4, 0.6]}');
+  };
+  return { store, evaluator, request, sleeps, output, validationOutput, validationDone };
 }
 
 // DescribeTransformJob's documented error for an unknown job is ResourceNotFound
@@ -104,6 +115,8 @@ const modelNotFound = () =>
   Object.assign(new Error('Could not find model "arn:aws:sagemaker:us-east-1:123456789012:model/x".'), {
     name: 'ValidationException',
   });
+const TEST_JOB = 'scones-e-0123456789abcdef0123';
+const VALIDATION_JOB = 'scones-e-0123456789abcdef0123-validation';
 const job = (status: DescribeTransformJobCommandOutput['TransformJobStatus'], extra: object = {}) => ({
   TransformJobName: 'scones-e-0123456789abcdef0123',
   TransformJobStatus: status,
@@ -114,31 +127,39 @@ const job = (status: DescribeTransformJobCommandOutput['TransformJobStatus'], ex
 describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the API reference documents)', () => {
   beforeEach(() => sagemaker.reset());
 
-  it('creates a model and a transform job over the test images as application/x-image, waits, and joins each <image>.out to its label', async () => {
+  it('creates a model and a transform job over each of the test and validation images as application/x-image, waits, and joins each <image>.out to its label', async () => {
     // Prepare: the job runs, then completes; batch transform writes <input name>.out for each input
     // object (docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html), holding the algorithm's JSON
     // response: the class probabilities (docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html).
-    const { store, evaluator, request, sleeps, output } = setup();
-    sagemaker
-      .on(DescribeTransformJobCommand)
-      .rejectsOnce(jobNotFound())
-      .resolvesOnce(job('InProgress'))
-      .resolves(
-        job('Completed', {
-          TransformStartTime: new Date('2026-11-23T10:00:00Z'),
-          TransformEndTime: new Date('2026-11-23T10:06:00Z'),
-        }),
-      );
+    const { store, evaluator, request, sleeps, output, validationOutput } = setup();
+    for (const [name, minutes] of [
+      [TEST_JOB, 6],
+      [VALIDATION_JOB, 5],
+    ] as const)
+      sagemaker
+        .on(DescribeTransformJobCommand, { TransformJobName: name })
+        .rejectsOnce(jobNotFound())
+        .resolvesOnce(job('InProgress'))
+        .resolves(
+          job('Completed', {
+            TransformJobName: name,
+            TransformStartTime: new Date('2026-11-23T10:00:00Z'),
+            TransformEndTime: new Date(`2026-11-23T10:0${minutes}:00Z`),
+          }),
+        );
     sagemaker.on(DescribeModelCommand).rejects(modelNotFound());
     sagemaker.on(CreateModelCommand).resolves({ ModelArn: 'arn:model' });
     sagemaker.on(CreateTransformJobCommand).resolves({ TransformJobArn: 'arn:job' });
     await store.put(output('bike.png'), '{"prediction": [0.9, 0.1]}');
     await store.put(output('moto.png'), '[0.2, 0.8]');
     await store.put(output('moto2.png'), '{"prediction": [0.7, 0.3]}');
+    await store.put(validationOutput('bike-v.png'), '[0.8, 0.2]');
+    await store.put(validationOutput('moto-v.png'), '{"prediction": [0.4, 0.6]}');
     // Act
     const result = await evaluator.evaluate(request, captureReporter().reporter);
     // Assess
-    const created = sagemaker.commandCalls(CreateTransformJobCommand)[0]!.args[0].input;
+    const calls = sagemaker.commandCalls(CreateTransformJobCommand).map((call) => call.args[0].input);
+    const created = calls.find((input) => input.TransformJobName === TEST_JOB)!;
     expect(created).to.deep.include({
       TransformJobName: 'scones-e-0123456789abcdef0123',
       ModelName: 'scones-e-0123456789abcdef0123',
@@ -150,6 +171,17 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
       SplitType: 'None',
     });
     expect(created.TransformOutput?.Accept).to.equal('application/json');
+    const validationJob = calls.find((input) => input.TransformJobName === VALIDATION_JOB)!;
+    expect(validationJob.TransformInput?.DataSource?.S3DataSource?.S3Uri).to.equal(
+      `s3://team-artifacts/${PREFIX}validation/`,
+    );
+    expect(validationJob.TransformOutput?.S3OutputPath).to.equal(
+      `s3://team-artifacts/evaluations/${request.evaluationId}/transform/validation/`,
+    );
+    expect(result.validation).to.deep.equal([
+      { path: 'bike-v.png', label: 0, probabilities: [0.8, 0.2] },
+      { path: 'moto-v.png', label: 1, probabilities: [0.4, 0.6] },
+    ]);
     const model = sagemaker.commandCalls(CreateModelCommand)[0]!.args[0].input;
     expect(model.PrimaryContainer?.ModelDataUrl).to.equal(request.model.modelUri);
     expect(result.predictions).to.deep.equal([
@@ -157,9 +189,10 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
       { path: 'moto.png', label: 1, probabilities: [0.2, 0.8] },
       { path: 'moto2.png', label: 1, probabilities: [0.7, 0.3] },
     ]);
-    expect(result.billableSeconds).to.equal(360);
+    // Both jobs are billed: 6 + 5 minutes.
+    expect(result.billableSeconds).to.equal(660);
     expect(result.estimatedCostUsd).to.be.greaterThan(0);
-    expect(sleeps).to.deep.equal([30_000]);
+    expect(sleeps).to.deep.equal([30_000, 30_000]);
   });
 
   // CreateTransformJob: the name "must be unique within an AWS Region in an AWS account", so a failed or
@@ -195,8 +228,9 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
   });
 
   it('reuses a completed job with the evaluation name: nothing is created', async () => {
-    const { store, evaluator, request, output } = setup();
+    const { store, evaluator, request, output, validationDone } = setup();
     sagemaker.on(DescribeTransformJobCommand).resolves(job('Completed'));
+    await validationDone();
     for (const [path, p] of [
       ['bike.png', '[1, 0]'],
       ['moto.png', '[0, 1]'],
@@ -212,9 +246,10 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
   });
 
   it("fails the stage with SageMaker's FailureReason when the job fails", async () => {
-    const { evaluator, request } = setup();
+    const { evaluator, request, validationDone } = setup();
+    await validationDone();
     sagemaker
-      .on(DescribeTransformJobCommand)
+      .on(DescribeTransformJobCommand, { TransformJobName: TEST_JOB })
       .rejectsOnce(jobNotFound())
       .resolves(job('Failed', { FailureReason: 'ClientError: unsupported content type' }));
     sagemaker.on(DescribeModelCommand).resolves({ ModelName: 'scones-e-0123456789abcdef0123' });
@@ -252,8 +287,9 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
   });
 
   it('fails naming the image when the job wrote no output for it', async () => {
-    const { store, evaluator, request, output } = setup();
+    const { store, evaluator, request, output, validationDone } = setup();
     sagemaker.on(DescribeTransformJobCommand).resolves(job('Completed'));
+    await validationDone();
     await store.put(output('bike.png'), '[1, 0]');
     await store.put(output('moto.png'), '[0, 1]');
     const error = await rejection(evaluator.evaluate(request, captureReporter().reporter));

@@ -97,6 +97,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
     const evaluation = first.stages.evaluate!.outputs as {
       quality: { accuracy: number; count: number; split: string };
       testSplitDigest: string;
+      automation: { chosenThreshold: number; heldOut: { automationRate: number } };
     };
     const dataset = first.stages['stage-data']!.outputs as { totals: { validation: number; test: number } };
     expect(evaluation.quality.split).to.equal('test');
@@ -115,6 +116,13 @@ describe('scones run: the whole pipeline on the local backend', function () {
       ),
     );
     expect(firstLog).to.match(/gate +passed on test accuracy/);
+    // The automation headline: the share routed and the accuracy of the routed, held out, with intervals.
+    const routed = (evaluation.automation.heldOut.automationRate * 100).toFixed(1);
+    expect(firstLog).to.match(
+      new RegExp(
+        `automation +routes ${routed}% of orders automatically at [\\d.]+% accuracy \\(held out on ${dataset.totals.test} test images, 95% intervals`,
+      ),
+    );
     // One accuracy for the executions, over all of them with ground truth (filtered included), labelled so.
     const executionsLine = /^ {2}executions .*$/m.exec(firstLog)?.[0] ?? '';
     expect(executionsLine.match(/accuracy/g)).to.have.length(1);
@@ -128,7 +136,7 @@ describe('scones run: the whole pipeline on the local backend', function () {
     expect(deployment.parameters).to.include({
       ModelTestAccuracy: String(evaluation.quality.accuracy),
       TestSplitDigest: evaluation.testSplitDigest,
-      ConfidenceThreshold: '0.93',
+      ConfidenceThreshold: String(evaluation.automation.chosenThreshold),
     });
   });
 
@@ -399,6 +407,24 @@ describe('scones run: the whole pipeline on the local backend', function () {
     }
   });
 
+  /** The threshold the local deployment's filter Lambda runs with: the stack parameter and the function's env. */
+  const deployedThreshold = () => {
+    const record = JSON.parse(readFileSync(join(dir, '.scones', 'deployment.json'), 'utf8')) as {
+      parameters: Record<string, string>;
+      stack: { functions: { logicalId: string; environment: Record<string, string> }[] };
+    };
+    const filter = record.stack.functions.find((f) => f.environment.THRESHOLD !== undefined);
+    return { parameter: record.parameters.ConfidenceThreshold, env: filter?.environment.THRESHOLD };
+  };
+
+  it('deploys the threshold chosen on validation under deploy.threshold auto (the default) to the filter Lambda', () => {
+    const automation = (first.stages.evaluate!.outputs as { automation?: { chosenThreshold: number } })
+      .automation;
+    expect(automation, 'the evaluation records a chosen threshold').to.not.equal(undefined);
+    const chosen = String(automation!.chosenThreshold);
+    expect(deployedThreshold()).to.deep.equal({ parameter: chosen, env: chosen });
+  });
+
   it('counts low-confidence executions as filtered when the threshold is raised (a new deployment)', async () => {
     const deployed = await runCli(['deploy', '--set', 'deploy.threshold=0.99999', '--json'], { cwd: dir });
     expect(deployed.code, deployed.stderr).to.equal(0);
@@ -412,12 +438,14 @@ describe('scones run: the whole pipeline on the local backend', function () {
     };
     expect(summary.filtered).to.be.greaterThan(0);
     expect(summary.errors).to.equal(0);
-    // The report judges with the threshold the deployment filtered with, not today's configuration (0.93).
+    // The report judges with the threshold the deployment filtered with, not today's configuration (auto).
     const report = await runCli(['monitor-report', '--json'], { cwd: dir });
     expect(report.code, report.stderr).to.equal(0);
     const reportDir = JSON.parse(report.stdout).outputs.reportDir as string;
     const numbers = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')) as { threshold: number };
     expect(numbers.threshold).to.equal(0.99999);
+    // An explicit value reaches the filter Lambda as set.
+    expect(deployedThreshold()).to.deep.equal({ parameter: '0.99999', env: '0.99999' });
   });
 
   it('an execution that fails in the classify state is recorded and drawn on that state (a test image the endpoint cannot decode)', async () => {

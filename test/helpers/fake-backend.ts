@@ -65,16 +65,22 @@ export class MemoryObjectStore implements ObjectStore {
   }
 }
 
-/** An evaluator that scores the test split with the predictions it is given, and counts its calls. */
+/**
+ * An evaluator that scores the test and validation splits with the predictions it is given (validation:
+ * the test ones unless given), and counts its calls.
+ */
 export class ScriptedEvaluator implements Evaluator {
   readonly kind = 'scripted';
   readonly requests: EvaluateRequest[] = [];
 
-  constructor(private readonly predictions: ScoredImage[]) {}
+  constructor(
+    private readonly predictions: ScoredImage[],
+    private readonly validation: ScoredImage[] = predictions,
+  ) {}
 
   async evaluate(request: EvaluateRequest) {
     this.requests.push(request);
-    return { predictions: this.predictions };
+    return { predictions: this.predictions, validation: this.validation };
   }
 }
 

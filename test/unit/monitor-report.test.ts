@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { deploymentFromStack } from '../../pipeline/contracts/deployment.js';
 import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
+import { automationRecord } from '../../pipeline/report/automation.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
 import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
 import {
@@ -104,6 +105,51 @@ describe('data capture parsing', () => {
     expect(records[0]?.probabilities[1]).to.be.closeTo(0.9999980926513672, 1e-12);
     expect(records[0]?.inputContentType).to.equal('image/png');
     expect(new Date(records[0]!.time).toISOString()).to.equal('2025-08-22T04:07:39.000Z');
+  });
+});
+
+describe('monitor-report: the live automation rate against the promise made at deploy time', () => {
+  /** 20 captured inferences, `kept` of them at or above the threshold 0.9. */
+  const windowWith = (kept: number, promisedAutomationRate?: number) => {
+    const aggregator = new CaptureAggregator({
+      classes: ['bicycle', 'motorcycle'],
+      threshold: 0.9,
+      minAccuracy: 0.8,
+      ...(promisedAutomationRate === undefined ? {} : { promisedAutomationRate }),
+    });
+    const lines = Array.from({ length: 20 }, (_, i) =>
+      captureLine(i < kept ? [0.95, 0.05] : [0.6, 0.4], `2026-11-23T10:00:${String(i).padStart(2, '0')}Z`),
+    );
+    aggregator.addFile(lines.join('\n'), 'f.jsonl');
+    return aggregator.summarize();
+  };
+
+  it('warns when the share at or above the deployed threshold drops below the held-out lower bound', () => {
+    // Promised: at least 70% (the held-out rate's lower bound); the window routes 9 of 20 = 45%, whose
+    // 95% Wilson interval (25.8%-65.8%) lies wholly under the promise.
+    const s = windowWith(9, 0.7);
+    expect(s.automationRate).to.equal(0.45);
+    expect(s.verdicts.automationRate?.verdict).to.equal('warn');
+    expect(s.verdicts.automationRate?.detail).to.match(
+      /^45\.0% of 20 inferences .* below the 70\.0% promised/,
+    );
+  });
+
+  it('passes a window where the rate holds, even one the old fixed 50% bound would have flagged', () => {
+    // 16 of 20 routed = 80% >= 70% promised.
+    expect(windowWith(16, 0.7).verdicts.automationRate?.verdict).to.equal('pass');
+    // A model that promised 30% routes 8 of 20 (40%): the old check warned past a 50% share under the threshold.
+    expect(windowWith(8, 0.3).verdicts.automationRate?.verdict).to.equal('pass');
+    // 12 of 20 (60%, interval 38.7%-78.1%) against 70%: under the promise only within the window's noise.
+    const noisy = windowWith(12, 0.7).verdicts.automationRate;
+    expect(noisy?.verdict).to.equal('pass');
+    expect(noisy?.detail).to.include('within this window');
+  });
+
+  it('cannot judge without a promise (no held-out rate for this threshold) and says so', () => {
+    const verdict = windowWith(9).verdicts.automationRate;
+    expect(verdict?.verdict).to.equal('too-few');
+    expect(verdict?.detail).to.include('no held-out automation rate was recorded for this threshold');
   });
 });
 
@@ -267,6 +313,67 @@ describe('report statistics', () => {
       expect(html).to.include('<th>stopped in state</th>');
       expect(html).to.include('<td>ERROR (EndpointError)</td><td>ClassifyImage</td>');
       expect(html).to.match(/<g class="state failed" data-state="ClassifyImage"/);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('report: the automation trade-off', () => {
+  it('draws the curve (validation and held-out test, threshold marked, target dashed) and states the promise', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const aggregator = new CaptureAggregator({
+        classes: ['bicycle', 'motorcycle'],
+        threshold: 0.85,
+        minAccuracy: 0.8,
+        promisedAutomationRate: 0.3,
+      });
+      aggregator.addFile(
+        [
+          captureLine([0.97, 0.03], '2026-11-23T10:00:01Z'),
+          captureLine([0.3, 0.7], '2026-11-23T10:00:05Z'),
+        ].join('\n'),
+        'f',
+      );
+      const predictions = [
+        { label: 0, probabilities: [0.95, 0.05] },
+        { label: 1, probabilities: [0.15, 0.85] },
+        { label: 0, probabilities: [0.25, 0.75] },
+        { label: 1, probabilities: [0.05, 0.95] },
+      ];
+      const classes = ['bicycle', 'motorcycle'];
+      const automation = automationRecord({
+        validation: predictions,
+        test: predictions,
+        targetAccuracy: 0.97,
+        threshold: 'auto',
+      });
+      const files = await writeReport(dir, 'Test report', aggregator.summarize(), aggregator, {
+        classes,
+        header: { thresholdSource: 'test', runId: 'r1', source: 'f' },
+        evaluation: {
+          trainingId: 't-42',
+          datasetDigest: 'd',
+          testSplitDigest: 's',
+          evaluator: 'local',
+          quality: classificationQuality(predictions, classes, 'test'),
+          durationSeconds: 1,
+          automation,
+        },
+      });
+      expect(files).to.include('automation-curve.png');
+      const html = readFileSync(join(dir, 'report.html'), 'utf8');
+      expect(html).to.match(/<figure class="chart" data-chart="automation-curve"><svg/);
+      expect(html).to.include('threshold 0.850');
+      const markdown = readFileSync(join(dir, 'summary.md'), 'utf8');
+      expect(markdown).to.include(
+        'Automation: the model routes 75.0% of orders automatically at 100.0% accuracy (held out on 4 test images',
+      );
+      expect(markdown).to.include('This window routed 50.0% of 2 inferences at the threshold 0.85.');
+      const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+      expect(json.evaluation.automation.chosenThreshold).to.equal(0.85);
+      expect(json.verdicts.automationRate.verdict).to.equal('pass');
     } finally {
       cleanup();
     }

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { EvaluationRecord } from '../../pipeline/contracts/evaluation.js';
+import { automationRecord } from '../../pipeline/report/automation.js';
 import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
 import { PR_COMMENT_MARKER, prCommentBody, readEvaluation } from '../../pipeline/report/pr-comment.js';
 import { tempDir } from '../helpers/workspace.js';
@@ -86,6 +87,41 @@ describe('pull request model feedback comment', () => {
     const alone = prCommentBody({ pr: evaluation('pr', [9, 9]) });
     expect(alone).to.include("No evaluation of main's model was found");
     expect(alone).to.include('| accuracy (held-out test) | 90.0%');
+  });
+
+  it('shows the automation figures beside main and the curve with the deployed threshold marked', () => {
+    // Validation = test here: 9+6 right of 20 (PR), 8+8 (main); every right prediction at 0.9, wrong at 0.8.
+    const withAutomation = (e: EvaluationRecord, right: [number, number]) => {
+      const predictions = CLASSES.flatMap((_, label) =>
+        Array.from({ length: 10 }, (_, i) => {
+          const p = i < right[label]! ? 0.9 : 0.2;
+          return { label, probabilities: label === 0 ? [p, 1 - p] : [1 - p, p] };
+        }),
+      );
+      const automation = automationRecord({
+        validation: predictions,
+        test: predictions,
+        targetAccuracy: 0.97,
+        threshold: 'auto',
+      });
+      return { ...e, automation };
+    };
+    const pr = withAutomation(evaluation('pr-model', [9, 6]), [9, 6]);
+    const main = withAutomation(evaluation('main-model', [8, 8]), [8, 8]);
+    const body = prCommentBody({ pr, main });
+    // Threshold 0.9 keeps the 15 right ones of the PR (75%) and main's 16 (80%), all right.
+    expect(body).to.include(
+      "This pull request's model routes 75.0% of orders automatically at 100.0% accuracy",
+    );
+    expect(body).to.match(
+      /\| routed automatically \(held out, 95% interval\) \| 75\.0% \([\d.]+%–[\d.]+%\) \| 80\.0% .*\| −5\.0 pts \|/,
+    );
+    expect(body).to.include(
+      '| threshold (chosen on validation) | 0.9000 (auto, measured) | 0.9000 (auto, measured) | |',
+    );
+    expect(body).to.include('| **▶ 0.9000** | **75.0%** | **100.0%** | | |');
+    expect(body).to.include('| 0.85 | 75.0% | 100.0% | 80.0% | 100.0% |');
+    expect(body).to.include('target 97.0%');
   });
 
   it('refuses a document without an evaluation with exit code 2 and the file named', () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { type DatasetRecord, newManifest, type TrainRecord, withStage } from '../../pipeline/manifest.js';
-import type { ScoredImage } from '../../pipeline/ports.js';
+import type { DeployRequest, ScoredImage } from '../../pipeline/ports.js';
+import { deploy } from '../../pipeline/stages/deploy.js';
 import { evaluate } from '../../pipeline/stages/evaluate.js';
 import type { Champion } from '../../pipeline/stages/gate.js';
 import { gate } from '../../pipeline/stages/gate.js';
@@ -16,8 +17,12 @@ const dataset: DatasetRecord = {
     { label: 0, name: 'bicycle' },
     { label: 1, name: 'motorcycle' },
   ],
-  counts: { train: { bicycle: 8, motorcycle: 8 }, validation: {}, test: { bicycle: 2, motorcycle: 2 } },
-  totals: { train: 16, validation: 0, test: 4 },
+  counts: {
+    train: { bicycle: 8, motorcycle: 8 },
+    validation: { bicycle: 2, motorcycle: 2 },
+    test: { bicycle: 2, motorcycle: 2 },
+  },
+  totals: { train: 16, validation: 4, test: 4 },
   testSplitDigest: 'split-1',
   imageShape: [3, 16, 16],
 };
@@ -74,7 +79,7 @@ describe('stages on the fake backend (ports in memory)', () => {
       [0, 2],
     ]);
     const stored = [...backend.store.objects.keys()].filter((key) => key.startsWith('evaluations/'));
-    expect(stored).to.have.length(2);
+    expect(stored).to.have.length(3);
 
     const second = await evaluate(context);
     expect(second.reused).to.equal(true);
@@ -141,5 +146,97 @@ describe('stages on the fake backend (ports in memory)', () => {
   it('gate rejects the evaluated accuracy below the minimum', async () => {
     const error = await gateWith(undefined, 0.8).catch((e: Error) => e);
     expect((error as Error).message).to.include('test accuracy 0.7500 is below the minimum 0.8000');
+  });
+});
+
+describe('the threshold chosen on the fake backend', () => {
+  /** Validation: right at 0.95 and 0.85, wrong at 0.75: the target 0.97 is first reached (as measured) at 0.85. */
+  const validation: ScoredImage[] = [
+    { path: 'v1.png', label: 0, probabilities: [0.95, 0.05] },
+    { path: 'v2.png', label: 1, probabilities: [0.15, 0.85] },
+    { path: 'v3.png', label: 0, probabilities: [0.25, 0.75] },
+    { path: 'v4.png', label: 1, probabilities: [0.05, 0.95] },
+  ];
+  const evaluateWith = async (test: ScoredImage[], deploy: Record<string, unknown> = {}) => {
+    const backend = fakeBackend({ evaluator: new ScriptedEvaluator(test, validation) });
+    const config = testConfig({ deploy });
+    const reporter = captureReporter().reporter;
+    return evaluate({ config, backend, reporter, runId: 'run-1', manifest: trainedRun() });
+  };
+
+  it('is chosen on the validation predictions only: another test split does not move it, only its held-out result', async () => {
+    const flipped = predictions.map((p) => ({ ...p, probabilities: [...p.probabilities].reverse() }));
+    const [a, b] = [await evaluateWith(predictions), await evaluateWith(flipped)];
+    expect(a.outputs.automation).to.include({ chosenThreshold: 0.85, threshold: 0.85, basis: 'measured' });
+    expect(b.outputs.automation?.chosenThreshold).to.equal(0.85);
+    expect(a.outputs.automation?.validation).to.include({ kept: 3, automationRate: 0.75, keptAccuracy: 1 });
+    // Held out at 0.85: a (0.9 right), d (0.9 right) kept; flipped: b (0.8) and c (0.7) fall under it.
+    expect(a.outputs.automation?.heldOut).to.include({ kept: 2, automationRate: 0.5, keptAccuracy: 1 });
+    expect(b.outputs.automation?.heldOut).to.include({ kept: 2, keptAccuracy: 0 });
+  });
+
+  it('keeps an explicit deploy.threshold as the one deployed and measures the held-out result there', async () => {
+    const result = await evaluateWith(predictions, { threshold: 0.75 });
+    expect(result.outputs.automation).to.include({
+      chosenThreshold: 0.85,
+      threshold: 0.75,
+      thresholdSource: 'explicit',
+    });
+    expect(result.outputs.automation?.heldOut).to.include({ kept: 3, automationRate: 0.75 });
+  });
+
+  it('gate rejects a held-out automation rate under gate.minAutomationRate, and ignores it at 0', async () => {
+    const backend = fakeBackend({ evaluator: new ScriptedEvaluator(predictions, validation) });
+    const reporter = captureReporter().reporter;
+    const run = async (minAutomationRate: number) => {
+      const config = testConfig({ gate: { minAccuracy: 0.5, minAutomationRate } });
+      const evaluated = await evaluate({ config, backend, reporter, runId: 'run-1', manifest: trainedRun() });
+      const manifest = withStage(trainedRun(), 'evaluate', section(evaluated.outputs));
+      return gate({ config, backend, reporter, runId: 'run-1', manifest });
+    };
+    expect((await run(0)).outputs.passed).to.equal(true);
+    expect((await run(0.5)).outputs.reasons).to.include('held-out automation rate 0.5000 >= minimum 0.5000');
+    const error = await run(0.6).catch((e: Error) => e);
+    expect((error as Error).message).to.include(
+      'held-out automation rate 0.5000 is below the minimum 0.6000',
+    );
+  });
+
+  /** The request the deploy stage hands the deployer (which stops there: the fake backend deploys nothing). */
+  const deployRequest = async (deployConfig: Record<string, unknown>, withEvaluation = true) => {
+    const requests: DeployRequest[] = [];
+    const backend = {
+      ...fakeBackend({ evaluator: new ScriptedEvaluator(predictions, validation) }),
+      deployer: {
+        deploy: async (request: DeployRequest): Promise<never> => {
+          requests.push(request);
+          throw new Error('recorded');
+        },
+      },
+    };
+    const config = testConfig({ deploy: deployConfig });
+    const reporter = captureReporter().reporter;
+    let manifest = trainedRun();
+    if (withEvaluation) {
+      const evaluated = await evaluate({ config, backend, reporter, runId: 'run-1', manifest });
+      manifest = withStage(manifest, 'evaluate', section(evaluated.outputs));
+    }
+    const gated = { passed: true, forced: false, accuracy: 0.75, minAccuracy: 0.5, maxRegression: 0.01 };
+    manifest = withStage(manifest, 'gate', section({ ...gated, reasons: [], trainingId: 't-1' }));
+    const error = await deploy({ config, backend, reporter, runId: 'run-1', manifest }).catch(
+      (e: Error) => e,
+    );
+    return { request: requests[0], error: error as Error };
+  };
+
+  it('deploy passes the threshold chosen on validation under auto (the default), and an explicit value as set', async () => {
+    expect((await deployRequest({})).request?.threshold).to.equal(0.85);
+    expect((await deployRequest({ threshold: 0.75 })).request?.threshold).to.equal(0.75);
+  });
+
+  it('deploy refuses auto when the run has no evaluation that chose a threshold, naming the fixes', async () => {
+    const { request, error } = await deployRequest({ threshold: 'auto' }, false);
+    expect(request).to.equal(undefined);
+    expect(error.message).to.include('deploy.threshold is auto but model t-1 has no threshold chosen');
   });
 });

@@ -23,6 +23,8 @@ import { quotaFailure } from './instance-types.js';
 import { imageClassificationUri, trainingCostUsd } from './regions.js';
 import { JOB_NAME_PATTERN } from './sagemaker-trainer.js';
 
+type EvaluatedSplit = 'test' | 'validation';
+
 export interface BatchTransformEvaluatorOptions {
   client: SageMakerClient;
   store: ObjectStore;
@@ -53,7 +55,7 @@ export function transformJobName(evaluationId: string, attempt = 1): string {
 }
 
 /**
- * Scores the model on the test split with a SageMaker Batch Transform job: every object under the
+ * Scores the model on the test and validation splits with SageMaker Batch Transform jobs: every object under a
  * split's folder is sent as `application/x-image` (one record per file), and the built-in
  * image-classification algorithm writes, for each input `<key>`, `<key>.out` holding the class
  * probabilities as JSON (docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html and
@@ -71,17 +73,37 @@ export class BatchTransformEvaluator implements Evaluator {
     this.maxWaitMs = (options.maxWaitMinutes ?? 80) * 60_000;
   }
 
+  /** Two jobs, one per split, run side by side (docs/aws.md says why not one). */
   async evaluate(
     request: EvaluateRequest,
     reporter: Reporter,
   ): Promise<{
     predictions: ScoredImage[];
+    validation: ScoredImage[];
     jobName: string;
     billableSeconds?: number;
     estimatedCostUsd?: number;
   }> {
-    const { name, job } = await this.completedJob(request, reporter);
-    const predictions = await this.readPredictions(request, reporter);
+    const [test, validation] = await Promise.all([
+      this.runJob(request, 'test', reporter),
+      this.runJob(request, 'validation', reporter),
+    ]);
+    const sum = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined ? undefined : a + b;
+    const seconds = sum(test.billableSeconds, validation.billableSeconds);
+    const cost = sum(test.estimatedCostUsd, validation.estimatedCostUsd);
+    return {
+      predictions: test.predictions,
+      validation: validation.predictions,
+      jobName: test.jobName,
+      ...(seconds === undefined ? {} : { billableSeconds: seconds }),
+      ...(cost === undefined ? {} : { estimatedCostUsd: Math.round(cost * 10_000) / 10_000 }),
+    };
+  }
+
+  private async runJob(request: EvaluateRequest, split: EvaluatedSplit, reporter: Reporter) {
+    const { name, job } = await this.completedJob(request, split, reporter);
+    const predictions = await this.readPredictions(request, split, reporter);
     const start = job.TransformStartTime?.getTime();
     const end = job.TransformEndTime?.getTime();
     const seconds = start !== undefined && end !== undefined ? Math.round((end - start) / 1000) : undefined;
@@ -96,12 +118,7 @@ export class BatchTransformEvaluator implements Evaluator {
             job.TransformResources?.InstanceCount ?? 1,
             seconds,
           );
-    return {
-      predictions,
-      jobName: name,
-      ...(seconds === undefined ? {} : { billableSeconds: seconds }),
-      ...(cost === undefined ? {} : { estimatedCostUsd: cost }),
-    };
+    return { predictions, jobName: name, billableSeconds: seconds, estimatedCostUsd: cost };
   }
 
   /**
@@ -110,11 +127,13 @@ export class BatchTransformEvaluator implements Evaluator {
    */
   private async completedJob(
     request: EvaluateRequest,
+    split: EvaluatedSplit,
     reporter: Reporter,
   ): Promise<{ name: string; job: DescribeTransformJobCommandOutput }> {
     const { config, client } = this.options;
+    const evaluationId = split === 'test' ? request.evaluationId : `${request.evaluationId}-validation`;
     for (let attempt = 1; attempt <= MAX_TRANSFORM_ATTEMPTS; attempt++) {
-      const name = transformJobName(request.evaluationId, attempt);
+      const name = transformJobName(evaluationId, attempt);
       let job = await this.describe(name);
       if (job?.TransformJobStatus === 'Failed' || job?.TransformJobStatus === 'Stopped') {
         reporter.warn(
@@ -129,12 +148,12 @@ export class BatchTransformEvaluator implements Evaluator {
       if (job === undefined) {
         await this.ensureModel(name, request);
         await client
-          .send(new CreateTransformJobCommand(this.createRequest(name, request)))
+          .send(new CreateTransformJobCommand(this.createRequest(name, request, split)))
           .catch((error: unknown) => {
             throw quotaFailure(error, config.evaluate.transformInstanceType, 'transform', config.region);
           });
         reporter.info(
-          `started SageMaker transform job ${name} over ${request.dataset.counts.test} test images`,
+          `started SageMaker transform job ${name} over ${request.dataset.counts[split]} ${split} images`,
         );
       } else reporter.info(`SageMaker transform job ${name} is already running: waiting for it`);
       job = await this.wait(name, reporter);
@@ -156,7 +175,11 @@ export class BatchTransformEvaluator implements Evaluator {
   }
 
   /** The exact CreateTransformJob request. */
-  createRequest(name: string, request: EvaluateRequest): CreateTransformJobCommandInput {
+  createRequest(
+    name: string,
+    request: EvaluateRequest,
+    split: EvaluatedSplit = 'test',
+  ): CreateTransformJobCommandInput {
     const { store, config } = this.options;
     return {
       TransformJobName: name,
@@ -166,13 +189,16 @@ export class BatchTransformEvaluator implements Evaluator {
         DataSource: {
           S3DataSource: {
             S3DataType: 'S3Prefix',
-            S3Uri: store.uri(datasetImagesPrefix(request.dataset.prefix, 'test')),
+            S3Uri: store.uri(datasetImagesPrefix(request.dataset.prefix, split)),
           },
         },
         ContentType: 'application/x-image',
         SplitType: 'None',
       },
-      TransformOutput: { S3OutputPath: store.uri(this.outputPrefix(request)), Accept: 'application/json' },
+      TransformOutput: {
+        S3OutputPath: store.uri(this.outputPrefix(request, split)),
+        Accept: 'application/json',
+      },
       TransformResources: { InstanceType: config.evaluate.transformInstanceType as never, InstanceCount: 1 },
       Tags: [
         { Key: 'scones:run-id', Value: request.runId },
@@ -181,8 +207,9 @@ export class BatchTransformEvaluator implements Evaluator {
     };
   }
 
-  private outputPrefix(request: EvaluateRequest): string {
-    return evaluationKeys(request.evaluationId).transform;
+  private outputPrefix(request: EvaluateRequest, split: EvaluatedSplit): string {
+    const keys = evaluationKeys(request.evaluationId);
+    return split === 'test' ? keys.transform : keys.validationTransform;
   }
 
   /** A SageMaker model for the trained artifact, named like the job (created once). */
@@ -249,14 +276,18 @@ export class BatchTransformEvaluator implements Evaluator {
     }
   }
 
-  /** One `<image>.out` per test image, joined to the test list's labels. */
-  private async readPredictions(request: EvaluateRequest, reporter: Reporter): Promise<ScoredImage[]> {
+  /** One `<image>.out` per image of the split, joined to the split list's labels. */
+  private async readPredictions(
+    request: EvaluateRequest,
+    split: EvaluatedSplit,
+    reporter: Reporter,
+  ): Promise<ScoredImage[]> {
     const { store } = this.options;
-    const lstKey = datasetListKey(request.dataset.prefix, 'test');
+    const lstKey = datasetListKey(request.dataset.prefix, split);
     const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
-    const progress = reporter.progress('read transform output', entries.length, 'images');
+    const progress = reporter.progress(`read ${split} transform output`, entries.length, 'images');
     const predictions = await mapConcurrent(entries, 16, async (entry) => {
-      const key = `${this.outputPrefix(request)}${entry.path}.out`;
+      const key = `${this.outputPrefix(request, split)}${entry.path}.out`;
       if ((await store.head(key)) === undefined)
         throw new StageFailedError(`the transform job wrote no output for ${entry.path} (${store.uri(key)})`);
       const probabilities = parseTransformOutput(await getText(store, key), store.uri(key));

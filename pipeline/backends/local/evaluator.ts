@@ -5,13 +5,16 @@ import { deserializeModel, MODEL_FILES, predictProbabilities } from './model.js'
 import { initTensorflow } from './tf.js';
 import { readSplit } from './trainer.js';
 
-/** Scores a locally trained model on the staged test split, in this process, as the endpoint would. */
+/** Scores a locally trained model on the staged test and validation splits, in this process, as the endpoint would. */
 export class LocalEvaluator implements Evaluator {
   readonly kind = 'tfjs-local';
 
   constructor(private readonly store: ObjectStore) {}
 
-  async evaluate(request: EvaluateRequest, reporter: Reporter): Promise<{ predictions: ScoredImage[] }> {
+  async evaluate(
+    request: EvaluateRequest,
+    reporter: Reporter,
+  ): Promise<{ predictions: ScoredImage[]; validation: ScoredImage[] }> {
     await initTensorflow('wasm');
     const prefix = keyOfUri(request.model.modelUri);
     const [modelJson, weights] = await Promise.all([
@@ -21,15 +24,16 @@ export class LocalEvaluator implements Evaluator {
     const model = await deserializeModel({ modelJson: Buffer.from(modelJson).toString('utf8'), weights });
     try {
       const side = request.dataset.imageShape[1];
-      const test = await readSplit(this.store, request.dataset.prefix, 'test', side, reporter);
-      const probabilities = predictProbabilities(model, test.inputs, side);
-      return {
-        predictions: test.paths.map((path, i) => ({
+      const score = async (split: 'test' | 'validation'): Promise<ScoredImage[]> => {
+        const images = await readSplit(this.store, request.dataset.prefix, split, side, reporter);
+        const probabilities = predictProbabilities(model, images.inputs, side);
+        return images.paths.map((path, i) => ({
           path,
-          label: test.labels[i] as number,
+          label: images.labels[i] as number,
           probabilities: probabilities[i] as number[],
-        })),
+        }));
       };
+      return { predictions: await score('test'), validation: await score('validation') };
     } finally {
       model.dispose();
     }
