@@ -10,12 +10,14 @@ import { CloudFormationDeployer } from '../../pipeline/backends/aws/cloudformati
 import { type AwsBackendClock, openAwsBackend } from '../../pipeline/backends/aws/index.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { STAGES, type StageName } from '../../pipeline/constants.js';
-import { testExecutionsKey } from '../../pipeline/contracts/layout.js';
+import { modelHistoryKey, testExecutionsKey } from '../../pipeline/contracts/layout.js';
+import type { ModelWentLive } from '../../pipeline/contracts/model-history.js';
 import {
   type TestExecutionsDocument,
   testExecutionsDocumentSchema,
 } from '../../pipeline/contracts/test-executions.js';
 import type { TrainRecord } from '../../pipeline/manifest.js';
+import { listModels, rollback } from '../../pipeline/model-history.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { executeStage, resolveRun } from '../../pipeline/run.js';
 import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
@@ -252,6 +254,70 @@ export async function lambdaRuns(): Promise<ActorRun[]> {
     return runs;
   } finally {
     delete process.env.ENDPOINT_NAME;
+    fake.restore();
+  }
+}
+
+/**
+ * The rollback workflow (rollback.yml): `scones rollback --backend aws` with the deploy role, on a stack
+ * deployed with model t-abc (WORKFLOW_TEST_PARAMETERS) whose history holds t-old before it. It reads the
+ * history, describes the stack, heads t-old's model.tar.gz, deploys it by change set and records it.
+ * Then `scones models` on the same bucket: its calls alone, to check against the read-only preview role.
+ */
+export async function rollbackJobs(): Promise<{
+  rollback: ActorRun & { wentLive: string };
+  models: ActorRun;
+}> {
+  const fake = new FakeAws({
+    stackStatus: 'UPDATE_COMPLETE',
+    stackParameters: WORKFLOW_TEST_PARAMETERS,
+    stackOutputs: {
+      EndpointName: `${workflowStack}-endpoint`,
+      StateMachineArn: `arn:aws:states:us-east-1:123456789012:stateMachine:${workflowStack}-workflow`,
+    },
+  }).install();
+  try {
+    const oldModelUri = `s3://${bucket}/models/t-old/job/output/model.tar.gz`;
+    fake.objects.set(`${bucket}/models/t-old/job/output/model.tar.gz`, Buffer.from('model archive'));
+    const record = (trainingId: string, modelUri: string, liveAt: string): ModelWentLive => ({
+      trainingId,
+      trainer: 'sagemaker-image-classification/1',
+      modelUri,
+      validationAccuracy: 0.9,
+      datasetDigest: 'data0123',
+      verdict: 'passed',
+      threshold: 0.9,
+      liveAt,
+      how: 'deploy',
+      runId: 'gh-1',
+    });
+    for (const r of [
+      record('t-old', oldModelUri, '2026-12-01T10:00:00.000Z'),
+      record('t-abc', WORKFLOW_TEST_PARAMETERS.ModelDataUrl as string, '2026-12-02T10:00:00.000Z'),
+    ])
+      fake.objects.set(
+        `${bucket}/${modelHistoryKey(r.liveAt, r.trainingId)}`,
+        Buffer.from(JSON.stringify(r)),
+      );
+    const config = awsConfig();
+    const { reporter } = captureReporter();
+    const result = await rollback(cliBackend(config, {}), reporter, {});
+    const rollbackCalls = [...fake.calls];
+    await listModels(cliBackend(config, {}));
+    return {
+      rollback: {
+        actor: 'rollback job (scones rollback --backend aws)',
+        role: 'DeployRole',
+        calls: rollbackCalls,
+        wentLive: result.wentLive.trainingId,
+      },
+      models: {
+        actor: 'scones models --backend aws',
+        role: 'PreviewRole',
+        calls: fake.calls.slice(rollbackCalls.length),
+      },
+    };
+  } finally {
     fake.restore();
   }
 }

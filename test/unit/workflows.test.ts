@@ -36,6 +36,7 @@ const load = (name: string) =>
   ) as Workflow;
 const pipeline = load('pipeline.yml');
 const pr = load('pr.yml');
+const rollback = load('rollback.yml');
 const needsOf = (job: Job) => [job.needs ?? []].flat();
 
 /** Every `npx scones ...` command line of a workflow, split into words. */
@@ -100,7 +101,7 @@ describe('GitHub workflows', () => {
   });
 
   it('every scones command the workflows run exists, and every flag they pass is accepted', () => {
-    const commands = [...sconesCommands(pipeline), ...sconesCommands(pr)];
+    const commands = [...sconesCommands(pipeline), ...sconesCommands(pr), ...sconesCommands(rollback)];
     expect(commands.length).to.be.greaterThan(7);
     for (const { job, words } of commands) {
       const [name, ...rest] = words;
@@ -120,7 +121,7 @@ describe('GitHub workflows', () => {
   });
 
   it('job outputs read by later jobs are written by the jobs they need, from steps that exist', () => {
-    for (const workflow of [pipeline, pr]) {
+    for (const workflow of [pipeline, pr, rollback]) {
       for (const [name, job] of Object.entries(workflow.jobs)) {
         for (const [output, value] of Object.entries(job.outputs ?? {})) {
           const step = /steps\.([\w-]+)\.outputs\.([\w-]+)/.exec(value);
@@ -166,6 +167,30 @@ describe('GitHub workflows', () => {
     });
     expect(JSON.stringify(preview)).to.include('vars.AWS_PREVIEW_ROLE_ARN');
     for (const [name, job] of Object.entries(pr.jobs)) expect(job['timeout-minutes'], name).to.be.a('number');
+  });
+});
+
+describe('rollback workflow', () => {
+  it('is started by hand only, in the production environment, with the deploy role, never beside a deploy', () => {
+    expect(Object.keys(rollback.on)).to.deep.equal(['workflow_dispatch']);
+    const inputs = (rollback.on.workflow_dispatch as { inputs: Record<string, { type: string }> }).inputs;
+    expect(Object.keys(inputs)).to.deep.equal(['to']);
+    expect(rollback.permissions).to.deep.equal({ 'id-token': 'write', contents: 'read' });
+    expect(rollback.concurrency).to.deep.equal(pipeline.concurrency);
+    const [job, ...others] = Object.values(rollback.jobs);
+    expect(others).to.deep.equal([]);
+    expect(job?.environment).to.equal('production');
+    expect(job?.['timeout-minutes']).to.be.a('number');
+    const credentials = job?.steps.find((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@'));
+    expect(credentials?.with?.['role-to-assume']).to.equal('${{ vars.AWS_DEPLOY_ROLE_ARN }}');
+  });
+
+  it('runs scones rollback on aws with the input as a variable (never spliced into the script), with and without --to', () => {
+    const step = Object.values(rollback.jobs)[0]!.steps.find((s) => s.run?.includes('npx scones rollback'));
+    expect(step?.env?.TO).to.equal('${{ inputs.to }}');
+    expect(step?.run).to.not.include('${{');
+    const commands = sconesCommands(rollback).map((c) => c.words.join(' '));
+    expect(commands).to.deep.equal(['rollback --backend aws --to "$TO"', 'rollback --backend aws']);
   });
 });
 
