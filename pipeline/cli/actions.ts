@@ -8,7 +8,7 @@ import { newManifest, newRunId } from '../manifest.js';
 import { listModels, modelsTable, rollback } from '../model-history.js';
 import type { Backend, WorkDirLock } from '../ports.js';
 import { executeStage, executeStages, resolveRun } from '../run.js';
-import { captureReportsDir, monitorReport } from '../stages/monitor-report.js';
+import { captureReportsDir, monitorReport, outsideRun } from '../stages/monitor-report.js';
 import { type CliIo, configOptions, type StageOptions } from './options.js';
 import { runSummary } from './summary.js';
 
@@ -59,7 +59,7 @@ export async function runCommand(
     const { config } = loadConfig(configOptions(options, io));
     lock = lockWorkDir(config, command, options.runId ?? '(new run)');
     backend = await backendModule(config).open(config);
-    if (command === 'monitor-report' && config.monitor.capture !== undefined) {
+    if (command === 'monitor-report' && outsideRun(config)) {
       await outsideCaptureReport(config, backend, reporter, options, io);
       return ExitCode.Ok;
     }

@@ -90,6 +90,21 @@ describe('model history and rollback (local backend, whole CLI)', function () {
     expect(await models(dir)).to.deep.equal(before);
   });
 
+  it("`monitor-report --since` reports on the deployed endpoint's capture of the window, outside any run; a bad duration is a usage error", async () => {
+    // Both runs' test executions (2 each) reached the deployed endpoints within the last hour.
+    const recent = await runCli(['monitor-report', '--since', '1h', '--json'], { cwd: dir });
+    expect(recent.code, recent.stderr).to.equal(0);
+    const { outputs } = JSON.parse(recent.stdout) as {
+      outputs: { records: number; reportDir: string; verdicts: Record<string, string> };
+    };
+    expect(outputs.records).to.equal(4);
+    expect(outputs.reportDir).to.include(join('.scones', 'capture-reports'));
+    expect(outputs.verdicts).to.have.property('imageBrightnessDrift');
+    const bad = await runCli(['monitor-report', '--since', '24 hours'], { cwd: dir });
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/monitor\.since.*expected a duration such as 30m, 24h or 7d/);
+  });
+
   it('`scones rollback` puts the previous model live through the deployer, records it, and refuses a no-op, an unknown model and missing artifacts', async () => {
     const result = await runCli(['rollback', '--json'], { cwd: dir });
     expect(result.code, result.stderr).to.equal(0);

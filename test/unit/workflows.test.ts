@@ -37,6 +37,7 @@ const load = (name: string) =>
 const pipeline = load('pipeline.yml');
 const pr = load('pr.yml');
 const rollback = load('rollback.yml');
+const monitor = load('monitor.yml');
 const needsOf = (job: Job) => [job.needs ?? []].flat();
 
 /** Every `npx scones ...` command line of a workflow, split into words. */
@@ -101,7 +102,12 @@ describe('GitHub workflows', () => {
   });
 
   it('every scones command the workflows run exists, and every flag they pass is accepted', () => {
-    const commands = [...sconesCommands(pipeline), ...sconesCommands(pr), ...sconesCommands(rollback)];
+    const commands = [
+      ...sconesCommands(pipeline),
+      ...sconesCommands(pr),
+      ...sconesCommands(rollback),
+      ...sconesCommands(monitor),
+    ];
     expect(commands.length).to.be.greaterThan(7);
     for (const { job, words } of commands) {
       const [name, ...rest] = words;
@@ -121,7 +127,7 @@ describe('GitHub workflows', () => {
   });
 
   it('job outputs read by later jobs are written by the jobs they need, from steps that exist', () => {
-    for (const workflow of [pipeline, pr, rollback]) {
+    for (const workflow of [pipeline, pr, rollback, monitor]) {
       for (const [name, job] of Object.entries(workflow.jobs)) {
         for (const [output, value] of Object.entries(job.outputs ?? {})) {
           const step = /steps\.([\w-]+)\.outputs\.([\w-]+)/.exec(value);
@@ -191,6 +197,42 @@ describe('rollback workflow', () => {
     expect(step?.run).to.not.include('${{');
     const commands = sconesCommands(rollback).map((c) => c.words.join(' '));
     expect(commands).to.deep.equal(['rollback --backend aws --to "$TO"', 'rollback --backend aws']);
+  });
+});
+
+describe('monitor workflow', () => {
+  it('runs on a schedule and by hand; each job has only the permissions it needs (the issue job alone writes issues)', () => {
+    expect(Object.keys(monitor.on)).to.deep.equal(['schedule', 'workflow_dispatch']);
+    expect((monitor.on.schedule as { cron: string }[])[0]?.cron).to.match(/^\S+ \S+ \* \* \*$/);
+    expect(monitor.permissions).to.deep.equal({});
+    expect(monitor.jobs.report?.permissions).to.deep.equal({ 'id-token': 'write', contents: 'read' });
+    expect(monitor.jobs.issue?.permissions).to.deep.equal({ contents: 'read', issues: 'write' });
+    expect(monitor.concurrency?.['cancel-in-progress']).to.equal(false);
+    for (const [name, job] of Object.entries(monitor.jobs))
+      expect(job['timeout-minutes'], name).to.be.a('number');
+  });
+
+  it('reports on the live capture of a recent window and hands report.json of the uploaded folder to the issue script', () => {
+    const [command] = sconesCommands(monitor);
+    expect(command?.words.slice(0, 5)).to.deep.equal([
+      'monitor-report',
+      '--backend',
+      'aws',
+      '--since',
+      '"$SINCE"',
+    ]);
+    expect(command?.words).to.include('--run-id');
+    const steps = monitor.jobs.report!.steps;
+    const upload = steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'));
+    // The folder monitor-report writes a report outside any run in (captureReportsDir/<report id>).
+    expect(upload?.with?.path).to.equal('.scones/capture-reports/${{ env.REPORT_ID }}');
+    const download = monitor.jobs.issue!.steps.find((s) => s.uses?.startsWith('actions/download-artifact@'));
+    expect(download?.with?.name).to.equal(upload?.with?.name);
+    const issue = monitor.jobs.issue!.steps.find((s) => s.run?.includes('scripts/monitor-issue.ts'));
+    expect(issue?.run).to.equal(
+      `node --import tsx scripts/monitor-issue.ts ${download?.with?.path}/report.json`,
+    );
+    expect(issue?.env?.GITHUB_TOKEN).to.equal('${{ secrets.GITHUB_TOKEN }}');
   });
 });
 
