@@ -426,6 +426,15 @@ describe('IAM: every AWS call is allowed by the role that makes it (iam-simulate
       expect(denied, denied.join('\n')).to.deep.equal([]);
     });
 
+    it('scheduled monitor (monitor-report --since on the live capture): every call allowed by DeployRole', async () => {
+      const { monitor } = await jobs;
+      const commands = monitor.calls.map((c) => c.command);
+      for (const command of ['DescribeStacks', 'ListObjectsV2', 'GetObject', 'PutObject'])
+        expect(commands, `the monitor sent ${command}`).to.include(command);
+      const denied = await deniedCalls(monitor);
+      expect(denied, denied.join('\n')).to.deep.equal([]);
+    });
+
     it('scones models reads only: DeployRole allows every call; PreviewRole may not read model-history/ (docs/operations.md says to use the deploy role)', async () => {
       const { models } = await jobs;
       expect(models.calls.map((c) => c.command)).to.include.members([

@@ -16,10 +16,11 @@ import {
   type TestExecutionsDocument,
   testExecutionsDocumentSchema,
 } from '../../pipeline/contracts/test-executions.js';
-import type { TrainRecord } from '../../pipeline/manifest.js';
+import { newManifest, type TrainRecord } from '../../pipeline/manifest.js';
 import { listModels, rollback } from '../../pipeline/model-history.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { executeStage, resolveRun } from '../../pipeline/run.js';
+import { monitorReport } from '../../pipeline/stages/monitor-report.js';
 import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
 import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
 import { FakeAws, type RecordedCall } from './fake-aws.js';
@@ -267,6 +268,7 @@ export async function lambdaRuns(): Promise<ActorRun[]> {
 export async function rollbackJobs(): Promise<{
   rollback: ActorRun & { wentLive: string };
   models: ActorRun;
+  monitor: ActorRun;
 }> {
   const fake = new FakeAws({
     stackStatus: 'UPDATE_COMPLETE',
@@ -304,7 +306,60 @@ export async function rollbackJobs(): Promise<{
     const result = await rollback(cliBackend(config, {}), reporter, {});
     const rollbackCalls = [...fake.calls];
     await listModels(cliBackend(config, {}));
+    const modelsCalls = fake.calls.slice(rollbackCalls.length);
+    // The scheduled monitor (monitor.yml): `scones monitor-report --backend aws --since 1h` with the deploy
+    // role, over a capture file SageMaker wrote in this hour's folder.
+    const now = new Date();
+    const hour = now.toISOString().slice(0, 13).replace(/[-T]/g, '/');
+    // Where the stack (as the rollback left it) sends capture: <DataCaptureS3Uri>/<endpoint>/<variant>/<hour>/.
+    const live = await cliBackend(config, {}).deployment();
+    const destination = `${(live?.captureUri ?? '').replace(/^s3:\/\//, '').replace(/\/+$/, '')}/${live?.endpointName}`;
+    fake.objects.set(
+      `${destination}/AllTraffic/${hour}/00-capture.jsonl`,
+      Buffer.from(
+        `${JSON.stringify({
+          captureData: {
+            endpointInput: {
+              observedContentType: 'image/png',
+              mode: 'INPUT',
+              data: 'iVBORw0KGgo=',
+              encoding: 'BASE64',
+            },
+            endpointOutput: {
+              observedContentType: 'application/json',
+              mode: 'OUTPUT',
+              data: '[0.9,0.1]',
+              encoding: 'JSON',
+            },
+          },
+          eventMetadata: { eventId: 'e-1', inferenceTime: `${now.toISOString().slice(0, 19)}Z` },
+          eventVersion: '0',
+        })}\n`,
+      ),
+    );
+    const monitorStart = fake.calls.length;
+    const { dir, cleanup } = tempDir('iam-monitor-');
+    try {
+      const monitorConfig = awsConfig(dir, { 'monitor.since': '1h' });
+      const reportId = 'monitor-1';
+      const report = await monitorReport({
+        config: monitorConfig,
+        backend: cliBackend(monitorConfig, {}),
+        reporter,
+        manifest: newManifest(reportId, 'aws', ''),
+        runId: reportId,
+      });
+      if (report.outputs.records !== 1)
+        throw new Error(`the monitor read ${String(report.outputs.records)} records, not 1`);
+    } finally {
+      cleanup();
+    }
     return {
+      monitor: {
+        actor: 'monitor job (scones monitor-report --backend aws --since 1h)',
+        role: 'DeployRole',
+        calls: fake.calls.slice(monitorStart),
+      },
       rollback: {
         actor: 'rollback job (scones rollback --backend aws)',
         role: 'DeployRole',
@@ -314,7 +369,7 @@ export async function rollbackJobs(): Promise<{
       models: {
         actor: 'scones models --backend aws',
         role: 'PreviewRole',
-        calls: fake.calls.slice(rollbackCalls.length),
+        calls: modelsCalls,
       },
     };
   } finally {
