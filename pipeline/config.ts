@@ -168,6 +168,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Report on these capture files (a folder or an s3:// prefix) instead of the run's (--capture). */
       capture: z.string().min(1).optional(),
+      /** Report on the live endpoint's capture of this recent window (--since 24h), not on a run's. */
+      since: z
+        .string()
+        .regex(/^[1-9]\d*[mhd]$/, 'expected a duration such as 30m, 24h or 7d')
+        .optional(),
     })
     .prefault({}),
   testExecutions: z

@@ -56,5 +56,6 @@ export const FLAG_KEYS = {
   preview: 'deploy.preview',
   count: 'testExecutions.count',
   capture: 'monitor.capture',
+  since: 'monitor.since',
 } as const;
 export type FlagName = keyof typeof FLAG_KEYS;

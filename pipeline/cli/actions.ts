@@ -5,6 +5,7 @@ import { createReporter, type Reporter } from '../console-reporter.js';
 import { ENV, ExitCode, STAGES, type StageName } from '../constants.js';
 import { InterruptedError, SconesError } from '../errors.js';
 import { newManifest, newRunId } from '../manifest.js';
+import { listModels, modelsTable, rollback } from '../model-history.js';
 import type { Backend, WorkDirLock } from '../ports.js';
 import { type CliIo, configOptions, type StageOptions } from './options.js';
 import { runSummary } from './summary.js';
@@ -60,7 +61,11 @@ export async function runCommand(
     // The store's death ends the command at once, whatever the stage is doing (training for minutes
     // without a request would otherwise notice only at its next one); the finally closes and unlocks.
     backend.failed?.catch((error: Error) => interrupt(error));
-    if (command === 'monitor-report' && config.monitor.capture !== undefined) {
+    // A report outside any run: on given capture files (--capture) or the live endpoint's window (--since).
+    if (
+      command === 'monitor-report' &&
+      (config.monitor.capture !== undefined || config.monitor.since !== undefined)
+    ) {
       await outsideCaptureReport(config, backend, reporter, options, io);
       return ExitCode.Ok;
     }
@@ -154,4 +159,49 @@ export async function guarded(
       io.stdout.write(`${JSON.stringify({ error: { stage: document.stage(), message, exitCode } })}\n`);
     return exitCode;
   }
+}
+
+/** `scones models`: the model history, newest first, the live one marked; reads only. */
+export async function modelsCommand(options: StageOptions, io: CliIo): Promise<number> {
+  return guarded(io, undefined, { json: options.json === true, stage: () => 'models' }, async () => {
+    const { config } = loadConfig(configOptions(options, io));
+    const backend = await (await backendModule(config)).open(config);
+    try {
+      const entries = await listModels(backend);
+      io.stdout.write(options.json === true ? `${JSON.stringify(entries, null, 2)}\n` : modelsTable(entries));
+      return ExitCode.Ok;
+    } finally {
+      await backend.close();
+    }
+  });
+}
+
+/** `scones rollback [--to <training-id>]`: the previous (or named) model of the history goes live again. */
+export async function rollbackCommand(options: StageOptions & { to?: string }, io: CliIo): Promise<number> {
+  const reporter = createReporter({ stream: io.stderr, env: io.env });
+  return guarded(io, reporter, { json: options.json === true, stage: () => 'rollback' }, async () => {
+    const { config } = loadConfig(configOptions(options, io));
+    const lock = await lockWorkDir(config, 'rollback');
+    const backend = await (await backendModule(config)).open(config).catch((error: unknown) => {
+      lock?.release();
+      throw error;
+    });
+    try {
+      const result = await rollback(backend, reporter, options.to === undefined ? {} : { to: options.to });
+      reporter.info(
+        `rollback done: ${result.wentLive.trainingId} is live${result.left === undefined ? '' : `, ${result.left} left`}`,
+      );
+      reporter.output('went-live', result.wentLive.trainingId);
+      reporter.output('left', result.left ?? '');
+      await reporter.summary(result.markdown);
+      if (options.json === true)
+        io.stdout.write(
+          `${JSON.stringify({ wentLive: result.wentLive, left: result.left ?? null }, null, 2)}\n`,
+        );
+      return ExitCode.Ok;
+    } finally {
+      await backend.close();
+      lock?.release();
+    }
+  });
 }

@@ -42,7 +42,7 @@ export const STAGE_FLAGS: Record<StageName | 'run', FlagName[]> = {
   gate: ['minAccuracy', 'maxRegression', 'force'],
   deploy: ['preview'],
   'test-executions': ['count'],
-  'monitor-report': ['capture'],
+  'monitor-report': ['capture', 'since'],
   run: ['source', 'epochs', 'reuseLastModel', 'minAccuracy', 'maxRegression', 'force', 'count'],
 };
 
@@ -81,6 +81,11 @@ export function flagOption(flag: FlagName): Option {
       return new Option(
         '--capture <path>',
         'report on capture files from any endpoint: a folder, or an s3:// prefix',
+      );
+    case 'since':
+      return new Option(
+        '--since <duration>',
+        "report on the live endpoint's capture of the last 30m, 24h, 7d... (with --capture: that capture's window)",
       );
     case 'count':
       return new Option('--count <n>', 'number of test executions').argParser(

@@ -6,7 +6,7 @@ import { loadConfig } from '../config.js';
 import { createReporter } from '../console-reporter.js';
 import { ExitCode, STAGES } from '../constants.js';
 import { SconesError, UsageError } from '../errors.js';
-import { guarded, lockWorkDir, runCommand } from './actions.js';
+import { guarded, lockWorkDir, modelsCommand, rollbackCommand, runCommand } from './actions.js';
 import {
   type CliIo,
   configOptions,
@@ -199,6 +199,27 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
       }),
     );
   });
+  withCommonOptions(
+    program
+      .command('models')
+      .description('list the model history, newest first, marking the live model (reads only)'),
+  ).action(async (options: StageOptions) => {
+    setExit(await modelsCommand(options, io));
+  });
+  withCommonOptions(
+    program
+      .command('rollback')
+      .description(
+        'deploy the previous model of the history again (or --to one), without retraining or re-evaluating',
+      ),
+  )
+    .option(
+      '--to <training-id>',
+      'the model of the history to put live (default: the one before the live one)',
+    )
+    .action(async (options: StageOptions & { to?: string }) => {
+      setExit(await rollbackCommand(options, io));
+    });
 
   return program;
 }

@@ -13,6 +13,7 @@ export const KEYS = {
   templates: 'templates',
   capture: 'data-capture',
   captureReports: 'capture-reports',
+  modelHistory: 'model-history',
 } as const;
 
 /** The record a staged dataset is complete with: written last. */
@@ -114,4 +115,12 @@ export function captureHourPrefix(options: {
 }): string {
   const hour = options.inferenceTime.slice(0, 13).replace(/[-T]/g, '/');
   return `${options.capturePrefix}/${options.endpointName}/${options.variantName}/${hour}/`;
+}
+
+/** `model-history/`: one object per time a model went live (contracts/model-history.ts). */
+export const MODEL_HISTORY_PREFIX = `${KEYS.modelHistory}/`;
+
+/** A going-live record's key: its time first, so keys list in the order models went live. */
+export function modelHistoryKey(liveAt: string, trainingId: string): string {
+  return `${MODEL_HISTORY_PREFIX}${liveAt.replace(/[-:.]/g, '')}-${trainingId}.json`;
 }

@@ -1,6 +1,7 @@
 import type { EvaluationRecord } from '../contracts/evaluation.js';
-import { ConfigError, SconesError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { stageSection } from '../manifest.js';
+import { currentCommit, recordWentLive } from '../model-history.js';
 import type { ModelToDeploy } from '../ports.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
@@ -67,10 +68,14 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
     config.deploy.threshold === 'auto' && deployedThreshold !== undefined
       ? deployedThreshold // a preview keeping the deployed model keeps its threshold too
       : thresholdToDeploy(config.deploy.threshold, evaluation, model.trainingId);
+  // What leaves if this deploy changes what is live (the model history's `replaced`).
+  const wasLive = config.deploy.preview ? undefined : await backend.deployment();
   const { reused, ...record } = await backend.deployer.deploy(
     { runId: context.runId, model, evaluation, imageSide, threshold, preview: config.deploy.preview },
     reporter,
   );
+  if (record.deployed && !record.preview)
+    await recordInHistory(context, { imageSide, threshold, replaced: wasLive?.trainingId });
   const verb = record.preview ? 'previewed' : record.deployed ? 'deployed' : 'unchanged';
   const endpoint = record.deployment?.endpointName ?? '(preview)';
   return {
@@ -125,4 +130,37 @@ function nothingToPreview(context: StageContext): StageResult<'deploy'> {
     stepOutputs: { deployed: 'false' },
     files: { 'preview.md': markdown },
   };
+}
+
+/**
+ * A deploy that changed what is live records the run's model in the model history (the model it replaced
+ * ends there: its replacement time is this record's). The commit is this checkout's only when this run
+ * trained the model; a reused model was trained from some earlier commit, which is not known here.
+ */
+async function recordInHistory(
+  context: StageContext,
+  deployed: { imageSide: number | undefined; threshold: number; replaced: string | undefined },
+): Promise<void> {
+  const { manifest, backend, reporter, runId } = context;
+  const train = requireStage(manifest, 'train', 'deploy');
+  const gate = requireStage(manifest, 'gate', 'deploy').outputs;
+  const evaluation = stageSection(manifest, 'evaluate')?.outputs;
+  const commit = train.reused ? undefined : currentCommit(process.env, process.cwd());
+  const key = await recordWentLive(backend.store, {
+    trainingId: train.outputs.trainingId,
+    trainer: train.outputs.trainer,
+    modelUri: train.outputs.modelUri,
+    validationAccuracy: train.outputs.validationAccuracy,
+    ...(deployed.imageSide === undefined ? {} : { imageSide: deployed.imageSide }),
+    datasetDigest: train.outputs.datasetDigest,
+    ...(commit === undefined ? {} : { commit }),
+    ...(evaluation?.trainingId === train.outputs.trainingId ? { evaluation } : {}),
+    verdict: gate.passed ? 'passed' : 'forced',
+    threshold: deployed.threshold,
+    liveAt: new Date().toISOString(),
+    how: 'deploy',
+    runId,
+    ...(deployed.replaced === undefined ? {} : { replaced: deployed.replaced }),
+  });
+  reporter.info(`model history: ${train.outputs.trainingId} went live (${backend.store.uri(key)})`);
 }

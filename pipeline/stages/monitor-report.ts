@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { reportPrefix } from '../contracts/layout.js';
+import type { Config } from '../config.js';
+import { datasetKeys, datasetPrefix, reportPrefix } from '../contracts/layout.js';
 import { DEFAULT_THRESHOLD } from '../contracts/threshold.js';
 import { resolveClasses } from '../data/sources.js';
 import { SconesError } from '../errors.js';
@@ -21,6 +22,7 @@ import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../util/files.js';
 import { getText } from '../util/object-text.js';
 import { keyOfUri, parseS3Uri } from '../util/s3-uri.js';
 import type { StageContext, StageResult } from './context.js';
+import { readDatasetRecord } from './stage-data.js';
 import { readTestExecutions } from './test-executions.js';
 import { requireDeployment, requireStage } from './upstream.js';
 
@@ -39,6 +41,7 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
   const { config, backend, reporter, manifest, runId } = context;
   const store = backend.store;
   if (config.monitor.capture !== undefined) return standaloneReport(context, config.monitor.capture);
+  if (config.monitor.since !== undefined) return liveReport(context, config.monitor.since);
 
   const dataset = requireStage(manifest, 'stage-data', 'monitor-report').outputs;
   const model = requireStage(manifest, 'train', 'monitor-report').outputs;
@@ -119,6 +122,7 @@ async function standaloneReport(
     classes,
     threshold: explicitThreshold,
     minAccuracy: config.gate.minAccuracy,
+    ...(config.monitor.since === undefined ? {} : { window: recentWindow(config.monitor.since) }),
   });
   if (capture.startsWith('s3://')) {
     const location = parseS3Uri(capture, '--capture');
@@ -158,6 +162,84 @@ async function standaloneReport(
   });
 }
 
+/** A report that belongs to no run: on capture from anywhere (--capture) or on a recent window (--since). */
+export function outsideRun(config: Config): boolean {
+  return config.monitor.capture !== undefined || config.monitor.since !== undefined;
+}
+
+const DURATION_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `[now - since, now]` in ms; `since` is a duration the configuration checked (30m, 24h, 7d). */
+export function recentWindow(since: string, now = Date.now()): { from: number; to: number } {
+  const unit = since.slice(-1) as keyof typeof DURATION_MS;
+  return { from: now - Number(since.slice(0, -1)) * DURATION_MS[unit], to: now };
+}
+
+/**
+ * The live endpoint's capture over a recent window (the scheduled monitor): what is deployed now, its
+ * capture destination, the hour folders the window touches, and the drift baseline of the model it serves.
+ */
+async function liveReport(context: StageContext, since: string): Promise<StageResult<'monitor-report'>> {
+  const { config, backend, reporter } = context;
+  const deployment = await backend.deployment();
+  if (deployment === undefined)
+    throw new SconesError(
+      `monitor-report --since ${since} reads the deployed endpoint's capture, but nothing is deployed: deploy first, or pass --capture`,
+    );
+  const window = recentWindow(since);
+  const model = await backend.trainer.find(deployment.trainingId);
+  const dataset =
+    model === undefined
+      ? undefined
+      : await readDatasetRecord(backend.store, datasetKeys(datasetPrefix(model.datasetDigest)).record).catch(
+          () => undefined,
+        );
+  let baseline: ReportInputs['baseline'];
+  if (model !== undefined && dataset !== undefined)
+    try {
+      const predictions = await backend.trainer.driftBaseline(model);
+      baseline = { ...predictions, images: await trainingImageStatistics(backend.store, dataset.prefix) };
+    } catch (error) {
+      reporter.warn(
+        `no drift baseline for model ${model.trainingId} (${(error as Error).message}): the report measures no drift`,
+      );
+    }
+  const classes =
+    dataset?.classes.map((c) => c.name) ?? resolveClasses(config.data.classes, 'images:').map((c) => c.name);
+  const aggregator = new CaptureAggregator({
+    classes,
+    threshold: deployment.threshold,
+    window,
+    minAccuracy: config.gate.minAccuracy,
+    ...(baseline === undefined ? {} : { baseline }),
+  });
+  const { bucket, key } = parseS3Uri(deployment.captureUri, "the deployment's capture destination");
+  const store = backend.bucketStore(bucket);
+  const prefix = `${key.replace(/\/+$/, '')}/${deployment.endpointName}/`;
+  for await (const object of store.list(prefix))
+    if (object.key.endsWith('.jsonl') && hourMayOverlap(object.key, window))
+      aggregator.addFile(await getText(store, object.key), store.uri(object.key));
+  return finish(context, aggregator, `Monitor report: endpoint ${deployment.endpointName}, last ${since}`, {
+    classes,
+    header: {
+      trainingId: deployment.trainingId,
+      ...(model === undefined ? {} : { trainer: model.trainer, datasetDigest: model.datasetDigest }),
+      endpoint: deployment.endpointName,
+      thresholdSource: `deployed with ${deployment.stackName}`,
+      runId: context.runId,
+      source: `${store.uri(prefix)} since ${new Date(window.from).toISOString()}`,
+    },
+  });
+}
+
+/** Capture files sit in their hour's folder (`.../yyyy/mm/dd/hh/`): skip the hours the window misses. */
+function hourMayOverlap(key: string, window: { from: number; to: number }): boolean {
+  const hour = /\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/[^/]+$/.exec(key);
+  if (hour === null) return true;
+  const start = Date.UTC(Number(hour[1]), Number(hour[2]) - 1, Number(hour[3]), Number(hour[4]));
+  return start <= window.to && start + 3_600_000 > window.from;
+}
+
 function jsonlFiles(path: string): string[] {
   // Anything but a folder is read as one capture file, and refused by name if it is not a regular one.
   if (!statSync(path).isDirectory()) return [path];
@@ -176,7 +258,7 @@ async function finish(
   const { config, backend, reporter, runId } = context;
   const source = reportContext.header.source;
   const summary = aggregator.summarize();
-  const outside = config.monitor.capture !== undefined;
+  const outside = outsideRun(config);
   const dir = outside ? join(captureReportsDir(config.workDir), runId) : reportDir(config.workDir, runId);
   const keyPrefix = reportPrefix(runId, outside);
   const files = await writeReport(dir, title, summary, aggregator, reportContext);

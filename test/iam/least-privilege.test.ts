@@ -20,6 +20,7 @@ import {
   lambdaRuns,
   pipelineJobs,
   previewJob,
+  rollbackJobs,
   workflowStages,
 } from './scenarios.js';
 
@@ -42,6 +43,9 @@ const runs: Promise<ActorRun[]> = (async () => [
 ])();
 // Each test awaits the runs; this only keeps a failed run from being an unhandled rejection before then.
 runs.catch(() => undefined);
+// After the other scenarios: one fake AWS is installed at a time.
+const rollbackRuns = runs.then(() => rollbackJobs());
+rollbackRuns.catch(() => undefined);
 
 /** The proofs, against the roles as the templates write them or with one granted action removed. */
 function proveRoles(mutation?: RoleMutation): void {
@@ -467,6 +471,55 @@ function proveRoles(mutation?: RoleMutation): void {
       expect(statement.Condition.StringEquals['token.actions.githubusercontent.com:aud']).to.equal(
         'sts.amazonaws.com',
       );
+    });
+
+    describe('rollback and the model history (rollback.yml, scones models)', () => {
+      it('rollback job: puts the previous model live by change set and records it; every call allowed by DeployRole', async () => {
+        const { rollback } = await rollbackRuns;
+        expect(rollback.wentLive).to.equal('t-old');
+        const commands = rollback.calls.map((c) => c.command);
+        for (const command of [
+          'ListObjectsV2',
+          'HeadObject',
+          'DescribeStacks',
+          'CreateChangeSet',
+          'ExecuteChangeSet',
+        ])
+          expect(commands, `the rollback sent ${command}`).to.include(command);
+        const written = rollback.calls
+          .filter((c) => c.command === 'PutObject')
+          .map((c) => String(c.input.Key));
+        expect(written.some((key) => key.startsWith('model-history/'))).to.equal(true);
+        const denied = await deniedCalls(rollback);
+        expect(denied, denied.join('\n')).to.deep.equal([]);
+      });
+
+      it('scheduled monitor (monitor-report --since on the live capture): every call allowed by DeployRole', async () => {
+        const { monitor } = await rollbackRuns;
+        const commands = monitor.calls.map((c) => c.command);
+        for (const command of ['DescribeStacks', 'ListObjectsV2', 'GetObject', 'PutObject'])
+          expect(commands, `the monitor sent ${command}`).to.include(command);
+        const denied = await deniedCalls(monitor);
+        expect(denied, denied.join('\n')).to.deep.equal([]);
+      });
+
+      it('scones models reads only: DeployRole allows every call; PreviewRole may not read model-history/ (docs/operations.md says to use the deploy role)', async () => {
+        const { models } = await rollbackRuns;
+        expect(models.calls.map((c) => c.command)).to.include.members([
+          'ListObjectsV2',
+          'GetObject',
+          'DescribeStacks',
+        ]);
+        expect(models.calls.flatMap(permissionsFor).filter((p) => WRITES.test(p.action))).to.deep.equal([]);
+        expect(await deniedCalls({ ...models, role: 'DeployRole' })).to.deep.equal([]);
+        const deniedToPreview = await deniedCalls(models);
+        expect(deniedToPreview.length).to.be.greaterThan(0);
+        // Only the history's objects (and listing them) are out of its reach; DescribeStacks is allowed.
+        for (const problem of deniedToPreview)
+          expect(problem, deniedToPreview.join('\n')).to.match(
+            /denied s3:(ListBucket on arn:aws:s3:::scones-artifacts \[|GetObject on arn:aws:s3:::scones-artifacts\/model-history\/)/,
+          );
+      });
     });
 
     describe('CloudFormation handler permissions (resource provider schemas)', () => {

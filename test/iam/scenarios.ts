@@ -10,14 +10,17 @@ import { CloudFormationDeployer } from '../../pipeline/backends/aws/cloudformati
 import { type AwsBackendClock, openAwsBackend } from '../../pipeline/backends/aws/index.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { STAGES, type StageName } from '../../pipeline/constants.js';
-import { testExecutionsKey } from '../../pipeline/contracts/layout.js';
+import { modelHistoryKey, testExecutionsKey } from '../../pipeline/contracts/layout.js';
+import type { ModelWentLive } from '../../pipeline/contracts/model-history.js';
 import {
   type TestExecutionsDocument,
   testExecutionsDocumentSchema,
 } from '../../pipeline/contracts/test-executions.js';
-import type { TrainRecord } from '../../pipeline/manifest.js';
+import { newManifest, type TrainRecord } from '../../pipeline/manifest.js';
+import { listModels, rollback } from '../../pipeline/model-history.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { executeStage, resolveRun } from '../../pipeline/run.js';
+import { monitorReport } from '../../pipeline/stages/monitor-report.js';
 import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
 import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
 import { FakeAws, type RecordedCall } from './fake-aws.js';
@@ -252,6 +255,124 @@ export async function lambdaRuns(): Promise<ActorRun[]> {
     return runs;
   } finally {
     delete process.env.ENDPOINT_NAME;
+    fake.restore();
+  }
+}
+
+/**
+ * The rollback workflow (rollback.yml): `scones rollback --backend aws` with the deploy role, on a stack
+ * deployed with model t-abc (WORKFLOW_TEST_PARAMETERS) whose history holds t-old before it. It reads the
+ * history, describes the stack, heads t-old's model.tar.gz, deploys it by change set and records it.
+ * Then `scones models` on the same bucket: its calls alone, to check against the read-only preview role.
+ */
+export async function rollbackJobs(): Promise<{
+  rollback: ActorRun & { wentLive: string };
+  models: ActorRun;
+  monitor: ActorRun;
+}> {
+  const fake = new FakeAws({
+    stackStatus: 'UPDATE_COMPLETE',
+    stackParameters: WORKFLOW_TEST_PARAMETERS,
+    stackOutputs: {
+      EndpointName: `${workflowStack}-endpoint`,
+      StateMachineArn: `arn:aws:states:us-east-1:123456789012:stateMachine:${workflowStack}-workflow`,
+    },
+  }).install();
+  try {
+    const oldModelUri = `s3://${bucket}/models/t-old/job/output/model.tar.gz`;
+    fake.objects.set(`${bucket}/models/t-old/job/output/model.tar.gz`, Buffer.from('model archive'));
+    const record = (trainingId: string, modelUri: string, liveAt: string): ModelWentLive => ({
+      trainingId,
+      trainer: 'sagemaker-image-classification/1',
+      modelUri,
+      validationAccuracy: 0.9,
+      datasetDigest: 'data0123',
+      verdict: 'passed',
+      threshold: 0.9,
+      liveAt,
+      how: 'deploy',
+      runId: 'gh-1',
+    });
+    for (const r of [
+      record('t-old', oldModelUri, '2026-12-01T10:00:00.000Z'),
+      record('t-abc', WORKFLOW_TEST_PARAMETERS.ModelDataUrl as string, '2026-12-02T10:00:00.000Z'),
+    ])
+      fake.objects.set(
+        `${bucket}/${modelHistoryKey(r.liveAt, r.trainingId)}`,
+        Buffer.from(JSON.stringify(r)),
+      );
+    const config = awsConfig();
+    const { reporter } = captureReporter();
+    const result = await rollback(cliBackend(config, {}), reporter, {});
+    const rollbackCalls = [...fake.calls];
+    await listModels(cliBackend(config, {}));
+    const modelsCalls = fake.calls.slice(rollbackCalls.length);
+    // The scheduled monitor (monitor.yml): `scones monitor-report --backend aws --since 1h` with the deploy
+    // role, over a capture file SageMaker wrote in this hour's folder.
+    const now = new Date();
+    const hour = now.toISOString().slice(0, 13).replace(/[-T]/g, '/');
+    // Where the stack (as the rollback left it) sends capture: <DataCaptureS3Uri>/<endpoint>/<variant>/<hour>/.
+    const live = await cliBackend(config, {}).deployment();
+    const destination = `${(live?.captureUri ?? '').replace(/^s3:\/\//, '').replace(/\/+$/, '')}/${live?.endpointName}`;
+    fake.objects.set(
+      `${destination}/AllTraffic/${hour}/00-capture.jsonl`,
+      Buffer.from(
+        `${JSON.stringify({
+          captureData: {
+            endpointInput: {
+              observedContentType: 'image/png',
+              mode: 'INPUT',
+              data: 'iVBORw0KGgo=',
+              encoding: 'BASE64',
+            },
+            endpointOutput: {
+              observedContentType: 'application/json',
+              mode: 'OUTPUT',
+              data: '[0.9,0.1]',
+              encoding: 'JSON',
+            },
+          },
+          eventMetadata: { eventId: 'e-1', inferenceTime: `${now.toISOString().slice(0, 19)}Z` },
+          eventVersion: '0',
+        })}\n`,
+      ),
+    );
+    const monitorStart = fake.calls.length;
+    const { dir, cleanup } = tempDir('iam-monitor-');
+    try {
+      const monitorConfig = awsConfig(dir, { 'monitor.since': '1h' });
+      const reportId = 'monitor-1';
+      const report = await monitorReport({
+        config: monitorConfig,
+        backend: cliBackend(monitorConfig, {}),
+        reporter,
+        manifest: newManifest(reportId, 'aws', ''),
+        runId: reportId,
+      });
+      if (report.outputs.records !== 1)
+        throw new Error(`the monitor read ${String(report.outputs.records)} records, not 1`);
+    } finally {
+      cleanup();
+    }
+    return {
+      monitor: {
+        actor: 'monitor job (scones monitor-report --backend aws --since 1h)',
+        role: 'DeployRole',
+        calls: fake.calls.slice(monitorStart),
+      },
+      rollback: {
+        actor: 'rollback job (scones rollback --backend aws)',
+        role: 'DeployRole',
+        calls: rollbackCalls,
+        wentLive: result.wentLive.trainingId,
+      },
+      models: {
+        actor: 'scones models --backend aws',
+        role: 'PreviewRole',
+        calls: modelsCalls,
+      },
+    };
+  } finally {
     fake.restore();
   }
 }

@@ -36,6 +36,8 @@ const load = (name: string) =>
   ) as Workflow;
 const pipeline = load('pipeline.yml');
 const pr = load('pr.yml');
+const rollback = load('rollback.yml');
+const monitor = load('monitor.yml');
 const needsOf = (job: Job) => [job.needs ?? []].flat();
 
 /** Every `npx scones ...` command line of a workflow, split into words. */
@@ -100,7 +102,12 @@ describe('GitHub workflows', () => {
   });
 
   it('every scones command the workflows run exists, and every flag they pass is accepted', () => {
-    const commands = [...sconesCommands(pipeline), ...sconesCommands(pr)];
+    const commands = [
+      ...sconesCommands(pipeline),
+      ...sconesCommands(pr),
+      ...sconesCommands(rollback),
+      ...sconesCommands(monitor),
+    ];
     expect(commands.length).to.be.greaterThan(7);
     for (const { job, words } of commands) {
       const [name, ...rest] = words;
@@ -120,7 +127,7 @@ describe('GitHub workflows', () => {
   });
 
   it('job outputs read by later jobs are written by the jobs they need, from steps that exist', () => {
-    for (const workflow of [pipeline, pr]) {
+    for (const workflow of [pipeline, pr, rollback, monitor]) {
       for (const [name, job] of Object.entries(workflow.jobs)) {
         for (const [output, value] of Object.entries(job.outputs ?? {})) {
           const step = /steps\.([\w-]+)\.outputs\.([\w-]+)/.exec(value);
@@ -166,5 +173,65 @@ describe('GitHub workflows', () => {
     });
     expect(JSON.stringify(preview)).to.include('vars.AWS_PREVIEW_ROLE_ARN');
     for (const [name, job] of Object.entries(pr.jobs)) expect(job['timeout-minutes'], name).to.be.a('number');
+  });
+});
+
+describe('rollback workflow', () => {
+  it('is started by hand only, in the production environment, with the deploy role, never beside a deploy', () => {
+    expect(Object.keys(rollback.on)).to.deep.equal(['workflow_dispatch']);
+    const inputs = (rollback.on.workflow_dispatch as { inputs: Record<string, { type: string }> }).inputs;
+    expect(Object.keys(inputs)).to.deep.equal(['to']);
+    expect(rollback.permissions).to.deep.equal({ 'id-token': 'write', contents: 'read' });
+    expect(rollback.concurrency).to.deep.equal(pipeline.concurrency);
+    const [job, ...others] = Object.values(rollback.jobs);
+    expect(others).to.deep.equal([]);
+    expect(job?.environment).to.equal('production');
+    expect(job?.['timeout-minutes']).to.be.a('number');
+    const credentials = job?.steps.find((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@'));
+    expect(credentials?.with?.['role-to-assume']).to.equal('${{ vars.AWS_DEPLOY_ROLE_ARN }}');
+  });
+
+  it('runs scones rollback on aws with the input as a variable (never spliced into the script), with and without --to', () => {
+    const step = Object.values(rollback.jobs)[0]!.steps.find((s) => s.run?.includes('npx scones rollback'));
+    expect(step?.env?.TO).to.equal('${{ inputs.to }}');
+    expect(step?.run).to.not.include('${{');
+    const commands = sconesCommands(rollback).map((c) => c.words.join(' '));
+    expect(commands).to.deep.equal(['rollback --backend aws --to "$TO"', 'rollback --backend aws']);
+  });
+});
+
+describe('monitor workflow', () => {
+  it('runs on a schedule and by hand; each job has only the permissions it needs (the issue job alone writes issues)', () => {
+    expect(Object.keys(monitor.on)).to.deep.equal(['schedule', 'workflow_dispatch']);
+    expect((monitor.on.schedule as { cron: string }[])[0]?.cron).to.match(/^\S+ \S+ \* \* \*$/);
+    expect(monitor.permissions).to.deep.equal({});
+    expect(monitor.jobs.report?.permissions).to.deep.equal({ 'id-token': 'write', contents: 'read' });
+    expect(monitor.jobs.issue?.permissions).to.deep.equal({ contents: 'read', issues: 'write' });
+    expect(monitor.concurrency?.['cancel-in-progress']).to.equal(false);
+    for (const [name, job] of Object.entries(monitor.jobs))
+      expect(job['timeout-minutes'], name).to.be.a('number');
+  });
+
+  it('reports on the live capture of a recent window and hands report.json of the uploaded folder to the issue script', () => {
+    const [command] = sconesCommands(monitor);
+    expect(command?.words.slice(0, 5)).to.deep.equal([
+      'monitor-report',
+      '--backend',
+      'aws',
+      '--since',
+      '"$SINCE"',
+    ]);
+    expect(command?.words).to.include('--run-id');
+    const steps = monitor.jobs.report!.steps;
+    const upload = steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'));
+    // The folder monitor-report writes a report outside any run in (captureReportsDir/<report id>).
+    expect(upload?.with?.path).to.equal('.scones/capture-reports/${{ env.REPORT_ID }}');
+    const download = monitor.jobs.issue!.steps.find((s) => s.uses?.startsWith('actions/download-artifact@'));
+    expect(download?.with?.name).to.equal(upload?.with?.name);
+    const issue = monitor.jobs.issue!.steps.find((s) => s.run?.includes('scripts/monitor-issue.ts'));
+    expect(issue?.run).to.equal(
+      `node --import tsx scripts/monitor-issue.ts ${download?.with?.path}/report.json`,
+    );
+    expect(issue?.env?.GITHUB_TOKEN).to.equal('${{ secrets.GITHUB_TOKEN }}');
   });
 });

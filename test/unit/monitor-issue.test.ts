@@ -1,0 +1,265 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Ajv } from 'ajv';
+import { expect } from 'chai';
+import { imageStatistics } from '../../pipeline/report/image-statistics.js';
+import { CaptureAggregator } from '../../pipeline/report/report.js';
+import {
+  MONITOR_LABEL,
+  MONITOR_MARKER,
+  type MonitorReportJson,
+  syncMonitorIssue,
+} from '../../scripts/monitor-issue.js';
+import { pngBytes, randomPixels } from '../helpers/fixtures.js';
+
+/**
+ * GitHub's published REST description (the OpenAPI document of @octokit/openapi, dereferenced): every
+ * request the script sends must be a documented operation, with documented query parameters and a body
+ * its request schema accepts; the fake answers with the operation's documented example, checked against
+ * its documented response schema.
+ */
+interface Operation {
+  parameters?: { name: string; in: string }[];
+  requestBody?: { content: { 'application/json': { schema: object } } };
+  responses: Record<
+    string,
+    { content?: { 'application/json': { schema: object; examples?: Record<string, { value: unknown }> } } }
+  >;
+}
+const documentPath = (() => {
+  try {
+    return createRequire(import.meta.url).resolve('@octokit/openapi/generated/api.github.com.deref.json');
+  } catch {
+    throw new Error(
+      'GitHub REST description missing: add the devDependency @octokit/openapi (npm install -D @octokit/openapi)',
+    );
+  }
+})();
+const ajv = new Ajv({ strict: false, allErrors: true });
+/** OpenAPI 3.0's `nullable: true` is JSON Schema's "or null" (OpenAPI 3.0.3, Schema Object). */
+function jsonSchema(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(jsonSchema);
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const { nullable, ...rest } = schema as Record<string, unknown>;
+  const converted = Object.fromEntries(
+    Object.entries(rest).map(([k, v]) => [k, k === 'example' || k === 'examples' ? v : jsonSchema(v)]),
+  );
+  return nullable === true ? { anyOf: [converted, { type: 'null' }] } : converted;
+}
+const compile = (schema: object) => ajv.compile(jsonSchema(schema) as object);
+
+interface FakeIssue {
+  number: number;
+  title: string;
+  body: string;
+  state: 'open' | 'closed';
+  labels: string[];
+  comments: string[];
+}
+
+/** GitHub's issues API in memory, answering only requests the REST description documents. */
+function fakeGitHub(paths: Record<string, Record<string, Operation>>) {
+  const issues: FakeIssue[] = [];
+  const sent: string[] = [];
+  const matchOperation = (method: string, pathname: string) => {
+    for (const [template, operations] of Object.entries(paths)) {
+      const pattern = new RegExp(`^${template.replace(/\{[^}]+\}/g, '([^/]+)')}$`);
+      const match = pattern.exec(pathname);
+      const operation = operations[method.toLowerCase()];
+      if (match !== null && operation !== undefined) return { template, operation, values: match.slice(1) };
+    }
+    throw new Error(`${method} ${pathname} is no operation of GitHub's REST description`);
+  };
+  const answer = (operation: Operation, fill: (example: Record<string, unknown>) => unknown) => {
+    const [status, response] = Object.entries(operation.responses).find(([code]) => code.startsWith('2'))!;
+    const content = response.content!['application/json'];
+    const example = Object.values(content.examples ?? {})[0]?.value;
+    const body = fill(structuredClone(example) as Record<string, unknown>);
+    const validate = compile(content.schema);
+    if (!validate(body))
+      throw new Error(`fake answer breaks the documented schema: ${ajv.errorsText(validate.errors)}`);
+    return new Response(JSON.stringify(body), { status: Number(status) });
+  };
+  // The documented example is a pull request's issue; an issue proper has no pull_request field.
+  const asIssue = ({ pull_request: _, ...example }: Record<string, unknown>, issue: FakeIssue) => ({
+    ...example,
+    number: issue.number,
+    title: issue.title,
+    body: issue.body,
+    state: issue.state,
+    labels: issue.labels.map((name, id) => ({
+      id,
+      name,
+      node_id: 'x',
+      url: 'u',
+      color: 'ff0000',
+      default: false,
+      description: null,
+    })),
+  });
+  const fetch = async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const { pathname, searchParams } = new URL(String(url));
+    const method = init?.method ?? 'GET';
+    const { template, operation, values } = matchOperation(method, pathname);
+    sent.push(`${method} ${template}`);
+    const documented = new Set(
+      (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
+    );
+    for (const name of searchParams.keys())
+      expect(documented, `${method} ${template} ?${name}`).to.include(name);
+    const body = init?.body === undefined ? undefined : JSON.parse(String(init.body));
+    if (operation.requestBody !== undefined) {
+      const validate = compile(operation.requestBody.content['application/json'].schema);
+      if (!validate(body)) throw new Error(`${method} ${template}: ${ajv.errorsText(validate.errors)}`);
+    }
+    const number = Number(values[2]);
+    const issue = issues.find((i) => i.number === number);
+    switch (`${method} ${template}`) {
+      case 'GET /repos/{owner}/{repo}/issues': {
+        const label = searchParams.get('labels');
+        const state = searchParams.get('state') ?? 'open';
+        const found = issues.filter((i) => i.state === state && (label === null || i.labels.includes(label)));
+        return answer(operation, (example) =>
+          found.map((i) => asIssue((example as unknown as Record<string, unknown>[])[0]!, i)),
+        );
+      }
+      case 'POST /repos/{owner}/{repo}/issues': {
+        const created = {
+          number: issues.length + 1,
+          title: body.title,
+          body: body.body ?? '',
+          state: 'open' as const,
+          labels: body.labels ?? [],
+          comments: [],
+        };
+        issues.push(created);
+        return answer(operation, (example) => asIssue(example, created));
+      }
+      case 'PATCH /repos/{owner}/{repo}/issues/{issue_number}':
+        Object.assign(
+          issue!,
+          body.state === undefined ? {} : { state: body.state },
+          body.title === undefined ? {} : { title: body.title },
+          body.body === undefined ? {} : { body: body.body },
+        );
+        return answer(operation, (example) => asIssue(example, issue!));
+      case 'POST /repos/{owner}/{repo}/issues/{issue_number}/comments':
+        issue!.comments.push(body.body);
+        return answer(operation, (example) => ({ ...example, body: body.body }));
+      default:
+        throw new Error(`the fake does not answer ${method} ${template}`);
+    }
+  };
+  return { issues, sent, fetch: fetch as typeof globalThis.fetch };
+}
+
+const SIDE = 16;
+const image = (seed: number, brighten = 0) =>
+  randomPixels(SIDE, SIDE, seed).map((v, i) => (i % 4 === 3 ? v : Math.min(255, v + brighten)));
+
+/** A monitor report (report.json's figures) of a window of captured images, against a baseline of clean ones. */
+function report(windowSeed: number, brighten: number): MonitorReportJson {
+  const probabilities = (i: number) => (i % 2 === 0 ? [0.97, 0.03] : [0.03, 0.97]);
+  const aggregator = new CaptureAggregator({
+    classes: ['bicycle', 'motorcycle'],
+    threshold: 0.5,
+    minAccuracy: 0.8,
+    baseline: {
+      probabilities: Array.from({ length: 200 }, (_, i) => probabilities(i)),
+      images: Array.from({ length: 200 }, (_, i) =>
+        imageStatistics({ width: SIDE, height: SIDE, data: image(1000 + i) }),
+      ),
+    },
+  });
+  const lines = Array.from({ length: 200 }, (_, i) =>
+    JSON.stringify({
+      captureData: {
+        endpointInput: {
+          observedContentType: 'image/png',
+          mode: 'INPUT',
+          encoding: 'BASE64',
+          data: pngBytes(SIDE, SIDE, 0, { data: image(windowSeed + i, brighten) }).toString('base64'),
+        },
+        endpointOutput: {
+          observedContentType: 'application/json',
+          mode: 'OUTPUT',
+          encoding: 'JSON',
+          data: JSON.stringify(probabilities(i)),
+        },
+      },
+      eventMetadata: {
+        eventId: `e-${i}`,
+        inferenceTime: `2026-12-03T10:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}Z`,
+      },
+      eventVersion: '0',
+    }),
+  );
+  aggregator.addFile(lines.join('\n'), 'capture.jsonl');
+  return {
+    ...aggregator.summarize(),
+    header: { endpoint: 'scones-workflow-endpoint', trainingId: 't-1' },
+  } as MonitorReportJson;
+}
+
+describe('monitor issue (scripts/monitor-issue.ts against GitHub REST description)', function () {
+  this.timeout(60_000);
+  type Paths = Record<string, Record<string, Operation>>;
+  // Only the issue operations are kept: the whole 70 MB document would stay in the suite's memory.
+  let paths: Paths = {};
+  before(() => {
+    const all = (JSON.parse(readFileSync(documentPath, 'utf8')) as { paths: Paths }).paths;
+    paths = Object.fromEntries(
+      Object.entries(all).filter(([path]) => path.startsWith('/repos/{owner}/{repo}/issues')),
+    );
+  });
+  after(() => {
+    paths = {};
+  });
+  const target = (github: ReturnType<typeof fakeGitHub>) => ({
+    repository: 'acme/scones',
+    token: 't',
+    fetch: github.fetch,
+    runUrl: 'https://github.com/acme/scones/actions/runs/9',
+  });
+
+  it('a clean window opens no issue', async () => {
+    const github = fakeGitHub(paths);
+    const clean = report(5000, 0);
+    expect(
+      Object.values(clean.verdicts)
+        .filter((v) => v.verdict === 'warn')
+        .map((v) => v.detail),
+    ).to.deep.equal(['no captured inference could be joined to a known label']);
+    expect(await syncMonitorIssue(clean, target(github))).to.deep.equal({ action: 'none' });
+    expect(github.issues).to.deep.equal([]);
+    expect(github.sent).to.deep.equal(['GET /repos/{owner}/{repo}/issues']);
+  });
+
+  it('a window of brightened images opens one issue naming the failing checks, a re-run updates it, a recovered window comments and closes it', async () => {
+    const github = fakeGitHub(paths);
+    const shifted = report(5000, 90);
+    expect(shifted.verdicts.imageBrightnessDrift?.verdict).to.equal('warn');
+    expect(await syncMonitorIssue(shifted, target(github))).to.deep.equal({ action: 'opened', number: 1 });
+    const [issue] = github.issues;
+    expect(issue?.labels).to.deep.equal([MONITOR_LABEL]);
+    expect(issue?.body).to.include(MONITOR_MARKER).and.include('| imageBrightnessDrift |');
+    expect(issue?.body).to.not.include('| accuracy |');
+    expect(await syncMonitorIssue(shifted, target(github))).to.deep.equal({ action: 'updated', number: 1 });
+    expect(github.issues).to.have.length(1);
+    expect(await syncMonitorIssue(report(7000, 0), target(github))).to.deep.equal({
+      action: 'closed',
+      number: 1,
+    });
+    expect(issue?.state).to.equal('closed');
+    expect(issue?.comments[0]).to.match(/checks pass again/);
+    expect(github.sent).to.deep.equal([
+      'GET /repos/{owner}/{repo}/issues',
+      'POST /repos/{owner}/{repo}/issues',
+      'GET /repos/{owner}/{repo}/issues',
+      'PATCH /repos/{owner}/{repo}/issues/{issue_number}',
+      'GET /repos/{owner}/{repo}/issues',
+      'POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
+      'PATCH /repos/{owner}/{repo}/issues/{issue_number}',
+    ]);
+  });
+});
