@@ -95,9 +95,20 @@ export function planDeployment(options: {
     FilterCodeKey: keys.filter,
     StateMachineDefinitionKey: keys.definition,
     BakeSeconds: String(config.deploy.bakeSeconds),
-    // What the model promised at this threshold bounds the share the filter may drop; no promise, no bound.
-    MaxLowConfidenceShare: '1',
+    MaxLowConfidenceShare: maxLowConfidenceShare(request),
   };
   const parameters = { ...values, ...nameDigests(loadTemplate(), values) };
   return { bundles, parameters, digest: deploymentDigest(config.deploy.stackName, parameters) };
+}
+
+/**
+ * The share of inferences the filter may drop before the rollout is rolled back: what the model promised at
+ * the threshold it is deployed with (1 minus the lower bound of its held-out automation rate, evaluated at
+ * that threshold). A model without that promise has no bound here (errors and latency are still watched).
+ */
+export function maxLowConfidenceShare(request: Pick<DeployRequest, 'evaluation' | 'threshold'>): string {
+  const automation = request.evaluation?.automation;
+  if (automation === undefined || automation.threshold !== request.threshold) return '1';
+  const share = 1 - automation.heldOut.automationRateInterval.low;
+  return String(Math.min(1, Math.ceil(share * 10_000) / 10_000));
 }

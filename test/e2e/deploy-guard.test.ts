@@ -3,9 +3,12 @@ import { openLocalBackend } from '../../pipeline/backends/local/index.js';
 import { buildModel, MODEL_FILES, serializeModel } from '../../pipeline/backends/local/model.js';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
 import type { Config } from '../../pipeline/config.js';
+import type { Automation, EvaluationRecord } from '../../pipeline/contracts/evaluation.js';
 import { encodePng } from '../../pipeline/data/image.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import type { Backend, DeployRequest } from '../../pipeline/ports.js';
+import { automationRecord } from '../../pipeline/report/automation.js';
+import { maxLowConfidenceShare } from '../../pipeline/templates/parameters.js';
 import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
 
 const SIDE = 16;
@@ -92,6 +95,35 @@ describe('local deployment guardrail: a new model is watched on the live traffic
     expect(error).to.be.instanceOf(StageFailedError);
     expect((error as Error).message).to.match(
       /rolled back: model t-failing tripped invocation errors: 12 of 12 requests failed .*t-live stays live, nothing was changed/,
+    );
+    expect((await backend.deployment())?.trainingId).to.equal('t-live');
+
+    // A model that is never sure, deployed with the promise its evaluation made at this threshold (at least
+    // 70% routed, held out): its low-confidence share (12 of 12) is over the 30% it may drop.
+    const promised: Automation = automationRecord({
+      validation: [],
+      test: Array.from({ length: 40 }, (_, i) => ({
+        label: i % 2,
+        probabilities: i % 2 ? [0.02, 0.98] : [0.98, 0.02],
+      })),
+      targetAccuracy: 0.97,
+      threshold: 0.9,
+    });
+    const unsure = {
+      ...(await storeModel('t-unsure', [0, 0])),
+      evaluation: {
+        quality: { accuracy: 1 },
+        testSplitDigest: 'split',
+        datasetDigest: 'd',
+        automation: promised,
+      } as EvaluationRecord,
+    };
+    expect(maxLowConfidenceShare(unsure)).to.equal(
+      String(Math.ceil((1 - promised.heldOut.automationRateInterval.low) * 10_000) / 10_000),
+    );
+    const wrong = await backend.deployer.deploy(unsure, reporter).catch((e: Error) => e);
+    expect((wrong as Error).message).to.match(
+      /rolled back: model t-unsure tripped low-confidence share: 12 of 12 inferences \(100%\) below the threshold 0\.9, over the 9% the model may drop.*t-live stays live/,
     );
     expect((await backend.deployment())?.trainingId).to.equal('t-live');
 
