@@ -198,7 +198,8 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
   // CreateTransformJob: the name "must be unique within an AWS Region in an AWS account", so a failed or
   // stopped job's name can never be reused (API reference, TransformJobName).
   it('after a failed transform job, a re-run starts the next job (-r2) for the same model, without retraining, and deletes the job model once it ends', async () => {
-    const { store, evaluator, request, output } = setup();
+    const { store, evaluator, request, output, validationDone } = setup();
+    await validationDone();
     sagemaker
       .on(DescribeTransformJobCommand, { TransformJobName: 'scones-e-0123456789abcdef0123' })
       .resolves(job('Failed', { FailureReason: 'InternalServerError: capacity' }));

@@ -116,12 +116,23 @@ describe('every polling loop is bounded, shows progress and says what to do when
       ...(refreshCredentials === undefined ? {} : { refreshCredentials }),
     });
 
+  /** The validation split's job (evaluate runs one per split, side by side) completed, with its output. */
+  const validationJobCompleted = () => {
+    sagemaker
+      .on(DescribeTransformJobCommand, { TransformJobName: 'scones-e-0123456789abcdef0123-validation' })
+      .resolves({
+        TransformJobName: 'scones-e-0123456789abcdef0123-validation',
+        TransformJobStatus: 'Completed',
+      });
+  };
+
   // DescribeTransformJob TransformJobStatus: InProgress until Completed, Failed or Stopped (API reference).
   it('a transform job still InProgress after the limit: the stage fails saying it keeps running, how to resume or stop it', async () => {
     sagemaker
-      .on(DescribeTransformJobCommand)
+      .on(DescribeTransformJobCommand, { TransformJobName: 'scones-e-0123456789abcdef0123' })
       .rejectsOnce(Object.assign(new Error('Could not find requested job'), { name: 'ResourceNotFound' }))
       .resolves({ TransformJobName: 'scones-e-0123456789abcdef0123', TransformJobStatus: 'InProgress' });
+    validationJobCompleted();
     sagemaker.on(DescribeModelCommand).resolves({ ModelName: 'scones-e-0123456789abcdef0123' });
     sagemaker.on(CreateModelCommand).resolves({});
     sagemaker.on(CreateTransformJobCommand).resolves({ TransformJobArn: 'arn:job' });
@@ -138,8 +149,9 @@ describe('every polling loop is bounded, shows progress and says what to do when
     const expired = Object.assign(new Error('The security token included in the request is expired'), {
       name: 'ExpiredTokenException',
     });
+    validationJobCompleted();
     sagemaker
-      .on(DescribeTransformJobCommand)
+      .on(DescribeTransformJobCommand, { TransformJobName: 'scones-e-0123456789abcdef0123' })
       .rejectsOnce(Object.assign(new Error('Could not find requested job'), { name: 'ResourceNotFound' }))
       .rejectsOnce(expired)
       .resolves({ TransformJobName: 'scones-e-0123456789abcdef0123', TransformJobStatus: 'Stopped' });

@@ -26,8 +26,12 @@ const dataset: DatasetRecord = {
     { label: 0, name: 'bicycle' },
     { label: 1, name: 'motorcycle' },
   ],
-  counts: { train: { bicycle: 8, motorcycle: 8 }, validation: {}, test: { bicycle: 2, motorcycle: 2 } },
-  totals: { train: 16, validation: 0, test: 4 },
+  counts: {
+    train: { bicycle: 8, motorcycle: 8 },
+    validation: { bicycle: 2, motorcycle: 2 },
+    test: { bicycle: 2, motorcycle: 2 },
+  },
+  totals: { train: 16, validation: 4, test: 4 },
   testSplitDigest: 'split-1',
   imageShape: [3, 16, 16],
 };

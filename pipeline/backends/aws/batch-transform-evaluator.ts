@@ -84,10 +84,14 @@ export class BatchTransformEvaluator implements Evaluator {
     billableSeconds?: number;
     estimatedCostUsd?: number;
   }> {
-    const [test, validation] = await Promise.all([
+    // Both jobs run to their end; the test job's failure is the one reported when both fail.
+    const [testJob, validationJob] = await Promise.allSettled([
       this.runJob(request, 'test', reporter),
       this.runJob(request, 'validation', reporter),
     ]);
+    if (testJob.status === 'rejected') throw testJob.reason;
+    if (validationJob.status === 'rejected') throw validationJob.reason;
+    const [test, validation] = [testJob.value, validationJob.value];
     const sum = (a: number | undefined, b: number | undefined) =>
       a === undefined || b === undefined ? undefined : a + b;
     const seconds = sum(test.billableSeconds, validation.billableSeconds);
