@@ -70,7 +70,9 @@ describe('model history and rollback (local backend, whole CLI)', function () {
     expect(oldest.replacedAt).to.equal(newest.liveAt);
     expect(newest.replacedAt).to.equal(undefined);
     expect(newest.verdict).to.equal('passed');
-    expect(newest.threshold).to.equal(testConfig({}).deploy.threshold);
+    // Under deploy.threshold auto: the threshold evaluate chose for this model, as deployed.
+    expect(newest.threshold).to.equal(newest.evaluation?.automation?.threshold);
+    expect(newest.threshold).to.be.a('number');
     expect(newest.evaluation?.trainingId).to.equal(second);
     expect(newest.evaluation?.quality.classes.length).to.be.greaterThan(1);
     expect(newest.evaluation?.quality.accuracyInterval.low).to.be.at.most(

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { distance } from 'fastest-levenshtein';
 import { StageFailedError } from '../../errors.js';
+import instanceTypes from './instance-types.json' with { type: 'json' };
 
 /** Where an instance type is used, and the SageMaker API enum that lists the types valid there. */
 export const INSTANCE_TYPE_USES = {
@@ -11,11 +10,11 @@ export const INSTANCE_TYPE_USES = {
 } as const;
 export type InstanceTypeUse = keyof typeof INSTANCE_TYPE_USES;
 
-/** The enums from botocore's SageMaker model (scripts/aws-models.ts writes instance-types.json). */
-const VALID = JSON.parse(readFileSync(join(import.meta.dirname, 'instance-types.json'), 'utf8')) as Record<
-  InstanceTypeUse,
-  string[]
-> & { source: string };
+/**
+ * The enums from botocore's SageMaker model (scripts/aws-models.ts writes instance-types.json), imported so
+ * that the compiled CLI carries them in its bundle.
+ */
+const VALID: Record<InstanceTypeUse, string[]> & { source: string } = instanceTypes;
 
 /** The valid types nearest to a rejected one: same family first, then by spelling. */
 export function nearestInstanceTypes(value: string, use: InstanceTypeUse, count = 3): string[] {
