@@ -35,9 +35,13 @@ export { decodeAwsChunked } from './http-body.js';
  * answer. Every request must be signed (SigV4) with `credentials`, made at random at each start, so
  * another local user or a web page cannot use the store by finding its port.
  */
-export function createObjectStoreServer(store: FileObjectStore, credentials: LocalCredentials): Server {
+export function createObjectStoreServer(
+  store: FileObjectStore,
+  credentials: LocalCredentials,
+  region?: string,
+): Server {
   const serve = (request: S3Request['request'], response: S3Request['response']) => {
-    authorize(request, credentials)
+    authorize(request, credentials, region)
       .then(() => route(store, { request, response, ...target(request.url ?? '/') }))
       .catch((error: unknown) => {
         const storeError =
@@ -65,7 +69,11 @@ const SIGNATURE_ERRORS: Record<SignatureFault, [code: string, status: number]> =
  * Refuses what a web page could send (browsers mark cross-site requests with `Origin` and
  * `Sec-Fetch-Site`; no S3 client does), then checks the request's signature.
  */
-async function authorize(request: S3Request['request'], credentials: LocalCredentials): Promise<void> {
+async function authorize(
+  request: S3Request['request'],
+  credentials: LocalCredentials,
+  region: string | undefined,
+): Promise<void> {
   const fetchSite = header(request, 'sec-fetch-site');
   if (header(request, 'origin') !== undefined || (fetchSite !== undefined && fetchSite !== 'none'))
     throw new StoreError('AccessDenied', 403, 'The local object store does not serve browser requests.');
@@ -73,7 +81,7 @@ async function authorize(request: S3Request['request'], credentials: LocalCreden
     await verifySignature(
       { method: request.method ?? 'GET', target: request.url ?? '/', headers: request.headers },
       credentials,
-      { service: 's3' },
+      { service: 's3', ...(region === undefined ? {} : { region }) },
     );
   } catch (error) {
     if (!(error instanceof SignatureError)) throw error;

@@ -44,7 +44,11 @@ if (kept.length > 0)
   );
 store.createBucket(bucket);
 
-const server = createObjectStoreServer(store, { accessKeyId, secretAccessKey });
+const server = createObjectStoreServer(
+  store,
+  { accessKeyId, secretAccessKey },
+  process.env.SCONES_S3_REGION || undefined,
+);
 server.keepAliveTimeout = 30_000;
 server.listen(port, '127.0.0.1', () => {
   const address = server.address();

@@ -46,6 +46,8 @@ export interface VerifyOptions {
    * header (services other than S3 sign the body's SHA-256 without sending it).
    */
   readonly bodySha256?: string;
+  /** The region requests must be signed for; any region when absent. */
+  readonly region?: string;
   readonly now?: Date;
 }
 
@@ -94,6 +96,12 @@ export async function verifySignature(
     throw new SignatureError(
       'malformed',
       `The credential scope ${claim.scope.join('/')} is not <date>/<region>/${options.service}/aws4_request.`,
+    );
+  if (options.region !== undefined && region !== options.region)
+    // S3's answer to a request signed for another region (AuthorizationHeaderMalformed).
+    throw new SignatureError(
+      'malformed',
+      `The authorization header is malformed; the region '${region}' is wrong; expecting '${options.region}'.`,
     );
   const signingDate = parseAmzDate(claim.longDate);
   if (signingDate === undefined || claim.longDate.slice(0, 8) !== shortDate)

@@ -380,4 +380,30 @@ describe('local object store: S3 behaviours the conformance suite checks', () =>
     const versioned = await raw('GET', `/${Bucket}/digest?versionId=3HL4kqtJlcpXroDTDmJ`);
     expect([versioned.status, /NotImplemented/.test(versioned.text)]).to.deep.equal([501, true]);
   });
+
+  // S3 answers a request signed for another region than the bucket's with AuthorizationHeaderMalformed
+  // ("the region 'us-east-1' is wrong; expecting 'eu-west-1'"); the store holds its clients to the
+  // configuration's region the same way.
+  it('a store given a region refuses requests signed for another one (AuthorizationHeaderMalformed), and serves its own', async () => {
+    const { dir, cleanup } = tempDir('scones-region-');
+    const server = createObjectStoreServer(new FileObjectStore(dir), credentials, 'eu-west-1');
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const signedFor = (region: string) =>
+      new S3Client({ endpoint: url, region, forcePathStyle: true, credentials, maxAttempts: 1 });
+    const [wrong, right] = [signedFor('us-east-1'), signedFor('eu-west-1')];
+    try {
+      const error = await rejection(wrong.send(new CreateBucketCommand({ Bucket })));
+      expect(error.name).to.equal('AuthorizationHeaderMalformed');
+      expect(error.message).to.include("the region 'us-east-1' is wrong; expecting 'eu-west-1'");
+      await right.send(new CreateBucketCommand({ Bucket }));
+      expect((await right.send(new ListObjectsV2Command({ Bucket }))).KeyCount).to.equal(0);
+    } finally {
+      wrong.destroy();
+      right.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      cleanup();
+    }
+  });
 });

@@ -17,7 +17,11 @@ export async function openLocalBackend(
   config: Config,
 ): Promise<Backend & { readonly s3Endpoint: string; readonly credentials: LocalCredentials }> {
   const paths = localPaths(config.workDir);
-  const server = await startLocalObjectStore({ directory: paths.objects, bucket: config.bucket });
+  const server = await startLocalObjectStore({
+    directory: paths.objects,
+    bucket: config.bucket,
+    region: config.region,
+  });
   const store = new S3ObjectStore(localS3Client(server, config.region), config.bucket);
   return {
     name: 'local',
