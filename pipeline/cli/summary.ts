@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageName } from '../constants.js';
 import { type Manifest, stageSection } from '../manifest.js';
-import { automationLine } from '../report/automation.js';
+import { automationLine } from '../util/automation.js';
 
 /** The end-of-run summary: dataset, accuracy, automation, gate, executions, report. */
 export function runSummary(manifest: Manifest, config: Config, reused: readonly StageName[]): string {

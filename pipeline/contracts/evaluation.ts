@@ -51,7 +51,7 @@ export type AutomationFigures = z.infer<typeof automationFiguresSchema>;
 export const automationSchema = z.object({
   /** deploy.targetAccuracy the choice aimed at. */
   targetAccuracy: z.number(),
-  /** Chosen on validation predictions only (pipeline/report/automation.ts chooseThreshold). */
+  /** Chosen on validation predictions only (pipeline/util/automation.ts chooseThreshold). */
   chosenThreshold: z.number(),
   /** wilson-lower-bound: certified at 95%; measured: reached as measured only; unreachable: nothing reaches it. */
   basis: z.enum(['wilson-lower-bound', 'measured', 'unreachable']),

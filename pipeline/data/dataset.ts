@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
+import { seededRandom, shuffled } from '../util/random.js';
 import { decodeImage, encodePng, resizeBilinear } from './image.js';
-import { seededRandom, shuffled } from './random.js';
 
 /** The splits a source provides. */
 export type Split = 'train' | 'test';

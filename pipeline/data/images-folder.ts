@@ -2,10 +2,10 @@ import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { InputError } from '../errors.js';
 import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../util/files.js';
+import { parseLst } from '../util/lst.js';
 import type { ClassInfo, LabeledImage, SourceDataset, Split } from './dataset.js';
 import { SPLITS } from './dataset.js';
 import { decodeImage, encodePng } from './image.js';
-import { parseLst } from './lst.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 

@@ -1,6 +1,6 @@
+import { seededRandom } from '../util/random.js';
 import type { ClassInfo, LabeledImage, SourceDataset, Split } from './dataset.js';
 import { encodePng } from './image.js';
-import { seededRandom } from './random.js';
 
 export interface SyntheticOptions {
   classes: readonly ClassInfo[];

@@ -1,6 +1,11 @@
 import { decodeImage, sniffImageFormat } from '../data/image.js';
+import {
+  classificationQuality,
+  type LabelledPrediction,
+  wilsonInterval,
+} from '../util/classification-metrics.js';
+import { argmax, quantile } from '../util/statistics.js';
 import { type CapturedInference, type MalformedLine, parseCaptureText } from './capture.js';
-import { classificationQuality, type LabelledPrediction, wilsonInterval } from './classification-metrics.js';
 import { chiSquareHomogeneity, continuousDrift, type DriftTest, describeDrift } from './drift.js';
 import {
   IMAGE_FEATURES,
@@ -8,7 +13,6 @@ import {
   type ImageStatistics,
   imageStatistics,
 } from './image-statistics.js';
-import { argmax, quantile } from './statistics.js';
 
 export type Verdict = 'pass' | 'warn' | 'too-few';
 /** Thumbnails kept of each kind: bounded, so a large capture keeps memory flat. */

@@ -4,8 +4,8 @@ import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { Automation } from '../contracts/evaluation.js';
+import { histogram } from '../util/statistics.js';
 import type { DriftTest } from './drift.js';
-import { histogram } from './statistics.js';
 import { timeAxis } from './time-axis.js';
 
 const require = createRequire(import.meta.url);

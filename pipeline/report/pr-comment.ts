@@ -6,7 +6,7 @@ import {
   type Quality,
 } from '../contracts/evaluation.js';
 import { SconesError } from '../errors.js';
-import { automationLine } from './automation.js';
+import { automationLine } from '../util/automation.js';
 
 /** The first line of the comment: later pushes find it and update the comment in place. */
 export const PR_COMMENT_MARKER = '<!-- scones-model-feedback -->';

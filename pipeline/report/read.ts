@@ -1,10 +1,10 @@
 import { inferenceIdFor } from '../contracts/inference-id.js';
 import { datasetImagesPrefix, datasetListKey } from '../contracts/layout.js';
 import { decodeImage } from '../data/image.js';
-import { parseLst } from '../data/lst.js';
-import { seededRandom, shuffled } from '../data/random.js';
 import type { ObjectStore } from '../ports.js';
+import { parseLst } from '../util/lst.js';
 import { getText } from '../util/object-text.js';
+import { seededRandom, shuffled } from '../util/random.js';
 import type { CaptureAggregator } from './aggregate.js';
 import { type ImageStatistics, imageStatistics } from './image-statistics.js';
 

@@ -1,6 +1,6 @@
 import type { EvaluationRecord, Quality } from '../contracts/evaluation.js';
+import { automationLine } from '../util/automation.js';
 import type { Example, ReportSummary } from './aggregate.js';
-import { automationLine } from './automation.js';
 import type { Chart } from './charts.js';
 import type { ReportContext } from './report-context.js';
 

@@ -1,11 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { automationLine } from '../util/automation.js';
+import { argmax } from '../util/statistics.js';
 import type { CaptureAggregator, ReportSummary, Verdict } from './aggregate.js';
-import { automationLine } from './automation.js';
 import { reportCharts } from './charts.js';
 import { fmt, reportHtml } from './render-html.js';
 import type { ReportContext } from './report-context.js';
-import { argmax } from './statistics.js';
 import { stateCounts, unplacedNotes, type WorkflowCounts, workflowSvg } from './workflow-graph.js';
 
 export { CaptureAggregator, type ReportInputs, type ReportSummary, type Verdict } from './aggregate.js';

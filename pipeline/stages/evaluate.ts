@@ -3,8 +3,8 @@ import { type EvaluationRecord, evaluationRecordSchema } from '../contracts/eval
 import { evaluationKeys } from '../contracts/layout.js';
 import { SconesError } from '../errors.js';
 import type { ObjectStore, ScoredImage } from '../ports.js';
-import { automationLine, automationRecord } from '../report/automation.js';
-import { classificationQuality } from '../report/classification-metrics.js';
+import { automationLine, automationRecord } from '../util/automation.js';
+import { classificationQuality } from '../util/classification-metrics.js';
 import { getText } from '../util/object-text.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';

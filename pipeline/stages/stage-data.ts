@@ -17,12 +17,12 @@ import {
   type StagedDataset,
   stageAtOneSize,
 } from '../data/dataset.js';
-import { formatLst, parseLst } from '../data/lst.js';
 import { loadSource } from '../data/sources.js';
 import { InputError, SconesError } from '../errors.js';
 import { type DatasetRecord, datasetRecordSchema } from '../manifest.js';
 import type { ObjectStore } from '../ports.js';
 import { mapConcurrent } from '../util/concurrency.js';
+import { formatLst, parseLst } from '../util/lst.js';
 import type { StageContext, StageResult } from './context.js';
 
 export interface StageDataOptions {

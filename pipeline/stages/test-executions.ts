@@ -6,13 +6,13 @@ import {
   type TestExecutionsDocument,
   testExecutionsDocumentSchema,
 } from '../contracts/test-executions.js';
-import { parseLst } from '../data/lst.js';
-import { seededRandom, shuffled } from '../data/random.js';
 import { SconesError, StageFailedError } from '../errors.js';
 import type { DatasetRecord } from '../manifest.js';
 import type { ExecutionResult, ObjectStore } from '../ports.js';
 import { mapConcurrent } from '../util/concurrency.js';
+import { parseLst } from '../util/lst.js';
 import { getText } from '../util/object-text.js';
+import { seededRandom, shuffled } from '../util/random.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireDeployment, requireStage } from './upstream.js';
 

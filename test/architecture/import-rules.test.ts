@@ -20,4 +20,13 @@ describe('import rules (docs/code-map.md)', () => {
     const broken = [...edges, { from: 'pipeline/stages/train.ts', to: 'pipeline/backends/aws/index.ts' }];
     expect(violations(broken)).to.have.length(violations(edges).length + 1);
   });
+
+  it('fails on a stage reaching past ports, contracts and util (evaluate importing the report, train reading files)', () => {
+    const broken = [
+      ...edges,
+      { from: 'pipeline/stages/evaluate.ts', to: 'pipeline/report/report.ts' },
+      { from: 'pipeline/stages/train.ts', to: 'node:fs' },
+    ];
+    expect(violations(broken)).to.have.length(violations(edges).length + 2);
+  });
 });

@@ -7,8 +7,8 @@ import type { Automation, EvaluationRecord } from '../../pipeline/contracts/eval
 import { encodePng } from '../../pipeline/data/image.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import type { Backend, DeployRequest } from '../../pipeline/ports.js';
-import { automationRecord } from '../../pipeline/report/automation.js';
 import { maxLowConfidenceShare } from '../../pipeline/templates/parameters.js';
+import { automationRecord } from '../../pipeline/util/automation.js';
 import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
 
 const SIDE = 16;

@@ -9,11 +9,11 @@ import {
 } from '../../pipeline/backends/local/model.js';
 import { readValidationPredictions } from '../../pipeline/backends/local/trainer.js';
 import type { Config } from '../../pipeline/config.js';
-import { parseLst } from '../../pipeline/data/lst.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import { newManifest } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { executeStage } from '../../pipeline/run.js';
+import { parseLst } from '../../pipeline/util/lst.js';
 import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
 
 describe('local trainer and gate (TensorFlow.js on the local object store)', function () {

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import { decodeImage, encodePng } from '../../pipeline/data/image.js';
-import { seededRandom } from '../../pipeline/data/random.js';
 import { imageStatistics } from '../../pipeline/report/image-statistics.js';
 import { CaptureAggregator, labelsByInferenceId, writeReport } from '../../pipeline/report/report.js';
 import { parseDefinition } from '../../pipeline/report/workflow-graph.js';
 import { STATE_MACHINE_DEFINITION } from '../../pipeline/templates/template.js';
+import { seededRandom } from '../../pipeline/util/random.js';
 import { checkPage, ensureChromium } from '../helpers/chromium.js';
 import { tempDir } from '../helpers/workspace.js';
 

@@ -4,7 +4,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { create as createTar } from 'tar';
 import { CIFAR_RECORD_BYTES, CIFAR100_FINE_LABELS } from '../../pipeline/data/cifar100.js';
-import { seededRandom } from '../../pipeline/data/random.js';
+import { seededRandom } from '../../pipeline/util/random.js';
 
 /** A random RGBA image. */
 export function randomPixels(width: number, height: number, seed: number): Uint8Array {

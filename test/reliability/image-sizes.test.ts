@@ -10,8 +10,8 @@ import { readSplit } from '../../pipeline/backends/local/trainer.js';
 import { datasetImagesPrefix, datasetListKey } from '../../pipeline/contracts/layout.js';
 import { STAGED_SPLITS } from '../../pipeline/data/dataset.js';
 import { decodeImage, resizeBilinear } from '../../pipeline/data/image.js';
-import { parseLst } from '../../pipeline/data/lst.js';
 import { datasetRecordSchema } from '../../pipeline/manifest.js';
+import { parseLst } from '../../pipeline/util/lst.js';
 import { pngBytes, randomPixels } from '../helpers/fixtures.js';
 import { captureReporter, runCli, tempDir, testConfig } from '../helpers/workspace.js';
 

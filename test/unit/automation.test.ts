@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { automationAt, chooseThreshold } from '../../pipeline/report/automation.js';
-import type { LabelledPrediction } from '../../pipeline/report/classification-metrics.js';
+import { automationAt, chooseThreshold } from '../../pipeline/util/automation.js';
+import type { LabelledPrediction } from '../../pipeline/util/classification-metrics.js';
 
 /** `right` correct predictions at `confidence` (two classes, true label 0) and `wrong` incorrect ones. */
 function at(confidence: number, right: number, wrong = 0): LabelledPrediction[] {

@@ -85,7 +85,7 @@ describe('CIFAR-100 source', () => {
     });
     const dataset = await readCifarArchive(archive, resolveCifarClasses([8, 48]));
     // Rebuild the expected first record the way the fixture wrote it.
-    const { seededRandom } = await import('../../pipeline/data/random.js');
+    const { seededRandom } = await import('../../pipeline/util/random.js');
     const random = seededRandom(5);
     const pixels = Array.from({ length: 3072 }, () => Math.floor(random() * 256));
     const png = PNG.sync.read(dataset.images.find((i) => i.split === 'train' && i.label === 0)!.png);

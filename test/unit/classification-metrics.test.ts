@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { classificationQuality, wilsonInterval } from '../../pipeline/report/classification-metrics.js';
+import { classificationQuality, wilsonInterval } from '../../pipeline/util/classification-metrics.js';
 
 describe('classification metrics', () => {
   it('computes the confusion matrix, per-class figures, log loss and calibration error', () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { DataParallel, Replica } from '../../pipeline/backends/local/data-parallel.js';
 import { initTensorflow } from '../../pipeline/backends/local/tf.js';
-import { seededRandom } from '../../pipeline/data/random.js';
+import { seededRandom } from '../../pipeline/util/random.js';
 
 const SIDE = 8;
 const OPTIONS = { side: SIDE, classes: 2, seed: 31 };

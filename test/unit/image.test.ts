@@ -8,8 +8,8 @@ import {
   shrinkByBlocks,
   sniffImageFormat,
 } from '../../pipeline/data/image.js';
-import { formatLst, parseLst } from '../../pipeline/data/lst.js';
 import { InputError } from '../../pipeline/errors.js';
+import { formatLst, parseLst } from '../../pipeline/util/lst.js';
 import { bombPng, jpegBytes, pngBytes, randomPixels } from '../helpers/fixtures.js';
 
 describe('images', () => {

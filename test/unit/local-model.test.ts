@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { buildModel, predictProbabilities } from '../../pipeline/backends/local/model.js';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
 import { cosineLearningRate, earlyStopEpoch } from '../../pipeline/backends/local/trainer.js';
-import { seededRandom } from '../../pipeline/data/random.js';
+import { seededRandom } from '../../pipeline/util/random.js';
 
 const SIDE = 8;
 

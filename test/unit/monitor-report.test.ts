@@ -3,18 +3,18 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { deploymentFromStack } from '../../pipeline/contracts/deployment.js';
 import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
-import { automationRecord } from '../../pipeline/report/automation.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
-import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
 import {
   CaptureAggregator,
   labelsByInferenceId,
   summaryMarkdown,
   writeReport,
 } from '../../pipeline/report/report.js';
-import { histogram, quantile } from '../../pipeline/report/statistics.js';
 import { parseDefinition } from '../../pipeline/report/workflow-graph.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../pipeline/templates/template.js';
+import { automationRecord } from '../../pipeline/util/automation.js';
+import { classificationQuality } from '../../pipeline/util/classification-metrics.js';
+import { histogram, quantile } from '../../pipeline/util/statistics.js';
 import { tempDir } from '../helpers/workspace.js';
 
 const REFERENCE_CAPTURE = join(

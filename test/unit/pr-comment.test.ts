@@ -3,9 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { EvaluationRecord } from '../../pipeline/contracts/evaluation.js';
-import { automationRecord } from '../../pipeline/report/automation.js';
-import { classificationQuality } from '../../pipeline/report/classification-metrics.js';
 import { PR_COMMENT_MARKER, prCommentBody, readEvaluation } from '../../pipeline/report/pr-comment.js';
+import { automationRecord } from '../../pipeline/util/automation.js';
+import { classificationQuality } from '../../pipeline/util/classification-metrics.js';
 import { tempDir } from '../helpers/workspace.js';
 
 const CLASSES = ['bicycle', 'motorcycle'];

@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { seededRandom } from '../../pipeline/data/random.js';
 import {
   chiSquareHomogeneity,
   continuousDrift,
@@ -7,6 +6,7 @@ import {
   describeDrift,
   quantileEdges,
 } from '../../pipeline/report/drift.js';
+import { seededRandom } from '../../pipeline/util/random.js';
 
 function draws(count: number, seed: number, shift = 0): number[] {
   const random = seededRandom(seed);

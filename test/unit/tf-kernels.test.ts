@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-layers';
 import { expect } from 'chai';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
-import { seededRandom } from '../../pipeline/data/random.js';
+import { seededRandom } from '../../pipeline/util/random.js';
 
 /**
  * Both backprop kernels run directly on one backend, on the same x, filter and dy. (Comparing through

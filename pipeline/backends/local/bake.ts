@@ -3,7 +3,7 @@ import type { Reporter } from '../../console-reporter.js';
 import { captureRecordSchema } from '../../contracts/capture.js';
 import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { ObjectStore } from '../../ports.js';
-import { wilsonInterval } from '../../report/classification-metrics.js';
+import { wilsonInterval } from '../../util/classification-metrics.js';
 import { getText } from '../../util/object-text.js';
 
 /** The signals the template's alarms watch on aws, with the same limits. */

@@ -70,6 +70,36 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   const bucket = options.store.bucket;
   const prefix =
     options.capture.destination === '' ? undefined : capturePrefix(options.capture.destination, bucket);
+  const capture = captureBuffer(options, prefix, now);
+  const timer = setInterval(() => void capture.flush(), (options.flushSeconds ?? 1) * 1000);
+  timer.unref();
+
+  const server = createServer((request, response) => {
+    invoke(request, response, { options, model, capture, prefix, now, random }).catch((error: unknown) => {
+      sendError(response, 500, 'InternalFailure', (error as Error).message);
+    });
+  });
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    endpointName: options.endpointName,
+    flush: () => capture.flush(),
+    async stop() {
+      clearInterval(timer);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await capture.flush();
+      model.dispose();
+    },
+  };
+}
+
+/**
+ * The endpoint's data capture: records buffered and written, a file per hour folder, in SageMaker's JSONL
+ * layout; flushes run one after another so no record is written twice or lost.
+ */
+function captureBuffer(options: ModelServerOptions, prefix: string | undefined, now: () => Date) {
   let pending: CaptureRecord[] = [];
   let flushing: Promise<void> = Promise.resolve();
 
@@ -107,143 +137,149 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     });
     return flushing;
   };
-  const timer = setInterval(() => void flush(), (options.flushSeconds ?? 1) * 1000);
-  timer.unref();
-
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      sendError(response, 500, 'InternalFailure', (error as Error).message);
-    });
-  });
-
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-    if (request.method === 'GET' && url.pathname === '/ping') {
-      response.writeHead(200).end();
-      return;
-    }
-    const match = /^\/endpoints\/([^/]+)\/invocations$/.exec(url.pathname);
-    if (request.method !== 'POST' || match === null) {
-      sendError(
-        response,
-        404,
-        'UnknownOperationException',
-        `no operation for ${request.method} ${url.pathname}`,
-      );
-      return;
-    }
-    let endpoint: string;
-    try {
-      endpoint = decodeURIComponent(match[1] as string);
-    } catch {
-      sendError(
-        response,
-        400,
-        'ValidationError',
-        `Endpoint name ${JSON.stringify(match[1])} has invalid %-encoding: percent-encode the name as UTF-8`,
-      );
-      return;
-    }
-    // Everything but the signature itself (which covers the body) is checked before a byte of the body
-    // is read: what a browser sends, the key, the scope's region and service, the date, the size.
-    const refusal = refuseBeforeBody(request, options.credentials, options.region);
-    if (refusal !== undefined) {
-      // Answered, then the connection closed: the body is never read.
-      response.shouldKeepAlive = false;
-      sendError(response, refusal[1], refusal[0], refusal[2]);
-      return;
-    }
-    if (endpoint !== options.endpointName) {
-      sendError(response, 400, 'ValidationError', `Endpoint ${endpoint} of account 000000000000 not found.`);
-      return;
-    }
-    const body = await readBody(request, ENDPOINT_PAYLOAD_LIMIT);
-    if (body === undefined) {
-      response.shouldKeepAlive = false;
-      sendError(response, 413, 'ValidationError', TOO_LARGE);
-      return;
-    }
-    if (!(await authorized(request, body, options.credentials, response))) return;
-    const contentType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-    if (!ACCEPTED_CONTENT_TYPES.has(contentType)) {
-      sendModelError(
-        response,
-        415,
-        `Content type ${contentType || '(none)'} is not supported: use image/png, image/jpeg or application/x-image`,
-      );
-      return;
-    }
-    let probabilities: number[];
-    try {
-      // Decoded within a bound set by the model's input, and shrunk before any float copy is made.
-      const decoded = decodeImage(
-        body,
-        'request body',
-        endpointPixelLimit(options.side),
-        `the endpoint's limit for a ${options.side}x${options.side} model`,
-      );
-      const input = imageToInput(shrinkByBlocks(decoded, options.side), options.side);
-      // The same prediction function as evaluation, so the endpoint serves what the gate measured.
-      probabilities = predictProbabilities(model, [input], options.side)[0] as number[];
-    } catch (error) {
-      sendModelError(response, 400, `Unable to decode the image: ${(error as Error).message}`);
-      return;
-    }
-    const output = JSON.stringify(probabilities);
-    const inferenceId = header(request, 'x-amzn-sagemaker-inference-id');
-    if (prefix !== undefined && random() * 100 < options.capture.samplingPercentage) {
-      pending.push({
-        captureData: {
-          ...(options.capture.captureInput
-            ? {
-                endpointInput: {
-                  observedContentType: contentType,
-                  mode: 'INPUT' as const,
-                  data: body.toString('base64'),
-                  encoding: 'BASE64' as const,
-                },
-              }
-            : {}),
-          ...(options.capture.captureOutput
-            ? {
-                endpointOutput: {
-                  observedContentType: 'application/json',
-                  mode: 'OUTPUT' as const,
-                  data: output,
-                  encoding: 'JSON' as const,
-                },
-              }
-            : {}),
-        },
-        eventMetadata: {
-          eventId: randomUUID(),
-          ...(inferenceId === undefined ? {} : { inferenceId }),
-          inferenceTime: now()
-            .toISOString()
-            .replace(/\.\d{3}Z$/, 'Z'),
-        },
-        eventVersion: '0',
-      });
-    }
-    response.writeHead(200, {
-      'content-type': 'application/json',
-      'x-amzn-invoked-production-variant': options.variantName,
-    });
-    response.end(output);
-  }
-
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
-    endpointName: options.endpointName,
-    flush,
-    async stop() {
-      clearInterval(timer);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await flush();
-      model.dispose();
+    add: (record: CaptureRecord) => {
+      pending.push(record);
     },
+    flush,
+  };
+}
+
+/** What one InvokeEndpoint request is answered with: the checks in the order SageMaker's are, then the model. */
+async function invoke(
+  request: IncomingMessage,
+  response: ServerResponse,
+  deps: {
+    options: ModelServerOptions;
+    model: LayersModel;
+    capture: ReturnType<typeof captureBuffer>;
+    prefix: string | undefined;
+    now: () => Date;
+    random: () => number;
+  },
+): Promise<void> {
+  const { options, model, capture, prefix, now, random } = deps;
+  const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+  if (request.method === 'GET' && url.pathname === '/ping') {
+    response.writeHead(200).end();
+    return;
+  }
+  const match = /^\/endpoints\/([^/]+)\/invocations$/.exec(url.pathname);
+  if (request.method !== 'POST' || match === null) {
+    sendError(
+      response,
+      404,
+      'UnknownOperationException',
+      `no operation for ${request.method} ${url.pathname}`,
+    );
+    return;
+  }
+  let endpoint: string;
+  try {
+    endpoint = decodeURIComponent(match[1] as string);
+  } catch {
+    sendError(
+      response,
+      400,
+      'ValidationError',
+      `Endpoint name ${JSON.stringify(match[1])} has invalid %-encoding: percent-encode the name as UTF-8`,
+    );
+    return;
+  }
+  // Everything but the signature itself (which covers the body) is checked before a byte of the body
+  // is read: what a browser sends, the key, the scope's region and service, the date, the size.
+  const refusal = refuseBeforeBody(request, options.credentials, options.region);
+  if (refusal !== undefined) {
+    // Answered, then the connection closed: the body is never read.
+    response.shouldKeepAlive = false;
+    sendError(response, refusal[1], refusal[0], refusal[2]);
+    return;
+  }
+  if (endpoint !== options.endpointName) {
+    sendError(response, 400, 'ValidationError', `Endpoint ${endpoint} of account 000000000000 not found.`);
+    return;
+  }
+  const body = await readBody(request, ENDPOINT_PAYLOAD_LIMIT);
+  if (body === undefined) {
+    response.shouldKeepAlive = false;
+    sendError(response, 413, 'ValidationError', TOO_LARGE);
+    return;
+  }
+  if (!(await authorized(request, body, options.credentials, response))) return;
+  const contentType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (!ACCEPTED_CONTENT_TYPES.has(contentType)) {
+    sendModelError(
+      response,
+      415,
+      `Content type ${contentType || '(none)'} is not supported: use image/png, image/jpeg or application/x-image`,
+    );
+    return;
+  }
+  let probabilities: number[];
+  try {
+    // Decoded within a bound set by the model's input, and shrunk before any float copy is made.
+    const decoded = decodeImage(
+      body,
+      'request body',
+      endpointPixelLimit(options.side),
+      `the endpoint's limit for a ${options.side}x${options.side} model`,
+    );
+    const input = imageToInput(shrinkByBlocks(decoded, options.side), options.side);
+    // The same prediction function as evaluation, so the endpoint serves what the gate measured.
+    probabilities = predictProbabilities(model, [input], options.side)[0] as number[];
+  } catch (error) {
+    sendModelError(response, 400, `Unable to decode the image: ${(error as Error).message}`);
+    return;
+  }
+  const output = JSON.stringify(probabilities);
+  const inferenceId = header(request, 'x-amzn-sagemaker-inference-id');
+  if (prefix !== undefined && random() * 100 < options.capture.samplingPercentage)
+    capture.add(captureRecordOf(options.capture, contentType, body, output, inferenceId, now()));
+  response.writeHead(200, {
+    'content-type': 'application/json',
+    'x-amzn-invoked-production-variant': options.variantName,
+  });
+  response.end(output);
+}
+
+/** One capture line, as SageMaker writes it (input and output as the capture settings ask). */
+function captureRecordOf(
+  settings: DataCaptureSettings,
+  contentType: string,
+  body: Buffer,
+  output: string,
+  inferenceId: string | undefined,
+  at: Date,
+): CaptureRecord {
+  return {
+    captureData: {
+      ...(settings.captureInput
+        ? {
+            endpointInput: {
+              observedContentType: contentType,
+              mode: 'INPUT' as const,
+              data: body.toString('base64'),
+              encoding: 'BASE64' as const,
+            },
+          }
+        : {}),
+      ...(settings.captureOutput
+        ? {
+            endpointOutput: {
+              observedContentType: 'application/json',
+              mode: 'OUTPUT' as const,
+              data: output,
+              encoding: 'JSON' as const,
+            },
+          }
+        : {}),
+    },
+    eventMetadata: {
+      eventId: randomUUID(),
+      ...(inferenceId === undefined ? {} : { inferenceId }),
+      inferenceTime: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    },
+    eventVersion: '0',
   };
 }
 

@@ -9,8 +9,6 @@ import {
   validationPredictionsSchema,
 } from '../../contracts/validation-predictions.js';
 import type { StagedSplit } from '../../data/dataset.js';
-import { parseLst } from '../../data/lst.js';
-import { seededRandom, shuffled } from '../../data/random.js';
 import { SconesError } from '../../errors.js';
 import {
   type DatasetRecord,
@@ -20,7 +18,9 @@ import {
 } from '../../manifest.js';
 import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
 import { mapConcurrent } from '../../util/concurrency.js';
+import { parseLst } from '../../util/lst.js';
 import { getText } from '../../util/object-text.js';
+import { seededRandom, shuffled } from '../../util/random.js';
 import { keyOfUri } from '../../util/s3-uri.js';
 import { DataParallel, SHARES_PER_BATCH, workerThreadsFor } from './data-parallel.js';
 import {
