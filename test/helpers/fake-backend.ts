@@ -3,7 +3,7 @@ import type { Config } from '../../pipeline/config.js';
 import type { Deployment } from '../../pipeline/contracts/deployment.js';
 import { LAMBDA_ERROR_NAMES } from '../../pipeline/contracts/lambda.js';
 import { SconesError } from '../../pipeline/errors.js';
-import type { TrainRecord } from '../../pipeline/manifest.js';
+import type { DatasetRecord, TrainRecord } from '../../pipeline/manifest.js';
 import type {
   Backend,
   Deployer,
@@ -271,3 +271,23 @@ export function scriptedWorkflow(
     close: async () => {},
   };
 }
+
+/** A staged two-class dataset of 16 training, 4 validation and 4 test images, as stage-data records it. */
+export const fakeDataset: DatasetRecord = {
+  digest: 'd-1',
+  source: 'synthetic',
+  uri: 's3://fake-bucket/datasets/d-1/',
+  prefix: 'datasets/d-1/',
+  classes: [
+    { label: 0, name: 'bicycle' },
+    { label: 1, name: 'motorcycle' },
+  ],
+  counts: {
+    train: { bicycle: 8, motorcycle: 8 },
+    validation: { bicycle: 2, motorcycle: 2 },
+    test: { bicycle: 2, motorcycle: 2 },
+  },
+  totals: { train: 16, validation: 4, test: 4 },
+  testSplitDigest: 'split-1',
+  imageShape: [3, 16, 16],
+};

@@ -1,31 +1,17 @@
 import { expect } from 'chai';
-import { type DatasetRecord, newManifest, type TrainRecord, withStage } from '../../pipeline/manifest.js';
+import { newManifest, type TrainRecord, withStage } from '../../pipeline/manifest.js';
 import type { DeployRequest, ScoredImage } from '../../pipeline/ports.js';
 import { deploy } from '../../pipeline/stages/deploy.js';
 import { evaluate } from '../../pipeline/stages/evaluate.js';
 import type { Champion } from '../../pipeline/stages/gate.js';
 import { gate } from '../../pipeline/stages/gate.js';
-import { fakeBackend, fakeDeployment, ScriptedEvaluator } from '../helpers/fake-backend.js';
+import {
+  fakeDataset as dataset,
+  fakeBackend,
+  fakeDeployment,
+  ScriptedEvaluator,
+} from '../helpers/fake-backend.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
-
-const dataset: DatasetRecord = {
-  digest: 'd-1',
-  source: 'synthetic',
-  uri: 's3://fake-bucket/datasets/d-1/',
-  prefix: 'datasets/d-1/',
-  classes: [
-    { label: 0, name: 'bicycle' },
-    { label: 1, name: 'motorcycle' },
-  ],
-  counts: {
-    train: { bicycle: 8, motorcycle: 8 },
-    validation: { bicycle: 2, motorcycle: 2 },
-    test: { bicycle: 2, motorcycle: 2 },
-  },
-  totals: { train: 16, validation: 4, test: 4 },
-  testSplitDigest: 'split-1',
-  imageShape: [3, 16, 16],
-};
 
 const model: TrainRecord = {
   trainingId: 't-1',

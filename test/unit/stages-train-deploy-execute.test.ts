@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { StageName } from '../../pipeline/constants.js';
-import { type DatasetRecord, newManifest, type StageOutputs, withStage } from '../../pipeline/manifest.js';
+import { newManifest, type StageOutputs, withStage } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { deploy } from '../../pipeline/stages/deploy.js';
 import { evaluate } from '../../pipeline/stages/evaluate.js';
@@ -8,6 +8,7 @@ import { gate } from '../../pipeline/stages/gate.js';
 import { testExecutions } from '../../pipeline/stages/test-executions.js';
 import { train } from '../../pipeline/stages/train.js';
 import {
+  fakeDataset as dataset,
   fakeBackend,
   MemoryDeployer,
   MemoryObjectStore,
@@ -16,25 +17,6 @@ import {
   scriptedWorkflow,
 } from '../helpers/fake-backend.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
-
-const dataset: DatasetRecord = {
-  digest: 'd-1',
-  source: 'synthetic',
-  uri: 's3://fake-bucket/datasets/d-1/',
-  prefix: 'datasets/d-1/',
-  classes: [
-    { label: 0, name: 'bicycle' },
-    { label: 1, name: 'motorcycle' },
-  ],
-  counts: {
-    train: { bicycle: 8, motorcycle: 8 },
-    validation: { bicycle: 2, motorcycle: 2 },
-    test: { bicycle: 2, motorcycle: 2 },
-  },
-  totals: { train: 16, validation: 4, test: 4 },
-  testSplitDigest: 'split-1',
-  imageShape: [3, 16, 16],
-};
 
 /** What the endpoint answers per test image: a and d confidently right, b wrong, c unsure. */
 const ANSWERS: Record<string, number[]> = {
