@@ -33,6 +33,7 @@ import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { CloudFormationDeployer } from '../../pipeline/backends/aws/cloudformation-deployer.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
+import type { EvaluationRecord } from '../../pipeline/contracts/evaluation.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import type { DeployRequest } from '../../pipeline/ports.js';
 import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
@@ -337,7 +338,7 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
     } catch (error) {
       expect(error).to.be.instanceOf(StageFailedError);
       expect((error as Error).message).to.equal(
-        `the update of endpoint ${STACK}-endpoint to model t-abc failed, and none of its 4 alarms went to ALARM during it: Endpoint (AWS::SageMaker::Endpoint) UPDATE_FAILED: The account-level service limit for ml.m5.xlarge is 0 Instances; SageMaker kept the old fleet, the stack rolled back (UPDATE_ROLLBACK_COMPLETE) and the previous model stays live and recorded as live (endpoint ${STACK}-endpoint InService on ${STACK}-config-old)`,
+        `the update of endpoint ${STACK}-endpoint to model t-abc failed, and none of its 4 alarms went to ALARM during it: Endpoint (AWS::SageMaker::Endpoint) UPDATE_FAILED: The account-level service limit for ml.m5.xlarge is 0 Instances; SageMaker kept the old fleet, the stack rolled back (UPDATE_ROLLBACK_COMPLETE) and the previous model stays live and recorded as live (endpoint ${STACK}-endpoint InService on ${STACK}-config-old). Fix the cause above, then deploy again (docs/operations.md, "Guarded rollouts")`,
       );
     }
   });
@@ -399,8 +400,13 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   describe('guarded rollouts: how the endpoint update ended', () => {
     const started = new Date(1_700_000_000_000);
     /** The stack before the update serves t-deployed (its parameters as DescribeStacks returns them). */
-    const before = () => ({ $metadata: {}, Stacks: [describedWorkflowStack('UPDATE_COMPLETE', {}, STACK)] });
-    const previousConfig = `${STACK}-config-${describedWorkflowStack('UPDATE_COMPLETE').Parameters?.find((p) => p.ParameterKey === 'EndpointConfigNameDigest')?.ParameterValue}`;
+    const before = () => ({
+      $metadata: {},
+      Stacks: [
+        describedWorkflowStack('UPDATE_COMPLETE', { EndpointConfigNameDigest: '0123456789abcdef' }, STACK),
+      ],
+    });
+    const previousConfig = `${STACK}-config-0123456789abcdef`;
     function updateEndsIn(status: StackStatus) {
       cfn
         .on(DescribeStacksCommand)
@@ -421,22 +427,29 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
         .resolves(endpointUpdateFailed('Endpoint update failed and was rolled back'));
       sm.on(DescribeEndpointCommand).resolves(endpointIn('InService', previousConfig));
       const reason =
-        'Threshold Crossed: 1 datapoint [0.62 (03/12/26 17:05:00)] was greater than the threshold (0.5).';
+        'Threshold Crossed: 1 datapoint [0.62 (03/12/26 17:05:00)] was greater than the threshold (0.25).';
       cw.on(DescribeAlarmHistoryCommand, { AlarmName: ALARMS.lowConfidence }).resolves({
         AlarmHistoryItems: [
           stateUpdate(ALARMS.lowConfidence, 'OK', 'ALARM', new Date(started.getTime() + 9 * 60_000), reason),
           stateUpdate(ALARMS.lowConfidence, 'ALARM', 'OK', new Date(started.getTime() + 16 * 60_000), 'ok'),
         ],
       });
-      const error = await deployer({ 'deploy.threshold': 0.93 })
-        .deploy(request(), captureReporter().reporter)
+      // The model promised to automate at least 75% at its threshold: the alarm's limit is a 0.25 share.
+      const promised = {
+        quality: { accuracy: 0.9 },
+        testSplitDigest: 'split',
+        datasetDigest: 'data',
+        automation: { threshold: 0.93, heldOut: { automationRateInterval: { low: 0.75 } } },
+      } as unknown as EvaluationRecord;
+      const error = await deployer()
+        .deploy({ ...request(), evaluation: promised }, captureReporter().reporter)
         .then(
           () => expect.fail('a rolled-back rollout was accepted'),
           (e: Error) => e,
         );
       expect(error).to.be.instanceOf(StageFailedError);
       expect(error.message).to.equal(
-        `rolled back: the rollout of model t-abc to endpoint ${STACK}-endpoint tripped alarm ${ALARMS.lowConfidence} (LowConfidence in Scones/Workflow, Average over 300 s > 1) at 2023-11-14T22:22:20.000Z: "${reason}"; SageMaker kept the old fleet, the stack rolled back (UPDATE_ROLLBACK_COMPLETE) and model t-deployed stays live and recorded as live (endpoint ${STACK}-endpoint InService on ${previousConfig})`,
+        `rolled back: the rollout of model t-abc to endpoint ${STACK}-endpoint tripped alarm ${ALARMS.lowConfidence} (LowConfidence in Scones/Workflow, Average over 300 s > 0.25) at 2023-11-14T22:22:20.000Z: "${reason}"; SageMaker kept the old fleet, the stack rolled back (UPDATE_ROLLBACK_COMPLETE) and model t-deployed stays live and recorded as live (endpoint ${STACK}-endpoint InService on ${previousConfig}). Fix the model, or the alarm's limit if it is wrong, then deploy again (docs/operations.md, "Guarded rollouts")`,
       );
       // Each of the endpoint's alarms, one request each, state updates since the update started.
       const asked = cw.commandCalls(DescribeAlarmHistoryCommand).map((c) => c.args[0].input);
@@ -484,6 +497,24 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
       );
       expect(error.message).to.include(
         `endpoint ${STACK}-endpoint is UpdateRollbackFailed: SageMaker's own rollback failed too, so it serves a mix of the old and new models. To restore it: when it accepts updates, \`aws sagemaker update-endpoint --endpoint-name ${STACK}-endpoint --endpoint-config-name ${previousConfig}\` and \`aws sagemaker wait endpoint-in-service --endpoint-name ${STACK}-endpoint\`; then \`aws cloudformation continue-update-rollback --stack-name ${STACK}\`, and deploy again`,
+      );
+    });
+
+    it('a stack in UPDATE_ROLLBACK_FAILED whose endpoint is back InService says to continue the rollback and deploy again', async () => {
+      updateEndsIn('UPDATE_ROLLBACK_FAILED');
+      cfn.on(DescribeStackEventsCommand).resolves(endpointUpdateFailed('Endpoint update failed'));
+      sm.on(DescribeEndpointCommand).resolves(endpointIn('InService', previousConfig));
+      const error = await deployer()
+        .deploy(request(), captureReporter().reporter)
+        .then(
+          () => expect.fail('accepted'),
+          (e: Error) => e,
+        );
+      expect(error.message).to.match(
+        /^the update of endpoint scones-workflow-endpoint to model t-abc failed, and none of its 4 alarms went to ALARM/,
+      );
+      expect(error.message).to.include(
+        `the stack could not roll back (UPDATE_ROLLBACK_FAILED) though endpoint ${STACK}-endpoint is InService on ${previousConfig}: fix what its events name, run \`aws cloudformation continue-update-rollback --stack-name ${STACK}\`, and deploy again`,
       );
     });
 
