@@ -518,6 +518,23 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
       );
     });
 
+    it('an endpoint still Updating when the stack gave up says which model serves is not settled and how to wait for it (DescribeEndpoint EndpointStatus Updating: UpdateEndpoint is executing)', async () => {
+      updateEndsIn('UPDATE_ROLLBACK_FAILED');
+      cfn
+        .on(DescribeStackEventsCommand)
+        .resolves(endpointUpdateFailed('Resource timed out waiting for completion'));
+      sm.on(DescribeEndpointCommand).resolves(endpointIn('Updating', previousConfig));
+      const error = await deployer()
+        .deploy(request(), captureReporter().reporter)
+        .then(
+          () => expect.fail('accepted'),
+          (e: Error) => e,
+        );
+      expect(error.message).to.include(
+        `endpoint ${STACK}-endpoint is still Updating, so which model serves is not settled: wait for it (\`aws sagemaker wait endpoint-in-service --endpoint-name ${STACK}-endpoint\`), check \`scones models --backend aws\`, run \`aws cloudformation continue-update-rollback --stack-name ${STACK}\`, and deploy again`,
+      );
+    });
+
     it('a failure that is not the endpoint asks SageMaker and CloudWatch nothing', async () => {
       updateEndsIn('UPDATE_ROLLBACK_COMPLETE');
       cfn.on(DescribeStackEventsCommand).resolves({
