@@ -101,6 +101,8 @@ export const deployRecordSchema = z.object({
   deploymentDigest: z.string(),
   changes: z.array(resourceChangeSchema),
   previewMarkdown: z.string().optional(),
+  /** How a guarded update of the endpoint ended, in words (aws: DescribeEndpoint after the stack update). */
+  rollout: z.string().optional(),
   /** What is deployed after the stage; a preview deploys nothing and has none. */
   deployment: deploymentSchema.optional(),
 });

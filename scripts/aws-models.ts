@@ -54,7 +54,11 @@ export const OPERATIONS: Record<string, string[]> = {
     'DeleteModel',
     'CreateTransformJob',
     'DescribeTransformJob',
+    // How a guarded rollout ended (the deploy stage).
+    'DescribeEndpoint',
   ],
+  // Which of the rollout's alarms went to ALARM during it.
+  cloudwatch: ['DescribeAlarmHistory'],
   'sagemaker-runtime': ['InvokeEndpoint'],
   stepfunctions: ['StartExecution', 'DescribeExecution', 'GetExecutionHistory'],
 };

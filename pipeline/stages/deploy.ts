@@ -91,6 +91,7 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
         '',
         `Stack \`${record.stackName}\`, endpoint \`${endpoint}\`, model \`${record.trainingId}\`, threshold ${threshold}`,
         '',
+        ...(record.rollout === undefined ? [] : [record.rollout, '']),
         ...record.changes.map(
           (c) =>
             `- ${c.action} ${c.logicalId} (${c.type})${c.replacement ? `, replacement: ${c.replacement}` : ''}`,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
@@ -182,6 +183,7 @@ function patternOf(pattern: string): RegExp {
 const CLIENTS: [abstract new (...args: never[]) => unknown, string][] = [
   [S3Client, 's3'],
   [CloudFormationClient, 'cloudformation'],
+  [CloudWatchClient, 'cloudwatch'],
   [SageMakerClient, 'sagemaker'],
   [SageMakerRuntimeClient, 'sagemaker-runtime'],
   [SFNClient, 'stepfunctions'],

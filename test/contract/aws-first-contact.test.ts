@@ -10,7 +10,9 @@ import {
   ExecuteChangeSetCommand,
   type StackStatus,
 } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { CloudFormationDeployer } from '../../pipeline/backends/aws/cloudformation-deployer.js';
@@ -90,6 +92,8 @@ describe('aws first contact: the deployer against CloudFormation and S3 as docum
     });
     return new CloudFormationDeployer({
       client: new CloudFormationClient({ region: 'us-east-1' }),
+      sagemaker: new SageMakerClient({ region: 'us-east-1' }),
+      cloudwatch: new CloudWatchClient({ region: 'us-east-1' }),
       store: new S3ObjectStore(new S3Client({ region: 'us-east-1' }), 'team-artifacts'),
       config,
       sleep: async () => {},

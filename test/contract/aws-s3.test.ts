@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -34,6 +35,7 @@ describe('aws backend: stage-data requests (aws-sdk-client-mock)', () => {
       s3: new S3Client({ region: 'us-east-1' }),
       sagemaker: new SageMakerClient({ region: 'us-east-1' }),
       cloudformation: new CloudFormationClient({ region: 'us-east-1' }),
+      cloudwatch: new CloudWatchClient({ region: 'us-east-1' }),
       sfn: new SFNClient({ region: 'us-east-1' }),
     };
     return { config, backend: openAwsBackend(config, clients) };

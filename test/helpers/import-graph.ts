@@ -11,6 +11,7 @@ const root = join(import.meta.dirname, '..', '..');
 /** Control-plane clients: only the aws backend may build them (data-plane S3 and the endpoint runtime are shared). */
 const CONTROL_PLANE = [
   '@aws-sdk/client-cloudformation',
+  '@aws-sdk/client-cloudwatch',
   '@aws-sdk/client-sagemaker',
   '@aws-sdk/client-sfn',
   '@aws-sdk/client-iam',

@@ -114,6 +114,23 @@ export function permissionsFor(call: RecordedCall): NeededPermission[] {
           because,
         },
       ];
+    case 'sagemaker:DescribeEndpoint':
+      return [
+        {
+          action: 'sagemaker:DescribeEndpoint',
+          resource: arn('sagemaker', `endpoint/${String(input.EndpointName).toLowerCase()}`),
+          because,
+        },
+      ];
+    // DescribeAlarmHistory: resource type alarm (Service Authorization Reference, Amazon CloudWatch).
+    case 'cloudwatch:DescribeAlarmHistory':
+      return [
+        {
+          action: 'cloudwatch:DescribeAlarmHistory',
+          resource: arn('cloudwatch', `alarm:${String(input.AlarmName)}`),
+          because,
+        },
+      ];
     case 'sagemaker-runtime:InvokeEndpoint':
       return [
         {

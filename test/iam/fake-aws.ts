@@ -10,6 +10,7 @@ import {
   ExecuteChangeSetCommand,
   type StackStatus,
 } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient, DescribeAlarmHistoryCommand } from '@aws-sdk/client-cloudwatch';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -23,6 +24,7 @@ import {
   CreateTrainingJobCommand,
   CreateTransformJobCommand,
   DeleteModelCommand,
+  DescribeEndpointCommand,
   DescribeModelCommand,
   DescribeTrainingJobCommand,
   DescribeTransformJobCommand,
@@ -48,6 +50,7 @@ import { TEST_ACCOUNT } from './roles.js';
 const MODEL_FILES = {
   s3: 's3',
   cloudformation: 'cloudformation',
+  cloudwatch: 'cloudwatch',
   sagemaker: 'sagemaker',
   'sagemaker-runtime': 'sagemaker-runtime',
   states: 'stepfunctions',
@@ -55,7 +58,7 @@ const MODEL_FILES = {
 
 /** One request the code sent: the SDK client's service, the command and its input. */
 export interface RecordedCall {
-  service: 's3' | 'cloudformation' | 'sagemaker' | 'sagemaker-runtime' | 'states';
+  service: 's3' | 'cloudformation' | 'cloudwatch' | 'sagemaker' | 'sagemaker-runtime' | 'states';
   command: string;
   input: Record<string, unknown>;
 }
@@ -68,6 +71,14 @@ const notFound = (name: string, status: number, message: string) =>
 const ENDPOINT_PROBABILITIES = [0.97, 0.03];
 
 const template = loadTemplate();
+
+/** The alarms' names in the template, after `<stack>-` (AlarmName: !Sub "${AWS::StackName}-..."). */
+const ROLLOUT_ALARMS = Object.values(template.Resources)
+  .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+  .map((r) => {
+    const sub = (r.Properties?.AlarmName as { 'Fn::Sub'?: string } | undefined)?.['Fn::Sub'] ?? '';
+    return sub.replace(/^\$\{AWS::StackName\}-/, '');
+  });
 
 /** The workflow template's outputs that are a parameter's value (`!Ref Parameter`): [output, parameter]. */
 /** The endpoint's variant as the template names it: SageMaker writes its capture under this folder. */
@@ -129,6 +140,7 @@ export class FakeAws {
   private stackOutputs: { OutputKey: string; OutputValue: string }[] = [];
   private stackParameters: { ParameterKey?: string; ParameterValue?: string }[] = [];
   private pendingParameters: { ParameterKey?: string; ParameterValue?: string }[] = [];
+  private changeSetType: string | undefined;
   private readonly jobs = new Map<string, Record<string, unknown>>();
   private readonly models = new Set<string>();
   private readonly transformJobs = new Map<string, { describes: number; job: Record<string, unknown> }>();
@@ -148,6 +160,8 @@ export class FakeAws {
       emptyChangeSet?: boolean;
       /** The status the stack ends in after ExecuteChangeSet (default CREATE_COMPLETE). */
       executeEndsIn?: string;
+      /** The alarm that goes to ALARM (and back to OK) during the endpoint's rollout. */
+      rolloutTrips?: string;
       /** How the execution with this name ends; undefined: it succeeds. */
       failExecution?: (name: string) => FakeExecutionFailure | undefined;
       /** The state machine definition the executions run (default cloudformation/state-machine.asl.json). */
@@ -263,6 +277,7 @@ export class FakeAws {
       const refused = insufficientCapabilities(input);
       if (refused !== undefined) throw refused;
       if (input.ChangeSetType === 'CREATE') this.stackStatus = 'REVIEW_IN_PROGRESS';
+      this.changeSetType = input.ChangeSetType;
       this.pendingParameters = input.Parameters ?? [];
       return { Id: 'cs', StackId: 'stack' };
     });
@@ -283,7 +298,8 @@ export class FakeAws {
           {
             Type: 'Resource',
             ResourceChange: {
-              Action: 'Add',
+              // A new stack adds the endpoint; an update with a new model modifies it (a guarded rollout).
+              Action: this.changeSetType === 'CREATE' ? 'Add' : 'Modify',
               LogicalResourceId: 'Endpoint',
               ResourceType: 'AWS::SageMaker::Endpoint',
             },
@@ -295,7 +311,9 @@ export class FakeAws {
     cfn.on(ExecuteChangeSetCommand).callsFake(async (input) => {
       record('cloudformation', 'ExecuteChangeSet')(input);
       this.stackStatus = this.options.executeEndsIn ?? 'CREATE_COMPLETE';
-      this.stackParameters = this.pendingParameters;
+      // A rolled-back update returns the stack to its previous configuration, parameters included
+      // (CloudFormation User Guide, "Stack status codes": UPDATE_ROLLBACK_COMPLETE).
+      if (!this.stackStatus.startsWith('UPDATE_ROLLBACK')) this.stackParameters = this.pendingParameters;
       this.stackOutputs = [
         { OutputKey: 'EndpointName', OutputValue: `${stackName}-endpoint` },
         {
@@ -503,7 +521,50 @@ export class FakeAws {
       execution.tokens.set(nextToken, offset + size);
       return { events, nextToken };
     });
-    this.stubs.push(s3, cfn, sagemaker, runtime, sfn);
+    // The endpoint on the stack's current configuration, InService (a rolled-back blue/green update leaves
+    // the old fleet serving); LastDeploymentConfig is the template's DeploymentConfig with the stack's alarm
+    // names (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html).
+    sagemaker.on(DescribeEndpointCommand).callsFake(async (input) => {
+      record('sagemaker', 'DescribeEndpoint')(input);
+      const parameter = (name: string) =>
+        this.stackParameters.find((p) => p.ParameterKey === name)?.ParameterValue;
+      if (this.stackStatus === undefined)
+        throw notFound('ValidationException', 400, `Could not find endpoint "${input.EndpointName}".`);
+      return {
+        EndpointName: input.EndpointName,
+        EndpointArn: `arn:${partition}:sagemaker:${region}:${accountId}:endpoint/${String(input.EndpointName).toLowerCase()}`,
+        EndpointConfigName: `${stackName}-config-${parameter('EndpointConfigNameDigest')}`,
+        EndpointStatus: 'InService',
+        CreationTime: new Date(0),
+        LastModifiedTime: new Date(0),
+        LastDeploymentConfig: {
+          AutoRollbackConfiguration: {
+            Alarms: ROLLOUT_ALARMS.map((a) => ({ AlarmName: `${stackName}-${a}` })),
+          },
+        },
+      };
+    });
+    const cloudwatch = mockClient(CloudWatchClient);
+    // StateUpdate items with HistoryData {oldState, newState} and HistorySummary "Alarm updated from OK to
+    // ALARM", as the AWS CLI reference's `aws cloudwatch describe-alarm-history` example shows them.
+    cloudwatch.on(DescribeAlarmHistoryCommand).callsFake(async (input) => {
+      record('cloudwatch', 'DescribeAlarmHistory')(input);
+      if (input.AlarmName !== this.options.rolloutTrips) return { AlarmHistoryItems: [] };
+      const state = (stateValue: string) => ({
+        stateValue,
+        stateReason: `Threshold Crossed (${stateValue})`,
+      });
+      const item = (from: string, to: string, minutes: number) => ({
+        AlarmName: input.AlarmName,
+        AlarmType: 'MetricAlarm' as const,
+        Timestamp: new Date(Number(input.StartDate ?? 0) + minutes * 60_000),
+        HistoryItemType: 'StateUpdate' as const,
+        HistorySummary: `Alarm updated from ${from} to ${to}`,
+        HistoryData: JSON.stringify({ version: '1.0', oldState: state(from), newState: state(to) }),
+      });
+      return { AlarmHistoryItems: [item('OK', 'ALARM', 5), item('ALARM', 'OK', 12)] };
+    });
+    this.stubs.push(s3, cfn, sagemaker, runtime, sfn, cloudwatch);
     return this;
   }
 

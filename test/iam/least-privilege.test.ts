@@ -132,10 +132,16 @@ function proveRoles(mutation?: RoleMutation): void {
       expect(denied, denied.join('\n')).to.deep.equal([]);
     });
 
-    it('deploy job recovery paths (ROLLBACK_COMPLETE, empty change set, failed update): allowed by DeployRole', async () => {
+    it('deploy job recovery paths (ROLLBACK_COMPLETE, empty change set, an update rolled back by an alarm, read from DescribeEndpoint and DescribeAlarmHistory): allowed by DeployRole', async () => {
       const run = (await runs)[4] as ActorRun;
       const commands = new Set(run.calls.map((c) => c.command));
-      for (const command of ['DeleteStack', 'DeleteChangeSet', 'DescribeStackEvents'])
+      for (const command of [
+        'DeleteStack',
+        'DeleteChangeSet',
+        'DescribeStackEvents',
+        'DescribeEndpoint',
+        'DescribeAlarmHistory',
+      ])
         expect([...commands]).to.include(command);
       const denied = await deniedCalls(run);
       expect(denied, denied.join('\n')).to.deep.equal([]);

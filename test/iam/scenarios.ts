@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -61,6 +62,7 @@ function clients() {
     s3: new S3Client({ region }),
     sagemaker: new SageMakerClient({ region }),
     cloudformation: new CloudFormationClient({ region }),
+    cloudwatch: new CloudWatchClient({ region }),
     sfn: new SFNClient({ region }),
   };
 }
@@ -68,6 +70,8 @@ function clients() {
 function deployer(config: ReturnType<typeof awsConfig>) {
   return new CloudFormationDeployer({
     client: new CloudFormationClient({ region }),
+    sagemaker: new SageMakerClient({ region }),
+    cloudwatch: new CloudWatchClient({ region }),
     store: new S3ObjectStore(new S3Client({ region }), bucket),
     config,
     sleep: async () => {},
@@ -188,7 +192,11 @@ export async function deployRecoveryPaths(): Promise<ActorRun> {
   for (const options of [
     { stackStatus: 'ROLLBACK_COMPLETE' },
     { stackStatus: 'UPDATE_COMPLETE', emptyChangeSet: true },
-    { stackStatus: 'UPDATE_COMPLETE', executeEndsIn: 'UPDATE_ROLLBACK_COMPLETE' },
+    {
+      stackStatus: 'UPDATE_COMPLETE',
+      executeEndsIn: 'UPDATE_ROLLBACK_COMPLETE',
+      rolloutTrips: `${workflowStack}-low-confidence-share`,
+    },
   ]) {
     const fake = new FakeAws(options).install();
     try {

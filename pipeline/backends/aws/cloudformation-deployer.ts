@@ -1,22 +1,35 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient, Stack } from '@aws-sdk/client-cloudformation';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import type { Config } from '../../config.js';
 import type { Reporter } from '../../console-reporter.js';
 import { deploymentFromStack } from '../../contracts/deployment.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, StageFailedError } from '../../errors.js';
 import type { DeployRecord } from '../../manifest.js';
 import type { Deployer, DeployRequest, ObjectStore } from '../../ports.js';
 import { bundleLambdas, type LambdaBundle } from '../../templates/lambda-bundles.js';
 import { missingCode, planDeployment, uploadCode } from '../../templates/parameters.js';
-import { WORKFLOW_TEMPLATE } from '../../templates/template.js';
+import { type RolloutPlan, rolloutPlan, rolloutPlanMarkdown } from '../../templates/rollout-plan.js';
+import { parseTemplate, type Template, WORKFLOW_TEMPLATE } from '../../templates/template.js';
 import { realSleep, type Sleep } from '../../util/time.js';
 import { imageClassificationUri } from './regions.js';
-import { changesTable, Stacks, stackOutputs, validWorkflowStackName } from './stacks.js';
+import { completedRollout, failedRollout } from './rollout.js';
+import {
+  changesTable,
+  StackChangeFailedError,
+  Stacks,
+  stackOutputs,
+  validWorkflowStackName,
+} from './stacks.js';
 
 export interface CloudFormationDeployerOptions {
   client: CloudFormationClient;
+  /** How a guarded endpoint update ended: DescribeEndpoint, and the alarms' history. */
+  sagemaker: SageMakerClient;
+  cloudwatch: CloudWatchClient;
   store: ObjectStore;
   config: Config;
   sleep?: Sleep;
@@ -66,21 +79,31 @@ export class CloudFormationDeployer implements Deployer {
       const uploaded = await uploadCode(store, plan.bundles);
       reporter.info(`${uploaded} code objects uploaded (others already present)`);
     }
-    const now = (this.options.now ?? (() => new Date()))().getTime();
-    const result = await this.stacks.apply(
-      {
-        stackName,
-        changeSetName: `scones-${request.runId.replace(/[^A-Za-z0-9-]/g, '-')}-${now}`.slice(0, 128),
-        templateBody: readFileSync(WORKFLOW_TEMPLATE, 'utf8'),
-        parameters: plan.parameters,
-        // Stack tags propagate to every resource, so a tag that changes per run would update them all: the
-        // run and model go in the change set's description, and the stack gets only a constant tag.
-        tags: { 'scones:stack': 'workflow' },
-        description: `scones run ${request.runId}, model ${request.model.trainingId}`,
-        preview: request.preview,
-      },
-      reporter,
-    );
+    const started = (this.options.now ?? (() => new Date()))();
+    const now = started.getTime();
+    const templateBody = readFileSync(WORKFLOW_TEMPLATE, 'utf8');
+    const template = parseTemplate(templateBody, WORKFLOW_TEMPLATE);
+    const rollout = rolloutPlan(template, plan.parameters, stackName);
+    const result = await this.stacks
+      .apply(
+        {
+          stackName,
+          changeSetName: `scones-${request.runId.replace(/[^A-Za-z0-9-]/g, '-')}-${now}`.slice(0, 128),
+          templateBody,
+          parameters: plan.parameters,
+          // Stack tags propagate to every resource, so a tag that changes per run would update them all: the
+          // run and model go in the change set's description, and the stack gets only a constant tag.
+          tags: { 'scones:stack': 'workflow' },
+          description: `scones run ${request.runId}, model ${request.model.trainingId}`,
+          preview: request.preview,
+        },
+        reporter,
+      )
+      .catch(async (error: unknown) => {
+        throw await this.explainFailure(error, { template, rollout, stackName, started, request });
+      });
+    const endpointUpdated = (changes: DeployRecord['changes']) =>
+      changes.some((c) => c.logicalId === rollout.endpointLogicalId && c.action === 'Modify');
     const base = {
       deployed: false,
       preview: request.preview,
@@ -90,7 +113,9 @@ export class CloudFormationDeployer implements Deployer {
       changes: [] as DeployRecord['changes'],
     };
     if (result.kind === 'preview') {
-      const markdown = `### Change set preview: \`${stackName}\` (${result.changeSetType})\n\n${changesTable(result.changes)}\n`;
+      // A model update is a guarded rollout: the preview shows its plan and alarms, as the template defines them.
+      const plan = endpointUpdated(result.changes) ? `\n${rolloutPlanMarkdown(rollout)}` : '';
+      const markdown = `### Change set preview: \`${stackName}\` (${result.changeSetType})\n\n${changesTable(result.changes)}\n${plan}`;
       return { ...base, changes: result.changes, previewMarkdown: markdown, reused: false };
     }
     const deployment = deploymentFromStack({
@@ -99,6 +124,77 @@ export class CloudFormationDeployer implements Deployer {
       outputs: stackOutputs(result.stack),
     });
     if (result.kind === 'empty') return { ...base, deployment, reused: true };
-    return { ...base, deployment, deployed: true, changes: result.changes, reused: false };
+    const ended = endpointUpdated(result.changes) ? await this.rolloutEnded(rollout, reporter) : undefined;
+    return {
+      ...base,
+      deployment,
+      deployed: true,
+      changes: result.changes,
+      ...(ended === undefined ? {} : { rollout: ended }),
+      reused: false,
+    };
   }
+
+  /** The stack update completed, so the bake held; DescribeEndpoint says on what the endpoint now serves. */
+  private async rolloutEnded(rollout: RolloutPlan, reporter: Reporter): Promise<string | undefined> {
+    try {
+      const ended = await completedRollout(this.options, rollout);
+      reporter.info(ended);
+      return ended;
+    } catch (error) {
+      // The deploy did succeed: a report that cannot be read must not fail it.
+      reporter.warn(`rollout completed, but DescribeEndpoint failed: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * A stack update that failed on the endpoint was a rollout that did not hold: the error names the alarms
+   * that stopped it (or that none did), what stays live, and what to do. Any other failure is left as it is.
+   */
+  private async explainFailure(
+    error: unknown,
+    context: {
+      template: Template;
+      rollout: RolloutPlan;
+      stackName: string;
+      started: Date;
+      request: DeployRequest;
+    },
+  ): Promise<unknown> {
+    const { rollout, stackName } = context;
+    if (
+      !(error instanceof StackChangeFailedError) ||
+      !error.stackStatus.startsWith('UPDATE_ROLLBACK') ||
+      !error.failed.some((f) => f.logicalId === rollout.endpointLogicalId)
+    )
+      return error;
+    const before = parametersOf(error.before);
+    try {
+      return new StageFailedError(
+        await failedRollout(this.options, {
+          plan: rollout,
+          stackName,
+          stackStatus: error.stackStatus,
+          since: context.started,
+          model: context.request.model.trainingId,
+          previousModel: before.TrainingId,
+          previousConfig: rolloutPlan(context.template, before, stackName).endpointConfigName,
+          stackEvents: error.failed.map((f) => f.text).join('; '),
+        }),
+        { cause: error },
+      );
+    } catch (reading) {
+      return new StageFailedError(
+        `${error.message} (how the rollout ended could not be read: ${(reading as Error).message})`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+function parametersOf(stack: Stack | undefined): Record<string, string> {
+  return Object.fromEntries(
+    (stack?.Parameters ?? []).map((p) => [p.ParameterKey ?? '', p.ParameterValue ?? '']),
+  );
 }

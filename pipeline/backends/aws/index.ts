@@ -1,4 +1,5 @@
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -31,6 +32,8 @@ export interface AwsClients {
   sfn: SFNClient;
   sagemaker: SageMakerClient;
   cloudformation: CloudFormationClient;
+  /** Reads the alarm history of a guarded rollout. */
+  cloudwatch: CloudWatchClient;
   /** Fetches fresh credentials for every client; absent in tests. */
   refreshCredentials?: () => Promise<void>;
 }
@@ -55,6 +58,7 @@ export function createAwsClients(
     sagemaker: nameTimeouts(new SageMakerClient(base), 'SageMaker', limits),
     sfn: nameTimeouts(new SFNClient(base), 'Step Functions', limits),
     cloudformation: createCloudFormationClient(region, credentials, limits),
+    cloudwatch: nameTimeouts(new CloudWatchClient(base), 'CloudWatch', limits),
     ...(refreshing === undefined ? {} : { refreshCredentials: refreshing.refresh }),
   };
 }
@@ -107,6 +111,8 @@ export function openAwsBackend(
     }),
     deployer: new CloudFormationDeployer({
       client: clients.cloudformation,
+      sagemaker: clients.sagemaker,
+      cloudwatch: clients.cloudwatch,
       store,
       config,
       ...sleep,
@@ -124,6 +130,7 @@ export function openAwsBackend(
       clients.s3.destroy();
       clients.sagemaker.destroy();
       clients.cloudformation.destroy();
+      clients.cloudwatch.destroy();
       clients.sfn.destroy();
     },
   };

@@ -100,6 +100,25 @@ export async function describeStack(
   }
 }
 
+/** A resource the stack events report failed, and the event in words. */
+export interface FailedResource {
+  logicalId: string;
+  type: string;
+  text: string;
+}
+
+/** An executed change set the stack did not complete: its final status, the failed resources, the stack before. */
+export class StackChangeFailedError extends StageFailedError {
+  constructor(
+    message: string,
+    readonly stackStatus: string,
+    readonly failed: readonly FailedResource[],
+    readonly before: Stack | undefined,
+  ) {
+    super(message);
+  }
+}
+
 /** CloudFormation through change sets, with the waits and failure reasons a pipeline needs. */
 export class Stacks {
   constructor(
@@ -184,10 +203,15 @@ export class Stacks {
       new ExecuteChangeSetCommand({ StackName: stackName, ChangeSetName: changeSetName }),
     );
     const final = await this.waitForStack(stackName, reporter);
-    if (final?.StackStatus !== 'CREATE_COMPLETE' && final?.StackStatus !== 'UPDATE_COMPLETE')
-      throw new StageFailedError(
-        `stack ${stackName} ended ${final?.StackStatus ?? 'missing'}: ${(await this.failureReasons(stackName)).join('; ') || 'no failed resources reported'}`,
+    if (final?.StackStatus !== 'CREATE_COMPLETE' && final?.StackStatus !== 'UPDATE_COMPLETE') {
+      const failed = await this.failedResources(stackName);
+      throw new StackChangeFailedError(
+        `stack ${stackName} ended ${final?.StackStatus ?? 'missing'}: ${failed.map((f) => f.text).join('; ') || 'no failed resources reported'}`,
+        final?.StackStatus ?? 'missing',
+        failed,
+        stack,
       );
+    }
     return { kind: 'deployed', changes, stack: final };
   }
 
@@ -239,13 +263,19 @@ export class Stacks {
 
   /** The failed resources' status reasons from the stack events. */
   private async failureReasons(stackName: string): Promise<string[]> {
+    return (await this.failedResources(stackName)).map((f) => f.text);
+  }
+
+  private async failedResources(stackName: string): Promise<FailedResource[]> {
     const events = await this.client.send(new DescribeStackEventsCommand({ StackName: stackName }));
     return (events.StackEvents ?? [])
       .filter((e) => e.ResourceStatus?.endsWith('_FAILED') && e.ResourceStatusReason !== undefined)
       .filter((e) => e.ResourceType !== 'AWS::CloudFormation::Stack')
-      .map(
-        (e) => `${e.LogicalResourceId} (${e.ResourceType}) ${e.ResourceStatus}: ${e.ResourceStatusReason}`,
-      );
+      .map((e) => ({
+        logicalId: e.LogicalResourceId ?? '',
+        type: e.ResourceType ?? '',
+        text: `${e.LogicalResourceId} (${e.ResourceType}) ${e.ResourceStatus}: ${e.ResourceStatusReason}`,
+      }));
   }
 }
 
