@@ -3,6 +3,7 @@ import { ConfigError } from '../errors.js';
 import { stageSection } from '../manifest.js';
 import { currentCommit, recordWentLive } from '../model-history.js';
 import type { ModelToDeploy } from '../ports.js';
+import { endpointUsage, runCost } from '../util/run-cost.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
 
@@ -90,6 +91,8 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
         `### deploy: ${verb}`,
         '',
         `Stack \`${record.stackName}\`, endpoint \`${endpoint}\`, model \`${record.trainingId}\`, threshold ${threshold}`,
+        '',
+        `Endpoint ${backend.name === 'aws' ? 'cost on AWS' : 'would cost on AWS'}: ${runCost({ measuredOn: backend.name === 'aws' ? 'aws' : 'local', region: config.region, endpoint: endpointUsage(config) }).items[0]?.text}.`,
         '',
         ...record.changes.map(
           (c) =>
