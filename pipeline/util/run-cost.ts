@@ -153,14 +153,16 @@ export function runCost(usage: RunUsage, prices: PriceSnapshot = priceSnapshot()
     : undefined;
   const endpointUsdPerDay = items.find((i) => i.item === 'endpoint')?.usd;
   const known = ran.reduce((sum, i) => sum + (i.usd ?? 0), 0);
-  const amount = runUsd === undefined ? `at least ${formatUsd(known)} (prices missing)` : formatUsd(runUsd);
+  const priced = runUsd !== undefined;
+  const amount = formatUsd(runUsd ?? known);
+  const incomplete = priced ? '' : '; prices missing';
   const day =
     endpointUsdPerDay === undefined
       ? ''
       : `; the endpoint ${local ? 'would add' : 'adds'} ${formatUsd(endpointUsdPerDay)} per day`;
   const headline = local
-    ? `On AWS this run would cost about ${amount} (configured types, local durations as a stand-in for AWS's)${day}`
-    : `This run cost ${amount} on AWS (training and evaluation, on-demand)${day}`;
+    ? `On AWS this run would cost ${priced ? 'about' : 'at least'} ${amount} (configured types, local durations as a stand-in for AWS's${incomplete})${day}`
+    : `This run cost ${priced ? '' : 'at least '}${amount} on AWS (training and evaluation, on-demand${incomplete})${day}`;
   return {
     items,
     ...(runUsd === undefined ? {} : { runUsd }),

@@ -109,7 +109,9 @@ describe('what a run costs (pipeline/util/run-cost.ts)', () => {
       `2 Batch Transform jobs on ml.m5.large: no price for ml.m5.large in eu-west-1 in the snapshot (retrieved ${retrieved}); run scripts/refresh-prices.ts`,
     ]);
     expect(cost.runUsd).to.equal(undefined);
-    expect(cost.headline).to.match(/^This run cost at least \$0 \(prices missing\)/);
+    expect(cost.headline).to.equal(
+      'This run cost at least $0 on AWS (training and evaluation, on-demand; prices missing)',
+    );
   });
 
   it('locally: what the run would cost on AWS, with the local duration as a stand-in and the maxRuntimeSeconds bound', () => {
