@@ -42,6 +42,7 @@ export function runSummary(manifest: Manifest, config: Config, reused: readonly 
 /** What the run cost on AWS (or would cost there, locally), one line per item. */
 function costLines(manifest: Manifest, config: Config): string[] {
   const cost = runCost(runUsageOf(manifest, config));
+  if (cost.items.length === 0) return ['  cost        -'];
   return [
     `  cost        ${cost.headline}`,
     ...cost.items.map((i) => `              ${i.item}: ${i.text}`),

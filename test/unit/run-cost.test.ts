@@ -158,9 +158,11 @@ describe('what a run costs (pipeline/util/run-cost.ts)', () => {
     expect(snapshot.source).to.include('scripts/refresh-prices.ts');
     for (const [region, uses] of Object.entries(snapshot.prices)) {
       expect(IMAGE_CLASSIFICATION_REGISTRIES, region).to.have.property(region);
-      for (const byType of Object.values(uses))
-        for (const price of Object.values(byType ?? {})) {
-          expect(price.source).to.match(/usage type [A-Z0-9]+-(Train|Host|Tsform):ml\./);
+      for (const [use, byType] of Object.entries(uses))
+        for (const [type, price] of Object.entries(byType ?? {})) {
+          // The usage type AWS bills it under names the same use and type the entry is filed under.
+          const kind = { training: 'Train', transform: 'Tsform', hosting: 'Host' }[use];
+          expect(price.source, `${region} ${use} ${type}`).to.include(`-${kind}:${type}`);
           expect(Date.parse(price.date)).to.be.at.most(Date.parse(snapshot.retrieved));
         }
     }
