@@ -3,14 +3,18 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { IMAGE_CLASSIFICATION_REGISTRIES } from '../../pipeline/backends/aws/regions.js';
 import { priceSnapshotSchema } from '../../pipeline/contracts/prices.js';
+import { newManifest, withStage } from '../../pipeline/manifest.js';
 import { loadTemplate } from '../../pipeline/templates/template.js';
+import { classificationQuality } from '../../pipeline/util/classification-metrics.js';
 import {
   ENDPOINT_INSTANCE_COUNT,
   priceSnapshot,
   type RunUsage,
   runCost,
+  runUsageOf,
 } from '../../pipeline/util/run-cost.js';
 import { offerUrls, pricesFromOffer, snapshotOf, typesToPrice } from '../../scripts/refresh-prices.js';
+import { testConfig } from '../helpers/workspace.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const fixture = (name: string) =>
@@ -151,6 +155,101 @@ describe('what a run costs (pipeline/util/run-cost.ts)', () => {
     );
     expect(cost.items).to.deep.equal([{ item: 'training', usd: 0, text: 'reused an earlier model: none' }]);
     expect(cost.runUsd).to.equal(0);
+  });
+
+  it("reads an aws run's usage from its records: BillableTimeInSeconds and TrainingTimeInSeconds, the transform jobs' billed time, the deployed endpoint", () => {
+    const config = testConfig({
+      backend: 'aws',
+      'train.sagemaker.spot': true,
+      'train.sagemaker.instanceCount': 2,
+      'deploy.endpointInstanceType': 'ml.m5.large',
+    });
+    const section = (outputs: unknown, reused = false) =>
+      ({
+        inputsDigest: 'x',
+        startedAt: '2026-12-03T10:00:00.000Z',
+        finishedAt: '2026-12-03T10:20:00.000Z',
+        durationMs: 1_200_000,
+        reused,
+        outputs,
+      }) as never;
+    let manifest = newManifest('r-1', 'aws', '');
+    manifest = withStage(
+      manifest,
+      'train',
+      section({
+        trainingId: 't-1',
+        trainer: 'sagemaker-image-classification/1',
+        modelUri: 's3://b/models/t-1/model.tar.gz',
+        validationAccuracy: 0.9,
+        epochs: [],
+        durationSeconds: 500,
+        billableSeconds: 100,
+        datasetDigest: 'd-1',
+        hyperparameters: {},
+      }),
+    );
+    manifest = withStage(
+      manifest,
+      'evaluate',
+      section(
+        {
+          trainingId: 't-1',
+          datasetDigest: 'd-1',
+          testSplitDigest: 's-1',
+          evaluator: 'sagemaker-batch-transform',
+          quality: classificationQuality([{ label: 0, probabilities: [0.9, 0.1] }], ['a', 'b'], 'test'),
+          durationSeconds: 900,
+          billableSeconds: 660,
+        },
+        true,
+      ),
+    );
+    manifest = withStage(
+      manifest,
+      'deploy',
+      section({
+        deployed: true,
+        preview: false,
+        stackName: 'scones-workflow',
+        trainingId: 't-1',
+        deploymentDigest: 'x',
+        changes: [],
+        deployment: {
+          stackName: 'scones-workflow',
+          trainingId: 't-1',
+          modelUri: 's3://b/models/t-1/model.tar.gz',
+          validationAccuracy: 0.9,
+          threshold: 0.9,
+          endpointName: 'scones-workflow-endpoint',
+          stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:scones-workflow',
+          captureUri: 's3://b/data-capture',
+          definitionKey: 'templates/x.asl.json',
+        },
+      }),
+    );
+    const usage = runUsageOf(manifest, config);
+    expect(usage).to.deep.equal({
+      measuredOn: 'aws',
+      region: 'us-east-1',
+      training: {
+        instanceType: 'ml.g4dn.xlarge',
+        instanceCount: 2,
+        seconds: 500,
+        billableSeconds: 100,
+        spot: true,
+        maxRuntimeSeconds: 3600,
+        reused: false,
+      },
+      // The transform jobs' billed seconds, not the stage's wall time (which includes polling).
+      evaluation: { instanceType: 'ml.m5.large', instanceCount: 1, seconds: 660, reused: true },
+      endpoint: { instanceType: 'ml.m5.large', instanceCount: ENDPOINT_INSTANCE_COUNT },
+    });
+    const cost = runCost(usage);
+    expect(cost.items.map((i) => i.usd)).to.deep.equal([(100 / 3600) * 2 * 0.736, 0, 0.115 * 24]);
+    expect(cost.headline).to.equal(
+      'This run cost $0.04 on AWS (training and evaluation, on-demand); the endpoint adds $2.76 per day',
+    );
   });
 
   it('the committed snapshot parses, dates and sources every price, and covers only regions scones can train in', () => {
