@@ -58,7 +58,6 @@ export const trainRecordSchema = z.object({
   hyperparameters: z.record(z.string(), z.unknown()),
   jobName: z.string().optional(),
   billableSeconds: z.number().optional(),
-  estimatedCostUsd: z.number().optional(),
 });
 export type TrainRecord = z.infer<typeof trainRecordSchema>;
 

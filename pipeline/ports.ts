@@ -98,8 +98,8 @@ export interface Evaluator {
     predictions: ScoredImage[];
     validation: ScoredImage[];
     jobName?: string;
+    /** Instance-seconds billed (aws); absent where nothing is billed (local). */
     billableSeconds?: number;
-    estimatedCostUsd?: number;
   }>;
 }
 

@@ -3,8 +3,9 @@ import type { Config } from '../config.js';
 import type { StageName } from '../constants.js';
 import { type Manifest, stageSection } from '../manifest.js';
 import { automationLine } from '../util/automation.js';
+import { runCost, runUsageOf } from '../util/run-cost.js';
 
-/** The end-of-run summary: dataset, accuracy, automation, gate, executions, report. */
+/** The end-of-run summary: dataset, accuracy, automation, gate, executions, cost, report. */
 export function runSummary(manifest: Manifest, config: Config, reused: readonly StageName[]): string {
   const dataset = stageSection(manifest, 'stage-data')?.outputs;
   const model = stageSection(manifest, 'train')?.outputs;
@@ -32,7 +33,19 @@ export function runSummary(manifest: Manifest, config: Config, reused: readonly 
               : ''
           }`
     }`,
+    ...costLines(manifest, config),
     `  report      ${report?.reportDir === undefined ? '-' : join(report.reportDir, 'report.html')}`,
   ];
   return lines.join('\n');
+}
+
+/** What the run cost on AWS (or would cost there, locally), one line per item. */
+function costLines(manifest: Manifest, config: Config): string[] {
+  const cost = runCost(runUsageOf(manifest, config));
+  if (cost.items.length === 0) return ['  cost        -'];
+  return [
+    `  cost        ${cost.headline}`,
+    ...cost.items.map((i) => `              ${i.item}: ${i.text}`),
+    `              ${cost.prices}`,
+  ];
 }

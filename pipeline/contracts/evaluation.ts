@@ -89,6 +89,5 @@ export const evaluationRecordSchema = z.object({
   durationSeconds: z.number(),
   jobName: z.string().optional(),
   billableSeconds: z.number().optional(),
-  estimatedCostUsd: z.number().optional(),
 });
 export type EvaluationRecord = z.infer<typeof evaluationRecordSchema>;

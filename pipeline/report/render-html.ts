@@ -156,6 +156,13 @@ function automationSection(s: ReportSummary, context: ReportContext, chart: stri
 ${chart}`;
 }
 
+function costSection({ cost }: ReportContext): string {
+  if (cost === undefined) return '';
+  const items = cost.items.map((i) => `<li>${escapeHtml(`${i.item}: ${i.text}`)}</li>`).join('');
+  return `<h2>What the run costs</h2>
+<p><strong>${escapeHtml(cost.headline)}.</strong></p><ul>${items}</ul><p class="note">Prices: ${escapeHtml(cost.prices)}.</p>`;
+}
+
 /** The whole report as one self-contained page: charts as inline SVG, thumbnails as data URLs. */
 export function reportHtml(
   title: string,
@@ -208,6 +215,7 @@ ${executionsTable(context)}
 <h2>Over time</h2>
 ${byName('confidence-over-time')}
 ${byName('predictions-per-class')}
+${costSection(context)}
 <h2>All numbers</h2>
 ${numbers(s)}
 <p class="note">Every figure is also in report.json.</p>

@@ -1,4 +1,5 @@
 import type { EvaluationRecord } from '../contracts/evaluation.js';
+import type { RunCost } from '../util/run-cost.js';
 import type { StateMachineDefinition } from './workflow-graph.js';
 
 /** What the report says about the model and run beside the capture itself. */
@@ -30,6 +31,8 @@ export interface ReportContext {
     durationMs: number;
   }[];
   stateMachine?: StateMachineDefinition;
+  /** What the run cost on AWS (or would cost there), for a report on a pipeline run. */
+  cost?: RunCost;
   /** Filled by writeReport. */
   workflowSvg?: string;
 }

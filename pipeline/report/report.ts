@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { automationLine } from '../util/automation.js';
+import { costMarkdown } from '../util/run-cost.js';
 import { argmax } from '../util/statistics.js';
 import type { CaptureAggregator, ReportSummary, Verdict } from './aggregate.js';
 import { reportCharts } from './charts.js';
@@ -91,6 +92,7 @@ export function summaryMarkdown(title: string, s: ReportSummary, context?: Repor
     ...qualityLines(s, context),
     `Confidence quantiles: p05 ${fmt(s.confidence.p05)}, p25 ${fmt(s.confidence.p25)}, median ${fmt(s.confidence.p50)}, p75 ${fmt(s.confidence.p75)}, p95 ${fmt(s.confidence.p95)}.`,
     '',
+    ...(context?.cost === undefined ? [] : ['#### What the run costs', '', costMarkdown(context.cost)]),
   ].join('\n');
 }
 

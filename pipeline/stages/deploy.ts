@@ -3,6 +3,7 @@ import { ConfigError } from '../errors.js';
 import { stageSection } from '../manifest.js';
 import { currentCommit, recordWentLive } from '../model-history.js';
 import type { ModelToDeploy } from '../ports.js';
+import { endpointUsage, stageCostLine } from '../util/run-cost.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
 
@@ -92,6 +93,8 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
         `Stack \`${record.stackName}\`, endpoint \`${endpoint}\`, model \`${record.trainingId}\`, threshold ${threshold}`,
         '',
         ...(record.rollout === undefined ? [] : [record.rollout, '']),
+        stageCostLine('Endpoint', backend.name, { region: config.region, endpoint: endpointUsage(config) }),
+        '',
         ...record.changes.map(
           (c) =>
             `- ${c.action} ${c.logicalId} (${c.type})${c.replacement ? `, replacement: ${c.replacement}` : ''}`,

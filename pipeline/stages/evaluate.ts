@@ -6,6 +6,7 @@ import type { ObjectStore, ScoredImage } from '../ports.js';
 import { automationLine, automationRecord } from '../util/automation.js';
 import { classificationQuality } from '../util/classification-metrics.js';
 import { getText } from '../util/object-text.js';
+import { evaluationUsage, stageCostLine } from '../util/run-cost.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
 
@@ -56,7 +57,7 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
         readScored(store, keys.predictions),
         readScored(store, keys.validationPredictions),
       ]);
-      return result(withAutomation(parsed.data, test, validation), model.validationAccuracy, true);
+      return result(withAutomation(parsed.data, test, validation), model.validationAccuracy, true, context);
     }
   }
 
@@ -105,13 +106,13 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     durationSeconds: Math.round((Date.now() - started) / 100) / 10,
     ...(scored.jobName === undefined ? {} : { jobName: scored.jobName }),
     ...(scored.billableSeconds === undefined ? {} : { billableSeconds: scored.billableSeconds }),
-    ...(scored.estimatedCostUsd === undefined ? {} : { estimatedCostUsd: scored.estimatedCostUsd }),
   };
   await store.put(keys.record, `${JSON.stringify(record, null, 2)}\n`, { contentType: 'application/json' });
   return result(
     withAutomation(record, scored.predictions, scored.validation),
     model.validationAccuracy,
     false,
+    context,
   );
 }
 
@@ -127,8 +128,13 @@ function result(
   record: EvaluationRecord,
   validationAccuracy: number,
   reused: boolean,
+  { backend, config }: StageContext,
 ): StageResult<'evaluate'> {
   const { quality } = record;
+  const cost = stageCostLine('Evaluation', backend.name, {
+    region: config.region,
+    evaluation: evaluationUsage(record, config, reused),
+  });
   const interval = `95% interval ${quality.accuracyInterval.low.toFixed(3)}-${quality.accuracyInterval.high.toFixed(3)}`;
   const rows = quality.classes.map(
     (c) =>
@@ -148,6 +154,8 @@ function result(
         `expected calibration error ${quality.expectedCalibrationError.toFixed(4)}`,
       '',
       ...(record.automation === undefined ? [] : [`Automation: ${automationLine(record.automation)}.`, '']),
+      cost,
+      '',
       '| class | precision | recall | F1 | support |',
       '| --- | --- | --- | --- | --- |',
       ...rows,

@@ -20,6 +20,7 @@ import {
 import { parseDefinition } from '../report/workflow-graph.js';
 import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../util/files.js';
 import { getText } from '../util/object-text.js';
+import { runCost, runUsageOf } from '../util/run-cost.js';
 import { keyOfUri, parseS3Uri } from '../util/s3-uri.js';
 import type { StageContext, StageResult } from './context.js';
 import { readDatasetRecord } from './stage-data.js';
@@ -107,6 +108,7 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
       await getText(store, deployment.definitionKey),
       store.uri(deployment.definitionKey),
     ),
+    cost: runCost(runUsageOf(manifest, config)),
   });
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SconesError } from '../errors.js';
 import type { TrainRecord } from '../manifest.js';
+import { stageCostLine, trainingUsage } from '../util/run-cost.js';
 import { stableStringify } from '../util/stable-json.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
@@ -43,14 +44,14 @@ export async function train(context: StageContext): Promise<StageResult<'train'>
       hyperparameters: {},
     };
     reporter.info(`reusing the deployed model ${record.trainingId} (--reuse-last-model): not training`);
-    return result({ ...record, datasetDigest: record.datasetDigest || dataset.digest }, true);
+    return result({ ...record, datasetDigest: record.datasetDigest || dataset.digest }, true, context);
   }
   const existing = await trainer.find(trainingId);
   if (existing !== undefined) {
     reporter.info(
       `training ${trainingId} already completed (validation accuracy ${existing.validationAccuracy}): not retraining`,
     );
-    return result({ ...existing, datasetDigest: dataset.digest }, true);
+    return result({ ...existing, datasetDigest: dataset.digest }, true, context);
   }
   const record = await trainer.train(
     {
@@ -67,12 +68,15 @@ export async function train(context: StageContext): Promise<StageResult<'train'>
     },
     reporter,
   );
-  return result({ ...record, datasetDigest: dataset.digest }, false);
+  return result({ ...record, datasetDigest: dataset.digest }, false, context);
 }
 
-function result(record: TrainRecord, reused: boolean): StageResult<'train'> {
-  const cost =
-    record.estimatedCostUsd === undefined ? '' : `, est. cost $${record.estimatedCostUsd.toFixed(2)}`;
+function result(record: TrainRecord, reused: boolean, context: StageContext): StageResult<'train'> {
+  const { backend, config } = context;
+  const cost = stageCostLine('Training', backend.name, {
+    region: config.region,
+    training: trainingUsage(record, config, reused),
+  });
   const rows = record.epochs
     .map((e) => `| ${e.epoch} | ${e.loss} | ${e.accuracy} | ${e.validationAccuracy} | ${e.seconds} |`)
     .join('\n');
@@ -82,11 +86,13 @@ function result(record: TrainRecord, reused: boolean): StageResult<'train'> {
     outputs: record,
     summary: `model ${record.trainingId}: validation accuracy ${record.validationAccuracy.toFixed(4)} (${
       reused ? 'reused' : `trained in ${record.durationSeconds}s`
-    }${cost})`,
+    }). ${cost}`,
     markdown: [
       `### train ${reused ? '(reused)' : ''}`,
       '',
-      `Model \`${record.trainingId}\` (${record.trainer}) at \`${record.modelUri}\`: **validation accuracy ${record.validationAccuracy}**${cost}`,
+      `Model \`${record.trainingId}\` (${record.trainer}) at \`${record.modelUri}\`: **validation accuracy ${record.validationAccuracy}**`,
+      '',
+      cost,
       '',
       ...(rows === ''
         ? []

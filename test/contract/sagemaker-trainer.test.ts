@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
-import { imageClassificationUri, trainingCostUsd } from '../../pipeline/backends/aws/regions.js';
+import { imageClassificationUri } from '../../pipeline/backends/aws/regions.js';
 import {
   JOB_NAME_PATTERN,
   SageMakerTrainer,
@@ -18,6 +18,7 @@ import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { ConfigError, StageFailedError } from '../../pipeline/errors.js';
 import type { DatasetRecord } from '../../pipeline/manifest.js';
 import type { TrainRequest } from '../../pipeline/ports.js';
+import { runCost, trainingUsage } from '../../pipeline/util/run-cost.js';
 import { loadModel } from '../aws-models/request-check.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
@@ -374,28 +375,40 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
     expect(sleeps.filter((ms) => ms !== 30_000)).to.deep.equal([1000, 2000, 4000, 8000, 16000]);
   });
 
-  it('extracts validation:accuracy and prices billable seconds from the dated table', async () => {
+  it('extracts validation:accuracy, BillableTimeInSeconds and the training time (end - start when TrainingTimeInSeconds is absent)', async () => {
     const { trainer, request } = setup();
     sagemaker.on(DescribeTrainingJobCommand).resolves(completed('scones-t-0123456789abcdef0123'));
     const record = await trainer.train(request, captureReporter().reporter);
-    expect(record).to.deep.include({
-      validationAccuracy: 0.865,
-      billableSeconds: 600,
-      estimatedCostUsd: 0.6375,
-      durationSeconds: 660,
-    });
+    expect(record).to.deep.include({ validationAccuracy: 0.865, billableSeconds: 600, durationSeconds: 660 });
   });
 
-  it('leaves the cost out when the instance price is unknown, and fails clearly without the metric', async () => {
-    const { trainer, request } = setup();
-    sagemaker.on(DescribeTrainingJobCommand).resolvesOnce(
+  it('a managed spot job: BillableTimeInSeconds and TrainingTimeInSeconds give the billed instance-hours and the savings', async () => {
+    // DescribeTrainingJob API reference, BillableTimeInSeconds: savings = (1 - BillableTimeInSeconds /
+    // TrainingTimeInSeconds) * 100, "if BillableTimeInSeconds is 100 and TrainingTimeInSeconds is 500, the
+    // savings is 80%"; the total billed is BillableTimeInSeconds * InstanceCount.
+    const { trainer, request, config } = setup({ 'train.sagemaker.spot': true });
+    sagemaker.on(DescribeTrainingJobCommand).resolves(
       completed('scones-t-0123456789abcdef0123', {
-        ResourceConfig: { InstanceType: 'ml.p5.48xlarge', InstanceCount: 1, VolumeSizeInGB: 30 },
+        EnableManagedSpotTraining: true,
+        BillableTimeInSeconds: 100,
+        TrainingTimeInSeconds: 500,
+        ResourceConfig: { InstanceType: 'ml.g4dn.xlarge', InstanceCount: 1, VolumeSizeInGB: 30 },
       }),
     );
     const record = await trainer.train(request, captureReporter().reporter);
-    expect(record).to.not.have.property('estimatedCostUsd');
-    expect(trainingCostUsd('us-east-1', 'ml.unknown', 1, 3600)).to.equal(undefined);
+    const cost = runCost({
+      measuredOn: 'aws',
+      region: config.region,
+      training: trainingUsage(record, config, false),
+    });
+    expect(cost.items[0]?.usd).to.be.closeTo((100 / 3600) * 0.736, 1e-12);
+    expect(cost.items[0]?.text).to.match(
+      /^1 x ml\.g4dn\.xlarge, 0\.028 instance-hours at \$0\.736\/h = \$0\.02; managed spot saved 80% \(billed 100 of 500 s\)$/,
+    );
+  });
+
+  it('fails clearly when the job reported no validation:accuracy metric', async () => {
+    const { trainer, request } = setup();
     sagemaker
       .on(DescribeTrainingJobCommand)
       .resolves(completed('scones-t-0123456789abcdef0123', { FinalMetricDataList: [] }));

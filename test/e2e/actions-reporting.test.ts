@@ -5,11 +5,14 @@ import { runCli, tempDir } from '../helpers/workspace.js';
 
 describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
   this.timeout(60_000);
+  // @actions/core keeps the job summary's path from its first write: one file for every test here.
+  const summaryDir = tempDir();
+  const summary = join(summaryDir.dir, 'step-summary');
+  after(() => summaryDir.cleanup());
 
   it('a stage writes step outputs, a job summary with the manifest link, log groups and annotations', async () => {
     const { dir, cleanup } = tempDir();
     const output = join(dir, 'github-output');
-    const summary = join(dir, 'step-summary');
     writeFileSync(output, '');
     writeFileSync(summary, '');
     const saved = {
@@ -62,6 +65,65 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
       expect(commands).to.include('::group::stage-data');
       expect(commands).to.include('::endgroup::');
       expect(commands).to.match(/::warning::1 malformed capture lines/);
+    } finally {
+      process.stdout.write = write;
+      process.env.GITHUB_OUTPUT = saved.GITHUB_OUTPUT;
+      process.env.GITHUB_STEP_SUMMARY = saved.GITHUB_STEP_SUMMARY;
+      if (saved.GITHUB_OUTPUT === undefined) delete process.env.GITHUB_OUTPUT;
+      if (saved.GITHUB_STEP_SUMMARY === undefined) delete process.env.GITHUB_STEP_SUMMARY;
+      cleanup();
+    }
+  });
+
+  it('the train and evaluate job summaries state what the job would cost on AWS, from the records the run wrote', async () => {
+    const { dir, cleanup } = tempDir();
+    writeFileSync(summary, '');
+    const saved = {
+      GITHUB_OUTPUT: process.env.GITHUB_OUTPUT,
+      GITHUB_STEP_SUMMARY: process.env.GITHUB_STEP_SUMMARY,
+    };
+    process.env.GITHUB_OUTPUT = join(dir, 'github-output');
+    process.env.GITHUB_STEP_SUMMARY = summary;
+    writeFileSync(process.env.GITHUB_OUTPUT, '');
+    const write = process.stdout.write.bind(process.stdout);
+    let commands = '';
+    process.stdout.write = ((chunk: string) => {
+      commands += chunk;
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      const env = {
+        GITHUB_ACTIONS: 'true',
+        SCONES_DATA__SOURCE: 'synthetic',
+        SCONES_DATA__SYNTHETIC__TRAIN_PER_CLASS: '10',
+        SCONES_DATA__SYNTHETIC__TEST_PER_CLASS: '3',
+        SCONES_DATA__SYNTHETIC__IMAGE_SIZE: '8',
+        SCONES_TRAIN__EPOCHS: '1',
+      };
+      for (const stage of ['stage-data', 'train', 'evaluate']) {
+        const result = await runCli([stage, '--run-id', 'gh-cost'], { cwd: dir, env });
+        expect(
+          result.code,
+          commands
+            .split('\n')
+            .filter((l) => l.startsWith('::error'))
+            .join('\n'),
+        ).to.equal(0);
+      }
+      process.stdout.write = write;
+      const manifest = JSON.parse(
+        readFileSync(join(dir, '.scones', 'runs', 'gh-cost', 'manifest.json'), 'utf8'),
+      ) as { stages: { train: { outputs: { durationSeconds: number } } } };
+      const hours = manifest.stages.train.outputs.durationSeconds / 3600;
+      const markdown = readFileSync(summary, 'utf8');
+      expect(markdown).to.include(
+        `Training would cost on AWS (configured types, the local duration as a stand-in): 1 x ml.g4dn.xlarge, ${hours.toFixed(3)} instance-hours at $0.736/h`,
+      );
+      expect(markdown).to.include('at most $0.74 if it ran to train.sagemaker.maxRuntimeSeconds (3600 s)');
+      // No Batch Transform price is in the snapshot: the line says so rather than guess.
+      expect(markdown).to.match(
+        /Evaluation would cost on AWS \(configured types, the local duration as a stand-in\): 2 Batch Transform jobs on ml\.m5\.large: no price for ml\.m5\.large in us-east-1 in the snapshot \(retrieved \d{4}-\d{2}-\d{2}\); run scripts\/refresh-prices\.ts\./,
+      );
     } finally {
       process.stdout.write = write;
       process.env.GITHUB_OUTPUT = saved.GITHUB_OUTPUT;

@@ -140,6 +140,33 @@ describe('scones run: the whole pipeline on the local backend', function () {
     });
   });
 
+  it('states what the run would cost on AWS with the configured types, from the local records, in the summary and the report', () => {
+    const train = first.stages.train!.outputs as { durationSeconds: number };
+    const evaluate = first.stages.evaluate!.outputs as { durationSeconds: number };
+    const trainingHours = train.durationSeconds / 3600;
+    const trainingUsd = trainingHours * 0.736; // ml.g4dn.xlarge training, us-east-1, in the committed snapshot
+    expect(evaluate.durationSeconds).to.be.greaterThan(0);
+    const usd = (n: number) => (n < 0.01 ? `$${n.toFixed(4)}` : `$${n.toFixed(2)}`);
+    const training = `training: 1 x ml.g4dn.xlarge, ${trainingHours.toFixed(3)} instance-hours at $0.736/h = ${usd(trainingUsd)}`;
+    const endpoint = 'endpoint: 1 x ml.m5.xlarge at $0.23/h = $5.52 per day while deployed';
+    const missing =
+      /evaluation: 2 Batch Transform jobs on ml\.m5\.large: no price for ml\.m5\.large in us-east-1 in the snapshot \(retrieved \d{4}-\d{2}-\d{2}\); run scripts\/refresh-prices\.ts/;
+    const headline = `On AWS this run would cost at least ${usd(trainingUsd)} (configured types, local durations as a stand-in for AWS's; prices missing); the endpoint would add $5.52 per day`;
+    expect(firstLog).to.include(`  cost        ${headline}`);
+    expect(firstLog).to.include(training);
+    expect(firstLog).to.match(missing);
+    expect(firstLog).to.include(endpoint);
+    const { reportDir } = first.stages['monitor-report']!.outputs as { reportDir: string };
+    const markdown = readFileSync(join(reportDir, 'summary.md'), 'utf8');
+    expect(markdown).to.include('#### What the run costs');
+    expect(markdown).to.include(`**${headline}.**`);
+    expect(markdown).to.include(`- ${training}`);
+    expect(markdown).to.include(`- ${endpoint}`);
+    const html = readFileSync(join(reportDir, 'report.html'), 'utf8');
+    expect(html).to.include('<h2>What the run costs</h2>');
+    expect(html).to.include(`<li>${training}`);
+  });
+
   it('re-runs with the same inputs reusing dataset, model and deployment, and says so', async () => {
     const result = await runCli(['run', '--json'], { cwd: dir });
     expect(result.code, result.stderr).to.equal(0);

@@ -66,7 +66,12 @@ async function runStages(backend: Backend, stages: StageName[], overrides: Recor
   });
   let manifest = withStage(newManifest('run-1', 'local', ''), 'stage-data', section(dataset) as never);
   const results: Partial<{
-    [S in StageName]: { reused: boolean; outputs: StageOutputs[S]; files?: Record<string, string> };
+    [S in StageName]: {
+      reused: boolean;
+      outputs: StageOutputs[S];
+      files?: Record<string, string>;
+      markdown?: string;
+    };
   }> = {};
   const implementations = { train, evaluate, gate, deploy, 'test-executions': testExecutions } as const;
   for (const stage of stages) {
@@ -106,6 +111,10 @@ describe('train, deploy and test-executions on the memory backend (ports in memo
       'deploy.threshold': 0.9,
     });
     expect(again.deploy?.reused).to.equal(true);
+    // The job summary prices the endpoint per day: deploy.endpointInstanceType's hosting price x 24 h.
+    expect(results.deploy?.markdown).to.include(
+      'Endpoint would cost on AWS: 1 x ml.m5.xlarge at $0.23/h = $5.52 per day while deployed.',
+    );
     // The second gate judged against the deployed model as its champion, on the same test split.
     expect(again.gate?.outputs.champion).to.deep.include({ accuracy: 0.75, testSplitDigest: 'split-1' });
   });

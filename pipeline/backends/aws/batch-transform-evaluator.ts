@@ -20,7 +20,7 @@ import { getText } from '../../util/object-text.js';
 import { realSleep, type Sleep } from '../../util/time.js';
 import { withFreshCredentials } from './credentials.js';
 import { quotaFailure } from './instance-types.js';
-import { imageClassificationUri, trainingCostUsd } from './regions.js';
+import { imageClassificationUri } from './regions.js';
 import { JOB_NAME_PATTERN } from './sagemaker-trainer.js';
 
 type EvaluatedSplit = 'test' | 'validation';
@@ -82,7 +82,6 @@ export class BatchTransformEvaluator implements Evaluator {
     validation: ScoredImage[];
     jobName: string;
     billableSeconds?: number;
-    estimatedCostUsd?: number;
   }> {
     // Both jobs run to their end; the test job's failure is the one reported when both fail.
     const [testJob, validationJob] = await Promise.allSettled([
@@ -95,13 +94,11 @@ export class BatchTransformEvaluator implements Evaluator {
     const sum = (a: number | undefined, b: number | undefined) =>
       a === undefined || b === undefined ? undefined : a + b;
     const seconds = sum(test.billableSeconds, validation.billableSeconds);
-    const cost = sum(test.estimatedCostUsd, validation.estimatedCostUsd);
     return {
       predictions: test.predictions,
       validation: validation.predictions,
       jobName: test.jobName,
       ...(seconds === undefined ? {} : { billableSeconds: seconds }),
-      ...(cost === undefined ? {} : { estimatedCostUsd: Math.round(cost * 10_000) / 10_000 }),
     };
   }
 
@@ -110,19 +107,12 @@ export class BatchTransformEvaluator implements Evaluator {
     const predictions = await this.readPredictions(request, split, reporter);
     const start = job.TransformStartTime?.getTime();
     const end = job.TransformEndTime?.getTime();
-    const seconds = start !== undefined && end !== undefined ? Math.round((end - start) / 1000) : undefined;
-    const instanceType =
-      job.TransformResources?.InstanceType ?? this.options.config.evaluate.transformInstanceType;
-    const cost =
-      seconds === undefined
-        ? undefined
-        : trainingCostUsd(
-            this.options.config.region,
-            instanceType,
-            job.TransformResources?.InstanceCount ?? 1,
-            seconds,
-          );
-    return { predictions, jobName: name, billableSeconds: seconds, estimatedCostUsd: cost };
+    // Billed from TransformStartTime to TransformEndTime on each instance (DescribeTransformJob API reference).
+    const seconds =
+      start !== undefined && end !== undefined
+        ? Math.round((end - start) / 1000) * (job.TransformResources?.InstanceCount ?? 1)
+        : undefined;
+    return { predictions, jobName: name, billableSeconds: seconds };
   }
 
   /**

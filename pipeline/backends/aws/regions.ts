@@ -53,29 +53,3 @@ export function imageClassificationUri(region: string): string | undefined {
   if (account === undefined) return undefined;
   return `${account}.dkr.ecr.${region}.${dnsSuffix(region)}/image-classification:1`;
 }
-
-/**
- * On-demand USD per instance-hour for SageMaker training in us-east-1, from AWS's SageMaker pricing page
- * (as of 2026-11; other regions differ). Instances not listed get no cost estimate rather than a guess.
- */
-export const TRAINING_PRICES_USD_PER_HOUR: Readonly<Record<string, Readonly<Record<string, number>>>> = {
-  'us-east-1': {
-    'ml.p3.2xlarge': 3.825,
-    'ml.g4dn.xlarge': 0.736,
-    'ml.m5.xlarge': 0.23,
-    'ml.m5.large': 0.115,
-  },
-};
-export const PRICES_AS_OF = '2026-11';
-
-/** Cost of a training job, or undefined when the price is unknown. */
-export function trainingCostUsd(
-  region: string,
-  instanceType: string,
-  instanceCount: number,
-  billableSeconds: number,
-) {
-  const price = TRAINING_PRICES_USD_PER_HOUR[region]?.[instanceType];
-  if (price === undefined) return undefined;
-  return Math.round(((billableSeconds / 3600) * price * instanceCount + Number.EPSILON) * 10000) / 10000;
-}

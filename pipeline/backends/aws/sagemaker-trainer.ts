@@ -14,7 +14,7 @@ import type { ObjectStore, Trainer, TrainRequest, ValidationPredictions } from '
 import { realSleep, type Sleep } from '../../util/time.js';
 import { withFreshCredentials } from './credentials.js';
 import { quotaFailure } from './instance-types.js';
-import { imageClassificationUri, trainingCostUsd } from './regions.js';
+import { imageClassificationUri } from './regions.js';
 
 /** SageMaker's rule for training job names. */
 export const JOB_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
@@ -240,7 +240,6 @@ export class SageMakerTrainer implements Trainer {
   }
 
   private record(trainingId: string, job: DescribeTrainingJobCommandOutput): TrainRecord {
-    const { config } = this.options;
     const accuracy = job.FinalMetricDataList?.find((m) => m.MetricName === 'validation:accuracy')?.Value;
     if (accuracy === undefined)
       throw new SconesError(
@@ -250,11 +249,6 @@ export class SageMakerTrainer implements Trainer {
     if (modelUri === undefined)
       throw new SconesError(`SageMaker training job ${job.TrainingJobName} has no model artifact`);
     const billable = job.BillableTimeInSeconds;
-    const instanceType = job.ResourceConfig?.InstanceType ?? config.train.sagemaker.instanceType;
-    const cost =
-      billable === undefined
-        ? undefined
-        : trainingCostUsd(config.region, instanceType, job.ResourceConfig?.InstanceCount ?? 1, billable);
     const start = job.TrainingStartTime?.getTime();
     const end = job.TrainingEndTime?.getTime();
     return {
@@ -263,13 +257,14 @@ export class SageMakerTrainer implements Trainer {
       modelUri,
       validationAccuracy: accuracy,
       epochs: [],
-      durationSeconds: start !== undefined && end !== undefined ? (end - start) / 1000 : 0,
+      // TrainingTimeInSeconds: what managed spot's savings are measured against (with BillableTimeInSeconds).
+      durationSeconds:
+        job.TrainingTimeInSeconds ?? (start !== undefined && end !== undefined ? (end - start) / 1000 : 0),
       // The train stage fills in the dataset digest: DescribeTrainingJob does not return tags.
       datasetDigest: '',
       hyperparameters: job.HyperParameters ?? {},
       jobName: job.TrainingJobName ?? '',
       ...(billable === undefined ? {} : { billableSeconds: billable }),
-      ...(cost === undefined ? {} : { estimatedCostUsd: cost }),
     };
   }
 }
