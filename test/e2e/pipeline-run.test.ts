@@ -148,8 +148,14 @@ describe('scones run: the whole pipeline on the local backend', function () {
     expect(again.stages['stage-data']!.reused).to.equal(true);
     expect(again.stages.train!.reused).to.equal(true);
     expect(again.stages.deploy!.reused).to.equal(true);
-    expect(again.stages['test-executions']!.reused).to.equal(false);
-    expect(result.stderr).to.match(/reused: stage-data, train, evaluate, deploy/);
+    // The same cases on the same live deployment: the previous run's executions are taken over.
+    expect(again.stages['test-executions']!.reused).to.equal(true);
+    const executions = (run: RunManifest) => run.stages['test-executions']!.outputs;
+    expect(executions(again)).to.deep.equal({
+      ...executions(first),
+      resultsUri: executions(again).resultsUri,
+    });
+    expect(result.stderr).to.match(/reused: stage-data, train, evaluate, deploy, test-executions/);
     expect(result.stderr).to.not.match(/epoch 1:/);
   });
 
