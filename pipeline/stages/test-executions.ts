@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import type { Deployment } from '../contracts/deployment.js';
 import { LAMBDA_ERROR_NAMES, workflowOutputSchema } from '../contracts/lambda.js';
 import { datasetImagesPrefix, datasetListKey, testExecutionsKey } from '../contracts/layout.js';
@@ -177,7 +176,7 @@ async function previousExecutions(
   const { previousRun, backend, reporter } = context;
   if (previousRun === undefined) return undefined;
   if (stageSection(previousRun, 'test-executions')?.inputsDigest !== inputsDigest) return undefined;
-  if (!isDeepStrictEqual(await backend.deployment(), deployment)) return undefined;
+  if (stableStringify(await backend.deployment()) !== stableStringify(deployment)) return undefined;
   const document = await readTestExecutions(backend.store, previousRun.runId).catch(() => undefined);
   if (document !== undefined)
     reporter.info(
