@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { unzipSync } from 'fflate';
 import { bundleLambdas } from '../../pipeline/templates/lambda-bundles.js';
@@ -37,6 +38,39 @@ describe('Lambda bundles', function () {
     } finally {
       a.cleanup();
       b.cleanup();
+    }
+  });
+
+  it('reuse a folder holding the bundles of the same sources; a changed input or a changed bundle builds again', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const built = await bundleLambdas(dir);
+      const recordPath = join(dir, 'bundles.json');
+      const recorded = () =>
+        JSON.parse(readFileSync(recordPath, 'utf8')) as { inputs: Record<string, string> };
+      const writtenAt = statSync(recordPath).mtimeMs;
+      expect(await bundleLambdas(dir)).to.deep.equal(built);
+      expect(statSync(recordPath).mtimeMs, 'nothing bundled again').to.equal(writtenAt);
+      // A source the bundle read, and the lockfile that decides which package versions it read, each
+      // recorded with another digest (as after an edit): bundled again, the record says what is there now.
+      for (const input of ['lambdas/classify-image/index.ts', 'package-lock.json']) {
+        const truth = recorded().inputs[input];
+        expect(truth, input).to.be.a('string');
+        writeFileSync(
+          recordPath,
+          JSON.stringify({ ...recorded(), inputs: { ...recorded().inputs, [input]: 'edited' } }),
+        );
+        expect(await bundleLambdas(dir)).to.deep.equal(built);
+        expect(recorded().inputs[input], input).to.equal(truth);
+      }
+      // A handler file changed by hand is rebuilt, not served.
+      const handler = built[1]!.jsPath;
+      const code = readFileSync(handler);
+      writeFileSync(handler, 'exports.handler = async () => 42;');
+      expect(await bundleLambdas(dir)).to.deep.equal(built);
+      expect(readFileSync(handler).equals(code)).to.equal(true);
+    } finally {
+      cleanup();
     }
   });
 });
