@@ -1,9 +1,25 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { type BuildOptions, build, type Metafile } from 'esbuild';
 import { unzipSync } from 'fflate';
 import { bundleLambdas } from '../../pipeline/templates/lambda-bundles.js';
 import { tempDir } from '../helpers/workspace.js';
+
+/** The packages a chunk of the compiled CLI loads before any of its code runs: its static imports, transitively. */
+function loadedWith(metafile: Metafile, source: string): Set<string> {
+  const chunk = Object.keys(metafile.outputs).find((out) => source in metafile.outputs[out]!.inputs);
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (out: string) => {
+    if (seen.has(out)) return;
+    seen.add(out);
+    for (const { path, kind, external } of metafile.outputs[out]!.imports)
+      if (kind === 'import-statement') external ? packages.add(path) : visit(path);
+  };
+  visit(chunk ?? '');
+  return packages;
+}
 
 describe('Lambda bundles', function () {
   this.timeout(60_000);
@@ -69,6 +85,30 @@ describe('Lambda bundles', function () {
       writeFileSync(handler, 'exports.handler = async () => 42;');
       expect(await bundleLambdas(dir)).to.deep.equal(built);
       expect(readFileSync(handler).equals(code)).to.equal(true);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('the compiled CLI loads a heavy module only where it is used: --version none, the local backend not its workflow, bake or bundler', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const script = '../../scripts/build-cli.mjs'; // plain JavaScript, without types
+      const { CLI_BUILD_OPTIONS } = (await import(script)) as { CLI_BUILD_OPTIONS: BuildOptions };
+      const { metafile } = await build({ ...CLI_BUILD_OPTIONS, outdir: dir, write: false, metafile: true });
+      const heavy = (packages: Set<string>) =>
+        [...packages].filter((name) =>
+          /^(@tensorflow|@aws-sdk|@resvg|vega|esbuild|aws-local-stepfunctions)/.test(name),
+        );
+      expect(heavy(loadedWith(metafile, 'pipeline/cli.ts'))).to.deep.equal([]);
+      // The store's process starts before TensorFlow.js loads (backends/local/index.ts).
+      expect(heavy(loadedWith(metafile, 'pipeline/backends/local/index.ts'))).to.deep.equal([
+        '@aws-sdk/client-s3',
+      ]);
+      const backend = heavy(loadedWith(metafile, 'pipeline/backends/local/backend.ts'));
+      expect(backend).to.include('@tensorflow/tfjs-core').and.to.include('@aws-sdk/client-s3');
+      for (const lazy of ['aws-local-stepfunctions', '@aws-sdk/client-sagemaker-runtime', 'esbuild'])
+        expect(backend, lazy).to.not.include(lazy);
     } finally {
       cleanup();
     }

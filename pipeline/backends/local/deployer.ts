@@ -11,7 +11,6 @@ import { type DeployPlan, planDeployment, uploadCode } from '../../templates/par
 import { resolveTemplate } from '../../templates/resolved-template.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../templates/template.js';
 import { writeFileAtomic } from '../../util/files.js';
-import { bake, recentRequests } from './bake.js';
 import { type LocalDeployment, localDeploymentOf, readLocalDeployment } from './deployment-record.js';
 import { capturePrefix, startModelServer } from './model-server.js';
 
@@ -125,6 +124,8 @@ export class LocalDeployer implements Deployer {
     reporter: Reporter,
   ): Promise<void> {
     const live = localDeploymentOf(current, this.config.deploy.stackName);
+    // The SageMaker runtime client the bake replays with loads only when there is a live model to guard.
+    const { bake, recentRequests } = await import('./bake.js');
     const requests = await recentRequests(
       this.store,
       `${capturePrefix(live.captureUri, this.store.bucket)}/${live.endpointName}/`,
