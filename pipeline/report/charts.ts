@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import { defaultCacheDir } from '../config.js';
 import type { Automation } from '../contracts/evaluation.js';
+import { writeFileAtomic } from '../util/files.js';
+import { stableStringify } from '../util/stable-json.js';
 import { histogram } from '../util/statistics.js';
 import type { DriftTest } from './drift.js';
 import { timeAxis } from './time-axis.js';
@@ -20,22 +23,89 @@ export interface Chart {
   png: Buffer;
 }
 
-/** Renders a Vega-Lite spec to SVG (vega's headless renderer) and PNG (resvg with the bundled font). */
-export async function renderChart(name: string, title: string, spec: TopLevelSpec): Promise<Chart> {
+/** The version of an installed package: its package.json, found above its entry when it does not export it (vega). */
+function installedVersion(name: string): string {
+  try {
+    return (require(`${name}/package.json`) as { version: string }).version;
+  } catch {
+    for (let dir = dirname(require.resolve(name)); dir !== dirname(dir); dir = dirname(dir)) {
+      const path = join(dir, 'package.json');
+      const manifest = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { name?: string }) : {};
+      if (manifest.name === name) return (manifest as { version: string }).version;
+    }
+    return 'unknown';
+  }
+}
+
+/** What decides a chart's picture besides its spec: the renderers and the font, and the PNG's zoom. */
+const RENDERER = {
+  packages: ['vega', 'vega-lite', '@resvg/resvg-js', 'dejavu-fonts-ttf'].map(
+    (p) => `${p}@${installedVersion(p)}`,
+  ),
+  font: FONT,
+  zoom: 2,
+  // Time axes are UTC; the zone is kept in the key in case a label is ever formatted in local time.
+  timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+};
+/** Rendered charts by the digest of spec and renderer; the newest are kept (a report draws about ten). */
+export const CHART_CACHE = join(defaultCacheDir(), 'charts');
+const KEPT_CHARTS = 64;
+
+/**
+ * Renders a Vega-Lite spec to SVG (vega's headless renderer) and PNG (resvg with the bundled font), or
+ * reads the picture of the same spec and renderer back from the cache: an unchanged report draws nothing
+ * and loads neither vega nor resvg.
+ */
+export async function renderChart(
+  name: string,
+  title: string,
+  spec: TopLevelSpec,
+  cacheDir = CHART_CACHE,
+): Promise<Chart> {
   const themed = {
     ...spec,
     config: { font: FONT, background: 'white', ...(spec as { config?: object }).config },
   } as TopLevelSpec;
+  const cached = join(
+    cacheDir,
+    createHash('sha256').update(stableStringify({ themed, RENDERER })).digest('hex'),
+  );
+  try {
+    return { name, title, svg: readFileSync(`${cached}.svg`, 'utf8'), png: readFileSync(`${cached}.png`) };
+  } catch {
+    // Not drawn yet (or removed meanwhile): draw it.
+  }
+  const [vega, { compile }, { Resvg }] = await Promise.all([
+    import('vega'),
+    import('vega-lite'),
+    import('@resvg/resvg-js'),
+  ]);
   const view = new vega.View(vega.parse(compile(themed).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
   const png = new Resvg(svg, {
     font: { fontFiles: [FONT_FILE], loadSystemFonts: false, defaultFontFamily: FONT },
-    fitTo: { mode: 'zoom', value: 2 },
+    fitTo: { mode: 'zoom', value: RENDERER.zoom },
   })
     .render()
     .asPng();
+  keep(cacheDir, cached, svg, Buffer.from(png));
   return { name, title, svg, png: Buffer.from(png) };
+}
+
+/** Stores a drawn chart and removes the oldest beyond KEPT_CHARTS; a cache that cannot be written is skipped. */
+function keep(cacheDir: string, cached: string, svg: string, png: Buffer): void {
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+    writeFileAtomic(`${cached}.png`, png);
+    writeFileAtomic(`${cached}.svg`, svg);
+    const files = readdirSync(cacheDir)
+      .map((file) => ({ file, at: statSync(join(cacheDir, file)).mtimeMs }))
+      .sort((a, b) => b.at - a.at);
+    for (const { file } of files.slice(2 * KEPT_CHARTS)) rmSync(join(cacheDir, file), { force: true });
+  } catch {
+    // Only the next report's time depends on it.
+  }
 }
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';

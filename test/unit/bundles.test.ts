@@ -90,7 +90,7 @@ describe('Lambda bundles', function () {
     }
   });
 
-  it('the compiled CLI loads a heavy module only where it is used: --version none, the local backend not its workflow, bake or bundler', async () => {
+  it('the compiled CLI loads a heavy module only where it is used: --version none, the local backend not its workflow, bake or bundler, the report not its renderers', async () => {
     const { dir, cleanup } = tempDir();
     try {
       const script = '../../scripts/build-cli.mjs'; // plain JavaScript, without types
@@ -109,6 +109,8 @@ describe('Lambda bundles', function () {
       expect(backend).to.include('@tensorflow/tfjs-core').and.to.include('@aws-sdk/client-s3');
       for (const lazy of ['aws-local-stepfunctions', '@aws-sdk/client-sagemaker-runtime', 'esbuild'])
         expect(backend, lazy).to.not.include(lazy);
+      // The report draws with vega and resvg only the charts its cache does not hold (report/charts.ts).
+      expect(heavy(loadedWith(metafile, 'pipeline/report/charts.ts'))).to.deep.equal([]);
     } finally {
       cleanup();
     }

@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { deploymentFromStack } from '../../pipeline/contracts/deployment.js';
 import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
+import { renderChart } from '../../pipeline/report/charts.js';
 import {
   CaptureAggregator,
   labelsByInferenceId,
@@ -406,5 +407,34 @@ describe('deployment contract', () => {
     expect(() => deploymentFromStack({ ...stack, parameters })).to.throw(
       /stack scones-local is not a workflow deployment: threshold/,
     );
+  });
+});
+
+describe('report charts', () => {
+  it('draw a spec once: the same spec is read back from the cache, a change to its data is drawn anew', async () => {
+    const { dir, cleanup } = tempDir();
+    const bars = (values: { c: string; n: number }[]) =>
+      ({
+        data: { values },
+        mark: 'bar',
+        encoding: { x: { field: 'c', type: 'nominal' }, y: { field: 'n', type: 'quantitative' } },
+      }) as const;
+    try {
+      const first = await renderChart('a', 'A', bars([{ c: 'x', n: 1 }]), dir);
+      expect(first.svg).to.match(/^<svg/);
+      expect(first.png.subarray(1, 4).toString()).to.equal('PNG');
+      expect(readdirSync(dir)).to.have.length(2);
+      // What the cache holds is what a hit returns: marked, it comes back marked.
+      const [svgFile] = readdirSync(dir).filter((f) => f.endsWith('.svg'));
+      writeFileSync(join(dir, svgFile!), `${first.svg}<!-- cached -->`);
+      expect((await renderChart('a', 'A', bars([{ c: 'x', n: 1 }]), dir)).svg).to.match(/<!-- cached -->$/);
+      // One value of the data changed: drawn again, and kept beside the first.
+      const changed = await renderChart('a', 'A', bars([{ c: 'x', n: 2 }]), dir);
+      expect(changed.svg).to.not.include('<!-- cached -->');
+      expect(changed.svg).to.not.equal(first.svg);
+      expect(readdirSync(dir)).to.have.length(4);
+    } finally {
+      cleanup();
+    }
   });
 });
