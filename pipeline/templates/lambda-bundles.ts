@@ -6,7 +6,7 @@
  * `scripts/bundle-lambdas.ts` runs it from the shell.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BuildOptions } from 'esbuild';
@@ -48,7 +48,7 @@ const BUILD_OPTIONS = {
 
 /**
  * What a folder's bundles were made from: every file esbuild read (its metafile's inputs) and the files that
- * decide how it reads them, by content digest, and the bundles with the digest of each handler file.
+ * decide how it reads them (inputDigest), and the bundles with the digest of each handler file.
  */
 const BUILD_RECORD = 'bundles.json';
 const buildRecordSchema = z.object({
@@ -69,6 +69,17 @@ const buildRecordSchema = z.object({
 const RESOLUTION_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const fileDigest = (path: string) => (existsSync(path) ? sha256(readFileSync(path)) : 'absent');
+/**
+ * An input's identity: the content of the project's own files; for the thousand-odd package files, their
+ * size and time (hashing them all cost more than bundling), with package-lock.json's content naming the versions.
+ */
+function inputDigest(input: string): string {
+  const path = join(root, input);
+  if (!input.includes('node_modules/')) return fileDigest(path);
+  if (!existsSync(path)) return 'absent';
+  const { size, mtimeMs } = statSync(path);
+  return `${size}:${mtimeMs}`;
+}
 const optionsKey = JSON.stringify({ BUILD_OPTIONS, FIXED_MTIME, level: 9 });
 
 /** The bundles recorded in outDir when every input and output is still as recorded; else undefined. */
@@ -84,8 +95,7 @@ function recordedBundles(outDir: string): LambdaBundle[] | undefined {
   const record = buildRecordSchema.safeParse(json);
   if (!record.success || record.data.options !== optionsKey) return undefined;
   const { inputs, bundles } = record.data;
-  for (const [input, digest] of Object.entries(inputs))
-    if (fileDigest(join(root, input)) !== digest) return undefined;
+  for (const [input, digest] of Object.entries(inputs)) if (inputDigest(input) !== digest) return undefined;
   for (const bundle of bundles)
     if (fileDigest(bundle.zipPath) !== bundle.sha256 || fileDigest(bundle.jsPath) !== bundle.jsSha256)
       return undefined;
@@ -100,12 +110,12 @@ export async function bundleLambdas(outDir = join(root, 'dist', 'lambdas')): Pro
   const { build } = await import('esbuild');
   const bundles: (LambdaBundle & { jsSha256: string })[] = [];
   const inputs: Record<string, string> = {};
-  for (const file of RESOLUTION_FILES) inputs[file] = fileDigest(join(root, file));
+  for (const file of RESOLUTION_FILES) inputs[file] = inputDigest(file);
   for (const name of LAMBDA_FUNCTIONS) {
     const result = await build({ ...BUILD_OPTIONS, entryPoints: [join(root, 'lambdas', name, 'index.ts')] });
     const code = result.outputFiles[0]?.contents;
     if (code === undefined) throw new Error(`esbuild produced no output for ${name}`);
-    for (const input of Object.keys(result.metafile.inputs)) inputs[input] ??= fileDigest(join(root, input));
+    for (const input of Object.keys(result.metafile.inputs)) inputs[input] ??= inputDigest(input);
     const zip = zipSync({ 'index.js': [code, { mtime: FIXED_MTIME, level: 9 }] });
     const digest = sha256(zip);
     const zipName = `${name}-${digest.slice(0, 16)}.zip`;
