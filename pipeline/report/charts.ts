@@ -1,13 +1,10 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { defaultCacheDir } from '../config.js';
 import type { Automation } from '../contracts/evaluation.js';
-import { writeFileAtomic } from '../util/files.js';
-import { stableStringify } from '../util/stable-json.js';
 import { histogram } from '../util/statistics.js';
+import { cached, cacheKey, REPORT_CACHE, remember } from './cache.js';
 import type { DriftTest } from './drift.js';
 import { timeAxis } from './time-axis.js';
 
@@ -47,10 +44,6 @@ const RENDERER = {
   // Time axes are UTC; the zone is kept in the key in case a label is ever formatted in local time.
   timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
 };
-/** Rendered charts by the digest of spec and renderer; the newest are kept (a report draws about ten). */
-export const CHART_CACHE = join(defaultCacheDir(), 'charts');
-const KEPT_CHARTS = 64;
-
 /**
  * Renders a Vega-Lite spec to SVG (vega's headless renderer) and PNG (resvg with the bundled font), or
  * reads the picture of the same spec and renderer back from the cache: an unchanged report draws nothing
@@ -60,21 +53,16 @@ export async function renderChart(
   name: string,
   title: string,
   spec: TopLevelSpec,
-  cacheDir = CHART_CACHE,
+  cacheDir = REPORT_CACHE,
 ): Promise<Chart> {
   const themed = {
     ...spec,
     config: { font: FONT, background: 'white', ...(spec as { config?: object }).config },
   } as TopLevelSpec;
-  const cached = join(
-    cacheDir,
-    createHash('sha256').update(stableStringify({ themed, RENDERER })).digest('hex'),
-  );
-  try {
-    return { name, title, svg: readFileSync(`${cached}.svg`, 'utf8'), png: readFileSync(`${cached}.png`) };
-  } catch {
-    // Not drawn yet (or removed meanwhile): draw it.
-  }
+  const [svgFile, pngFile] = ['.svg', '.png'].map((extension) => cacheKey({ themed, RENDERER }, extension));
+  const [svgCached, pngCached] = [cached(cacheDir, svgFile!), cached(cacheDir, pngFile!)];
+  if (svgCached !== undefined && pngCached !== undefined)
+    return { name, title, svg: svgCached.toString('utf8'), png: pngCached };
   const [vega, { compile }, { Resvg }] = await Promise.all([
     import('vega'),
     import('vega-lite'),
@@ -89,23 +77,8 @@ export async function renderChart(
   })
     .render()
     .asPng();
-  keep(cacheDir, cached, svg, Buffer.from(png));
+  remember(cacheDir, { [svgFile!]: svg, [pngFile!]: png });
   return { name, title, svg, png: Buffer.from(png) };
-}
-
-/** Stores a drawn chart and removes the oldest beyond KEPT_CHARTS; a cache that cannot be written is skipped. */
-function keep(cacheDir: string, cached: string, svg: string, png: Buffer): void {
-  try {
-    mkdirSync(cacheDir, { recursive: true });
-    writeFileAtomic(`${cached}.png`, png);
-    writeFileAtomic(`${cached}.svg`, svg);
-    const files = readdirSync(cacheDir)
-      .map((file) => ({ file, at: statSync(join(cacheDir, file)).mtimeMs }))
-      .sort((a, b) => b.at - a.at);
-    for (const { file } of files.slice(2 * KEPT_CHARTS)) rmSync(join(cacheDir, file), { force: true });
-  } catch {
-    // Only the next report's time depends on it.
-  }
 }
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
