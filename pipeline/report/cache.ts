@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCacheDir } from '../config.js';
-import { writeFileAtomic } from '../util/files.js';
+import { FILE_LIMITS, readCheckedFileIfPresent, writeFileAtomic } from '../util/files.js';
 import { stableStringify } from '../util/stable-json.js';
 
 /**
@@ -18,10 +18,13 @@ export function cacheKey(inputs: unknown, extension: string): string {
   return `${createHash('sha256').update(stableStringify(inputs)).digest('hex')}${extension}`;
 }
 
-/** A cached file, or undefined when it is not there (never made, or removed meanwhile). */
+/** A cached file, or undefined when it is not there (never made, removed meanwhile, or not a regular file). */
 export function cached(dir: string, name: string): Buffer | undefined {
   try {
-    return readFileSync(join(dir, name));
+    return readCheckedFileIfPresent(join(dir, name), join(dir, name), {
+      maxBytes: FILE_LIMITS.record,
+      overLimit: 'for a cached chart or figure',
+    });
   } catch {
     return undefined;
   }

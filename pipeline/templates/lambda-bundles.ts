@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { BuildOptions } from 'esbuild';
 import { zipSync } from 'fflate';
 import { z } from 'zod';
+import { FILE_LIMITS, readCheckedFileIfPresent, writeFileAtomic } from '../util/files.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -85,12 +86,13 @@ const optionsKey = JSON.stringify({ BUILD_OPTIONS, FIXED_MTIME, level: 9 });
 /** The bundles recorded in outDir when every input and output is still as recorded; else undefined. */
 function recordedBundles(outDir: string): LambdaBundle[] | undefined {
   const path = join(outDir, BUILD_RECORD);
-  if (!existsSync(path)) return undefined;
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    const text = readCheckedFileIfPresent(path, path, { maxBytes: FILE_LIMITS.record, overLimit: '' });
+    if (text === undefined) return undefined;
+    json = JSON.parse(text.toString('utf8'));
   } catch {
-    return undefined; // a damaged record: bundle again
+    return undefined; // not a readable record: bundle again
   }
   const record = buildRecordSchema.safeParse(json);
   if (!record.success || record.data.options !== optionsKey) return undefined;
@@ -135,6 +137,6 @@ export async function bundleLambdas(outDir = join(root, 'dist', 'lambdas')): Pro
       jsSha256: sha256(code),
     });
   }
-  writeFileSync(join(outDir, BUILD_RECORD), JSON.stringify({ options: optionsKey, inputs, bundles }));
+  writeFileAtomic(join(outDir, BUILD_RECORD), JSON.stringify({ options: optionsKey, inputs, bundles }));
   return bundles.map(({ jsSha256: _, ...bundle }) => bundle);
 }
