@@ -22,7 +22,7 @@ if (process.argv[2] === '--client') await client(process.argv[3] as string, proc
 else await server();
 
 async function server(): Promise<void> {
-  const { openLocalDeployment } = await import('../pipeline/backends/local/index.js');
+  const { openLocalDeployment } = await import('../pipeline/backends/local/serve.js');
   const { runCli, testConfig } = await import('../test/helpers/workspace.js');
   const { record, requireSharedImages, scratchDir } = await import('./common.js');
   const images = requireSharedImages('endpoint');

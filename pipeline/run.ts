@@ -111,15 +111,29 @@ export async function executeStage<S extends StageName>(
   });
 }
 
-/** Runs stages in pipeline order under one run id, stopping at the first failure. */
+/** The newest run other than this one: read before this run saves its manifest, the run before it. */
+async function previousRun(backend: Backend, runId: string): Promise<Manifest | undefined> {
+  const latest = await backend.manifests.latestRunId();
+  if (latest === undefined || latest === runId) return undefined;
+  return backend.manifests.load(latest).catch((error: unknown) => {
+    if (error instanceof SconesError) return undefined; // a damaged manifest only has nothing to take over
+    throw error;
+  });
+}
+
+/**
+ * Runs stages in pipeline order under one run id, stopping at the first failure. A stage may take over
+ * the previous run's result when its inputs are the same (test-executions does).
+ */
 export async function executeStages(
   stages: readonly StageName[],
   context: Omit<StageContext, 'runId'>,
 ): Promise<{ manifest: Manifest; reused: StageName[] }> {
   let manifest = context.manifest;
   const reused: StageName[] = [];
+  const previous = await previousRun(context.backend, manifest.runId);
   for (const stage of STAGES.filter((s) => stages.includes(s))) {
-    const outcome = await executeStage(stage, { ...context, manifest });
+    const outcome = await executeStage(stage, { ...context, manifest, previousRun: previous });
     manifest = outcome.manifest;
     if (outcome.record.reused) reused.push(stage);
   }

@@ -47,26 +47,28 @@ function sourcesKey() {
   return hash.digest('hex').slice(0, 16);
 }
 
+/** How the CLI is bundled (test/unit/bundles.test.ts reads which modules each chunk loads from its metafile). */
+export const CLI_BUILD_OPTIONS = {
+  absWorkingDir: ROOT,
+  entryPoints: ENTRY_POINTS,
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunk-[hash]',
+  bundle: true,
+  splitting: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  packages: 'external',
+  logLevel: 'warning',
+};
+
 /** Bundles the CLI into dist/cli-<key>/ unless that folder is already complete; returns the folder. */
 export async function buildCli(key = sourcesKey()) {
   const out = join(DIST, `cli-${key}`);
   if (existsSync(join(out, 'cli.mjs'))) return out;
   const staging = `${out}.${process.pid}.tmp`;
   const { build } = await import('esbuild');
-  await build({
-    absWorkingDir: ROOT,
-    entryPoints: ENTRY_POINTS,
-    outdir: staging,
-    outExtension: { '.js': '.mjs' },
-    chunkNames: 'chunk-[hash]',
-    bundle: true,
-    splitting: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node24',
-    packages: 'external',
-    logLevel: 'warning',
-  });
+  await build({ ...CLI_BUILD_OPTIONS, outdir: staging });
   try {
     renameSync(staging, out);
   } catch (error) {

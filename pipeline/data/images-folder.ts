@@ -4,7 +4,7 @@ import { InputError } from '../errors.js';
 import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../util/files.js';
 import { parseLst } from '../util/lst.js';
 import type { ClassInfo, LabeledImage, SourceDataset, Split } from './dataset.js';
-import { SPLITS } from './dataset.js';
+import { contentDigest, SPLITS } from './dataset.js';
 import { decodeImage, encodePng } from './image.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
@@ -19,13 +19,15 @@ const UNLISTABLE = /[\t\n\r]/;
  * Reads a folder in either layout:
  * - list layout: `train/`, `test/`, `train.lst`, `test.lst` (labels 0..N-1 in the configured class order);
  * - class folders: `train/<class>/*`, `test/<class>/*` (folder names are configured class names).
- * Every image is decoded to check it; PNGs are kept byte for byte, JPEGs become PNGs.
+ * Every image is decoded to check it, unless `checked` holds its bytes' digest from an earlier decode; PNGs
+ * are kept byte for byte, JPEGs become PNGs.
  */
 export function readImagesFolder(
   dir: string,
   classes: readonly ClassInfo[],
   maxPixels: number,
   maxBytes = DEFAULT_MAX_IMAGE_BYTES,
+  checked: CheckedPngs = new Map(),
 ): SourceDataset {
   if (!existsSync(dir))
     throw new InputError(
@@ -37,7 +39,7 @@ export function readImagesFolder(
     );
   // Real path: a symlink inside may point anywhere under it, never out of it.
   const root = realpathSync(resolve(dir));
-  const limits = { root, maxPixels, maxBytes };
+  const limits = { root, maxPixels, maxBytes, checked };
   const hasLists = existsSync(join(root, 'train.lst')) || existsSync(join(root, 'test.lst'));
   const images = hasLists ? readListLayout(root, classes, limits) : readClassFolders(root, classes, limits);
   for (const split of SPLITS) {
@@ -47,10 +49,22 @@ export function readImagesFolder(
   return { source: `images:${dir}`, classes: [...classes], images };
 }
 
+/**
+ * Width and height of PNGs that decoded without error, by the SHA-256 of their bytes: the same bytes decode
+ * the same way, so they are not decoded again (a changed image has other bytes, whatever its size and time).
+ */
+export type CheckedPngs = ReadonlyMap<string, readonly [width: number, height: number]>;
+
+/** What to remember of a dataset read from a folder: each image's digest and size (JPEGs as the PNGs they became). */
+export function checkedPngsOf(dataset: SourceDataset): CheckedPngs {
+  return new Map(dataset.images.map((image) => [contentDigest(image.png), [image.width, image.height]]));
+}
+
 interface Limits {
   root: string;
   maxPixels: number;
   maxBytes: number;
+  checked: CheckedPngs;
 }
 
 function readListLayout(root: string, classes: readonly ClassInfo[], limits: Limits): LabeledImage[] {
@@ -154,6 +168,9 @@ function loadImage(
   limits: Limits,
 ): LabeledImage {
   const bytes = readImageFile(file, where, limits);
+  const [width = 0, height = 0] = limits.checked.get(contentDigest(bytes)) ?? [];
+  if (width * height > 0 && width * height <= limits.maxPixels)
+    return { split, label, name, png: bytes, width, height, origin: where };
   const decoded = decodeImage(bytes, where, limits.maxPixels);
   const png = decoded.format === 'png' ? bytes : encodePng(decoded);
   const pngName = decoded.format === 'png' ? name : `${basename(name, extname(name))}.png`;

@@ -1,7 +1,10 @@
+import { join } from 'node:path';
+import { z } from 'zod';
 import type { Config } from '../config.js';
 import { defaultCacheDir } from '../config.js';
 import type { Reporter } from '../console-reporter.js';
 import { ConfigError } from '../errors.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFileIfPresent, writeFileAtomic } from '../util/files.js';
 import {
   CIFAR100_FINE_LABELS,
   ensureCifarArchive,
@@ -9,7 +12,7 @@ import {
   resolveCifarClasses,
 } from './cifar100.js';
 import type { ClassInfo, SourceDataset } from './dataset.js';
-import { readImagesFolder } from './images-folder.js';
+import { type CheckedPngs, checkedPngsOf, readImagesFolder } from './images-folder.js';
 import { syntheticDataset } from './synthetic.js';
 
 /**
@@ -52,7 +55,20 @@ export async function loadSource(
   if (source.startsWith('images:')) {
     const dir = source.slice('images:'.length);
     reporter.info(`reading images from ${dir}`);
-    return readImagesFolder(dir, classes, config.data.maxImagePixels, config.data.maxImageBytes);
+    const memo = join(config.workDir, 'checked-images.json');
+    const dataset = readImagesFolder(
+      dir,
+      classes,
+      config.data.maxImagePixels,
+      config.data.maxImageBytes,
+      readCheckedPngs(memo),
+    );
+    try {
+      writeFileAtomic(memo, JSON.stringify(Object.fromEntries(checkedPngsOf(dataset))));
+    } catch {
+      // Only a re-run's time depends on it: the next one decodes again.
+    }
+    return dataset;
   }
   const archive = await ensureCifarArchive({
     url: config.data.cifar100.url,
@@ -65,4 +81,24 @@ export async function loadSource(
     `extracting classes ${classes.map((c) => `${c.cifarId}=${c.name}`).join(', ')} from ${archive}`,
   );
   return readCifarArchive(archive, classes);
+}
+
+const checkedPngsSchema = z.record(
+  z.string(),
+  z.tuple([z.number().int().positive(), z.number().int().positive()]),
+);
+
+/** The PNGs the last read of an images folder decoded (images-folder.ts); none when the file is absent or damaged. */
+function readCheckedPngs(path: string): CheckedPngs {
+  try {
+    const text = readCheckedFileIfPresent(path, path, {
+      maxBytes: FILE_LIMITS.record,
+      overLimit: fixedLimit('the checked-images memo', 'remove it'),
+      expected: 'the checked-images memo: remove it',
+    });
+    const parsed = checkedPngsSchema.safeParse(text === undefined ? {} : JSON.parse(text.toString('utf8')));
+    return new Map(parsed.success ? Object.entries(parsed.data) : []);
+  } catch {
+    return new Map();
+  }
 }

@@ -1,10 +1,10 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { Automation } from '../contracts/evaluation.js';
 import { histogram } from '../util/statistics.js';
+import { cached, cacheKey, REPORT_CACHE, remember } from './cache.js';
 import type { DriftTest } from './drift.js';
 import { timeAxis } from './time-axis.js';
 
@@ -20,21 +20,64 @@ export interface Chart {
   png: Buffer;
 }
 
-/** Renders a Vega-Lite spec to SVG (vega's headless renderer) and PNG (resvg with the bundled font). */
-export async function renderChart(name: string, title: string, spec: TopLevelSpec): Promise<Chart> {
+/** The version of an installed package: its package.json, found above its entry when it does not export it (vega). */
+function installedVersion(name: string): string {
+  try {
+    return (require(`${name}/package.json`) as { version: string }).version;
+  } catch {
+    for (let dir = dirname(require.resolve(name)); dir !== dirname(dir); dir = dirname(dir)) {
+      const path = join(dir, 'package.json');
+      const manifest = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { name?: string }) : {};
+      if (manifest.name === name) return (manifest as { version: string }).version;
+    }
+    return 'unknown';
+  }
+}
+
+/** What decides a chart's picture besides its spec: the renderers and the font, and the PNG's zoom. */
+const RENDERER = {
+  packages: ['vega', 'vega-lite', '@resvg/resvg-js', 'dejavu-fonts-ttf'].map(
+    (p) => `${p}@${installedVersion(p)}`,
+  ),
+  font: FONT,
+  zoom: 2,
+  // Time axes are UTC; the zone is kept in the key in case a label is ever formatted in local time.
+  timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+};
+/**
+ * Renders a Vega-Lite spec to SVG (vega's headless renderer) and PNG (resvg with the bundled font), or
+ * reads the picture of the same spec and renderer back from the cache: an unchanged report draws nothing
+ * and loads neither vega nor resvg.
+ */
+export async function renderChart(
+  name: string,
+  title: string,
+  spec: TopLevelSpec,
+  cacheDir = REPORT_CACHE,
+): Promise<Chart> {
   const themed = {
     ...spec,
     config: { font: FONT, background: 'white', ...(spec as { config?: object }).config },
   } as TopLevelSpec;
+  const [svgFile, pngFile] = ['.svg', '.png'].map((extension) => cacheKey({ themed, RENDERER }, extension));
+  const [svgCached, pngCached] = [cached(cacheDir, svgFile!), cached(cacheDir, pngFile!)];
+  if (svgCached !== undefined && pngCached !== undefined)
+    return { name, title, svg: svgCached.toString('utf8'), png: pngCached };
+  const [vega, { compile }, { Resvg }] = await Promise.all([
+    import('vega'),
+    import('vega-lite'),
+    import('@resvg/resvg-js'),
+  ]);
   const view = new vega.View(vega.parse(compile(themed).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
   const png = new Resvg(svg, {
     font: { fontFiles: [FONT_FILE], loadSystemFonts: false, defaultFontFamily: FONT },
-    fitTo: { mode: 'zoom', value: 2 },
+    fitTo: { mode: 'zoom', value: RENDERER.zoom },
   })
     .render()
     .asPng();
+  remember(cacheDir, { [svgFile!]: svg, [pngFile!]: png });
   return { name, title, svg, png: Buffer.from(png) };
 }
 

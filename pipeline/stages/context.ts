@@ -12,6 +12,8 @@ export interface StageContext {
   runId: string;
   /** The run's manifest before this stage; stages read earlier stages' outputs from it. */
   manifest: Manifest;
+  /** The newest run before this one (`scones run` only): a stage may take over its result for the same inputs. */
+  previousRun?: Manifest | undefined;
 }
 
 export interface StageResult<S extends StageName> {

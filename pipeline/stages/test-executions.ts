@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import type { Deployment } from '../contracts/deployment.js';
 import { LAMBDA_ERROR_NAMES, workflowOutputSchema } from '../contracts/lambda.js';
 import { datasetImagesPrefix, datasetListKey, testExecutionsKey } from '../contracts/layout.js';
 import {
@@ -7,12 +9,13 @@ import {
   testExecutionsDocumentSchema,
 } from '../contracts/test-executions.js';
 import { SconesError, StageFailedError } from '../errors.js';
-import type { DatasetRecord } from '../manifest.js';
+import { type DatasetRecord, stageSection } from '../manifest.js';
 import type { ExecutionResult, ObjectStore } from '../ports.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { parseLst } from '../util/lst.js';
 import { getText } from '../util/object-text.js';
 import { seededRandom, shuffled } from '../util/random.js';
+import { stableStringify } from '../util/stable-json.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireDeployment, requireStage } from './upstream.js';
 
@@ -160,12 +163,35 @@ async function loadCases(
   return drawTestCases({ entries, count, seed, bucket: store.bucket, prefix: dataset.prefix, runId });
 }
 
-/** Runs the deployed state machine on test images and records each outcome. */
-export async function testExecutions(context: StageContext): Promise<StageResult<'test-executions'>> {
-  const { backend, config, reporter, manifest, runId } = context;
-  const dataset = requireStage(manifest, 'stage-data', 'test-executions').outputs;
-  const { deploymentDigest } = requireStage(manifest, 'deploy', 'test-executions').outputs;
-  const deployment = requireDeployment(manifest, 'test-executions');
+/**
+ * The previous run's executions when they drew the same cases (dataset, count, seed) and ran them on the
+ * same deployment, which is still the live one: running them again would repeat them, so `run` takes them
+ * over (an explicit `scones test-executions` has no previous run and always executes).
+ */
+async function previousExecutions(
+  context: StageContext,
+  inputsDigest: string,
+  deployment: Deployment,
+): Promise<TestExecutionsDocument | undefined> {
+  const { previousRun, backend, reporter } = context;
+  if (previousRun === undefined) return undefined;
+  if (stageSection(previousRun, 'test-executions')?.inputsDigest !== inputsDigest) return undefined;
+  if (stableStringify(await backend.deployment()) !== stableStringify(deployment)) return undefined;
+  const document = await readTestExecutions(backend.store, previousRun.runId).catch(() => undefined);
+  if (document !== undefined)
+    reporter.info(
+      `run ${previousRun.runId} ran these ${document.summary.total} executions on this deployment: not running them again`,
+    );
+  return document;
+}
+
+/** Runs the drawn cases through the deployed state machine and records each outcome. */
+async function execute(
+  context: StageContext,
+  dataset: DatasetRecord,
+  deployment: Deployment,
+): Promise<TestExecutionsDocument> {
+  const { backend, config, reporter, runId } = context;
   const settings = config.testExecutions;
   const cases = await loadCases(backend.store, dataset, settings.count, settings.seed, runId);
   const startedAt = new Date().toISOString();
@@ -185,17 +211,32 @@ export async function testExecutions(context: StageContext): Promise<StageResult
   } finally {
     await workflow.close();
   }
-  const finishedAt = new Date().toISOString();
-  const summary = summarize(results);
-  const document: TestExecutionsDocument = {
+  return {
     runId,
     startedAt,
-    finishedAt,
+    finishedAt: new Date().toISOString(),
     endpointName: deployment.endpointName,
     trainingId: deployment.trainingId,
-    summary,
+    summary: summarize(results),
     results,
   };
+}
+
+/** Runs the deployed state machine on test images and records each outcome. */
+export async function testExecutions(context: StageContext): Promise<StageResult<'test-executions'>> {
+  const { backend, config, manifest, runId } = context;
+  const dataset = requireStage(manifest, 'stage-data', 'test-executions').outputs;
+  const { deploymentDigest } = requireStage(manifest, 'deploy', 'test-executions').outputs;
+  const deployment = requireDeployment(manifest, 'test-executions');
+  const settings = config.testExecutions;
+  // Everything the outcomes depend on: the cases drawn, the deployment they ran on, the error budget.
+  const inputsDigest = createHash('sha256')
+    .update(stableStringify({ dataset: dataset.digest, deploymentDigest, deployment, settings }))
+    .digest('hex')
+    .slice(0, 20);
+  const previous = await previousExecutions(context, inputsDigest, deployment);
+  const document = previous ?? (await execute(context, dataset, deployment));
+  const { startedAt, finishedAt, summary, results } = document;
   const key = testExecutionsKey(runId);
   await backend.store.put(key, `${JSON.stringify(document, null, 2)}\n`, { contentType: 'application/json' });
   const line = `${summary.total} executions: ${summary.succeeded} succeeded, ${summary.filtered} filtered (low confidence), ${summary.errors} errors; ${summary.passedButWrong} passed with a wrong class`;
@@ -212,12 +253,12 @@ export async function testExecutions(context: StageContext): Promise<StageResult
     );
   }
   return {
-    inputsDigest: `${deploymentDigest}-${settings.count}-${settings.seed}`,
-    reused: false,
+    inputsDigest,
+    reused: previous !== undefined,
     outputs: { resultsUri: backend.store.uri(key), startedAt, finishedAt, summary },
     summary: line,
     markdown: [
-      '### test-executions',
+      `### test-executions${previous === undefined ? '' : ' (reused)'}`,
       '',
       '| total | succeeded | filtered | errors | passed but wrong | p50 ms |',
       '| --- | --- | --- | --- | --- | --- |',

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { openLocalBackend } from '../../pipeline/backends/local/index.js';
+import { openLocalBackend } from '../../pipeline/backends/local/backend.js';
 import { buildModel, MODEL_FILES, serializeModel } from '../../pipeline/backends/local/model.js';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
 import type { Config } from '../../pipeline/config.js';

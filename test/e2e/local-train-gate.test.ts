@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { PNG } from 'pngjs';
-import { openLocalBackend } from '../../pipeline/backends/local/index.js';
+import { openLocalBackend } from '../../pipeline/backends/local/backend.js';
 import {
   deserializeModel,
   imageToInput,

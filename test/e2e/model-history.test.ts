@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { openLocalBackend } from '../../pipeline/backends/local/index.js';
+import { openLocalBackend } from '../../pipeline/backends/local/backend.js';
 import { MODEL_HISTORY_PREFIX, modelPrefix } from '../../pipeline/contracts/layout.js';
 import type { ModelHistoryEntry } from '../../pipeline/contracts/model-history.js';
 import { readWentLive } from '../../pipeline/model-history.js';

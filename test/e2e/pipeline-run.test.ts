@@ -7,7 +7,8 @@ import { text } from 'node:stream/consumers';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect } from 'chai';
-import { openLocalBackend, openLocalDeployment } from '../../pipeline/backends/local/index.js';
+import { openLocalBackend } from '../../pipeline/backends/local/backend.js';
+import { openLocalDeployment } from '../../pipeline/backends/local/serve.js';
 import type { TestExecutionsDocument } from '../../pipeline/contracts/test-executions.js';
 import { FileObjectStore } from '../../pipeline/local-s3/files.js';
 import { localS3Client } from '../../pipeline/local-s3/launcher.js';
@@ -175,8 +176,14 @@ describe('scones run: the whole pipeline on the local backend', function () {
     expect(again.stages['stage-data']!.reused).to.equal(true);
     expect(again.stages.train!.reused).to.equal(true);
     expect(again.stages.deploy!.reused).to.equal(true);
-    expect(again.stages['test-executions']!.reused).to.equal(false);
-    expect(result.stderr).to.match(/reused: stage-data, train, evaluate, deploy/);
+    // The same cases on the same live deployment: the previous run's executions are taken over.
+    expect(again.stages['test-executions']!.reused).to.equal(true);
+    const executions = (run: RunManifest) => run.stages['test-executions']!.outputs;
+    expect(executions(again)).to.deep.equal({
+      ...executions(first),
+      resultsUri: executions(again).resultsUri,
+    });
+    expect(result.stderr).to.match(/reused: stage-data, train, evaluate, deploy, test-executions/);
     expect(result.stderr).to.not.match(/epoch 1:/);
   });
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { openLocalBackend } from '../../pipeline/backends/local/index.js';
+import { openLocalBackend } from '../../pipeline/backends/local/backend.js';
 import { LocalTrainer } from '../../pipeline/backends/local/trainer.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { carveValidation, datasetDigest } from '../../pipeline/data/dataset.js';

@@ -21,7 +21,7 @@ import { handler as classify } from '../../lambdas/classify-image/index.js';
 import { handler as filter } from '../../lambdas/filter-inferences/index.js';
 import { handler as serialize } from '../../lambdas/serialize-image-data/index.js';
 import { readLocalDeployment } from '../../pipeline/backends/local/deployment-record.js';
-import { openLocalDeployment } from '../../pipeline/backends/local/index.js';
+import { openLocalDeployment } from '../../pipeline/backends/local/serve.js';
 import { LocalStateMachineRunner } from '../../pipeline/backends/local/state-machine-runner.js';
 import { bombPng, pngBytes, writeListLayout } from '../helpers/fixtures.js';
 import { signedHeaders } from '../helpers/raw-http.js';

@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { countsByClass, datasetDigest } from '../../pipeline/data/dataset.js';
-import { readImagesFolder } from '../../pipeline/data/images-folder.js';
+import { checkedPngsOf, readImagesFolder } from '../../pipeline/data/images-folder.js';
 import { resolveClasses } from '../../pipeline/data/sources.js';
 import { syntheticDataset } from '../../pipeline/data/synthetic.js';
 import { InputError } from '../../pipeline/errors.js';
@@ -45,6 +45,35 @@ describe('images folder source', () => {
     const converted = dataset.images.find((i) => i.label === 1);
     expect(converted?.name).to.equal('motorcycle_c.png');
     expect(converted?.png.subarray(1, 4).toString()).to.equal('PNG');
+  });
+
+  it('decodes again only bytes it has not checked: a changed image is found whatever its size and time', () => {
+    writeListLayout(dir, { trainPerClass: 3, testPerClass: 2, classes: 2 });
+    const first = readImagesFolder(dir, TWO, MAX);
+    const checked = checkedPngsOf(first);
+    expect(checked.size).to.equal(10);
+    // The memo is what is trusted: a recorded size stands in for the decode.
+    const file = join(dir, 'train', 'img_0_0.png');
+    const digest = [...checked.keys()][0]!;
+    const again = readImagesFolder(dir, TWO, MAX, undefined, new Map([...checked, [digest, [7, 9]]]));
+    expect(again.images.map((i) => [i.width, i.height])).to.deep.include([7, 9]);
+    expect(datasetDigest(readImagesFolder(dir, TWO, MAX, undefined, checked))).to.equal(datasetDigest(first));
+    // Other bytes of the same size, with the old time put back: a new digest, decoded and refused.
+    const { size, atime, mtime } = statSync(file);
+    const corrupt = Buffer.from(readFileSync(file));
+    corrupt.fill(0, 40);
+    writeFileSync(file, corrupt);
+    utimesSync(file, atime, mtime);
+    expect(statSync(file).size).to.equal(size);
+    expect(() => readImagesFolder(dir, TWO, MAX, undefined, checked)).to.throw(
+      InputError,
+      /img_0_0\.png.* corrupt PNG/,
+    );
+    // Another valid image: the dataset's digest changes.
+    writeFileSync(file, pngBytes(8, 8, 99));
+    expect(datasetDigest(readImagesFolder(dir, TWO, MAX, undefined, checked))).to.not.equal(
+      datasetDigest(first),
+    );
   });
 
   const broken: [string, (dir: string) => void, RegExp][] = [

@@ -1,9 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { deploymentFromStack } from '../../pipeline/contracts/deployment.js';
 import { inferenceIdFor } from '../../pipeline/contracts/inference-id.js';
 import { type parseCaptureLine, parseCaptureText } from '../../pipeline/report/capture.js';
+import { renderChart } from '../../pipeline/report/charts.js';
+import { trainingImageStatistics } from '../../pipeline/report/read.js';
 import {
   CaptureAggregator,
   labelsByInferenceId,
@@ -15,6 +17,8 @@ import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../pipeline/templates
 import { automationRecord } from '../../pipeline/util/automation.js';
 import { classificationQuality } from '../../pipeline/util/classification-metrics.js';
 import { histogram, quantile } from '../../pipeline/util/statistics.js';
+import { MemoryObjectStore } from '../helpers/fake-backend.js';
+import { pngBytes } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/workspace.js';
 
 const REFERENCE_CAPTURE = join(
@@ -406,5 +410,69 @@ describe('deployment contract', () => {
     expect(() => deploymentFromStack({ ...stack, parameters })).to.throw(
       /stack scones-local is not a workflow deployment: threshold/,
     );
+  });
+});
+
+describe('report charts', () => {
+  it('draw a spec once: the same spec is read back from the cache, a change to its data is drawn anew', async () => {
+    const { dir, cleanup } = tempDir();
+    const bars = (values: { c: string; n: number }[]) =>
+      ({
+        data: { values },
+        mark: 'bar',
+        encoding: { x: { field: 'c', type: 'nominal' }, y: { field: 'n', type: 'quantitative' } },
+      }) as const;
+    try {
+      const first = await renderChart('a', 'A', bars([{ c: 'x', n: 1 }]), dir);
+      expect(first.svg).to.match(/^<svg/);
+      expect(first.png.subarray(1, 4).toString()).to.equal('PNG');
+      expect(readdirSync(dir)).to.have.length(2);
+      // What the cache holds is what a hit returns: marked, it comes back marked.
+      const [svgFile] = readdirSync(dir).filter((f) => f.endsWith('.svg'));
+      writeFileSync(join(dir, svgFile!), `${first.svg}<!-- cached -->`);
+      expect((await renderChart('a', 'A', bars([{ c: 'x', n: 1 }]), dir)).svg).to.match(/<!-- cached -->$/);
+      // One value of the data changed: drawn again, and kept beside the first.
+      const changed = await renderChart('a', 'A', bars([{ c: 'x', n: 2 }]), dir);
+      expect(changed.svg).to.not.include('<!-- cached -->');
+      expect(changed.svg).to.not.equal(first.svg);
+      expect(readdirSync(dir)).to.have.length(4);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('the drift baseline of training images', () => {
+  it('is measured once per dataset, sample and seed: the same is read back, another dataset or sample is measured', async () => {
+    const { dir, cleanup } = tempDir();
+    const store = new MemoryObjectStore();
+    const read: string[] = [];
+    const get = store.get.bind(store);
+    store.get = (key: string) => {
+      read.push(key);
+      return get(key);
+    };
+    for (const [digest, seed] of [
+      ['d-1', 1],
+      ['d-2', 50],
+    ] as const) {
+      await store.put(`datasets/${digest}/train.lst`, '0\t0\ta.png\n1\t1\tb.png\n2\t0\tc.png\n');
+      for (const [i, name] of ['a.png', 'b.png', 'c.png'].entries())
+        await store.put(`datasets/${digest}/train/${name}`, pngBytes(4, 4, seed + i));
+    }
+    try {
+      const first = await trainingImageStatistics(store, 'datasets/d-1/', 300, 17, dir);
+      expect(first).to.have.length(3);
+      expect(read).to.have.length(4);
+      expect(await trainingImageStatistics(store, 'datasets/d-1/', 300, 17, dir)).to.deep.equal(first);
+      expect(read, 'read back, not measured').to.have.length(4);
+      const other = await trainingImageStatistics(store, 'datasets/d-2/', 300, 17, dir);
+      expect(read).to.have.length(8);
+      expect(other).to.not.deep.equal(first);
+      expect(await trainingImageStatistics(store, 'datasets/d-1/', 2, 17, dir)).to.have.length(2);
+      expect(read).to.have.length(11);
+    } finally {
+      cleanup();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { StageName } from '../../pipeline/constants.js';
-import { newManifest, type StageOutputs, withStage } from '../../pipeline/manifest.js';
+import { type Manifest, newManifest, type StageOutputs, withStage } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
 import { deploy } from '../../pipeline/stages/deploy.js';
 import { evaluate } from '../../pipeline/stages/evaluate.js';
@@ -53,18 +53,23 @@ function pipelineOnMemory(validationAccuracy = 0.9) {
   return { backend, deployer, trainer };
 }
 
-async function runStages(backend: Backend, stages: StageName[], overrides: Record<string, unknown> = {}) {
+async function runStages(
+  backend: Backend,
+  stages: StageName[],
+  overrides: Record<string, unknown> = {},
+  { runId = 'run-1', previousRun }: { runId?: string; previousRun?: Manifest } = {},
+) {
   const config = testConfig({ 'gate.minAccuracy': 0.5, 'testExecutions.count': 4, ...overrides });
   const reporter = captureReporter().reporter;
-  const section = (outputs: unknown) => ({
-    inputsDigest: 'x',
+  const section = (outputs: unknown, inputsDigest = 'x') => ({
+    inputsDigest,
     startedAt: '2026-12-03T00:00:00.000Z',
     finishedAt: '2026-12-03T00:00:01.000Z',
     durationMs: 1000,
     reused: false,
     outputs,
   });
-  let manifest = withStage(newManifest('run-1', 'local', ''), 'stage-data', section(dataset) as never);
+  let manifest = withStage(newManifest(runId, 'local', ''), 'stage-data', section(dataset) as never);
   const results: Partial<{
     [S in StageName]: {
       reused: boolean;
@@ -76,11 +81,11 @@ async function runStages(backend: Backend, stages: StageName[], overrides: Recor
   const implementations = { train, evaluate, gate, deploy, 'test-executions': testExecutions } as const;
   for (const stage of stages) {
     const implementation = implementations[stage as keyof typeof implementations];
-    const result = await implementation({ config, backend, reporter, runId: 'run-1', manifest });
+    const result = await implementation({ config, backend, reporter, runId, manifest, previousRun });
     (results as Record<string, unknown>)[stage] = result;
-    manifest = withStage(manifest, stage, section(result.outputs) as never);
+    manifest = withStage(manifest, stage, section(result.outputs, result.inputsDigest) as never);
   }
-  return results;
+  return Object.assign(results, { manifest });
 }
 
 describe('train, deploy and test-executions on the memory backend (ports in memory)', () => {
@@ -168,5 +173,70 @@ describe('train, deploy and test-executions on the memory backend (ports in memo
         .filter((r: { outcome: string }) => r.outcome === 'FILTERED')
         .map((r: { failedState: string }) => r.failedState),
     ).to.deep.equal(['FilterInferences', 'FilterInferences']);
+  });
+
+  it("run takes over the previous run's executions for the same cases and live deployment; another seed, count, error budget, threshold or live deployment executes", async () => {
+    const { backend, deployer } = pipelineOnMemory();
+    await backend.store.put(
+      'datasets/d-1/test.lst',
+      Object.keys(ANSWERS)
+        .map((path, index) => `${index}\t${LABELS[path]}\t${path}`)
+        .join('\n'),
+    );
+    let opened = 0;
+    const open = backend.openWorkflow;
+    backend.openWorkflow = (deployment, reporter) => {
+      opened++;
+      return open(deployment, reporter);
+    };
+    const stages: StageName[] = ['train', 'evaluate', 'gate', 'deploy', 'test-executions'];
+    const first = await runStages(backend, stages, { 'deploy.threshold': 0.9 });
+    const again = await runStages(
+      backend,
+      stages,
+      { 'deploy.threshold': 0.9 },
+      { runId: 'run-2', previousRun: first.manifest },
+    );
+    expect(opened).to.equal(1);
+    expect(again['test-executions']?.reused).to.equal(true);
+    expect(again['test-executions']?.outputs).to.deep.include({
+      startedAt: first['test-executions']?.outputs.startedAt,
+      summary: first['test-executions']?.outputs.summary,
+    });
+    // The report of run-2 reads its own copy of the executions.
+    const text = async (run: string) =>
+      JSON.parse(new TextDecoder().decode(await backend.store.get(`runs/${run}/test-executions.json`)));
+    expect(await text('run-2')).to.deep.equal(await text('run-1'));
+    // Nor when what is live is no longer what the run deployed (changed behind its back).
+    const live = deployer.current;
+    deployer.current = { ...live!, threshold: 0.5 };
+    const behind = await runStages(
+      backend,
+      stages,
+      { 'deploy.threshold': 0.9 },
+      { runId: 'run-behind', previousRun: first.manifest },
+    );
+    expect(behind['test-executions']?.reused).to.equal(false);
+    deployer.current = live;
+    // Each input of the executions' digest, changed alone, runs them again (the threshold last: it redeploys).
+    const changes = [
+      { 'testExecutions.seed': 8 },
+      { 'testExecutions.count': 3 },
+      { 'testExecutions.errorBudget': 1 },
+      { 'deploy.threshold': 0.95 },
+    ];
+    for (const [i, change] of changes.entries()) {
+      const changed = await runStages(
+        backend,
+        stages,
+        { 'deploy.threshold': 0.9, ...change },
+        {
+          runId: `run-${i + 3}`,
+          previousRun: first.manifest,
+        },
+      );
+      expect(changed['test-executions']?.reused, JSON.stringify(change)).to.equal(false);
+      expect(opened, JSON.stringify(change)).to.equal(i + 3);
+    }
   });
 });

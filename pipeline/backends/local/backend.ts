@@ -1,6 +1,10 @@
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
-import { localS3Client, startLocalObjectStore } from '../../local-s3/launcher.js';
+import {
+  type LocalObjectStoreServer,
+  localS3Client,
+  startLocalObjectStore,
+} from '../../local-s3/launcher.js';
 import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { Backend } from '../../ports.js';
 import { FileManifestStore } from '../manifest-stores.js';
@@ -8,20 +12,16 @@ import { outsideBucketStore, S3ObjectStore } from '../s3-object-store.js';
 import { LocalDeployer } from './deployer.js';
 import { localDeploymentOf, readLocalDeployment } from './deployment-record.js';
 import { LocalEvaluator } from './evaluator.js';
-import { localPaths } from './paths.js';
+import { localPaths, localStoreOptions } from './paths.js';
 import { LocalTrainer } from './trainer.js';
-import { openLocalWorkflow } from './workflow.js';
 
 /** The local backend: S3-compatible store on 127.0.0.1, TensorFlow.js trainer, file manifests. */
 export async function openLocalBackend(
   config: Config,
+  started: Promise<LocalObjectStoreServer> = startLocalObjectStore(localStoreOptions(config)),
 ): Promise<Backend & { readonly s3Endpoint: string; readonly credentials: LocalCredentials }> {
   const paths = localPaths(config.workDir);
-  const server = await startLocalObjectStore({
-    directory: paths.objects,
-    bucket: config.bucket,
-    region: config.region,
-  });
+  const server = await started;
   const store = new S3ObjectStore(localS3Client(server, config.region), config.bucket);
   return {
     name: 'local',
@@ -32,8 +32,9 @@ export async function openLocalBackend(
     trainer: new LocalTrainer(store),
     evaluator: new LocalEvaluator(store),
     deployer: new LocalDeployer(config, store, paths),
-    openWorkflow: (deployment, reporter) =>
-      openLocalWorkflow(
+    // The state machine interpreter loads only when a workflow runs.
+    openWorkflow: async (deployment, reporter) =>
+      (await import('./workflow.js')).openLocalWorkflow(
         {
           deployment,
           deploymentPath: paths.deployment,

@@ -11,7 +11,6 @@ import { type DeployPlan, planDeployment, uploadCode } from '../../templates/par
 import { resolveTemplate } from '../../templates/resolved-template.js';
 import { loadTemplate, STATE_MACHINE_DEFINITION } from '../../templates/template.js';
 import { writeFileAtomic } from '../../util/files.js';
-import { bake, recentRequests } from './bake.js';
 import { type LocalDeployment, localDeploymentOf, readLocalDeployment } from './deployment-record.js';
 import { capturePrefix, startModelServer } from './model-server.js';
 
@@ -47,6 +46,19 @@ export class LocalDeployer implements Deployer {
       store,
       reporter,
     });
+    const current = readLocalDeployment(this.paths.deployment);
+    const identity = {
+      preview: request.preview,
+      stackName,
+      trainingId: request.model.trainingId,
+      deploymentDigest: plan.digest,
+    };
+    if (current?.deploymentDigest === plan.digest) {
+      reporter.info(`local deployment ${plan.digest} is unchanged: nothing to deploy`);
+      // The same digest is the same template and parameters: what is deployed is what the record holds.
+      const deployment = localDeploymentOf(current, stackName);
+      return { ...identity, deployed: false, changes: [], deployment, reused: true };
+    }
     const stack = resolveTemplate(loadTemplate(), plan.parameters, {
       stackName,
       region: config.region,
@@ -62,20 +74,11 @@ export class LocalDeployer implements Deployer {
       handlers: Object.fromEntries(plan.bundles.map((b) => [b.name, b.jsPath])),
     };
     const record = {
+      ...identity,
       deployed: true,
-      preview: request.preview,
-      stackName,
-      trainingId: request.model.trainingId,
-      deploymentDigest: plan.digest,
-      changes: [] as DeployRecord['changes'],
+      changes: describeChanges(current, plan.parameters),
       deployment: localDeploymentOf(deployment, stackName),
     };
-    const current = readLocalDeployment(this.paths.deployment);
-    if (current?.deploymentDigest === plan.digest) {
-      reporter.info(`local deployment ${plan.digest} is unchanged: nothing to deploy`);
-      return { ...record, deployed: false, reused: true };
-    }
-    record.changes = describeChanges(current, plan.parameters);
     if (request.preview) {
       const { deployment: _, ...preview } = record;
       const markdown = previewMarkdown(stackName, record.changes);
@@ -125,6 +128,8 @@ export class LocalDeployer implements Deployer {
     reporter: Reporter,
   ): Promise<void> {
     const live = localDeploymentOf(current, this.config.deploy.stackName);
+    // The SageMaker runtime client the bake replays with loads only when there is a live model to guard.
+    const { bake, recentRequests } = await import('./bake.js');
     const requests = await recentRequests(
       this.store,
       `${capturePrefix(live.captureUri, this.store.bucket)}/${live.endpointName}/`,

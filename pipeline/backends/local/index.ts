@@ -1,27 +1,34 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { ConfigError } from '../../errors.js';
+import { startLocalObjectStore } from '../../local-s3/launcher.js';
 import type { BackendModule } from '../../ports.js';
 import { writeFailure } from '../../util/files.js';
 import { acquireLock } from '../../util/lock.js';
-import { openLocalBackend } from './backend.js';
-import { localPaths } from './paths.js';
-import { serve } from './serve.js';
+import { localPaths, localStoreOptions } from './paths.js';
 import { teardown, teardownPlan } from './teardown.js';
 
-export { openLocalBackend } from './backend.js';
 export { localPaths } from './paths.js';
-export { openLocalDeployment } from './serve.js';
 
-/** The local backend's registry entry: everything on this machine under the work directory. */
+/**
+ * The local backend's registry entry: everything on this machine under the work directory. Its modules
+ * (TensorFlow.js, the state machine interpreter) load when used: the store's process starts while they do.
+ */
 export const localBackend: BackendModule = {
-  open: openLocalBackend,
+  async open(config) {
+    const started = startLocalObjectStore(localStoreOptions(config));
+    const { openLocalBackend } = await import('./backend.js').catch(async (error: unknown) => {
+      await (await started).stop();
+      throw error;
+    });
+    return openLocalBackend(config, started);
+  },
   async bootstrap(_config, _options, reporter) {
     reporter.info('the local backend needs no bootstrap: `npm start` creates what it needs under .scones/');
     return {};
   },
   teardownPlan,
   async teardown(config, options, reporter) {
-    const backend = await openLocalBackend(config);
+    const backend = await localBackend.open(config);
     try {
       await teardown(config, options, backend.store, reporter);
     } finally {
@@ -44,5 +51,5 @@ export const localBackend: BackendModule = {
     }
     return acquireLock(localPaths(config.workDir).lock, { runId, command });
   },
-  serve,
+  serve: async (...args) => (await import('./serve.js')).serve(...args),
 };
