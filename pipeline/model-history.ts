@@ -10,15 +10,13 @@ import {
 import { SconesError } from './errors.js';
 import { newRunId } from './manifest.js';
 import type { Backend, ObjectStore } from './ports.js';
-import { getText } from './util/object-text.js';
+import { getText, putJson } from './util/object-text.js';
 import { parseS3Uri } from './util/s3-uri.js';
 
 /** Writes one going-live record under its own new key (see contracts/model-history.ts for why). */
 export async function recordWentLive(store: ObjectStore, record: ModelWentLive): Promise<string> {
   const key = modelHistoryKey(record.liveAt, record.trainingId);
-  await store.put(key, `${JSON.stringify(modelWentLiveSchema.parse(record), null, 2)}\n`, {
-    contentType: 'application/json',
-  });
+  await putJson(store, key, modelWentLiveSchema.parse(record));
   return key;
 }
 

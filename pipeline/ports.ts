@@ -3,6 +3,7 @@ import type { Reporter } from './console-reporter.js';
 import type { BackendName } from './constants.js';
 import type { Deployment } from './contracts/deployment.js';
 import type { EvaluationRecord } from './contracts/evaluation.js';
+import type { DatasetSplit } from './contracts/layout.js';
 import type { ValidationPredictions } from './contracts/validation-predictions.js';
 import type { DatasetRecord, DeployRecord, Manifest, TrainRecord } from './manifest.js';
 
@@ -34,6 +35,33 @@ export interface ManifestStore {
   latestRunId(): Promise<string | undefined>;
   location(runId: string): string;
 }
+
+/** A dataset read from its configured source, ready to stage: checked, at one image size, validation carved. */
+export interface StagedDataset {
+  source: string;
+  classes: { label: number; name: string; cifarId?: number }[];
+  images: {
+    split: DatasetSplit;
+    label: number;
+    name: string;
+    png: Buffer;
+    width: number;
+    height: number;
+    /** Where the image came from, for errors: `train/bicycle/a.png`, `train.lst line 3 (train/a.png)`. */
+    origin?: string;
+  }[];
+}
+
+/** Reads the configured data source (pipeline/data/sources.ts); the digest names the dataset. */
+export type DatasetReader = (
+  config: Config,
+  reporter: Reporter,
+) => Promise<{
+  dataset: StagedDataset;
+  digest: string;
+  counts: Record<DatasetSplit, Record<string, number>>;
+  duplicates: number;
+}>;
 
 /** The dataset as the trainer receives it: keys in the object store. */
 export interface TrainingDataset {
@@ -118,6 +146,9 @@ export interface DeployRequest {
   /** Make the change set only, describe it, and delete it. */
   preview: boolean;
 }
+
+/** The commit this checkout is at, for the model history (pipeline/model-history.ts); undefined when unknown. */
+export type CommitReader = () => string | undefined;
 
 /** Deploys the workflow (Lambdas, state machine, endpoint) for a model. */
 export interface Deployer {

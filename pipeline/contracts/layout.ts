@@ -24,7 +24,9 @@ export function datasetPrefix(digest: string): string {
   return `${KEYS.datasets}/${digest}/`;
 }
 
+/** A staged dataset's splits: validation is carved from the source's training images. */
 export type DatasetSplit = 'train' | 'validation' | 'test';
+export const DATASET_SPLITS: readonly DatasetSplit[] = ['train', 'validation', 'test'];
 
 /** A split's list file (`<prefix><split>.lst`) below a dataset prefix. */
 export function datasetListKey(prefix: string, split: DatasetSplit): string {

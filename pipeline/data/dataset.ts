@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto';
+import { DATASET_SPLITS, type DatasetSplit } from '../contracts/layout.js';
 import { InputError } from '../errors.js';
+import type { StagedDataset } from '../ports.js';
 import { seededRandom, shuffled } from '../util/random.js';
 import { decodeImage, encodePng, resizeBilinear } from './image.js';
 
 /** The splits a source provides. */
 export type Split = 'train' | 'test';
 export const SPLITS: readonly Split[] = ['train', 'test'];
-
-/** The splits a staged dataset has: validation is carved from the source's training images. */
-export type StagedSplit = 'train' | 'validation' | 'test';
-export const STAGED_SPLITS: readonly StagedSplit[] = ['train', 'validation', 'test'];
 
 export interface ClassInfo {
   /** 0..N-1, the label in `.lst` files and the model's output index. */
@@ -36,13 +34,6 @@ export interface SourceDataset {
   source: string;
   classes: ClassInfo[];
   images: LabeledImage[];
-}
-
-/** A dataset after the validation split was carved from its training images. */
-export interface StagedDataset {
-  source: string;
-  classes: ClassInfo[];
-  images: (Omit<LabeledImage, 'split'> & { split: StagedSplit })[];
 }
 
 /** Seed of the validation carve: fixed, so the same source and fraction always give the same dataset. */
@@ -152,7 +143,7 @@ export function checkClassCoverage(dataset: StagedDataset): void {
         'add a class (data.classes or another class folder)',
     );
   const counts = countsByClass(dataset);
-  for (const split of STAGED_SPLITS) {
+  for (const split of DATASET_SPLITS) {
     const missing = dataset.classes.filter((c) => (counts[split][c.name] ?? 0) === 0).map((c) => c.name);
     if (missing.length > 0)
       throw new InputError(
@@ -182,9 +173,9 @@ export function datasetDigest(dataset: Pick<StagedDataset, 'classes' | 'images'>
 /** Images per class name, for each split. */
 export function countsByClass(
   dataset: Pick<StagedDataset, 'classes' | 'images'>,
-): Record<StagedSplit, Record<string, number>> {
-  const counts: Record<StagedSplit, Record<string, number>> = { train: {}, validation: {}, test: {} };
-  for (const split of STAGED_SPLITS) for (const c of dataset.classes) counts[split][c.name] = 0;
+): Record<DatasetSplit, Record<string, number>> {
+  const counts: Record<DatasetSplit, Record<string, number>> = { train: {}, validation: {}, test: {} };
+  for (const split of DATASET_SPLITS) for (const c of dataset.classes) counts[split][c.name] = 0;
   for (const image of dataset.images) {
     const name = dataset.classes[image.label]?.name ?? String(image.label);
     counts[image.split][name] = (counts[image.split][name] ?? 0) + 1;

@@ -4,3 +4,8 @@ import type { ObjectStore } from '../ports.js';
 export async function getText(store: ObjectStore, key: string): Promise<string> {
   return Buffer.from(await store.get(key)).toString('utf8');
 }
+
+/** Writes a value as indented JSON with a final newline. */
+export async function putJson(store: ObjectStore, key: string, value: unknown): Promise<void> {
+  await store.put(key, `${JSON.stringify(value, null, 2)}\n`, { contentType: 'application/json' });
+}

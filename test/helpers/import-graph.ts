@@ -71,14 +71,12 @@ const STAGE_IMPORTS = [
  * the model history's commit. Named here so that no new one can come in unseen; the list only shrinks.
  */
 export const STAGE_EXCEPTIONS: Readonly<Record<string, readonly string[]>> = {
-  'pipeline/stages/stage-data.ts': ['pipeline/data/dataset.ts', 'pipeline/data/sources.ts'],
   'pipeline/stages/monitor-report.ts': [
     'pipeline/report/',
     'pipeline/data/sources.ts',
     'node:fs',
     'node:path',
   ],
-  'pipeline/stages/deploy.ts': ['pipeline/model-history.ts'],
 };
 
 export interface Rule {
