@@ -4,6 +4,7 @@ import type { BackendName } from './constants.js';
 import type { Deployment } from './contracts/deployment.js';
 import type { EvaluationRecord } from './contracts/evaluation.js';
 import type { DatasetSplit } from './contracts/layout.js';
+import type { CaseResult } from './contracts/test-executions.js';
 import type { ValidationPredictions } from './contracts/validation-predictions.js';
 import type { DatasetRecord, DeployRecord, Manifest, TrainRecord } from './manifest.js';
 
@@ -176,6 +177,59 @@ export interface ExecutionResult {
 export interface WorkflowRunner {
   execute(request: ExecutionRequest): Promise<ExecutionResult>;
   close(): Promise<void>;
+}
+
+/** What the monitor report says about the model and run beside the capture itself. */
+export interface ReportHeader {
+  trainingId?: string;
+  trainer?: string;
+  datasetDigest?: string;
+  trainedAt?: string;
+  endpoint?: string;
+  /** Where the threshold came from: the deployment, or the configuration when the deployment has none. */
+  thresholdSource: string;
+  runId: string;
+  source: string;
+}
+
+/** A monitor report to make: the stage gathers what it measures, the report reads the capture and renders. */
+export interface MonitorReportRequest {
+  title: string;
+  classes: string[];
+  threshold: number;
+  /** Only capture inside [from, to] (ms since the epoch) counts; all of it when absent. */
+  window?: { from: number; to: number } | undefined;
+  minAccuracy: number;
+  /** The held-out automation rate's lower bound at this threshold, when the evaluation measured it there. */
+  promisedAutomationRate?: number | undefined;
+  /** The model's validation predictions and its staged dataset: the drift baseline. */
+  baseline?: { predictions: ValidationPredictions; datasetPrefix: string } | undefined;
+  /** The capture files: objects of a store, or a local .jsonl file or folder of them (--capture). */
+  capture: { store: ObjectStore; keys: string[] } | { path: string };
+  header: ReportHeader;
+  evaluation?: EvaluationRecord | undefined;
+  /** The run's test executions: their labels measure accuracy, their outcomes are counted on the workflow. */
+  executions?: CaseResult[];
+  /** The deployed state machine definition (its text and where it was read), drawn with the counts. */
+  definition?: { text: string; where: string };
+  /** Where the report goes: below the run, or (capture from outside a run) capture-reports/. */
+  workDir: string;
+  outsideRun: boolean;
+}
+
+/** Makes the monitor report (pipeline/report/monitor.ts): its files on this machine and in the store. */
+export interface MonitorReporter {
+  /** The configured classes' names (CIFAR-100 ids become their names). */
+  classNames(classes: readonly (number | string)[]): string[];
+  write(
+    request: MonitorReportRequest,
+    store: ObjectStore,
+    reporter: Reporter,
+  ): Promise<{
+    outputs: { reportDir: string; records: number; malformed: number } & Record<string, unknown>;
+    warnings: number;
+    markdown: string;
+  }>;
 }
 
 /** Services of a backend, built once per CLI invocation and closed at its end. */

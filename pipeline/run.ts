@@ -34,7 +34,13 @@ export const STAGE_IMPLEMENTATIONS: { [S in StageName]: () => Promise<Stage<S>> 
     return (context) => deploy(context, () => currentCommit(process.env, process.cwd()));
   },
   'test-executions': async () => (await import('./stages/test-executions.js')).testExecutions,
-  'monitor-report': async () => (await import('./stages/monitor-report.js')).monitorReport,
+  'monitor-report': async () => {
+    const [{ monitorReport }, { monitorReporter }] = await Promise.all([
+      import('./stages/monitor-report.js'),
+      import('./report/monitor.js'),
+    ]);
+    return (context) => monitorReport(context, monitorReporter);
+  },
 };
 
 /** Stages that start a new run when no --run-id is given; the others continue the newest run. */

@@ -1,0 +1,152 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Reporter } from '../console-reporter.js';
+import { reportPrefix } from '../contracts/layout.js';
+import { resolveClasses } from '../data/sources.js';
+import { SconesError } from '../errors.js';
+import type { MonitorReporter, MonitorReportRequest, ObjectStore } from '../ports.js';
+import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../util/files.js';
+import { getText } from '../util/object-text.js';
+import { CaptureAggregator, type ReportInputs } from './aggregate.js';
+import { labelsByInferenceId, trainingImageStatistics } from './read.js';
+import { summaryMarkdown, writeReport } from './report.js';
+import type { ReportContext } from './report-context.js';
+import { parseDefinition } from './workflow-graph.js';
+
+/** Where the report is written on this machine (the workflow uploads this folder as an artifact). */
+export function reportDir(workDir: string, runId: string): string {
+  return join(workDir, 'runs', runId, 'report');
+}
+
+/** Reports on capture from outside the pipeline (--capture) belong to no run: they are kept here. */
+export function captureReportsDir(workDir: string): string {
+  return join(workDir, 'capture-reports');
+}
+
+/** The monitor-report stage's port: reads the capture, writes the report here and in the store. */
+export const monitorReporter: MonitorReporter = {
+  classNames: (classes) => resolveClasses(classes, 'images:').map((c) => c.name),
+  async write(request, store, reporter) {
+    const { runId } = request.header;
+    const aggregator = new CaptureAggregator({
+      classes: request.classes,
+      threshold: request.threshold,
+      minAccuracy: request.minAccuracy,
+      ...(request.window === undefined ? {} : { window: request.window }),
+      ...(request.executions === undefined ? {} : { labels: labelsByInferenceId(request.executions) }),
+      ...(request.promisedAutomationRate === undefined
+        ? {}
+        : { promisedAutomationRate: request.promisedAutomationRate }),
+      ...(await driftBaseline(request, store, reporter)),
+    });
+    const capture = request.capture;
+    if ('path' in capture) readCaptureFiles(capture.path, aggregator);
+    else
+      for (const key of capture.keys)
+        aggregator.addFile(await getText(capture.store, key), capture.store.uri(key));
+    const context: ReportContext = {
+      classes: request.classes,
+      header: request.header,
+      ...(request.evaluation === undefined ? {} : { evaluation: request.evaluation }),
+      ...(request.executions === undefined ? {} : { executions: request.executions }),
+      ...(request.definition === undefined
+        ? {}
+        : { stateMachine: parseDefinition(request.definition.text, request.definition.where) }),
+    };
+    const summary = aggregator.summarize();
+    const dir = request.outsideRun
+      ? join(captureReportsDir(request.workDir), runId)
+      : reportDir(request.workDir, runId);
+    const keyPrefix = reportPrefix(runId, request.outsideRun);
+    const files = await writeReport(dir, request.title, summary, aggregator, context);
+    await uploadReport(store, dir, keyPrefix, files);
+    if (summary.malformed.count > 0)
+      reporter.warn(
+        `${summary.malformed.count} malformed capture lines (first: ${JSON.stringify(summary.malformed.examples[0])})`,
+      );
+    const warnings = Object.entries(summary.verdicts).filter(([, v]) => v.verdict === 'warn');
+    for (const [name, v] of warnings) reporter.warn(`monitor ${name}: ${v.detail}`);
+    return {
+      outputs: {
+        reportDir: dir,
+        reportUri: store.uri(keyPrefix),
+        source: request.header.source,
+        records: summary.records,
+        malformed: summary.malformed.count,
+        accuracy: summary.accuracy,
+        shareUnderThreshold: summary.shareUnderThreshold,
+        automationRate: summary.automationRate,
+        promisedAutomationRate: summary.promisedAutomationRate,
+        predictionsPerClass: summary.predictionsPerClass,
+        verdicts: Object.fromEntries(Object.entries(summary.verdicts).map(([k, v]) => [k, v.verdict])),
+      },
+      warnings: warnings.length,
+      markdown: summaryMarkdown(request.title, summary, context),
+    };
+  },
+};
+
+/** The model's validation predictions with statistics of its training images; none, with a warning, when unreadable. */
+async function driftBaseline(
+  request: MonitorReportRequest,
+  store: ObjectStore,
+  reporter: Reporter,
+): Promise<Pick<ReportInputs, 'baseline'>> {
+  if (request.baseline === undefined) return {};
+  try {
+    const images = await trainingImageStatistics(store, request.baseline.datasetPrefix);
+    return { baseline: { ...request.baseline.predictions, images } };
+  } catch (error) {
+    reporter.warn(
+      `no drift baseline for model ${request.header.trainingId} (${(error as Error).message}): the report measures no drift`,
+    );
+    return {};
+  }
+}
+
+/** A local .jsonl capture file, or a folder of them (--capture). */
+function readCaptureFiles(capture: string, aggregator: CaptureAggregator): void {
+  if (!existsSync(capture))
+    throw new SconesError(
+      `--capture ${capture} does not exist: pass a folder of .jsonl files or an s3:// prefix`,
+    );
+  // Anything but a folder is read as one capture file, and refused by name if it is not a regular one.
+  const files = statSync(capture).isDirectory()
+    ? readdirSync(capture, { recursive: true, encoding: 'utf8' })
+        .filter((name) => name.endsWith('.jsonl'))
+        .sort()
+        .map((name) => join(capture, name))
+    : [capture];
+  if (files.length === 0)
+    throw new SconesError(
+      `--capture ${capture} holds no .jsonl files: pass the folder the endpoint's data capture wrote (or an s3:// prefix)`,
+    );
+  for (const file of files) {
+    const shown = relative(process.cwd(), file) || file;
+    // A link is followed and its target checked: a FIFO, device or folder is refused by name.
+    const text = readCheckedFile(file, `capture file ${shown}`, {
+      maxBytes: FILE_LIMITS.capture,
+      overLimit: fixedLimit('capture files', 'split the file or pass a folder of smaller .jsonl files'),
+      expected: 'a .jsonl capture file: pass a folder of .jsonl files (rename or remove this one)',
+    });
+    aggregator.addFile(text.toString('utf8'), shown);
+  }
+}
+
+async function uploadReport(
+  store: ObjectStore,
+  dir: string,
+  keyPrefix: string,
+  files: string[],
+): Promise<void> {
+  for (const file of files)
+    await store.put(`${keyPrefix}${file}`, readFileSync(join(dir, file)), {
+      contentType: file.endsWith('.png')
+        ? 'image/png'
+        : file.endsWith('.html')
+          ? 'text/html'
+          : file.endsWith('.md')
+            ? 'text/markdown'
+            : 'application/json',
+    });
+}
