@@ -40,7 +40,7 @@ export interface ManifestStore {
 /** A dataset read from its configured source, ready to stage: checked, at one image size, validation carved. */
 export interface StagedDataset {
   source: string;
-  classes: { label: number; name: string; cifarId?: number }[];
+  classes: DatasetRecord['classes'];
   images: {
     split: DatasetSplit;
     label: number;
@@ -60,7 +60,7 @@ export type DatasetReader = (
 ) => Promise<{
   dataset: StagedDataset;
   digest: string;
-  counts: Record<DatasetSplit, Record<string, number>>;
+  counts: DatasetRecord['counts'];
   duplicates: number;
 }>;
 
@@ -209,9 +209,9 @@ export interface MonitorReportRequest {
   header: ReportHeader;
   evaluation?: EvaluationRecord | undefined;
   /** The run's test executions: their labels measure accuracy, their outcomes are counted on the workflow. */
-  executions?: CaseResult[];
+  executions?: CaseResult[] | undefined;
   /** The deployed state machine definition (its text and where it was read), drawn with the counts. */
-  definition?: { text: string; where: string };
+  definition?: { text: string; where: string } | undefined;
   /** Where the report goes: below the run, or (capture from outside a run) capture-reports/. */
   workDir: string;
   outsideRun: boolean;

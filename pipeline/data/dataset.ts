@@ -9,32 +9,14 @@ import { decodeImage, encodePng, resizeBilinear } from './image.js';
 export type Split = 'train' | 'test';
 export const SPLITS: readonly Split[] = ['train', 'test'];
 
-export interface ClassInfo {
-  /** 0..N-1, the label in `.lst` files and the model's output index. */
-  label: number;
-  name: string;
-  /** CIFAR-100 fine label id, when the class is one. */
-  cifarId?: number;
-}
+/** A class: its label 0..N-1 (the `.lst` label and the model's output index), name, CIFAR-100 id if one. */
+export type ClassInfo = StagedDataset['classes'][number];
 
-/** One image ready for upload: PNG bytes, its label and its file name inside the split folder. */
-export interface LabeledImage {
-  split: Split;
-  label: number;
-  name: string;
-  png: Buffer;
-  width: number;
-  height: number;
-  /** Where the image came from, for errors: `train/bicycle/a.png`, `train.lst line 3 (train/a.png)`. */
-  origin?: string;
-}
+/** One image ready for upload, from one of the source's two splits. */
+export type LabeledImage = Omit<StagedDataset['images'][number], 'split'> & { split: Split };
 
 /** What a source yields: the classes and every selected image of both splits. */
-export interface SourceDataset {
-  source: string;
-  classes: ClassInfo[];
-  images: LabeledImage[];
-}
+export type SourceDataset = Omit<StagedDataset, 'images'> & { images: LabeledImage[] };
 
 /** Seed of the validation carve: fixed, so the same source and fraction always give the same dataset. */
 export const VALIDATION_SEED = 20261123;

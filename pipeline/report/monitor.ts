@@ -28,16 +28,15 @@ export const monitorReporter: MonitorReporter = {
   classNames: (classes) => resolveClasses(classes, 'images:').map((c) => c.name),
   async write(request, store, reporter) {
     const { runId } = request.header;
+    const { classes, header, evaluation, executions, definition } = request;
     const aggregator = new CaptureAggregator({
-      classes: request.classes,
+      classes,
       threshold: request.threshold,
+      window: request.window,
       minAccuracy: request.minAccuracy,
-      ...(request.window === undefined ? {} : { window: request.window }),
-      ...(request.executions === undefined ? {} : { labels: labelsByInferenceId(request.executions) }),
-      ...(request.promisedAutomationRate === undefined
-        ? {}
-        : { promisedAutomationRate: request.promisedAutomationRate }),
-      ...(await driftBaseline(request, store, reporter)),
+      promisedAutomationRate: request.promisedAutomationRate,
+      labels: executions && labelsByInferenceId(executions),
+      baseline: await driftBaseline(request, store, reporter),
     });
     const capture = request.capture;
     if ('path' in capture) readCaptureFiles(capture.path, aggregator);
@@ -45,13 +44,11 @@ export const monitorReporter: MonitorReporter = {
       for (const key of capture.keys)
         aggregator.addFile(await getText(capture.store, key), capture.store.uri(key));
     const context: ReportContext = {
-      classes: request.classes,
-      header: request.header,
-      ...(request.evaluation === undefined ? {} : { evaluation: request.evaluation }),
-      ...(request.executions === undefined ? {} : { executions: request.executions }),
-      ...(request.definition === undefined
-        ? {}
-        : { stateMachine: parseDefinition(request.definition.text, request.definition.where) }),
+      classes,
+      header,
+      evaluation,
+      executions,
+      ...(definition && { stateMachine: parseDefinition(definition.text, definition.where) }),
     };
     const summary = aggregator.summarize();
     const dir = request.outsideRun
@@ -91,16 +88,16 @@ async function driftBaseline(
   request: MonitorReportRequest,
   store: ObjectStore,
   reporter: Reporter,
-): Promise<Pick<ReportInputs, 'baseline'>> {
-  if (request.baseline === undefined) return {};
+): Promise<ReportInputs['baseline']> {
+  if (request.baseline === undefined) return undefined;
   try {
     const images = await trainingImageStatistics(store, request.baseline.datasetPrefix);
-    return { baseline: { ...request.baseline.predictions, images } };
+    return { ...request.baseline.predictions, images };
   } catch (error) {
     reporter.warn(
       `no drift baseline for model ${request.header.trainingId} (${(error as Error).message}): the report measures no drift`,
     );
-    return {};
+    return undefined;
   }
 }
 
