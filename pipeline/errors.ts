@@ -26,29 +26,22 @@ export class ConfigError extends SconesError {
   }
 }
 
+/** A SconesError class of its own name (exit 1), for errors callers tell apart. */
+function failure(name: string) {
+  return class extends SconesError {
+    constructor(message: string, options: { cause?: unknown } = {}) {
+      super(message, options);
+      this.name = name;
+    }
+  };
+}
+
 /** Input data the stage cannot use: names the input (file, line) and the fix. */
-export class InputError extends SconesError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'InputError';
-  }
-}
-
+export const InputError = failure('InputError');
 /** A download that could not complete (offline, HTTP error, checksum). */
-export class DownloadError extends SconesError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'DownloadError';
-  }
-}
-
+export const DownloadError = failure('DownloadError');
 /** The stage ran and its outcome is a failure (rejected model, failed job, failed executions). */
-export class StageFailedError extends SconesError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'StageFailedError';
-  }
-}
+export const StageFailedError = failure('StageFailedError');
 
 /** The run was interrupted (Ctrl-C); the manifest keeps the last completed stage. */
 export class InterruptedError extends SconesError {
