@@ -2,16 +2,8 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { type Deployment, deploymentFromStack } from '../../contracts/deployment.js';
 import { SconesError } from '../../errors.js';
+import { resolvedTemplateSchema } from '../../templates/resolved-template.js';
 import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../../util/files.js';
-
-const localFunction = z.object({
-  logicalId: z.string(),
-  functionName: z.string(),
-  arn: z.string(),
-  codeKey: z.string(),
-  environment: z.record(z.string(), z.string()),
-  timeoutSeconds: z.number(),
-});
 
 /**
  * The local deployment as recorded: the stack's parameters and the template resolved with them, as
@@ -24,20 +16,7 @@ export const localDeploymentSchema = z.object({
   deployedAt: z.string(),
   runId: z.string(),
   parameters: z.record(z.string(), z.string()),
-  stack: z.object({
-    endpointName: z.string(),
-    variantName: z.string(),
-    capture: z.object({
-      destination: z.string(),
-      samplingPercentage: z.number(),
-      captureInput: z.boolean(),
-      captureOutput: z.boolean(),
-    }),
-    functions: z.array(localFunction),
-    definition: z.string(),
-    stateMachineArn: z.string(),
-    outputs: z.record(z.string(), z.string()),
-  }),
+  stack: resolvedTemplateSchema,
   /** The bundled handlers the local runner loads, by function name. */
   handlers: z.record(z.string(), z.string()),
 });
