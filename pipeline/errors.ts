@@ -10,32 +10,20 @@ export class SconesError extends Error {
   }
 }
 
-/** The command line is wrong (unknown flag, bad value): exit 2. */
-export class UsageError extends SconesError {
-  constructor(message: string) {
-    super(message, { exitCode: ExitCode.Usage });
-    this.name = 'UsageError';
-  }
-}
-
-/** Configuration that does not match the schema. */
-export class ConfigError extends SconesError {
-  constructor(message: string) {
-    super(message, { exitCode: ExitCode.Usage });
-    this.name = 'ConfigError';
-  }
-}
-
-/** A SconesError class of its own name (exit 1), for errors callers tell apart. */
-function failure(name: string) {
+/** A SconesError class of its own name and exit code, for errors callers tell apart. */
+function failure(name: string, exitCode: number = ExitCode.Failure) {
   return class extends SconesError {
     constructor(message: string, options: { cause?: unknown } = {}) {
-      super(message, options);
+      super(message, { ...options, exitCode });
       this.name = name;
     }
   };
 }
 
+/** The command line is wrong (unknown flag, bad value): exit 2. */
+export const UsageError = failure('UsageError', ExitCode.Usage);
+/** Configuration that does not match the schema: exit 2. */
+export const ConfigError = failure('ConfigError', ExitCode.Usage);
 /** Input data the stage cannot use: names the input (file, line) and the fix. */
 export const InputError = failure('InputError');
 /** A download that could not complete (offline, HTTP error, checksum). */
