@@ -13,6 +13,7 @@ import { type DatasetRecord, datasetRecordSchema } from '../manifest.js';
 import type { DatasetReader, ObjectStore, StagedDataset } from '../ports.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { formatLst, parseLst } from '../util/lst.js';
+import { getJson } from '../util/object-text.js';
 import type { StageContext, StageResult } from './context.js';
 
 /**
@@ -221,22 +222,8 @@ async function uploadDataset(
 }
 
 /** Reads and validates a staged dataset's record. */
-export async function readDatasetRecord(store: ObjectStore, key: string): Promise<DatasetRecord> {
-  const text = Buffer.from(await store.get(key)).toString('utf8');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new SconesError(
-      `${store.uri(key)} is not valid JSON (${(error as Error).message}; truncated?): delete it and re-stage`,
-    );
-  }
-  const parsed = datasetRecordSchema.safeParse(json);
-  if (!parsed.success)
-    throw new SconesError(
-      `${store.uri(key)} is not a valid dataset record (${parsed.error.message}): delete it and re-stage`,
-    );
-  return parsed.data;
+export function readDatasetRecord(store: ObjectStore, key: string): Promise<DatasetRecord> {
+  return getJson(store, key, datasetRecordSchema, 'a valid dataset record', 'delete it and re-stage');
 }
 
 function datasetMarkdown(record: DatasetRecord, reused: boolean): string {
