@@ -65,13 +65,10 @@ export type DatasetReader = (
 }>;
 
 /** The dataset as the trainer receives it: keys in the object store. */
-export interface TrainingDataset {
-  digest: string;
-  prefix: string;
+export type TrainingDataset = Pick<DatasetRecord, 'digest' | 'prefix' | 'imageShape'> & {
   classes: string[];
-  imageShape: [number, number, number];
-  counts: { train: number; validation: number; test: number };
-}
+  counts: DatasetRecord['totals'];
+};
 
 export interface TrainRequest {
   trainingId: string;
@@ -162,16 +159,11 @@ export interface ExecutionRequest {
   input: unknown;
 }
 
-export interface ExecutionResult {
-  name: string;
+/** How an execution ended: the test case's fields (failedState: where it stopped, when the runner could tell). */
+export type ExecutionResult = Pick<CaseResult, 'name' | 'error' | 'cause' | 'failedState' | 'durationMs'> & {
   status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
   output?: unknown;
-  error?: string;
-  cause?: string;
-  /** The state of the definition it stopped in, when it did not succeed and the runner could tell. */
-  failedState?: string;
-  durationMs: number;
-}
+};
 
 /** Runs executions of the deployed state machine; close() stops whatever it started. */
 export interface WorkflowRunner {

@@ -7,7 +7,7 @@ import { automationLine, automationRecord } from '../util/automation.js';
 import { classificationQuality } from '../util/classification-metrics.js';
 import { getJson, getText } from '../util/object-text.js';
 import type { StageContext, StageResult } from './context.js';
-import { requireStage } from './upstream.js';
+import { requireStage, trainingDataset } from './upstream.js';
 
 /** evaluation id = digest(training id, test split digest, evaluator kind): the same inputs reuse the result. */
 export function evaluationIdFor(trainingId: string, testSplitDigest: string, evaluatorKind: string): string {
@@ -67,13 +67,7 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
       runId: context.runId,
       evaluationId,
       model,
-      dataset: {
-        digest: dataset.digest,
-        prefix: dataset.prefix,
-        classes: dataset.classes.map((c) => c.name),
-        imageShape: dataset.imageShape,
-        counts: dataset.totals,
-      },
+      dataset: trainingDataset(dataset),
     },
     reporter,
   );

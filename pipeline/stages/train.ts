@@ -3,7 +3,7 @@ import { SconesError } from '../errors.js';
 import type { TrainRecord } from '../manifest.js';
 import { stableStringify } from '../util/stable-json.js';
 import type { StageContext, StageResult } from './context.js';
-import { requireStage } from './upstream.js';
+import { requireStage, trainingDataset } from './upstream.js';
 
 /** training id = digest(dataset digest, hyperparameters, trainer kind and version). */
 export function trainingIdFor(
@@ -57,13 +57,7 @@ export async function train(context: StageContext): Promise<StageResult<'train'>
       trainingId,
       runId: context.runId,
       hyperparameters,
-      dataset: {
-        digest: dataset.digest,
-        prefix: dataset.prefix,
-        classes: dataset.classes.map((c) => c.name),
-        imageShape: dataset.imageShape,
-        counts: dataset.totals,
-      },
+      dataset: trainingDataset(dataset),
     },
     reporter,
   );

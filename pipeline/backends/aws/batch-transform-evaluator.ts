@@ -74,16 +74,7 @@ export class BatchTransformEvaluator implements Evaluator {
   }
 
   /** Two jobs, one per split, run side by side (docs/aws.md says why not one). */
-  async evaluate(
-    request: EvaluateRequest,
-    reporter: Reporter,
-  ): Promise<{
-    predictions: ScoredImage[];
-    validation: ScoredImage[];
-    jobName: string;
-    billableSeconds?: number;
-    estimatedCostUsd?: number;
-  }> {
+  async evaluate(request: EvaluateRequest, reporter: Reporter): ReturnType<Evaluator['evaluate']> {
     // Both jobs run to their end; the test job's failure is the one reported when both fail.
     const [testJob, validationJob] = await Promise.allSettled([
       this.runJob(request, 'test', reporter),
