@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { extname, join, relative } from 'node:path';
 import type { Reporter } from '../console-reporter.js';
 import { reportPrefix } from '../contracts/layout.js';
 import { resolveClasses } from '../data/sources.js';
@@ -13,15 +13,16 @@ import { summaryMarkdown, writeReport } from './report.js';
 import type { ReportContext } from './report-context.js';
 import { parseDefinition } from './workflow-graph.js';
 
-/** Where the report is written on this machine (the workflow uploads this folder as an artifact). */
-export function reportDir(workDir: string, runId: string): string {
-  return join(workDir, 'runs', runId, 'report');
-}
-
 /** Reports on capture from outside the pipeline (--capture) belong to no run: they are kept here. */
 export function captureReportsDir(workDir: string): string {
   return join(workDir, 'capture-reports');
 }
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.png': 'image/png',
+  '.html': 'text/html',
+  '.md': 'text/markdown',
+};
 
 /** The monitor-report stage's port: reads the capture, writes the report here and in the store. */
 export const monitorReporter: MonitorReporter = {
@@ -51,12 +52,16 @@ export const monitorReporter: MonitorReporter = {
       ...(definition && { stateMachine: parseDefinition(definition.text, definition.where) }),
     };
     const summary = aggregator.summarize();
+    // Where the report is written on this machine (the workflow uploads this folder as an artifact).
     const dir = request.outsideRun
       ? join(captureReportsDir(request.workDir), runId)
-      : reportDir(request.workDir, runId);
+      : join(request.workDir, 'runs', runId, 'report');
     const keyPrefix = reportPrefix(runId, request.outsideRun);
     const files = await writeReport(dir, request.title, summary, aggregator, context);
-    await uploadReport(store, dir, keyPrefix, files);
+    for (const file of files)
+      await store.put(`${keyPrefix}${file}`, readFileSync(join(dir, file)), {
+        contentType: CONTENT_TYPES[extname(file)] ?? 'application/json',
+      });
     if (summary.malformed.count > 0)
       reporter.warn(
         `${summary.malformed.count} malformed capture lines (first: ${JSON.stringify(summary.malformed.examples[0])})`,
@@ -128,22 +133,4 @@ function readCaptureFiles(capture: string, aggregator: CaptureAggregator): void 
     });
     aggregator.addFile(text.toString('utf8'), shown);
   }
-}
-
-async function uploadReport(
-  store: ObjectStore,
-  dir: string,
-  keyPrefix: string,
-  files: string[],
-): Promise<void> {
-  for (const file of files)
-    await store.put(`${keyPrefix}${file}`, readFileSync(join(dir, file)), {
-      contentType: file.endsWith('.png')
-        ? 'image/png'
-        : file.endsWith('.html')
-          ? 'text/html'
-          : file.endsWith('.md')
-            ? 'text/markdown'
-            : 'application/json',
-    });
 }
