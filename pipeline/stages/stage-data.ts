@@ -93,13 +93,8 @@ function describe(
   store: ObjectStore,
   validationFraction: number,
 ): DatasetRecord {
-  const sizes = new Map<string, number>();
-  for (const image of dataset.images) {
-    const key = `${image.height}x${image.width}`;
-    sizes.set(key, (sizes.get(key) ?? 0) + 1);
-  }
-  const [commonSize] = [...sizes.entries()].sort((a, b) => b[1] - a[1])[0] ?? ['32x32'];
-  const [height, width] = commonSize.split('x').map(Number) as [number, number];
+  // The reader stages every image at one size: the first one's is the dataset's.
+  const { height, width } = dataset.images[0] ?? { height: 32, width: 32 };
   return {
     digest,
     source: dataset.source,
