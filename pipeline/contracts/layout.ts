@@ -119,6 +119,17 @@ export function captureHourPrefix(options: {
   return `${options.capturePrefix}/${options.endpointName}/${options.variantName}/${hour}/`;
 }
 
+/**
+ * Whether a capture file's hour folder (`.../yyyy/mm/dd/hh/<file>`, see captureHourPrefix) overlaps the
+ * window [from, to] (ms since the epoch); undefined when the key has no hour folder.
+ */
+export function captureHourOverlaps(key: string, window: { from: number; to: number }): boolean | undefined {
+  const hour = /\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/[^/]+$/.exec(key);
+  if (hour === null) return undefined;
+  const start = Date.UTC(Number(hour[1]), Number(hour[2]) - 1, Number(hour[3]), Number(hour[4]));
+  return start <= window.to && start + 3_600_000 > window.from;
+}
+
 /** `model-history/`: one object per time a model went live (contracts/model-history.ts). */
 export const MODEL_HISTORY_PREFIX = `${KEYS.modelHistory}/`;
 

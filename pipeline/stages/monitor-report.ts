@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { datasetKeys, datasetPrefix } from '../contracts/layout.js';
+import { captureHourOverlaps, datasetKeys, datasetPrefix } from '../contracts/layout.js';
 import { DEFAULT_THRESHOLD } from '../contracts/threshold.js';
 import { SconesError } from '../errors.js';
 import type { TrainRecord } from '../manifest.js';
@@ -180,7 +180,10 @@ async function liveReport(
     window,
     minAccuracy: config.gate.minAccuracy,
     baseline: predictions && dataset && { predictions, datasetPrefix: dataset.prefix },
-    capture: { store, keys: await captureKeys(store, prefix, (k) => hourMayOverlap(k, window)) },
+    capture: {
+      store,
+      keys: await captureKeys(store, prefix, (k) => captureHourOverlaps(k, window) !== false),
+    },
     header: {
       trainingId: deployment.trainingId,
       ...(model === undefined ? {} : { trainer: model.trainer, datasetDigest: model.datasetDigest }),
@@ -190,14 +193,6 @@ async function liveReport(
       source: `${store.uri(prefix)} since ${new Date(window.from).toISOString()}`,
     },
   });
-}
-
-/** Capture files sit in their hour's folder (`.../yyyy/mm/dd/hh/`): skip the hours the window misses. */
-function hourMayOverlap(key: string, window: { from: number; to: number }): boolean {
-  const hour = /\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/[^/]+$/.exec(key);
-  if (hour === null) return true;
-  const start = Date.UTC(Number(hour[1]), Number(hour[2]) - 1, Number(hour[3]), Number(hour[4]));
-  return start <= window.to && start + 3_600_000 > window.from;
 }
 
 async function finish(
