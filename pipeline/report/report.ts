@@ -8,9 +8,8 @@ import { fmt, reportHtml } from './render-html.js';
 import type { ReportContext } from './report-context.js';
 import { stateCounts, unplacedNotes, type WorkflowCounts, workflowSvg } from './workflow-graph.js';
 
-export { CaptureAggregator, type ReportInputs, type ReportSummary, type Verdict } from './aggregate.js';
+export { CaptureAggregator } from './aggregate.js';
 export { labelsByInferenceId } from './read.js';
-export type { ReportContext } from './report-context.js';
 
 /** Writes report.json, summary.md, report.html (self-contained) and the PNG charts; returns the file names. */
 export async function writeReport(
