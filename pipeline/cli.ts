@@ -5,7 +5,6 @@ import { ExitCode } from './constants.js';
 
 export type { CliIo } from './cli/options.js';
 export { createProgram } from './cli/program.js';
-export { runSummary } from './cli/summary.js';
 
 /** Runs the CLI and returns the exit code; never calls process.exit itself. */
 export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {

@@ -187,7 +187,6 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
 
 /** Where each layer of configuration came from, for `scones config`. */
 export interface ConfigSources {

@@ -15,8 +15,6 @@ export type StageName = (typeof STAGES)[number];
 export const BACKENDS = ['local', 'aws'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-export { DEFAULT_THRESHOLD } from './contracts/threshold.js';
-
 /** Process exit codes, documented in docs/commands.md. */
 export const ExitCode = {
   Ok: 0,

@@ -10,45 +10,26 @@ export class SconesError extends Error {
   }
 }
 
+/** A SconesError class of its own name and exit code, for errors callers tell apart. */
+function failure(name: string, exitCode: number = ExitCode.Failure) {
+  return class extends SconesError {
+    constructor(message: string, options: { cause?: unknown } = {}) {
+      super(message, { ...options, exitCode });
+      this.name = name;
+    }
+  };
+}
+
 /** The command line is wrong (unknown flag, bad value): exit 2. */
-export class UsageError extends SconesError {
-  constructor(message: string) {
-    super(message, { exitCode: ExitCode.Usage });
-    this.name = 'UsageError';
-  }
-}
-
-/** Configuration that does not match the schema. */
-export class ConfigError extends SconesError {
-  constructor(message: string) {
-    super(message, { exitCode: ExitCode.Usage });
-    this.name = 'ConfigError';
-  }
-}
-
+export const UsageError = failure('UsageError', ExitCode.Usage);
+/** Configuration that does not match the schema: exit 2. */
+export const ConfigError = failure('ConfigError', ExitCode.Usage);
 /** Input data the stage cannot use: names the input (file, line) and the fix. */
-export class InputError extends SconesError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'InputError';
-  }
-}
-
+export const InputError = failure('InputError');
 /** A download that could not complete (offline, HTTP error, checksum). */
-export class DownloadError extends SconesError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'DownloadError';
-  }
-}
-
+export const DownloadError = failure('DownloadError');
 /** The stage ran and its outcome is a failure (rejected model, failed job, failed executions). */
-export class StageFailedError extends SconesError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = 'StageFailedError';
-  }
-}
+export const StageFailedError = failure('StageFailedError');
 
 /** The run was interrupted (Ctrl-C); the manifest keeps the last completed stage. */
 export class InterruptedError extends SconesError {

@@ -5,6 +5,7 @@ import { deploymentSchema } from './contracts/deployment.js';
 import { evaluationRecordSchema } from './contracts/evaluation.js';
 import { testExecutionsRecordSchema } from './contracts/test-executions.js';
 import { SconesError } from './errors.js';
+import { parseJson } from './util/json.js';
 
 const classInfo = z.object({
   label: z.number().int(),
@@ -151,20 +152,8 @@ export type Manifest = z.infer<typeof manifestSchema>;
 
 /** Parses a stored manifest, naming where it came from when it does not match the schema. */
 export function parseManifest(text: string, where: string): Manifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new SconesError(
-      `manifest ${where} is not valid JSON (${(error as Error).message}): remove it or restore it`,
-    );
-  }
-  const result = manifestSchema.safeParse(json);
-  if (!result.success)
-    throw new SconesError(
-      `manifest ${where} does not match schema v${MANIFEST_SCHEMA_VERSION}: ${result.error.message}`,
-    );
-  return result.data;
+  const expected = `a run manifest of schema v${MANIFEST_SCHEMA_VERSION}`;
+  return parseJson(text, manifestSchema, `manifest ${where}`, expected, 'remove it or restore it');
 }
 
 /** A stage's validated section of the manifest, or undefined if the stage has not completed in this run. */

@@ -10,15 +10,13 @@ import {
 import { SconesError } from './errors.js';
 import { newRunId } from './manifest.js';
 import type { Backend, ObjectStore } from './ports.js';
-import { getText } from './util/object-text.js';
+import { getJson, putJson } from './util/object-text.js';
 import { parseS3Uri } from './util/s3-uri.js';
 
 /** Writes one going-live record under its own new key (see contracts/model-history.ts for why). */
 export async function recordWentLive(store: ObjectStore, record: ModelWentLive): Promise<string> {
   const key = modelHistoryKey(record.liveAt, record.trainingId);
-  await store.put(key, `${JSON.stringify(modelWentLiveSchema.parse(record), null, 2)}\n`, {
-    contentType: 'application/json',
-  });
+  await putJson(store, key, modelWentLiveSchema.parse(record));
   return key;
 }
 
@@ -27,12 +25,15 @@ export async function readWentLive(store: ObjectStore): Promise<ModelWentLive[]>
   const records: ModelWentLive[] = [];
   for await (const object of store.list(MODEL_HISTORY_PREFIX)) {
     if (!object.key.endsWith('.json')) continue;
-    const parsed = modelWentLiveSchema.safeParse(JSON.parse(await getText(store, object.key)));
-    if (!parsed.success)
-      throw new SconesError(
-        `${store.uri(object.key)} is not a model history record (${parsed.error.issues[0]?.message}): move it out of ${MODEL_HISTORY_PREFIX}`,
-      );
-    records.push(parsed.data);
+    records.push(
+      await getJson(
+        store,
+        object.key,
+        modelWentLiveSchema,
+        'a model history record',
+        `move it out of ${MODEL_HISTORY_PREFIX}`,
+      ),
+    );
   }
   return records.sort((a, b) => a.liveAt.localeCompare(b.liveAt));
 }

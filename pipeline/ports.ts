@@ -3,8 +3,11 @@ import type { Reporter } from './console-reporter.js';
 import type { BackendName } from './constants.js';
 import type { Deployment } from './contracts/deployment.js';
 import type { EvaluationRecord } from './contracts/evaluation.js';
+import type { DatasetSplit } from './contracts/layout.js';
+import type { CaseResult } from './contracts/test-executions.js';
 import type { ValidationPredictions } from './contracts/validation-predictions.js';
 import type { DatasetRecord, DeployRecord, Manifest, TrainRecord } from './manifest.js';
+import type { RunCost } from './util/run-cost.js';
 
 export interface ObjectInfo {
   key: string;
@@ -35,14 +38,38 @@ export interface ManifestStore {
   location(runId: string): string;
 }
 
-/** The dataset as the trainer receives it: keys in the object store. */
-export interface TrainingDataset {
-  digest: string;
-  prefix: string;
-  classes: string[];
-  imageShape: [number, number, number];
-  counts: { train: number; validation: number; test: number };
+/** A dataset read from its configured source, ready to stage: checked, at one image size, validation carved. */
+export interface StagedDataset {
+  source: string;
+  classes: DatasetRecord['classes'];
+  images: {
+    split: DatasetSplit;
+    label: number;
+    name: string;
+    png: Buffer;
+    width: number;
+    height: number;
+    /** Where the image came from, for errors: `train/bicycle/a.png`, `train.lst line 3 (train/a.png)`. */
+    origin?: string;
+  }[];
 }
+
+/** Reads the configured data source (pipeline/data/sources.ts); the digest names the dataset. */
+export type DatasetReader = (
+  config: Config,
+  reporter: Reporter,
+) => Promise<{
+  dataset: StagedDataset;
+  digest: string;
+  counts: DatasetRecord['counts'];
+  duplicates: number;
+}>;
+
+/** The dataset as the trainer receives it: keys in the object store. */
+export type TrainingDataset = Pick<DatasetRecord, 'digest' | 'prefix' | 'imageShape'> & {
+  classes: string[];
+  counts: DatasetRecord['totals'];
+};
 
 export interface TrainRequest {
   trainingId: string;
@@ -119,6 +146,9 @@ export interface DeployRequest {
   preview: boolean;
 }
 
+/** The commit this checkout is at, for the model history (pipeline/model-history.ts); undefined when unknown. */
+export type CommitReader = () => string | undefined;
+
 /** Deploys the workflow (Lambdas, state machine, endpoint) for a model. */
 export interface Deployer {
   deploy(request: DeployRequest, reporter: Reporter): Promise<DeployRecord & { reused: boolean }>;
@@ -130,21 +160,71 @@ export interface ExecutionRequest {
   input: unknown;
 }
 
-export interface ExecutionResult {
-  name: string;
+/** How an execution ended: the test case's fields (failedState: where it stopped, when the runner could tell). */
+export type ExecutionResult = Pick<CaseResult, 'name' | 'error' | 'cause' | 'failedState' | 'durationMs'> & {
   status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
   output?: unknown;
-  error?: string;
-  cause?: string;
-  /** The state of the definition it stopped in, when it did not succeed and the runner could tell. */
-  failedState?: string;
-  durationMs: number;
-}
+};
 
 /** Runs executions of the deployed state machine; close() stops whatever it started. */
 export interface WorkflowRunner {
   execute(request: ExecutionRequest): Promise<ExecutionResult>;
   close(): Promise<void>;
+}
+
+/** What the monitor report says about the model and run beside the capture itself. */
+export interface ReportHeader {
+  trainingId?: string;
+  trainer?: string;
+  datasetDigest?: string;
+  trainedAt?: string;
+  endpoint?: string;
+  /** Where the threshold came from: the deployment, or the configuration when the deployment has none. */
+  thresholdSource: string;
+  runId: string;
+  source: string;
+}
+
+/** A monitor report to make: the stage gathers what it measures, the report reads the capture and renders. */
+export interface MonitorReportRequest {
+  title: string;
+  classes: string[];
+  threshold: number;
+  /** Only capture inside [from, to] (ms since the epoch) counts; all of it when absent. */
+  window?: { from: number; to: number } | undefined;
+  minAccuracy: number;
+  /** The held-out automation rate's lower bound at this threshold, when the evaluation measured it there. */
+  promisedAutomationRate?: number | undefined;
+  /** The model's validation predictions and its staged dataset: the drift baseline. */
+  baseline?: { predictions: ValidationPredictions; datasetPrefix: string } | undefined;
+  /** The capture files: objects of a store, or a local .jsonl file or folder of them (--capture). */
+  capture: { store: ObjectStore; keys: string[] } | { path: string };
+  header: ReportHeader;
+  evaluation?: EvaluationRecord | undefined;
+  /** The run's test executions: their labels measure accuracy, their outcomes are counted on the workflow. */
+  executions?: CaseResult[] | undefined;
+  /** The deployed state machine definition (its text and where it was read), drawn with the counts. */
+  definition?: { text: string; where: string } | undefined;
+  /** What the run cost on AWS (or would cost there), for a report on a pipeline run. */
+  cost?: RunCost | undefined;
+  /** Where the report goes: below the run, or (capture from outside a run) capture-reports/. */
+  workDir: string;
+  outsideRun: boolean;
+}
+
+/** Makes the monitor report (pipeline/report/monitor.ts): its files on this machine and in the store. */
+export interface MonitorReporter {
+  /** The configured classes' names (CIFAR-100 ids become their names). */
+  classNames(classes: readonly (number | string)[]): string[];
+  write(
+    request: MonitorReportRequest,
+    store: ObjectStore,
+    reporter: Reporter,
+  ): Promise<{
+    outputs: { reportDir: string; records: number; malformed: number } & Record<string, unknown>;
+    warnings: number;
+    markdown: string;
+  }>;
 }
 
 /** Services of a backend, built once per CLI invocation and closed at its end. */

@@ -17,15 +17,30 @@ import type { Stage, StageContext, StageResult } from './stages/context.js';
 /** Each stage's implementation, loaded when the stage runs: a stage pays for its own heavy modules only. */
 export const STAGE_IMPLEMENTATIONS: { [S in StageName]: () => Promise<Stage<S>> } = {
   'stage-data': async () => {
-    const { stageData } = await import('./stages/stage-data.js');
-    return (context) => stageData(context);
+    const [{ stageData }, { readDataset }] = await Promise.all([
+      import('./stages/stage-data.js'),
+      import('./data/sources.js'),
+    ]);
+    return (context) => stageData(context, readDataset);
   },
   train: async () => (await import('./stages/train.js')).train,
   evaluate: async () => (await import('./stages/evaluate.js')).evaluate,
   gate: async () => (await import('./stages/gate.js')).gate,
-  deploy: async () => (await import('./stages/deploy.js')).deploy,
+  deploy: async () => {
+    const [{ deploy }, { currentCommit }] = await Promise.all([
+      import('./stages/deploy.js'),
+      import('./model-history.js'),
+    ]);
+    return (context) => deploy(context, () => currentCommit(process.env, process.cwd()));
+  },
   'test-executions': async () => (await import('./stages/test-executions.js')).testExecutions,
-  'monitor-report': async () => (await import('./stages/monitor-report.js')).monitorReport,
+  'monitor-report': async () => {
+    const [{ monitorReport }, { monitorReporter }] = await Promise.all([
+      import('./stages/monitor-report.js'),
+      import('./report/monitor.js'),
+    ]);
+    return (context) => monitorReport(context, monitorReporter);
+  },
 };
 
 /** Stages that start a new run when no --run-id is given; the others continue the newest run. */

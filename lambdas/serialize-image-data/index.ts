@@ -66,12 +66,7 @@ export async function handler(
   return result;
 }
 
-function stateTooLarge(
-  bucket: string,
-  key: string,
-  imageBytes: number,
-  stateBytes?: number,
-): StatePayloadTooLargeError {
+function stateTooLarge(bucket: string, key: string, imageBytes: number, stateBytes?: number): Error {
   return new StatePayloadTooLargeError(
     `s3://${bucket}/${key} is ${imageBytes} bytes${stateBytes === undefined ? '' : ` (${stateBytes} bytes as the workflow state)`}: Step Functions passes at most ${STATE_PAYLOAD_LIMIT} bytes (256 KiB) between states, so images over ${STATE_IMAGE_LIMIT} bytes cannot go through the workflow; resize it or invoke the endpoint directly`,
   );

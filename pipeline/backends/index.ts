@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import type { BackendName } from '../constants.js';
-import type { Backend, BackendModule } from '../ports.js';
+import type { BackendModule } from '../ports.js';
 
 /**
  * Every backend by name, loaded on first use: a command pays for the SDK or TensorFlow.js of the backend
@@ -14,9 +14,4 @@ export const BACKEND_MODULES: Record<BackendName, () => Promise<BackendModule>> 
 /** The configured backend's registry entry. */
 export function backendModule(config: Config): Promise<BackendModule> {
   return BACKEND_MODULES[config.backend]();
-}
-
-/** Builds the configured backend; the caller must close it. */
-export async function openBackend(config: Config): Promise<Backend> {
-  return (await backendModule(config)).open(config);
 }

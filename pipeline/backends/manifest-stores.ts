@@ -6,6 +6,7 @@ import { SconesError } from '../errors.js';
 import { type Manifest, parseManifest } from '../manifest.js';
 import type { ManifestStore, ObjectStore } from '../ports.js';
 import { FILE_LIMITS, fixedLimit, readCheckedFile, writeFailure, writeFileAtomic } from '../util/files.js';
+import { getText, putJson } from '../util/object-text.js';
 
 /** Manifests under `<workDir>/runs/<run-id>/manifest.json` (the local backend). */
 export class FileManifestStore implements ManifestStore {
@@ -55,25 +56,19 @@ export class FileManifestStore implements ManifestStore {
 export class ObjectStoreManifestStore implements ManifestStore {
   constructor(private readonly store: ObjectStore) {}
 
-  private key(runId: string): string {
-    return manifestKey(runId);
-  }
-
   location(runId: string): string {
-    return this.store.uri(this.key(runId));
+    return this.store.uri(manifestKey(runId));
   }
 
   async load(runId: string): Promise<Manifest | undefined> {
-    if ((await this.store.head(this.key(runId))) === undefined) return undefined;
-    const text = Buffer.from(await this.store.get(this.key(runId))).toString('utf8');
-    return parseManifest(text, this.location(runId));
+    const key = manifestKey(runId);
+    if ((await this.store.head(key)) === undefined) return undefined;
+    return parseManifest(await getText(this.store, key), this.location(runId));
   }
 
   async save(manifest: Manifest): Promise<void> {
     // A PutObject replaces the whole object: readers never see a partial manifest.
-    await this.store.put(this.key(manifest.runId), `${JSON.stringify(manifest, null, 2)}\n`, {
-      contentType: 'application/json',
-    });
+    await putJson(this.store, manifestKey(manifest.runId), manifest);
   }
 
   async latestRunId(): Promise<string | undefined> {

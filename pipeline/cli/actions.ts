@@ -102,7 +102,9 @@ async function outsideCaptureReport(
   options: StageOptions,
   io: CliIo,
 ): Promise<void> {
-  const { captureReportsDir, monitorReport } = await import('../stages/monitor-report.js');
+  const { STAGE_IMPLEMENTATIONS } = await import('../run.js');
+  const { captureReportsDir } = await import('../report/monitor.js');
+  const monitorReport = await STAGE_IMPLEMENTATIONS['monitor-report']();
   const reportId = options.runId ?? newRunId();
   const manifest = newManifest(reportId, backend.name, '');
   const result = await reporter.group('monitor-report', () =>

@@ -30,14 +30,12 @@ export const LAMBDA_ERROR_NAMES = {
   /** Low confidence: the state machine fails visibly and does not retry. */
   thresholdConfidenceNotMet: 'ThresholdConfidenceNotMet',
 } as const;
-export type LambdaErrorName = (typeof LAMBDA_ERROR_NAMES)[keyof typeof LAMBDA_ERROR_NAMES];
 
 /** The serialize function's event: where the image is. */
 export const locationSchema = z.object({
   s3_bucket: z.string().min(1),
   s3_key: z.string().min(1),
 });
-export type ImageLocation = z.infer<typeof locationSchema>;
 
 /** The classify function's event: the image, base64-encoded, with where it came from. */
 export const imageBodySchema = z.object({
@@ -65,7 +63,6 @@ export const probabilitiesSchema = z.array(z.number().finite()).min(1, 'must hol
 export const inferenceBodySchema = z.looseObject({
   inferences: z.preprocess(jsonArrayString, probabilitiesSchema),
 });
-export type InferenceBody = z.infer<typeof inferenceBodySchema>;
 
 /** The serialize function's output body: the classifier's event, with no inferences yet. */
 export const serializedImageSchema = z.object({
@@ -80,8 +77,6 @@ export type SerializedImage = z.infer<typeof serializedImageSchema>;
 export type ClassifiedImage = Omit<ImageBody, 'inferences'> & { inferences: number[] };
 
 /** What every handler returns: the reference workflow's envelope. */
-export const lambdaResultSchema = <Body extends z.ZodType>(body: Body) =>
-  z.object({ statusCode: z.literal(200), body });
 export interface LambdaResult<T> {
   statusCode: 200;
   body: T;
@@ -94,4 +89,3 @@ export interface LambdaResult<T> {
 export const workflowOutputSchema = z.looseObject({
   body: z.looseObject({ inferences: probabilitiesSchema }),
 });
-export type WorkflowOutput = z.infer<typeof workflowOutputSchema>;

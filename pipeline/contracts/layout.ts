@@ -24,7 +24,9 @@ export function datasetPrefix(digest: string): string {
   return `${KEYS.datasets}/${digest}/`;
 }
 
+/** A staged dataset's splits: validation is carved from the source's training images. */
 export type DatasetSplit = 'train' | 'validation' | 'test';
+export const DATASET_SPLITS: readonly DatasetSplit[] = ['train', 'validation', 'test'];
 
 /** A split's list file (`<prefix><split>.lst`) below a dataset prefix. */
 export function datasetListKey(prefix: string, split: DatasetSplit): string {
@@ -115,6 +117,17 @@ export function captureHourPrefix(options: {
 }): string {
   const hour = options.inferenceTime.slice(0, 13).replace(/[-T]/g, '/');
   return `${options.capturePrefix}/${options.endpointName}/${options.variantName}/${hour}/`;
+}
+
+/**
+ * Whether a capture file's hour folder (`.../yyyy/mm/dd/hh/<file>`, see captureHourPrefix) overlaps the
+ * window [from, to] (ms since the epoch); undefined when the key has no hour folder.
+ */
+export function captureHourOverlaps(key: string, window: { from: number; to: number }): boolean | undefined {
+  const hour = /\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/[^/]+$/.exec(key);
+  if (hour === null) return undefined;
+  const start = Date.UTC(Number(hour[1]), Number(hour[2]) - 1, Number(hour[3]), Number(hour[4]));
+  return start <= window.to && start + 3_600_000 > window.from;
 }
 
 /** `model-history/`: one object per time a model went live (contracts/model-history.ts). */

@@ -6,7 +6,6 @@ import { z } from 'zod';
  */
 
 export const outcomeSchema = z.enum(['SUCCEEDED', 'FILTERED', 'ERROR']);
-export type Outcome = z.infer<typeof outcomeSchema>;
 
 /** One execution of the deployed workflow on one labelled test image. */
 export const caseResultSchema = z.object({
@@ -52,7 +51,6 @@ export const testExecutionsRecordSchema = z.object({
   finishedAt: z.string(),
   summary: executionsSummarySchema,
 });
-export type TestExecutionsRecord = z.infer<typeof testExecutionsRecordSchema>;
 
 /** The full document, every case included. */
 export const testExecutionsDocumentSchema = z.object({

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { DATASET_SPLITS, type DatasetSplit } from '../contracts/layout.js';
 import { InputError } from '../errors.js';
+import type { StagedDataset } from '../ports.js';
 import { seededRandom, shuffled } from '../util/random.js';
 import { decodeImage, encodePng, resizeBilinear } from './image.js';
 
@@ -7,43 +9,14 @@ import { decodeImage, encodePng, resizeBilinear } from './image.js';
 export type Split = 'train' | 'test';
 export const SPLITS: readonly Split[] = ['train', 'test'];
 
-/** The splits a staged dataset has: validation is carved from the source's training images. */
-export type StagedSplit = 'train' | 'validation' | 'test';
-export const STAGED_SPLITS: readonly StagedSplit[] = ['train', 'validation', 'test'];
+/** A class: its label 0..N-1 (the `.lst` label and the model's output index), name, CIFAR-100 id if one. */
+export type ClassInfo = StagedDataset['classes'][number];
 
-export interface ClassInfo {
-  /** 0..N-1, the label in `.lst` files and the model's output index. */
-  label: number;
-  name: string;
-  /** CIFAR-100 fine label id, when the class is one. */
-  cifarId?: number;
-}
-
-/** One image ready for upload: PNG bytes, its label and its file name inside the split folder. */
-export interface LabeledImage {
-  split: Split;
-  label: number;
-  name: string;
-  png: Buffer;
-  width: number;
-  height: number;
-  /** Where the image came from, for errors: `train/bicycle/a.png`, `train.lst line 3 (train/a.png)`. */
-  origin?: string;
-}
+/** One image ready for upload, from one of the source's two splits. */
+export type LabeledImage = Omit<StagedDataset['images'][number], 'split'> & { split: Split };
 
 /** What a source yields: the classes and every selected image of both splits. */
-export interface SourceDataset {
-  source: string;
-  classes: ClassInfo[];
-  images: LabeledImage[];
-}
-
-/** A dataset after the validation split was carved from its training images. */
-export interface StagedDataset {
-  source: string;
-  classes: ClassInfo[];
-  images: (Omit<LabeledImage, 'split'> & { split: StagedSplit })[];
-}
+export type SourceDataset = Omit<StagedDataset, 'images'> & { images: LabeledImage[] };
 
 /** Seed of the validation carve: fixed, so the same source and fraction always give the same dataset. */
 export const VALIDATION_SEED = 20261123;
@@ -152,7 +125,7 @@ export function checkClassCoverage(dataset: StagedDataset): void {
         'add a class (data.classes or another class folder)',
     );
   const counts = countsByClass(dataset);
-  for (const split of STAGED_SPLITS) {
+  for (const split of DATASET_SPLITS) {
     const missing = dataset.classes.filter((c) => (counts[split][c.name] ?? 0) === 0).map((c) => c.name);
     if (missing.length > 0)
       throw new InputError(
@@ -182,9 +155,9 @@ export function datasetDigest(dataset: Pick<StagedDataset, 'classes' | 'images'>
 /** Images per class name, for each split. */
 export function countsByClass(
   dataset: Pick<StagedDataset, 'classes' | 'images'>,
-): Record<StagedSplit, Record<string, number>> {
-  const counts: Record<StagedSplit, Record<string, number>> = { train: {}, validation: {}, test: {} };
-  for (const split of STAGED_SPLITS) for (const c of dataset.classes) counts[split][c.name] = 0;
+): Record<DatasetSplit, Record<string, number>> {
+  const counts: Record<DatasetSplit, Record<string, number>> = { train: {}, validation: {}, test: {} };
+  for (const split of DATASET_SPLITS) for (const c of dataset.classes) counts[split][c.name] = 0;
   for (const image of dataset.images) {
     const name = dataset.classes[image.label]?.name ?? String(image.label);
     counts[image.split][name] = (counts[image.split][name] ?? 0) + 1;

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import { defaultCacheDir } from '../config.js';
 import type { Reporter } from '../console-reporter.js';
 import { ConfigError } from '../errors.js';
+import type { DatasetReader } from '../ports.js';
 import { FILE_LIMITS, fixedLimit, readCheckedFileIfPresent, writeFileAtomic } from '../util/files.js';
 import {
   CIFAR100_FINE_LABELS,
@@ -11,7 +12,16 @@ import {
   readCifarArchive,
   resolveCifarClasses,
 } from './cifar100.js';
-import type { ClassInfo, SourceDataset } from './dataset.js';
+import {
+  type ClassInfo,
+  carveValidation,
+  checkClassCoverage,
+  checkDuplicates,
+  countsByClass,
+  datasetDigest,
+  type SourceDataset,
+  stageAtOneSize,
+} from './dataset.js';
 import { type CheckedPngs, checkedPngsOf, readImagesFolder } from './images-folder.js';
 import { syntheticDataset } from './synthetic.js';
 
@@ -38,12 +48,30 @@ export function resolveClasses(classes: readonly (number | string)[], source: st
   return resolved;
 }
 
+/**
+ * The stage-data port: reads the configured source, refuses copies across splits and labels, stages it at
+ * one image size and carves the validation split from its training images.
+ */
+export const readDataset: DatasetReader = async (config, reporter) => {
+  const source = await loadSource(config, reporter);
+  const duplicates = checkDuplicates(source, config.data.allowDuplicatesWithinSplit);
+  if (duplicates > 0)
+    reporter.warn(
+      `${duplicates} images are exact copies of another in the same split (data.allowDuplicatesWithinSplit)`,
+    );
+  const sized = stageAtOneSize(source);
+  if (sized.resized.size > 0)
+    reporter.warn(
+      `images of other sizes staged resized to ${sized.side}x${sized.side} (the most common size's shorter side), ` +
+        `so both backends train on the same pixels: ${[...sized.resized].map(([size, n]) => `${n} of ${size}`).join(', ')}`,
+    );
+  const dataset = carveValidation(sized.dataset, config.data.validationFraction);
+  checkClassCoverage(dataset);
+  return { dataset, digest: datasetDigest(dataset), counts: countsByClass(dataset), duplicates };
+};
+
 /** Reads the configured source into memory (a few thousand small images at most). */
-export async function loadSource(
-  config: Config,
-  reporter: Reporter,
-  fetchImpl?: typeof fetch,
-): Promise<SourceDataset> {
+async function loadSource(config: Config, reporter: Reporter): Promise<SourceDataset> {
   const { source } = config.data;
   const classes = resolveClasses(config.data.classes, source);
   if (source === 'synthetic') {
@@ -75,7 +103,6 @@ export async function loadSource(
     md5: config.data.cifar100.md5,
     cacheDir: config.data.cifar100.cacheDir ?? defaultCacheDir(),
     reporter,
-    ...(fetchImpl === undefined ? {} : { fetch: fetchImpl }),
   });
   reporter.info(
     `extracting classes ${classes.map((c) => `${c.cifarId}=${c.name}`).join(', ')} from ${archive}`,

@@ -26,12 +26,15 @@ export async function writeHashed(body: Buffer | Readable, path: string): Promis
 }
 
 /**
- * Creates the file at `path` and lets `write` fill it. On failure it settles only once the file is
- * closed: `pipeline` rejects on the first error without waiting for the file's open, so a source that
- * fails at once would otherwise have the caller's cleanup run before the file exists. (The same helper
- * as pipeline/util/files.ts, kept here so this module imports nothing else of pipeline/.)
+ * Creates the file at `path` and lets `write` fill it (typically `pipeline(source, ..., file)`). On failure
+ * it settles only once the file is closed: `pipeline` rejects on the first error without waiting for the
+ * file's open, so a source that fails at once would otherwise have the caller's cleanup run before the
+ * file exists, and the file appear after it.
  */
-async function writeFileFrom(path: string, write: (file: WriteStream) => Promise<void>): Promise<void> {
+export async function writeFileFrom(
+  path: string,
+  write: (file: WriteStream) => Promise<void>,
+): Promise<void> {
   const file = createWriteStream(path);
   try {
     await write(file);

@@ -1,4 +1,5 @@
 import { decodeImage, sniffImageFormat } from '../data/image.js';
+import type { MonitorReportRequest } from '../ports.js';
 import {
   classificationQuality,
   type LabelledPrediction,
@@ -21,22 +22,16 @@ const MAX_EXAMPLES = 12;
 const MAX_IMAGE_SAMPLE = 20_000;
 const MAX_IMAGE_PIXELS = 4096 * 4096;
 
-export interface ReportInputs {
-  classes: string[];
-  threshold: number;
-  /** Only records with inferenceTime in [from, to] (inclusive, ms); all records when absent. */
-  window?: { from: number; to: number };
+/** What the capture is measured against (see MonitorReportRequest), with the labels and the baseline's images. */
+export type ReportInputs = Pick<
+  MonitorReportRequest,
+  'classes' | 'threshold' | 'window' | 'minAccuracy' | 'promisedAutomationRate'
+> & {
   /** True labels by inference id (the test cases' keys), to measure accuracy. */
-  labels?: Map<string, number>;
+  labels?: Map<string, number> | undefined;
   /** The drift baseline: the training run's validation predictions, and statistics of training images. */
-  baseline?: { probabilities: number[][]; images?: ImageStatistics[] };
-  minAccuracy: number;
-  /**
-   * What the deployed model promised: the lower bound of its held-out automation rate at the deployed
-   * threshold (the evaluation record's); absent when none was recorded for that threshold.
-   */
-  promisedAutomationRate?: number;
-}
+  baseline?: { probabilities: number[][]; images?: ImageStatistics[] } | undefined;
+};
 
 export interface Example {
   inferenceId: string | null;

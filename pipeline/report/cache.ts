@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultCacheDir } from '../config.js';
 import { FILE_LIMITS, readCheckedFileIfPresent, writeFileAtomic } from '../util/files.js';
 import { stableStringify } from '../util/stable-json.js';
 
 /**
- * What the report derives from unchanging inputs (charts, the training images' statistics), kept per user
- * ($XDG_CACHE_HOME or ~/.cache/scones/report) under the digest of everything it is derived from.
+ * What the report derives from unchanging inputs (charts, the training images' statistics), kept in the
+ * work directory (nothing we run writes outside it) under the digest of everything it is derived from.
  */
-export const REPORT_CACHE = join(defaultCacheDir(), 'report');
+export function reportCacheDir(workDir: string): string {
+  return join(workDir, 'cache', 'report');
+}
 /** The newest files kept: a few reports' worth. */
 const KEPT_FILES = 256;
 
@@ -18,8 +19,9 @@ export function cacheKey(inputs: unknown, extension: string): string {
   return `${createHash('sha256').update(stableStringify(inputs)).digest('hex')}${extension}`;
 }
 
-/** A cached file, or undefined when it is not there (never made, removed meanwhile, or not a regular file). */
-export function cached(dir: string, name: string): Buffer | undefined {
+/** A cached file (no cache dir: none), or undefined when it is not there (never made, removed meanwhile, or not a regular file). */
+export function cached(dir: string | undefined, name: string): Buffer | undefined {
+  if (dir === undefined) return undefined;
   try {
     return readCheckedFileIfPresent(join(dir, name), join(dir, name), {
       maxBytes: FILE_LIMITS.record,
@@ -31,7 +33,8 @@ export function cached(dir: string, name: string): Buffer | undefined {
 }
 
 /** Stores files and removes the oldest beyond KEPT_FILES; a cache that cannot be written is skipped. */
-export function remember(dir: string, files: Record<string, string | Uint8Array>): void {
+export function remember(dir: string | undefined, files: Record<string, string | Uint8Array>): void {
+  if (dir === undefined) return;
   try {
     mkdirSync(dir, { recursive: true });
     for (const [name, content] of Object.entries(files)) writeFileAtomic(join(dir, name), content);

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { Automation } from '../contracts/evaluation.js';
 import { histogram } from '../util/statistics.js';
-import { cached, cacheKey, REPORT_CACHE, remember } from './cache.js';
+import { cached, cacheKey, remember } from './cache.js';
 import type { DriftTest } from './drift.js';
 import { timeAxis } from './time-axis.js';
 
@@ -53,7 +53,7 @@ export async function renderChart(
   name: string,
   title: string,
   spec: TopLevelSpec,
-  cacheDir = REPORT_CACHE,
+  cacheDir?: string,
 ): Promise<Chart> {
   const themed = {
     ...spec,
@@ -111,7 +111,7 @@ function shares(values: ArrayLike<number>, bins: number, source: string) {
 }
 
 /** The report's charts, each as SVG (inline in the HTML) and PNG. */
-export async function reportCharts(data: ChartData): Promise<Chart[]> {
+export async function reportCharts(data: ChartData, cacheDir?: string): Promise<Chart[]> {
   const axis = timeAxis(data.span?.from ?? Date.now(), data.span?.to ?? Date.now());
   const overTime: TopLevelSpec = {
     $schema: SCHEMA,
@@ -199,7 +199,12 @@ export async function reportCharts(data: ChartData): Promise<Chart[]> {
     },
   };
   const driftCharts = Object.entries(data.drift).map(([name, test]) =>
-    renderChart(`drift-${name}`, `${name}: baseline and window side by side`, driftSpec(name, test)),
+    renderChart(
+      `drift-${name}`,
+      `${name}: baseline and window side by side`,
+      driftSpec(name, test),
+      cacheDir,
+    ),
   );
   return Promise.all([
     ...(data.automation === undefined
@@ -209,11 +214,12 @@ export async function reportCharts(data: ChartData): Promise<Chart[]> {
             'automation-curve',
             'Automation: share routed against accuracy of the routed, threshold marked, target dashed',
             automationSpec(data.automation),
+            cacheDir,
           ),
         ]),
-    renderChart('confidence-over-time', 'Confidence over time', overTime),
-    renderChart('confidence-histogram', 'Confidence: baseline and window', confidence),
-    renderChart('predictions-per-class', 'Predictions per class', perClass),
+    renderChart('confidence-over-time', 'Confidence over time', overTime, cacheDir),
+    renderChart('confidence-histogram', 'Confidence: baseline and window', confidence, cacheDir),
+    renderChart('predictions-per-class', 'Predictions per class', perClass, cacheDir),
     ...driftCharts,
   ]);
 }

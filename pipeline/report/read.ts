@@ -7,21 +7,8 @@ import { mapConcurrent } from '../util/concurrency.js';
 import { parseLst } from '../util/lst.js';
 import { getText } from '../util/object-text.js';
 import { seededRandom, shuffled } from '../util/random.js';
-import type { CaptureAggregator } from './aggregate.js';
-import { cached, cacheKey, REPORT_CACHE, remember } from './cache.js';
+import { cached, cacheKey, remember } from './cache.js';
 import { type ImageStatistics, imageStatistics } from './image-statistics.js';
-
-/** Reads every capture object under the prefix (paginated), every line of each. */
-export async function aggregateFromStore(
-  store: ObjectStore,
-  prefix: string,
-  aggregator: CaptureAggregator,
-): Promise<void> {
-  for await (const object of store.list(prefix)) {
-    if (!object.key.endsWith('.jsonl')) continue;
-    aggregator.addFile(Buffer.from(await store.get(object.key)).toString('utf8'), store.uri(object.key));
-  }
-}
 
 /** Labels by inference id from test cases, as the classify Lambda derives the id from the key. */
 export function labelsByInferenceId(cases: readonly { s3Key: string; label: number }[]): Map<string, number> {
@@ -42,7 +29,7 @@ export async function trainingImageStatistics(
   datasetPrefix: string,
   sample = 300,
   seed = 17,
-  cacheDir = REPORT_CACHE,
+  cacheDir?: string,
 ): Promise<ImageStatistics[]> {
   const file = cacheKey({ datasetPrefix, sample, seed, code: `${imageStatistics}` }, '.json');
   try {

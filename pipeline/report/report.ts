@@ -9,9 +9,8 @@ import { fmt, reportHtml } from './render-html.js';
 import type { ReportContext } from './report-context.js';
 import { stateCounts, unplacedNotes, type WorkflowCounts, workflowSvg } from './workflow-graph.js';
 
-export { CaptureAggregator, type ReportInputs, type ReportSummary, type Verdict } from './aggregate.js';
-export { aggregateFromStore, labelsByInferenceId } from './read.js';
-export type { ReportContext } from './report-context.js';
+export { CaptureAggregator } from './aggregate.js';
+export { labelsByInferenceId } from './read.js';
 
 /** Writes report.json, summary.md, report.html (self-contained) and the PNG charts; returns the file names. */
 export async function writeReport(
@@ -20,22 +19,26 @@ export async function writeReport(
   summary: ReportSummary,
   aggregator: CaptureAggregator,
   context: ReportContext,
+  cacheDir?: string,
 ): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const baselineConfidence = (aggregator.inputs.baseline?.probabilities ?? []).map(
     (p) => p[argmax(p)] as number,
   );
   const chartData = aggregator.chartData();
-  const charts = await reportCharts({
-    ...chartData,
-    confidence: { window: chartData.points.map((p) => p.confidence), baseline: baselineConfidence },
-    drift: summary.drift ?? {},
-    predictions: Object.entries(summary.predictionsPerClass).map(([predicted, count]) => ({
-      predicted,
-      count,
-    })),
-    automation: context.evaluation?.automation,
-  });
+  const charts = await reportCharts(
+    {
+      ...chartData,
+      confidence: { window: chartData.points.map((p) => p.confidence), baseline: baselineConfidence },
+      drift: summary.drift ?? {},
+      predictions: Object.entries(summary.predictionsPerClass).map(([predicted, count]) => ({
+        predicted,
+        count,
+      })),
+      automation: context.evaluation?.automation,
+    },
+    cacheDir,
+  );
   const counts = workflowCounts(context);
   const workflow =
     context.stateMachine === undefined || counts === undefined

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CaseResult } from '../contracts/test-executions.js';
+import { parseJson } from '../util/json.js';
 
 /**
  * The state machine drawn from its Amazon States Language definition, with per-state counts of the
@@ -20,9 +21,7 @@ const definitionSchema = z.object({ StartAt: z.string(), States: z.record(z.stri
 export type StateMachineDefinition = z.infer<typeof definitionSchema>;
 
 export function parseDefinition(text: string, where: string): StateMachineDefinition {
-  const parsed = definitionSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`${where} is not a state machine definition: ${parsed.error.message}`);
-  return parsed.data;
+  return parseJson(text, definitionSchema, where, 'a state machine definition', 'deploy again');
 }
 
 /** What the graph needs of an execution: how it ended and, when recorded, the state it stopped in. */

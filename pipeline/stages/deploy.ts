@@ -1,8 +1,10 @@
 import type { EvaluationRecord } from '../contracts/evaluation.js';
+import { modelHistoryKey } from '../contracts/layout.js';
+import { modelWentLiveSchema } from '../contracts/model-history.js';
 import { ConfigError } from '../errors.js';
 import { stageSection } from '../manifest.js';
-import { currentCommit, recordWentLive } from '../model-history.js';
-import type { ModelToDeploy } from '../ports.js';
+import type { CommitReader, ModelToDeploy } from '../ports.js';
+import { putJson } from '../util/object-text.js';
 import { endpointUsage, stageCostLine } from '../util/run-cost.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
@@ -60,7 +62,10 @@ function thresholdToDeploy(
 }
 
 /** Deploys the gated model with the workflow template; unchanged inputs deploy nothing. */
-export async function deploy(context: StageContext): Promise<StageResult<'deploy'>> {
+export async function deploy(
+  context: StageContext,
+  currentCommit: CommitReader,
+): Promise<StageResult<'deploy'>> {
   const { backend, config, reporter } = context;
   const chosen = await modelToDeploy(context);
   if (chosen === undefined) return nothingToPreview(context);
@@ -76,7 +81,7 @@ export async function deploy(context: StageContext): Promise<StageResult<'deploy
     reporter,
   );
   if (record.deployed && !record.preview)
-    await recordInHistory(context, { imageSide, threshold, replaced: wasLive?.trainingId });
+    await recordInHistory(context, currentCommit, { imageSide, threshold, replaced: wasLive?.trainingId });
   const verb = record.preview ? 'previewed' : record.deployed ? 'deployed' : 'unchanged';
   const endpoint = record.deployment?.endpointName ?? '(preview)';
   return {
@@ -143,14 +148,17 @@ function nothingToPreview(context: StageContext): StageResult<'deploy'> {
  */
 async function recordInHistory(
   context: StageContext,
+  currentCommit: CommitReader,
   deployed: { imageSide: number | undefined; threshold: number; replaced: string | undefined },
 ): Promise<void> {
   const { manifest, backend, reporter, runId } = context;
   const train = requireStage(manifest, 'train', 'deploy');
   const gate = requireStage(manifest, 'gate', 'deploy').outputs;
   const evaluation = stageSection(manifest, 'evaluate')?.outputs;
-  const commit = train.reused ? undefined : currentCommit(process.env, process.cwd());
-  const key = await recordWentLive(backend.store, {
+  const commit = train.reused ? undefined : currentCommit();
+  const liveAt = new Date().toISOString();
+  const key = modelHistoryKey(liveAt, train.outputs.trainingId);
+  const record = modelWentLiveSchema.parse({
     trainingId: train.outputs.trainingId,
     trainer: train.outputs.trainer,
     modelUri: train.outputs.modelUri,
@@ -161,10 +169,11 @@ async function recordInHistory(
     ...(evaluation?.trainingId === train.outputs.trainingId ? { evaluation } : {}),
     verdict: gate.passed ? 'passed' : 'forced',
     threshold: deployed.threshold,
-    liveAt: new Date().toISOString(),
+    liveAt,
     how: 'deploy',
     runId,
     ...(deployed.replaced === undefined ? {} : { replaced: deployed.replaced }),
   });
+  await putJson(backend.store, key, record);
   reporter.info(`model history: ${train.outputs.trainingId} went live (${backend.store.uri(key)})`);
 }

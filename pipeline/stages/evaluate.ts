@@ -5,10 +5,10 @@ import { SconesError } from '../errors.js';
 import type { ObjectStore, ScoredImage } from '../ports.js';
 import { automationLine, automationRecord } from '../util/automation.js';
 import { classificationQuality } from '../util/classification-metrics.js';
-import { getText } from '../util/object-text.js';
+import { getJson, getText } from '../util/object-text.js';
 import { evaluationUsage, stageCostLine } from '../util/run-cost.js';
 import type { StageContext, StageResult } from './context.js';
-import { requireStage } from './upstream.js';
+import { requireStage, trainingDataset } from './upstream.js';
 
 /** evaluation id = digest(training id, test split digest, evaluator kind): the same inputs reuse the result. */
 export function evaluationIdFor(trainingId: string, testSplitDigest: string, evaluatorKind: string): string {
@@ -44,12 +44,13 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     automation: automationRecord({ validation, test, targetAccuracy, threshold }),
   });
   if ((await store.head(keys.record)) !== undefined) {
-    const text = Buffer.from(await store.get(keys.record)).toString('utf8');
-    const parsed = evaluationRecordSchema.safeParse(JSON.parse(text));
-    if (!parsed.success)
-      throw new SconesError(
-        `${store.uri(keys.record)} is not a valid evaluation record (${parsed.error.message}): delete it to evaluate again`,
-      );
+    const stored = await getJson(
+      store,
+      keys.record,
+      evaluationRecordSchema,
+      'a valid evaluation record',
+      'delete it to evaluate again',
+    );
     // Records from before validation predictions were scored are scored again (below).
     if ((await store.head(keys.validationPredictions)) !== undefined) {
       reporter.info(`evaluation ${evaluationId} already completed: not scoring again`);
@@ -57,7 +58,7 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
         readScored(store, keys.predictions),
         readScored(store, keys.validationPredictions),
       ]);
-      return result(withAutomation(parsed.data, test, validation), model.validationAccuracy, true, context);
+      return result(withAutomation(stored, test, validation), model.validationAccuracy, true, context);
     }
   }
 
@@ -67,13 +68,7 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
       runId: context.runId,
       evaluationId,
       model,
-      dataset: {
-        digest: dataset.digest,
-        prefix: dataset.prefix,
-        classes: dataset.classes.map((c) => c.name),
-        imageShape: dataset.imageShape,
-        counts: dataset.totals,
-      },
+      dataset: trainingDataset(dataset),
     },
     reporter,
   );

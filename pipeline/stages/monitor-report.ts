@@ -1,24 +1,10 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import type { Config } from '../config.js';
-import { datasetKeys, datasetPrefix, reportPrefix } from '../contracts/layout.js';
+import { captureHourOverlaps, datasetKeys, datasetPrefix } from '../contracts/layout.js';
 import { DEFAULT_THRESHOLD } from '../contracts/threshold.js';
-import { resolveClasses } from '../data/sources.js';
 import { SconesError } from '../errors.js';
+import type { TrainRecord } from '../manifest.js';
 import { stageSection } from '../manifest.js';
-import type { ObjectStore } from '../ports.js';
-import { trainingImageStatistics } from '../report/read.js';
-import {
-  aggregateFromStore,
-  CaptureAggregator,
-  labelsByInferenceId,
-  type ReportContext,
-  type ReportInputs,
-  summaryMarkdown,
-  writeReport,
-} from '../report/report.js';
-import { parseDefinition } from '../report/workflow-graph.js';
-import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../util/files.js';
+import type { MonitorReporter, MonitorReportRequest, ObjectStore, ValidationPredictions } from '../ports.js';
 import { getText } from '../util/object-text.js';
 import { runCost, runUsageOf } from '../util/run-cost.js';
 import { keyOfUri, parseS3Uri } from '../util/s3-uri.js';
@@ -27,22 +13,15 @@ import { readDatasetRecord } from './stage-data.js';
 import { readTestExecutions } from './test-executions.js';
 import { requireDeployment, requireStage } from './upstream.js';
 
-/** Where the report is written on this machine (the workflow uploads this folder as an artifact). */
-export function reportDir(workDir: string, runId: string): string {
-  return join(workDir, 'runs', runId, 'report');
-}
-
-/** Reports on capture from outside the pipeline (--capture) belong to no run: they are kept here. */
-export function captureReportsDir(workDir: string): string {
-  return join(workDir, 'capture-reports');
-}
-
 /** Reads the endpoint's capture for this run's test executions and writes the report. */
-export async function monitorReport(context: StageContext): Promise<StageResult<'monitor-report'>> {
+export async function monitorReport(
+  context: StageContext,
+  reports: MonitorReporter,
+): Promise<StageResult<'monitor-report'>> {
   const { config, backend, reporter, manifest, runId } = context;
   const store = backend.store;
-  if (config.monitor.capture !== undefined) return standaloneReport(context, config.monitor.capture);
-  if (config.monitor.since !== undefined) return liveReport(context, config.monitor.since);
+  if (config.monitor.capture !== undefined) return standaloneReport(context, reports, config.monitor.capture);
+  if (config.monitor.since !== undefined) return liveReport(context, reports, config.monitor.since);
 
   const dataset = requireStage(manifest, 'stage-data', 'monitor-report').outputs;
   const model = requireStage(manifest, 'train', 'monitor-report').outputs;
@@ -55,42 +34,29 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
     from: Math.floor(Date.parse(executions.startedAt) / 1000) * 1000 - 1000,
     to: Date.parse(executions.finishedAt) + 1000,
   };
-  let baseline: ReportInputs['baseline'];
-  try {
-    const predictions = await backend.trainer.driftBaseline(model);
-    baseline = { ...predictions, images: await trainingImageStatistics(store, dataset.prefix) };
-  } catch (error) {
-    reporter.warn(
-      `no drift baseline for model ${model.trainingId} (${(error as Error).message}): the report measures no drift`,
-    );
-  }
-  const classes = dataset.classes.map((c) => c.name);
+  const predictions = await validationPredictions(context, model);
   const evaluation = stageSection(manifest, 'evaluate')?.outputs;
   // The promise holds for the model and threshold it was measured at: the run's evaluation, if deployed as is.
   const automation = evaluation?.trainingId === deployment.trainingId ? evaluation.automation : undefined;
-  const promise =
-    automation?.threshold === deployment.threshold
-      ? automation.heldOut.automationRateInterval.low
-      : undefined;
-  const aggregator = new CaptureAggregator({
-    classes,
+  // On aws, capture reaches S3 minutes late: wait for it, and read only this run's files.
+  const keys =
+    (await backend.awaitCapture?.(
+      { prefix, window, expected: document.results.filter((r) => r.outcome !== 'ERROR').length },
+      reporter,
+    )) ?? (await captureKeys(store, prefix));
+  const trainSection = requireStage(manifest, 'train', 'monitor-report');
+  return finish(context, reports, {
+    title: `Monitor report: run ${runId}`,
+    classes: dataset.classes.map((c) => c.name),
     threshold: deployment.threshold,
     window,
-    labels: labelsByInferenceId(document.results.map((r) => ({ s3Key: r.s3Key, label: r.label }))),
     minAccuracy: config.gate.minAccuracy,
-    ...(promise === undefined ? {} : { promisedAutomationRate: promise }),
-    ...(baseline === undefined ? {} : { baseline }),
-  });
-  // On aws, capture reaches S3 minutes late: wait for it, and read only this run's files.
-  const captureKeys = await backend.awaitCapture?.(
-    { prefix, window, expected: document.results.filter((r) => r.outcome !== 'ERROR').length },
-    reporter,
-  );
-  if (captureKeys === undefined) await aggregateFromStore(store, prefix, aggregator);
-  else for (const key of captureKeys) aggregator.addFile(await getText(store, key), store.uri(key));
-  const trainSection = requireStage(manifest, 'train', 'monitor-report');
-  return finish(context, aggregator, `Monitor report: run ${runId}`, {
-    classes,
+    promisedAutomationRate:
+      automation?.threshold === deployment.threshold
+        ? automation.heldOut.automationRateInterval.low
+        : undefined,
+    baseline: predictions && { predictions, datasetPrefix: dataset.prefix },
+    capture: { store, keys },
     header: {
       trainingId: model.trainingId,
       trainer: model.trainer,
@@ -101,58 +67,62 @@ export async function monitorReport(context: StageContext): Promise<StageResult<
       runId,
       source: store.uri(prefix),
     },
-    ...(evaluation === undefined ? {} : { evaluation }),
+    evaluation,
     executions: document.results,
     // The definition that ran: the one deployed, not the repository's (which may have changed since).
-    stateMachine: parseDefinition(
-      await getText(store, deployment.definitionKey),
-      store.uri(deployment.definitionKey),
-    ),
+    definition: {
+      text: await getText(store, deployment.definitionKey),
+      where: store.uri(deployment.definitionKey),
+    },
     cost: runCost(runUsageOf(manifest, config)),
   });
 }
 
+/** The model's validation predictions (the drift baseline); undefined, with a warning, when it has none. */
+async function validationPredictions(
+  { backend, reporter }: StageContext,
+  model: TrainRecord,
+): Promise<ValidationPredictions | undefined> {
+  return backend.trainer.driftBaseline(model).catch((error: Error) => {
+    reporter.warn(
+      `no drift baseline for model ${model.trainingId} (${error.message}): the report measures no drift`,
+    );
+    return undefined;
+  });
+}
+
+/** The .jsonl capture files under a prefix (those the filter keeps). */
+async function captureKeys(
+  store: ObjectStore,
+  prefix: string,
+  keep: (key: string) => boolean = () => true,
+): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of store.list(prefix))
+    if (object.key.endsWith('.jsonl') && keep(object.key)) keys.push(object.key);
+  return keys;
+}
+
 async function standaloneReport(
   context: StageContext,
+  reports: MonitorReporter,
   capture: string,
 ): Promise<StageResult<'monitor-report'>> {
   const { config, backend } = context;
-  const classes = resolveClasses(config.data.classes, 'images:').map((c) => c.name);
-  // No run chose a threshold for an outside capture: `auto` falls back to the filter's default.
-  const explicitThreshold = config.deploy.threshold === 'auto' ? DEFAULT_THRESHOLD : config.deploy.threshold;
-  const aggregator = new CaptureAggregator({
-    classes,
-    threshold: explicitThreshold,
+  const location = capture.startsWith('s3://') ? parseS3Uri(capture, '--capture') : undefined;
+  // Any endpoint's capture bucket: the S3 data path, through the standard client and credential chain.
+  const store = location && backend.bucketStore(location.bucket);
+  return finish(context, reports, {
+    title: `Monitor report: ${capture}`,
+    classes: reports.classNames(config.data.classes),
+    // No run chose a threshold for an outside capture: `auto` falls back to the filter's default.
+    threshold: config.deploy.threshold === 'auto' ? DEFAULT_THRESHOLD : config.deploy.threshold,
+    window: config.monitor.since === undefined ? undefined : recentWindow(config.monitor.since),
     minAccuracy: config.gate.minAccuracy,
-    ...(config.monitor.since === undefined ? {} : { window: recentWindow(config.monitor.since) }),
-  });
-  if (capture.startsWith('s3://')) {
-    const location = parseS3Uri(capture, '--capture');
-    // Any endpoint's capture bucket: the S3 data path, through the standard client and credential chain.
-    await aggregateFromStore(backend.bucketStore(location.bucket), location.key, aggregator);
-  } else {
-    if (!existsSync(capture))
-      throw new SconesError(
-        `--capture ${capture} does not exist: pass a folder of .jsonl files or an s3:// prefix`,
-      );
-    const files = jsonlFiles(capture);
-    if (files.length === 0)
-      throw new SconesError(
-        `--capture ${capture} holds no .jsonl files: pass the folder the endpoint's data capture wrote (or an s3:// prefix)`,
-      );
-    for (const file of files) {
-      const shown = relative(process.cwd(), file) || file;
-      // A link is followed and its target checked: a FIFO, device or folder is refused by name.
-      const text = readCheckedFile(file, `capture file ${shown}`, {
-        maxBytes: FILE_LIMITS.capture,
-        overLimit: fixedLimit('capture files', 'split the file or pass a folder of smaller .jsonl files'),
-        expected: 'a .jsonl capture file: pass a folder of .jsonl files (rename or remove this one)',
-      });
-      aggregator.addFile(text.toString('utf8'), shown);
-    }
-  }
-  return finish(context, aggregator, `Monitor report: ${capture}`, {
-    classes,
+    capture:
+      location === undefined || store === undefined
+        ? { path: capture }
+        : { store, keys: await captureKeys(store, location.key) },
     header: {
       thresholdSource:
         config.deploy.threshold === 'auto'
@@ -181,8 +151,12 @@ export function recentWindow(since: string, now = Date.now()): { from: number; t
  * The live endpoint's capture over a recent window (the scheduled monitor): what is deployed now, its
  * capture destination, the hour folders the window touches, and the drift baseline of the model it serves.
  */
-async function liveReport(context: StageContext, since: string): Promise<StageResult<'monitor-report'>> {
-  const { config, backend, reporter } = context;
+async function liveReport(
+  context: StageContext,
+  reports: MonitorReporter,
+  since: string,
+): Promise<StageResult<'monitor-report'>> {
+  const { config, backend } = context;
   const deployment = await backend.deployment();
   if (deployment === undefined)
     throw new SconesError(
@@ -196,33 +170,22 @@ async function liveReport(context: StageContext, since: string): Promise<StageRe
       : await readDatasetRecord(backend.store, datasetKeys(datasetPrefix(model.datasetDigest)).record).catch(
           () => undefined,
         );
-  let baseline: ReportInputs['baseline'];
-  if (model !== undefined && dataset !== undefined)
-    try {
-      const predictions = await backend.trainer.driftBaseline(model);
-      baseline = { ...predictions, images: await trainingImageStatistics(backend.store, dataset.prefix) };
-    } catch (error) {
-      reporter.warn(
-        `no drift baseline for model ${model.trainingId} (${(error as Error).message}): the report measures no drift`,
-      );
-    }
-  const classes =
-    dataset?.classes.map((c) => c.name) ?? resolveClasses(config.data.classes, 'images:').map((c) => c.name);
-  const aggregator = new CaptureAggregator({
-    classes,
-    threshold: deployment.threshold,
-    window,
-    minAccuracy: config.gate.minAccuracy,
-    ...(baseline === undefined ? {} : { baseline }),
-  });
+  const predictions =
+    model !== undefined && dataset !== undefined ? await validationPredictions(context, model) : undefined;
   const { bucket, key } = parseS3Uri(deployment.captureUri, "the deployment's capture destination");
   const store = backend.bucketStore(bucket);
   const prefix = `${key.replace(/\/+$/, '')}/${deployment.endpointName}/`;
-  for await (const object of store.list(prefix))
-    if (object.key.endsWith('.jsonl') && hourMayOverlap(object.key, window))
-      aggregator.addFile(await getText(store, object.key), store.uri(object.key));
-  return finish(context, aggregator, `Monitor report: endpoint ${deployment.endpointName}, last ${since}`, {
-    classes,
+  return finish(context, reports, {
+    title: `Monitor report: endpoint ${deployment.endpointName}, last ${since}`,
+    classes: dataset?.classes.map((c) => c.name) ?? reports.classNames(config.data.classes),
+    threshold: deployment.threshold,
+    window,
+    minAccuracy: config.gate.minAccuracy,
+    baseline: predictions && dataset && { predictions, datasetPrefix: dataset.prefix },
+    capture: {
+      store,
+      keys: await captureKeys(store, prefix, (k) => captureHourOverlaps(k, window) !== false),
+    },
     header: {
       trainingId: deployment.trainingId,
       ...(model === undefined ? {} : { trainer: model.trainer, datasetDigest: model.datasetDigest }),
@@ -234,79 +197,23 @@ async function liveReport(context: StageContext, since: string): Promise<StageRe
   });
 }
 
-/** Capture files sit in their hour's folder (`.../yyyy/mm/dd/hh/`): skip the hours the window misses. */
-function hourMayOverlap(key: string, window: { from: number; to: number }): boolean {
-  const hour = /\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/[^/]+$/.exec(key);
-  if (hour === null) return true;
-  const start = Date.UTC(Number(hour[1]), Number(hour[2]) - 1, Number(hour[3]), Number(hour[4]));
-  return start <= window.to && start + 3_600_000 > window.from;
-}
-
-function jsonlFiles(path: string): string[] {
-  // Anything but a folder is read as one capture file, and refused by name if it is not a regular one.
-  if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path, { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.jsonl'))
-    .sort()
-    .map((name) => join(path, name));
-}
-
 async function finish(
   context: StageContext,
-  aggregator: CaptureAggregator,
-  title: string,
-  reportContext: ReportContext,
+  reports: MonitorReporter,
+  request: Omit<MonitorReportRequest, 'workDir' | 'outsideRun'>,
 ): Promise<StageResult<'monitor-report'>> {
-  const { config, backend, reporter, runId } = context;
-  const source = reportContext.header.source;
-  const summary = aggregator.summarize();
-  const outside = outsideRun(config);
-  const dir = outside ? join(captureReportsDir(config.workDir), runId) : reportDir(config.workDir, runId);
-  const keyPrefix = reportPrefix(runId, outside);
-  const files = await writeReport(dir, title, summary, aggregator, reportContext);
-  await uploadReport(backend.store, dir, keyPrefix, files);
-  if (summary.malformed.count > 0)
-    reporter.warn(
-      `${summary.malformed.count} malformed capture lines (first: ${JSON.stringify(summary.malformed.examples[0])})`,
-    );
-  const warnings = Object.entries(summary.verdicts).filter(([, v]) => v.verdict === 'warn');
-  for (const [name, v] of warnings) reporter.warn(`monitor ${name}: ${v.detail}`);
+  const { config, backend, reporter } = context;
+  const { outputs, warnings, markdown } = await reports.write(
+    { ...request, workDir: config.workDir, outsideRun: outsideRun(config) },
+    backend.store,
+    reporter,
+  );
   return {
-    inputsDigest: `${source}@${summary.records}`,
+    inputsDigest: `${request.header.source}@${outputs.records}`,
     reused: false,
-    outputs: {
-      reportDir: dir,
-      reportUri: backend.store.uri(keyPrefix),
-      source,
-      records: summary.records,
-      malformed: summary.malformed.count,
-      accuracy: summary.accuracy,
-      shareUnderThreshold: summary.shareUnderThreshold,
-      automationRate: summary.automationRate,
-      promisedAutomationRate: summary.promisedAutomationRate,
-      predictionsPerClass: summary.predictionsPerClass,
-      verdicts: Object.fromEntries(Object.entries(summary.verdicts).map(([k, v]) => [k, v.verdict])),
-    },
-    summary: `report of ${summary.records} captured inferences (${summary.malformed.count} malformed, ${warnings.length} warnings) in ${dir}`,
-    markdown: summaryMarkdown(title, summary, reportContext),
-    stepOutputs: { 'report-dir': dir, records: String(summary.records) },
+    outputs,
+    summary: `report of ${outputs.records} captured inferences (${outputs.malformed} malformed, ${warnings} warnings) in ${outputs.reportDir}`,
+    markdown,
+    stepOutputs: { 'report-dir': outputs.reportDir, records: String(outputs.records) },
   };
-}
-
-async function uploadReport(
-  store: ObjectStore,
-  dir: string,
-  keyPrefix: string,
-  files: string[],
-): Promise<void> {
-  for (const file of files)
-    await store.put(`${keyPrefix}${file}`, readFileSync(join(dir, file)), {
-      contentType: file.endsWith('.png')
-        ? 'image/png'
-        : file.endsWith('.html')
-          ? 'text/html'
-          : file.endsWith('.md')
-            ? 'text/markdown'
-            : 'application/json',
-    });
 }

@@ -1,33 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { Reporter } from '../console-reporter.js';
 import {
+  DATASET_SPLITS,
   type DatasetSplit,
   datasetImagesPrefix,
   datasetKeys,
   datasetListKey,
   datasetPrefix,
 } from '../contracts/layout.js';
-import {
-  carveValidation,
-  checkClassCoverage,
-  checkDuplicates,
-  countsByClass,
-  datasetDigest,
-  STAGED_SPLITS,
-  type StagedDataset,
-  stageAtOneSize,
-} from '../data/dataset.js';
-import { loadSource } from '../data/sources.js';
 import { InputError, SconesError } from '../errors.js';
 import { type DatasetRecord, datasetRecordSchema } from '../manifest.js';
-import type { ObjectStore } from '../ports.js';
+import type { DatasetReader, ObjectStore, StagedDataset } from '../ports.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { formatLst, parseLst } from '../util/lst.js';
+import { getJson } from '../util/object-text.js';
 import type { StageContext, StageResult } from './context.js';
-
-export interface StageDataOptions {
-  fetch?: typeof fetch;
-}
 
 /**
  * Reads the configured source, names the dataset by the digest of its content, and uploads it under
@@ -36,30 +23,16 @@ export interface StageDataOptions {
  */
 export async function stageData(
   context: StageContext,
-  options: StageDataOptions = {},
+  readDataset: DatasetReader,
 ): Promise<StageResult<'stage-data'>> {
   const { config, backend, reporter } = context;
-  const source = await loadSource(config, reporter, options.fetch);
-  const duplicates = checkDuplicates(source, config.data.allowDuplicatesWithinSplit);
-  if (duplicates > 0)
-    reporter.warn(
-      `${duplicates} images are exact copies of another in the same split (data.allowDuplicatesWithinSplit)`,
-    );
-  const sized = stageAtOneSize(source);
-  if (sized.resized.size > 0)
-    reporter.warn(
-      `images of other sizes staged resized to ${sized.side}x${sized.side} (the most common size's shorter side), ` +
-        `so both backends train on the same pixels: ${[...sized.resized].map(([size, n]) => `${n} of ${size}`).join(', ')}`,
-    );
-  const dataset = carveValidation(sized.dataset, config.data.validationFraction);
-  checkClassCoverage(dataset);
+  const { dataset, digest, counts, duplicates } = await readDataset(config, reporter);
   const lists = splitLists(dataset);
-  const digest = datasetDigest(dataset);
   const prefix = datasetPrefix(digest);
   const keys = datasetKeys(prefix);
   const store = backend.store;
   const record = {
-    ...describe(dataset, digest, prefix, store, config.data.validationFraction),
+    ...describe(dataset, digest, counts, prefix, store, config.data.validationFraction),
     duplicates,
   };
 
@@ -115,18 +88,13 @@ function result(record: DatasetRecord, reused: boolean): StageResult<'stage-data
 function describe(
   dataset: StagedDataset,
   digest: string,
+  counts: DatasetRecord['counts'],
   prefix: string,
   store: ObjectStore,
   validationFraction: number,
 ): DatasetRecord {
-  const counts = countsByClass(dataset);
-  const sizes = new Map<string, number>();
-  for (const image of dataset.images) {
-    const key = `${image.height}x${image.width}`;
-    sizes.set(key, (sizes.get(key) ?? 0) + 1);
-  }
-  const [commonSize] = [...sizes.entries()].sort((a, b) => b[1] - a[1])[0] ?? ['32x32'];
-  const [height, width] = commonSize.split('x').map(Number) as [number, number];
+  // The reader stages every image at one size: the first one's is the dataset's.
+  const { height, width } = dataset.images[0] ?? { height: 32, width: 32 };
   return {
     digest,
     source: dataset.source,
@@ -164,7 +132,7 @@ export function testSplitDigest(dataset: StagedDataset): string {
  */
 function splitLists(dataset: StagedDataset): Map<DatasetSplit, string> {
   const lists = new Map<DatasetSplit, string>();
-  for (const split of STAGED_SPLITS) {
+  for (const split of DATASET_SPLITS) {
     const images = dataset.images.filter((image) => image.split === split);
     for (const image of images)
       if (/[\t\r\n]/.test(image.name))
@@ -249,22 +217,8 @@ async function uploadDataset(
 }
 
 /** Reads and validates a staged dataset's record. */
-export async function readDatasetRecord(store: ObjectStore, key: string): Promise<DatasetRecord> {
-  const text = Buffer.from(await store.get(key)).toString('utf8');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new SconesError(
-      `${store.uri(key)} is not valid JSON (${(error as Error).message}; truncated?): delete it and re-stage`,
-    );
-  }
-  const parsed = datasetRecordSchema.safeParse(json);
-  if (!parsed.success)
-    throw new SconesError(
-      `${store.uri(key)} is not a valid dataset record (${parsed.error.message}): delete it and re-stage`,
-    );
-  return parsed.data;
+export function readDatasetRecord(store: ObjectStore, key: string): Promise<DatasetRecord> {
+  return getJson(store, key, datasetRecordSchema, 'a valid dataset record', 'delete it and re-stage');
 }
 
 function datasetMarkdown(record: DatasetRecord, reused: boolean): string {

@@ -8,12 +8,12 @@ import {
   type TestExecutionsDocument,
   testExecutionsDocumentSchema,
 } from '../contracts/test-executions.js';
-import { SconesError, StageFailedError } from '../errors.js';
+import { StageFailedError } from '../errors.js';
 import { type DatasetRecord, stageSection } from '../manifest.js';
 import type { ExecutionResult, ObjectStore } from '../ports.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { parseLst } from '../util/lst.js';
-import { getText } from '../util/object-text.js';
+import { getJson, getText } from '../util/object-text.js';
 import { seededRandom, shuffled } from '../util/random.js';
 import { stableStringify } from '../util/stable-json.js';
 import type { StageContext, StageResult } from './context.js';
@@ -129,26 +129,14 @@ function round(value: number): number {
 }
 
 /** Reads a run's test-executions document back, checked against its contract. */
-export async function readTestExecutions(store: ObjectStore, runId: string): Promise<TestExecutionsDocument> {
-  const key = testExecutionsKey(runId);
-  const text = await getText(store, key);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new SconesError(
-      `${store.uri(key)} is not JSON (${(error as Error).message}): run test-executions again`,
-    );
-  }
-  const parsed = testExecutionsDocumentSchema.safeParse(json);
-  if (!parsed.success)
-    throw new SconesError(
-      `${store.uri(key)} is not a test-executions document (${parsed.error.issues
-        .slice(0, 3)
-        .map((issue) => `${issue.path.join('.') || 'document'}: ${issue.message}`)
-        .join('; ')}): run test-executions again`,
-    );
-  return parsed.data;
+export function readTestExecutions(store: ObjectStore, runId: string): Promise<TestExecutionsDocument> {
+  return getJson(
+    store,
+    testExecutionsKey(runId),
+    testExecutionsDocumentSchema,
+    'a test-executions document',
+    'run test-executions again',
+  );
 }
 
 async function loadCases(

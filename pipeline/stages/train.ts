@@ -4,7 +4,7 @@ import type { TrainRecord } from '../manifest.js';
 import { stageCostLine, trainingUsage } from '../util/run-cost.js';
 import { stableStringify } from '../util/stable-json.js';
 import type { StageContext, StageResult } from './context.js';
-import { requireStage } from './upstream.js';
+import { requireStage, trainingDataset } from './upstream.js';
 
 /** training id = digest(dataset digest, hyperparameters, trainer kind and version). */
 export function trainingIdFor(
@@ -58,13 +58,7 @@ export async function train(context: StageContext): Promise<StageResult<'train'>
       trainingId,
       runId: context.runId,
       hyperparameters,
-      dataset: {
-        digest: dataset.digest,
-        prefix: dataset.prefix,
-        classes: dataset.classes.map((c) => c.name),
-        imageShape: dataset.imageShape,
-        counts: dataset.totals,
-      },
+      dataset: trainingDataset(dataset),
     },
     reporter,
   );

@@ -1,7 +1,8 @@
 import type { StageName } from '../constants.js';
 import type { Deployment } from '../contracts/deployment.js';
 import { SconesError } from '../errors.js';
-import { type Manifest, type StageRecord, stageSection } from '../manifest.js';
+import { type DatasetRecord, type Manifest, type StageRecord, stageSection } from '../manifest.js';
+import type { TrainingDataset } from '../ports.js';
 
 /** An earlier stage's section of this run, or a clear error telling the user which stage to run first. */
 export function requireStage<S extends StageName>(
@@ -26,4 +27,10 @@ export function requireDeployment(manifest: Manifest, neededBy: StageName): Depl
       `${neededBy} needs a deployment, and run ${manifest.runId}'s deploy recorded none (a preview, or a record of an older version): run \`scones deploy --run-id ${manifest.runId}\``,
     );
   return deployment;
+}
+
+/** The staged dataset as the trainer and evaluator receive it. */
+export function trainingDataset(dataset: DatasetRecord): TrainingDataset {
+  const { digest, prefix, imageShape, totals } = dataset;
+  return { digest, prefix, classes: dataset.classes.map((c) => c.name), imageShape, counts: totals };
 }

@@ -1,37 +1,39 @@
+import { z } from 'zod';
 import { SconesError } from '../errors.js';
 import { type ResolveContext, resolveValue, substituteDefinition, type Template } from './template.js';
 
 /** Account id the local backend uses in ARNs. */
 export const LOCAL_ACCOUNT_ID = '000000000000';
 
-export interface LocalFunction {
-  logicalId: string;
-  functionName: string;
-  arn: string;
-  /** Code.S3Key, which names the bundle. */
-  codeKey: string;
-  environment: Record<string, string>;
-  timeoutSeconds: number;
-}
-
-export interface DataCaptureSettings {
-  destination: string;
-  samplingPercentage: number;
-  captureInput: boolean;
-  captureOutput: boolean;
-}
-
-/** Everything the local backend takes from the workflow template. */
-export interface ResolvedTemplate {
-  endpointName: string;
-  variantName: string;
-  capture: DataCaptureSettings;
-  functions: LocalFunction[];
+/** Everything the local backend takes from the workflow template (kept in its deployment record). */
+export const resolvedTemplateSchema = z.object({
+  endpointName: z.string(),
+  variantName: z.string(),
+  capture: z.object({
+    destination: z.string(),
+    samplingPercentage: z.number(),
+    captureInput: z.boolean(),
+    captureOutput: z.boolean(),
+  }),
+  functions: z.array(
+    z.object({
+      logicalId: z.string(),
+      functionName: z.string(),
+      arn: z.string(),
+      /** Code.S3Key, which names the bundle. */
+      codeKey: z.string(),
+      environment: z.record(z.string(), z.string()),
+      timeoutSeconds: z.number(),
+    }),
+  ),
   /** The state machine definition with DefinitionSubstitutions applied. */
-  definition: string;
-  stateMachineArn: string;
-  outputs: Record<string, string>;
-}
+  definition: z.string(),
+  stateMachineArn: z.string(),
+  outputs: z.record(z.string(), z.string()),
+});
+export type ResolvedTemplate = z.infer<typeof resolvedTemplateSchema>;
+export type DataCaptureSettings = ResolvedTemplate['capture'];
+type LocalFunction = ResolvedTemplate['functions'][number];
 
 const NAME_PROPERTY: Record<string, string> = {
   'AWS::Lambda::Function': 'FunctionName',

@@ -1,17 +1,18 @@
 import {
   closeSync,
   constants,
-  createWriteStream,
   fstatSync,
   openSync,
   readSync,
   renameSync,
   rmSync,
   type Stats,
-  type WriteStream,
   writeFileSync,
 } from 'node:fs';
 import { InputError, SconesError } from '../errors.js';
+
+/** One home for streaming a file: the local store's (pipeline/local-s3 may import nothing of the rest). */
+export { writeFileFrom } from '../local-s3/write.js';
 
 /**
  * What to do when a write fails because of the disk rather than the data, by Node's error code. A failed
@@ -43,29 +44,6 @@ export function writeFailure(path: string, error: unknown, relocate = 'workDir')
   return new SconesError(`could not write ${path}: ${advice(relocate)}, then run again (${code})`, {
     cause: error,
   });
-}
-
-/**
- * Creates the file at `path` and lets `write` fill it (typically `pipeline(source, ..., file)`). On failure
- * it settles only once the file is closed: `pipeline` rejects on the first error without waiting for the
- * file's open, so a source that fails at once would otherwise have the caller's cleanup run before the
- * file exists, and the file appear after it.
- */
-export async function writeFileFrom(
-  path: string,
-  write: (file: WriteStream) => Promise<void>,
-): Promise<void> {
-  const file = createWriteStream(path);
-  try {
-    await write(file);
-  } catch (error) {
-    if (!file.closed) {
-      const closed = new Promise<void>((resolve) => file.once('close', () => resolve()));
-      file.destroy();
-      await closed;
-    }
-    throw error;
-  }
 }
 
 /**

@@ -8,6 +8,7 @@ import { sdkStreamMixin } from '@smithy/util-stream';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
 import { openAwsBackend } from '../../pipeline/backends/aws/index.js';
+import { readDataset } from '../../pipeline/data/sources.js';
 import { newManifest } from '../../pipeline/manifest.js';
 import { stageData } from '../../pipeline/stages/stage-data.js';
 import { fakeBucket } from '../helpers/fake-bucket.js';
@@ -47,13 +48,16 @@ describe('aws backend: stage-data requests (aws-sdk-client-mock)', () => {
     const { config, backend: aws } = backend();
     const { reporter } = captureReporter();
     // Act
-    const result = await stageData({
-      config,
-      backend: aws,
-      reporter,
-      runId: 'r1',
-      manifest: newManifest('r1', 'aws', 'x'),
-    });
+    const result = await stageData(
+      {
+        config,
+        backend: aws,
+        reporter,
+        runId: 'r1',
+        manifest: newManifest('r1', 'aws', 'x'),
+      },
+      readDataset,
+    );
     // Assess
     const puts = s3.commandCalls(PutObjectCommand).map((call) => call.args[0].input);
     expect(puts.every((p) => p.Bucket === 'team-artifacts')).to.equal(true);
@@ -76,22 +80,28 @@ describe('aws backend: stage-data requests (aws-sdk-client-mock)', () => {
     fakeBucket(s3, { canList: true });
     const { config, backend: aws } = backend();
     const { reporter } = captureReporter();
-    const first = await stageData({
-      config,
-      backend: aws,
-      reporter,
-      runId: 'r1',
-      manifest: newManifest('r1', 'aws', 'x'),
-    });
+    const first = await stageData(
+      {
+        config,
+        backend: aws,
+        reporter,
+        runId: 'r1',
+        manifest: newManifest('r1', 'aws', 'x'),
+      },
+      readDataset,
+    );
     const putsBefore = s3.commandCalls(PutObjectCommand).length;
     // Act
-    const second = await stageData({
-      config,
-      backend: aws,
-      reporter,
-      runId: 'r2',
-      manifest: newManifest('r2', 'aws', 'x'),
-    });
+    const second = await stageData(
+      {
+        config,
+        backend: aws,
+        reporter,
+        runId: 'r2',
+        manifest: newManifest('r2', 'aws', 'x'),
+      },
+      readDataset,
+    );
     // Assess
     expect(second.reused).to.equal(true);
     expect(second.outputs.digest).to.equal(first.outputs.digest);
@@ -108,13 +118,16 @@ describe('aws backend: stage-data requests (aws-sdk-client-mock)', () => {
     });
     const { config, backend: aws } = backend();
     // Act
-    const failure = await stageData({
-      config,
-      backend: aws,
-      reporter: captureReporter().reporter,
-      runId: 'r1',
-      manifest: newManifest('r1', 'aws', 'x'),
-    }).catch((error: unknown) => error);
+    const failure = await stageData(
+      {
+        config,
+        backend: aws,
+        reporter: captureReporter().reporter,
+        runId: 'r1',
+        manifest: newManifest('r1', 'aws', 'x'),
+      },
+      readDataset,
+    ).catch((error: unknown) => error);
     // Assess
     expect((failure as Error).message).to.match(/train\.lst did not read back as written: stage again/);
     expect([...bucket.objects.keys()].some((k) => k.endsWith('dataset.json'))).to.equal(false);

@@ -127,7 +127,10 @@ describe('guarded rollout on aws: the deploy stage when an alarm rolls the endpo
         }),
       );
       const { reporter } = captureReporter();
-      const error = await deploy({ config, backend, reporter, runId: 'run-2', manifest }).then(
+      const error = await deploy(
+        { config, backend, reporter, runId: 'run-2', manifest },
+        () => undefined,
+      ).then(
         () => expect.fail('a rolled-back rollout was reported as deployed'),
         (e: Error) => e,
       );

@@ -98,6 +98,7 @@ describe('report in headless Chromium', function () {
     const summary = aggregator.summarize();
     // Two executions failed in ClassifyImage (placed on it, red) and one in a state not recorded.
     const executions = cases.map((c, i) => ({
+      index: i,
       name: `run-case-${i}`,
       s3Key: c.s3Key,
       label: c.label,

@@ -20,6 +20,7 @@ import {
 import { newManifest, type TrainRecord } from '../../pipeline/manifest.js';
 import { listModels, rollback } from '../../pipeline/model-history.js';
 import type { Backend } from '../../pipeline/ports.js';
+import { monitorReporter } from '../../pipeline/report/monitor.js';
 import { executeStage, resolveRun } from '../../pipeline/run.js';
 import { monitorReport } from '../../pipeline/stages/monitor-report.js';
 import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
@@ -350,13 +351,16 @@ export async function rollbackJobs(): Promise<{
     try {
       const monitorConfig = awsConfig(dir, { 'monitor.since': '1h' });
       const reportId = 'monitor-1';
-      const report = await monitorReport({
-        config: monitorConfig,
-        backend: cliBackend(monitorConfig, {}),
-        reporter,
-        manifest: newManifest(reportId, 'aws', ''),
-        runId: reportId,
-      });
+      const report = await monitorReport(
+        {
+          config: monitorConfig,
+          backend: cliBackend(monitorConfig, {}),
+          reporter,
+          manifest: newManifest(reportId, 'aws', ''),
+          runId: reportId,
+        },
+        monitorReporter,
+      );
       if (report.outputs.records !== 1)
         throw new Error(`the monitor read ${String(report.outputs.records)} records, not 1`);
     } finally {

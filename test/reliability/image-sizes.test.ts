@@ -7,8 +7,7 @@ import { openLocalBackend } from '../../pipeline/backends/local/backend.js';
 import { imageToInput } from '../../pipeline/backends/local/model.js';
 import { initTensorflow } from '../../pipeline/backends/local/tf.js';
 import { readSplit } from '../../pipeline/backends/local/trainer.js';
-import { datasetImagesPrefix, datasetListKey } from '../../pipeline/contracts/layout.js';
-import { STAGED_SPLITS } from '../../pipeline/data/dataset.js';
+import { DATASET_SPLITS, datasetImagesPrefix, datasetListKey } from '../../pipeline/contracts/layout.js';
 import { decodeImage, resizeBilinear } from '../../pipeline/data/image.js';
 import { datasetRecordSchema } from '../../pipeline/manifest.js';
 import { parseLst } from '../../pipeline/util/lst.js';
@@ -51,7 +50,7 @@ describe('reliability: images of other sizes train alike on both backends', func
     const backend = await openLocalBackend(config);
     try {
       const { reporter } = captureReporter();
-      for (const split of STAGED_SPLITS) {
+      for (const split of DATASET_SPLITS) {
         // The local trainer's view: its own reader.
         const local = await readSplit(backend.store, record.prefix, split, 8, reporter);
         // SageMaker's view: each image the .lst names, as stored, RGB scaled to [0, 1].

@@ -211,7 +211,7 @@ describe('contracts', () => {
         .and.include('results.0.s3Key');
 
       await store.put(testExecutionsKey('r1'), '{"runId": "r1", trunc');
-      expect((await rejection(readTestExecutions(store, 'r1'))).message).to.include('is not JSON');
+      expect((await rejection(readTestExecutions(store, 'r1'))).message).to.include('is not valid JSON');
     });
 
     it('records the state a failed or filtered execution stopped in; documents written before it still read', async () => {

@@ -254,6 +254,7 @@ describe('report statistics', () => {
         stateMachine: parseDefinition(readFileSync(STATE_MACHINE_DEFINITION, 'utf8'), 'definition'),
         executions: [
           {
+            index: 0,
             name: 'r1-case-000',
             s3Key: 'datasets/d/test/bicycle/a.png',
             label: 0,
@@ -263,6 +264,7 @@ describe('report statistics', () => {
             durationMs: 40,
           },
           {
+            index: 1,
             name: 'r1-case-001',
             s3Key: 'datasets/d/test/motorcycle/b.png',
             label: 1,

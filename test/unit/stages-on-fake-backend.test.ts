@@ -209,9 +209,10 @@ describe('the threshold chosen on the fake backend', () => {
     }
     const gated = { passed: true, forced: false, accuracy: 0.75, minAccuracy: 0.5, maxRegression: 0.01 };
     manifest = withStage(manifest, 'gate', section({ ...gated, reasons: [], trainingId: 't-1' }));
-    const error = await deploy({ config, backend, reporter, runId: 'run-1', manifest }).catch(
-      (e: Error) => e,
-    );
+    const error = await deploy(
+      { config, backend, reporter, runId: 'run-1', manifest },
+      () => undefined,
+    ).catch((e: Error) => e);
     return { request: requests[0], error: error as Error };
   };
 

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { StageName } from '../../pipeline/constants.js';
 import { type Manifest, newManifest, type StageOutputs, withStage } from '../../pipeline/manifest.js';
 import type { Backend } from '../../pipeline/ports.js';
+import type { StageContext } from '../../pipeline/stages/context.js';
 import { deploy } from '../../pipeline/stages/deploy.js';
 import { evaluate } from '../../pipeline/stages/evaluate.js';
 import { gate } from '../../pipeline/stages/gate.js';
@@ -78,7 +79,14 @@ async function runStages(
       markdown?: string;
     };
   }> = {};
-  const implementations = { train, evaluate, gate, deploy, 'test-executions': testExecutions } as const;
+  const implementations = {
+    train,
+    evaluate,
+    gate,
+    // No checkout's commit here: the model history records none.
+    deploy: (context: StageContext) => deploy(context, () => undefined),
+    'test-executions': testExecutions,
+  } as const;
   for (const stage of stages) {
     const implementation = implementations[stage as keyof typeof implementations];
     const result = await implementation({ config, backend, reporter, runId, manifest, previousRun });

@@ -6,14 +6,12 @@ import {
   DescribeModelCommand,
   DescribeTransformJobCommand,
   type DescribeTransformJobCommandOutput,
-  type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import { z } from 'zod';
-import type { Config } from '../../config.js';
 import type { Reporter } from '../../console-reporter.js';
 import { datasetImagesPrefix, datasetListKey, evaluationKeys } from '../../contracts/layout.js';
 import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
-import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
+import type { EvaluateRequest, Evaluator, ScoredImage } from '../../ports.js';
 import { mapConcurrent } from '../../util/concurrency.js';
 import { parseLst } from '../../util/lst.js';
 import { getText } from '../../util/object-text.js';
@@ -21,21 +19,14 @@ import { realSleep, type Sleep } from '../../util/time.js';
 import { withFreshCredentials } from './credentials.js';
 import { quotaFailure } from './instance-types.js';
 import { imageClassificationUri } from './regions.js';
-import { JOB_NAME_PATTERN } from './sagemaker-trainer.js';
+import { JOB_NAME_PATTERN, type SageMakerTrainerOptions } from './sagemaker-trainer.js';
 
 type EvaluatedSplit = 'test' | 'validation';
 
-export interface BatchTransformEvaluatorOptions {
-  client: SageMakerClient;
-  store: ObjectStore;
-  config: Config;
-  sleep?: Sleep;
-  /** Seconds between DescribeTransformJob calls. */
-  pollSeconds?: number;
+/** The trainer's options (pollSeconds: between DescribeTransformJob calls), and how long to wait for a job. */
+export interface BatchTransformEvaluatorOptions extends SageMakerTrainerOptions {
   /** How long to wait for a job before giving up (it keeps running); the evaluate job has 90 minutes. */
   maxWaitMinutes?: number;
-  /** Called when AWS reports expired credentials mid-wait; must make the client's next call use fresh ones. */
-  refreshCredentials?: () => Promise<void>;
 }
 
 /** Transform jobs tried per evaluation before the stage gives up (each re-run after a failure makes one). */
@@ -74,15 +65,7 @@ export class BatchTransformEvaluator implements Evaluator {
   }
 
   /** Two jobs, one per split, run side by side (docs/aws.md says why not one). */
-  async evaluate(
-    request: EvaluateRequest,
-    reporter: Reporter,
-  ): Promise<{
-    predictions: ScoredImage[];
-    validation: ScoredImage[];
-    jobName: string;
-    billableSeconds?: number;
-  }> {
+  async evaluate(request: EvaluateRequest, reporter: Reporter): ReturnType<Evaluator['evaluate']> {
     // Both jobs run to their end; the test job's failure is the one reported when both fail.
     const [testJob, validationJob] = await Promise.allSettled([
       this.runJob(request, 'test', reporter),

@@ -1,5 +1,6 @@
 import type { Reporter } from '../../console-reporter.js';
 import { captureTimeSchema } from '../../contracts/capture.js';
+import { captureHourOverlaps } from '../../contracts/layout.js';
 import { StageFailedError } from '../../errors.js';
 import type { CaptureRequest, ObjectStore } from '../../ports.js';
 import { getText } from '../../util/object-text.js';
@@ -10,16 +11,9 @@ import { realSleep, type Sleep } from '../../util/time.js';
  * hour of capture in UTC ("Capture data from real-time endpoint", SageMaker Developer Guide), and delivers
  * them to S3 some minutes after the invocations.
  */
-const HOUR_PATH = /\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/[^/]+\.jsonl$/;
-const HOUR_MS = 3_600_000;
-
-/** Whether the file's hour folder overlaps the window: files of other hours hold no record of this run. */
+/** Whether the capture file's hour folder overlaps the window: files of other hours hold no record of this run. */
 export function inCaptureWindow(key: string, window: { from: number; to: number }): boolean {
-  const match = HOUR_PATH.exec(key);
-  if (match === null) return false;
-  const [, y, m, d, h] = match.map(Number) as [number, number, number, number, number];
-  const hourStart = Date.UTC(y, m - 1, d, h);
-  return hourStart + HOUR_MS > window.from && hourStart <= window.to;
+  return key.endsWith('.jsonl') && captureHourOverlaps(key, window) === true;
 }
 
 /** Records of a capture file whose inferenceTime falls in the window. */

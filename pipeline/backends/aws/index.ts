@@ -91,24 +91,20 @@ export function openAwsBackend(
   const store = new S3ObjectStore(clients.s3, config.bucket, callerOf(config));
   const sleep = clock.sleep === undefined ? {} : { sleep: clock.sleep };
   const now = clock.now;
+  const { refreshCredentials } = clients;
+  const jobs = {
+    client: clients.sagemaker,
+    store,
+    config,
+    ...sleep,
+    ...(refreshCredentials === undefined ? {} : { refreshCredentials }),
+  };
   return {
     name: 'aws',
     store,
     manifests: new ObjectStoreManifestStore(store),
-    trainer: new SageMakerTrainer({
-      client: clients.sagemaker,
-      store,
-      config,
-      ...sleep,
-      ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
-    }),
-    evaluator: new BatchTransformEvaluator({
-      client: clients.sagemaker,
-      store,
-      config,
-      ...sleep,
-      ...(clients.refreshCredentials === undefined ? {} : { refreshCredentials: clients.refreshCredentials }),
-    }),
+    trainer: new SageMakerTrainer(jobs),
+    evaluator: new BatchTransformEvaluator(jobs),
     deployer: new CloudFormationDeployer({
       client: clients.cloudformation,
       sagemaker: clients.sagemaker,

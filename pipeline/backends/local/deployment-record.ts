@@ -2,16 +2,9 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { type Deployment, deploymentFromStack } from '../../contracts/deployment.js';
 import { SconesError } from '../../errors.js';
+import { resolvedTemplateSchema } from '../../templates/resolved-template.js';
 import { FILE_LIMITS, fixedLimit, readCheckedFile } from '../../util/files.js';
-
-const localFunction = z.object({
-  logicalId: z.string(),
-  functionName: z.string(),
-  arn: z.string(),
-  codeKey: z.string(),
-  environment: z.record(z.string(), z.string()),
-  timeoutSeconds: z.number(),
-});
+import { parseJson } from '../../util/json.js';
 
 /**
  * The local deployment as recorded: the stack's parameters and the template resolved with them, as
@@ -24,20 +17,7 @@ export const localDeploymentSchema = z.object({
   deployedAt: z.string(),
   runId: z.string(),
   parameters: z.record(z.string(), z.string()),
-  stack: z.object({
-    endpointName: z.string(),
-    variantName: z.string(),
-    capture: z.object({
-      destination: z.string(),
-      samplingPercentage: z.number(),
-      captureInput: z.boolean(),
-      captureOutput: z.boolean(),
-    }),
-    functions: z.array(localFunction),
-    definition: z.string(),
-    stateMachineArn: z.string(),
-    outputs: z.record(z.string(), z.string()),
-  }),
+  stack: resolvedTemplateSchema,
   /** The bundled handlers the local runner loads, by function name. */
   handlers: z.record(z.string(), z.string()),
 });
@@ -53,24 +33,12 @@ export function localDeploymentOf(record: LocalDeployment, stackName: string): D
 
 export function readLocalDeployment(path: string): LocalDeployment | undefined {
   if (!existsSync(path)) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(
-      readCheckedFile(path, `deployment record ${path}`, {
-        maxBytes: FILE_LIMITS.record,
-        overLimit: fixedLimit('deployment records', 'run scones teardown to remove it'),
-        expected: 'a deployment record: remove it, then run scones deploy again',
-        error: (message) => new SconesError(message),
-      }).toString('utf8'),
-    );
-  } catch (error) {
-    if (error instanceof SconesError) throw error;
-    throw new SconesError(
-      `${path} is not valid JSON (${(error as Error).message}; truncated?): run scones deploy again, or scones teardown to remove it`,
-    );
-  }
-  const parsed = localDeploymentSchema.safeParse(json);
-  if (!parsed.success)
-    throw new SconesError(`${path} is not a valid deployment record: run scones deploy again`);
-  return parsed.data;
+  const text = readCheckedFile(path, `deployment record ${path}`, {
+    maxBytes: FILE_LIMITS.record,
+    overLimit: fixedLimit('deployment records', 'run scones teardown to remove it'),
+    expected: 'a deployment record: remove it, then run scones deploy again',
+    error: (message) => new SconesError(message),
+  }).toString('utf8');
+  const fix = 'run scones deploy again, or scones teardown to remove it';
+  return parseJson(text, localDeploymentSchema, path, 'a valid deployment record', fix);
 }

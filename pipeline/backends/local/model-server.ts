@@ -7,6 +7,7 @@ import { captureHourPrefix } from '../../contracts/layout.js';
 import { ENDPOINT_PAYLOAD_LIMIT } from '../../contracts/limits.js';
 import { decodeImage, endpointPixelLimit, shrinkByBlocks } from '../../data/image.js';
 import { SconesError } from '../../errors.js';
+import { header } from '../../local-s3/http-common.js';
 import {
   type LocalCredentials,
   SignatureError,
@@ -322,11 +323,6 @@ async function authorized(
     sendError(response, status, code, error.message);
     return false;
   }
-}
-
-function header(request: IncomingMessage, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** The body, or undefined as soon as it passes `limit` bytes (the rest is not read). */

@@ -3,12 +3,16 @@ import { PNG } from 'pngjs';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Reporter } from '../../console-reporter.js';
-import { datasetImagesPrefix, datasetListKey, modelPrefix } from '../../contracts/layout.js';
+import {
+  type DatasetSplit,
+  datasetImagesPrefix,
+  datasetListKey,
+  modelPrefix,
+} from '../../contracts/layout.js';
 import {
   type ValidationPredictions,
   validationPredictionsSchema,
 } from '../../contracts/validation-predictions.js';
-import type { StagedSplit } from '../../data/dataset.js';
 import { SconesError } from '../../errors.js';
 import {
   type DatasetRecord,
@@ -293,7 +297,7 @@ type Split = Awaited<ReturnType<typeof readSplit>>;
 export async function readSplit(
   store: ObjectStore,
   prefix: string,
-  split: StagedSplit,
+  split: DatasetSplit,
   side: number,
   reporter: Reporter,
 ): Promise<{ inputs: Float32Array[]; labels: number[]; paths: string[] }> {
