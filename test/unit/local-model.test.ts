@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import {
   buildModel,
   deserializeModel,
+  fillBatch,
   MODEL_FILES,
   predictProbabilities,
 } from '../../pipeline/backends/local/model.js';
@@ -172,5 +173,35 @@ describe('local trainer: weight averaging (train.averageLastEpochs)', function (
 
     const alone = await train(0);
     expectClose(alone.weights, alone.epochs[(alone.record.bestEpoch as number) - 1] as number[][]);
+  });
+});
+
+describe('colour augmentation (train hyperparameter colorJitter)', () => {
+  const image = Float32Array.from({ length: SIDE * SIDE * 3 }, (_, i) => ((i * 37) % 101) / 100);
+  const batch = (colorJitter: number | undefined) => {
+    const random = seededRandom(3);
+    const draws: number[] = [];
+    const counted = () => {
+      const v = random();
+      draws.push(v);
+      return v;
+    };
+    const out = new Float32Array(SIDE * SIDE * 3);
+    fillBatch(out, [image], [0], SIDE, {
+      random: counted,
+      ...(colorJitter === undefined ? {} : { colorJitter }),
+    });
+    return { out, draws: draws.length };
+  };
+
+  it('off, draws and fills exactly as without it; on, changes the pixels within [0, 1]', () => {
+    const without = batch(undefined);
+    const off = batch(0);
+    expect(off.draws).to.equal(without.draws);
+    expect(Array.from(off.out)).to.deep.equal(Array.from(without.out));
+    const on = batch(0.3);
+    expect(on.draws).to.equal(without.draws + 2);
+    expect(Array.from(on.out)).to.not.deep.equal(Array.from(without.out));
+    for (const v of on.out) expect(v).to.be.within(0, 1);
   });
 });
