@@ -18,7 +18,7 @@
  * bench/results/kfold-predictions.json after every training, so an interrupted run keeps what it
  * finished and a later run of other variants adds to it.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -56,7 +56,10 @@ const TRAINED: Record<string, { labelSmoothing?: number; colorJitter?: number }>
   'color-jitter-0.2': { colorJitter: 0.2 },
   'label-smoothing-0.1+color-jitter-0.2': { labelSmoothing: 0.1, colorJitter: 0.2 },
 };
-const requested = ARGS.length > 0 ? ARGS : Object.keys(TRAINED).slice(0, 3);
+// --report: no training, only the summary rewritten from the raw files.
+const REPORT = ARGS.includes('--report');
+const named = ARGS.filter((a) => a !== '--report');
+const requested = REPORT ? [] : named.length > 0 ? named : Object.keys(TRAINED).slice(0, 3);
 for (const name of requested)
   if (TRAINED[name] === undefined) {
     process.stderr.write(`kfold: unknown variant ${name}: one of ${Object.keys(TRAINED).join(', ')}\n`);
@@ -99,8 +102,13 @@ for (const label of labels) {
 }
 
 const config = configSchema.parse({});
-const rawFile = join(ROOT, 'bench', 'results', 'kfold-predictions.json');
-const raw: Raw = !SMOKE && existsSync(rawFile) ? (JSON.parse(readFileSync(rawFile, 'utf8')) as Raw) : {};
+const RESULTS = join(ROOT, 'bench', 'results');
+// KFOLD_RAW names another raw file, so two runs of different variants can share the machine's cores
+// without overwriting each other's folds; the summary reads every kfold-predictions*.json.
+const rawFile = join(RESULTS, process.env.KFOLD_RAW ?? 'kfold-predictions.json');
+const readRaw = (file: string): Raw =>
+  !SMOKE && existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Raw) : {};
+const raw: Raw = readRaw(rawFile);
 const reporter = createReporter({ env: { CI: 'true' }, stream: process.stderr, plainIntervalSeconds: 60 });
 const folds = SMOKE ? [0] : Array.from({ length: K }, (_, i) => i);
 
@@ -115,6 +123,7 @@ for (const variant of requested) {
     recordSummary();
   }
 }
+if (REPORT) recordSummary();
 
 /** Stages one fold in memory as stage-data would, trains on it, and scores the held-out part. */
 async function trainFold(
@@ -289,7 +298,11 @@ async function trainFold(
 }
 
 function recordSummary(): void {
-  const variants = Object.entries(raw).map(([name, byFold]) => {
+  const all: Raw = {};
+  const files = SMOKE ? [] : readdirSync(RESULTS).filter((f) => /^kfold-predictions.*\.json$/.test(f));
+  for (const source of [...files.map((f) => readRaw(join(RESULTS, f))), raw])
+    for (const [name, byFold] of Object.entries(source)) all[name] = { ...all[name], ...byFold };
+  const variants = Object.entries(all).map(([name, byFold]) => {
     const done = Object.entries(byFold).sort(([a], [b]) => a.localeCompare(b));
     const predictions = (rows: Row[]): LabelledPrediction[] =>
       rows.map(([label, ...probabilities]) => ({ label, probabilities }));
@@ -332,7 +345,10 @@ function recordSummary(): void {
     };
   });
   record('kfold', {
-    command: `nice -n 10 node --import tsx bench/kfold.ts ${requested.join(' ')}`,
+    command:
+      'nice -n 10 node --import tsx bench/kfold.ts baseline label-smoothing-0.1, beside it ' +
+      'KFOLD_RAW=kfold-predictions-color.json nice -n 10 node --import tsx bench/kfold.ts color-jitter-0.2, ' +
+      'then node --import tsx bench/kfold.ts --report',
     protocol:
       `${K} stratified folds of the ${pool.length} training images (seed ${FOLD_SEED}); per fold the validation ` +
       `split carved from the training part by carveValidation (fraction ${config.data.validationFraction}), ` +
