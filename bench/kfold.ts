@@ -328,9 +328,28 @@ function recordSummary(): void {
     });
     const pooled = done.flatMap(([, r]) => predictions(r.heldOut));
     const kept = perFold.reduce((a, f) => a + f.kept, 0);
+    // Every variant scores the same held-out images in the same order: the images it gets right that
+    // the baseline gets wrong, and the reverse, say whether a difference in accuracy is more than chance.
+    const paired = { better: 0, worse: 0 };
+    for (const [fold, r] of done) {
+      const base = all.baseline?.[fold]?.heldOut ?? [];
+      r.heldOut.forEach((row, i) => {
+        const [label, ...probabilities] = row;
+        const baseRow = base[i];
+        if (baseRow === undefined || name === 'baseline') return;
+        const [, ...baseProbabilities] = baseRow;
+        const right = argmax(probabilities) === label;
+        const baseRight = argmax(baseProbabilities) === label;
+        if (right && !baseRight) paired.better++;
+        if (!right && baseRight) paired.worse++;
+      });
+    }
     return {
       variant: name,
       folds: perFold.length,
+      ...(name === 'baseline'
+        ? {}
+        : { versusBaseline: { ...paired, signTestP: round(signTestP(paired.better, paired.worse)) } }),
       meanAccuracy: round(avg(perFold.map((f) => f.accuracy))),
       perFoldAccuracy: perFold.map((f) => f.accuracy),
       automationAtValidationThreshold: {
@@ -381,6 +400,23 @@ function bestAutomation(predictions: LabelledPrediction[], target: number) {
       };
   });
   return best;
+}
+
+/** Two-sided sign test (exact binomial, p = 1/2) of `a` against `b` discordant pairs. */
+function signTestP(a: number, b: number): number {
+  const n = a + b;
+  if (n === 0) return 1;
+  let tail = 0;
+  let term = 0.5 ** n; // C(n, 0) / 2^n
+  for (let k = 0; k <= Math.min(a, b); k++) {
+    tail += term;
+    term = (term * (n - k)) / (k + 1);
+  }
+  return Math.min(1, 2 * tail);
+}
+
+function argmax(values: readonly number[]): number {
+  return values.indexOf(Math.max(...values));
 }
 
 function accuracy(predictions: LabelledPrediction[]): number {
