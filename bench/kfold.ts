@@ -202,9 +202,6 @@ async function trainFold(
   const trainer = new LocalTrainer(store, Date.now, observe);
   const hyperparameters = {
     ...localHyperparametersFor(config, dataset),
-    // The variants start from cnn-v4 as it was (the best epoch's weights alone); the weight average is
-    // scored from the snapshots, so a changed default does not change what "baseline" means here.
-    averageLastEpochs: 0,
     ...(SMOKE ? { epochs: 1 } : {}),
     ...extra,
   };

@@ -103,11 +103,6 @@ export const configSchema = z.strictObject({
       patience: count(1000).default(6),
       seed: seed.default(7),
       augment: z.boolean().default(true),
-      /**
-       * Local trainer: the saved model averages the best epoch's weights with the last this many epochs'
-       * (0: the best epoch's alone). 2 raised mean 4-fold accuracy (bench/kfold.ts, docs/development.md).
-       */
-      averageLastEpochs: z.number().int().min(0).max(100).default(2),
       /** Skip training and reuse the newest completed model for this dataset. */
       reuseLastModel: z.boolean().default(false),
       sagemaker: z

@@ -1,20 +1,8 @@
 import { expect } from 'chai';
-import {
-  buildModel,
-  deserializeModel,
-  fillBatch,
-  MODEL_FILES,
-  predictProbabilities,
-} from '../../pipeline/backends/local/model.js';
+import { buildModel, fillBatch, predictProbabilities } from '../../pipeline/backends/local/model.js';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
-import { cosineLearningRate, earlyStopEpoch, LocalTrainer } from '../../pipeline/backends/local/trainer.js';
-import { datasetImagesPrefix, datasetListKey } from '../../pipeline/contracts/layout.js';
-import type { DatasetRecord } from '../../pipeline/manifest.js';
-import { formatLst } from '../../pipeline/util/lst.js';
+import { cosineLearningRate, earlyStopEpoch } from '../../pipeline/backends/local/trainer.js';
 import { seededRandom } from '../../pipeline/util/random.js';
-import { fakeDataset, MemoryObjectStore } from '../helpers/fake-backend.js';
-import { pngBytes } from '../helpers/fixtures.js';
-import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 const SIDE = 8;
 
@@ -79,100 +67,6 @@ describe('early stopping', () => {
     expect(earlyStopEpoch(20, 30, 6)).to.equal(26);
     // Odd schedules round the midpoint up.
     expect(earlyStopEpoch(1, 5, 1)).to.equal(4);
-  });
-});
-
-describe('local trainer: weight averaging (train.averageLastEpochs)', function () {
-  this.timeout(60_000);
-  before(() => initTensorflow('wasm'));
-
-  /** Two classes of 8x8 images staged in memory as stage-data lays them out: 8 train, 2 validation each. */
-  async function stagedStore(): Promise<{ store: MemoryObjectStore; dataset: DatasetRecord }> {
-    const store = new MemoryObjectStore();
-    const prefix = 'datasets/avg/';
-    for (const [split, perClass] of [
-      ['train', 8],
-      ['validation', 2],
-      ['test', 1],
-    ] as const) {
-      const entries = Array.from({ length: perClass * 2 }, (_, index) => ({
-        index,
-        label: index % 2,
-        path: `${split}-${index}.png`,
-      }));
-      await store.put(datasetListKey(prefix, split), formatLst(entries));
-      for (const e of entries)
-        await store.put(
-          `${datasetImagesPrefix(prefix, split)}${e.path}`,
-          pngBytes(SIDE, SIDE, e.index * 7 + e.label),
-        );
-    }
-    const dataset: DatasetRecord = {
-      ...fakeDataset,
-      prefix,
-      totals: { train: 16, validation: 4, test: 2 },
-      imageShape: [3, SIDE, SIDE],
-    };
-    return { store, dataset };
-  }
-
-  async function train(averageLastEpochs: number) {
-    const { store, dataset } = await stagedStore();
-    const epochs: number[][][] = [];
-    const trainer = new LocalTrainer(store, Date.now, (_epoch, model) => {
-      epochs.push(model.getWeights().map((w) => Array.from(w.dataSync())));
-    });
-    const config = testConfig({
-      'train.epochs': 4,
-      'train.batchSize': 8,
-      'train.averageLastEpochs': averageLastEpochs,
-    });
-    const record = await trainer.train(
-      {
-        trainingId: `avg-${averageLastEpochs}`,
-        runId: 'r',
-        dataset: {
-          digest: dataset.digest,
-          prefix: dataset.prefix,
-          classes: ['bicycle', 'motorcycle'],
-          imageShape: dataset.imageShape,
-          counts: dataset.totals,
-        },
-        hyperparameters: trainer.hyperparameters(config, dataset),
-      },
-      captureReporter().reporter,
-    );
-    const prefix = `models/avg-${averageLastEpochs}/`;
-    const saved = await deserializeModel({
-      modelJson: Buffer.from(await store.get(`${prefix}${MODEL_FILES.modelJson}`)).toString('utf8'),
-      weights: await store.get(`${prefix}${MODEL_FILES.weights}`),
-    });
-    const weights = saved.getWeights().map((w) => Array.from(w.dataSync()));
-    saved.dispose();
-    return { record, epochs, weights };
-  }
-
-  const expectClose = (actual: number[][], expected: number[][]) => {
-    expect(actual.length).to.equal(expected.length);
-    actual.forEach((tensor, i) => {
-      tensor.forEach((v, k) => {
-        expect(v).to.be.closeTo(expected[i]?.[k] as number, 1e-5);
-      });
-    });
-  };
-
-  it('saves the mean of the best epoch and the last epochs; with 0, the best epoch alone', async () => {
-    const averaged = await train(2);
-    const best = averaged.record.bestEpoch as number;
-    const members = [...new Set([best, 3, 4])].map((e) => averaged.epochs[e - 1] as number[][]);
-    const mean = members[0]!.map((tensor, i) =>
-      tensor.map((_, k) => members.reduce((sum, m) => sum + (m[i]?.[k] as number), 0) / members.length),
-    );
-    expectClose(averaged.weights, mean);
-    expect(averaged.record.hyperparameters).to.include({ averageLastEpochs: 2 });
-
-    const alone = await train(0);
-    expectClose(alone.weights, alone.epochs[(alone.record.bestEpoch as number) - 1] as number[][]);
   });
 });
 

@@ -50,8 +50,6 @@ const localHyperparameters = z.object({
   labelSmoothing: z.number().min(0).max(0.5).default(0),
   /** Colour augmentation's strength (model.ts fillBatch); 0 is off. */
   colorJitter: z.number().min(0).max(0.5).default(0),
-  /** The saved model averages the best epoch's weights with the last this many epochs' (0: the best epoch's alone). */
-  averageLastEpochs: z.number().int().min(0).default(0),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
 
@@ -63,7 +61,7 @@ export function localHyperparametersFor(
   config: Config,
   dataset: DatasetRecord,
 ): Omit<LocalHyperparameters, 'labelSmoothing' | 'colorJitter'> {
-  const { epochs, batchSize, learningRate, patience, seed, augment, averageLastEpochs } = config.train;
+  const { epochs, batchSize, learningRate, patience, seed, augment } = config.train;
   return {
     epochs,
     batchSize,
@@ -71,7 +69,6 @@ export function localHyperparametersFor(
     patience,
     seed,
     augment,
-    averageLastEpochs,
     side: dataset.imageShape[1],
     shares: SHARES_PER_BATCH,
   };
@@ -165,7 +162,6 @@ export class LocalTrainer implements Trainer {
     const random = seededRandom(hp.seed);
     const epochs: EpochMetrics[] = [];
     let best: { accuracy: number; loss: number; epoch: number; weights: tf.Tensor[] } | undefined;
-    const recent = new RecentWeights(hp.averageLastEpochs);
     const progress = reporter.progress('train', hp.epochs, 'epochs');
 
     for (let epoch = 1; epoch <= hp.epochs; epoch++) {
@@ -189,7 +185,6 @@ export class LocalTrainer implements Trainer {
       };
       epochs.push(metrics);
       this.onEpoch?.(epoch, model);
-      recent.keep(epoch, model);
       // 100 validation images give accuracy steps of 0.01, so ties are common: the lower loss breaks them.
       if (
         best === undefined ||
@@ -221,27 +216,15 @@ export class LocalTrainer implements Trainer {
       }
     }
     if (best === undefined) throw new SconesError('training ran no epoch: train.epochs must be at least 1');
-    const averaged = recent.averageWith(best.epoch, best.weights);
-    model.setWeights(averaged.weights);
-    tf.dispose([...best.weights, ...averaged.weights]);
-    recent.dispose();
-    const validationProbabilities = predictProbabilities(model, validationSplit.inputs, hp.side);
-    const validationAccuracy =
-      averaged.epochs.length > 1
-        ? round(evaluate(validationProbabilities, validationSplit.labels).accuracy)
-        : best.accuracy;
-    progress.done(
-      `best validation accuracy ${best.accuracy.toFixed(4)} at epoch ${best.epoch}` +
-        (averaged.epochs.length > 1
-          ? `; weights averaged over epochs ${averaged.epochs.join(', ')}: validation accuracy ${validationAccuracy.toFixed(4)}`
-          : ''),
-    );
+    model.setWeights(best.weights);
+    tf.dispose(best.weights);
+    progress.done(`best validation accuracy ${best.accuracy.toFixed(4)} at epoch ${best.epoch}`);
 
     const record: TrainRecord = {
       trainingId: request.trainingId,
       trainer: `${this.kind}/${this.version}`,
       modelUri: this.store.uri(this.prefix(request.trainingId)),
-      validationAccuracy,
+      validationAccuracy: best.accuracy,
       bestEpoch: best.epoch,
       epochs,
       durationSeconds: round((this.now() - started) / 1000, 1),
@@ -251,7 +234,9 @@ export class LocalTrainer implements Trainer {
     await this.save(record, model, {
       classes: request.dataset.classes,
       labels: validationSplit.labels,
-      probabilities: validationProbabilities.map((p) => p.map((v) => round(v, 6))),
+      probabilities: predictProbabilities(model, validationSplit.inputs, hp.side).map((p) =>
+        p.map((v) => round(v, 6)),
+      ),
     });
     return record;
   }
@@ -267,43 +252,6 @@ export class LocalTrainer implements Trainer {
     });
     await this.store.put(`${prefix}${MODEL_FILES.validationPredictions}`, JSON.stringify(predictions), json);
     await this.store.put(`${prefix}${MODEL_FILES.metrics}`, `${JSON.stringify(record, null, 2)}\n`, json);
-  }
-}
-
-/**
- * The weights of the last `count` epochs, to average with the best epoch's at the end: with the cosine
- * schedule's small late steps these lie close together, and their mean generalises better than any
- * one of them (stochastic weight averaging; bench/kfold.ts measures it). Batch normalisation's moving
- * statistics are averaged with the rest, which holds while the snapshots stay that close.
- */
-export class RecentWeights {
-  private readonly kept: { epoch: number; weights: tf.Tensor[] }[] = [];
-
-  constructor(private readonly count: number) {}
-
-  keep(epoch: number, model: LayersModel): void {
-    if (this.count === 0) return;
-    this.kept.push({ epoch, weights: model.getWeights().map((w) => w.clone()) });
-    if (this.kept.length > this.count) tf.dispose(this.kept.shift()?.weights ?? []);
-  }
-
-  /** The mean of `best` and the kept epochs' weights (each epoch once), and which epochs went in. */
-  averageWith(bestEpoch: number, best: tf.Tensor[]): { weights: tf.Tensor[]; epochs: number[] } {
-    const others = this.kept.filter((k) => k.epoch !== bestEpoch);
-    const epochs = [bestEpoch, ...others.map((k) => k.epoch)].sort((a, b) => a - b);
-    const weights = best.map((w, i) =>
-      tf.tidy(() =>
-        tf.div(
-          others.reduce((sum, k) => tf.add(sum, k.weights[i] as tf.Tensor), w),
-          epochs.length,
-        ),
-      ),
-    );
-    return { weights, epochs };
-  }
-
-  dispose(): void {
-    for (const k of this.kept.splice(0)) tf.dispose(k.weights);
   }
 }
 
