@@ -9,7 +9,7 @@
  * held-out predictions reach 97% (pooled over folds; an upper bound, since it is read on held-out
  * predictions), and the training's wall and CPU seconds.
  *
- * Trained variants (one training per fold): the arguments, default all of TRAINED in order. Each
+ * Trained variants (one training per fold): the arguments, default the first three of TRAINED. Each
  * trained model also yields, with no further training, the variants scored from its epochs' snapshots:
  * without flip averaging, a snapshot ensemble, and a weight average.
  *
