@@ -26,7 +26,8 @@ for (const name of reportOnly ? [] : only.length > 0 ? only : BENCHMARKS) {
     env: { ...process.env, CI: 'true' },
   });
 }
-const sections = [...BENCHMARKS, 'reliability']
+// kfold (about 12 trainings: bench/kfold.ts) runs on its own; its last result is reported with the rest.
+const sections = [...BENCHMARKS, 'kfold', 'reliability']
   .filter((name) => existsSync(join(ROOT, 'bench', 'results', `${name}.json`)))
   .map((name) => {
     const result = JSON.parse(readFileSync(join(ROOT, 'bench', 'results', `${name}.json`), 'utf8')) as Record<

@@ -25,7 +25,16 @@ function smoke(name: string): { status: number | null; stdout: string; stderr: s
 describe('benchmarks, smoke runs (bench/*.ts --smoke)', function () {
   this.timeout(300_000);
 
-  for (const name of ['monitor-report', 'stage-data', 'train', 'endpoint', 'e2e', 'cli-start', 'rollback']) {
+  for (const name of [
+    'monitor-report',
+    'stage-data',
+    'train',
+    'endpoint',
+    'e2e',
+    'cli-start',
+    'rollback',
+    'kfold',
+  ]) {
     it(`bench/${name}.ts runs to its record`, () => {
       const run = smoke(name);
       expect(run.status, run.stderr).to.equal(0);

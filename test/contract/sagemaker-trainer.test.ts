@@ -150,6 +150,10 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
         early_stopping: 'True',
         early_stopping_patience: '6',
         early_stopping_min_epochs: '10',
+        // augmentation_type `crop` is the algorithm's random crop and horizontal flip, as the local
+        // trainer augments; use_pretrained_model 0 (its documented default) trains from scratch.
+        augmentation_type: 'crop',
+        use_pretrained_model: '0',
       },
       InputDataConfig: [
         channel('train', 'train/'),
@@ -167,14 +171,27 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
     });
   });
 
+  it('sends use_pretrained_model 1 with train.sagemaker.usePretrainedModel, and no augmentation_type without train.augment', async () => {
+    const { trainer, request } = setup({
+      'train.sagemaker.usePretrainedModel': true,
+      'train.augment': false,
+    });
+    sagemaker.on(DescribeTrainingJobCommand).rejectsOnce(notFound()).resolves(completed('job'));
+    sagemaker.on(CreateTrainingJobCommand).resolves({ TrainingJobArn: 'arn:x' });
+    await trainer.train(request, captureReporter().reporter);
+    const sent = sagemaker.commandCalls(CreateTrainingJobCommand)[0]!.args[0].input;
+    expect(sent.HyperParameters?.use_pretrained_model).to.equal('1');
+    expect(sent.HyperParameters).to.not.have.property('augmentation_type');
+  });
+
   it('adds managed spot training, max wait and a checkpoint URI when spot is on, and passes extra hyperparameters', () => {
     const { trainer, request } = setup({
       'train.sagemaker.spot': true,
-      'train.sagemaker.hyperparameters': { use_pretrained_model: 1 },
+      'train.sagemaker.hyperparameters': { num_layers: 18 },
     });
     const withExtra = {
       ...request,
-      hyperparameters: { ...request.hyperparameters, use_pretrained_model: '1' },
+      hyperparameters: { ...request.hyperparameters, num_layers: '18' },
     };
     const sent = trainer.createRequest('job', withExtra);
     expect(sent.EnableManagedSpotTraining).to.equal(true);
@@ -182,7 +199,7 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
     expect(sent.CheckpointConfig).to.deep.equal({
       S3Uri: 's3://team-artifacts/checkpoints/t-0123456789abcdef0123/',
     });
-    expect(sent.HyperParameters?.use_pretrained_model).to.equal('1');
+    expect(sent.HyperParameters?.num_layers).to.equal('18');
   });
 
   it('refuses a region without the algorithm and a missing role, by name', () => {

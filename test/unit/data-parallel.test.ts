@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { DataParallel, Replica } from '../../pipeline/backends/local/data-parallel.js';
-import { initTensorflow } from '../../pipeline/backends/local/tf.js';
+import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
 import { seededRandom } from '../../pipeline/util/random.js';
 
 const SIDE = 8;
@@ -108,5 +108,45 @@ describe('data-parallel training (a replica in a worker thread)', function () {
       const difference = Math.max(...values.map((value, k) => Math.abs(value - (expected[k] as number))));
       expect(difference, `variable ${v}`).to.be.below(1e-6);
     });
+  });
+});
+
+describe('label smoothing (train hyperparameter labelSmoothing)', () => {
+  before(() => initTensorflow('wasm'));
+
+  it('takes the loss against targets with the smoothing spread over the classes', () => {
+    const random = seededRandom(9);
+    const inputs = Float32Array.from({ length: 3 * SIDE * SIDE * 3 }, () => random());
+    const labels = [0, 1, 1];
+    const loss = (labelSmoothing: number) => {
+      const replica = Replica.create({ ...OPTIONS, labelSmoothing }, 0.01);
+      try {
+        // In training mode, as the step computes it (batch statistics; seeded dropout draws one mask).
+        const probabilities = replica.model.apply(tf.tensor4d(inputs, [3, SIDE, SIDE, 3]), {
+          training: true,
+        }) as tf.Tensor;
+        const p = probabilities.arraySync() as number[][];
+        probabilities.dispose();
+        // Cross-entropy against (1 - e) one-hot + e / classes, by hand.
+        const expected =
+          labels.reduce(
+            (sum, label, i) =>
+              sum -
+              (p[i] as number[]).reduce(
+                (s, q, c) => s + ((c === label ? 1 - labelSmoothing : 0) + labelSmoothing / 2) * Math.log(q),
+                0,
+              ),
+            0,
+          ) / labels.length;
+        return { measured: replica.share(inputs, labels).loss, expected };
+      } finally {
+        replica.dispose();
+      }
+    };
+    const smoothed = loss(0.2);
+    expect(smoothed.measured).to.be.closeTo(smoothed.expected, 1e-4);
+    const plain = loss(0);
+    expect(plain.measured).to.be.closeTo(plain.expected, 1e-4);
+    expect(Math.abs(smoothed.measured - plain.measured)).to.be.greaterThan(1e-3);
   });
 });

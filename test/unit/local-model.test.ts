@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { buildModel, predictProbabilities } from '../../pipeline/backends/local/model.js';
+import { buildModel, fillBatch, predictProbabilities } from '../../pipeline/backends/local/model.js';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
 import { cosineLearningRate, earlyStopEpoch } from '../../pipeline/backends/local/trainer.js';
 import { seededRandom } from '../../pipeline/util/random.js';
@@ -67,5 +67,35 @@ describe('early stopping', () => {
     expect(earlyStopEpoch(20, 30, 6)).to.equal(26);
     // Odd schedules round the midpoint up.
     expect(earlyStopEpoch(1, 5, 1)).to.equal(4);
+  });
+});
+
+describe('colour augmentation (train hyperparameter colorJitter)', () => {
+  const image = Float32Array.from({ length: SIDE * SIDE * 3 }, (_, i) => ((i * 37) % 101) / 100);
+  const batch = (colorJitter: number | undefined) => {
+    const random = seededRandom(3);
+    const draws: number[] = [];
+    const counted = () => {
+      const v = random();
+      draws.push(v);
+      return v;
+    };
+    const out = new Float32Array(SIDE * SIDE * 3);
+    fillBatch(out, [image], [0], SIDE, {
+      random: counted,
+      ...(colorJitter === undefined ? {} : { colorJitter }),
+    });
+    return { out, draws: draws.length };
+  };
+
+  it('off, draws and fills exactly as without it; on, changes the pixels within [0, 1]', () => {
+    const without = batch(undefined);
+    const off = batch(0);
+    expect(off.draws).to.equal(without.draws);
+    expect(Array.from(off.out)).to.deep.equal(Array.from(without.out));
+    const on = batch(0.3);
+    expect(on.draws).to.equal(without.draws + 2);
+    expect(Array.from(on.out)).to.not.deep.equal(Array.from(without.out));
+    for (const v of on.out) expect(v).to.be.within(0, 1);
   });
 });

@@ -31,7 +31,7 @@ export const SAGEMAKER_OPTIMIZER = { optimizer: 'sgd', learning_rate: '0.1', mom
 
 /** The algorithm's hyperparameters: the reference workflow's, computed from the dataset and configuration. */
 export function sagemakerHyperparametersFor(config: Config, dataset: DatasetRecord): Record<string, string> {
-  const { epochs, batchSize, patience, sagemaker } = config.train;
+  const { epochs, batchSize, patience, augment, sagemaker } = config.train;
   const passthrough = Object.fromEntries(
     Object.entries(sagemaker.hyperparameters).map(([k, v]) => [k, String(v)]),
   );
@@ -46,6 +46,12 @@ export function sagemakerHyperparametersFor(config: Config, dataset: DatasetReco
     early_stopping_patience: String(patience),
     // The documented default (10) would outlast a short run's epochs and so never stop it early.
     early_stopping_min_epochs: String(Math.min(10, Math.max(1, epochs - 1))),
+    // The local trainer's augmentation (random shifts and horizontal flips) is the algorithm's `crop`,
+    // "randomly crop the image and flip the image horizontally" (IC-Hyperparameter); without
+    // augmentation_type the algorithm does not augment.
+    ...(augment ? { augmentation_type: 'crop' } : {}),
+    // Documented values 0 (train from scratch, the default) and 1.
+    use_pretrained_model: sagemaker.usePretrainedModel ? '1' : '0',
     ...passthrough,
   };
 }

@@ -27,6 +27,8 @@ export interface ReplicaModelOptions {
   side: number;
   classes: number;
   seed: number;
+  /** Share of the target spread evenly over the classes (label smoothing); 0 trains on one-hot targets. */
+  labelSmoothing?: number;
 }
 
 /** What a replica computed on its share of a batch. */
@@ -75,7 +77,9 @@ export class Replica {
     let correct = 0;
     const { value, grads } = this.optimizer.computeGradients(() => {
       const xs = tf.tensor4d(inputs, [count, side, side, 3]);
-      const ys = tf.oneHot(tf.tensor1d([...labels], 'int32'), classes);
+      const oneHot = tf.oneHot(tf.tensor1d([...labels], 'int32'), classes);
+      const smoothing = this.options.labelSmoothing ?? 0;
+      const ys = smoothing === 0 ? oneHot : tf.add(tf.mul(oneHot, 1 - smoothing), smoothing / classes);
       const probabilities = this.model.apply(xs, { training: true }) as tf.Tensor;
       correct = tf.tidy(
         () =>

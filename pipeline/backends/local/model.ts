@@ -79,14 +79,15 @@ export function imageToInput(image: RgbaImage, side: number): Float32Array {
 
 /**
  * Fills `out` with a batch of inputs, each randomly flipped and shifted (crop of a 4-pixel zero pad)
- * when `augment` is on. Done in JS on the raw arrays: cheaper than tensor ops for 32x32 images.
+ * when `augment` is on, and with `colorJitter` > 0 its brightness and saturation scaled by random
+ * factors in [1 - colorJitter, 1 + colorJitter]. Done in JS on the raw arrays: cheaper than tensor ops for 32x32 images.
  */
 export function fillBatch(
   out: Float32Array,
   inputs: readonly Float32Array[],
   indices: readonly number[],
   side: number,
-  augment: { random: () => number } | undefined,
+  augment: { random: () => number; colorJitter?: number } | undefined,
 ): void {
   const size = side * side * 3;
   out.fill(0);
@@ -100,6 +101,10 @@ export function fillBatch(
     const flip = augment.random() < 0.5;
     const dx = Math.floor(augment.random() * 9) - 4;
     const dy = Math.floor(augment.random() * 9) - 4;
+    // Drawn only when on, so a model trained without colour draws the same shifts as before it existed.
+    const jitter = augment.colorJitter ?? 0;
+    const brightness = jitter > 0 ? 1 + (augment.random() * 2 - 1) * jitter : 1;
+    const saturation = jitter > 0 ? 1 + (augment.random() * 2 - 1) * jitter : 1;
     for (let y = 0; y < side; y++) {
       const sy = y + dy;
       if (sy < 0 || sy >= side) continue;
@@ -109,9 +114,20 @@ export function fillBatch(
         const sx = flip ? side - 1 - sxShifted : sxShifted;
         const o = base + (y * side + x) * 3;
         const s = (sy * side + sx) * 3;
-        out[o] = src[s] as number;
-        out[o + 1] = src[s + 1] as number;
-        out[o + 2] = src[s + 2] as number;
+        const r = src[s] as number;
+        const g = src[s + 1] as number;
+        const b = src[s + 2] as number;
+        if (jitter === 0) {
+          out[o] = r;
+          out[o + 1] = g;
+          out[o + 2] = b;
+          continue;
+        }
+        // Saturation scales each channel's distance from the pixel's grey, brightness the result.
+        const grey = 0.299 * r + 0.587 * g + 0.114 * b;
+        out[o] = clamp01((grey + (r - grey) * saturation) * brightness);
+        out[o + 1] = clamp01((grey + (g - grey) * saturation) * brightness);
+        out[o + 2] = clamp01((grey + (b - grey) * saturation) * brightness);
       }
     }
   });
@@ -148,6 +164,10 @@ export function predictProbabilities(
     out.push(...probabilities);
   }
   return out;
+}
+
+function clamp01(value: number): number {
+  return Math.min(1, Math.max(0, value));
 }
 
 /** The saved form of a model: topology and weight specs (model.json) plus one weights file. */

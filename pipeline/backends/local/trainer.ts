@@ -50,11 +50,21 @@ const localHyperparameters = z.object({
    * share as its batch, so this is part of the model, not of the machine: the threads are.
    */
   shares: z.number().int().positive(),
+  /** Label smoothing (data-parallel.ts); absent in records of models trained before it existed. */
+  labelSmoothing: z.number().min(0).max(0.5).default(0),
+  /** Colour augmentation's strength (model.ts fillBatch); 0 is off. */
+  colorJitter: z.number().min(0).max(0.5).default(0),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
 
+/** Sees the model after each epoch's validation: what a benchmark needs to score snapshots (bench/kfold.ts). */
+export type EpochObserver = (epoch: number, model: LayersModel) => void;
+
 /** The hyperparameters the local trainer uses, from configuration and the dataset. */
-export function localHyperparametersFor(config: Config, dataset: DatasetRecord): LocalHyperparameters {
+export function localHyperparametersFor(
+  config: Config,
+  dataset: DatasetRecord,
+): Omit<LocalHyperparameters, 'labelSmoothing' | 'colorJitter'> {
   const { epochs, batchSize, learningRate, patience, seed, augment } = config.train;
   return {
     epochs,
@@ -80,13 +90,17 @@ export class LocalTrainer implements Trainer {
   constructor(
     private readonly store: ObjectStore,
     private readonly now: () => number = Date.now,
+    private readonly onEpoch?: EpochObserver,
   ) {}
 
   private prefix(trainingId: string): string {
     return modelPrefix(trainingId);
   }
 
-  hyperparameters(config: Config, dataset: DatasetRecord): LocalHyperparameters {
+  hyperparameters(
+    config: Config,
+    dataset: DatasetRecord,
+  ): Omit<LocalHyperparameters, 'labelSmoothing' | 'colorJitter'> {
     return localHyperparametersFor(config, dataset);
   }
 
@@ -129,6 +143,7 @@ export class LocalTrainer implements Trainer {
       seed: hp.seed,
       learningRate: hp.learningRate,
       shares: hp.shares,
+      labelSmoothing: hp.labelSmoothing,
     });
     try {
       return await this.fit(request, hp, parallel, { train, validation: validationSplit }, started, reporter);
@@ -173,6 +188,7 @@ export class LocalTrainer implements Trainer {
         seconds: round(seconds, 2),
       };
       epochs.push(metrics);
+      this.onEpoch?.(epoch, model);
       // 100 validation images give accuracy steps of 0.01, so ties are common: the lower loss breaks them.
       if (
         best === undefined ||
@@ -258,7 +274,13 @@ async function trainEpoch(
   let correct = 0;
   for (let start = 0; start < order.length; start += hp.batchSize) {
     const indices = order.slice(start, start + hp.batchSize);
-    fillBatch(batch, train.inputs, indices, hp.side, hp.augment ? { random } : undefined);
+    fillBatch(
+      batch,
+      train.inputs,
+      indices,
+      hp.side,
+      hp.augment ? { random, colorJitter: hp.colorJitter } : undefined,
+    );
     const step = await parallel.step(
       batch.subarray(0, indices.length * imageSize),
       indices.map((i) => train.labels[i] as number),

@@ -1,0 +1,443 @@
+/**
+ * Model variants judged by k-fold cross-validation on the 1000 training images only (the 200 test images
+ * are never read): 4 stratified folds; for each fold, the other three folds are the training part, from
+ * which the validation split is carved exactly as stage-data carves it (carveValidation, 10%), the local
+ * trainer trains on the rest with selection on that validation split, and the fold's 250 held-out
+ * images are scored once per variant. Each variant's figures: mean and per-fold held-out accuracy, the
+ * automation rate at the threshold chosen on the fold's validation predictions (deploy.targetAccuracy
+ * 0.97, chooseThreshold as in evaluate) and its kept accuracy, the largest automation rate whose kept
+ * held-out predictions reach 97% (pooled over folds; an upper bound, since it is read on held-out
+ * predictions), and the training's wall and CPU seconds.
+ *
+ * Trained variants (one training per fold): the arguments, default the first three of TRAINED. Each
+ * trained model also yields, with no further training, the variants scored from its epochs' snapshots:
+ * without flip averaging, a snapshot ensemble, and a weight average.
+ *
+ * `nice -n 10 node --import tsx bench/kfold.ts [variant...] [--smoke]` (--smoke: 32 synthetic
+ * training images, one epoch, one fold, nothing recorded). Raw per-fold predictions go to
+ * bench/results/kfold-predictions.json after every training, so an interrupted run keeps what it
+ * finished and a later run of other variants adds to it.
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { PNG } from 'pngjs';
+import { LocalEvaluator } from '../pipeline/backends/local/evaluator.js';
+import { buildModel, imageToInput, predictProbabilities } from '../pipeline/backends/local/model.js';
+import { tf } from '../pipeline/backends/local/tf.js';
+import { LocalTrainer, localHyperparametersFor } from '../pipeline/backends/local/trainer.js';
+import { configSchema } from '../pipeline/config.js';
+import { createReporter } from '../pipeline/console-reporter.js';
+import { datasetImagesPrefix, datasetListKey, datasetPrefix } from '../pipeline/contracts/layout.js';
+import { carveValidation, datasetDigest, type SourceDataset } from '../pipeline/data/dataset.js';
+import type { DatasetRecord } from '../pipeline/manifest.js';
+import { automationAt, chooseThreshold } from '../pipeline/util/automation.js';
+import type { LabelledPrediction } from '../pipeline/util/classification-metrics.js';
+import { formatLst, parseLst } from '../pipeline/util/lst.js';
+import { seededRandom, shuffled } from '../pipeline/util/random.js';
+import { MemoryObjectStore } from '../test/helpers/fake-backend.js';
+import { ARGS, ROOT, record, requireSharedImages, SMOKE } from './common.js';
+
+/**
+ * 4 folds: 250 held-out images per fold, a training part of 750 (675 trained on, 75 validation after
+ * the carve: three quarters of a real run's 900/100). 5 folds would train on 720 but cost a fifth more
+ * trainings per variant, and the budget (two shared cores, 12-16 trainings) then covers one variant fewer.
+ */
+const K = 4;
+const FOLD_SEED = 20261203;
+const TARGET_ACCURACY = 0.97;
+/** Snapshot variants: the selected (best) epoch and the last two epochs run, distinct. */
+const LAST_SNAPSHOTS = 2;
+
+const TRAINED: Record<string, { labelSmoothing?: number; colorJitter?: number }> = {
+  baseline: {},
+  'label-smoothing-0.1': { labelSmoothing: 0.1 },
+  'color-jitter-0.2': { colorJitter: 0.2 },
+  'label-smoothing-0.1+color-jitter-0.2': { labelSmoothing: 0.1, colorJitter: 0.2 },
+};
+// --report: no training, only the summary rewritten from the raw files.
+const REPORT = ARGS.includes('--report');
+const named = ARGS.filter((a) => a !== '--report');
+const requested = REPORT ? [] : named.length > 0 ? named : Object.keys(TRAINED).slice(0, 3);
+for (const name of requested)
+  if (TRAINED[name] === undefined) {
+    process.stderr.write(`kfold: unknown variant ${name}: one of ${Object.keys(TRAINED).join(', ')}\n`);
+    process.exit(2);
+  }
+
+type Row = [label: number, ...probabilities: number[]];
+interface FoldResult {
+  validation: Row[];
+  heldOut: Row[];
+  bestEpoch: number;
+  epochsRun: number;
+  trainSeconds: number;
+  trainCpuSeconds: number;
+  loadAverage1m: number;
+}
+type Raw = Record<string, Record<string, FoldResult>>;
+
+const images = requireSharedImages('kfold');
+// The training list only: test.lst and test/ are never opened.
+const entries = parseLst(readFileSync(join(images, 'train.lst'), 'utf8'), 'train.lst');
+const pool = entries.map((entry) => {
+  const png = readFileSync(join(images, 'train', entry.path));
+  const { width, height } = PNG.sync.read(png);
+  return { name: entry.path, label: entry.label, png, width, height };
+});
+const labels = [...new Set(pool.map((i) => i.label))].sort((a, b) => a - b);
+const classes = labels.map((label) => ({ label, name: `class-${label}` }));
+
+/** Stratified folds: each class's names in a seeded order, dealt round-robin. */
+const foldOf = new Map<string, number>();
+for (const label of labels) {
+  const names = pool
+    .filter((i) => i.label === label)
+    .map((i) => i.name)
+    .sort();
+  shuffled(names, seededRandom(FOLD_SEED + label)).forEach((name, i) => {
+    foldOf.set(name, i % K);
+  });
+}
+
+const config = configSchema.parse({});
+const RESULTS = join(ROOT, 'bench', 'results');
+// KFOLD_RAW names another raw file, so two runs of different variants can share the machine's cores
+// without overwriting each other's folds; the summary reads every kfold-predictions*.json.
+const rawFile = join(RESULTS, process.env.KFOLD_RAW ?? 'kfold-predictions.json');
+const readRaw = (file: string): Raw =>
+  !SMOKE && existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Raw) : {};
+const raw: Raw = readRaw(rawFile);
+const reporter = createReporter({ env: { CI: 'true' }, stream: process.stderr, plainIntervalSeconds: 60 });
+const folds = SMOKE ? [0] : Array.from({ length: K }, (_, i) => i);
+
+for (const variant of requested) {
+  for (const fold of folds) {
+    const results = await trainFold(fold, TRAINED[variant] ?? {});
+    for (const [suffix, result] of Object.entries(results)) {
+      const name = suffix === '' ? variant : `${variant}, ${suffix}`;
+      raw[name] = { ...raw[name], [`fold-${fold + 1}`]: result };
+    }
+    if (!SMOKE) writeFileSync(rawFile, `${JSON.stringify(raw)}\n`);
+    recordSummary();
+  }
+}
+if (REPORT) recordSummary();
+
+/** Stages one fold in memory as stage-data would, trains on it, and scores the held-out part. */
+async function trainFold(
+  fold: number,
+  extra: { labelSmoothing?: number; colorJitter?: number },
+): Promise<Record<string, FoldResult>> {
+  const source: SourceDataset = {
+    source: `kfold:${fold + 1}/${K}`,
+    classes,
+    images: pool.map((image) => ({ ...image, split: foldOf.get(image.name) === fold ? 'test' : 'train' })),
+  };
+  const staged = carveValidation(source, config.data.validationFraction);
+  const digest = datasetDigest(staged);
+  const prefix = datasetPrefix(digest);
+  const store = new MemoryObjectStore();
+  for (const split of ['train', 'validation', 'test'] as const) {
+    const inSplit = staged.images.filter((image) => image.split === split);
+    await store.put(
+      datasetListKey(prefix, split),
+      formatLst(inSplit.map((image, index) => ({ index, label: image.label, path: image.name }))),
+    );
+    for (const image of inSplit)
+      await store.put(`${datasetImagesPrefix(prefix, split)}${image.name}`, image.png);
+  }
+  const count = (split: string) => staged.images.filter((i) => i.split === split).length;
+  const side = pool[0]?.height ?? 32;
+  const dataset: DatasetRecord = {
+    digest,
+    source: source.source,
+    uri: store.uri(prefix),
+    prefix,
+    classes,
+    counts: { train: {}, validation: {}, test: {} },
+    totals: { train: count('train'), validation: count('validation'), test: count('test') },
+    validationFraction: config.data.validationFraction,
+    testSplitDigest: digest,
+    imageShape: [3, side, side],
+  };
+  const trainingDataset = {
+    digest,
+    prefix,
+    classes: classes.map((c) => c.name),
+    imageShape: dataset.imageShape,
+    counts: dataset.totals,
+  };
+  const inputsOf = (split: 'validation' | 'test') =>
+    staged.images
+      .filter((i) => i.split === split)
+      .map((i) => {
+        const png = PNG.sync.read(i.png);
+        return {
+          label: i.label,
+          input: imageToInput({ width: png.width, height: png.height, data: png.data }, side),
+        };
+      });
+  const validation = inputsOf('validation');
+  const heldOut = inputsOf('test');
+
+  // Every epoch's weights and predictions, for the variants scored from snapshots.
+  const snapshots: { weights: Float32Array[]; validation: number[][]; heldOut: number[][] }[] = [];
+  const observe = (_epoch: number, model: LayersModel) => {
+    snapshots.push({
+      weights: model.getWeights().map((w) => (w.dataSync() as Float32Array).slice()),
+      validation: predictProbabilities(
+        model,
+        validation.map((v) => v.input),
+        side,
+      ),
+      heldOut: predictProbabilities(
+        model,
+        heldOut.map((v) => v.input),
+        side,
+      ),
+    });
+  };
+  const trainer = new LocalTrainer(store, Date.now, observe);
+  const hyperparameters = {
+    ...localHyperparametersFor(config, dataset),
+    ...(SMOKE ? { epochs: 1 } : {}),
+    ...extra,
+  };
+  const started = performance.now();
+  const cpuBefore = process.cpuUsage();
+  const model = await trainer.train(
+    { trainingId: `kfold-${fold + 1}`, dataset: trainingDataset, hyperparameters, runId: 'kfold' },
+    reporter,
+  );
+  const cpu = process.cpuUsage(cpuBefore);
+  if (model.bestEpoch === undefined) throw new Error('the trainer recorded no best epoch');
+  const bestEpoch = model.bestEpoch;
+  const timing = {
+    bestEpoch,
+    epochsRun: model.epochs.length,
+    trainSeconds: round((performance.now() - started) / 1000, 1),
+    trainCpuSeconds: round((cpu.user + cpu.system) / 1e6, 1),
+    loadAverage1m: round(loadavg()[0] ?? 0, 2),
+  };
+  // The production path: the evaluator scores the saved model (flip averaging included) on validation
+  // and on the fold's held-out part, staged as the test split.
+  const evaluated = await new LocalEvaluator(store).evaluate(
+    { runId: 'kfold', evaluationId: `kfold-${fold + 1}`, model, dataset: trainingDataset },
+    reporter,
+  );
+  const rows = (scored: { label: number; probabilities: readonly number[] }[]): Row[] =>
+    scored.map((s) => [s.label, ...s.probabilities.map((p) => round(p, 5))]);
+  const labelled = (split: typeof validation, probabilities: number[][]): Row[] =>
+    split.map((v, i) => [v.label, ...(probabilities[i] ?? []).map((p) => round(p, 5))]);
+
+  const best = snapshots[bestEpoch - 1];
+  if (best === undefined) throw new Error('no snapshot of the best epoch');
+  const chosen = [...new Set([bestEpoch - 1, ...snapshots.map((_, i) => i).slice(-LAST_SNAPSHOTS)])];
+  const mean = (tables: number[][][]) =>
+    (tables[0] ?? []).map((row, i) => row.map((_, c) => avg(tables.map((t) => t[i]?.[c] ?? 0))));
+  const averaged = buildModel({ side, classes: classes.length, seed: 0 });
+  averaged.setWeights(
+    best.weights.map((w, v) => {
+      const sum = new Float32Array(w.length);
+      for (const e of chosen) {
+        const weights = snapshots[e]?.weights[v] as Float32Array;
+        for (let k = 0; k < sum.length; k++)
+          sum[k] = (sum[k] as number) + (weights[k] as number) / chosen.length;
+      }
+      return tf.tensor(sum, averaged.getWeights()[v]?.shape);
+    }),
+  );
+  const weightAverage = {
+    validation: predictProbabilities(
+      averaged,
+      validation.map((v) => v.input),
+      side,
+    ),
+    heldOut: predictProbabilities(
+      averaged,
+      heldOut.map((v) => v.input),
+      side,
+    ),
+  };
+  averaged.dispose();
+  const plain = (inputs: Float32Array[]) => {
+    const net = buildModel({ side, classes: classes.length, seed: 0 });
+    net.setWeights(best.weights.map((w, v) => tf.tensor(w, net.getWeights()[v]?.shape)));
+    const out = tf.tidy(
+      () =>
+        (
+          net.predict(tf.tensor4d(concat(inputs), [inputs.length, side, side, 3])) as tf.Tensor
+        ).arraySync() as number[][],
+    );
+    net.dispose();
+    return out;
+  };
+  return {
+    '': { validation: rows(evaluated.validation), heldOut: rows(evaluated.predictions), ...timing },
+    'no flip averaging': {
+      validation: labelled(validation, plain(validation.map((v) => v.input))),
+      heldOut: labelled(heldOut, plain(heldOut.map((v) => v.input))),
+      ...timing,
+    },
+    'snapshot ensemble (best + last 2 epochs)': {
+      validation: labelled(validation, mean(chosen.map((e) => snapshots[e]?.validation ?? []))),
+      heldOut: labelled(heldOut, mean(chosen.map((e) => snapshots[e]?.heldOut ?? []))),
+      ...timing,
+    },
+    'weight average (best + last 2 epochs)': {
+      validation: labelled(validation, weightAverage.validation),
+      heldOut: labelled(heldOut, weightAverage.heldOut),
+      ...timing,
+    },
+  };
+}
+
+function recordSummary(): void {
+  const all: Raw = {};
+  const files = SMOKE ? [] : readdirSync(RESULTS).filter((f) => /^kfold-predictions.*\.json$/.test(f));
+  for (const source of [...files.map((f) => readRaw(join(RESULTS, f))), raw])
+    for (const [name, byFold] of Object.entries(source)) all[name] = { ...all[name], ...byFold };
+  const variants = Object.entries(all).map(([name, byFold]) => {
+    const done = Object.entries(byFold).sort(([a], [b]) => a.localeCompare(b));
+    const predictions = (rows: Row[]): LabelledPrediction[] =>
+      rows.map(([label, ...probabilities]) => ({ label, probabilities }));
+    const perFold = done.map(([fold, r]) => {
+      const heldOut = predictions(r.heldOut);
+      const { chosenThreshold } = chooseThreshold(predictions(r.validation), TARGET_ACCURACY);
+      const at = automationAt(heldOut, chosenThreshold, 'test');
+      return {
+        fold,
+        accuracy: round(accuracy(heldOut)),
+        count: heldOut.length,
+        chosenThreshold: round(chosenThreshold),
+        automationRate: round(at.automationRate),
+        keptAccuracy: round(at.keptAccuracy),
+        kept: at.kept,
+        keptCorrect: Math.round(at.keptAccuracy * at.kept),
+        bestEpoch: r.bestEpoch,
+        epochsRun: r.epochsRun,
+        trainSeconds: r.trainSeconds,
+        trainCpuSeconds: r.trainCpuSeconds,
+        loadAverage1m: r.loadAverage1m,
+      };
+    });
+    const pooled = done.flatMap(([, r]) => predictions(r.heldOut));
+    const kept = perFold.reduce((a, f) => a + f.kept, 0);
+    // Every variant scores the same held-out images in the same order: the images it gets right that
+    // the baseline gets wrong, and the reverse, say whether a difference in accuracy is more than chance.
+    const paired = { better: 0, worse: 0 };
+    for (const [fold, r] of done) {
+      const base = all.baseline?.[fold]?.heldOut ?? [];
+      r.heldOut.forEach((row, i) => {
+        const [label, ...probabilities] = row;
+        const baseRow = base[i];
+        if (baseRow === undefined || name === 'baseline') return;
+        const [, ...baseProbabilities] = baseRow;
+        const right = argmax(probabilities) === label;
+        const baseRight = argmax(baseProbabilities) === label;
+        if (right && !baseRight) paired.better++;
+        if (!right && baseRight) paired.worse++;
+      });
+    }
+    return {
+      variant: name,
+      folds: perFold.length,
+      ...(name === 'baseline'
+        ? {}
+        : { versusBaseline: { ...paired, signTestP: round(signTestP(paired.better, paired.worse)) } }),
+      meanAccuracy: round(avg(perFold.map((f) => f.accuracy))),
+      perFoldAccuracy: perFold.map((f) => f.accuracy),
+      automationAtValidationThreshold: {
+        rate: round(kept / Math.max(1, pooled.length)),
+        keptAccuracy: round(perFold.reduce((a, f) => a + f.keptCorrect, 0) / Math.max(1, kept)),
+        perFold: perFold.map((f) => [f.chosenThreshold, f.automationRate, f.keptAccuracy]),
+      },
+      bestAutomationAtTarget: bestAutomation(pooled, TARGET_ACCURACY),
+      meanTrainSeconds: round(avg(perFold.map((f) => f.trainSeconds)), 1),
+      meanTrainCpuSeconds: round(avg(perFold.map((f) => f.trainCpuSeconds)), 1),
+      perFold,
+    };
+  });
+  record('kfold', {
+    command:
+      'nice -n 10 node --import tsx bench/kfold.ts baseline label-smoothing-0.1, beside it ' +
+      'KFOLD_RAW=kfold-predictions-color.json nice -n 10 node --import tsx bench/kfold.ts color-jitter-0.2, ' +
+      'then node --import tsx bench/kfold.ts --report',
+    protocol:
+      `${K} stratified folds of the ${pool.length} training images (seed ${FOLD_SEED}); per fold the validation ` +
+      `split carved from the training part by carveValidation (fraction ${config.data.validationFraction}), ` +
+      `train.seed ${config.train.seed}, defaults otherwise; the held-out fold scored once per variant. ` +
+      `automationAtValidationThreshold: threshold chosen on the fold's validation predictions for target ${TARGET_ACCURACY} ` +
+      '(as evaluate does), pooled over folds; bestAutomationAtTarget: the largest share of the pooled held-out ' +
+      `predictions whose kept accuracy reaches ${TARGET_ACCURACY} (read on held-out predictions: an upper bound)`,
+    variants,
+  });
+}
+
+/** The largest share kept (top confidence >= a threshold) whose kept predictions are at least `target` accurate. */
+function bestAutomation(predictions: LabelledPrediction[], target: number) {
+  const rows = predictions
+    .map((p) => {
+      const top = p.probabilities.indexOf(Math.max(...p.probabilities));
+      return { confidence: p.probabilities[top] ?? 0, correct: top === p.label };
+    })
+    .sort((a, b) => b.confidence - a.confidence);
+  let correct = 0;
+  let best = { rate: 0, keptAccuracy: 0, threshold: 1 };
+  rows.forEach((row, i) => {
+    if (row.correct) correct++;
+    if (rows[i + 1]?.confidence === row.confidence) return;
+    if (correct / (i + 1) >= target)
+      best = {
+        rate: round((i + 1) / rows.length),
+        keptAccuracy: round(correct / (i + 1)),
+        threshold: round(row.confidence),
+      };
+  });
+  return best;
+}
+
+/** Two-sided sign test (exact binomial, p = 1/2) of `a` against `b` discordant pairs. */
+function signTestP(a: number, b: number): number {
+  const n = a + b;
+  if (n === 0) return 1;
+  let tail = 0;
+  let term = 0.5 ** n; // C(n, 0) / 2^n
+  for (let k = 0; k <= Math.min(a, b); k++) {
+    tail += term;
+    term = (term * (n - k)) / (k + 1);
+  }
+  return Math.min(1, 2 * tail);
+}
+
+function argmax(values: readonly number[]): number {
+  return values.indexOf(Math.max(...values));
+}
+
+function accuracy(predictions: LabelledPrediction[]): number {
+  const correct = predictions.filter(
+    (p) => p.probabilities.indexOf(Math.max(...p.probabilities)) === p.label,
+  ).length;
+  return correct / Math.max(1, predictions.length);
+}
+
+function concat(inputs: Float32Array[]): Float32Array {
+  const out = new Float32Array(inputs.reduce((a, i) => a + i.length, 0));
+  let offset = 0;
+  for (const input of inputs) {
+    out.set(input, offset);
+    offset += input.length;
+  }
+  return out;
+}
+
+function avg(values: number[]): number {
+  return values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+function round(value: number, digits = 4): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
