@@ -57,16 +57,7 @@ export interface CostItem {
   text: string;
 }
 
-export interface RunCost {
-  items: CostItem[];
-  /** Training and evaluation in this run, when every one that ran has a price. */
-  runUsd?: number;
-  endpointUsdPerDay?: number;
-  /** One sentence: what the run cost (aws) or would cost on AWS (local), and the endpoint per day. */
-  headline: string;
-  /** Where the prices come from. */
-  prices: string;
-}
+export type RunCost = ReturnType<typeof runCost>;
 
 /**
  * One stage's cost sentence for its job summary: what `what` cost on AWS, or locally what it would cost
@@ -90,7 +81,7 @@ export function formatUsd(usd: number): string {
  * Batch Transform bills TransformStartTime to TransformEndTime (DescribeTransformJob); an endpoint bills its
  * instances every hour it exists. A type without a price is named, never guessed.
  */
-export function runCost(usage: RunUsage, prices: PriceSnapshot = priceSnapshot()): RunCost {
+export function runCost(usage: RunUsage, prices: PriceSnapshot = priceSnapshot()) {
   const price = (use: InstanceUse, type: string) => prices.prices[usage.region]?.[use]?.[type];
   const missing = (type: string) =>
     `no price for ${type} in ${usage.region} in the snapshot (retrieved ${prices.retrieved}); run scripts/refresh-prices.ts`;
@@ -170,8 +161,10 @@ export function runCost(usage: RunUsage, prices: PriceSnapshot = priceSnapshot()
     : `This run cost ${priced ? '' : 'at least '}${amount} on AWS (training and evaluation, on-demand${incomplete})${day}`;
   return {
     items,
+    // Training and evaluation in this run, when every one that ran has a price.
     ...(runUsd === undefined ? {} : { runUsd }),
     ...(endpointUsdPerDay === undefined ? {} : { endpointUsdPerDay }),
+    /** One sentence: what the run cost (aws) or would cost on AWS (local), and the endpoint per day. */
     headline,
     prices: `on-demand ${prices.currency} prices per region and instance type from ${SNAPSHOT_FILE} (retrieved ${prices.retrieved})`,
   };
