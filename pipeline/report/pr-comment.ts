@@ -146,20 +146,15 @@ export function prCommentBody(inputs: PrCommentInputs): string {
       `> main's model was evaluated on a different test split (${main.testSplitDigest.slice(0, 12)} vs ${pr.testSplitDigest.slice(0, 12)}): the deltas compare different images.`,
       '',
     );
-  lines.push('| | this pull request | main | delta |', '| --- | --- | --- | --- |');
-  lines.push(`| model | \`${pr.trainingId}\` | ${main === undefined ? 'n/a' : `\`${main.trainingId}\``} | |`);
   lines.push(
+    '| | this pull request | main | delta |',
+    '| --- | --- | --- | --- |',
+    `| model | \`${pr.trainingId}\` | ${main === undefined ? 'n/a' : `\`${main.trainingId}\``} | |`,
     `| accuracy (held-out ${pr.quality.split}) | ${interval(pr.quality)} | ${main === undefined ? 'n/a' : interval(main.quality)} | ${main === undefined ? '' : points(pr.quality.accuracy - main.quality.accuracy)} |`,
-  );
-  lines.push(
     `| log loss | ${pr.quality.logLoss.toFixed(4)} | ${main?.quality.logLoss.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : (pr.quality.logLoss - main.quality.logLoss).toFixed(4)} |`,
-  );
-  lines.push(
     `| calibration error (ECE) | ${pr.quality.expectedCalibrationError.toFixed(4)} | ${main?.quality.expectedCalibrationError.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : (pr.quality.expectedCalibrationError - main.quality.expectedCalibrationError).toFixed(4)} |`,
-  );
-  lines.push(...automationRows(pr, main));
-  lines.push(...curveTable(pr, main));
-  lines.push(
+    ...automationRows(pr, main),
+    ...curveTable(pr, main),
     '',
     '| class | F1 (PR) | F1 (main) | F1 delta | recall (PR) | recall (main) | support |',
     '| --- | --- | --- | --- | --- | --- | --- |',
@@ -173,8 +168,6 @@ export function prCommentBody(inputs: PrCommentInputs): string {
   lines.push(
     '',
     '<table><tr><th>confusion matrix: this pull request</th><th>confusion matrix: main</th></tr>',
-  );
-  lines.push(
     `<tr><td>\n\n${confusionTable(pr.quality)}\n\n</td><td>\n\n${main === undefined ? 'n/a' : confusionTable(main.quality)}\n\n</td></tr></table>`,
     '',
   );
