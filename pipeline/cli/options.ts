@@ -147,13 +147,9 @@ export function withCommonOptions(command: Command): Command {
     .option(
       '--set <key=value>',
       'set any configuration key, e.g. --set train.batchSize=64 (repeatable)',
-      collect,
+      (value: string, previous: string[]) => [...previous, value],
       [],
     );
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 /** Configuration overrides from flags: --set pairs first, then the named stage flags. */
