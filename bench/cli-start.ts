@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { getPriority, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { ARGS, ROOT, record, requireSharedImages, runArgs, SMOKE, scratchDir } from './common.js';
+import { ARGS, ROOT, record, requireSharedImages, round, runArgs, SMOKE, scratchDir } from './common.js';
 
 const images = requireSharedImages('cli-start');
 const dir = ARGS[0] ?? scratchDir('cli-start');
@@ -45,7 +45,6 @@ function scones(args: string[]): { seconds: number; cpuSeconds: number; stdout: 
 }
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-const round = (seconds: number) => Math.round(seconds * 100) / 100;
 /** Median and maximum wall seconds, and the median CPU seconds, over the runs of one command. */
 const figures = (runs: { seconds: number; cpuSeconds: number }[]) => ({
   median: round(median(runs.map((r) => r.seconds))),

@@ -65,3 +65,5 @@ export function runArgs(images: string, epochs?: number): string[] {
     epochs === undefined ? [] : ['--epochs', String(epochs), '--min-accuracy', '0', '--count', '2'];
   return ['run', '--source', `images:${images}`, ...short];
 }
+
+export const round = (n: number) => Math.round(n * 100) / 100;
