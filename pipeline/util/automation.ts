@@ -1,6 +1,5 @@
 import type { Automation, AutomationFigures } from '../contracts/evaluation.js';
-import type { LabelledPrediction } from './classification-metrics.js';
-import { wilsonInterval } from './classification-metrics.js';
+import { type LabelledPrediction, wilsonInterval } from './classification-metrics.js';
 import { argmax } from './statistics.js';
 
 /** Top confidence and whether the top class is the true one, per prediction. */
