@@ -31,8 +31,27 @@ export async function stageData(
   const prefix = datasetPrefix(digest);
   const keys = datasetKeys(prefix);
   const store = backend.store;
-  const record = {
-    ...describe(dataset, digest, counts, prefix, store, config.data.validationFraction),
+  // The reader stages every image at one size: the first one's is the dataset's.
+  const { height, width } = dataset.images[0] ?? { height: 32, width: 32 };
+  const record: DatasetRecord = {
+    digest,
+    source: dataset.source,
+    uri: store.uri(prefix),
+    prefix,
+    classes: dataset.classes.map((c) => ({
+      label: c.label,
+      name: c.name,
+      ...(c.cifarId === undefined ? {} : { cifarId: c.cifarId }),
+    })),
+    counts,
+    totals: {
+      train: dataset.images.filter((i) => i.split === 'train').length,
+      validation: dataset.images.filter((i) => i.split === 'validation').length,
+      test: dataset.images.filter((i) => i.split === 'test').length,
+    },
+    validationFraction: config.data.validationFraction,
+    testSplitDigest: testSplitDigest(dataset),
+    imageShape: [3, height, width],
     duplicates,
   };
 
@@ -82,38 +101,6 @@ function result(record: DatasetRecord, reused: boolean): StageResult<'stage-data
     } at ${record.uri}`,
     markdown: datasetMarkdown(record, reused),
     stepOutputs: { 'dataset-digest': record.digest, 'dataset-uri': record.uri },
-  };
-}
-
-function describe(
-  dataset: StagedDataset,
-  digest: string,
-  counts: DatasetRecord['counts'],
-  prefix: string,
-  store: ObjectStore,
-  validationFraction: number,
-): DatasetRecord {
-  // The reader stages every image at one size: the first one's is the dataset's.
-  const { height, width } = dataset.images[0] ?? { height: 32, width: 32 };
-  return {
-    digest,
-    source: dataset.source,
-    uri: store.uri(prefix),
-    prefix,
-    classes: dataset.classes.map((c) => ({
-      label: c.label,
-      name: c.name,
-      ...(c.cifarId === undefined ? {} : { cifarId: c.cifarId }),
-    })),
-    counts,
-    totals: {
-      train: dataset.images.filter((i) => i.split === 'train').length,
-      validation: dataset.images.filter((i) => i.split === 'validation').length,
-      test: dataset.images.filter((i) => i.split === 'test').length,
-    },
-    validationFraction,
-    testSplitDigest: testSplitDigest(dataset),
-    imageShape: [3, height, width],
   };
 }
 
