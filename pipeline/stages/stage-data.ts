@@ -130,18 +130,8 @@ function splitLists(dataset: StagedDataset): Map<DatasetSplit, string> {
     const entries = images.map((image, index) => ({ index, label: image.label, path: image.name }));
     const text = formatLst(entries);
     const readBack = parseLst(text, `${split}.lst`);
-    const same =
-      readBack.length === entries.length &&
-      readBack.every((e, i) => {
-        const written = entries[i];
-        return (
-          written !== undefined &&
-          e.index === written.index &&
-          e.label === written.label &&
-          e.path === written.path
-        );
-      });
-    if (!same) {
+    // Read back and written again, the list must be the same text: the same entries, none changed.
+    if (formatLst(readBack) !== text) {
       const bad = entries.find((e, i) => readBack[i]?.path !== e.path);
       throw new InputError(
         `${dataset.source}: ${split} image ${JSON.stringify(bad?.path ?? '?')} does not read back from ${split}.lst as written ` +
