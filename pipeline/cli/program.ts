@@ -31,20 +31,13 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     .showHelpAfterError('(run with --help for usage)')
     .version(packageVersion(), '-V, --version', 'print the version of scones');
 
-  for (const stage of STAGES) {
+  for (const stage of [...STAGES, 'run'] as const) {
     const command = withCommonOptions(program.command(stage).description(STAGE_HELP[stage]));
     for (const flag of STAGE_FLAGS[stage]) command.addOption(flagOption(flag));
     command.action(async (options: StageOptions) => {
       setExit(await runCommand(stage, options, io));
     });
   }
-  const run = withCommonOptions(
-    program.command('run').description('run every stage in order under one run id'),
-  );
-  for (const flag of STAGE_FLAGS.run) run.addOption(flagOption(flag));
-  run.action(async (options: StageOptions) => {
-    setExit(await runCommand('run', options, io));
-  });
   withCommonOptions(
     program.command('config').description('print the effective configuration and where it came from'),
   ).action(async (options: StageOptions) => {
