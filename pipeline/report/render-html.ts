@@ -1,5 +1,5 @@
 import type { EvaluationRecord, Quality } from '../contracts/evaluation.js';
-import { automationLine } from '../util/automation.js';
+import { automationLine, percent } from '../util/automation.js';
 import type { Example, ReportSummary } from './aggregate.js';
 import type { Chart } from './charts.js';
 import type { ReportContext } from './report-context.js';
@@ -8,8 +8,6 @@ import { escapeMarkup } from './workflow-graph.js';
 export function fmt(value: number | null | undefined, digits = 4): string {
   return value === null || value === undefined || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits);
 }
-
-const pct = (value: number) => `${(value * 100).toFixed(1)}%`;
 
 function table(head: readonly string[], rows: readonly (readonly (string | number)[])[], cls = ''): string {
   const cell = (v: string | number, tag: string) => `<${tag}>${escapeMarkup(String(v))}</${tag}>`;
@@ -48,10 +46,10 @@ function qualitySection(executions: Quality | null, evaluation: EvaluationRecord
     ['figure', ...columns.map(name)],
     [
       ['records', ...columns.map((q) => q.count)],
-      ['accuracy', ...columns.map((q) => pct(q.accuracy))],
+      ['accuracy', ...columns.map((q) => percent(q.accuracy))],
       [
         '95% interval (Wilson)',
-        ...columns.map((q) => `${pct(q.accuracyInterval.low)} to ${pct(q.accuracyInterval.high)}`),
+        ...columns.map((q) => `${percent(q.accuracyInterval.low)} to ${percent(q.accuracyInterval.high)}`),
       ],
       ['log loss', ...columns.map((q) => fmt(q.logLoss))],
       ['expected calibration error', ...columns.map((q) => fmt(q.expectedCalibrationError))],
