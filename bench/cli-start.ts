@@ -11,18 +11,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { getPriority, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { ARGS, ROOT, record, requireSharedImages, SMOKE, scratchDir } from './common.js';
+import { ARGS, ROOT, record, requireSharedImages, round, runArgs, SMOKE, scratchDir } from './common.js';
 
 const images = requireSharedImages('cli-start');
 const dir = ARGS[0] ?? scratchDir('cli-start');
 const hadRun = existsSync(join(dir, '.scones', 'runs'));
-const runArgs = [
-  'run',
-  '--source',
-  `images:${images}`,
-  '--json',
-  ...(SMOKE ? ['--epochs', '1', '--min-accuracy', '0', '--count', '2'] : []),
-];
+const sconesRun = [...runArgs(images, SMOKE ? 1 : undefined), '--json'];
 type Manifest = { stages: Record<string, { reused: boolean }> };
 
 /**
@@ -51,7 +45,6 @@ function scones(args: string[]): { seconds: number; cpuSeconds: number; stdout: 
 }
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-const round = (seconds: number) => Math.round(seconds * 100) / 100;
 /** Median and maximum wall seconds, and the median CPU seconds, over the runs of one command. */
 const figures = (runs: { seconds: number; cpuSeconds: number }[]) => ({
   median: round(median(runs.map((r) => r.seconds))),
@@ -64,8 +57,8 @@ const figures = (runs: { seconds: number; cpuSeconds: number }[]) => ({
 const firstStart = scones(['--version']);
 const loadBefore = loadavg()[0] as number;
 const version = Array.from({ length: SMOKE ? 1 : 5 }, () => scones(['--version']));
-const first = scones(runArgs);
-const reruns = Array.from({ length: SMOKE ? 1 : 3 }, () => scones(runArgs));
+const first = scones(sconesRun);
+const reruns = Array.from({ length: SMOKE ? 1 : 3 }, () => scones(sconesRun));
 const notReused = Object.entries((JSON.parse(reruns.at(-1)?.stdout ?? '{}') as Manifest).stages)
   .filter(([, stage]) => !stage.reused)
   .map(([name]) => name);

@@ -55,3 +55,15 @@ export function record(name: string, figures: Record<string, unknown>): void {
   writeFileSync(join(ROOT, 'bench', 'results', `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
+
+/**
+ * `scones run` on an images folder; with `epochs`, a short run (no accuracy floor, two test executions) for a
+ * bench that times something else than training, or for --smoke.
+ */
+export function runArgs(images: string, epochs?: number): string[] {
+  const short =
+    epochs === undefined ? [] : ['--epochs', String(epochs), '--min-accuracy', '0', '--count', '2'];
+  return ['run', '--source', `images:${images}`, ...short];
+}
+
+export const round = (n: number) => Math.round(n * 100) / 100;

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, record, requireSharedImages, SMOKE, scratchDir } from './common.js';
+import { ROOT, record, requireSharedImages, runArgs, SMOKE, scratchDir } from './common.js';
 
 const images = requireSharedImages('e2e');
 const dir = scratchDir('e2e');
@@ -19,14 +19,7 @@ async function run(): Promise<{ seconds: number; manifest: Manifest }> {
   const started = performance.now();
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [
-      join(ROOT, 'bin', 'scones.mjs'),
-      'run',
-      '--source',
-      `images:${images}`,
-      '--json',
-      ...(SMOKE ? ['--epochs', '1', '--min-accuracy', '0', '--count', '2'] : []),
-    ],
+    [join(ROOT, 'bin', 'scones.mjs'), ...runArgs(images, SMOKE ? 1 : undefined), '--json'],
     { cwd: dir, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, CI: 'true' } },
   );
   const seconds = (performance.now() - started) / 1000;

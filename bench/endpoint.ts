@@ -24,24 +24,11 @@ else await server();
 async function server(): Promise<void> {
   const { openLocalDeployment } = await import('../pipeline/backends/local/serve.js');
   const { runCli, testConfig } = await import('../test/helpers/workspace.js');
-  const { record, requireSharedImages, scratchDir } = await import('./common.js');
+  const { record, requireSharedImages, runArgs, scratchDir } = await import('./common.js');
   const images = requireSharedImages('endpoint');
   const dir = scratchDir('endpoint');
   // A short training is enough: the benchmark measures serving, not accuracy.
-  const setup = await runCli(
-    [
-      'run',
-      '--source',
-      `images:${images}`,
-      '--epochs',
-      SMOKE ? '1' : '2',
-      '--min-accuracy',
-      '0',
-      '--count',
-      '2',
-    ],
-    { cwd: dir },
-  );
+  const setup = await runCli(runArgs(images, SMOKE ? 1 : 2), { cwd: dir });
   if (setup.code !== 0) throw new Error(setup.stderr);
   const { backend, services, stop } = await openLocalDeployment(
     testConfig({ workDir: join(dir, '.scones') }),

@@ -9,7 +9,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { checkPage, ensureChromium } from '../test/helpers/chromium.js';
-import { ARGS, ROOT, record, requireSharedImages, SMOKE, scratchDir } from './common.js';
+import { ARGS, ROOT, record, requireSharedImages, runArgs, SMOKE, scratchDir } from './common.js';
 
 function newestRunReport(workDir = join(ROOT, '.scones')): string | undefined {
   const runs = join(workDir, 'runs');
@@ -25,18 +25,7 @@ async function smokeRunReport(): Promise<string | undefined> {
   const { runCli } = await import('../test/helpers/workspace.js');
   const dir = scratchDir('report-smoke');
   const images = requireSharedImages('report-screenshot');
-  const args = [
-    'run',
-    '--source',
-    `images:${images}`,
-    '--epochs',
-    '1',
-    '--min-accuracy',
-    '0',
-    '--count',
-    '2',
-  ];
-  const run = await runCli(args, { cwd: dir });
+  const run = await runCli(runArgs(images, 1), { cwd: dir });
   if (run.code !== 0) throw new Error(run.stderr);
   return newestRunReport(join(dir, '.scones'));
 }

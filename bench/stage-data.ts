@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { S3ObjectStore } from '../pipeline/backends/s3-object-store.js';
 import { localS3Client, startLocalObjectStore } from '../pipeline/local-s3/launcher.js';
 import { runCli } from '../test/helpers/workspace.js';
-import { record, requireSharedImages, scratchDir } from './common.js';
+import { record, requireSharedImages, round, scratchDir } from './common.js';
 
 const images = requireSharedImages('stage-data');
 const dir = scratchDir('stage-data');
@@ -33,11 +33,11 @@ const server = await startLocalObjectStore({
   bucket: 'scones-artifacts',
 });
 const store = new S3ObjectStore(localS3Client(server, 'us-east-1'), 'scones-artifacts');
-const sequentialBodies = files.map((file) => readFileSync(file));
+const bodies = files.map((file) => readFileSync(file));
 const serverCpuBefore = processCpuSeconds(server.pid);
 const clientCpuBefore = process.cpuUsage();
 const sequentialStart = performance.now();
-for (const [i, body] of sequentialBodies.entries())
+for (const [i, body] of bodies.entries())
   await store.put(`sequential/${i}.png`, body, { contentType: 'image/png' });
 const sequentialSeconds = (performance.now() - sequentialStart) / 1000;
 const clientCpu = process.cpuUsage(clientCpuBefore);
@@ -90,7 +90,6 @@ const proxied = new S3ObjectStore(
   ),
   'scones-artifacts',
 );
-const bodies = files.map((file) => readFileSync(file));
 const latencySequentialStart = performance.now();
 for (const [i, body] of bodies.entries())
   await proxied.put(`latency-seq/${i}.png`, body, { contentType: 'image/png' });
@@ -134,8 +133,4 @@ function processCpuSeconds(pid: number | undefined): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after "pid (comm) ".
   return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function round(n: number): number {
-  return Math.round(n * 100) / 100;
 }

@@ -100,13 +100,6 @@ export function modelsTable(entries: readonly ModelHistoryEntry[]): string {
     .join('\n')}\n`;
 }
 
-export interface RollbackResult {
-  wentLive: ModelWentLive;
-  /** The model that was live before, if any. */
-  left: string | undefined;
-  markdown: string;
-}
-
 /**
  * Deploys the previous (or the named) model of the history through the backend's deployer, with the model,
  * evaluation and threshold recorded when it went live: no retraining, no re-evaluation. Refuses a model
@@ -116,7 +109,7 @@ export async function rollback(
   backend: Backend,
   reporter: Reporter,
   options: { to?: string; now?: () => Date },
-): Promise<RollbackResult> {
+) {
   const records = await readWentLive(backend.store);
   const live = await backend.deployment();
   const newestFirst = [...records].reverse();
@@ -175,6 +168,7 @@ export async function rollback(
     `- left: ${live === undefined ? 'nothing was deployed' : `model \`${live.trainingId}\` (threshold ${live.threshold})`}`,
     '',
   ].join('\n');
+  // `left`: the model that was live before, if any.
   return { wentLive, left: live?.trainingId, markdown };
 }
 

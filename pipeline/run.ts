@@ -1,7 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Config } from './config.js';
-import { configDigest } from './config.js';
+import { type Config, configDigest } from './config.js';
 import { STAGES, type StageName } from './constants.js';
 import { SconesError } from './errors.js';
 import {

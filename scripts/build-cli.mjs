@@ -29,20 +29,10 @@ const STALE_MS = 24 * 60 * 60 * 1000;
 /** The digest of every source the bundle is made from: about 200 stat calls, a few milliseconds. */
 function sourcesKey() {
   const hash = createHash('sha256');
-  const visit = (dir) => {
-    for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
-      const path = `${dir}/${entry.name}`;
-      if (entry.isDirectory()) visit(path);
-      else {
-        const { size, mtimeMs } = statSync(join(ROOT, path));
-        hash.update(`${path}\0${size}\0${mtimeMs}\n`);
-      }
-    }
-  };
-  visit('pipeline');
-  for (const file of ['scripts/build-cli.mjs', 'package.json']) {
-    const { size, mtimeMs } = statSync(join(ROOT, file));
-    hash.update(`${file}\0${size}\0${mtimeMs}\n`);
+  const pipeline = readdirSync(join(ROOT, 'pipeline'), { recursive: true }).map((path) => `pipeline/${path}`);
+  for (const path of [...pipeline.sort(), 'scripts/build-cli.mjs', 'package.json']) {
+    const stat = statSync(join(ROOT, path));
+    if (stat.isFile()) hash.update(`${path}\0${stat.size}\0${stat.mtimeMs}\n`);
   }
   return hash.digest('hex').slice(0, 16);
 }

@@ -135,17 +135,14 @@ function trackingStage(reporter: Reporter, onStage: (stage: string) => void): Re
   };
 }
 
-/** With --json, a failure is also a document on stdout, naming the stage it happened in. */
-interface ErrorDocument {
-  json: boolean;
-  stage: () => string;
-}
-
-/** The one place errors are caught: prints them and maps them to exit codes. */
+/**
+ * The one place errors are caught: prints them and maps them to exit codes. With --json (`document.json`),
+ * a failure is also a document on stdout, naming the stage it happened in.
+ */
 export async function guarded(
   io: CliIo,
   reporter: Reporter | undefined,
-  document: ErrorDocument,
+  document: { json: boolean; stage: () => string },
   body: () => Promise<number>,
 ): Promise<number> {
   try {

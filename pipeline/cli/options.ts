@@ -23,7 +23,7 @@ export interface CommonOptions {
 }
 export type StageOptions = CommonOptions & Partial<Record<FlagName, string | boolean>>;
 
-export const STAGE_HELP: Record<StageName, string> = {
+export const STAGE_HELP: Record<StageName | 'run', string> = {
   'stage-data': 'stage the dataset (CIFAR-100, an images folder, or synthetic) into the artifact bucket',
   train: 'train the classifier on the staged dataset (TensorFlow.js locally, SageMaker on aws)',
   evaluate:
@@ -32,6 +32,7 @@ export const STAGE_HELP: Record<StageName, string> = {
   deploy: 'deploy the Lambdas, state machine and endpoint (CloudFormation on aws, local servers locally)',
   'test-executions': 'run the state machine on test images and classify the outcomes',
   'monitor-report': "report on the endpoint's captured data: statistics, drift, charts",
+  run: 'run every stage in order under one run id',
 };
 
 /** The stage flags each command accepts. */
@@ -147,13 +148,9 @@ export function withCommonOptions(command: Command): Command {
     .option(
       '--set <key=value>',
       'set any configuration key, e.g. --set train.batchSize=64 (repeatable)',
-      collect,
+      (value: string, previous: string[]) => [...previous, value],
       [],
     );
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 /** Configuration overrides from flags: --set pairs first, then the named stage flags. */

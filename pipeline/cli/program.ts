@@ -30,45 +30,41 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     })
     .showHelpAfterError('(run with --help for usage)')
     .version(packageVersion(), '-V, --version', 'print the version of scones');
+  /** A command's action, guarded: errors printed and mapped to exit codes (a document too with --json). */
+  const guardedAction =
+    <O extends StageOptions>(name: string, body: (options: O) => Promise<number>) =>
+    async (options: O) =>
+      setExit(
+        await guarded(io, undefined, { json: options.json === true, stage: () => name }, () => body(options)),
+      );
 
-  for (const stage of STAGES) {
+  for (const stage of [...STAGES, 'run'] as const) {
     const command = withCommonOptions(program.command(stage).description(STAGE_HELP[stage]));
     for (const flag of STAGE_FLAGS[stage]) command.addOption(flagOption(flag));
     command.action(async (options: StageOptions) => {
       setExit(await runCommand(stage, options, io));
     });
   }
-  const run = withCommonOptions(
-    program.command('run').description('run every stage in order under one run id'),
-  );
-  for (const flag of STAGE_FLAGS.run) run.addOption(flagOption(flag));
-  run.action(async (options: StageOptions) => {
-    setExit(await runCommand('run', options, io));
-  });
   withCommonOptions(
     program.command('config').description('print the effective configuration and where it came from'),
-  ).action(async (options: StageOptions) => {
-    setExit(
-      await guarded(io, undefined, { json: options.json === true, stage: () => 'config' }, async () => {
-        const { config, sources } = loadConfig(configOptions(options, io));
-        const { origins, ignoredEnv } = sources;
-        if (options.json === true)
-          io.stdout.write(
-            `${JSON.stringify({ config, origins, ignoredEnvironment: ignoredEnv }, null, 2)}\n`,
-          );
-        else {
-          io.stdout.write(toYaml(config));
-          const set = Object.entries(origins).filter(([, origin]) => origin !== 'default');
-          io.stderr.write(
-            `# set outside the defaults: ${set.length === 0 ? 'nothing' : set.map(([k, o]) => `${k} (${o})`).join(', ')}\n`,
-          );
-          if (ignoredEnv.length > 0)
-            io.stderr.write(`# ignored (not configuration keys): ${ignoredEnv.join(', ')}\n`);
-        }
-        return ExitCode.Ok;
-      }),
-    );
-  });
+  ).action(
+    guardedAction('config', async (options) => {
+      const { config, sources } = loadConfig(configOptions(options, io));
+      const { origins, ignoredEnv } = sources;
+      if (options.json === true)
+        io.stdout.write(`${JSON.stringify({ config, origins, ignoredEnvironment: ignoredEnv }, null, 2)}\n`);
+      else {
+        io.stdout.write(toYaml(config));
+        const set = Object.entries(origins).filter(([, origin]) => origin !== 'default');
+        io.stderr.write(
+          `# set outside the defaults: ${set.length === 0 ? 'nothing' : set.map(([k, o]) => `${k} (${o})`).join(', ')}\n`,
+        );
+        if (ignoredEnv.length > 0)
+          io.stderr.write(`# ignored (not configuration keys): ${ignoredEnv.join(', ')}\n`);
+      }
+      return ExitCode.Ok;
+    }),
+  );
   withCommonOptions(
     program.command('teardown').description('remove what runs left deployed or stored (asks first)'),
   )
@@ -81,52 +77,51 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     .option('--include-deployment', 'with --keep-runs: also remove the local deployment')
     .option('--include-bootstrap', 'aws: also delete the bootstrap stack (the bucket is retained)')
     .action(
-      async (
-        options: StageOptions & {
-          yes?: boolean;
-          keepRuns?: string;
-          includeBootstrap?: boolean;
-          includeDeployment?: boolean;
-        },
-      ) => {
-        setExit(
-          await guarded(io, undefined, { json: options.json === true, stage: () => 'teardown' }, async () => {
-            const { config } = loadConfig(configOptions(options, io));
-            const reporter = createReporter({ stream: io.stderr, env: io.env });
-            const plan = {
-              ...(options.keepRuns === undefined ? {} : { keepRuns: Number(options.keepRuns) }),
-              ...(options.includeBootstrap === true ? { includeBootstrap: true } : {}),
-              // Pruning runs leaves the endpoint up unless asked; a plain teardown removes it.
-              deployment: options.keepRuns === undefined || options.includeDeployment === true,
-            };
-            const backends = await backendModule(config);
-            const targets = backends.teardownPlan(config, plan);
-            const listed = `  - ${targets.join('\n  - ')}`;
-            if (targets.length === 0) {
-              reporter.info('nothing to remove');
+      guardedAction(
+        'teardown',
+        async (
+          options: StageOptions & {
+            yes?: boolean;
+            keepRuns?: string;
+            includeBootstrap?: boolean;
+            includeDeployment?: boolean;
+          },
+        ) => {
+          const { config } = loadConfig(configOptions(options, io));
+          const reporter = createReporter({ stream: io.stderr, env: io.env });
+          const plan = {
+            ...(options.keepRuns === undefined ? {} : { keepRuns: Number(options.keepRuns) }),
+            ...(options.includeBootstrap === true ? { includeBootstrap: true } : {}),
+            // Pruning runs leaves the endpoint up unless asked; a plain teardown removes it.
+            deployment: options.keepRuns === undefined || options.includeDeployment === true,
+          };
+          const backends = await backendModule(config);
+          const targets = backends.teardownPlan(config, plan);
+          const listed = `  - ${targets.join('\n  - ')}`;
+          if (targets.length === 0) {
+            reporter.info('nothing to remove');
+            return ExitCode.Ok;
+          }
+          if (options.yes !== true) {
+            const answer = await confirm(io, `This removes:\n${listed}\nContinue? [y/N] `);
+            if (answer === 'no terminal')
+              throw new UsageError(
+                `teardown would remove:\n${listed}\nno terminal to ask: pass --yes to remove them`,
+              );
+            if (answer === 'no') {
+              reporter.info('nothing removed');
               return ExitCode.Ok;
             }
-            if (options.yes !== true) {
-              const answer = await confirm(io, `This removes:\n${listed}\nContinue? [y/N] `);
-              if (answer === 'no terminal')
-                throw new UsageError(
-                  `teardown would remove:\n${listed}\nno terminal to ask: pass --yes to remove them`,
-                );
-              if (answer === 'no') {
-                reporter.info('nothing removed');
-                return ExitCode.Ok;
-              }
-            }
-            const lock = await lockWorkDir(config, 'teardown');
-            try {
-              await backends.teardown(config, plan, reporter);
-            } finally {
-              lock?.release();
-            }
-            return ExitCode.Ok;
-          }),
-        );
-      },
+          }
+          const lock = await lockWorkDir(config, 'teardown');
+          try {
+            await backends.teardown(config, plan, reporter);
+          } finally {
+            lock?.release();
+          }
+          return ExitCode.Ok;
+        },
+      ),
     );
   withCommonOptions(
     program.command('bootstrap').description('aws: create the artifact bucket and roles once per account'),
@@ -137,68 +132,60 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     )
     .option('--existing-oidc-provider-arn <arn>', "use the account's existing GitHub OIDC provider")
     .action(
-      async (options: StageOptions & { githubRepository?: string; existingOidcProviderArn?: string }) => {
-        setExit(
-          await guarded(
-            io,
-            undefined,
-            { json: options.json === true, stage: () => 'bootstrap' },
-            async () => {
-              const { config } = loadConfig(configOptions(options, io));
-              const variables = await (await backendModule(config)).bootstrap(
-                config,
-                {
-                  ...(options.githubRepository === undefined
-                    ? {}
-                    : { githubRepository: options.githubRepository }),
-                  ...(options.existingOidcProviderArn === undefined
-                    ? {}
-                    : { existingOidcProviderArn: options.existingOidcProviderArn }),
-                },
-                createReporter({ stream: io.stderr, env: io.env }),
-              );
-              if (options.json === true) io.stdout.write(`${JSON.stringify(variables)}\n`);
-              return ExitCode.Ok;
+      guardedAction(
+        'bootstrap',
+        async (options: StageOptions & { githubRepository?: string; existingOidcProviderArn?: string }) => {
+          const { config } = loadConfig(configOptions(options, io));
+          const variables = await (await backendModule(config)).bootstrap(
+            config,
+            {
+              ...(options.githubRepository === undefined
+                ? {}
+                : { githubRepository: options.githubRepository }),
+              ...(options.existingOidcProviderArn === undefined
+                ? {}
+                : { existingOidcProviderArn: options.existingOidcProviderArn }),
             },
-          ),
-        );
-      },
+            createReporter({ stream: io.stderr, env: io.env }),
+          );
+          if (options.json === true) io.stdout.write(`${JSON.stringify(variables)}\n`);
+          return ExitCode.Ok;
+        },
+      ),
     );
   withCommonOptions(
     program
       .command('serve')
       .description('run the local object store and endpoint in the foreground until Ctrl-C'),
-  ).action(async (options: StageOptions) => {
-    setExit(
-      await guarded(io, undefined, { json: options.json === true, stage: () => 'serve' }, async () => {
-        const { config } = loadConfig(configOptions(options, io));
-        // The store and the deployment are the work directory's: no run may change them meanwhile.
-        const { serve } = await backendModule(config);
-        if (serve === undefined)
-          throw new SconesError(`scones serve runs the local backend only: drop --backend ${config.backend}`);
-        const lock = await lockWorkDir(config, 'serve');
-        const stopped = new Promise<void>((resolve) => {
-          process.once('SIGINT', () => resolve());
-          process.once('SIGTERM', () => resolve());
-        });
-        await serve(
-          config,
-          (info) => {
-            if (options.json === true) io.stdout.write(`${JSON.stringify(info)}\n`);
-            io.stderr.write(
-              `object store  ${info.objectStore} (bucket ${info.bucket}, path-style)\n` +
-                `endpoint      ${info.endpoint} (name ${info.endpointName})\n` +
-                `credentials   export AWS_ACCESS_KEY_ID=${info.accessKeyId} AWS_SECRET_ACCESS_KEY=${info.secretAccessKey} (valid until Ctrl-C; requests must be signed)\n` +
-                `try: aws sagemaker-runtime invoke-endpoint --endpoint-url ${info.endpoint} --endpoint-name ${info.endpointName} --content-type image/png --body fileb://image.png out.json\n` +
-                'Ctrl-C stops both.\n',
-            );
-          },
-          stopped,
-        ).finally(() => lock?.release());
-        return ExitCode.Ok;
-      }),
-    );
-  });
+  ).action(
+    guardedAction('serve', async (options) => {
+      const { config } = loadConfig(configOptions(options, io));
+      // The store and the deployment are the work directory's: no run may change them meanwhile.
+      const { serve } = await backendModule(config);
+      if (serve === undefined)
+        throw new SconesError(`scones serve runs the local backend only: drop --backend ${config.backend}`);
+      const lock = await lockWorkDir(config, 'serve');
+      const stopped = new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await serve(
+        config,
+        (info) => {
+          if (options.json === true) io.stdout.write(`${JSON.stringify(info)}\n`);
+          io.stderr.write(
+            `object store  ${info.objectStore} (bucket ${info.bucket}, path-style)\n` +
+              `endpoint      ${info.endpoint} (name ${info.endpointName})\n` +
+              `credentials   export AWS_ACCESS_KEY_ID=${info.accessKeyId} AWS_SECRET_ACCESS_KEY=${info.secretAccessKey} (valid until Ctrl-C; requests must be signed)\n` +
+              `try: aws sagemaker-runtime invoke-endpoint --endpoint-url ${info.endpoint} --endpoint-name ${info.endpointName} --content-type image/png --body fileb://image.png out.json\n` +
+              'Ctrl-C stops both.\n',
+          );
+        },
+        stopped,
+      ).finally(() => lock?.release());
+      return ExitCode.Ok;
+    }),
+  );
   withCommonOptions(
     program
       .command('models')

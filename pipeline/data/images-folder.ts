@@ -101,16 +101,8 @@ function readListLayout(root: string, classes: readonly ClassInfo[], limits: Lim
           `${shown} line ${entry.line}: ${join(split, entry.path)} does not exist in ${root}`,
         );
       const name = uniqueName(entry.path.replaceAll('/', '_'), names);
-      images.push(
-        loadImage(
-          file,
-          `${shown} line ${entry.line} (${join(split, entry.path)})`,
-          split,
-          entry.label,
-          name,
-          limits,
-        ),
-      );
+      const where = `${shown} line ${entry.line} (${join(split, entry.path)})`;
+      images.push(loadImage(file, where, split, entry.label, name, limits));
     }
   }
   return images;

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { defaultCacheDir } from '../config.js';
+import { type Config, defaultCacheDir } from '../config.js';
 import type { Reporter } from '../console-reporter.js';
 import { ConfigError } from '../errors.js';
 import type { DatasetReader } from '../ports.js';

@@ -6,7 +6,7 @@ import {
   type Quality,
 } from '../contracts/evaluation.js';
 import { SconesError } from '../errors.js';
-import { automationLine } from '../util/automation.js';
+import { automationLine, percent } from '../util/automation.js';
 
 /** The first line of the comment: later pushes find it and update the comment in place. */
 export const PR_COMMENT_MARKER = '<!-- scones-model-feedback -->';
@@ -42,7 +42,6 @@ export function readEvaluation(text: string, where: string): EvaluationRecord {
   return parsed.data;
 }
 
-const pct = (value: number) => `${(value * 100).toFixed(1)}%`;
 const points = (delta: number) => `${delta >= 0 ? '+' : '−'}${Math.abs(delta * 100).toFixed(1)} pts`;
 
 function confusionTable(quality: Quality): string {
@@ -62,11 +61,11 @@ function automationRows(pr: EvaluationRecord, main: EvaluationRecord | undefined
   const rate = (x: Automation | undefined) =>
     x === undefined
       ? 'n/a'
-      : `${pct(x.heldOut.automationRate)} (${pct(x.heldOut.automationRateInterval.low)}–${pct(x.heldOut.automationRateInterval.high)})`;
+      : `${percent(x.heldOut.automationRate)} (${percent(x.heldOut.automationRateInterval.low)}–${percent(x.heldOut.automationRateInterval.high)})`;
   const kept = (x: Automation | undefined) =>
     x === undefined
       ? 'n/a'
-      : `${pct(x.heldOut.keptAccuracy)} (${pct(x.heldOut.keptAccuracyInterval.low)}–${pct(x.heldOut.keptAccuracyInterval.high)})`;
+      : `${percent(x.heldOut.keptAccuracy)} (${percent(x.heldOut.keptAccuracyInterval.low)}–${percent(x.heldOut.keptAccuracyInterval.high)})`;
   const delta = (f: (x: Automation) => number) =>
     a === undefined || m === undefined ? '' : points(f(a) - f(m));
   const threshold = (x: Automation | undefined) =>
@@ -93,19 +92,19 @@ function curveTable(pr: EvaluationRecord, main: EvaluationRecord | undefined): s
   const cell = (p: { automationRate: number; keptAccuracy: number } | undefined) =>
     p === undefined
       ? 'n/a | n/a'
-      : `${pct(p.automationRate)} | ${p.automationRate === 0 ? '–' : pct(p.keptAccuracy)}`;
+      : `${percent(p.automationRate)} | ${p.automationRate === 0 ? '–' : percent(p.keptAccuracy)}`;
   const rows = a.curve
     .filter((p) => Math.round(p.threshold * 100) % 5 === 0)
     .map((p) => ({
       t: p.threshold,
       row: `| ${p.threshold.toFixed(2)} | ${cell(p.test)} | ${cell(at(m, p.threshold))} |`,
     }));
-  const chosen = `| **▶ ${a.threshold.toFixed(4)}** | **${pct(a.heldOut.automationRate)}** | **${pct(a.heldOut.keptAccuracy)}** | | |`;
+  const chosen = `| **▶ ${a.threshold.toFixed(4)}** | **${percent(a.heldOut.automationRate)}** | **${percent(a.heldOut.keptAccuracy)}** | | |`;
   const index = rows.findIndex((r) => r.t > a.threshold);
   rows.splice(index === -1 ? rows.length : index, 0, { t: a.threshold, row: chosen });
   return [
     '',
-    `<details><summary>Share routed against accuracy of the routed (held out; target ${pct(a.targetAccuracy)}, ▶ the threshold this pull request deploys)</summary>`,
+    `<details><summary>Share routed against accuracy of the routed (held out; target ${percent(a.targetAccuracy)}, ▶ the threshold this pull request deploys)</summary>`,
     '',
     '| threshold | routed (PR) | accuracy of routed (PR) | routed (main) | accuracy of routed (main) |',
     '| --- | --- | --- | --- | --- |',
@@ -134,7 +133,7 @@ export function prCommentBody(inputs: PrCommentInputs): string {
   const { pr, main } = inputs;
   const lines = [PR_COMMENT_MARKER, '## Model feedback', ''];
   const interval = (q: Quality) =>
-    `${pct(q.accuracy)} (95% interval ${pct(q.accuracyInterval.low)}–${pct(q.accuracyInterval.high)}, ${q.count} ${q.split} images)`;
+    `${percent(q.accuracy)} (95% interval ${percent(q.accuracyInterval.low)}–${percent(q.accuracyInterval.high)}, ${q.count} ${q.split} images)`;
   if (inputs.runNote !== undefined) lines.push(`> ${inputs.runNote}`, '');
   if (pr.automation !== undefined)
     lines.push(`This pull request's model ${automationLine(pr.automation)}.`, '');
@@ -146,20 +145,15 @@ export function prCommentBody(inputs: PrCommentInputs): string {
       `> main's model was evaluated on a different test split (${main.testSplitDigest.slice(0, 12)} vs ${pr.testSplitDigest.slice(0, 12)}): the deltas compare different images.`,
       '',
     );
-  lines.push('| | this pull request | main | delta |', '| --- | --- | --- | --- |');
-  lines.push(`| model | \`${pr.trainingId}\` | ${main === undefined ? 'n/a' : `\`${main.trainingId}\``} | |`);
   lines.push(
+    '| | this pull request | main | delta |',
+    '| --- | --- | --- | --- |',
+    `| model | \`${pr.trainingId}\` | ${main === undefined ? 'n/a' : `\`${main.trainingId}\``} | |`,
     `| accuracy (held-out ${pr.quality.split}) | ${interval(pr.quality)} | ${main === undefined ? 'n/a' : interval(main.quality)} | ${main === undefined ? '' : points(pr.quality.accuracy - main.quality.accuracy)} |`,
-  );
-  lines.push(
     `| log loss | ${pr.quality.logLoss.toFixed(4)} | ${main?.quality.logLoss.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : (pr.quality.logLoss - main.quality.logLoss).toFixed(4)} |`,
-  );
-  lines.push(
     `| calibration error (ECE) | ${pr.quality.expectedCalibrationError.toFixed(4)} | ${main?.quality.expectedCalibrationError.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : (pr.quality.expectedCalibrationError - main.quality.expectedCalibrationError).toFixed(4)} |`,
-  );
-  lines.push(...automationRows(pr, main));
-  lines.push(...curveTable(pr, main));
-  lines.push(
+    ...automationRows(pr, main),
+    ...curveTable(pr, main),
     '',
     '| class | F1 (PR) | F1 (main) | F1 delta | recall (PR) | recall (main) | support |',
     '| --- | --- | --- | --- | --- | --- | --- |',
@@ -173,8 +167,6 @@ export function prCommentBody(inputs: PrCommentInputs): string {
   lines.push(
     '',
     '<table><tr><th>confusion matrix: this pull request</th><th>confusion matrix: main</th></tr>',
-  );
-  lines.push(
     `<tr><td>\n\n${confusionTable(pr.quality)}\n\n</td><td>\n\n${main === undefined ? 'n/a' : confusionTable(main.quality)}\n\n</td></tr></table>`,
     '',
   );

@@ -1,21 +1,16 @@
 import type { EvaluationRecord, Quality } from '../contracts/evaluation.js';
-import { automationLine } from '../util/automation.js';
+import { automationLine, percent } from '../util/automation.js';
 import type { Example, ReportSummary } from './aggregate.js';
 import type { Chart } from './charts.js';
 import type { ReportContext } from './report-context.js';
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+import { escapeMarkup } from './workflow-graph.js';
 
 export function fmt(value: number | null | undefined, digits = 4): string {
   return value === null || value === undefined || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits);
 }
 
-const pct = (value: number) => `${(value * 100).toFixed(1)}%`;
-
 function table(head: readonly string[], rows: readonly (readonly (string | number)[])[], cls = ''): string {
-  const cell = (v: string | number, tag: string) => `<${tag}>${escapeHtml(String(v))}</${tag}>`;
+  const cell = (v: string | number, tag: string) => `<${tag}>${escapeMarkup(String(v))}</${tag}>`;
   return `<table class="${cls}"><tr>${head.map((h) => cell(h, 'th')).join('')}</tr>\n${rows
     .map((r) => `<tr>${r.map((v) => cell(v, 'td')).join('')}</tr>`)
     .join('\n')}</table>`;
@@ -51,10 +46,10 @@ function qualitySection(executions: Quality | null, evaluation: EvaluationRecord
     ['figure', ...columns.map(name)],
     [
       ['records', ...columns.map((q) => q.count)],
-      ['accuracy', ...columns.map((q) => pct(q.accuracy))],
+      ['accuracy', ...columns.map((q) => percent(q.accuracy))],
       [
         '95% interval (Wilson)',
-        ...columns.map((q) => `${pct(q.accuracyInterval.low)} to ${pct(q.accuracyInterval.high)}`),
+        ...columns.map((q) => `${percent(q.accuracyInterval.low)} to ${percent(q.accuracyInterval.high)}`),
       ],
       ['log loss', ...columns.map((q) => fmt(q.logLoss))],
       ['expected calibration error', ...columns.map((q) => fmt(q.expectedCalibrationError))],
@@ -63,7 +58,7 @@ function qualitySection(executions: Quality | null, evaluation: EvaluationRecord
   const perClass = columns
     .map(
       (q) =>
-        `<div><h4>${escapeHtml(name(q))}</h4>${table(
+        `<div><h4>${escapeMarkup(name(q))}</h4>${table(
           ['class', 'precision', 'recall', 'F1', 'support'],
           q.classes.map((c) => [c.name, fmt(c.precision, 3), fmt(c.recall, 3), fmt(c.f1, 3), c.support]),
         )}${table(
@@ -79,17 +74,17 @@ function qualitySection(executions: Quality | null, evaluation: EvaluationRecord
 }
 
 function examples(title: string, list: readonly Example[]): string {
-  if (list.length === 0) return `<h3>${escapeHtml(title)}</h3><p>None.</p>`;
+  if (list.length === 0) return `<h3>${escapeMarkup(title)}</h3><p>None.</p>`;
   const cards = list
     .map((e) => {
       const image =
         e.image === null
           ? '<div class="noimage">not an image</div>'
-          : `<img src="${e.image}" alt="${escapeHtml(`predicted ${e.predicted}`)}" width="96" height="96">`;
-      return `<figure class="example">${image}<figcaption>${escapeHtml(`label ${e.label ?? 'unknown'}`)}<br>${escapeHtml(`predicted ${e.predicted}`)}<br>${escapeHtml(`confidence ${fmt(e.confidence, 3)}`)}</figcaption></figure>`;
+          : `<img src="${e.image}" alt="${escapeMarkup(`predicted ${e.predicted}`)}" width="96" height="96">`;
+      return `<figure class="example">${image}<figcaption>${escapeMarkup(`label ${e.label ?? 'unknown'}`)}<br>${escapeMarkup(`predicted ${e.predicted}`)}<br>${escapeMarkup(`confidence ${fmt(e.confidence, 3)}`)}</figcaption></figure>`;
     })
     .join('\n');
-  return `<h3>${escapeHtml(title)}</h3><div class="examples">${cards}</div>`;
+  return `<h3>${escapeMarkup(title)}</h3><div class="examples">${cards}</div>`;
 }
 
 function executionsTable(context: ReportContext): string {
@@ -138,7 +133,7 @@ function numbers(s: ReportSummary): string {
   const drift = Object.entries(s.drift ?? {})
     .map(
       ([name, t]) =>
-        `<h4>${escapeHtml(name)}</h4>${table(
+        `<h4>${escapeMarkup(name)}</h4>${table(
           ['bin', 'baseline', 'window'],
           t.bins.map((b) => [b.bin, b.baseline, b.window]),
         )}`,
@@ -152,15 +147,15 @@ function automationSection(s: ReportSummary, context: ReportContext, chart: stri
   const automation = context.evaluation?.automation;
   if (automation === undefined) return '';
   return `<h2>Automation: orders routed without a person</h2>
-<p>The model ${escapeHtml(automationLine(automation))}. This window routed ${fmt(s.automationRate * 100, 1)}% of ${s.records} inferences at the threshold ${s.threshold}.</p>
+<p>The model ${escapeMarkup(automationLine(automation))}. This window routed ${fmt(s.automationRate * 100, 1)}% of ${s.records} inferences at the threshold ${s.threshold}.</p>
 ${chart}`;
 }
 
 function costSection({ cost }: ReportContext): string {
   if (cost === undefined) return '';
-  const items = cost.items.map((i) => `<li>${escapeHtml(`${i.item}: ${i.text}`)}</li>`).join('');
+  const items = cost.items.map((i) => `<li>${escapeMarkup(`${i.item}: ${i.text}`)}</li>`).join('');
   return `<h2>What the run costs</h2>
-<p><strong>${escapeHtml(cost.headline)}.</strong></p><ul>${items}</ul><p class="note">Prices: ${escapeHtml(cost.prices)}.</p>`;
+<p><strong>${escapeMarkup(cost.headline)}.</strong></p><ul>${items}</ul><p class="note">Prices: ${escapeMarkup(cost.prices)}.</p>`;
 }
 
 /** The whole report as one self-contained page: charts as inline SVG, thumbnails as data URLs. */
@@ -173,18 +168,18 @@ export function reportHtml(
   const verdicts = Object.entries(s.verdicts)
     .map(
       ([name, v]) =>
-        `<tr class="${v.verdict}"><td>${escapeHtml(name)}</td><td>${v.verdict}</td><td>${escapeHtml(v.detail)}</td></tr>`,
+        `<tr class="${v.verdict}"><td>${escapeMarkup(name)}</td><td>${v.verdict}</td><td>${escapeMarkup(v.detail)}</td></tr>`,
     )
     .join('\n');
   const figure = (c: Chart) =>
-    `<figure class="chart" data-chart="${escapeHtml(c.name)}">${c.svg}<figcaption>${escapeHtml(c.title)}</figcaption></figure>`;
+    `<figure class="chart" data-chart="${escapeMarkup(c.name)}">${c.svg}<figcaption>${escapeMarkup(c.title)}</figcaption></figure>`;
   const byName = (prefix: string) =>
     charts
       .filter((c) => c.name.startsWith(prefix))
       .map(figure)
       .join('\n');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeMarkup(title)}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:.6rem 1rem .6rem 0;vertical-align:top}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
@@ -193,7 +188,7 @@ tr.pass td:nth-child(2){color:#1a7f37}tr.warn td:nth-child(2){color:#b35900;font
 figure.example{margin:0;width:110px;font-size:.8rem}figure.example img{image-rendering:pixelated;border:1px solid #ccc}
 figure.chart{margin:1rem 0}.note{color:#666}
 </style></head><body>
-<h1>${escapeHtml(title)}</h1>
+<h1>${escapeMarkup(title)}</h1>
 <h2>Model and window</h2>
 ${header(context, s)}
 <h2>Checks</h2>

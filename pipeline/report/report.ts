@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { automationLine } from '../util/automation.js';
+import { automationLine, percent } from '../util/automation.js';
 import { costMarkdown } from '../util/run-cost.js';
 import { argmax } from '../util/statistics.js';
 import type { CaptureAggregator, ReportSummary, Verdict } from './aggregate.js';
@@ -132,9 +132,8 @@ function automationLines(s: ReportSummary, context: ReportContext | undefined): 
 }
 
 function qualityLines(s: ReportSummary, context: ReportContext | undefined): string[] {
-  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   const line = (name: string, q: NonNullable<ReportSummary['quality']>) =>
-    `| ${name} | ${q.count} | ${pct(q.accuracy)} | ${pct(q.accuracyInterval.low)}-${pct(q.accuracyInterval.high)} | ${fmt(q.logLoss)} |`;
+    `| ${name} | ${q.count} | ${percent(q.accuracy)} | ${percent(q.accuracyInterval.low)}-${percent(q.accuracyInterval.high)} | ${fmt(q.logLoss)} |`;
   const rows = [
     ...(s.quality === null ? [] : [line('test executions (captured)', s.quality)]),
     ...(context?.evaluation === undefined

@@ -1,18 +1,5 @@
 /** A time axis that reads: the unit follows the window, labels never overlap, the date is in the title. */
 
-export interface TimeAxis {
-  /** Vega time unit of the ticks. */
-  unit: 'second' | 'minute' | 'hour' | 'day';
-  /** d3 time format of the tick labels. */
-  format: string;
-  /** The padded domain in ms, so a window of one instant still has width. */
-  domain: [number, number];
-  /** The axis title, naming the date(s) and the time zone. */
-  title: string;
-  /** Tick positions (ms): whole steps of the unit, at most MAX_TICKS, so no two share a label. */
-  ticks: number[];
-}
-
 const MAX_TICKS = 8;
 
 const SECOND = 1000;
@@ -37,15 +24,23 @@ function ticksFor(domain: [number, number], minimumStep: number): number[] {
   return ticks;
 }
 
-export function timeAxis(from: number, to: number): TimeAxis {
+export function timeAxis(from: number, to: number) {
   const span = Math.max(0, to - from);
   const pad = Math.max(SECOND, span * 0.02);
+  // Padded, so a window of one instant still has width.
   const domain: [number, number] = [from - pad, to + pad];
   const fromDate = new Date(from).toISOString().slice(0, 10);
   const toDate = new Date(to).toISOString().slice(0, 10);
   const dates = fromDate === toDate ? fromDate : `${fromDate} to ${toDate}`;
   const title = `inference time, UTC, ${dates}`;
-  const axis = (unit: TimeAxis['unit'], format: string, unitMs: number, axisTitle = title): TimeAxis => ({
+  // The Vega time unit of the ticks, the d3 time format of their labels, and ticks at whole steps of the
+  // unit, at most MAX_TICKS, so no two share a label.
+  const axis = (
+    unit: 'second' | 'minute' | 'hour' | 'day',
+    format: string,
+    unitMs: number,
+    axisTitle = title,
+  ) => ({
     unit,
     format,
     domain,

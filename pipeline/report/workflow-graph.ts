@@ -131,7 +131,8 @@ export function stateCounts(
 const BOX = { width: 300, height: 58, gap: 34 };
 const WIDTH = 420;
 
-function escapeXml(text: string): string {
+/** Text safe inside HTML or SVG, in elements and in quoted attributes. */
+export function escapeMarkup(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
@@ -166,8 +167,8 @@ export function workflowSvg(definition: StateMachineDefinition, counts: Workflow
           ? ['#fff4d6', '#555']
           : ['#e3f4e8', '#555'];
     parts.push(
-      `<g class="state${state.failed > 0 ? ' failed' : ''}" data-state="${escapeXml(state.name)}" data-failed="${state.failed}"><rect x="${x}" y="${y}" width="${BOX.width}" height="${BOX.height}" rx="8" fill="${fill}" stroke="${stroke}" stroke-width="${state.failed > 0 ? 2 : 1}"/>`,
-      `<text x="${WIDTH / 2}" y="${y + 22}" text-anchor="middle" class="name">${escapeXml(state.name)} (${escapeXml(state.type)})</text>`,
+      `<g class="state${state.failed > 0 ? ' failed' : ''}" data-state="${escapeMarkup(state.name)}" data-failed="${state.failed}"><rect x="${x}" y="${y}" width="${BOX.width}" height="${BOX.height}" rx="8" fill="${fill}" stroke="${stroke}" stroke-width="${state.failed > 0 ? 2 : 1}"/>`,
+      `<text x="${WIDTH / 2}" y="${y + 22}" text-anchor="middle" class="name">${escapeMarkup(state.name)} (${escapeMarkup(state.type)})</text>`,
       `<text x="${WIDTH / 2}" y="${y + 44}" text-anchor="middle" class="counts">passed ${state.passed} · filtered ${state.filtered} · ${state.failed > 0 ? `<tspan class="failed-count">failed ${state.failed}</tspan>` : 'failed 0'}</text></g>`,
     );
     const stateDef = definition.States[state.name];
@@ -180,7 +181,7 @@ export function workflowSvg(definition: StateMachineDefinition, counts: Workflow
     `<circle cx="${WIDTH / 2}" cy="${endY}" r="12" fill="none" stroke="#444" stroke-width="3"/><text x="${WIDTH / 2 + 20}" y="${endY + 4}" class="label">End</text>`,
     ...notes.map(
       (note, i) =>
-        `<text x="${WIDTH / 2}" y="${endY + 40 + i * 18}" text-anchor="middle" class="counts unplaced">${escapeXml(note)}</text>`,
+        `<text x="${WIDTH / 2}" y="${endY + 40 + i * 18}" text-anchor="middle" class="counts unplaced">${escapeMarkup(note)}</text>`,
     ),
   );
   return `<svg xmlns="http://www.w3.org/2000/svg" class="workflow" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="state machine graph">

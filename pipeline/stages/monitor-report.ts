@@ -2,8 +2,7 @@ import type { Config } from '../config.js';
 import { captureHourOverlaps, datasetKeys, datasetPrefix } from '../contracts/layout.js';
 import { DEFAULT_THRESHOLD } from '../contracts/threshold.js';
 import { SconesError } from '../errors.js';
-import type { TrainRecord } from '../manifest.js';
-import { stageSection } from '../manifest.js';
+import { stageSection, type TrainRecord } from '../manifest.js';
 import type { MonitorReporter, MonitorReportRequest, ObjectStore, ValidationPredictions } from '../ports.js';
 import { getText } from '../util/object-text.js';
 import { runCost, runUsageOf } from '../util/run-cost.js';
@@ -24,7 +23,8 @@ export async function monitorReport(
   if (config.monitor.since !== undefined) return liveReport(context, reports, config.monitor.since);
 
   const dataset = requireStage(manifest, 'stage-data', 'monitor-report').outputs;
-  const model = requireStage(manifest, 'train', 'monitor-report').outputs;
+  const trainSection = requireStage(manifest, 'train', 'monitor-report');
+  const model = trainSection.outputs;
   const deployment = requireDeployment(manifest, 'monitor-report');
   const executions = requireStage(manifest, 'test-executions', 'monitor-report').outputs;
   const document = await readTestExecutions(store, runId);
@@ -44,13 +44,11 @@ export async function monitorReport(
       { prefix, window, expected: document.results.filter((r) => r.outcome !== 'ERROR').length },
       reporter,
     )) ?? (await captureKeys(store, prefix));
-  const trainSection = requireStage(manifest, 'train', 'monitor-report');
   return finish(context, reports, {
     title: `Monitor report: run ${runId}`,
     classes: dataset.classes.map((c) => c.name),
     threshold: deployment.threshold,
     window,
-    minAccuracy: config.gate.minAccuracy,
     promisedAutomationRate:
       automation?.threshold === deployment.threshold
         ? automation.heldOut.automationRateInterval.low
@@ -118,7 +116,6 @@ async function standaloneReport(
     // No run chose a threshold for an outside capture: `auto` falls back to the filter's default.
     threshold: config.deploy.threshold === 'auto' ? DEFAULT_THRESHOLD : config.deploy.threshold,
     window: config.monitor.since === undefined ? undefined : recentWindow(config.monitor.since),
-    minAccuracy: config.gate.minAccuracy,
     capture:
       location === undefined || store === undefined
         ? { path: capture }
@@ -180,7 +177,6 @@ async function liveReport(
     classes: dataset?.classes.map((c) => c.name) ?? reports.classNames(config.data.classes),
     threshold: deployment.threshold,
     window,
-    minAccuracy: config.gate.minAccuracy,
     baseline: predictions && dataset && { predictions, datasetPrefix: dataset.prefix },
     capture: {
       store,
@@ -200,11 +196,16 @@ async function liveReport(
 async function finish(
   context: StageContext,
   reports: MonitorReporter,
-  request: Omit<MonitorReportRequest, 'workDir' | 'outsideRun'>,
+  request: Omit<MonitorReportRequest, 'workDir' | 'outsideRun' | 'minAccuracy'>,
 ): Promise<StageResult<'monitor-report'>> {
   const { config, backend, reporter } = context;
   const { outputs, warnings, markdown } = await reports.write(
-    { ...request, workDir: config.workDir, outsideRun: outsideRun(config) },
+    {
+      ...request,
+      minAccuracy: config.gate.minAccuracy,
+      workDir: config.workDir,
+      outsideRun: outsideRun(config),
+    },
     backend.store,
     reporter,
   );

@@ -31,8 +31,27 @@ export async function stageData(
   const prefix = datasetPrefix(digest);
   const keys = datasetKeys(prefix);
   const store = backend.store;
-  const record = {
-    ...describe(dataset, digest, counts, prefix, store, config.data.validationFraction),
+  // The reader stages every image at one size: the first one's is the dataset's.
+  const { height, width } = dataset.images[0] ?? { height: 32, width: 32 };
+  const record: DatasetRecord = {
+    digest,
+    source: dataset.source,
+    uri: store.uri(prefix),
+    prefix,
+    classes: dataset.classes.map((c) => ({
+      label: c.label,
+      name: c.name,
+      ...(c.cifarId === undefined ? {} : { cifarId: c.cifarId }),
+    })),
+    counts,
+    totals: {
+      train: dataset.images.filter((i) => i.split === 'train').length,
+      validation: dataset.images.filter((i) => i.split === 'validation').length,
+      test: dataset.images.filter((i) => i.split === 'test').length,
+    },
+    validationFraction: config.data.validationFraction,
+    testSplitDigest: testSplitDigest(dataset),
+    imageShape: [3, height, width],
     duplicates,
   };
 
@@ -85,38 +104,6 @@ function result(record: DatasetRecord, reused: boolean): StageResult<'stage-data
   };
 }
 
-function describe(
-  dataset: StagedDataset,
-  digest: string,
-  counts: DatasetRecord['counts'],
-  prefix: string,
-  store: ObjectStore,
-  validationFraction: number,
-): DatasetRecord {
-  // The reader stages every image at one size: the first one's is the dataset's.
-  const { height, width } = dataset.images[0] ?? { height: 32, width: 32 };
-  return {
-    digest,
-    source: dataset.source,
-    uri: store.uri(prefix),
-    prefix,
-    classes: dataset.classes.map((c) => ({
-      label: c.label,
-      name: c.name,
-      ...(c.cifarId === undefined ? {} : { cifarId: c.cifarId }),
-    })),
-    counts,
-    totals: {
-      train: dataset.images.filter((i) => i.split === 'train').length,
-      validation: dataset.images.filter((i) => i.split === 'validation').length,
-      test: dataset.images.filter((i) => i.split === 'test').length,
-    },
-    validationFraction,
-    testSplitDigest: testSplitDigest(dataset),
-    imageShape: [3, height, width],
-  };
-}
-
 /** Digest of the test split alone: its names, labels and image bytes, in name order. */
 export function testSplitDigest(dataset: StagedDataset): string {
   const rows = dataset.images
@@ -143,18 +130,8 @@ function splitLists(dataset: StagedDataset): Map<DatasetSplit, string> {
     const entries = images.map((image, index) => ({ index, label: image.label, path: image.name }));
     const text = formatLst(entries);
     const readBack = parseLst(text, `${split}.lst`);
-    const same =
-      readBack.length === entries.length &&
-      readBack.every((e, i) => {
-        const written = entries[i];
-        return (
-          written !== undefined &&
-          e.index === written.index &&
-          e.label === written.label &&
-          e.path === written.path
-        );
-      });
-    if (!same) {
+    // Read back and written again, the list must be the same text: the same entries, none changed.
+    if (formatLst(readBack) !== text) {
       const bad = entries.find((e, i) => readBack[i]?.path !== e.path);
       throw new InputError(
         `${dataset.source}: ${split} image ${JSON.stringify(bad?.path ?? '?')} does not read back from ${split}.lst as written ` +

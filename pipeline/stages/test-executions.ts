@@ -106,26 +106,20 @@ export function summarize(results: readonly CaseResult[]): ExecutionsSummary {
   const succeeded = results.filter((r) => r.outcome === 'SUCCEEDED');
   const correct = succeeded.filter((r) => r.predicted === r.label).length;
   const durations = results.map((r) => r.durationMs).sort((a, b) => a - b);
+  const filtered = results.filter((r) => r.outcome === 'FILTERED').length;
   return {
     total: results.length,
     succeeded: succeeded.length,
-    filtered: results.filter((r) => r.outcome === 'FILTERED').length,
+    filtered,
     errors: results.filter((r) => r.outcome === 'ERROR').length,
     passedButWrong: succeeded.length - correct,
-    filteredShare:
-      results.length === 0
-        ? 0
-        : round(results.filter((r) => r.outcome === 'FILTERED').length / results.length),
+    filteredShare: results.length === 0 ? 0 : Math.round((filtered / results.length) * 10000) / 10000,
     durationMs: {
       p50: durations[Math.floor((durations.length - 1) / 2)] ?? 0,
       max: durations.at(-1) ?? 0,
       total: durations.reduce((a, b) => a + b, 0),
     },
   };
-}
-
-function round(value: number): number {
-  return Math.round(value * 10000) / 10000;
 }
 
 /** Reads a run's test-executions document back, checked against its contract. */
@@ -137,18 +131,6 @@ export function readTestExecutions(store: ObjectStore, runId: string): Promise<T
     'a test-executions document',
     'run test-executions again',
   );
-}
-
-async function loadCases(
-  store: ObjectStore,
-  dataset: DatasetRecord,
-  count: number,
-  seed: number,
-  runId: string,
-) {
-  const lstKey = datasetListKey(dataset.prefix, 'test');
-  const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
-  return drawTestCases({ entries, count, seed, bucket: store.bucket, prefix: dataset.prefix, runId });
 }
 
 /**
@@ -180,14 +162,17 @@ async function execute(
   deployment: Deployment,
 ): Promise<TestExecutionsDocument> {
   const { backend, config, reporter, runId } = context;
-  const settings = config.testExecutions;
-  const cases = await loadCases(backend.store, dataset, settings.count, settings.seed, runId);
+  const { count, seed, concurrency } = config.testExecutions;
+  const { store } = backend;
+  const lstKey = datasetListKey(dataset.prefix, 'test');
+  const entries = parseLst(await getText(store, lstKey), store.uri(lstKey));
+  const cases = drawTestCases({ entries, count, seed, bucket: store.bucket, prefix: dataset.prefix, runId });
   const startedAt = new Date().toISOString();
   const workflow = await backend.openWorkflow(deployment, reporter);
   let results: CaseResult[];
   try {
     const progress = reporter.progress('test executions', cases.length, 'executions');
-    results = await mapConcurrent(cases, settings.concurrency, async (testCase) => {
+    results = await mapConcurrent(cases, concurrency, async (testCase) => {
       const result = classifyOutcome(
         testCase,
         await workflow.execute({ name: testCase.name, input: testCase.input }),

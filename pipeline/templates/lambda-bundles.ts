@@ -18,18 +18,6 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The functions, by folder under lambdas/; the names the template and the local runner use. */
 export const LAMBDA_FUNCTIONS = ['serialize-image-data', 'classify-image', 'filter-inferences'] as const;
-export type LambdaFunctionName = (typeof LAMBDA_FUNCTIONS)[number];
-
-export interface LambdaBundle {
-  name: LambdaFunctionName;
-  /** `<name>-<hash>.zip`, the S3 key's file name. */
-  zipName: string;
-  zipPath: string;
-  /** The bundled handler, for the local runner (`exports.handler`). */
-  jsPath: string;
-  sha256: string;
-  zipBytes: number;
-}
 
 // Zip entries carry a timestamp: a fixed one keeps the archive identical across builds.
 const FIXED_MTIME = new Date('1980-01-01T00:00:00Z');
@@ -58,8 +46,10 @@ const buildRecordSchema = z.object({
   bundles: z.array(
     z.object({
       name: z.enum(LAMBDA_FUNCTIONS),
+      /** `<name>-<hash>.zip`, the S3 key's file name. */
       zipName: z.string(),
       zipPath: z.string(),
+      /** The bundled handler, for the local runner (`exports.handler`). */
       jsPath: z.string(),
       sha256: z.string(),
       zipBytes: z.number(),
@@ -67,6 +57,8 @@ const buildRecordSchema = z.object({
     }),
   ),
 });
+type RecordedBundle = z.infer<typeof buildRecordSchema>['bundles'][number];
+export type LambdaBundle = Omit<RecordedBundle, 'jsSha256'>;
 const RESOLUTION_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const fileDigest = (path: string) => (existsSync(path) ? sha256(readFileSync(path)) : 'absent');
@@ -110,7 +102,7 @@ export async function bundleLambdas(outDir = join(root, 'dist', 'lambdas')): Pro
   if (recorded !== undefined) return recorded;
   mkdirSync(outDir, { recursive: true });
   const { build } = await import('esbuild');
-  const bundles: (LambdaBundle & { jsSha256: string })[] = [];
+  const bundles: RecordedBundle[] = [];
   const inputs: Record<string, string> = {};
   for (const file of RESOLUTION_FILES) inputs[file] = inputDigest(file);
   for (const name of LAMBDA_FUNCTIONS) {

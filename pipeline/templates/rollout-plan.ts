@@ -1,33 +1,10 @@
 import { SconesError } from '../errors.js';
 import { type ResolveContext, resolveValue, type Template } from './template.js';
 
-/** One alarm that guards a rollout, as the template defines it with the deploy's parameters. */
-export interface RolloutAlarm {
-  logicalId: string;
-  name: string;
-  namespace: string;
-  metric: string;
-  statistic: string;
-  periodSeconds: number;
-  comparison: string;
-  threshold: number;
-}
-
 /** How an update of the endpoint is rolled out: SageMaker's DeploymentConfig and the fleet it shifts to. */
-export interface RolloutPlan {
-  endpointLogicalId: string;
-  endpointName: string;
-  /** The endpoint configuration these parameters name (undefined when they do not resolve it). */
-  endpointConfigName: string | undefined;
-  /** BlueGreenUpdatePolicy.TrafficRoutingConfiguration.Type: ALL_AT_ONCE, CANARY or LINEAR. */
-  trafficRouting: string;
-  /** WaitIntervalInSeconds: how long the alarms watch each traffic step (the bake). */
-  bakeSeconds: number;
-  terminationWaitSeconds: number;
-  instanceCount: number;
-  instanceType: string;
-  alarms: RolloutAlarm[];
-}
+export type RolloutPlan = ReturnType<typeof rolloutPlan>;
+/** One alarm that guards a rollout, as the template defines it with the deploy's parameters. */
+export type RolloutAlarm = RolloutPlan['alarms'][number];
 
 const COMPARISONS: Readonly<Record<string, string>> = {
   GreaterThanThreshold: '>',
@@ -45,7 +22,7 @@ export function rolloutPlan(
   template: Template,
   parameterValues: Readonly<Record<string, string>>,
   stackName: string,
-): RolloutPlan {
+) {
   const parameters: Record<string, string> = {};
   for (const [name, spec] of Object.entries(template.Parameters ?? {})) {
     const value = parameterValues[name] ?? (spec.Default === undefined ? undefined : String(spec.Default));
@@ -86,7 +63,7 @@ export function rolloutPlan(
   const alarmNames = (config?.AutoRollbackConfiguration?.Alarms ?? []).map((a) =>
     String(property(a.AlarmName, `${where}.AutoRollbackConfiguration`)),
   );
-  const alarms = alarmNames.map((name): RolloutAlarm => {
+  const alarms = alarmNames.map((name) => {
     const found = resources.find(([id]) => context.refs[id] === name);
     const p = found?.[1].Properties;
     if (found === undefined || p === undefined)
@@ -125,8 +102,11 @@ export function rolloutPlan(
   return {
     endpointLogicalId,
     endpointName: String(property(endpoint.Properties?.EndpointName, `${endpointLogicalId}.EndpointName`)),
+    /** The endpoint configuration these parameters name (undefined when they do not resolve it). */
     endpointConfigName,
+    /** BlueGreenUpdatePolicy.TrafficRoutingConfiguration.Type: ALL_AT_ONCE, CANARY or LINEAR. */
     trafficRouting: String(property(routing.Type, `${where}.TrafficRoutingConfiguration.Type`)),
+    /** WaitIntervalInSeconds: how long the alarms watch each traffic step (the bake). */
     bakeSeconds: Number(property(routing.WaitIntervalInSeconds, `${where}.WaitIntervalInSeconds`)),
     terminationWaitSeconds: Number(property(policy.TerminationWaitInSeconds ?? 0, `${where}.Termination`)),
     instanceCount: Number(property(variant.InitialInstanceCount, 'ProductionVariants.InitialInstanceCount')),

@@ -1,6 +1,5 @@
 import type { Automation, AutomationFigures } from '../contracts/evaluation.js';
-import type { LabelledPrediction } from './classification-metrics.js';
-import { wilsonInterval } from './classification-metrics.js';
+import { type LabelledPrediction, wilsonInterval } from './classification-metrics.js';
 import { argmax } from './statistics.js';
 
 /** Top confidence and whether the top class is the true one, per prediction. */
@@ -101,15 +100,16 @@ export function automationRecord(inputs: {
   };
 }
 
-const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+/** A share as a percentage with one decimal: `0.9734` is `97.3%`. */
+export const percent = (v: number) => `${(v * 100).toFixed(1)}%`;
 
 /** The headline: "routes 78.0% of orders automatically at 97.4% accuracy (held out, 95% intervals ...)". */
 export function automationLine(automation: Automation): string {
   const h = automation.heldOut;
   return (
-    `routes ${pct(h.automationRate)} of orders automatically at ${pct(h.keptAccuracy)} accuracy ` +
-    `(held out on ${h.count} ${h.split} images, 95% intervals ${pct(h.automationRateInterval.low)}-${pct(h.automationRateInterval.high)} routed, ` +
-    `${pct(h.keptAccuracyInterval.low)}-${pct(h.keptAccuracyInterval.high)} accurate; threshold ${automation.threshold.toFixed(4)} ` +
+    `routes ${percent(h.automationRate)} of orders automatically at ${percent(h.keptAccuracy)} accuracy ` +
+    `(held out on ${h.count} ${h.split} images, 95% intervals ${percent(h.automationRateInterval.low)}-${percent(h.automationRateInterval.high)} routed, ` +
+    `${percent(h.keptAccuracyInterval.low)}-${percent(h.keptAccuracyInterval.high)} accurate; threshold ${automation.threshold.toFixed(4)} ` +
     (automation.thresholdSource === 'auto'
       ? `chosen on ${automation.validation.count} validation images for target ${automation.targetAccuracy}, ${automation.basis})`
       : `set explicitly; validation would choose ${automation.chosenThreshold.toFixed(4)})`)

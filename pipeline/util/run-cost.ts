@@ -57,16 +57,7 @@ export interface CostItem {
   text: string;
 }
 
-export interface RunCost {
-  items: CostItem[];
-  /** Training and evaluation in this run, when every one that ran has a price. */
-  runUsd?: number;
-  endpointUsdPerDay?: number;
-  /** One sentence: what the run cost (aws) or would cost on AWS (local), and the endpoint per day. */
-  headline: string;
-  /** Where the prices come from. */
-  prices: string;
-}
+export type RunCost = ReturnType<typeof runCost>;
 
 /**
  * One stage's cost sentence for its job summary: what `what` cost on AWS, or locally what it would cost
@@ -90,7 +81,7 @@ export function formatUsd(usd: number): string {
  * Batch Transform bills TransformStartTime to TransformEndTime (DescribeTransformJob); an endpoint bills its
  * instances every hour it exists. A type without a price is named, never guessed.
  */
-export function runCost(usage: RunUsage, prices: PriceSnapshot = priceSnapshot()): RunCost {
+export function runCost(usage: RunUsage, prices: PriceSnapshot = priceSnapshot()) {
   const price = (use: InstanceUse, type: string) => prices.prices[usage.region]?.[use]?.[type];
   const missing = (type: string) =>
     `no price for ${type} in ${usage.region} in the snapshot (retrieved ${prices.retrieved}); run scripts/refresh-prices.ts`;
@@ -98,17 +89,32 @@ export function runCost(usage: RunUsage, prices: PriceSnapshot = priceSnapshot()
   const local = usage.measuredOn === 'local';
   const items: CostItem[] = [];
 
+  /** One item: none when reused, the missing price named, else what `bill` makes of the hourly price. */
+  const add = (
+    item: CostItem['item'],
+    use: InstanceUse,
+    job: { instanceType: string; reused?: boolean },
+    label: string,
+    bill: (usdPerHour: number) => { usd: number; text: string },
+  ) => {
+    const hour = price(use, job.instanceType);
+    if (job.reused)
+      items.push({ item, usd: 0, text: `reused an earlier ${item === 'training' ? 'model' : item}: none` });
+    else if (hour === undefined) items.push({ item, text: `${label}: ${missing(job.instanceType)}` });
+    else items.push({ item, ...bill(hour.usdPerHour) });
+  };
+  const billed = (label: string, instanceHours: number, usdPerHour: number, more = '') => {
+    const usd = instanceHours * usdPerHour;
+    return {
+      usd,
+      text: `${label}, ${instanceHours.toFixed(3)} instance-hours at ${hourly(usdPerHour)} = ${formatUsd(usd)}${more}`,
+    };
+  };
+
   const { training, evaluation, endpoint } = usage;
   if (training !== undefined) {
     const label = `${training.instanceCount} x ${training.instanceType}`;
-    const hour = price('training', training.instanceType);
-    if (training.reused) items.push({ item: 'training', usd: 0, text: 'reused an earlier model: none' });
-    else if (hour === undefined)
-      items.push({ item: 'training', text: `${label}: ${missing(training.instanceType)}` });
-    else {
-      const billed = training.billableSeconds ?? training.seconds;
-      const instanceHours = (billed / 3600) * training.instanceCount;
-      const usd = instanceHours * hour.usdPerHour;
+    add('training', 'training', training, label, (usdPerHour) => {
       const spot = !training.spot
         ? ''
         : local
@@ -117,45 +123,24 @@ export function runCost(usage: RunUsage, prices: PriceSnapshot = priceSnapshot()
             ? `; managed spot saved ${Math.round((1 - training.billableSeconds / training.seconds) * 100)}% (billed ${training.billableSeconds} of ${training.seconds} s)`
             : '';
       const bound = local
-        ? `; at most ${formatUsd((training.maxRuntimeSeconds / 3600) * training.instanceCount * hour.usdPerHour)} if it ran to train.sagemaker.maxRuntimeSeconds (${training.maxRuntimeSeconds} s)`
+        ? `; at most ${formatUsd((training.maxRuntimeSeconds / 3600) * training.instanceCount * usdPerHour)} if it ran to train.sagemaker.maxRuntimeSeconds (${training.maxRuntimeSeconds} s)`
         : '';
-      items.push({
-        item: 'training',
-        usd,
-        text: `${label}, ${instanceHours.toFixed(3)} instance-hours at ${hourly(hour.usdPerHour)} = ${formatUsd(usd)}${spot}${bound}`,
-      });
-    }
+      const seconds = training.billableSeconds ?? training.seconds;
+      return billed(label, (seconds / 3600) * training.instanceCount, usdPerHour, `${spot}${bound}`);
+    });
   }
   if (evaluation !== undefined) {
     const label = `${TRANSFORM_JOBS} Batch Transform jobs on ${evaluation.instanceType}`;
-    const hour = price('transform', evaluation.instanceType);
-    if (evaluation.reused)
-      items.push({ item: 'evaluation', usd: 0, text: 'reused an earlier evaluation: none' });
-    else if (hour === undefined)
-      items.push({ item: 'evaluation', text: `${label}: ${missing(evaluation.instanceType)}` });
-    else {
-      const instanceHours = (evaluation.seconds / 3600) * evaluation.instanceCount;
-      const usd = instanceHours * hour.usdPerHour;
-      items.push({
-        item: 'evaluation',
-        usd,
-        text: `${label}, ${instanceHours.toFixed(3)} instance-hours at ${hourly(hour.usdPerHour)} = ${formatUsd(usd)}`,
-      });
-    }
+    add('evaluation', 'transform', evaluation, label, (usdPerHour) =>
+      billed(label, (evaluation.seconds / 3600) * evaluation.instanceCount, usdPerHour),
+    );
   }
   if (endpoint !== undefined) {
     const label = `${endpoint.instanceCount} x ${endpoint.instanceType}`;
-    const hour = price('hosting', endpoint.instanceType);
-    if (hour === undefined)
-      items.push({ item: 'endpoint', text: `${label}: ${missing(endpoint.instanceType)}` });
-    else {
-      const usd = hour.usdPerHour * endpoint.instanceCount * 24;
-      items.push({
-        item: 'endpoint',
-        usd,
-        text: `${label} at ${hourly(hour.usdPerHour)} = ${formatUsd(usd)} per day while deployed`,
-      });
-    }
+    add('endpoint', 'hosting', endpoint, label, (usdPerHour) => {
+      const usd = usdPerHour * endpoint.instanceCount * 24;
+      return { usd, text: `${label} at ${hourly(usdPerHour)} = ${formatUsd(usd)} per day while deployed` };
+    });
   }
 
   const ran = items.filter((i) => i.item !== 'endpoint');
@@ -176,8 +161,10 @@ export function runCost(usage: RunUsage, prices: PriceSnapshot = priceSnapshot()
     : `This run cost ${priced ? '' : 'at least '}${amount} on AWS (training and evaluation, on-demand${incomplete})${day}`;
   return {
     items,
+    // Training and evaluation in this run, when every one that ran has a price.
     ...(runUsd === undefined ? {} : { runUsd }),
     ...(endpointUsdPerDay === undefined ? {} : { endpointUsdPerDay }),
+    /** One sentence: what the run cost (aws) or would cost on AWS (local), and the endpoint per day. */
     headline,
     prices: `on-demand ${prices.currency} prices per region and instance type from ${SNAPSHOT_FILE} (retrieved ${prices.retrieved})`,
   };

@@ -12,9 +12,9 @@ import { expect } from 'chai';
 import {
   BatchTransformEvaluator,
   parseTransformOutput,
-  transformJobName,
+  TRANSFORM_NAME_BASE,
 } from '../../pipeline/backends/aws/batch-transform-evaluator.js';
-import { JOB_NAME_PATTERN } from '../../pipeline/backends/aws/sagemaker-trainer.js';
+import { JOB_NAME_PATTERN, jobName } from '../../pipeline/backends/aws/sagemaker-trainer.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import type { EvaluateRequest, ObjectInfo, ObjectStore } from '../../pipeline/ports.js';
 import { loadModel } from '../aws-models/request-check.js';
@@ -304,6 +304,6 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
   });
 
   it('names jobs within SageMaker rules', () => {
-    expect(transformJobName('e-0123456789abcdef0123')).to.match(JOB_NAME_PATTERN);
+    expect(jobName('e-0123456789abcdef0123', 1, TRANSFORM_NAME_BASE)).to.match(JOB_NAME_PATTERN);
   });
 });

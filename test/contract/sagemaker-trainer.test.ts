@@ -10,9 +10,9 @@ import { expect } from 'chai';
 import { imageClassificationUri } from '../../pipeline/backends/aws/regions.js';
 import {
   JOB_NAME_PATTERN,
+  jobName,
   SageMakerTrainer,
   sagemakerHyperparametersFor,
-  trainingJobName,
 } from '../../pipeline/backends/aws/sagemaker-trainer.js';
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { ConfigError, StageFailedError } from '../../pipeline/errors.js';
@@ -110,7 +110,7 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
   it('sends the exact CreateTrainingJob request of the reference configuration', async () => {
     // Prepare
     const { trainer, request } = setup();
-    const name = trainingJobName(request.trainingId, 1);
+    const name = jobName(request.trainingId, 1);
     sagemaker.on(DescribeTrainingJobCommand).rejectsOnce(notFound()).resolves(completed(name));
     sagemaker.on(CreateTrainingJobCommand).resolves({ TrainingJobArn: 'arn:x' });
     // Act
@@ -223,13 +223,13 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
     const long = `t-${'a'.repeat(80)}`;
     for (const id of ['t-0123456789abcdef0123', long, 't-with_under.scores']) {
       for (const attempt of [1, 2, 17]) {
-        const name = trainingJobName(id, attempt);
+        const name = jobName(id, attempt);
         expect(name, name).to.match(JOB_NAME_PATTERN);
         expect(name.length).to.be.at.most(63);
       }
     }
-    expect(trainingJobName('t-abc', 1)).to.equal('scones-t-abc');
-    expect(trainingJobName('t-abc', 3)).to.equal('scones-t-abc-r3');
+    expect(jobName('t-abc', 1)).to.equal('scones-t-abc');
+    expect(jobName('t-abc', 3)).to.equal('scones-t-abc-r3');
   });
 
   it('reuses a Completed job without creating one', async () => {

@@ -19,7 +19,7 @@ import { realSleep, type Sleep } from '../../util/time.js';
 import { withFreshCredentials } from './credentials.js';
 import { quotaFailure } from './instance-types.js';
 import { imageClassificationUri } from './regions.js';
-import { JOB_NAME_PATTERN, type SageMakerTrainerOptions } from './sagemaker-trainer.js';
+import { jobName, type SageMakerTrainerOptions } from './sagemaker-trainer.js';
 
 type EvaluatedSplit = 'test' | 'validation';
 
@@ -32,18 +32,8 @@ export interface BatchTransformEvaluatorOptions extends SageMakerTrainerOptions 
 /** Transform jobs tried per evaluation before the stage gives up (each re-run after a failure makes one). */
 const MAX_TRANSFORM_ATTEMPTS = 5;
 
-/**
- * `scones-<evaluation id>`, then `-r2`, `-r3`... : the same names for the same evaluation, so a re-run finds
- * the job it started; a job name can never be used again (CreateTransformJob: "unique within an AWS Region
- * in an AWS account"), so a failed or stopped job is retried under the next one.
- */
-export function transformJobName(evaluationId: string, attempt = 1): string {
-  const base = `scones-${evaluationId.replace(/[^a-zA-Z0-9-]/g, '-')}`.slice(0, 59).replace(/-+$/, '');
-  const name = attempt <= 1 ? base : `${base}-r${attempt}`;
-  if (!JOB_NAME_PATTERN.test(name))
-    throw new SconesError(`cannot derive a valid SageMaker job name from ${evaluationId}`);
-  return name;
-}
+/** The base of a transform job's name: at most 59 characters, so `-r5` still fits SageMaker's 63. */
+export const TRANSFORM_NAME_BASE = 59;
 
 /**
  * Scores the model on the test and validation splits with SageMaker Batch Transform jobs: every object under a
@@ -110,7 +100,10 @@ export class BatchTransformEvaluator implements Evaluator {
     const { config, client } = this.options;
     const evaluationId = split === 'test' ? request.evaluationId : `${request.evaluationId}-validation`;
     for (let attempt = 1; attempt <= MAX_TRANSFORM_ATTEMPTS; attempt++) {
-      const name = transformJobName(evaluationId, attempt);
+      // The same names for the same evaluation, so a re-run finds the job it started; a job name can never be
+      // used again (CreateTransformJob: "unique within an AWS Region in an AWS account"), so a failed or
+      // stopped job is retried under the next one.
+      const name = jobName(evaluationId, attempt, TRANSFORM_NAME_BASE);
       let job = await this.describe(name);
       if (job?.TransformJobStatus === 'Failed' || job?.TransformJobStatus === 'Stopped') {
         reporter.warn(

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CloudFormationClient, Stack } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import type { Config } from '../../config.js';
@@ -169,7 +169,9 @@ export class CloudFormationDeployer implements Deployer {
       !error.failed.some((f) => f.logicalId === rollout.endpointLogicalId)
     )
       return error;
-    const before = parametersOf(error.before);
+    const before: Record<string, string> = Object.fromEntries(
+      (error.before?.Parameters ?? []).map((p) => [p.ParameterKey ?? '', p.ParameterValue ?? '']),
+    );
     try {
       return new StageFailedError(
         await failedRollout(this.options, {
@@ -191,10 +193,4 @@ export class CloudFormationDeployer implements Deployer {
       );
     }
   }
-}
-
-function parametersOf(stack: Stack | undefined): Record<string, string> {
-  return Object.fromEntries(
-    (stack?.Parameters ?? []).map((p) => [p.ParameterKey ?? '', p.ParameterValue ?? '']),
-  );
 }

@@ -1,4 +1,3 @@
-import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
@@ -27,16 +26,7 @@ import { SageMakerTrainer } from './sagemaker-trainer.js';
 import { StepFunctionsRunner } from './step-functions-runner.js';
 
 /** AWS SDK v3 clients of the aws backend; tests pass mocked ones. */
-export interface AwsClients {
-  s3: S3Client;
-  sfn: SFNClient;
-  sagemaker: SageMakerClient;
-  cloudformation: CloudFormationClient;
-  /** Reads the alarm history of a guarded rollout. */
-  cloudwatch: CloudWatchClient;
-  /** Fetches fresh credentials for every client; absent in tests. */
-  refreshCredentials?: () => Promise<void>;
-}
+export type AwsClients = ReturnType<typeof createAwsClients>;
 
 /**
  * Clients from the default credential chain, each with connection and request timeouts and bounded
@@ -46,7 +36,7 @@ export function createAwsClients(
   config: Config,
   env: NodeJS.ProcessEnv = process.env,
   options: { limits?: AwsClientLimits; credentials?: AwsCredentialIdentityProvider } = {},
-): AwsClients {
+) {
   const region = config.region;
   const limits = options.limits ?? AWS_CLIENT_LIMITS;
   const customS3 = env[ENV.s3Endpoint] !== undefined || env.AWS_ENDPOINT_URL !== undefined;
@@ -58,7 +48,9 @@ export function createAwsClients(
     sagemaker: nameTimeouts(new SageMakerClient(base), 'SageMaker', limits),
     sfn: nameTimeouts(new SFNClient(base), 'Step Functions', limits),
     cloudformation: createCloudFormationClient(region, credentials, limits),
+    // Reads the alarm history of a guarded rollout.
     cloudwatch: nameTimeouts(new CloudWatchClient(base), 'CloudWatch', limits),
+    // Fetches fresh credentials for every client; absent in tests.
     ...(refreshing === undefined ? {} : { refreshCredentials: refreshing.refresh }),
   };
 }

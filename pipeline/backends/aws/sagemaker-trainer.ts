@@ -56,12 +56,15 @@ export function sagemakerHyperparametersFor(config: Config, dataset: DatasetReco
   };
 }
 
-/** `scones-<digest>` and, after failed attempts, `scones-<digest>-r2`, `-r3`...: always within 63 characters. */
-export function trainingJobName(trainingId: string, attempt: number): string {
-  const base = `scones-${trainingId.replace(/[^a-zA-Z0-9-]/g, '-')}`.slice(0, 55).replace(/-+$/, '');
+/**
+ * `scones-<id>` and, after failed attempts, `scones-<id>-r2`, `-r3`...: always within 63 characters (a base of
+ * at most 55 leaves room for `-r20`, the last training attempt).
+ */
+export function jobName(id: string, attempt: number, baseLength = 55): string {
+  const base = `scones-${id.replace(/[^a-zA-Z0-9-]/g, '-')}`.slice(0, baseLength).replace(/-+$/, '');
   const name = attempt <= 1 ? base : `${base}-r${attempt}`;
   if (!JOB_NAME_PATTERN.test(name))
-    throw new SconesError(`cannot derive a valid SageMaker job name from ${trainingId}`);
+    throw new SconesError(`cannot derive a valid SageMaker job name from ${id}`);
   return name;
 }
 
@@ -100,7 +103,7 @@ export class SageMakerTrainer implements Trainer {
 
   async find(trainingId: string): Promise<TrainRecord | undefined> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const job = await this.describe(trainingJobName(trainingId, attempt));
+      const job = await this.describe(jobName(trainingId, attempt));
       if (job === undefined) return undefined;
       if (job.TrainingJobStatus === 'Completed') return this.record(trainingId, job);
     }
@@ -109,7 +112,7 @@ export class SageMakerTrainer implements Trainer {
 
   async train(request: TrainRequest, reporter: Reporter): Promise<TrainRecord> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const name = trainingJobName(request.trainingId, attempt);
+      const name = jobName(request.trainingId, attempt);
       const job = await this.describe(name);
       if (job === undefined) {
         const { config } = this.options;

@@ -179,10 +179,10 @@ export class Stacks {
       }),
     );
     const changeSet = await this.waitForChangeSet(stackName, changeSetName);
+    const deleteChangeSet = () =>
+      this.client.send(new DeleteChangeSetCommand({ StackName: stackName, ChangeSetName: changeSetName }));
     if (changeSet.Status === 'FAILED') {
-      await this.client.send(
-        new DeleteChangeSetCommand({ StackName: stackName, ChangeSetName: changeSetName }),
-      );
+      await deleteChangeSet();
       if (EMPTY_CHANGE_SET.test(changeSet.StatusReason ?? '')) {
         reporter.info(`change set for ${stackName} is empty: nothing to deploy`);
         return { kind: 'empty', stack: await this.describe(stackName) };
@@ -194,9 +194,7 @@ export class Stacks {
     const changes = (changeSet.Changes ?? []).map(toResourceChange);
     reporter.info(changesTable(changes));
     if (request.preview) {
-      await this.client.send(
-        new DeleteChangeSetCommand({ StackName: stackName, ChangeSetName: changeSetName }),
-      );
+      await deleteChangeSet();
       return { kind: 'preview', changes, changeSetType };
     }
     await this.client.send(
@@ -221,7 +219,7 @@ export class Stacks {
     const final = await this.waitForStack(stackName, reporter);
     if (final !== undefined)
       throw new StageFailedError(
-        `stack ${stackName} ended ${final.StackStatus}: ${(await this.failureReasons(stackName)).join('; ')}`,
+        `stack ${stackName} ended ${final.StackStatus}: ${(await this.failedResources(stackName)).map((f) => f.text).join('; ')}`,
       );
   }
 
@@ -259,11 +257,6 @@ export class Stacks {
         );
       await this.sleep(this.pollMs);
     }
-  }
-
-  /** The failed resources' status reasons from the stack events. */
-  private async failureReasons(stackName: string): Promise<string[]> {
-    return (await this.failedResources(stackName)).map((f) => f.text);
   }
 
   private async failedResources(stackName: string): Promise<FailedResource[]> {

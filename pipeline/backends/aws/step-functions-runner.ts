@@ -68,14 +68,7 @@ export class StepFunctionsRunner implements WorkflowRunner {
           status === 'SUCCEEDED' ? undefined : await this.stateStoppedIn(executionArn, request.name);
         return {
           name: request.name,
-          status:
-            status === 'SUCCEEDED'
-              ? 'SUCCEEDED'
-              : status === 'TIMED_OUT'
-                ? 'TIMED_OUT'
-                : status === 'ABORTED'
-                  ? 'ABORTED'
-                  : 'FAILED',
+          status: (['SUCCEEDED', 'TIMED_OUT', 'ABORTED'] as const).find((s) => s === status) ?? 'FAILED',
           ...(execution.output === undefined ? {} : { output: JSON.parse(execution.output) as unknown }),
           ...(execution.error === undefined ? {} : { error: execution.error }),
           ...(execution.cause === undefined ? {} : { cause: execution.cause }),
