@@ -93,14 +93,7 @@ export class LocalTrainer implements Trainer {
     private readonly onEpoch?: EpochObserver,
   ) {}
 
-  private prefix(trainingId: string): string {
-    return modelPrefix(trainingId);
-  }
-
-  hyperparameters(
-    config: Config,
-    dataset: DatasetRecord,
-  ): Omit<LocalHyperparameters, 'labelSmoothing' | 'colorJitter'> {
+  hyperparameters(config: Config, dataset: DatasetRecord) {
     return localHyperparametersFor(config, dataset);
   }
 
@@ -109,7 +102,7 @@ export class LocalTrainer implements Trainer {
   }
 
   async find(trainingId: string): Promise<TrainRecord | undefined> {
-    const key = `${this.prefix(trainingId)}${MODEL_FILES.metrics}`;
+    const key = `${modelPrefix(trainingId)}${MODEL_FILES.metrics}`;
     if ((await this.store.head(key)) === undefined) return undefined;
     const parsed = trainRecordSchema.safeParse(JSON.parse(await getText(this.store, key)));
     if (!parsed.success)
@@ -227,7 +220,7 @@ export class LocalTrainer implements Trainer {
     const record: TrainRecord = {
       trainingId: request.trainingId,
       trainer: `${this.kind}/${this.version}`,
-      modelUri: this.store.uri(this.prefix(request.trainingId)),
+      modelUri: this.store.uri(modelPrefix(request.trainingId)),
       validationAccuracy: best.accuracy,
       bestEpoch: best.epoch,
       epochs,
@@ -248,7 +241,7 @@ export class LocalTrainer implements Trainer {
   /** Writes the model, its validation predictions (the drift baseline) and, last, its record (what `find` reads). */
   private async save(record: TrainRecord, model: LayersModel, predictions: ValidationPredictions) {
     const saved = await serializeModel(model);
-    const prefix = this.prefix(record.trainingId);
+    const prefix = modelPrefix(record.trainingId);
     const json = { contentType: 'application/json' };
     await this.store.put(`${prefix}${MODEL_FILES.modelJson}`, saved.modelJson, json);
     await this.store.put(`${prefix}${MODEL_FILES.weights}`, saved.weights, {
