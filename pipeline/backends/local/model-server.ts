@@ -35,11 +35,6 @@ export interface ModelServerOptions {
   credentials: LocalCredentials;
   /** The region requests must be signed for (the credential scope's region); any region when absent. */
   region?: string;
-  port?: number;
-  /** Seconds between capture file flushes. */
-  flushSeconds?: number;
-  now?: () => Date;
-  random?: () => number;
 }
 
 export interface ModelServer {
@@ -66,22 +61,20 @@ export function capturePrefix(destination: string, bucket: string): string {
 export async function startModelServer(options: ModelServerOptions): Promise<ModelServer> {
   await initTensorflow('wasm');
   const model = await loadModel(options.store, options.modelUri);
-  const now = options.now ?? (() => new Date());
-  const random = options.random ?? Math.random;
   const bucket = options.store.bucket;
   const prefix =
     options.capture.destination === '' ? undefined : capturePrefix(options.capture.destination, bucket);
-  const capture = captureBuffer(options, prefix, now);
-  const timer = setInterval(() => void capture.flush(), (options.flushSeconds ?? 1) * 1000);
+  const capture = captureBuffer(options, prefix);
+  const timer = setInterval(() => void capture.flush(), 1000);
   timer.unref();
 
   const server = createServer((request, response) => {
-    invoke(request, response, { options, model, capture, prefix, now, random }).catch((error: unknown) => {
+    invoke(request, response, { options, model, capture, prefix }).catch((error: unknown) => {
       sendError(response, 500, 'InternalFailure', (error as Error).message);
     });
   });
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
@@ -100,7 +93,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
  * The endpoint's data capture: records buffered and written, a file per hour folder, in SageMaker's JSONL
  * layout; flushes run one after another so no record is written twice or lost.
  */
-function captureBuffer(options: ModelServerOptions, prefix: string | undefined, now: () => Date) {
+function captureBuffer(options: ModelServerOptions, prefix: string | undefined) {
   let pending: CaptureRecord[] = [];
   let flushing: Promise<void> = Promise.resolve();
 
@@ -121,7 +114,7 @@ function captureBuffer(options: ModelServerOptions, prefix: string | undefined, 
         byHour.set(hour, [...(byHour.get(hour) ?? []), record]);
       }
       for (const [hour, group] of byHour) {
-        const stamp = now();
+        const stamp = new Date();
         const file = `${String(stamp.getUTCMinutes()).padStart(2, '0')}-${String(stamp.getUTCSeconds()).padStart(2, '0')}-${String(stamp.getUTCMilliseconds()).padStart(3, '0')}-${randomUUID()}.jsonl`;
         const key = `${hour}${file}`;
         await options.store.put(
@@ -155,11 +148,9 @@ async function invoke(
     model: LayersModel;
     capture: ReturnType<typeof captureBuffer>;
     prefix: string | undefined;
-    now: () => Date;
-    random: () => number;
   },
 ): Promise<void> {
-  const { options, model, capture, prefix, now, random } = deps;
+  const { options, model, capture, prefix } = deps;
   const url = new URL(request.url ?? '/', 'http://127.0.0.1');
   if (request.method === 'GET' && url.pathname === '/ping') {
     response.writeHead(200).end();
@@ -234,8 +225,8 @@ async function invoke(
   }
   const output = JSON.stringify(probabilities);
   const inferenceId = header(request, 'x-amzn-sagemaker-inference-id');
-  if (prefix !== undefined && random() * 100 < options.capture.samplingPercentage)
-    capture.add(captureRecordOf(options.capture, contentType, body, output, inferenceId, now()));
+  if (prefix !== undefined && Math.random() * 100 < options.capture.samplingPercentage)
+    capture.add(captureRecordOf(options.capture, contentType, body, output, inferenceId, new Date()));
   response.writeHead(200, {
     'content-type': 'application/json',
     'x-amzn-invoked-production-variant': options.variantName,
