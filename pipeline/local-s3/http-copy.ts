@@ -2,6 +2,7 @@ import { StoreError } from './errors.js';
 import type { FileObjectStore, StoredObject } from './files.js';
 import { decodePath, header, NAMESPACE, type S3Request, sendXml } from './http-common.js';
 import { objectHeadersFrom, readPreconditions } from './http-objects.js';
+import { objectHeadersSchema } from './records.js';
 
 /**
  * CopyObject: the source's bytes under the target key, with the source's headers (`x-amz-metadata-directive:
@@ -26,21 +27,12 @@ export async function copyObject(store: FileObjectStore, call: S3Request): Promi
         "object's metadata, storage class, website redirect location or encryption attributes.",
     );
   store.objectPaths(bucket, key); // the target key is checked before the source is read
-  const {
-    key: _k,
-    size: _s,
-    etag: _e,
-    md5: _m,
-    lastModified: _l,
-    parts: _p,
-    uploadId: _u,
-    ...sourceHeaders
-  } = source.object;
+  // COPY keeps the source's headers: the schema drops its size and hashes.
   const object = await store.put(
     bucket,
     key,
     store.read(source.bucket, source.key),
-    directive === 'REPLACE' ? objectHeadersFrom(request.headers) : sourceHeaders,
+    directive === 'REPLACE' ? objectHeadersFrom(request.headers) : objectHeadersSchema.parse(source.object),
   );
   sendXml(response, 200, {
     CopyObjectResult: { '@_xmlns': NAMESPACE, ETag: `"${object.etag}"`, LastModified: object.lastModified },
