@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { SconesError } from '../../errors.js';
 
@@ -69,15 +70,10 @@ export class LocalLambdaRuntime {
         stdout: true,
         stderr: true,
       });
-      for (const stream of [worker.stdout, worker.stderr]) {
-        let buffered = '';
-        stream.on('data', (chunk: Buffer) => {
-          buffered += chunk.toString();
-          const lines = buffered.split('\n');
-          buffered = lines.pop() ?? '';
-          for (const line of lines) if (line !== '') this.onLog(spec.functionName, line);
+      for (const stream of [worker.stdout, worker.stderr])
+        createInterface({ input: stream }).on('line', (line) => {
+          if (line !== '') this.onLog(spec.functionName, line);
         });
-      }
       worker.on(
         'message',
         (message: {
