@@ -1,25 +1,17 @@
-import type { StateMachineDefinition, StateMachine as StateMachineType } from 'aws-local-stepfunctions';
+import {
+  ExecutionError,
+  ExecutionTimeoutError,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
 import { SconesError } from '../../errors.js';
 import type { ExecutionResult } from '../../ports.js';
 import type { LocalLambdaRuntime } from './lambda-runtime.js';
 
-// aws-local-stepfunctions 3 calls Promise.withResolvers, which Node 20 lacks (it arrived in Node 22).
-const withResolvers = Promise as unknown as { withResolvers?: () => unknown };
-withResolvers.withResolvers ??= <T>() => {
-  let resolve!: (value: T | PromiseLike<T>) => void;
-  let reject!: (reason?: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-};
-const { StateMachine, ExecutionError, ExecutionTimeoutError } = await import('aws-local-stepfunctions');
-
 /** An execution's result as the WorkflowRunner port reports it, before the caller names it. */
 type ExecutionOutcome = Omit<ExecutionResult, 'name'>;
 
-type EventLogs = ReturnType<StateMachineType['run']>['eventLogs'];
+type EventLogs = ReturnType<StateMachine['run']>['eventLogs'];
 type EventLog = EventLogs extends AsyncGenerator<infer Event> ? Event : never;
 
 /** The events that end a whole execution (a Map iteration's or a Parallel branch's are renamed when forwarded). */
@@ -70,7 +62,7 @@ interface TaskState {
  * which the definition's `OutputPath: $.Payload` unwraps. Direct Lambda ARNs get the bare result.
  */
 export class LocalStateMachineRunner {
-  private readonly machine: StateMachineType;
+  private readonly machine: StateMachine;
   private readonly handlers: Record<string, (input: unknown) => Promise<unknown>>;
   private readonly states: ReadonlySet<string>;
 
