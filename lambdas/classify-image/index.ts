@@ -11,8 +11,6 @@ import { EndpointError, InvalidEventError, PayloadTooLargeError } from '../share
 import { parseEvent, requiredEnv, sniffContentType } from '../shared/events.js';
 import { createLogger, type HandlerContext } from '../shared/log.js';
 
-export type { ClassifiedImage };
-
 const runtime = new SageMakerRuntimeClient({});
 
 /** Sends the image to the endpoint named by ENDPOINT_NAME and returns the body with its probabilities. */

@@ -8,8 +8,6 @@ import { ConfigurationError, ThresholdConfidenceNotMet } from '../shared/errors.
 import { parseEvent } from '../shared/events.js';
 import { createLogger, type HandlerContext } from '../shared/log.js';
 
-export { DEFAULT_THRESHOLD };
-
 function threshold(): number {
   const raw = process.env.THRESHOLD;
   if (raw === undefined || raw === '') return DEFAULT_THRESHOLD;

@@ -15,8 +15,6 @@ import {
 import { parseEvent, sniffContentType } from '../shared/events.js';
 import { createLogger, type HandlerContext } from '../shared/log.js';
 
-export type { SerializedImage };
-
 // Path-style addressing when an S3-compatible endpoint is configured (the local store, MinIO).
 // Bounded: a silent S3 fails the invocation well inside the function's 30 s timeout, with retries.
 const s3 = new S3Client({
