@@ -10,6 +10,8 @@ import { SconesError } from '../../errors.js';
 import { header } from '../../local-s3/http-common.js';
 import {
   type LocalCredentials,
+  MAX_SKEW_MS,
+  parseAmzDate,
   SignatureError,
   type SignatureFault,
   verifySignature,
@@ -339,8 +341,6 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer | und
 
 /** InvokeEndpoint's own words for a body over its limit (6 MB, SageMaker API Reference). */
 const TOO_LARGE = `Request payload exceeds the ${ENDPOINT_PAYLOAD_LIMIT}-byte limit.`;
-/** AWS refuses requests signed more than 15 minutes from its clock. */
-const MAX_SKEW_MS = 15 * 60 * 1000;
 
 /**
  * What can be refused from the headers alone, as [code, status, message]: a browser's request (`Origin`,
@@ -381,11 +381,7 @@ function refuseBeforeBody(
       403,
       `The credential scope ${scope} is for region ${scopeRegion}: this endpoint is in ${region}; sign for ${region}.`,
     ];
-  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(header(request, 'x-amz-date') ?? '');
-  const signedAt =
-    date === null
-      ? Number.NaN
-      : Date.UTC(+date[1]!, +date[2]! - 1, +date[3]!, +date[4]!, +date[5]!, +date[6]!);
+  const signedAt = parseAmzDate(header(request, 'x-amz-date') ?? '')?.getTime() ?? Number.NaN;
   if (Number.isNaN(signedAt) || Math.abs(Date.now() - signedAt) > MAX_SKEW_MS)
     return [
       'InvalidSignatureException',
