@@ -30,7 +30,6 @@ export interface LocalObjectStoreServer {
 export async function startLocalObjectStore(options: {
   directory: string;
   bucket: string;
-  port?: number;
   /** The region requests must be signed for (the configuration's); any region when absent. */
   region?: string;
   /** Where the store's own messages go (what its start recovered, kept or removed); stderr by default. */
@@ -50,7 +49,6 @@ export async function startLocalObjectStore(options: {
         ...process.env,
         SCONES_S3_DIRECTORY: directory,
         SCONES_S3_BUCKET: options.bucket,
-        SCONES_S3_PORT: String(options.port ?? 0),
         SCONES_S3_REGION: options.region ?? '',
         // In the environment, which only this user's processes can read (/proc/<pid>/environ is 0400).
         SCONES_S3_ACCESS_KEY_ID: credentials.accessKeyId,

@@ -4,12 +4,12 @@
  * with it. It prints one JSON line when ready and exits when its stdin closes, so it never outlives the
  * process that started it (even after kill -9).
  */
+import type { AddressInfo } from 'node:net';
 import { FileObjectStore } from './files.js';
 import { createObjectStoreServer } from './http.js';
 
 const directory = process.env.SCONES_S3_DIRECTORY;
 const bucket = process.env.SCONES_S3_BUCKET;
-const port = Number(process.env.SCONES_S3_PORT ?? '0');
 const accessKeyId = process.env.SCONES_S3_ACCESS_KEY_ID;
 const secretAccessKey = process.env.SCONES_S3_SECRET_ACCESS_KEY;
 if (
@@ -50,10 +50,9 @@ const server = createObjectStoreServer(
   process.env.SCONES_S3_REGION || undefined,
 );
 server.keepAliveTimeout = 30_000;
-server.listen(port, '127.0.0.1', () => {
-  const address = server.address();
-  const listening = typeof address === 'object' && address !== null ? address.port : port;
-  process.stdout.write(`${JSON.stringify({ ready: true, port: listening })}\n`);
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`);
 });
 server.on('error', (error) => {
   process.stderr.write(`object store: ${error.message}\n`);
