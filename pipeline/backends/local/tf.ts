@@ -107,68 +107,41 @@ function conv2DBackpropFilterWasm(args: {
   const transpose = wasmKernel('Transpose');
   const xT = transpose({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } }) as TensorInfo;
   const dyT = transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } }) as TensorInfo;
-  let conv: TensorInfo;
-  if (bottom < 0 || right < 0) {
-    // Rows of x past the last window never reach the output: crop them instead of a negative pad.
-    const sliced = wasmKernel('Slice')({
-      inputs: { x: xT },
-      backend,
-      attrs: {
-        begin: [0, 0, 0, 0],
-        size: [
-          xT.shape[0] as number,
-          inHeight + Math.min(0, bottom),
-          inWidth + Math.min(0, right),
-          xT.shape[3] as number,
-        ],
-      },
-    }) as TensorInfo;
-    conv = helperConv(
-      backend,
-      sliced,
-      dyT,
-      top,
-      Math.max(0, bottom),
-      left,
-      Math.max(0, right),
-      strideHeight,
-      strideWidth,
-    );
-    backend.disposeData(sliced.dataId);
-  } else {
-    conv = helperConv(backend, xT, dyT, top, bottom, left, right, strideHeight, strideWidth);
-  }
-  const result = transpose({ inputs: { x: conv }, backend, attrs: { perm: [1, 2, 0, 3] } }) as TensorInfo;
-  for (const t of [xT, dyT, conv]) backend.disposeData(t.dataId);
-  return result;
-}
-
-function helperConv(
-  backend: BackendWasm,
-  x: TensorInfo,
-  filter: TensorInfo,
-  top: number,
-  bottom: number,
-  left: number,
-  right: number,
-  dilationHeight: number,
-  dilationWidth: number,
-): TensorInfo {
-  return wasmKernel('Conv2D')({
-    inputs: { x, filter },
+  // Rows of x past the last window never reach the output: crop them instead of a negative pad.
+  const cropped =
+    bottom < 0 || right < 0
+      ? (wasmKernel('Slice')({
+          inputs: { x: xT },
+          backend,
+          attrs: {
+            begin: [0, 0, 0, 0],
+            size: [
+              xT.shape[0] as number,
+              inHeight + Math.min(0, bottom),
+              inWidth + Math.min(0, right),
+              xT.shape[3] as number,
+            ],
+          },
+        }) as TensorInfo)
+      : xT;
+  const conv = wasmKernel('Conv2D')({
+    inputs: { x: cropped, filter: dyT },
     backend,
     attrs: {
       strides: 1,
       pad: [
         [0, 0],
-        [top, bottom],
-        [left, right],
+        [top, Math.max(0, bottom)],
+        [left, Math.max(0, right)],
         [0, 0],
       ],
       dataFormat: 'NHWC',
-      dilations: [dilationHeight, dilationWidth],
+      dilations: [strideHeight, strideWidth],
     },
   }) as TensorInfo;
+  const result = transpose({ inputs: { x: conv }, backend, attrs: { perm: [1, 2, 0, 3] } }) as TensorInfo;
+  for (const t of new Set([xT, cropped, dyT, conv])) backend.disposeData(t.dataId);
+  return result;
 }
 
 export const conv2DBackpropFilterWasmConfig: KernelConfig = {
