@@ -26,7 +26,7 @@ export function initTensorflow(backend: 'wasm' | 'cpu' = 'wasm'): Promise<void> 
   ready ??= (async () => {
     if (tf.getKernel('Conv2DBackpropFilter', 'wasm') === undefined)
       tf.registerKernel(conv2DBackpropFilterWasmConfig);
-    registerBackpropInput();
+    replaceWasmKernel('Conv2DBackpropInput', conv2DBackpropInputWasm);
     registerLeadingAxesReductions();
     registerBatchNormGradient();
     // Our own messages say what runs where; tfjs's "hi there" banner and warnings do not help users.
@@ -87,11 +87,7 @@ function wasmKernel(name: string) {
  * dW[fh, fw, ci, co] = conv(x as [ci, H, W, b], dy as the filter [oH, oW, b, co]), dilated by the stride.
  * About 8x faster than laying out patches in JS and multiplying.
  */
-function conv2DBackpropFilterWasm(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: NamedAttrMap;
-}): TensorInfo {
+function conv2DBackpropFilterWasm(args: KernelArgs): TensorInfo {
   const backend = args.backend as BackendWasm;
   const x = args.inputs.x as TensorInfo;
   const dy = args.inputs.dy as TensorInfo;
@@ -215,11 +211,6 @@ function replaceWasmKernel(
     // The original binds its wasm function at backend setup; keep that for the cases it still handles.
     ...(original.setupFunc === undefined ? {} : { setupFunc: original.setupFunc }),
   });
-}
-
-/** Replaces the backend's Conv2DBackpropInput, keeping the original for strides it does not cover. */
-function registerBackpropInput(): void {
-  replaceWasmKernel('Conv2DBackpropInput', conv2DBackpropInputWasm);
 }
 
 /**
