@@ -1,7 +1,6 @@
 import type { Reporter } from '../../console-reporter.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
-import { keyOfUri } from '../../util/s3-uri.js';
-import { deserializeModel, MODEL_FILES, predictProbabilities } from './model.js';
+import { loadModel, predictProbabilities } from './model.js';
 import { initTensorflow } from './tf.js';
 import { readSplit } from './trainer.js';
 
@@ -16,12 +15,7 @@ export class LocalEvaluator implements Evaluator {
     reporter: Reporter,
   ): Promise<{ predictions: ScoredImage[]; validation: ScoredImage[] }> {
     await initTensorflow('wasm');
-    const prefix = keyOfUri(request.model.modelUri);
-    const [modelJson, weights] = await Promise.all([
-      this.store.get(`${prefix}${MODEL_FILES.modelJson}`),
-      this.store.get(`${prefix}${MODEL_FILES.weights}`),
-    ]);
-    const model = await deserializeModel({ modelJson: Buffer.from(modelJson).toString('utf8'), weights });
+    const model = await loadModel(this.store, request.model.modelUri);
     try {
       const side = request.dataset.imageShape[1];
       const score = async (split: 'test' | 'validation'): Promise<ScoredImage[]> => {

@@ -18,8 +18,8 @@ import {
 } from '../../local-s3/signature.js';
 import type { ObjectStore } from '../../ports.js';
 import type { DataCaptureSettings } from '../../templates/resolved-template.js';
-import { keyOfUri, parseS3Uri } from '../../util/s3-uri.js';
-import { deserializeModel, imageToInput, MODEL_FILES, predictProbabilities } from './model.js';
+import { parseS3Uri } from '../../util/s3-uri.js';
+import { imageToInput, loadModel, predictProbabilities } from './model.js';
 import { initTensorflow } from './tf.js';
 
 const ACCEPTED_CONTENT_TYPES = new Set(['image/png', 'image/jpeg', 'application/x-image']);
@@ -275,15 +275,6 @@ function captureRecordOf(
     },
     eventVersion: '0',
   };
-}
-
-async function loadModel(store: ObjectStore, modelUri: string): Promise<LayersModel> {
-  const prefix = keyOfUri(modelUri);
-  const [modelJson, weights] = await Promise.all([
-    store.get(`${prefix}${MODEL_FILES.modelJson}`),
-    store.get(`${prefix}${MODEL_FILES.weights}`),
-  ]);
-  return deserializeModel({ modelJson: Buffer.from(modelJson).toString('utf8'), weights });
 }
 
 /** The AWS common error each signature fault gets (API Reference, "Common Errors"). */

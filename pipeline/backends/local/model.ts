@@ -1,6 +1,8 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import type { RgbaImage } from '../../data/image.js';
+import type { ObjectStore } from '../../ports.js';
+import { keyOfUri } from '../../util/s3-uri.js';
 import { tf } from './tf.js';
 
 /** Version of the architecture and preprocessing below: part of the training id, so a change retrains. */
@@ -234,4 +236,14 @@ export async function deserializeModel(saved: SavedModel): Promise<tfl.LayersMod
   return tfl.loadLayersModel(
     tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: copy }),
   );
+}
+
+/** Loads the model the trainer saved under `modelUri` (`s3://bucket/models/<training-id>/`). */
+export async function loadModel(store: ObjectStore, modelUri: string): Promise<tfl.LayersModel> {
+  const prefix = keyOfUri(modelUri);
+  const [modelJson, weights] = await Promise.all([
+    store.get(`${prefix}${MODEL_FILES.modelJson}`),
+    store.get(`${prefix}${MODEL_FILES.weights}`),
+  ]);
+  return deserializeModel({ modelJson: Buffer.from(modelJson).toString('utf8'), weights });
 }
