@@ -122,7 +122,6 @@ export class Replica {
 
 /** Messages between the trainer and a replica worker. */
 export type ReplicaRequest = {
-  kind: 'step';
   apply?: { gradients: Float32Array[]; learningRate: number };
   inputs: Float32Array;
   labels: number[];
@@ -253,7 +252,7 @@ export class DataParallel {
     // Shares 1..workers go to the workers; share 0 and any beyond the workers are computed here.
     const remote = this.workers.map((worker, w) => {
       const share = part(w + 1);
-      const request: ReplicaRequest = { kind: 'step', ...(apply === undefined ? {} : { apply }), ...share };
+      const request: ReplicaRequest = { ...(apply === undefined ? {} : { apply }), ...share };
       return worker.send(request, [share.inputs.buffer as ArrayBuffer]);
     });
     // A worker's failure is read below; until then it must not count as unhandled.
