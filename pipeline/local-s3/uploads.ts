@@ -99,11 +99,7 @@ export class FileUploads {
   }
 
   /** The parts uploaded so far, in part-number order. */
-  async parts(
-    bucket: string,
-    key: string,
-    uploadId: string,
-  ): Promise<{ partNumber: number; etag: string; size: number; lastModified: string }[]> {
+  async parts(bucket: string, key: string, uploadId: string) {
     const folder = await this.folder(bucket, key, uploadId);
     const parts = [];
     for (const name of await readdir(folder)) {
