@@ -2,7 +2,7 @@ import type { Config } from '../../config.js';
 import type { ServeInfo } from '../../ports.js';
 import { openLocalBackend } from './backend.js';
 import { localPaths } from './paths.js';
-import { type LocalServices, startLocalServices } from './workflow.js';
+import { startLocalServices } from './workflow.js';
 
 /**
  * Runs the local object store and model server in the foreground for outside clients (curl, boto3, the
@@ -31,11 +31,7 @@ export async function serve(
 }
 
 /** The local backend with its recorded deployment running: what `scones serve`, tests and benchmarks use. */
-export async function openLocalDeployment(config: Config): Promise<{
-  backend: Awaited<ReturnType<typeof openLocalBackend>>;
-  services: LocalServices;
-  stop(): Promise<void>;
-}> {
+export async function openLocalDeployment(config: Config) {
   const backend = await openLocalBackend(config);
   try {
     const services = await startLocalServices({

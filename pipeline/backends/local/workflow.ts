@@ -8,15 +8,8 @@ import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { ExecutionRequest, ExecutionResult, ObjectStore, WorkflowRunner } from '../../ports.js';
 import { localDeploymentOf, readLocalDeployment } from './deployment-record.js';
 import { LocalLambdaRuntime } from './lambda-runtime.js';
-import { type ModelServer, startModelServer } from './model-server.js';
+import { startModelServer } from './model-server.js';
 import { LocalStateMachineRunner } from './state-machine-runner.js';
-
-export interface LocalServices {
-  modelServer: ModelServer;
-  runtime: LocalLambdaRuntime;
-  runner: LocalStateMachineRunner;
-  stop(): Promise<void>;
-}
 
 /**
  * Starts the recorded local deployment: the model server for its endpoint, the three functions with the
@@ -34,7 +27,7 @@ export async function startLocalServices(options: {
   credentials: LocalCredentials;
   region: string;
   lambdaLogFile?: string;
-}): Promise<LocalServices> {
+}) {
   const deployment = readLocalDeployment(options.deploymentPath);
   if (deployment === undefined)
     throw new SconesError('nothing is deployed locally: run `scones deploy` first');
