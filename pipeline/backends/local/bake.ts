@@ -31,10 +31,7 @@ const REPLAYED = 32;
  * The live endpoint's recent traffic, from its data capture: the request bodies (BASE64 inputs) of the
  * newest capture files, newest first.
  */
-export async function recentRequests(
-  store: ObjectStore,
-  endpointPrefix: string,
-): Promise<{ body: Uint8Array; contentType: string }[]> {
+export async function recentRequests(store: ObjectStore, endpointPrefix: string) {
   const files: { key: string; time: number }[] = [];
   for await (const object of store.list(endpointPrefix))
     if (object.key.endsWith('.jsonl'))

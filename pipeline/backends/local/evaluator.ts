@@ -10,10 +10,7 @@ export class LocalEvaluator implements Evaluator {
 
   constructor(private readonly store: ObjectStore) {}
 
-  async evaluate(
-    request: EvaluateRequest,
-    reporter: Reporter,
-  ): Promise<{ predictions: ScoredImage[]; validation: ScoredImage[] }> {
+  async evaluate(request: EvaluateRequest, reporter: Reporter) {
     await initTensorflow('wasm');
     const model = await loadModel(this.store, request.model.modelUri);
     try {
