@@ -103,7 +103,6 @@ export async function describeStack(
 /** A resource the stack events report failed, and the event in words. */
 export interface FailedResource {
   logicalId: string;
-  type: string;
   text: string;
 }
 
@@ -266,7 +265,6 @@ export class Stacks {
       .filter((e) => e.ResourceType !== 'AWS::CloudFormation::Stack')
       .map((e) => ({
         logicalId: e.LogicalResourceId ?? '',
-        type: e.ResourceType ?? '',
         text: `${e.LogicalResourceId} (${e.ResourceType}) ${e.ResourceStatus}: ${e.ResourceStatusReason}`,
       }));
   }
