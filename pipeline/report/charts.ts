@@ -139,7 +139,7 @@ export async function reportCharts(data: ChartData, cacheDir?: string): Promise<
           color: { field: 'predicted', type: 'nominal', title: 'predicted' },
         },
       },
-      thresholdRule(data.threshold, 'y'),
+      rule('threshold', data.threshold, 'y'),
     ],
   };
   const confidence: TopLevelSpec = {
@@ -182,7 +182,7 @@ export async function reportCharts(data: ChartData, cacheDir?: string): Promise<
           },
         },
       },
-      thresholdRule(data.threshold, 'x'),
+      rule('threshold', data.threshold, 'x'),
     ],
   };
   const perClass: TopLevelSpec = {
@@ -226,11 +226,11 @@ export async function reportCharts(data: ChartData, cacheDir?: string): Promise<
 
 type Layer = Extract<TopLevelSpec, { layer: unknown }>['layer'][number];
 
-/** The deployed threshold, dashed red, on the confidence axis. */
-function thresholdRule(threshold: number, channel: 'x' | 'y'): Layer {
-  const encoding = { field: 'threshold', type: 'quantitative' as const };
+/** A dashed red rule: the deployed threshold on the confidence axis, or the target accuracy. */
+function rule(field: 'threshold' | 'target', value: number, channel: 'x' | 'y'): Layer {
+  const encoding = { field, type: 'quantitative' as const };
   return {
-    data: { values: [{ threshold }] },
+    data: { values: [{ [field]: value }] },
     mark: { type: 'rule', color: '#d62728', strokeDash: [6, 4], strokeWidth: 2 },
     encoding: channel === 'x' ? { x: encoding } : { y: encoding },
   };
@@ -277,11 +277,7 @@ export function automationSpec(automation: Automation): TopLevelSpec {
           tooltip: [{ field: 'threshold', type: 'quantitative' }],
         },
       },
-      {
-        data: { values: [{ target: automation.targetAccuracy }] },
-        mark: { type: 'rule', color: '#d62728', strokeDash: [6, 4], strokeWidth: 2 },
-        encoding: { y: { field: 'target', type: 'quantitative' } },
-      },
+      rule('target', automation.targetAccuracy, 'y'),
       {
         data: { values: chosen },
         mark: { type: 'point', shape: 'diamond', size: 160, filled: true, color: '#d62728' },
