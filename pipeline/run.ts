@@ -3,14 +3,7 @@ import { dirname, join } from 'node:path';
 import { type Config, configDigest } from './config.js';
 import { STAGES, type StageName } from './constants.js';
 import { SconesError } from './errors.js';
-import {
-  isValidRunId,
-  type Manifest,
-  newManifest,
-  newRunId,
-  type StageRecord,
-  withStage,
-} from './manifest.js';
+import { type Manifest, newManifest, newRunId, type StageRecord, withStage } from './manifest.js';
 import type { Backend } from './ports.js';
 import type { Stage, StageContext, StageResult } from './stages/context.js';
 /** Each stage's implementation, loaded when the stage runs: a stage pays for its own heavy modules only. */
@@ -52,13 +45,9 @@ export async function resolveRun(
   command: string,
   runId: string | undefined,
 ): Promise<Manifest> {
-  if (runId !== undefined) {
-    if (!isValidRunId(runId))
-      throw new SconesError(
-        `--run-id ${JSON.stringify(runId)} is not valid: use letters, digits, '.', '_' and '-'`,
-      );
+  // A given id has passed --run-id's check (cli/options.ts runIdOption) before any command runs.
+  if (runId !== undefined)
     return (await backend.manifests.load(runId)) ?? newManifest(runId, backend.name, configDigest(config));
-  }
   if (STARTS_A_RUN.has(command)) return newManifest(newRunId(), backend.name, configDigest(config));
   const latest = await backend.manifests.latestRunId();
   if (latest === undefined)
