@@ -59,12 +59,6 @@ export async function resolveRun(
   return manifest;
 }
 
-export interface StageOutcome<S extends StageName> {
-  manifest: Manifest;
-  record: StageRecord<S>;
-  result: StageResult<S>;
-}
-
 /**
  * Runs one stage and records it. The manifest is written only after the stage completes, so a failed
  * or interrupted stage leaves the last good manifest as it was.
@@ -73,7 +67,7 @@ export async function executeStage<S extends StageName>(
   stage: S,
   context: Omit<StageContext, 'runId'>,
   now: () => Date = () => new Date(),
-): Promise<StageOutcome<S>> {
+): Promise<{ manifest: Manifest; record: StageRecord<S>; result: StageResult<S> }> {
   const implementation = (await STAGE_IMPLEMENTATIONS[stage]()) as Stage<S>;
   const { reporter, backend } = context;
   return reporter.group(stage, async () => {
