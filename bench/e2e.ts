@@ -7,13 +7,12 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Quality } from '../pipeline/contracts/evaluation.js';
+import type { Manifest } from '../pipeline/manifest.js';
 import { ROOT, record, requireSharedImages, runArgs, SMOKE, scratchDir } from './common.js';
 
 const images = requireSharedImages('e2e');
 const dir = scratchDir('e2e');
-type Manifest = {
-  stages: Record<string, { durationMs: number; reused: boolean; outputs: Record<string, unknown> }>;
-};
 
 async function run(): Promise<{ seconds: number; manifest: Manifest }> {
   const started = performance.now();
@@ -29,14 +28,8 @@ async function run(): Promise<{ seconds: number; manifest: Manifest }> {
 const first = await run();
 const second = await run();
 const total = Object.values(first.manifest.stages).reduce((a, s) => a + s.durationMs, 0);
-const executions = first.manifest.stages['test-executions']?.outputs.summary as {
-  succeeded: number;
-  filtered: number;
-  errors: number;
-};
-const quality = first.manifest.stages.evaluate?.outputs.quality as
-  | { accuracy: number; accuracyInterval: { low: number; high: number } }
-  | undefined;
+const executions = first.manifest.stages['test-executions']?.outputs.summary;
+const quality = first.manifest.stages.evaluate?.outputs.quality as Quality | undefined;
 record('e2e', {
   command: 'node --import tsx bench/e2e.ts',
   firstRunSeconds: Math.round(first.seconds * 10) / 10,

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, record, requireSharedImages, SMOKE, scratchDir } from './common.js';
+import { ROOT, record, requireSharedImages, runArgs, SMOKE, scratchDir } from './common.js';
 
 const images = requireSharedImages('rollback');
 const dir = scratchDir('rollback');
@@ -19,19 +19,10 @@ const scones = (...args: string[]) =>
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 
-const smokeSettings = SMOKE ? ['--epochs', '2', '--min-accuracy', '0', '--count', '4'] : [];
-scones('run', '--source', `images:${images}`, ...smokeSettings);
+const run = runArgs(images, SMOKE ? 2 : undefined);
+scones(...run);
 // The changed setting trains a second model; the gate may not hold it back (it is the rollback that is timed).
-scones(
-  'run',
-  '--source',
-  `images:${images}`,
-  '--set',
-  'train.seed=8',
-  '--max-regression',
-  '1',
-  ...smokeSettings,
-);
+scones(...run, '--set', 'train.seed=8', '--max-regression', '1');
 const models = JSON.parse(scones('models', '--json')) as { trainingId: string; live: boolean }[];
 const first = models.at(-1)?.trainingId;
 if (models.length !== 2 || first === undefined || models.at(-1)?.live)

@@ -6,7 +6,8 @@
  * (--smoke: one seed, one epoch, 40 synthetic images).
  */
 import { loadavg } from 'node:os';
-import type { Automation } from '../pipeline/contracts/evaluation.js';
+import type { Automation, EvaluationRecord } from '../pipeline/contracts/evaluation.js';
+import type { DatasetRecord, TrainRecord } from '../pipeline/manifest.js';
 import { runCli } from '../test/helpers/workspace.js';
 import { ARGS, record, requireSharedImages, SMOKE, scratchDir } from './common.js';
 
@@ -19,11 +20,7 @@ const staged = await runCli(['stage-data', '--source', `images:${images}`, '--ru
   cwd: dir,
 });
 if (staged.code !== 0) throw new Error(staged.stderr);
-const totals = JSON.parse(staged.stdout).outputs.totals as {
-  train: number;
-  validation: number;
-  test: number;
-};
+const totals = (JSON.parse(staged.stdout).outputs as DatasetRecord).totals;
 
 const perSeed = [];
 for (const seed of SEEDS) {
@@ -47,15 +44,9 @@ for (const seed of SEEDS) {
   if (trained.code !== 0) throw new Error(trained.stderr);
   const evaluated = await runCli(['evaluate', ...seedArgs, '--json'], { cwd: dir });
   if (evaluated.code !== 0) throw new Error(evaluated.stderr);
-  const model = JSON.parse(trained.stdout).outputs as {
-    validationAccuracy: number;
-    bestEpoch: number;
-    epochs: unknown[];
-  };
-  const evaluation = JSON.parse(evaluated.stdout).outputs as {
-    quality: { accuracy: number; count: number; accuracyInterval: { low: number; high: number } };
-    automation: Automation;
-  };
+  const model = JSON.parse(trained.stdout).outputs as TrainRecord;
+  // The evaluate stage always records automation; the schema leaves it optional only for older records.
+  const evaluation = JSON.parse(evaluated.stdout).outputs as EvaluationRecord & { automation: Automation };
   const { quality, automation } = evaluation;
   const span = (i: { low: number; high: number }) => [round(i.low), round(i.high)];
   // The curve's test points are read here only to report how far the chosen threshold is from the best

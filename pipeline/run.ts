@@ -3,14 +3,7 @@ import { dirname, join } from 'node:path';
 import { type Config, configDigest } from './config.js';
 import { STAGES, type StageName } from './constants.js';
 import { SconesError } from './errors.js';
-import {
-  isValidRunId,
-  type Manifest,
-  newManifest,
-  newRunId,
-  type StageRecord,
-  withStage,
-} from './manifest.js';
+import { type Manifest, newManifest, newRunId, type StageRecord, withStage } from './manifest.js';
 import type { Backend } from './ports.js';
 import type { Stage, StageContext, StageResult } from './stages/context.js';
 /** Each stage's implementation, loaded when the stage runs: a stage pays for its own heavy modules only. */
@@ -52,13 +45,9 @@ export async function resolveRun(
   command: string,
   runId: string | undefined,
 ): Promise<Manifest> {
-  if (runId !== undefined) {
-    if (!isValidRunId(runId))
-      throw new SconesError(
-        `--run-id ${JSON.stringify(runId)} is not valid: use letters, digits, '.', '_' and '-'`,
-      );
+  // A given id has passed --run-id's check (cli/options.ts runIdOption) before any command runs.
+  if (runId !== undefined)
     return (await backend.manifests.load(runId)) ?? newManifest(runId, backend.name, configDigest(config));
-  }
   if (STARTS_A_RUN.has(command)) return newManifest(newRunId(), backend.name, configDigest(config));
   const latest = await backend.manifests.latestRunId();
   if (latest === undefined)
@@ -70,12 +59,6 @@ export async function resolveRun(
   return manifest;
 }
 
-export interface StageOutcome<S extends StageName> {
-  manifest: Manifest;
-  record: StageRecord<S>;
-  result: StageResult<S>;
-}
-
 /**
  * Runs one stage and records it. The manifest is written only after the stage completes, so a failed
  * or interrupted stage leaves the last good manifest as it was.
@@ -84,7 +67,7 @@ export async function executeStage<S extends StageName>(
   stage: S,
   context: Omit<StageContext, 'runId'>,
   now: () => Date = () => new Date(),
-): Promise<StageOutcome<S>> {
+): Promise<{ manifest: Manifest; record: StageRecord<S>; result: StageResult<S> }> {
   const implementation = (await STAGE_IMPLEMENTATIONS[stage]()) as Stage<S>;
   const { reporter, backend } = context;
   return reporter.group(stage, async () => {

@@ -25,16 +25,11 @@ export interface MonitorReportJson {
   timeRange?: { from: string; to: string } | null;
 }
 
-export interface FailingCheck {
-  name: string;
-  detail: string;
-}
-
 /**
  * The checks that alert: drift (every *Drift verdict), the low-confidence share, and accuracy only where
  * labels exist (live traffic has none; its accuracy verdict is then a note, not a failure).
  */
-export function failingChecks(report: MonitorReportJson): FailingCheck[] {
+export function failingChecks(report: MonitorReportJson) {
   return Object.entries(report.verdicts)
     .filter(
       ([name, v]) =>
@@ -46,7 +41,11 @@ export function failingChecks(report: MonitorReportJson): FailingCheck[] {
     .map(([name, v]) => ({ name, detail: v.detail }));
 }
 
-export function issueBody(report: MonitorReportJson, failing: FailingCheck[], runUrl?: string): string {
+export function issueBody(
+  report: MonitorReportJson,
+  failing: ReturnType<typeof failingChecks>,
+  runUrl?: string,
+): string {
   const window =
     report.timeRange == null ? 'no records' : `${report.timeRange.from} to ${report.timeRange.to}`;
   return [

@@ -121,18 +121,13 @@ async function outsideCaptureReport(
 
 /** The reporter, telling `onStage` each stage it enters (for the error document of --json). */
 function trackingStage(reporter: Reporter, onStage: (stage: string) => void): Reporter {
-  return {
-    info: (message) => reporter.info(message),
-    warn: (message) => reporter.warn(message),
-    error: (message) => reporter.error(message),
-    group: (name, fn) => {
-      onStage(name);
-      return reporter.group(name, fn);
-    },
-    progress: (label, total, unit) => reporter.progress(label, total, unit),
-    output: (name, value) => reporter.output(name, value),
-    summary: (markdown) => reporter.summary(markdown),
+  // Every other method, and the state it uses, is the reporter's own, through the prototype.
+  const tracking: Reporter = Object.create(reporter);
+  tracking.group = (name, fn) => {
+    onStage(name);
+    return reporter.group(name, fn);
   };
+  return tracking;
 }
 
 /**

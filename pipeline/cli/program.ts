@@ -136,16 +136,10 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
         'bootstrap',
         async (options: StageOptions & { githubRepository?: string; existingOidcProviderArn?: string }) => {
           const { config } = loadConfig(configOptions(options, io));
+          // The parsed flags are the bootstrap options: commander leaves a flag not given unset.
           const variables = await (await backendModule(config)).bootstrap(
             config,
-            {
-              ...(options.githubRepository === undefined
-                ? {}
-                : { githubRepository: options.githubRepository }),
-              ...(options.existingOidcProviderArn === undefined
-                ? {}
-                : { existingOidcProviderArn: options.existingOidcProviderArn }),
-            },
+            options,
             createReporter({ stream: io.stderr, env: io.env }),
           );
           if (options.json === true) io.stdout.write(`${JSON.stringify(variables)}\n`);

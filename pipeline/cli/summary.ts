@@ -11,9 +11,7 @@ export function runSummary(manifest: Manifest, config: Config, reused: readonly 
   const model = stageSection(manifest, 'train')?.outputs;
   const evaluation = stageSection(manifest, 'evaluate')?.outputs;
   const gate = stageSection(manifest, 'gate')?.outputs;
-  const executions = manifest.stages['test-executions']?.outputs as
-    | { summary?: { succeeded: number; filtered: number; errors: number } }
-    | undefined;
+  const executions = stageSection(manifest, 'test-executions')?.outputs.summary;
   const report = manifest.stages['monitor-report']?.outputs as
     | { reportDir?: string; accuracy?: number | null; records?: number }
     | undefined;
@@ -25,9 +23,9 @@ export function runSummary(manifest: Manifest, config: Config, reused: readonly 
     `  automation  ${evaluation?.automation === undefined ? '-' : automationLine(evaluation.automation)}`,
     `  gate        ${gate === undefined ? '-' : `${gate.forced ? 'forced' : gate.passed ? 'passed' : 'rejected'} on test accuracy (minimum ${gate.minAccuracy})`}`,
     `  executions  ${
-      executions?.summary === undefined
+      executions === undefined
         ? '-'
-        : `${executions.summary.succeeded} succeeded / ${executions.summary.filtered} filtered / ${executions.summary.errors} failed${
+        : `${executions.succeeded} succeeded / ${executions.filtered} filtered / ${executions.errors} failed${
             typeof report?.accuracy === 'number'
               ? `; accuracy ${report.accuracy.toFixed(4)} over the captured executions with ground truth (filtered included)`
               : ''

@@ -162,6 +162,7 @@ export class CaptureAggregator {
         ? null
         : classificationQuality(this.labelledPredictions, classNames, 'executions');
     const drift = this.drift(classNames, classCounts, confidences);
+    const span = this.timeSpan();
     const verdicts: Record<string, { verdict: Verdict; detail: string }> = {
       records: {
         verdict: n > 0 ? 'pass' : 'warn',
@@ -212,7 +213,7 @@ export class CaptureAggregator {
       quality,
       drift,
       examples: { misclassified: this.misclassified, lowestConfidence: this.lowestConfidence },
-      timeRange: this.timeRange(),
+      timeRange: span && { from: new Date(span.from).toISOString(), to: new Date(span.to).toISOString() },
       verdicts,
     };
   }
@@ -228,13 +229,6 @@ export class CaptureAggregator {
       if (t > to) to = t;
     }
     return { from, to };
-  }
-
-  private timeRange(): { from: string; to: string } | null {
-    const span = this.timeSpan();
-    return span === null
-      ? null
-      : { from: new Date(span.from).toISOString(), to: new Date(span.to).toISOString() };
   }
 
   /** Chi-square tests of the window against the baseline; null without a baseline. */

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { Automation } from '../contracts/evaluation.js';
 import { histogram } from '../util/statistics.js';
+import type { CaptureAggregator } from './aggregate.js';
 import { cached, cacheKey, remember } from './cache.js';
 import type { DriftTest } from './drift.js';
 import { timeAxis } from './time-axis.js';
@@ -85,11 +86,8 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 /** Axis labels that would overlap are dropped by vega (greedy), never drawn on top of each other. */
 const AXIS = { labelOverlap: 'greedy', labelFlush: true } as const;
 
-export interface ChartData {
-  threshold: number;
-  /** Sampled points for the time chart (time in ms). */
-  points: { time: number; confidence: number; predicted: string }[];
-  span: { from: number; to: number } | null;
+/** The aggregator's sampled points (time in ms), span and threshold, with the figures below. */
+type ChartData = ReturnType<CaptureAggregator['chartData']> & {
   /** Confidence of the window and of the baseline, for the side-by-side histogram. */
   confidence: { window: ArrayLike<number>; baseline: readonly number[] };
   /** Each drift test's bins with the baseline's and the window's counts. */
@@ -97,7 +95,7 @@ export interface ChartData {
   predictions: { predicted: string; count: number }[];
   /** The evaluated model's threshold choice and its curve, when the run evaluated one. */
   automation?: Automation | undefined;
-}
+};
 
 function shares(values: ArrayLike<number>, bins: number, source: string) {
   const counts = histogram(values, bins);
@@ -139,7 +137,7 @@ export async function reportCharts(data: ChartData, cacheDir?: string): Promise<
           color: { field: 'predicted', type: 'nominal', title: 'predicted' },
         },
       },
-      thresholdRule(data.threshold, 'y'),
+      rule('threshold', data.threshold, 'y'),
     ],
   };
   const confidence: TopLevelSpec = {
@@ -182,7 +180,7 @@ export async function reportCharts(data: ChartData, cacheDir?: string): Promise<
           },
         },
       },
-      thresholdRule(data.threshold, 'x'),
+      rule('threshold', data.threshold, 'x'),
     ],
   };
   const perClass: TopLevelSpec = {
@@ -226,11 +224,11 @@ export async function reportCharts(data: ChartData, cacheDir?: string): Promise<
 
 type Layer = Extract<TopLevelSpec, { layer: unknown }>['layer'][number];
 
-/** The deployed threshold, dashed red, on the confidence axis. */
-function thresholdRule(threshold: number, channel: 'x' | 'y'): Layer {
-  const encoding = { field: 'threshold', type: 'quantitative' as const };
+/** A dashed red rule: the deployed threshold on the confidence axis, or the target accuracy. */
+function rule(field: 'threshold' | 'target', value: number, channel: 'x' | 'y'): Layer {
+  const encoding = { field, type: 'quantitative' as const };
   return {
-    data: { values: [{ threshold }] },
+    data: { values: [{ [field]: value }] },
     mark: { type: 'rule', color: '#d62728', strokeDash: [6, 4], strokeWidth: 2 },
     encoding: channel === 'x' ? { x: encoding } : { y: encoding },
   };
@@ -277,11 +275,7 @@ export function automationSpec(automation: Automation): TopLevelSpec {
           tooltip: [{ field: 'threshold', type: 'quantitative' }],
         },
       },
-      {
-        data: { values: [{ target: automation.targetAccuracy }] },
-        mark: { type: 'rule', color: '#d62728', strokeDash: [6, 4], strokeWidth: 2 },
-        encoding: { y: { field: 'target', type: 'quantitative' } },
-      },
+      rule('target', automation.targetAccuracy, 'y'),
       {
         data: { values: chosen },
         mark: { type: 'point', shape: 'diamond', size: 160, filled: true, color: '#d62728' },

@@ -5,41 +5,27 @@ import {
   evaluationRecordSchema,
   type Quality,
 } from '../contracts/evaluation.js';
-import { SconesError } from '../errors.js';
 import { automationLine, percent } from '../util/automation.js';
+import { parseJson } from '../util/json.js';
 
 /** The first line of the comment: later pushes find it and update the comment in place. */
 export const PR_COMMENT_MARKER = '<!-- scones-model-feedback -->';
-
-const manifestEvaluation = z.object({ stages: z.object({ evaluate: z.object({ outputs: z.unknown() }) }) });
-const reportEvaluation = z.object({ evaluation: z.unknown() });
 
 /**
  * An evaluation from any of the documents that carry one: an EvaluationRecord itself, a run's
  * manifest (its `evaluate` section) or a monitor report's report.json (its `evaluation`).
  */
+const carriedEvaluation = z.union([
+  z
+    .object({ stages: z.object({ evaluate: z.object({ outputs: evaluationRecordSchema }) }) })
+    .transform((manifest) => manifest.stages.evaluate.outputs),
+  z.object({ evaluation: evaluationRecordSchema }).transform((report) => report.evaluation),
+  evaluationRecordSchema,
+]);
+
 export function readEvaluation(text: string, where: string): EvaluationRecord {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new SconesError(
-      `${where} is not JSON (${(error as Error).message}): pass an evaluation, manifest or report.json`,
-    );
-  }
-  const inManifest = manifestEvaluation.safeParse(json);
-  const inReport = reportEvaluation.safeParse(json);
-  const candidate = inManifest.success
-    ? inManifest.data.stages.evaluate.outputs
-    : inReport.success && inReport.data.evaluation !== null
-      ? inReport.data.evaluation
-      : json;
-  const parsed = evaluationRecordSchema.safeParse(candidate);
-  if (!parsed.success)
-    throw new SconesError(
-      `${where} holds no evaluation (an evaluate section, a report's evaluation, or an evaluation record): ${parsed.error.issues[0]?.message ?? 'schema mismatch'}; run \`scones evaluate\` first`,
-    );
-  return parsed.data;
+  const expected = "an evaluation (an evaluate section, a report's evaluation, or an evaluation record)";
+  return parseJson(text, carriedEvaluation, where, expected, 'run `scones evaluate` first');
 }
 
 const points = (delta: number) => `${delta >= 0 ? '+' : '−'}${Math.abs(delta * 100).toFixed(1)} pts`;

@@ -72,6 +72,7 @@ export function workflowCounts(context: ReportContext): WorkflowCounts | undefin
 
 /** The job summary: header, checks, quality with its interval (held-out beside it), class counts, states. */
 export function summaryMarkdown(title: string, s: ReportSummary, context?: ReportContext): string {
+  const h = context?.header;
   const icon = (v: Verdict) =>
     v === 'pass' ? ':white_check_mark:' : v === 'warn' ? ':warning:' : ':grey_question:';
   return [
@@ -79,7 +80,12 @@ export function summaryMarkdown(title: string, s: ReportSummary, context?: Repor
     '',
     `${s.records} captured inferences from ${s.files} files (${s.malformed.count} malformed lines, ${s.outsideWindow} outside the window).`,
     '',
-    ...(context === undefined ? [] : headerLines(context, s)),
+    ...(h === undefined
+      ? []
+      : [
+          `Model \`${h.trainingId ?? 'n/a'}\` (${h.trainer ?? 'n/a'}, dataset ${h.datasetDigest ?? 'n/a'}), endpoint ${h.endpoint ?? 'n/a'}, threshold ${s.threshold} (${h.thresholdSource}), run ${h.runId}.`,
+          '',
+        ]),
     '| check | verdict | detail |',
     '| --- | --- | --- |',
     ...Object.entries(s.verdicts).map(
@@ -97,14 +103,6 @@ export function summaryMarkdown(title: string, s: ReportSummary, context?: Repor
     '',
     ...(context?.cost === undefined ? [] : ['#### What the run costs', '', costMarkdown(context.cost)]),
   ].join('\n');
-}
-
-function headerLines(context: ReportContext, s: ReportSummary): string[] {
-  const h = context.header;
-  return [
-    `Model \`${h.trainingId ?? 'n/a'}\` (${h.trainer ?? 'n/a'}, dataset ${h.datasetDigest ?? 'n/a'}), endpoint ${h.endpoint ?? 'n/a'}, threshold ${s.threshold} (${h.thresholdSource}), run ${h.runId}.`,
-    '',
-  ];
 }
 
 function workflowLines(context: ReportContext | undefined): string[] {

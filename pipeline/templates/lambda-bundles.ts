@@ -78,17 +78,16 @@ const optionsKey = JSON.stringify({ BUILD_OPTIONS, FIXED_MTIME, level: 9 });
 /** The bundles recorded in outDir when every input and output is still as recorded; else undefined. */
 function recordedBundles(outDir: string): LambdaBundle[] | undefined {
   const path = join(outDir, BUILD_RECORD);
-  let json: unknown;
+  let record: z.infer<typeof buildRecordSchema>;
   try {
     const text = readCheckedFileIfPresent(path, path, { maxBytes: FILE_LIMITS.record, overLimit: '' });
     if (text === undefined) return undefined;
-    json = JSON.parse(text.toString('utf8'));
+    record = buildRecordSchema.parse(JSON.parse(text.toString('utf8')));
   } catch {
     return undefined; // not a readable record: bundle again
   }
-  const record = buildRecordSchema.safeParse(json);
-  if (!record.success || record.data.options !== optionsKey) return undefined;
-  const { inputs, bundles } = record.data;
+  if (record.options !== optionsKey) return undefined;
+  const { inputs, bundles } = record;
   for (const [input, digest] of Object.entries(inputs)) if (inputDigest(input) !== digest) return undefined;
   for (const bundle of bundles)
     if (fileDigest(bundle.zipPath) !== bundle.sha256 || fileDigest(bundle.jsPath) !== bundle.jsSha256)

@@ -54,12 +54,7 @@ export async function uploadCode(store: ObjectStore, bundles: readonly LambdaBun
 }
 
 /** What a deploy applies, built once for either backend: the bundles, the template's parameters, their digest. */
-export interface DeployPlan {
-  bundles: LambdaBundle[];
-  parameters: Record<string, string>;
-  /** Equal digests deploy the same thing (`deploymentDigest`). */
-  digest: string;
-}
+export type DeployPlan = ReturnType<typeof planDeployment>;
 
 /** The workflow template's parameter values for a deploy request, and their digest, on either backend. */
 export function planDeployment(options: {
@@ -70,7 +65,7 @@ export function planDeployment(options: {
   sageMakerRoleArn: string;
   store: ObjectStore;
   reporter: Reporter;
-}): DeployPlan {
+}) {
   const { config, request, bundles, store } = options;
   for (const b of bundles)
     options.reporter.info(`bundle ${b.zipName}: ${(b.zipBytes / 1024).toFixed(1)} KiB`);
@@ -98,6 +93,7 @@ export function planDeployment(options: {
     MaxLowConfidenceShare: maxLowConfidenceShare(request),
   };
   const parameters = { ...values, ...nameDigests(loadTemplate(), values) };
+  // Equal digests deploy the same thing.
   return { bundles, parameters, digest: deploymentDigest(config.deploy.stackName, parameters) };
 }
 

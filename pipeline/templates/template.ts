@@ -81,11 +81,9 @@ export function loadTemplate(path: string = WORKFLOW_TEMPLATE): Template {
 }
 
 /** Digest of the files that define the deployment, for the deploy stage's identity. */
-export function templateDigest(
-  paths: readonly string[] = [WORKFLOW_TEMPLATE, STATE_MACHINE_DEFINITION],
-): string {
+function templateDigest(): string {
   const hash = createHash('sha256');
-  for (const path of paths) hash.update(readFileSync(path));
+  for (const path of [WORKFLOW_TEMPLATE, STATE_MACHINE_DEFINITION]) hash.update(readFileSync(path));
   return hash.digest('hex').slice(0, 16);
 }
 

@@ -32,8 +32,7 @@ function readIfPresent(path: string): string | undefined {
 
 function parseOwner(text: string): LockOwner | undefined {
   try {
-    const owner = lockOwnerSchema.safeParse(JSON.parse(text));
-    return owner.success ? owner.data : undefined;
+    return lockOwnerSchema.parse(JSON.parse(text));
   } catch {
     return undefined;
   }

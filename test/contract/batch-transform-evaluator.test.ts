@@ -299,8 +299,10 @@ describe('SageMaker Batch Transform evaluator (mocked SageMaker, answers as the 
   it('reads both documented output forms and refuses anything else', () => {
     expect(parseTransformOutput('[0.25, 0.75]', 'x')).to.deep.equal([0.25, 0.75]);
     expect(parseTransformOutput('{"prediction":[0.25,0.75]}', 'x')).to.deep.equal([0.25, 0.75]);
-    expect(() => parseTransformOutput('{"label": 1}', 'out')).to.throw(/out holds no array/);
-    expect(() => parseTransformOutput('nope', 'out')).to.throw(/out is not JSON/);
+    expect(() => parseTransformOutput('{"label": 1}', 'out')).to.throw(
+      /out is not an array of class probabilities/,
+    );
+    expect(() => parseTransformOutput('nope', 'out')).to.throw(/out is not valid JSON/);
   });
 
   it('names jobs within SageMaker rules', () => {

@@ -128,14 +128,14 @@ describe('pull request model feedback comment', () => {
     const { dir, cleanup } = tempDir();
     try {
       writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ runId: 'r', stages: {} }));
-      expect(() => readEvaluation('{"stages":{}}', 'm.json')).to.throw(/m\.json holds no evaluation/);
+      expect(() => readEvaluation('{"stages":{}}', 'm.json')).to.throw(/m\.json is not an evaluation/);
       const result = spawnSync(
         process.execPath,
         ['--import', 'tsx', SCRIPT, '--pr', join(dir, 'manifest.json'), '--out', join(dir, 'c.md')],
         { encoding: 'utf8' },
       );
       expect(result.status).to.equal(2);
-      expect(result.stderr).to.include('manifest.json holds no evaluation');
+      expect(result.stderr).to.include('manifest.json is not an evaluation');
     } finally {
       cleanup();
     }

@@ -13,6 +13,7 @@ import { datasetImagesPrefix, datasetListKey, evaluationKeys } from '../../contr
 import { ConfigError, SconesError, StageFailedError } from '../../errors.js';
 import type { EvaluateRequest, Evaluator, ScoredImage } from '../../ports.js';
 import { mapConcurrent } from '../../util/concurrency.js';
+import { parseJson } from '../../util/json.js';
 import { parseLst } from '../../util/lst.js';
 import { getText } from '../../util/object-text.js';
 import { realSleep, type Sleep } from '../../util/time.js';
@@ -276,7 +277,7 @@ export class BatchTransformEvaluator implements Evaluator {
 const transformProbabilities = z.array(z.number().finite());
 const transformOutputSchema = z.union([
   transformProbabilities,
-  z.looseObject({ prediction: transformProbabilities }),
+  z.looseObject({ prediction: transformProbabilities }).transform((output) => output.prediction),
 ]);
 
 /**
@@ -284,15 +285,8 @@ const transformOutputSchema = z.union([
  * (the form batch transform writes for image classification).
  */
 export function parseTransformOutput(text: string, where: string): number[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new StageFailedError(`${where} is not JSON`);
-  }
-  const output = transformOutputSchema.safeParse(json);
-  if (!output.success) throw new StageFailedError(`${where} holds no array of class probabilities`);
-  return Array.isArray(output.data) ? output.data : output.data.prediction;
+  const fix = 'run evaluate again to score the model with a new transform job';
+  return parseJson(text, transformOutputSchema, where, 'an array of class probabilities', fix);
 }
 
 function isNotFound(error: unknown): boolean {

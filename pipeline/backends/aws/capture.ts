@@ -22,15 +22,12 @@ function recordsInWindow(text: string, window: { from: number; to: number }): nu
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     // A malformed line is the report's to count; here it is simply not a record of this run.
-    let json: unknown;
+    let time: number;
     try {
-      json = JSON.parse(line);
+      time = Date.parse(captureTimeSchema.parse(JSON.parse(line)).eventMetadata.inferenceTime);
     } catch {
       continue;
     }
-    const record = captureTimeSchema.safeParse(json);
-    if (!record.success) continue;
-    const time = Date.parse(record.data.eventMetadata.inferenceTime);
     if (time >= window.from && time <= window.to) count++;
   }
   return count;

@@ -67,9 +67,7 @@ export async function trippedAlarms(
   return tripped;
 }
 
-function newState(
-  historyData: string | undefined,
-): { stateValue?: string; stateReason?: string } | undefined {
+function newState(historyData: string | undefined) {
   try {
     return (JSON.parse(historyData ?? '') as { newState?: { stateValue?: string; stateReason?: string } })
       .newState;

@@ -103,7 +103,6 @@ export async function describeStack(
 /** A resource the stack events report failed, and the event in words. */
 export interface FailedResource {
   logicalId: string;
-  type: string;
   text: string;
 }
 
@@ -266,7 +265,6 @@ export class Stacks {
       .filter((e) => e.ResourceType !== 'AWS::CloudFormation::Stack')
       .map((e) => ({
         logicalId: e.LogicalResourceId ?? '',
-        type: e.ResourceType ?? '',
         text: `${e.LogicalResourceId} (${e.ResourceType}) ${e.ResourceStatus}: ${e.ResourceStatusReason}`,
       }));
   }
@@ -322,10 +320,8 @@ const ROLE_NAME_MAX = 64;
 const GENERATED_SUFFIX = 13;
 
 /** The longest stack name for which every resource named after it stays within its service's limit. */
-export function maxWorkflowStackNameLength(template: Template = loadTemplate()): {
-  max: number;
-  limitedBy: string;
-} {
+export function maxWorkflowStackNameLength() {
+  const template = loadTemplate();
   let strictest = { max: 128, limitedBy: 'CloudFormation stack names (128)' };
   for (const [logicalId, resource] of Object.entries(template.Resources)) {
     if (resource.Type === 'AWS::IAM::Role' && resource.Properties?.RoleName === undefined) {
