@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -182,5 +183,33 @@ describe('CLI commands and run bookkeeping', function () {
     // After epoch 3, 1 epoch at most remains at 10 s each, not the 27 of the maximum.
     expect(stream.text).to.match(/train: 3\/30 epochs \(10%, 0\.1 epochs\/s, ETA <= 10s\)/);
     expect(stream.text.includes('\u001b['), 'no escape codes: no bar').to.equal(false);
+  });
+});
+
+describe('the scones command on an older Node', () => {
+  // Debian's Node 20 on this machine: npm scripts run the pinned Node 24, but `node bin/scones.mjs` typed in
+  // a shell takes the system's. Where no older Node is installed there is nothing to refuse.
+  const OLD_NODE = '/usr/bin/node';
+  it('refuses with exit 2, naming the floor and how to run it, before any stage starts', function () {
+    const version = existsSync(OLD_NODE)
+      ? spawnSync(OLD_NODE, ['--version'], { encoding: 'utf8' }).stdout.trim()
+      : '';
+    const floor = Number(
+      /\d+/.exec(
+        JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')).engines.node,
+      )?.[0],
+    );
+    if (!/^v\d+/.test(version) || Number(version.slice(1).split('.')[0]) >= floor) this.skip();
+    const run = spawnSync(
+      OLD_NODE,
+      [join(import.meta.dirname, '..', '..', 'bin', 'scones.mjs'), '--version'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(run.status).to.equal(2);
+    expect(run.stderr).to.include(`scones: Node ${version} is older than ${floor}`);
+    expect(run.stderr).to.include('npm start, npx scones');
+    expect(run.stdout).to.equal('');
   });
 });
