@@ -225,9 +225,7 @@ export class BatchTransformEvaluator implements Evaluator {
     let last = '';
     for (let waited = 0; ; waited += this.pollMs) {
       const job = await withFreshCredentials(() => this.describe(name), {
-        ...(this.options.refreshCredentials === undefined
-          ? {}
-          : { refresh: this.options.refreshCredentials }),
+        refresh: this.options.refreshCredentials,
         sleep: this.sleep,
         reporter,
         waitingFor: name,

@@ -47,7 +47,12 @@ function isExpiredCredentials(error: unknown): boolean {
  */
 export async function withFreshCredentials<T>(
   call: () => Promise<T>,
-  options: { refresh?: () => Promise<void>; sleep: Sleep; reporter: Reporter; waitingFor: string },
+  options: {
+    refresh?: (() => Promise<void>) | undefined;
+    sleep: Sleep;
+    reporter: Reporter;
+    waitingFor: string;
+  },
 ): Promise<T> {
   for (let refreshes = 0; ; ) {
     try {

@@ -222,9 +222,7 @@ export class SageMakerTrainer implements Trainer {
     let last = '';
     for (;;) {
       const job = await withFreshCredentials(() => this.describe(name), {
-        ...(this.options.refreshCredentials === undefined
-          ? {}
-          : { refresh: this.options.refreshCredentials }),
+        refresh: this.options.refreshCredentials,
         sleep: this.sleep,
         reporter,
         waitingFor: name,
