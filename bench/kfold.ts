@@ -24,7 +24,12 @@ import { join } from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { PNG } from 'pngjs';
 import { LocalEvaluator } from '../pipeline/backends/local/evaluator.js';
-import { buildModel, imageToInput, predictProbabilities } from '../pipeline/backends/local/model.js';
+import {
+  buildModel,
+  imageToInput,
+  parseBlocks,
+  predictProbabilities,
+} from '../pipeline/backends/local/model.js';
 import { tf } from '../pipeline/backends/local/tf.js';
 import { LocalTrainer, localHyperparametersFor } from '../pipeline/backends/local/trainer.js';
 import { configSchema } from '../pipeline/config.js';
@@ -45,16 +50,43 @@ import { ARGS, ROOT, record, requireSharedImages, SMOKE } from './common.js';
  * trainings per variant, and the budget (two shared cores, 12-16 trainings) then covers one variant fewer.
  */
 const K = 4;
-const FOLD_SEED = 20261203;
+const DEFAULT_FOLD_SEED = 20261203;
+// KFOLD_SEED deals other folds (a confirmation run): its variants are named "folds <seed>: <variant>" and
+// compared with the baseline on the same folds.
+const FOLD_SEED = Number(process.env.KFOLD_SEED ?? DEFAULT_FOLD_SEED);
+const FOLDS_TAG = FOLD_SEED === DEFAULT_FOLD_SEED ? '' : `folds ${FOLD_SEED}: `;
 const TARGET_ACCURACY = 0.97;
 /** Snapshot variants: the selected (best) epoch and the last two epochs run, distinct. */
 const LAST_SNAPSHOTS = 2;
 
-const TRAINED: Record<string, { labelSmoothing?: number; colorJitter?: number }> = {
+interface KfoldExtra {
+  labelSmoothing?: number;
+  colorJitter?: number;
+  cutout?: number;
+  weightDecay?: number;
+  blocks?: string;
+  optimizer?: 'adam' | 'sgd';
+  learningRate?: number;
+  epochs?: number;
+  mixup?: number;
+}
+const TRAINED: Record<string, KfoldExtra> = {
   baseline: {},
   'label-smoothing-0.1': { labelSmoothing: 0.1 },
   'color-jitter-0.2': { colorJitter: 0.2 },
   'label-smoothing-0.1+color-jitter-0.2': { labelSmoothing: 0.1, colorJitter: 0.2 },
+  'cutout-8': { cutout: 8 },
+  'cutout-16': { cutout: 16 },
+  'weight-decay-0.1': { weightDecay: 0.1 },
+  'weight-decay-0.5': { weightDecay: 0.5 },
+  // A fourth block, 128 filters at 4x4: about 16% more convolution work.
+  'fourth-block-128': { blocks: '16x1,32x2,64x2,128x1' },
+  // The usual CIFAR recipe: SGD, Nesterov momentum 0.9, weight decay 5e-4 (at batch 32, peak rate 0.05).
+  // Narrower blocks (about 60% of the convolution work) for half again as many epochs: the same budget.
+  'narrower-45-epochs': { blocks: '16x1,24x2,48x2', epochs: 45 },
+  'mixup-0.4': { mixup: 0.4 },
+  'narrower-45-epochs+mixup-0.4': { blocks: '16x1,24x2,48x2', epochs: 45, mixup: 0.4 },
+  'sgd-nesterov-0.05+weight-decay-5e-4': { optimizer: 'sgd', learningRate: 0.05, weightDecay: 5e-4 },
 };
 // --report: no training, only the summary rewritten from the raw files.
 const REPORT = ARGS.includes('--report');
@@ -116,7 +148,7 @@ for (const variant of requested) {
   for (const fold of folds) {
     const results = await trainFold(fold, TRAINED[variant] ?? {});
     for (const [suffix, result] of Object.entries(results)) {
-      const name = suffix === '' ? variant : `${variant}, ${suffix}`;
+      const name = `${FOLDS_TAG}${suffix === '' ? variant : `${variant}, ${suffix}`}`;
       raw[name] = { ...raw[name], [`fold-${fold + 1}`]: result };
     }
     if (!SMOKE) writeFileSync(rawFile, `${JSON.stringify(raw)}\n`);
@@ -126,10 +158,7 @@ for (const variant of requested) {
 if (REPORT) recordSummary();
 
 /** Stages one fold in memory as stage-data would, trains on it, and scores the held-out part. */
-async function trainFold(
-  fold: number,
-  extra: { labelSmoothing?: number; colorJitter?: number },
-): Promise<Record<string, FoldResult>> {
+async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string, FoldResult>> {
   const source: SourceDataset = {
     source: `kfold:${fold + 1}/${K}`,
     classes,
@@ -183,6 +212,7 @@ async function trainFold(
   const heldOut = inputsOf('test');
 
   // Every epoch's weights and predictions, for the variants scored from snapshots.
+  const architecture = extra.blocks === undefined ? undefined : parseBlocks(extra.blocks);
   const snapshots: { weights: Float32Array[]; validation: number[][]; heldOut: number[][] }[] = [];
   const observe = (_epoch: number, model: LayersModel) => {
     snapshots.push({
@@ -237,7 +267,7 @@ async function trainFold(
   const chosen = [...new Set([bestEpoch - 1, ...snapshots.map((_, i) => i).slice(-LAST_SNAPSHOTS)])];
   const mean = (tables: number[][][]) =>
     (tables[0] ?? []).map((row, i) => row.map((_, c) => avg(tables.map((t) => t[i]?.[c] ?? 0))));
-  const averaged = buildModel({ side, classes: classes.length, seed: 0 });
+  const averaged = buildModel({ side, classes: classes.length, seed: 0, blocks: architecture });
   averaged.setWeights(
     best.weights.map((w, v) => {
       const sum = new Float32Array(w.length);
@@ -263,7 +293,7 @@ async function trainFold(
   };
   averaged.dispose();
   const plain = (inputs: Float32Array[]) => {
-    const net = buildModel({ side, classes: classes.length, seed: 0 });
+    const net = buildModel({ side, classes: classes.length, seed: 0, blocks: architecture });
     net.setWeights(best.weights.map((w, v) => tf.tensor(w, net.getWeights()[v]?.shape)));
     const out = tf.tidy(
       () =>
@@ -274,8 +304,52 @@ async function trainFold(
     net.dispose();
     return out;
   };
+  // Multi-crop views: flip averaging over the image and four copies shifted by 2 pixels (zero fill).
+  const bestNet = buildModel({ side, classes: classes.length, seed: 0, blocks: architecture });
+  bestNet.setWeights(best.weights.map((w, v) => tf.tensor(w, bestNet.getWeights()[v]?.shape)));
+  const shifts = [
+    [0, 0],
+    [2, 0],
+    [-2, 0],
+    [0, 2],
+    [0, -2],
+  ] as const;
+  const views = (inputs: Float32Array[]) =>
+    mean(
+      shifts.map(([dx, dy]) =>
+        predictProbabilities(
+          bestNet,
+          inputs.map((input) => shifted(input, side, dx, dy)),
+          side,
+        ),
+      ),
+    );
+  const multiCrop = {
+    validation: labelled(validation, views(validation.map((v) => v.input))),
+    heldOut: labelled(heldOut, views(heldOut.map((v) => v.input))),
+  };
+  bestNet.dispose();
+  // The epoch whose validation cross-entropy is lowest: a continuous score, steadier than accuracy on ~75 images.
+  const crossEntropy = (probabilities: number[][]) =>
+    avg(probabilities.map((p, i) => -Math.log(Math.max(1e-7, p[validation[i]?.label ?? 0] ?? 0))));
+  const byLoss = snapshots.reduce(
+    (bestIndex, snapshot, i) =>
+      crossEntropy(snapshot.validation) < crossEntropy(snapshots[bestIndex]?.validation ?? [])
+        ? i
+        : bestIndex,
+    0,
+  );
+  const last = snapshots.length - 1;
+  const fromSnapshot = (e: number) => ({
+    validation: labelled(validation, snapshots[e]?.validation ?? []),
+    heldOut: labelled(heldOut, snapshots[e]?.heldOut ?? []),
+    ...timing,
+  });
   return {
     '': { validation: rows(evaluated.validation), heldOut: rows(evaluated.predictions), ...timing },
+    'multi-crop views (flips x 5 shifts)': { ...multiCrop, ...timing },
+    'epoch chosen by validation loss': fromSnapshot(byLoss),
+    'last epoch run': fromSnapshot(last),
     'no flip averaging': {
       validation: labelled(validation, plain(validation.map((v) => v.input))),
       heldOut: labelled(heldOut, plain(heldOut.map((v) => v.input))),
@@ -292,6 +366,21 @@ async function trainFold(
       ...timing,
     },
   };
+}
+
+/** The image moved by (dx, dy) pixels, the uncovered border zero. */
+function shifted(input: Float32Array, side: number, dx: number, dy: number): Float32Array {
+  const out = new Float32Array(input.length);
+  for (let y = 0; y < side; y++) {
+    const sy = y - dy;
+    if (sy < 0 || sy >= side) continue;
+    for (let x = 0; x < side; x++) {
+      const sx = x - dx;
+      if (sx < 0 || sx >= side) continue;
+      out.set(input.subarray((sy * side + sx) * 3, (sy * side + sx) * 3 + 3), (y * side + x) * 3);
+    }
+  }
+  return out;
 }
 
 function recordSummary(): void {
@@ -329,11 +418,12 @@ function recordSummary(): void {
     // the baseline gets wrong, and the reverse, say whether a difference in accuracy is more than chance.
     const paired = { better: 0, worse: 0 };
     for (const [fold, r] of done) {
-      const base = all.baseline?.[fold]?.heldOut ?? [];
+      const baseline = `${/^folds \d+: /.exec(name)?.[0] ?? ''}baseline`;
+      const base = all[baseline]?.[fold]?.heldOut ?? [];
       r.heldOut.forEach((row, i) => {
         const [label, ...probabilities] = row;
         const baseRow = base[i];
-        if (baseRow === undefined || name === 'baseline') return;
+        if (baseRow === undefined || name === baseline) return;
         const [, ...baseProbabilities] = baseRow;
         const right = argmax(probabilities) === label;
         const baseRight = argmax(baseProbabilities) === label;
@@ -344,7 +434,7 @@ function recordSummary(): void {
     return {
       variant: name,
       folds: perFold.length,
-      ...(name === 'baseline'
+      ...(/^(folds \d+: )?baseline$/.test(name)
         ? {}
         : { versusBaseline: { ...paired, signTestP: round(signTestP(paired.better, paired.worse)) } }),
       meanAccuracy: round(avg(perFold.map((f) => f.accuracy))),
@@ -361,12 +451,16 @@ function recordSummary(): void {
     };
   });
   record('kfold', {
+    // The summary reads every raw file, so it names every run that wrote one (docs/development.md).
     command:
-      'nice -n 10 node --import tsx bench/kfold.ts baseline label-smoothing-0.1, beside it ' +
-      'KFOLD_RAW=kfold-predictions-color.json nice -n 10 node --import tsx bench/kfold.ts color-jitter-0.2, ' +
-      'then node --import tsx bench/kfold.ts --report',
+      '2026-12-03 16:17-17:17 UTC (Node 20): nice -n 10 node --import tsx bench/kfold.ts baseline ' +
+      'label-smoothing-0.1, beside it KFOLD_RAW=kfold-predictions-color.json nice -n 10 node --import tsx ' +
+      'bench/kfold.ts color-jitter-0.2; 2026-12-03 18:55-19:50 UTC (Node 24.22.3), one at a time: ' +
+      'KFOLD_RAW=kfold-predictions-<name>.json node --import tsx bench/kfold.ts <variant> for cutout-8, ' +
+      'baseline (re-run, raw file kfold-predictions.json), weight-decay-0.5, fourth-block-128, ' +
+      'sgd-nesterov-0.05+weight-decay-5e-4, narrower-45-epochs; then node --import tsx bench/kfold.ts --report',
     protocol:
-      `${K} stratified folds of the ${pool.length} training images (seed ${FOLD_SEED}); per fold the validation ` +
+      `${K} stratified folds of the ${pool.length} training images (seed ${DEFAULT_FOLD_SEED}; a variant named "folds <seed>: ..." ran on folds dealt with that seed); per fold the validation ` +
       `split carved from the training part by carveValidation (fraction ${config.data.validationFraction}), ` +
       `train.seed ${config.train.seed}, defaults otherwise; the held-out fold scored once per variant. ` +
       `automationAtValidationThreshold: threshold chosen on the fold's validation predictions for target ${TARGET_ACCURACY} ` +

@@ -150,3 +150,58 @@ describe('label smoothing (train hyperparameter labelSmoothing)', () => {
     expect(Math.abs(smoothed.measured - plain.measured)).to.be.greaterThan(1e-3);
   });
 });
+
+describe('decoupled weight decay (train hyperparameter weightDecay)', () => {
+  before(() => initTensorflow('wasm'));
+
+  it('shrinks conv and dense kernels by learning rate x decay per step, and nothing else', () => {
+    const replica = Replica.create({ ...OPTIONS, weightDecay: 0.5 }, 0.1);
+    try {
+      const names = replica.model.trainableWeights.map((w) => (w.read() as tf.Variable).name);
+      const before = trainableValues(replica.model);
+      // Zero gradients: Adam moves nothing (its update is 0 / epsilon), so only the decay acts.
+      replica.apply(
+        before.map((values) => new Float32Array(values.length)),
+        0.1,
+      );
+      const after = trainableValues(replica.model);
+      expect(names.filter((name) => name.includes('kernel'))).to.have.length.greaterThan(1);
+      names.forEach((name, v) => {
+        const factor = name.includes('kernel') ? 1 - 0.1 * 0.5 : 1;
+        (after[v] as Float32Array).forEach((value, k) => {
+          expect(value, name).to.be.closeTo((before[v]?.[k] as number) * factor, 1e-6);
+        });
+      });
+    } finally {
+      replica.dispose();
+    }
+  });
+});
+
+describe('SGD with Nesterov momentum (train hyperparameter optimizer)', () => {
+  before(() => initTensorflow('wasm'));
+
+  it("takes Nesterov's first step, learning rate x (1 + momentum) x gradient, where Adam takes another", () => {
+    const step = (optimizer: 'adam' | 'sgd') => {
+      const replica = Replica.create({ ...OPTIONS, optimizer }, 0.1);
+      try {
+        const before = trainableValues(replica.model);
+        const gradients = before.map((values) => values.map((_, k) => ((k % 5) - 2) / 10));
+        replica.apply(gradients, 0.1);
+        return { before, gradients, after: trainableValues(replica.model) };
+      } finally {
+        replica.dispose();
+      }
+    };
+    const sgd = step('sgd');
+    sgd.after.forEach((values, v) => {
+      values.forEach((value, k) => {
+        const expected = (sgd.before[v]?.[k] as number) - 0.1 * 1.9 * (sgd.gradients[v]?.[k] as number);
+        expect(value).to.be.closeTo(expected, 1e-5);
+      });
+    });
+    // Adam's first step is learning rate x sign(gradient) (its bias-corrected ratio), not the same step.
+    const adam = step('adam');
+    expect(adam.after[0]?.[0]).to.not.be.closeTo(sgd.after[0]?.[0] as number, 1e-3);
+  });
+});

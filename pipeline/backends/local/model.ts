@@ -24,7 +24,23 @@ export const MODEL_BLOCKS = [
  * to train in seconds per epoch on two CPU cores. Every initializer is seeded, so the same seed gives
  * the same model.
  */
-export function buildModel(options: { side: number; classes: number; seed: number }): tfl.LayersModel {
+export type ModelBlocks = readonly { filters: number; convolutions: number }[];
+
+/** Conv blocks as a hyperparameter writes them, "16x1,32x2,64x2": filters x convolutions per block. */
+export function parseBlocks(text: string): ModelBlocks {
+  return text.split(',').map((block) => {
+    const [filters = 0, convolutions = 0] = block.split('x').map(Number);
+    return { filters, convolutions };
+  });
+}
+
+export function buildModel(options: {
+  side: number;
+  classes: number;
+  seed: number;
+  /** The conv blocks; absent, MODEL_BLOCKS. */
+  blocks?: ModelBlocks | undefined;
+}): tfl.LayersModel {
   let seed = options.seed;
   const init = () => tfl.initializers.heNormal({ seed: seed++ });
   const model = tfl.sequential();
@@ -44,7 +60,7 @@ export function buildModel(options: { side: number; classes: number; seed: numbe
     model.add(tfl.layers.activation({ activation: 'relu' }));
   };
   model.add(tfl.layers.inputLayer({ inputShape: [options.side, options.side, 3] }));
-  for (const block of MODEL_BLOCKS) {
+  for (const block of options.blocks ?? MODEL_BLOCKS) {
     for (let i = 0; i < block.convolutions; i++) convBlock(block.filters);
     model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
   }
@@ -89,7 +105,7 @@ export function fillBatch(
   inputs: readonly Float32Array[],
   indices: readonly number[],
   side: number,
-  augment: { random: () => number; colorJitter?: number } | undefined,
+  augment: { random: () => number; colorJitter?: number; cutout?: number } | undefined,
 ): void {
   const size = side * side * 3;
   out.fill(0);
@@ -131,6 +147,17 @@ export function fillBatch(
         out[o + 1] = clamp01((grey + (g - grey) * saturation) * brightness);
         out[o + 2] = clamp01((grey + (b - grey) * saturation) * brightness);
       }
+    }
+    const cut = augment.cutout ?? 0;
+    if (cut > 0) {
+      // A square of `cut` pixels, centred anywhere in the image (so it may be clipped), set to zero.
+      const cx = Math.floor(augment.random() * side);
+      const cy = Math.floor(augment.random() * side);
+      const x0 = Math.max(0, cx - (cut >> 1));
+      const y0 = Math.max(0, cy - (cut >> 1));
+      const x1 = Math.min(side, cx - (cut >> 1) + cut);
+      const y1 = Math.min(side, cy - (cut >> 1) + cut);
+      for (let y = y0; y < y1; y++) out.fill(0, base + (y * side + x0) * 3, base + (y * side + x1) * 3);
     }
   });
 }
