@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { SconesError } from '../../errors.js';
-import { buildModel, type ModelBlocks } from './model.js';
+import { buildModel } from './model.js';
 import { initTensorflow, tf } from './tf.js';
 
 /**
@@ -29,12 +29,6 @@ export interface ReplicaModelOptions {
   seed: number;
   /** Share of the target spread evenly over the classes (label smoothing); 0 trains on one-hot targets. */
   labelSmoothing?: number;
-  /** Decoupled weight decay (AdamW): each step shrinks conv and dense kernels by learningRate x this; 0 is off. */
-  weightDecay?: number;
-  /** The conv blocks (model.ts); absent, the default architecture. */
-  blocks?: ModelBlocks | undefined;
-  /** Adam (the default) or SGD with Nesterov momentum 0.9. */
-  optimizer?: 'adam' | 'sgd' | undefined;
 }
 
 /** What a replica computed on its share of a batch. */
@@ -64,23 +58,18 @@ export class Replica {
 
   constructor(
     readonly model: tfl.LayersModel,
-    private readonly optimizer: tf.Optimizer & { setLearningRate(learningRate: number): void },
+    private readonly optimizer: ScheduledAdam,
     private readonly options: ReplicaModelOptions,
   ) {
     this.variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
   }
 
   static create(options: ReplicaModelOptions, learningRate: number): Replica {
-    const optimizer =
-      options.optimizer === 'sgd'
-        ? new tf.MomentumOptimizer(learningRate, 0.9, true)
-        : new ScheduledAdam(learningRate);
-    return new Replica(buildModel(options), optimizer, options);
+    return new Replica(buildModel(options), new ScheduledAdam(learningRate), options);
   }
 
   /** Gradients of the mean loss over one share. */
-  /** `targets` (count x classes), when given, replace the one-hot labels: mixup's blends. */
-  share(inputs: Float32Array, labels: readonly number[], targets?: Float32Array): ShareResult {
+  share(inputs: Float32Array, labels: readonly number[]): ShareResult {
     const { side, classes } = this.options;
     const count = labels.length;
     if (count === 0)
@@ -88,10 +77,7 @@ export class Replica {
     let correct = 0;
     const { value, grads } = this.optimizer.computeGradients(() => {
       const xs = tf.tensor4d(inputs, [count, side, side, 3]);
-      const oneHot =
-        targets === undefined
-          ? tf.oneHot(tf.tensor1d([...labels], 'int32'), classes)
-          : tf.tensor2d(targets, [count, classes]);
+      const oneHot = tf.oneHot(tf.tensor1d([...labels], 'int32'), classes);
       const smoothing = this.options.labelSmoothing ?? 0;
       const ys = smoothing === 0 ? oneHot : tf.add(tf.mul(oneHot, 1 - smoothing), smoothing / classes);
       const probabilities = this.model.apply(xs, { training: true }) as tf.Tensor;
@@ -122,12 +108,6 @@ export class Replica {
     }));
     this.optimizer.applyGradients(named);
     tf.dispose(named.map((n) => n.tensor));
-    const decay = this.options.weightDecay ?? 0;
-    if (decay > 0)
-      tf.tidy(() => {
-        for (const variable of this.variables)
-          if (variable.name.includes('kernel')) variable.assign(tf.mul(variable, 1 - learningRate * decay));
-      });
   }
 
   disposeOptimizer(): void {
@@ -145,7 +125,6 @@ export type ReplicaRequest = {
   apply?: { gradients: Float32Array[]; learningRate: number };
   inputs: Float32Array;
   labels: number[];
-  targets?: Float32Array;
 };
 export type ReplicaResponse =
   | { kind: 'ready' }
@@ -248,10 +227,6 @@ export class DataParallel {
     return new DataParallel(local, workers, { ...model, shares });
   }
 
-  get classes(): number {
-    return this.options.classes;
-  }
-
   get model(): tfl.LayersModel {
     return this.local.model;
   }
@@ -265,17 +240,13 @@ export class DataParallel {
     inputs: Float32Array,
     labels: readonly number[],
     learningRate: number,
-    targets?: Float32Array,
   ): Promise<{ loss: number; correct: number }> {
     const size = this.options.side * this.options.side * 3;
-    const { shares, classes } = this.options;
+    const { shares } = this.options;
     const bounds = Array.from({ length: shares + 1 }, (_, i) => Math.floor((i * labels.length) / shares));
     const part = (i: number) => ({
       inputs: inputs.slice((bounds[i] as number) * size, (bounds[i + 1] as number) * size),
       labels: labels.slice(bounds[i], bounds[i + 1]),
-      ...(targets === undefined
-        ? {}
-        : { targets: targets.slice((bounds[i] as number) * classes, (bounds[i + 1] as number) * classes) }),
     });
     const apply = this.pending;
     // Shares 1..workers go to the workers; share 0 and any beyond the workers are computed here.
@@ -292,7 +263,7 @@ export class DataParallel {
     ];
     const results: ShareResult[] = local.map((i) => {
       const share = part(i);
-      return this.local.share(share.inputs, share.labels, share.targets);
+      return this.local.share(share.inputs, share.labels);
     });
     for (const response of await Promise.all(remote)) {
       if (response.kind !== 'share') throw new Error('the training worker answered out of turn');

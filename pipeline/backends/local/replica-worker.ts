@@ -24,7 +24,7 @@ try {
   port.on('message', (request: ReplicaRequest) => {
     try {
       if (request.apply !== undefined) replica.apply(request.apply.gradients, request.apply.learningRate);
-      const result = replica.share(request.inputs, request.labels, request.targets);
+      const result = replica.share(request.inputs, request.labels);
       reply(
         { kind: 'share', result },
         result.gradients.map((g) => g.buffer as ArrayBuffer),
