@@ -99,34 +99,3 @@ describe('colour augmentation (train hyperparameter colorJitter)', () => {
     for (const v of on.out) expect(v).to.be.within(0, 1);
   });
 });
-
-describe('cutout (train hyperparameter cutout)', () => {
-  // No pixel is zero, so every zero after the fill is the shift's border or the cut square.
-  const image = new Float32Array(SIDE * SIDE * 3).fill(0.5);
-  const zeros = (cutout: number | undefined, seed: number) => {
-    const out = new Float32Array(SIDE * SIDE * 3);
-    let draws = 0;
-    const random = seededRandom(seed);
-    fillBatch(out, [image], [0], SIDE, {
-      random: () => {
-        draws++;
-        return random();
-      },
-      ...(cutout === undefined ? {} : { cutout }),
-    });
-    return { zeroPixels: out.filter((v) => v === 0).length / 3, draws };
-  };
-
-  it('off, draws as without it; on, zeroes at most a cutout x cutout square more', () => {
-    const added = [1, 2, 3, 4, 5, 6, 7, 8].map((seed) => {
-      const without = zeros(undefined, seed);
-      expect(zeros(0, seed)).to.deep.equal(without);
-      const on = zeros(4, seed);
-      expect(on.draws).to.equal(without.draws + 2);
-      return on.zeroPixels - without.zeroPixels;
-    });
-    // The square may fall on the shift's zero border, so it adds 0-16 zero pixels, and some somewhere.
-    for (const count of added) expect(count).to.be.within(0, 16);
-    expect(Math.max(...added)).to.be.greaterThan(0);
-  });
-});

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { SconesError } from '../../errors.js';
-import { buildModel } from './model.js';
+import { buildModel, type ModelBlocks } from './model.js';
 import { initTensorflow, tf } from './tf.js';
 
 /**
@@ -29,6 +29,8 @@ export interface ReplicaModelOptions {
   seed: number;
   /** Share of the target spread evenly over the classes (label smoothing); 0 trains on one-hot targets. */
   labelSmoothing?: number;
+  /** The conv blocks (model.ts); absent, the default architecture. */
+  blocks?: ModelBlocks | undefined;
 }
 
 /** What a replica computed on its share of a batch. */

@@ -19,11 +19,6 @@ export const MODEL_BLOCKS = [
   { filters: 64, convolutions: 2 },
 ] as const;
 
-/**
- * A small VGG-style CNN: three conv blocks with batch normalisation and global average pooling, sized
- * to train in seconds per epoch on two CPU cores. Every initializer is seeded, so the same seed gives
- * the same model.
- */
 export type ModelBlocks = readonly { filters: number; convolutions: number }[];
 
 /** Conv blocks as a hyperparameter writes them, "16x1,32x2,64x2": filters x convolutions per block. */
@@ -34,6 +29,11 @@ export function parseBlocks(text: string): ModelBlocks {
   });
 }
 
+/**
+ * A small VGG-style CNN: three conv blocks with batch normalisation and global average pooling, sized
+ * to train in seconds per epoch on two CPU cores. Every initializer is seeded, so the same seed gives
+ * the same model.
+ */
 export function buildModel(options: {
   side: number;
   classes: number;
@@ -105,7 +105,7 @@ export function fillBatch(
   inputs: readonly Float32Array[],
   indices: readonly number[],
   side: number,
-  augment: { random: () => number; colorJitter?: number; cutout?: number } | undefined,
+  augment: { random: () => number; colorJitter?: number } | undefined,
 ): void {
   const size = side * side * 3;
   out.fill(0);
@@ -147,17 +147,6 @@ export function fillBatch(
         out[o + 1] = clamp01((grey + (g - grey) * saturation) * brightness);
         out[o + 2] = clamp01((grey + (b - grey) * saturation) * brightness);
       }
-    }
-    const cut = augment.cutout ?? 0;
-    if (cut > 0) {
-      // A square of `cut` pixels, centred anywhere in the image (so it may be clipped), set to zero.
-      const cx = Math.floor(augment.random() * side);
-      const cy = Math.floor(augment.random() * side);
-      const x0 = Math.max(0, cx - (cut >> 1));
-      const y0 = Math.max(0, cy - (cut >> 1));
-      const x1 = Math.min(side, cx - (cut >> 1) + cut);
-      const y1 = Math.min(side, cy - (cut >> 1) + cut);
-      for (let y = y0; y < y1; y++) out.fill(0, base + (y * side + x0) * 3, base + (y * side + x1) * 3);
     }
   });
 }

@@ -55,19 +55,11 @@ const localHyperparameters = z.object({
   labelSmoothing: z.number().min(0).max(0.5).default(0),
   /** Colour augmentation's strength (model.ts fillBatch); 0 is off. */
   colorJitter: z.number().min(0).max(0.5).default(0),
-  /** Cutout's square side in pixels (model.ts fillBatch); 0 is off. */
-  cutout: z.number().int().min(0).max(32).default(0),
-  /** Decoupled weight decay (data-parallel.ts); 0 is off. */
-  weightDecay: z.number().min(0).max(10).default(0),
   /** The conv blocks as "16x1,32x2,64x2" (model.ts parseBlocks); absent, the default architecture. */
   blocks: z
     .string()
     .regex(/^[1-9][0-9]*x[1-9][0-9]*(,[1-9][0-9]*x[1-9][0-9]*)*$/)
     .optional(),
-  /** Adam (the default) or SGD with Nesterov momentum (data-parallel.ts). */
-  optimizer: z.enum(['adam', 'sgd']).default('adam'),
-  /** Mixup: each image blended with another of its batch, the other's weight uniform in [0, mixup]; 0 is off. */
-  mixup: z.number().min(0).max(0.5).default(0),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
 
@@ -75,14 +67,7 @@ export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
 export type EpochObserver = (epoch: number, model: LayersModel) => void;
 
 /** Hyperparameters with no configuration key: off by default, set by bench/kfold.ts's variants. */
-type BenchOnlyHyperparameters =
-  | 'labelSmoothing'
-  | 'colorJitter'
-  | 'cutout'
-  | 'weightDecay'
-  | 'blocks'
-  | 'optimizer'
-  | 'mixup';
+type BenchOnlyHyperparameters = 'labelSmoothing' | 'colorJitter' | 'blocks';
 
 /** The hyperparameters the local trainer uses, from configuration and the dataset. */
 export function localHyperparametersFor(
@@ -161,9 +146,7 @@ export class LocalTrainer implements Trainer {
       learningRate: hp.learningRate,
       shares: hp.shares,
       labelSmoothing: hp.labelSmoothing,
-      weightDecay: hp.weightDecay,
       blocks: hp.blocks === undefined ? undefined : parseBlocks(hp.blocks),
-      optimizer: hp.optimizer,
     });
     try {
       return await this.fit(request, hp, parallel, { train, validation: validationSplit }, started, reporter);
@@ -279,31 +262,6 @@ export class LocalTrainer implements Trainer {
   }
 }
 
-/** Blends each image of the batch with a random other (mixup), in place; returns the blended targets. */
-function mixBatch(
-  batch: Float32Array,
-  labels: readonly number[],
-  imageSize: number,
-  strength: number,
-  classes: number,
-  random: () => number,
-): Float32Array {
-  const original = batch.slice(0, labels.length * imageSize);
-  const targets = new Float32Array(labels.length * classes);
-  labels.forEach((label, b) => {
-    const partner = Math.floor(random() * labels.length);
-    const weight = random() * strength;
-    for (let k = 0; k < imageSize; k++)
-      batch[b * imageSize + k] =
-        (1 - weight) * (original[b * imageSize + k] as number) +
-        weight * (original[partner * imageSize + k] as number);
-    targets[b * classes + label] = (targets[b * classes + label] as number) + 1 - weight;
-    const other = b * classes + (labels[partner] as number);
-    targets[other] = (targets[other] as number) + weight;
-  });
-  return targets;
-}
-
 /** One pass over the training images in `order`, a batch per data-parallel step; the loss and hits summed. */
 async function trainEpoch(
   parallel: DataParallel,
@@ -324,18 +282,12 @@ async function trainEpoch(
       train.inputs,
       indices,
       hp.side,
-      hp.augment ? { random, colorJitter: hp.colorJitter, cutout: hp.cutout } : undefined,
+      hp.augment ? { random, colorJitter: hp.colorJitter } : undefined,
     );
-    const labels = indices.map((i) => train.labels[i] as number);
-    const targets =
-      hp.augment && hp.mixup > 0
-        ? mixBatch(batch, labels, imageSize, hp.mixup, parallel.classes, random)
-        : undefined;
     const step = await parallel.step(
       batch.subarray(0, indices.length * imageSize),
-      labels,
+      indices.map((i) => train.labels[i] as number),
       learningRate,
-      targets,
     );
     lossSum += step.loss * indices.length;
     correct += step.correct;
