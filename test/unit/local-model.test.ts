@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { buildModel, fillBatch, predictProbabilities } from '../../pipeline/backends/local/model.js';
+import {
+  buildModel,
+  fillBatch,
+  MODEL_BLOCKS,
+  parseBlocks,
+  predictProbabilities,
+} from '../../pipeline/backends/local/model.js';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
 import { cosineLearningRate, earlyStopEpoch } from '../../pipeline/backends/local/trainer.js';
 import { seededRandom } from '../../pipeline/util/random.js';
@@ -97,5 +103,33 @@ describe('colour augmentation (train hyperparameter colorJitter)', () => {
     expect(on.draws).to.equal(without.draws + 2);
     expect(Array.from(on.out)).to.not.deep.equal(Array.from(without.out));
     for (const v of on.out) expect(v).to.be.within(0, 1);
+  });
+});
+
+describe('conv blocks (train hyperparameter blocks)', () => {
+  before(() => initTensorflow('wasm'));
+
+  const convFilters = (model: ReturnType<typeof buildModel>) =>
+    model.layers
+      .filter((layer) => layer.getClassName() === 'Conv2D')
+      .map((layer) => (layer.getConfig() as { filters: number }).filters);
+
+  it('builds the blocks "16x1,24x2,48x2" names, and MODEL_BLOCKS without them', () => {
+    expect(parseBlocks('16x1,24x2,48x2')).to.deep.equal([
+      { filters: 16, convolutions: 1 },
+      { filters: 24, convolutions: 2 },
+      { filters: 48, convolutions: 2 },
+    ]);
+    const narrower = buildModel({ side: SIDE, classes: 2, seed: 1, blocks: parseBlocks('16x1,24x2,48x2') });
+    const standard = buildModel({ side: SIDE, classes: 2, seed: 1 });
+    try {
+      expect(convFilters(narrower)).to.deep.equal([16, 24, 24, 48, 48]);
+      expect(convFilters(standard)).to.deep.equal(
+        MODEL_BLOCKS.flatMap((block) => Array<number>(block.convolutions).fill(block.filters)),
+      );
+    } finally {
+      narrower.dispose();
+      standard.dispose();
+    }
   });
 });
