@@ -11,7 +11,9 @@
  *
  * Trained variants (one training per fold): the arguments, default the first three of TRAINED. Each
  * trained model also yields, with no further training, the variants scored from its epochs' snapshots:
- * without flip averaging, a snapshot ensemble, and a weight average.
+ * without flip averaging, a snapshot ensemble, a weight average, multi-crop views, the epoch with the
+ * lowest validation loss, and the last epoch. KFOLD_RAW names the raw file a run writes (default
+ * kfold-predictions.json); KFOLD_SEED deals other folds for a confirmation run.
  *
  * `nice -n 10 node --import tsx bench/kfold.ts [variant...] [--smoke]` (--smoke: 32 synthetic
  * training images, one epoch, one fold, nothing recorded). Raw per-fold predictions go to
@@ -54,6 +56,10 @@ const DEFAULT_FOLD_SEED = 20261203;
 // KFOLD_SEED deals other folds (a confirmation run): its variants are named "folds <seed>: <variant>" and
 // compared with the baseline on the same folds.
 const FOLD_SEED = Number(process.env.KFOLD_SEED ?? DEFAULT_FOLD_SEED);
+if (!Number.isSafeInteger(FOLD_SEED) || FOLD_SEED < 0) {
+  process.stderr.write(`kfold: KFOLD_SEED must be a non-negative integer, not ${process.env.KFOLD_SEED}\n`);
+  process.exit(2);
+}
 const FOLDS_TAG = FOLD_SEED === DEFAULT_FOLD_SEED ? '' : `folds ${FOLD_SEED}: `;
 const TARGET_ACCURACY = 0.97;
 /** Snapshot variants: the selected (best) epoch and the last two epochs run, distinct. */
