@@ -210,21 +210,25 @@ async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string
   const heldOut = inputsOf('test');
 
   // Every epoch's weights and predictions, for the variants scored from snapshots.
+  type Predictions = { validation: number[][]; heldOut: number[][] };
+  const validationInputs = validation.map((v) => v.input);
+  const heldOutInputs = heldOut.map((v) => v.input);
+  const predictBoth = (predict: (inputs: Float32Array[]) => number[][]): Predictions => ({
+    validation: predict(validationInputs),
+    heldOut: predict(heldOutInputs),
+  });
   const architecture = extra.blocks === undefined ? undefined : parseBlocks(extra.blocks);
-  const snapshots: { weights: Float32Array[]; validation: number[][]; heldOut: number[][] }[] = [];
+  /** A model of the trained architecture holding `weights` (one array per weight, in getWeights order). */
+  const withWeights = (weights: readonly Float32Array[]) => {
+    const net = buildModel({ side, classes: classes.length, seed: 0, blocks: architecture });
+    net.setWeights(weights.map((w, v) => tf.tensor(w, net.getWeights()[v]?.shape)));
+    return net;
+  };
+  const snapshots: (Predictions & { weights: Float32Array[] })[] = [];
   const observe = (_epoch: number, model: LayersModel) => {
     snapshots.push({
       weights: model.getWeights().map((w) => (w.dataSync() as Float32Array).slice()),
-      validation: predictProbabilities(
-        model,
-        validation.map((v) => v.input),
-        side,
-      ),
-      heldOut: predictProbabilities(
-        model,
-        heldOut.map((v) => v.input),
-        side,
-      ),
+      ...predictBoth((inputs) => predictProbabilities(model, inputs, side)),
     });
   };
   const trainer = new LocalTrainer(store, Date.now, observe);
@@ -259,14 +263,18 @@ async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string
     scored.map((s) => [s.label, ...s.probabilities.map((p) => round(p, 5))]);
   const labelled = (split: typeof validation, probabilities: number[][]): Row[] =>
     split.map((v, i) => [v.label, ...(probabilities[i] ?? []).map((p) => round(p, 5))]);
+  const reading = (predictions: Predictions): FoldResult => ({
+    validation: labelled(validation, predictions.validation),
+    heldOut: labelled(heldOut, predictions.heldOut),
+    ...timing,
+  });
 
   const best = snapshots[bestEpoch - 1];
   if (best === undefined) throw new Error('no snapshot of the best epoch');
   const chosen = [...new Set([bestEpoch - 1, ...snapshots.map((_, i) => i).slice(-LAST_SNAPSHOTS)])];
   const mean = (tables: number[][][]) =>
     (tables[0] ?? []).map((row, i) => row.map((_, c) => avg(tables.map((t) => t[i]?.[c] ?? 0))));
-  const averaged = buildModel({ side, classes: classes.length, seed: 0, blocks: architecture });
-  averaged.setWeights(
+  const averaged = withWeights(
     best.weights.map((w, v) => {
       const sum = new Float32Array(w.length);
       for (const e of chosen) {
@@ -274,37 +282,21 @@ async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string
         for (let k = 0; k < sum.length; k++)
           sum[k] = (sum[k] as number) + (weights[k] as number) / chosen.length;
       }
-      return tf.tensor(sum, averaged.getWeights()[v]?.shape);
+      return sum;
     }),
   );
-  const weightAverage = {
-    validation: predictProbabilities(
-      averaged,
-      validation.map((v) => v.input),
-      side,
-    ),
-    heldOut: predictProbabilities(
-      averaged,
-      heldOut.map((v) => v.input),
-      side,
-    ),
-  };
+  const weightAverage = predictBoth((inputs) => predictProbabilities(averaged, inputs, side));
   averaged.dispose();
-  const plain = (inputs: Float32Array[]) => {
-    const net = buildModel({ side, classes: classes.length, seed: 0, blocks: architecture });
-    net.setWeights(best.weights.map((w, v) => tf.tensor(w, net.getWeights()[v]?.shape)));
-    const out = tf.tidy(
+  const bestNet = withWeights(best.weights);
+  const noFlip = predictBoth((inputs) =>
+    tf.tidy(
       () =>
         (
-          net.predict(tf.tensor4d(concat(inputs), [inputs.length, side, side, 3])) as tf.Tensor
+          bestNet.predict(tf.tensor4d(concat(inputs), [inputs.length, side, side, 3])) as tf.Tensor
         ).arraySync() as number[][],
-    );
-    net.dispose();
-    return out;
-  };
+    ),
+  );
   // Multi-crop views: flip averaging over the image and four copies shifted by 2 pixels (zero fill).
-  const bestNet = buildModel({ side, classes: classes.length, seed: 0, blocks: architecture });
-  bestNet.setWeights(best.weights.map((w, v) => tf.tensor(w, bestNet.getWeights()[v]?.shape)));
   const shifts = [
     [0, 0],
     [2, 0],
@@ -312,7 +304,7 @@ async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string
     [0, 2],
     [0, -2],
   ] as const;
-  const views = (inputs: Float32Array[]) =>
+  const multiCrop = predictBoth((inputs) =>
     mean(
       shifts.map(([dx, dy]) =>
         predictProbabilities(
@@ -321,11 +313,8 @@ async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string
           side,
         ),
       ),
-    );
-  const multiCrop = {
-    validation: labelled(validation, views(validation.map((v) => v.input))),
-    heldOut: labelled(heldOut, views(heldOut.map((v) => v.input))),
-  };
+    ),
+  );
   bestNet.dispose();
   // The epoch whose validation cross-entropy is lowest: a continuous score, steadier than accuracy on ~75 images.
   const crossEntropy = (probabilities: number[][]) =>
@@ -337,32 +326,18 @@ async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string
         : bestIndex,
     0,
   );
-  const last = snapshots.length - 1;
-  const fromSnapshot = (e: number) => ({
-    validation: labelled(validation, snapshots[e]?.validation ?? []),
-    heldOut: labelled(heldOut, snapshots[e]?.heldOut ?? []),
-    ...timing,
-  });
+  const ensemble = (split: keyof Predictions) => mean(chosen.map((e) => snapshots[e]?.[split] ?? []));
   return {
     '': { validation: rows(evaluated.validation), heldOut: rows(evaluated.predictions), ...timing },
-    'multi-crop views (flips x 5 shifts)': { ...multiCrop, ...timing },
-    'epoch chosen by validation loss': fromSnapshot(byLoss),
-    'last epoch run': fromSnapshot(last),
-    'no flip averaging': {
-      validation: labelled(validation, plain(validation.map((v) => v.input))),
-      heldOut: labelled(heldOut, plain(heldOut.map((v) => v.input))),
-      ...timing,
-    },
-    'snapshot ensemble (best + last 2 epochs)': {
-      validation: labelled(validation, mean(chosen.map((e) => snapshots[e]?.validation ?? []))),
-      heldOut: labelled(heldOut, mean(chosen.map((e) => snapshots[e]?.heldOut ?? []))),
-      ...timing,
-    },
-    'weight average (best + last 2 epochs)': {
-      validation: labelled(validation, weightAverage.validation),
-      heldOut: labelled(heldOut, weightAverage.heldOut),
-      ...timing,
-    },
+    'multi-crop views (flips x 5 shifts)': reading(multiCrop),
+    'epoch chosen by validation loss': reading(snapshots[byLoss] ?? best),
+    'last epoch run': reading(snapshots[snapshots.length - 1] ?? best),
+    'no flip averaging': reading(noFlip),
+    'snapshot ensemble (best + last 2 epochs)': reading({
+      validation: ensemble('validation'),
+      heldOut: ensemble('heldOut'),
+    }),
+    'weight average (best + last 2 epochs)': reading(weightAverage),
   };
 }
 
