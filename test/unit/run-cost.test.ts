@@ -37,21 +37,23 @@ describe('what a run costs (pipeline/util/run-cost.ts)', () => {
     region: 'us-east-1',
     ...overrides,
   });
+  /** An on-demand training job of one instance, not reused; each test names what it varies. */
+  const training = (overrides: Partial<NonNullable<RunUsage['training']>>) => ({
+    instanceType: 'ml.g4dn.xlarge',
+    instanceCount: 1,
+    seconds: 600,
+    spot: false,
+    maxRuntimeSeconds: 3600,
+    reused: false,
+    ...overrides,
+  });
 
   it('prices managed spot training by BillableTimeInSeconds and states the savings as the API reference defines them (100 of 500 s: 80%)', () => {
     // DescribeTrainingJob, BillableTimeInSeconds: "(1 - BillableTimeInSeconds / TrainingTimeInSeconds) * 100.
     // For example, if BillableTimeInSeconds is 100 and TrainingTimeInSeconds is 500, the savings is 80%."
     const cost = runCost(
       usage({
-        training: {
-          instanceType: 'ml.g4dn.xlarge',
-          instanceCount: 1,
-          seconds: 500,
-          billableSeconds: 100,
-          spot: true,
-          maxRuntimeSeconds: 3600,
-          reused: false,
-        },
+        training: training({ seconds: 500, billableSeconds: 100, spot: true }),
       }),
     );
     const hourly = priceSnapshot().prices['us-east-1']?.training?.['ml.g4dn.xlarge']?.usdPerHour;
@@ -67,15 +69,7 @@ describe('what a run costs (pipeline/util/run-cost.ts)', () => {
     const prices = refreshedFromFixture();
     const cost = runCost(
       usage({
-        training: {
-          instanceType: 'ml.g4dn.xlarge',
-          instanceCount: 2,
-          seconds: 1800,
-          billableSeconds: 1800,
-          spot: false,
-          maxRuntimeSeconds: 3600,
-          reused: false,
-        },
+        training: training({ instanceCount: 2, seconds: 1800, billableSeconds: 1800 }),
         evaluation: { instanceType: 'ml.m5.large', instanceCount: 1, seconds: 660, reused: false },
         endpoint: { instanceType: 'ml.m5.xlarge', instanceCount: ENDPOINT_INSTANCE_COUNT },
       }),
@@ -95,14 +89,7 @@ describe('what a run costs (pipeline/util/run-cost.ts)', () => {
   it('names a missing price instead of guessing, and the run total becomes a lower bound', () => {
     const cost = runCost(
       usage({
-        training: {
-          instanceType: 'ml.p3.2xlarge',
-          instanceCount: 1,
-          seconds: 600,
-          spot: false,
-          maxRuntimeSeconds: 3600,
-          reused: false,
-        },
+        training: training({ instanceType: 'ml.p3.2xlarge' }),
         evaluation: { instanceType: 'ml.m5.large', instanceCount: 1, seconds: 600, reused: false },
         region: 'eu-west-1',
       }),
@@ -122,14 +109,7 @@ describe('what a run costs (pipeline/util/run-cost.ts)', () => {
     const cost = runCost(
       usage({
         measuredOn: 'local',
-        training: {
-          instanceType: 'ml.g4dn.xlarge',
-          instanceCount: 1,
-          seconds: 90,
-          spot: true,
-          maxRuntimeSeconds: 3600,
-          reused: false,
-        },
+        training: training({ seconds: 90, spot: true }),
       }),
     );
     expect(cost.items[0]?.text).to.equal(
@@ -143,14 +123,7 @@ describe('what a run costs (pipeline/util/run-cost.ts)', () => {
   it('a reused model or evaluation costs nothing in this run', () => {
     const cost = runCost(
       usage({
-        training: {
-          instanceType: 'ml.p3.2xlarge',
-          instanceCount: 1,
-          seconds: 600,
-          spot: false,
-          maxRuntimeSeconds: 3600,
-          reused: true,
-        },
+        training: training({ instanceType: 'ml.p3.2xlarge', reused: true }),
       }),
     );
     expect(cost.items).to.deep.equal([{ item: 'training', usd: 0, text: 'reused an earlier model: none' }]);
