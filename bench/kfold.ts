@@ -9,11 +9,10 @@
  * held-out predictions reach 97% (pooled over folds; an upper bound, since it is read on held-out
  * predictions), and the training's wall and CPU seconds.
  *
- * Trained variants (one training per fold): the arguments, default the first three of TRAINED. Each
- * trained model also yields, with no further training, the variants scored from its epochs' snapshots:
- * without flip averaging, a snapshot ensemble, a weight average, multi-crop views, the epoch with the
- * lowest validation loss, and the last epoch. KFOLD_RAW names the raw file a run writes (default
- * kfold-predictions.json); KFOLD_SEED deals other folds for a confirmation run.
+ * Trained variants (one training per fold): the arguments, default the first of TRAINED (the default
+ * model). Each is compared, image by image, with "baseline" (cnn-v4, the model features-v1 replaced) on
+ * the same folds. KFOLD_RAW names the raw file a run writes (default kfold-predictions.json); KFOLD_SEED
+ * deals other folds for a confirmation run.
  *
  * `nice -n 10 node --import tsx bench/kfold.ts [variant...] [--smoke]` (--smoke: 32 synthetic
  * training images, one epoch, one fold, nothing recorded). Raw per-fold predictions go to
@@ -23,16 +22,8 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { PNG } from 'pngjs';
 import { LocalEvaluator } from '../pipeline/backends/local/evaluator.js';
-import {
-  buildModel,
-  imageToInput,
-  parseBlocks,
-  predictProbabilities,
-} from '../pipeline/backends/local/model.js';
-import { tf } from '../pipeline/backends/local/tf.js';
 import { LocalTrainer, localHyperparametersFor } from '../pipeline/backends/local/trainer.js';
 import { configSchema } from '../pipeline/config.js';
 import { createReporter } from '../pipeline/console-reporter.js';
@@ -62,34 +53,22 @@ if (!Number.isSafeInteger(FOLD_SEED) || FOLD_SEED < 0) {
 }
 const FOLDS_TAG = FOLD_SEED === DEFAULT_FOLD_SEED ? '' : `folds ${FOLD_SEED}: `;
 const TARGET_ACCURACY = 0.97;
-/** Snapshot variants: the selected (best) epoch and the last two epochs run, distinct. */
-const LAST_SNAPSHOTS = 2;
-
-interface KfoldExtra {
-  labelSmoothing?: number;
-  colorJitter?: number;
-  blocks?: string;
-  epochs?: number;
-}
+/** A variant: hyperparameters that differ from the defaults. */
+type KfoldExtra = { augment?: boolean; l2?: number };
 /**
- * The variants cutout-8, weight-decay-0.5, sgd-nesterov-0.05+weight-decay-5e-4 and
- * narrower-45-epochs+mixup-0.4 ran at commit 4208fc7; their trainer options were deleted when none was
- * adopted (docs/development.md).
+ * features-v1 is the default local model since 2026-12-03 (a softmax head on a pretrained backbone's
+ * features, backbone.ts). "baseline" and the other variants named in the results file are the CNN it
+ * replaced, cnn-v4, and its variants: their code ran at commits 4208fc7 (cutout, weight decay, SGD,
+ * mixup) and bf558ac (the rest, and the readings from snapshots); docs/development.md has their figures.
  */
 const TRAINED: Record<string, KfoldExtra> = {
-  baseline: {},
-  'label-smoothing-0.1': { labelSmoothing: 0.1 },
-  'color-jitter-0.2': { colorJitter: 0.2 },
-  'label-smoothing-0.1+color-jitter-0.2': { labelSmoothing: 0.1, colorJitter: 0.2 },
-  // A fourth block, 128 filters at 4x4: about 16% more convolution work.
-  'fourth-block-128': { blocks: '16x1,32x2,64x2,128x1' },
-  // Narrower blocks (about 60% of the convolution work) for half again as many epochs: the same budget.
-  'narrower-45-epochs': { blocks: '16x1,24x2,48x2', epochs: 45 },
+  'features-v1': {},
+  'features-v1, l2 0.1': { l2: 0.1 },
 };
 // --report: no training, only the summary rewritten from the raw files.
 const REPORT = ARGS.includes('--report');
 const named = ARGS.filter((a) => a !== '--report');
-const requested = REPORT ? [] : named.length > 0 ? named : Object.keys(TRAINED).slice(0, 3);
+const requested = REPORT ? [] : named.length > 0 ? named : Object.keys(TRAINED).slice(0, 1);
 for (const name of requested)
   if (TRAINED[name] === undefined) {
     process.stderr.write(`kfold: unknown variant ${name}: one of ${Object.keys(TRAINED).join(', ')}\n`);
@@ -144,11 +123,8 @@ const folds = SMOKE ? [0] : Array.from({ length: K }, (_, i) => i);
 
 for (const variant of requested) {
   for (const fold of folds) {
-    const results = await trainFold(fold, TRAINED[variant] ?? {});
-    for (const [suffix, result] of Object.entries(results)) {
-      const name = `${FOLDS_TAG}${suffix === '' ? variant : `${variant}, ${suffix}`}`;
-      raw[name] = { ...raw[name], [`fold-${fold + 1}`]: result };
-    }
+    const name = `${FOLDS_TAG}${variant}`;
+    raw[name] = { ...raw[name], [`fold-${fold + 1}`]: await trainFold(fold, TRAINED[variant] ?? {}) };
     if (!SMOKE) writeFileSync(rawFile, `${JSON.stringify(raw)}\n`);
     recordSummary();
   }
@@ -156,7 +132,7 @@ for (const variant of requested) {
 if (REPORT) recordSummary();
 
 /** Stages one fold in memory as stage-data would, trains on it, and scores the held-out part. */
-async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string, FoldResult>> {
+async function trainFold(fold: number, extra: KfoldExtra): Promise<FoldResult> {
   const source: SourceDataset = {
     source: `kfold:${fold + 1}/${K}`,
     classes,
@@ -196,42 +172,7 @@ async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string
     imageShape: dataset.imageShape,
     counts: dataset.totals,
   };
-  const inputsOf = (split: 'validation' | 'test') =>
-    staged.images
-      .filter((i) => i.split === split)
-      .map((i) => {
-        const png = PNG.sync.read(i.png);
-        return {
-          label: i.label,
-          input: imageToInput({ width: png.width, height: png.height, data: png.data }, side),
-        };
-      });
-  const validation = inputsOf('validation');
-  const heldOut = inputsOf('test');
-
-  // Every epoch's weights and predictions, for the variants scored from snapshots.
-  type Predictions = { validation: number[][]; heldOut: number[][] };
-  const validationInputs = validation.map((v) => v.input);
-  const heldOutInputs = heldOut.map((v) => v.input);
-  const predictBoth = (predict: (inputs: Float32Array[]) => number[][]): Predictions => ({
-    validation: predict(validationInputs),
-    heldOut: predict(heldOutInputs),
-  });
-  const architecture = extra.blocks === undefined ? undefined : parseBlocks(extra.blocks);
-  /** A model of the trained architecture holding `weights` (one array per weight, in getWeights order). */
-  const withWeights = (weights: readonly Float32Array[]) => {
-    const net = buildModel({ side, classes: classes.length, seed: 0, blocks: architecture });
-    net.setWeights(weights.map((w, v) => tf.tensor(w, net.getWeights()[v]?.shape)));
-    return net;
-  };
-  const snapshots: (Predictions & { weights: Float32Array[] })[] = [];
-  const observe = (_epoch: number, model: LayersModel) => {
-    snapshots.push({
-      weights: model.getWeights().map((w) => (w.dataSync() as Float32Array).slice()),
-      ...predictBoth((inputs) => predictProbabilities(model, inputs, side)),
-    });
-  };
-  const trainer = new LocalTrainer(store, Date.now, observe);
+  const trainer = new LocalTrainer(store, Date.now);
   const hyperparameters = {
     ...localHyperparametersFor(config, dataset),
     ...(SMOKE ? { epochs: 1 } : {}),
@@ -245,14 +186,6 @@ async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string
   );
   const cpu = process.cpuUsage(cpuBefore);
   if (model.bestEpoch === undefined) throw new Error('the trainer recorded no best epoch');
-  const bestEpoch = model.bestEpoch;
-  const timing = {
-    bestEpoch,
-    epochsRun: model.epochs.length,
-    trainSeconds: round((performance.now() - started) / 1000, 1),
-    trainCpuSeconds: round((cpu.user + cpu.system) / 1e6, 1),
-    loadAverage1m: round(loadavg()[0] ?? 0, 2),
-  };
   // The production path: the evaluator scores the saved model (flip averaging included) on validation
   // and on the fold's held-out part, staged as the test split.
   const evaluated = await new LocalEvaluator(store).evaluate(
@@ -261,99 +194,15 @@ async function trainFold(fold: number, extra: KfoldExtra): Promise<Record<string
   );
   const rows = (scored: { label: number; probabilities: readonly number[] }[]): Row[] =>
     scored.map((s) => [s.label, ...s.probabilities.map((p) => round(p, 5))]);
-  const labelled = (split: typeof validation, probabilities: number[][]): Row[] =>
-    split.map((v, i) => [v.label, ...(probabilities[i] ?? []).map((p) => round(p, 5))]);
-  const reading = (predictions: Predictions): FoldResult => ({
-    validation: labelled(validation, predictions.validation),
-    heldOut: labelled(heldOut, predictions.heldOut),
-    ...timing,
-  });
-
-  const best = snapshots[bestEpoch - 1];
-  if (best === undefined) throw new Error('no snapshot of the best epoch');
-  const chosen = [...new Set([bestEpoch - 1, ...snapshots.map((_, i) => i).slice(-LAST_SNAPSHOTS)])];
-  const mean = (tables: number[][][]) =>
-    (tables[0] ?? []).map((row, i) => row.map((_, c) => avg(tables.map((t) => t[i]?.[c] ?? 0))));
-  const averaged = withWeights(
-    best.weights.map((w, v) => {
-      const sum = new Float32Array(w.length);
-      for (const e of chosen) {
-        const weights = snapshots[e]?.weights[v] as Float32Array;
-        for (let k = 0; k < sum.length; k++)
-          sum[k] = (sum[k] as number) + (weights[k] as number) / chosen.length;
-      }
-      return sum;
-    }),
-  );
-  const weightAverage = predictBoth((inputs) => predictProbabilities(averaged, inputs, side));
-  averaged.dispose();
-  const bestNet = withWeights(best.weights);
-  const noFlip = predictBoth((inputs) =>
-    tf.tidy(
-      () =>
-        (
-          bestNet.predict(tf.tensor4d(concat(inputs), [inputs.length, side, side, 3])) as tf.Tensor
-        ).arraySync() as number[][],
-    ),
-  );
-  // Multi-crop views: flip averaging over the image and four copies shifted by 2 pixels (zero fill).
-  const shifts = [
-    [0, 0],
-    [2, 0],
-    [-2, 0],
-    [0, 2],
-    [0, -2],
-  ] as const;
-  const multiCrop = predictBoth((inputs) =>
-    mean(
-      shifts.map(([dx, dy]) =>
-        predictProbabilities(
-          bestNet,
-          inputs.map((input) => shifted(input, side, dx, dy)),
-          side,
-        ),
-      ),
-    ),
-  );
-  bestNet.dispose();
-  // The epoch whose validation cross-entropy is lowest: a continuous score, steadier than accuracy on ~75 images.
-  const crossEntropy = (probabilities: number[][]) =>
-    avg(probabilities.map((p, i) => -Math.log(Math.max(1e-7, p[validation[i]?.label ?? 0] ?? 0))));
-  const byLoss = snapshots.reduce(
-    (bestIndex, snapshot, i) =>
-      crossEntropy(snapshot.validation) < crossEntropy(snapshots[bestIndex]?.validation ?? [])
-        ? i
-        : bestIndex,
-    0,
-  );
-  const ensemble = (split: keyof Predictions) => mean(chosen.map((e) => snapshots[e]?.[split] ?? []));
   return {
-    '': { validation: rows(evaluated.validation), heldOut: rows(evaluated.predictions), ...timing },
-    'multi-crop views (flips x 5 shifts)': reading(multiCrop),
-    'epoch chosen by validation loss': reading(snapshots[byLoss] ?? best),
-    'last epoch run': reading(snapshots[snapshots.length - 1] ?? best),
-    'no flip averaging': reading(noFlip),
-    'snapshot ensemble (best + last 2 epochs)': reading({
-      validation: ensemble('validation'),
-      heldOut: ensemble('heldOut'),
-    }),
-    'weight average (best + last 2 epochs)': reading(weightAverage),
+    validation: rows(evaluated.validation),
+    heldOut: rows(evaluated.predictions),
+    bestEpoch: model.bestEpoch,
+    epochsRun: model.epochs.length,
+    trainSeconds: round((performance.now() - started) / 1000, 1),
+    trainCpuSeconds: round((cpu.user + cpu.system) / 1e6, 1),
+    loadAverage1m: round(loadavg()[0] ?? 0, 2),
   };
-}
-
-/** The image moved by (dx, dy) pixels, the uncovered border zero. */
-function shifted(input: Float32Array, side: number, dx: number, dy: number): Float32Array {
-  const out = new Float32Array(input.length);
-  for (let y = 0; y < side; y++) {
-    const sy = y - dy;
-    if (sy < 0 || sy >= side) continue;
-    for (let x = 0; x < side; x++) {
-      const sx = x - dx;
-      if (sx < 0 || sx >= side) continue;
-      out.set(input.subarray((sy * side + sx) * 3, (sy * side + sx) * 3 + 3), (y * side + x) * 3);
-    }
-  }
-  return out;
 }
 
 function recordSummary(): void {
@@ -433,7 +282,10 @@ function recordSummary(): void {
       'baseline (re-run, raw file kfold-predictions.json), weight-decay-0.5, fourth-block-128, ' +
       'sgd-nesterov-0.05+weight-decay-5e-4, narrower-45-epochs, narrower-45-epochs+mixup-0.4 (commit 4208fc7); ' +
       '19:50-20:15 UTC KFOLD_SEED=20261204 KFOLD_RAW=kfold-predictions-confirm.json node --import tsx ' +
-      'bench/kfold.ts baseline narrower-45-epochs; then node --import tsx bench/kfold.ts --report',
+      'bench/kfold.ts baseline narrower-45-epochs; 21:25-21:45 UTC features-v1 (pretrained features): ' +
+      'node --import tsx bench/kfold.ts <variant>, the four "features-v1 constant learning rate, l2 <x>" ' +
+      'before the head had its cosine decay, then "features-v1, l2 0.1" and features-v1; ' +
+      'then node --import tsx bench/kfold.ts --report',
     protocol:
       `${K} stratified folds of the ${pool.length} training images (seed ${DEFAULT_FOLD_SEED}; a variant named "folds <seed>: ..." ran on folds dealt with that seed); per fold the validation ` +
       `split carved from the training part by carveValidation (fraction ${config.data.validationFraction}), ` +
@@ -490,16 +342,6 @@ function accuracy(predictions: LabelledPrediction[]): number {
     (p) => p.probabilities.indexOf(Math.max(...p.probabilities)) === p.label,
   ).length;
   return correct / Math.max(1, predictions.length);
-}
-
-function concat(inputs: Float32Array[]): Float32Array {
-  const out = new Float32Array(inputs.reduce((a, i) => a + i.length, 0));
-  let offset = 0;
-  for (const input of inputs) {
-    out.set(input, offset);
-    offset += input.length;
-  }
-  return out;
 }
 
 function avg(values: number[]): number {

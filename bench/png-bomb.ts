@@ -9,7 +9,7 @@ import { imageToInput } from '../pipeline/backends/local/model.js';
 import { initTensorflow } from '../pipeline/backends/local/tf.js';
 import { decodeImage, endpointPixelLimit, shrinkByBlocks } from '../pipeline/data/image.js';
 
-await initTensorflow('wasm');
+await initTensorflow();
 const smoke = process.argv.includes('--smoke');
 const [sideArg, mode = 'new'] = process.argv.slice(2).filter((a) => a !== '--smoke');
 const side = Number(sideArg ?? (smoke ? 256 : Number.NaN));

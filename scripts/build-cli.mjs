@@ -1,6 +1,6 @@
 /**
- * The compiled CLI: pipeline/cli.ts and the two files that run in their own thread or process (the
- * data-parallel replica worker, the local object store) bundled by esbuild into dist/cli-<key>/, with
+ * The compiled CLI: pipeline/cli.ts and the file that runs in its own process (the local object store)
+ * bundled by esbuild into dist/cli-<key>/, with
  * node_modules left external and every `import()` its own chunk, so a stage's heavy modules load only
  * when it runs. <key> digests the sources' paths, sizes and times: a changed source gets a new folder,
  * so the CLI never runs stale code and concurrent first runs never write into one folder.
@@ -18,8 +18,6 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
 const ENTRY_POINTS = {
   cli: 'pipeline/cli.ts',
-  // data-parallel.ts starts `new URL('./replica-worker.mjs', import.meta.url)`: beside its chunk.
-  'replica-worker': 'pipeline/backends/local/replica-worker.ts',
   // launcher.ts starts this file when it sits beside it, and server.ts through tsx otherwise.
   'local-s3-server': 'pipeline/local-s3/server.ts',
 };

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
+import { BACKBONE_FEATURES } from '../../pipeline/backends/local/backbone.js';
 import { openLocalBackend } from '../../pipeline/backends/local/backend.js';
-import { buildModel, MODEL_FILES, serializeModel } from '../../pipeline/backends/local/model.js';
+import { buildHead, MODEL_FILES, serializeModel } from '../../pipeline/backends/local/model.js';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
 import type { Config } from '../../pipeline/config.js';
 import type { Automation, EvaluationRecord } from '../../pipeline/contracts/evaluation.js';
@@ -24,7 +25,7 @@ describe('local deployment guardrail: a new model is watched on the live traffic
     cleanup = temp.cleanup;
     config = testConfig({ workDir: temp.dir, 'deploy.bakeSeconds': 30 });
     backend = await openLocalBackend(config);
-    await initTensorflow('wasm');
+    await initTensorflow();
   });
   after(async () => {
     await backend.close();
@@ -35,8 +36,12 @@ describe('local deployment guardrail: a new model is watched on the live traffic
    * A model whose last layer answers `bias` whatever the image: [6, -6] is confident, [0, 0] is the
    * badly wrong model that is never sure (every answer 0.5 / 0.5, below any threshold over a half).
    */
-  async function storeModel(trainingId: string, bias: [number, number], side = SIDE): Promise<DeployRequest> {
-    const model = buildModel({ side, classes: 2, seed: 7 });
+  async function storeModel(
+    trainingId: string,
+    bias: [number, number],
+    features = BACKBONE_FEATURES,
+  ): Promise<DeployRequest> {
+    const model = buildHead({ features, classes: 2, seed: 7 });
     const last = model.layers.at(-1);
     const [kernel] = last?.getWeights() ?? [];
     last?.setWeights([tf.zerosLike(kernel as tf.Tensor), tf.tensor1d(bias)]);
@@ -89,8 +94,8 @@ describe('local deployment guardrail: a new model is watched on the live traffic
     expect((await backend.deployment())?.trainingId).to.equal('t-live');
     await captureLiveTraffic(12);
 
-    // Built for 24-pixel images but served at 16: it loads, then fails on every request.
-    const failing = { ...(await storeModel('t-failing', [6, -6], 24)), imageSide: SIDE };
+    // A head for 10 features, not the backbone's: it loads, then fails on every request.
+    const failing = await storeModel('t-failing', [6, -6], 10);
     const error = await backend.deployer.deploy(failing, reporter).catch((e: Error) => e);
     expect(error).to.be.instanceOf(StageFailedError);
     expect((error as Error).message).to.match(

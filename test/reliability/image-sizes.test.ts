@@ -77,7 +77,7 @@ describe('reliability: images of other sizes train alike on both backends', func
   });
 
   it('the staging resize is the local model resize (tf.image.resizeBilinear), to the rounding of a byte', async () => {
-    await initTensorflow('wasm');
+    await initTensorflow();
     for (const [width, height] of [
       [12, 10],
       [5, 7],

@@ -11,7 +11,7 @@ export class LocalEvaluator implements Evaluator {
   constructor(private readonly store: ObjectStore) {}
 
   async evaluate(request: EvaluateRequest, reporter: Reporter) {
-    await initTensorflow('wasm');
+    await initTensorflow();
     const model = await loadModel(this.store, request.model.modelUri);
     try {
       const side = request.dataset.imageShape[1];

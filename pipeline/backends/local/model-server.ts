@@ -61,7 +61,7 @@ export function capturePrefix(destination: string, bucket: string): string {
  * in SageMaker's JSONL format and key layout to the object store.
  */
 export async function startModelServer(options: ModelServerOptions): Promise<ModelServer> {
-  await initTensorflow('wasm');
+  await initTensorflow();
   const model = await loadModel(options.store, options.modelUri);
   const bucket = options.store.bucket;
   const prefix =

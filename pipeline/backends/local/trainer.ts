@@ -26,17 +26,20 @@ import { parseLst } from '../../util/lst.js';
 import { getText } from '../../util/object-text.js';
 import { seededRandom, shuffled } from '../../util/random.js';
 import { keyOfUri } from '../../util/s3-uri.js';
-import { DataParallel, SHARES_PER_BATCH, workerThreadsFor } from './data-parallel.js';
 import {
-  fillBatch,
+  buildHead,
+  type Features,
+  featuresOf,
+  headProbabilities,
   imageToInput,
   LOCAL_MODEL_VERSION,
   MODEL_FILES,
-  parseBlocks,
-  predictProbabilities,
   serializeModel,
 } from './model.js';
 import { initTensorflow, tf } from './tf.js';
+
+/** The head's default L2 penalty (docs/development.md has the cross-validated choice). */
+const HEAD_L2 = 0.01;
 
 const localHyperparameters = z.object({
   epochs: z.number().int().positive(),
@@ -44,36 +47,19 @@ const localHyperparameters = z.object({
   learningRate: z.number().positive(),
   patience: z.number().int().positive(),
   seed: z.number().int(),
+  /** Train on each image's mirror image too (the only augmentation a frozen backbone's features allow cheaply). */
   augment: z.boolean(),
   side: z.number().int().positive(),
   /**
-   * Shares each batch is split into, one per replica (data-parallel.ts). Batch normalisation sees a
-   * share as its batch, so this is part of the model, not of the machine: the threads are.
+   * The head's L2 penalty (Keras's l2: this times the sum of squared weights, on standardized
+   * features); not a configuration key: bench/kfold.ts varies it.
    */
-  shares: z.number().int().positive(),
-  /** Label smoothing (data-parallel.ts); absent in records of models trained before it existed. */
-  labelSmoothing: z.number().min(0).max(0.5).default(0),
-  /** Colour augmentation's strength (model.ts fillBatch); 0 is off. */
-  colorJitter: z.number().min(0).max(0.5).default(0),
-  /** The conv blocks as "16x1,32x2,64x2" (model.ts parseBlocks); absent, the default architecture. */
-  blocks: z
-    .string()
-    .regex(/^[1-9][0-9]*x[1-9][0-9]*(,[1-9][0-9]*x[1-9][0-9]*)*$/)
-    .optional(),
+  l2: z.number().min(0),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
 
-/** Sees the model after each epoch's validation: what a benchmark needs to score snapshots (bench/kfold.ts). */
-export type EpochObserver = (epoch: number, model: LayersModel) => void;
-
-/** Hyperparameters with no configuration key: off by default, set by bench/kfold.ts's variants. */
-type BenchOnlyHyperparameters = 'labelSmoothing' | 'colorJitter' | 'blocks';
-
 /** The hyperparameters the local trainer uses, from configuration and the dataset. */
-export function localHyperparametersFor(
-  config: Config,
-  dataset: DatasetRecord,
-): Omit<LocalHyperparameters, BenchOnlyHyperparameters> {
+export function localHyperparametersFor(config: Config, dataset: DatasetRecord): LocalHyperparameters {
   const { epochs, batchSize, learningRate, patience, seed, augment } = config.train;
   return {
     epochs,
@@ -83,14 +69,15 @@ export function localHyperparametersFor(
     seed,
     augment,
     side: dataset.imageShape[1],
-    shares: SHARES_PER_BATCH,
+    l2: HEAD_L2,
   };
 }
 
 /**
- * Trains the CNN of model.ts with TensorFlow.js on this machine, reading the staged images back from
- * the object store, and saves the best epoch's model under `models/<training-id>/`. metrics.json is
- * written last: a model without it was never completed.
+ * Trains the local model of model.ts with TensorFlow.js on this machine: reads the staged images back
+ * from the object store, takes the pretrained backbone's features of each once, trains the softmax head
+ * on them, and saves the best epoch's head under `models/<training-id>/`. metrics.json is written last:
+ * a model without it was never completed.
  */
 export class LocalTrainer implements Trainer {
   readonly kind = 'tfjs-local';
@@ -99,7 +86,6 @@ export class LocalTrainer implements Trainer {
   constructor(
     private readonly store: ObjectStore,
     private readonly now: () => number = Date.now,
-    private readonly onEpoch?: EpochObserver,
   ) {}
 
   hyperparameters(config: Config, dataset: DatasetRecord) {
@@ -122,7 +108,7 @@ export class LocalTrainer implements Trainer {
   async train(request: TrainRequest, reporter: Reporter): Promise<TrainRecord> {
     const hp = localHyperparameters.parse(request.hyperparameters);
     const started = this.now();
-    await initTensorflow('wasm');
+    await initTensorflow();
     const train = await readSplit(this.store, request.dataset.prefix, 'train', hp.side, reporter);
     // Selection (best epoch, early stopping) sees the validation split only; the test split is never read here.
     const validationSplit = await readSplit(
@@ -132,120 +118,50 @@ export class LocalTrainer implements Trainer {
       hp.side,
       reporter,
     );
-    const classes = request.dataset.classes.length;
     reporter.info(
-      `training ${LOCAL_MODEL_VERSION} on ${train.inputs.length} images (${validationSplit.inputs.length} for validation), ` +
-        `${hp.epochs} epochs max, batch ${hp.batchSize}, seed ${hp.seed}, ` +
-        `each batch in ${hp.shares} shares on ${workerThreadsFor(hp.shares) + 1} thread(s)`,
+      `training ${LOCAL_MODEL_VERSION} on ${train.inputs.length} images (${validationSplit.inputs.length} for validation): ` +
+        `the pretrained backbone's features of each image${hp.augment ? ' and its mirror image' : ''}, then a softmax head, ` +
+        `${hp.epochs} epochs max, batch ${hp.batchSize}, seed ${hp.seed}`,
     );
-
-    const parallel = await DataParallel.start({
-      side: hp.side,
-      classes,
-      seed: hp.seed,
-      learningRate: hp.learningRate,
-      shares: hp.shares,
-      labelSmoothing: hp.labelSmoothing,
-      blocks: hp.blocks === undefined ? undefined : parseBlocks(hp.blocks),
-    });
+    const progress = reporter.progress(
+      'backbone features',
+      train.inputs.length + validationSplit.inputs.length,
+      'images',
+    );
+    const trainFeatures = await extractFeatures(train.inputs, hp.side, progress);
+    const validationFeatures = await extractFeatures(validationSplit.inputs, hp.side, progress);
+    progress.done();
+    const head = await trainHead(
+      { features: trainFeatures, labels: train.labels },
+      { features: validationFeatures, labels: validationSplit.labels },
+      hp,
+      request.dataset.classes.length,
+      reporter,
+      this.now,
+    );
     try {
-      return await this.fit(request, hp, parallel, { train, validation: validationSplit }, started, reporter);
-    } finally {
-      await parallel.stop();
-      parallel.model.dispose();
-    }
-  }
-
-  private async fit(
-    request: TrainRequest,
-    hp: LocalHyperparameters,
-    parallel: DataParallel,
-    splits: { train: Split; validation: Split },
-    started: number,
-    reporter: Reporter,
-  ): Promise<TrainRecord> {
-    const { train, validation: validationSplit } = splits;
-    const model = parallel.model;
-    const random = seededRandom(hp.seed);
-    const epochs: EpochMetrics[] = [];
-    let best: { accuracy: number; loss: number; epoch: number; weights: tf.Tensor[] } | undefined;
-    const progress = reporter.progress('train', hp.epochs, 'epochs');
-
-    for (let epoch = 1; epoch <= hp.epochs; epoch++) {
-      const epochStart = this.now();
-      const learningRate = cosineLearningRate(hp.learningRate, epoch, hp.epochs);
-      const order = shuffled(
-        train.inputs.map((_, i) => i),
-        random,
-      );
-      const { lossSum, correct } = await trainEpoch(parallel, train, order, hp, learningRate, random);
-      const probabilities = predictProbabilities(model, validationSplit.inputs, hp.side);
-      const validation = evaluate(probabilities, validationSplit.labels);
-      const seconds = (this.now() - epochStart) / 1000;
-      const metrics: EpochMetrics = {
-        epoch,
-        loss: round(lossSum / order.length),
-        accuracy: round(correct / order.length),
-        validationLoss: round(validation.loss),
-        validationAccuracy: round(validation.accuracy),
-        seconds: round(seconds, 2),
+      const record: TrainRecord = {
+        trainingId: request.trainingId,
+        trainer: `${this.kind}/${this.version}`,
+        modelUri: this.store.uri(modelPrefix(request.trainingId)),
+        validationAccuracy: head.best.accuracy,
+        bestEpoch: head.best.epoch,
+        epochs: head.epochs,
+        durationSeconds: round((this.now() - started) / 1000, 1),
+        datasetDigest: request.dataset.digest,
+        hyperparameters: hp,
       };
-      epochs.push(metrics);
-      this.onEpoch?.(epoch, model);
-      // 100 validation images give accuracy steps of 0.01, so ties are common: the lower loss breaks them.
-      if (
-        best === undefined ||
-        metrics.validationAccuracy > best.accuracy ||
-        (metrics.validationAccuracy === best.accuracy && validation.loss < best.loss)
-      ) {
-        tf.dispose(best?.weights ?? []);
-        best = {
-          accuracy: metrics.validationAccuracy,
-          loss: validation.loss,
-          epoch,
-          weights: model.getWeights().map((w) => w.clone()),
-        };
-      }
-      const stopAt = earlyStopEpoch(best.epoch, hp.epochs, hp.patience);
-      progress.tick(
-        1,
-        `epoch ${epoch}: loss ${metrics.loss.toFixed(3)} acc ${metrics.accuracy.toFixed(3)} ` +
-          `val_acc ${metrics.validationAccuracy.toFixed(3)} (${(order.length / seconds).toFixed(0)} img/s)`,
-        // Early stopping ends training by `stopAt` at the latest: the ETA says so.
-        Math.min(hp.epochs, stopAt) - epoch,
-      );
-      if (epoch >= stopAt) {
-        reporter.info(
-          `early stop after epoch ${epoch}: no better validation accuracy for ${epoch - best.epoch} epochs ` +
-            `(patience ${hp.patience}, counted from the schedule's midpoint)`,
-        );
-        break;
-      }
+      await this.save(record, head.model, {
+        classes: request.dataset.classes,
+        labels: validationSplit.labels,
+        probabilities: headProbabilities(head.model, validationFeatures).map((p) =>
+          p.map((v) => round(v, 6)),
+        ),
+      });
+      return record;
+    } finally {
+      head.model.dispose();
     }
-    if (best === undefined) throw new SconesError('training ran no epoch: train.epochs must be at least 1');
-    model.setWeights(best.weights);
-    tf.dispose(best.weights);
-    progress.done(`best validation accuracy ${best.accuracy.toFixed(4)} at epoch ${best.epoch}`);
-
-    const record: TrainRecord = {
-      trainingId: request.trainingId,
-      trainer: `${this.kind}/${this.version}`,
-      modelUri: this.store.uri(modelPrefix(request.trainingId)),
-      validationAccuracy: best.accuracy,
-      bestEpoch: best.epoch,
-      epochs,
-      durationSeconds: round((this.now() - started) / 1000, 1),
-      datasetDigest: request.dataset.digest,
-      hyperparameters: hp,
-    };
-    await this.save(record, model, {
-      classes: request.dataset.classes,
-      labels: validationSplit.labels,
-      probabilities: predictProbabilities(model, validationSplit.inputs, hp.side).map((p) =>
-        p.map((v) => round(v, 6)),
-      ),
-    });
-    return record;
   }
 
   /** Writes the model, its validation predictions (the drift baseline) and, last, its record (what `find` reads). */
@@ -262,40 +178,195 @@ export class LocalTrainer implements Trainer {
   }
 }
 
-/** One pass over the training images in `order`, a batch per data-parallel step; the loss and hits summed. */
-async function trainEpoch(
-  parallel: DataParallel,
-  train: Split,
-  order: number[],
-  hp: LocalHyperparameters,
-  learningRate: number,
-  random: () => number,
-): Promise<{ lossSum: number; correct: number }> {
-  const imageSize = hp.side * hp.side * 3;
-  const batch = new Float32Array(hp.batchSize * imageSize);
-  let lossSum = 0;
-  let correct = 0;
-  for (let start = 0; start < order.length; start += hp.batchSize) {
-    const indices = order.slice(start, start + hp.batchSize);
-    fillBatch(
-      batch,
-      train.inputs,
-      indices,
-      hp.side,
-      hp.augment ? { random, colorJitter: hp.colorJitter } : undefined,
-    );
-    const step = await parallel.step(
-      batch.subarray(0, indices.length * imageSize),
-      indices.map((i) => train.labels[i] as number),
-      learningRate,
-    );
-    lossSum += step.loss * indices.length;
-    correct += step.correct;
-    // Computed in this thread (no spare core), a step resolves without a turn of the event loop: yield
-    // one per batch, so a signal or the store's exit is heard at once, not after the last epoch.
+/** Both views' backbone features, in chunks with progress; yields between chunks so a signal is heard. */
+async function extractFeatures(
+  inputs: readonly Float32Array[],
+  side: number,
+  progress: { tick(count?: number): void },
+): Promise<Features> {
+  const features: Features = { plain: [], mirrored: [] };
+  const chunk = 64;
+  for (let start = 0; start < inputs.length; start += chunk) {
+    const part = featuresOf(inputs.slice(start, start + chunk), side);
+    features.plain.push(...part.plain);
+    features.mirrored.push(...part.mirrored);
+    progress.tick(part.plain.length);
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  return { lossSum, correct };
+  return features;
+}
+
+/**
+ * Trains the softmax head with Adam on standardized features (each view of an image one example when
+ * augmenting), keeps the epoch with the best validation accuracy (ties: lower loss), stops early, and
+ * folds the standardization into the head's weights, so the saved head reads the backbone's features as
+ * they come.
+ */
+export async function trainHead(
+  train: { features: Features; labels: number[] },
+  validation: { features: Features; labels: number[] },
+  hp: LocalHyperparameters,
+  classes: number,
+  reporter: Reporter,
+  now: () => number = Date.now,
+): Promise<{ model: LayersModel; best: { accuracy: number; epoch: number }; epochs: EpochMetrics[] }> {
+  const rows = hp.augment ? [...train.features.plain, ...train.features.mirrored] : train.features.plain;
+  const rowLabels = hp.augment ? [...train.labels, ...train.labels] : train.labels;
+  const width = rows[0]?.length ?? 0;
+  if (width === 0)
+    throw new SconesError('the training split has no images: stage a dataset with training images');
+  const { mean, scale } = standardization(rows, width);
+  const standardize = (features: Features): Features => ({
+    plain: features.plain.map((row) => standardized(row, mean, scale)),
+    mirrored: features.mirrored.map((row) => standardized(row, mean, scale)),
+  });
+  const xs = rows.map((row) => standardized(row, mean, scale));
+  const validationFeatures = standardize(validation.features);
+  const model = buildHead({ features: width, classes, seed: hp.seed, l2: hp.l2 });
+  // tf.train.adam's defaults: beta1 0.9, beta2 0.999.
+  const optimizer = new DecayingAdam(hp.learningRate, 0.9, 0.999);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const random = seededRandom(hp.seed);
+  const epochs: EpochMetrics[] = [];
+  let best: { accuracy: number; loss: number; epoch: number; weights: tf.Tensor[] } | undefined;
+  const progress = reporter.progress('train head', hp.epochs, 'epochs');
+  try {
+    for (let epoch = 1; epoch <= hp.epochs; epoch++) {
+      const epochStart = now();
+      optimizer.setLearningRate(cosineLearningRate(hp.learningRate, epoch, hp.epochs));
+      const order = shuffled(
+        xs.map((_, i) => i),
+        random,
+      );
+      const flat = new Float32Array(order.length * width);
+      order.forEach((index, i) => {
+        flat.set(xs[index] as Float32Array, i * width);
+      });
+      const x = tf.tensor2d(flat, [order.length, width]);
+      const y = tf.oneHot(
+        tf.tensor1d(
+          order.map((index) => rowLabels[index] as number),
+          'int32',
+        ),
+        classes,
+      );
+      // Shuffled above with the seeded order: fit's own shuffle draws from Math.random.
+      const history = await model.fit(x, y, {
+        epochs: 1,
+        batchSize: hp.batchSize,
+        shuffle: false,
+        verbose: 0,
+      });
+      tf.dispose([x, y]);
+      // fit resolves without a turn of the event loop: yield one per epoch, so a signal or the store's
+      // exit is heard at once, not after the last epoch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const validationMetrics = evaluate(headProbabilities(model, validationFeatures), validation.labels);
+      const metrics: EpochMetrics = {
+        epoch,
+        loss: round(Number(history.history.loss?.[0] ?? Number.NaN)),
+        accuracy: round(Number(history.history.acc?.[0] ?? Number.NaN)),
+        validationLoss: round(validationMetrics.loss),
+        validationAccuracy: round(validationMetrics.accuracy),
+        seconds: round((now() - epochStart) / 1000, 2),
+      };
+      epochs.push(metrics);
+      // 100 validation images give accuracy steps of 0.01, so ties are common: the lower loss breaks them.
+      if (
+        best === undefined ||
+        metrics.validationAccuracy > best.accuracy ||
+        (metrics.validationAccuracy === best.accuracy && validationMetrics.loss < best.loss)
+      ) {
+        tf.dispose(best?.weights ?? []);
+        best = {
+          accuracy: metrics.validationAccuracy,
+          loss: validationMetrics.loss,
+          epoch,
+          weights: model.getWeights().map((w) => w.clone()),
+        };
+      }
+      const stopAt = earlyStopEpoch(best.epoch, hp.epochs, hp.patience);
+      progress.tick(
+        1,
+        `epoch ${epoch}: loss ${metrics.loss.toFixed(3)} acc ${metrics.accuracy.toFixed(3)} val_acc ${metrics.validationAccuracy.toFixed(3)}`,
+        Math.min(hp.epochs, stopAt) - epoch,
+      );
+      if (epoch >= stopAt) {
+        reporter.info(
+          `early stop after epoch ${epoch}: no better validation accuracy for ${epoch - best.epoch} epochs ` +
+            `(patience ${hp.patience}, counted from the schedule's midpoint)`,
+        );
+        break;
+      }
+    }
+    if (best === undefined) throw new SconesError('training ran no epoch: train.epochs must be at least 1');
+    progress.done(`best validation accuracy ${best.accuracy.toFixed(4)} at epoch ${best.epoch}`);
+    model.setWeights(foldStandardization(best.weights, mean, scale));
+    return { model, best: { accuracy: best.accuracy, epoch: best.epoch }, epochs };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  } finally {
+    tf.dispose(best?.weights ?? []);
+  }
+}
+
+/**
+ * Adam whose rate can change between epochs: with a constant rate, mini-batch steps kept the head's
+ * validation accuracy swinging by several points from one epoch to the next, so the epoch kept was a
+ * lucky one; decayed, the last epochs settle (docs/development.md).
+ */
+class DecayingAdam extends tf.AdamOptimizer {
+  setLearningRate(rate: number): void {
+    this.learningRate = rate;
+  }
+}
+
+/**
+ * Cosine decay from `peak` at epoch 1 towards zero at `epochs`: large steps early, fine ones late,
+ * where the best epochs are chosen.
+ */
+export function cosineLearningRate(peak: number, epoch: number, epochs: number): number {
+  return (peak * (1 + Math.cos((Math.PI * (epoch - 1)) / Math.max(1, epochs)))) / 2;
+}
+
+/** Each feature's mean and inverse standard deviation (1 where a feature is constant). */
+function standardization(
+  rows: readonly Float32Array[],
+  width: number,
+): { mean: Float32Array; scale: Float32Array } {
+  const mean = new Float32Array(width);
+  const scale = new Float32Array(width);
+  for (const row of rows)
+    for (let j = 0; j < width; j++) mean[j] = (mean[j] as number) + (row[j] as number) / rows.length;
+  for (const row of rows)
+    for (let j = 0; j < width; j++)
+      scale[j] = (scale[j] as number) + ((row[j] as number) - (mean[j] as number)) ** 2 / rows.length;
+  for (let j = 0; j < width; j++) {
+    const sd = Math.sqrt(scale[j] as number);
+    scale[j] = sd > 1e-6 ? 1 / sd : 1;
+  }
+  return { mean, scale };
+}
+
+function standardized(row: Float32Array, mean: Float32Array, scale: Float32Array): Float32Array {
+  return row.map((v, j) => (v - (mean[j] as number)) * (scale[j] as number));
+}
+
+/** Dense weights on standardized features -> the same function of raw features: W' = W*s, b' = b - (m*s)W. */
+function foldStandardization(weights: tf.Tensor[], mean: Float32Array, scale: Float32Array): tf.Tensor[] {
+  const [kernel, bias] = weights as [tf.Tensor2D, tf.Tensor1D];
+  return tf.tidy(() => {
+    const s = tf.tensor2d(scale, [scale.length, 1]);
+    const shift = tf.matMul(
+      tf.tensor2d(
+        mean.map((m, j) => m * (scale[j] as number)),
+        [1, mean.length],
+      ),
+      kernel,
+    );
+    return [tf.mul(kernel, s), tf.sub(bias, tf.reshape(shift, [-1]))];
+  });
 }
 
 /**
@@ -307,16 +378,6 @@ async function trainEpoch(
 export function earlyStopEpoch(bestEpoch: number, epochs: number, patience: number): number {
   return Math.max(bestEpoch, Math.ceil(epochs / 2)) + patience;
 }
-
-/**
- * Cosine decay from `peak` at epoch 1 towards zero at `epochs`: large steps early, fine ones late,
- * where the best epochs are chosen.
- */
-export function cosineLearningRate(peak: number, epoch: number, epochs: number): number {
-  return (peak * (1 + Math.cos((Math.PI * (epoch - 1)) / Math.max(1, epochs)))) / 2;
-}
-
-type Split = Awaited<ReturnType<typeof readSplit>>;
 
 /** Reads one split back from the store through its .lst file, decoding every PNG. */
 export async function readSplit(
