@@ -112,8 +112,11 @@ export const configSchema = z.strictObject({
           volumeSizeGb: count(16_384).default(30),
           maxRuntimeSeconds: count(TRAINING_SECONDS_MAX).default(3600),
           spot: z.boolean().default(false),
-          /** The algorithm's use_pretrained_model: start from its ImageNet-trained network (docs/aws.md). */
-          usePretrainedModel: z.boolean().default(false),
+          /**
+           * The algorithm's use_pretrained_model: start from its ImageNet-trained network, as the local
+           * trainer starts from a pretrained one (docs/aws.md).
+           */
+          usePretrainedModel: z.boolean().default(true),
           maxWaitSeconds: count(TRAINING_SECONDS_MAX).default(7200),
           roleArn: z.string().optional(),
           /** Extra hyperparameters passed through to the algorithm verbatim. */

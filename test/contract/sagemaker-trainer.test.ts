@@ -150,10 +150,11 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
         early_stopping: 'True',
         early_stopping_patience: '6',
         early_stopping_min_epochs: '10',
-        // augmentation_type `crop` is the algorithm's random crop and horizontal flip, as the local
-        // trainer augments; use_pretrained_model 0 (its documented default) trains from scratch.
+        // augmentation_type `crop` is the algorithm's random crop and horizontal flip (the local trainer
+        // trains on mirror images); use_pretrained_model 1 starts from the algorithm's ImageNet network,
+        // as the local trainer starts from a pretrained one.
         augmentation_type: 'crop',
-        use_pretrained_model: '0',
+        use_pretrained_model: '1',
       },
       InputDataConfig: [
         channel('train', 'train/'),
@@ -171,16 +172,16 @@ describe('aws trainer: SageMaker image-classification (aws-sdk-client-mock)', ()
     });
   });
 
-  it('sends use_pretrained_model 1 with train.sagemaker.usePretrainedModel, and no augmentation_type without train.augment', async () => {
+  it('sends use_pretrained_model 0 without train.sagemaker.usePretrainedModel, and no augmentation_type without train.augment', async () => {
     const { trainer, request } = setup({
-      'train.sagemaker.usePretrainedModel': true,
+      'train.sagemaker.usePretrainedModel': false,
       'train.augment': false,
     });
     sagemaker.on(DescribeTrainingJobCommand).rejectsOnce(notFound()).resolves(completed('job'));
     sagemaker.on(CreateTrainingJobCommand).resolves({ TrainingJobArn: 'arn:x' });
     await trainer.train(request, captureReporter().reporter);
     const sent = sagemaker.commandCalls(CreateTrainingJobCommand)[0]!.args[0].input;
-    expect(sent.HyperParameters?.use_pretrained_model).to.equal('1');
+    expect(sent.HyperParameters?.use_pretrained_model).to.equal('0');
     expect(sent.HyperParameters).to.not.have.property('augmentation_type');
   });
 
