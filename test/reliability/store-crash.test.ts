@@ -214,6 +214,9 @@ describe('reliability: the store process dies under a running stage', function (
         // taskset execs node in place: the CLI keeps taskset's pid.
         const store = childRunning(cli.pid!, 'local-s3');
         expect(store, 'no store process found').to.be.a('number');
+        // taskset took effect: the CLI may run on core 0 only.
+        if (oneCore)
+          expect(readFileSync(`/proc/${cli.pid}/status`, 'utf8')).to.match(/^Cpus_allowed_list:\s+0$/m);
         const killedAt = Date.now();
         process.kill(store!, 'SIGKILL');
         const code = await Promise.race([

@@ -8,6 +8,7 @@ import {
   deserializeModel,
   featuresOf,
   headProbabilities,
+  modelProblem,
   predictProbabilities,
   serializeModel,
 } from '../../pipeline/backends/local/model.js';
@@ -75,12 +76,12 @@ describe('the softmax head (trainHead)', function () {
    * Two classes that differ in feature 0 only, on features of very unequal scales and offsets (as the
    * backbone's taps are): a head that did not fold the standardization back would misread raw features.
    */
-  function dataset(count: number, seed: number) {
+  function dataset(count: number, seed: number, spread = 40) {
     const random = seededRandom(seed);
     const labels = Array.from({ length: count }, (_, i) => i % 2);
     const rows = labels.map((label) =>
       Float32Array.from([
-        1000 + 50 * (label * 2 - 1) + 40 * (random() - 0.5),
+        1000 + 50 * (label * 2 - 1) + spread * (random() - 0.5),
         0.001 * random(),
         5 + random(),
       ]),
@@ -97,21 +98,14 @@ describe('the softmax head (trainHead)', function () {
     side: SIDE,
   };
 
-  it('reads raw features after training on standardized ones, and keeps the best validation epoch', async () => {
-    const { model, best, epochs } = await trainHead(
-      dataset(80, 1),
-      dataset(40, 2),
-      { ...hp, l2: 0.001 },
-      2,
-      quiet,
-    );
+  it('reads raw features after training on standardized ones, and leaves no tensor behind', async () => {
+    const tensorsBefore = tf.memory().numTensors;
+    const { model } = await trainHead(dataset(80, 1), dataset(40, 2), { ...hp, l2: 0.001 }, 2, quiet);
     try {
       const test = dataset(200, 9);
       const probabilities = headProbabilities(model, test.features);
       const correct = probabilities.filter((p, i) => p.indexOf(Math.max(...p)) === test.labels[i]).length;
       expect(correct / test.labels.length).to.be.greaterThan(0.95);
-      const bestByRecord = epochs.reduce((a, e) => (e.validationAccuracy > a.validationAccuracy ? e : a));
-      expect(best.accuracy).to.equal(bestByRecord.validationAccuracy);
       // Saved and loaded, it predicts the same.
       const loaded = await deserializeModel(await serializeModel(model));
       headProbabilities(loaded, test.features).forEach((p, i) => {
@@ -120,6 +114,70 @@ describe('the softmax head (trainHead)', function () {
       loaded.dispose();
     } finally {
       model.dispose();
+    }
+    expect(tf.memory().numTensors, 'tensors left by a training').to.equal(tensorsBefore);
+  });
+
+  it("returns the best validation epoch's weights, not the last epoch's", async () => {
+    // Overlapping classes and large steps: validation accuracy moves from epoch to epoch.
+    const validation = dataset(60, 2, 160);
+    const { model, best, epochs } = await trainHead(
+      dataset(80, 1, 160),
+      validation,
+      { ...hp, l2: 0, learningRate: 0.5, patience: 20 },
+      2,
+      quiet,
+    );
+    try {
+      const top = Math.max(...epochs.map((e) => e.validationAccuracy));
+      const chosen = epochs[best.epoch - 1];
+      expect(chosen?.validationAccuracy).to.equal(top);
+      // Ties go to the lower loss.
+      for (const e of epochs)
+        if (e.validationAccuracy === top)
+          expect(e.validationLoss).to.be.at.least(chosen?.validationLoss as number);
+      expect(best.epoch, 'the test needs a best epoch before the last').to.be.below(epochs.length);
+      const probabilities = headProbabilities(model, validation.features);
+      const right = probabilities.filter((p, i) => p.indexOf(Math.max(...p)) === validation.labels[i]).length;
+      expect(right / validation.labels.length).to.be.closeTo(top, 1e-4);
+      const loss =
+        probabilities.reduce(
+          (a, p, i) => a - Math.log(Math.max(p[validation.labels[i] as number] ?? 0, 1e-7)),
+          0,
+        ) / validation.labels.length;
+      expect(loss).to.be.closeTo(chosen?.validationLoss as number, 1e-3);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('refuses a validation split without images and a single class, saying what to stage', async () => {
+    const empty = { features: { plain: [], mirrored: [] }, labels: [] };
+    const error = await trainHead(dataset(8, 1), empty, { ...hp, l2: 0 }, 2, quiet).catch((e: Error) => e);
+    expect(error)
+      .to.be.instanceOf(SconesError)
+      .with.property('message')
+      .that.matches(/validation split has no images/);
+    const single = await trainHead(dataset(8, 1), dataset(4, 2), { ...hp, l2: 0 }, 1, quiet).catch(
+      (e: Error) => e,
+    );
+    expect(single)
+      .to.be.instanceOf(SconesError)
+      .with.property('message')
+      .that.matches(/at least 2/);
+  });
+
+  it('names a model an earlier trainer saved (another input shape) and what to do', () => {
+    const old = buildHead({ features: 10, classes: 2, seed: 1 });
+    const current = buildHead({ features: BACKBONE_FEATURES, classes: 2, seed: 1 });
+    try {
+      expect(modelProblem(old, 's3://b/models/t-old/')).to.match(
+        /s3:\/\/b\/models\/t-old\/ reads inputs of shape \[, 10\].*train again/,
+      );
+      expect(modelProblem(current, 's3://b/models/t-new/')).to.equal(undefined);
+    } finally {
+      old.dispose();
+      current.dispose();
     }
   });
 

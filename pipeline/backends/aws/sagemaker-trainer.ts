@@ -46,7 +46,7 @@ export function sagemakerHyperparametersFor(config: Config, dataset: DatasetReco
     early_stopping_patience: String(patience),
     // The documented default (10) would outlast a short run's epochs and so never stop it early.
     early_stopping_min_epochs: String(Math.min(10, Math.max(1, epochs - 1))),
-    // The local trainer's augmentation (random shifts and horizontal flips) is the algorithm's `crop`,
+    // The local trainer trains on mirror images too; the nearest the algorithm documents is `crop`,
     // "randomly crop the image and flip the image horizontally" (IC-Hyperparameter); without
     // augmentation_type the algorithm does not augment.
     ...(augment ? { augmentation_type: 'crop' } : {}),

@@ -1,6 +1,7 @@
 import type { Reporter } from '../../console-reporter.js';
+import { SconesError } from '../../errors.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
-import { loadModel, predictProbabilities } from './model.js';
+import { loadModel, modelProblem, predictProbabilities } from './model.js';
 import { initTensorflow } from './tf.js';
 import { readSplit } from './trainer.js';
 
@@ -14,6 +15,8 @@ export class LocalEvaluator implements Evaluator {
     await initTensorflow();
     const model = await loadModel(this.store, request.model.modelUri);
     try {
+      const problem = modelProblem(model, request.model.modelUri);
+      if (problem !== undefined) throw new SconesError(problem);
       const side = request.dataset.imageShape[1];
       const score = async (split: 'test' | 'validation'): Promise<ScoredImage[]> => {
         const images = await readSplit(this.store, request.dataset.prefix, split, side, reporter);

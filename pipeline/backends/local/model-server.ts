@@ -19,7 +19,7 @@ import {
 import type { ObjectStore } from '../../ports.js';
 import type { DataCaptureSettings } from '../../templates/resolved-template.js';
 import { parseS3Uri } from '../../util/s3-uri.js';
-import { imageToInput, loadModel, predictProbabilities } from './model.js';
+import { imageToInput, loadModel, modelProblem, predictProbabilities } from './model.js';
 import { initTensorflow } from './tf.js';
 
 const ACCEPTED_CONTENT_TYPES = new Set(['image/png', 'image/jpeg', 'application/x-image']);
@@ -63,6 +63,8 @@ export function capturePrefix(destination: string, bucket: string): string {
 export async function startModelServer(options: ModelServerOptions): Promise<ModelServer> {
   await initTensorflow();
   const model = await loadModel(options.store, options.modelUri);
+  // Served anyway, failing each request with the reason: the deployment guardrail then rolls it back.
+  const problem = modelProblem(model, options.modelUri);
   const bucket = options.store.bucket;
   const prefix =
     options.capture.destination === '' ? undefined : capturePrefix(options.capture.destination, bucket);
@@ -71,7 +73,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   timer.unref();
 
   const server = createServer((request, response) => {
-    invoke(request, response, { options, model, capture, prefix }).catch((error: unknown) => {
+    invoke(request, response, { options, model, problem, capture, prefix }).catch((error: unknown) => {
       sendError(response, 500, 'InternalFailure', (error as Error).message);
     });
   });
@@ -148,11 +150,13 @@ async function invoke(
   deps: {
     options: ModelServerOptions;
     model: LayersModel;
+    /** Why the model cannot predict (modelProblem), if it cannot. */
+    problem: string | undefined;
     capture: ReturnType<typeof captureBuffer>;
     prefix: string | undefined;
   },
 ): Promise<void> {
-  const { options, model, capture, prefix } = deps;
+  const { options, model, problem, capture, prefix } = deps;
   const url = new URL(request.url ?? '/', 'http://127.0.0.1');
   if (request.method === 'GET' && url.pathname === '/ping') {
     response.writeHead(200).end();
@@ -209,7 +213,7 @@ async function invoke(
     );
     return;
   }
-  let probabilities: number[];
+  let input: Float32Array;
   try {
     // Decoded within a bound set by the model's input, and shrunk before any float copy is made.
     const decoded = decodeImage(
@@ -218,11 +222,18 @@ async function invoke(
       endpointPixelLimit(options.side),
       `the endpoint's limit for a ${options.side}x${options.side} model`,
     );
-    const input = imageToInput(shrinkByBlocks(decoded, options.side), options.side);
+    input = imageToInput(shrinkByBlocks(decoded, options.side), options.side);
+  } catch (error) {
+    sendModelError(response, 400, `Unable to decode the image: ${(error as Error).message}`);
+    return;
+  }
+  let probabilities: number[];
+  try {
+    if (problem !== undefined) throw new Error(problem);
     // The same prediction function as evaluation, so the endpoint serves what the gate measured.
     probabilities = predictProbabilities(model, [input], options.side)[0] as number[];
   } catch (error) {
-    sendModelError(response, 400, `Unable to decode the image: ${(error as Error).message}`);
+    sendModelError(response, 500, `The model failed: ${(error as Error).message}`);
     return;
   }
   const output = JSON.stringify(probabilities);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { RgbaImage } from '../../data/image.js';
 import type { ObjectStore } from '../../ports.js';
 import { keyOfUri } from '../../util/s3-uri.js';
-import { backboneFeatures } from './backbone.js';
+import { BACKBONE_FEATURES, backboneFeatures } from './backbone.js';
 import { tf } from './tf.js';
 
 /** Version of the architecture and preprocessing below: part of the training id, so a change retrains. */
@@ -155,6 +155,20 @@ export async function deserializeModel(saved: SavedModel): Promise<tfl.LayersMod
   const copy = saved.weights.slice().buffer;
   return tfl.loadLayersModel(
     tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: copy }),
+  );
+}
+
+/**
+ * Why `model` cannot serve as this version's head, or undefined: a model saved by an earlier local
+ * trainer (cnn-v4 read 32x32 images) would otherwise fail on every prediction with tfjs's shape error.
+ */
+export function modelProblem(model: tfl.LayersModel, modelUri: string): string | undefined {
+  const shape = model.inputs[0]?.shape ?? [];
+  if (shape.length === 2 && shape[1] === BACKBONE_FEATURES) return undefined;
+  return (
+    `${modelUri} reads inputs of shape [${shape.join(', ')}], not the ${BACKBONE_FEATURES} backbone features a ` +
+    `${LOCAL_MODEL_VERSION} model reads: an earlier version of the local trainer made it; train again (scones train) ` +
+    'or roll back to a model this version trained'
   );
 }
 

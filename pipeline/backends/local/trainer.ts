@@ -215,6 +215,11 @@ export async function trainHead(
   const width = rows[0]?.length ?? 0;
   if (width === 0)
     throw new SconesError('the training split has no images: stage a dataset with training images');
+  if (validation.labels.length === 0)
+    throw new SconesError(
+      'the validation split has no images: stage the dataset with data.validationFraction above 0',
+    );
+  if (classes < 2) throw new SconesError(`the dataset has ${classes} class: a classifier needs at least 2`);
   const { mean, scale } = standardization(rows, width);
   const standardize = (features: Features): Features => ({
     plain: features.plain.map((row) => standardized(row, mean, scale)),
@@ -243,12 +248,14 @@ export async function trainHead(
         flat.set(xs[index] as Float32Array, i * width);
       });
       const x = tf.tensor2d(flat, [order.length, width]);
-      const y = tf.oneHot(
-        tf.tensor1d(
-          order.map((index) => rowLabels[index] as number),
-          'int32',
+      const y = tf.tidy(() =>
+        tf.oneHot(
+          tf.tensor1d(
+            order.map((index) => rowLabels[index] as number),
+            'int32',
+          ),
+          classes,
         ),
-        classes,
       );
       // Shuffled above with the seeded order: fit's own shuffle draws from Math.random.
       const history = await model.fit(x, y, {
@@ -301,13 +308,17 @@ export async function trainHead(
     }
     if (best === undefined) throw new SconesError('training ran no epoch: train.epochs must be at least 1');
     progress.done(`best validation accuracy ${best.accuracy.toFixed(4)} at epoch ${best.epoch}`);
-    model.setWeights(foldStandardization(best.weights, mean, scale));
+    const folded = foldStandardization(best.weights, mean, scale);
+    model.setWeights(folded);
+    tf.dispose(folded);
     return { model, best: { accuracy: best.accuracy, epoch: best.epoch }, epochs };
   } catch (error) {
     model.dispose();
     throw error;
   } finally {
     tf.dispose(best?.weights ?? []);
+    // The model owns only an optimizer it was given by name: Adam's moment variables are ours to free.
+    optimizer.dispose();
   }
 }
 
@@ -372,8 +383,8 @@ function foldStandardization(weights: tf.Tensor[], mean: Float32Array, scale: Fl
 /**
  * The epoch after which training stops if validation accuracy does not improve on `bestEpoch`:
  * `patience` epochs after the best one, counted no earlier than the cosine schedule's midpoint. The
- * first half takes large steps and validation accuracy swings by chance (a lucky early epoch is common
- * with batch normalisation); stopping there would keep an under-trained model.
+ * first half takes large steps and validation accuracy swings by chance; stopping there would keep an
+ * under-trained model.
  */
 export function earlyStopEpoch(bestEpoch: number, epochs: number, patience: number): number {
   return Math.max(bestEpoch, Math.ceil(epochs / 2)) + patience;
