@@ -1,7 +1,7 @@
 /**
  * How long `scones` takes as a user waits for it, whole process from spawn to exit: `scones --version`
  * (median of 5) and `scones run --source images:../shared/data/cifar100-vehicles` with nothing changed
- * (median of 3), after one first run (it trains: about 100 s on this machine) in a work directory that
+ * (median of 3), after one first run (it trains: about 40 s on this machine) in a work directory that
  * the re-runs reuse. Targets: --version <= 1 s; the unchanged re-run <= 5 s.
  *   node --import tsx bench/cli-start.ts [WORK_DIR] [--smoke]
  * WORK_DIR keeps the first run between invocations (a scratch folder otherwise). --smoke: 40 synthetic
