@@ -26,10 +26,10 @@ import { parseLst } from '../../util/lst.js';
 import { getText } from '../../util/object-text.js';
 import { seededRandom, shuffled } from '../../util/random.js';
 import { keyOfUri } from '../../util/s3-uri.js';
+import { backboneFeatures } from './backbone.js';
 import {
   buildHead,
   type Features,
-  featuresOf,
   headProbabilities,
   imageToInput,
   LOCAL_MODEL_VERSION,
@@ -128,8 +128,9 @@ export class LocalTrainer implements Trainer {
       train.inputs.length + validationSplit.inputs.length,
       'images',
     );
-    const trainFeatures = await extractFeatures(train.inputs, hp.side, progress);
-    const validationFeatures = await extractFeatures(validationSplit.inputs, hp.side, progress);
+    // Training reads the mirror images only to augment; validation always, for flip averaging.
+    const trainFeatures = await extractFeatures(train.inputs, hp.side, hp.augment, progress);
+    const validationFeatures = await extractFeatures(validationSplit.inputs, hp.side, true, progress);
     progress.done();
     const head = await trainHead(
       { features: trainFeatures, labels: train.labels },
@@ -178,19 +179,23 @@ export class LocalTrainer implements Trainer {
   }
 }
 
-/** Both views' backbone features, in chunks with progress; yields between chunks so a signal is heard. */
+/**
+ * The backbone's features of each input, and of its mirror image when `mirrored`, in chunks with
+ * progress; yields between chunks so a signal is heard.
+ */
 async function extractFeatures(
   inputs: readonly Float32Array[],
   side: number,
+  mirrored: boolean,
   progress: { tick(count?: number): void },
 ): Promise<Features> {
   const features: Features = { plain: [], mirrored: [] };
   const chunk = 64;
   for (let start = 0; start < inputs.length; start += chunk) {
-    const part = featuresOf(inputs.slice(start, start + chunk), side);
-    features.plain.push(...part.plain);
-    features.mirrored.push(...part.mirrored);
-    progress.tick(part.plain.length);
+    const part = inputs.slice(start, start + chunk);
+    features.plain.push(...backboneFeatures(part, side, false));
+    if (mirrored) features.mirrored.push(...backboneFeatures(part, side, true));
+    progress.tick(part.length);
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return features;
