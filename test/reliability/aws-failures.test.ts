@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { HttpResponse } from '@smithy/protocol-http';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { expect } from 'chai';
@@ -31,8 +32,12 @@ const completedJob = {
   BillableTimeInSeconds: 100,
 };
 
-/** A real SageMaker client whose HTTP layer answers `throttles` ThrottlingExceptions, then the job. */
-function throttledClient(throttles: number) {
+/**
+ * A real SageMaker client whose HTTP layer answers `throttles` ThrottlingExceptions, then the job.
+ * `retryDelayMs` replaces the SDK's exponential backoff (up to 20 s a wait) with a fixed wait, for the
+ * tests that only count attempts.
+ */
+function throttledClient(throttles: number, retryDelayMs?: number) {
   let calls = 0;
   const json = (status: number, body: unknown, errorType?: string) => ({
     response: new HttpResponse({
@@ -47,7 +52,9 @@ function throttledClient(throttles: number) {
   const client = new SageMakerClient({
     region: 'us-east-1',
     credentials: { accessKeyId: 'AKIATEST', secretAccessKey: 'test' },
-    maxAttempts: 8,
+    ...(retryDelayMs === undefined
+      ? { maxAttempts: 8 }
+      : { retryStrategy: new ConfiguredRetryStrategy(8, retryDelayMs) }),
     requestHandler: {
       handle: async () => {
         calls++;
@@ -81,7 +88,8 @@ describe('reliability: AWS failures', function () {
   });
 
   it('throttling past every retry ends with the service reason', async () => {
-    const { client, calls } = throttledClient(100);
+    // Seven waits of the SDK's own backoff took 21-50 s, past the test's timeout once (fresh-clone CI).
+    const { client, calls } = throttledClient(100, 10);
     const trainer = new SageMakerTrainer({ client, store, config, sleep: async () => {} });
     try {
       await trainer.find('t-abc');
