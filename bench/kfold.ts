@@ -54,7 +54,7 @@ if (!Number.isSafeInteger(FOLD_SEED) || FOLD_SEED < 0) {
 const FOLDS_TAG = FOLD_SEED === DEFAULT_FOLD_SEED ? '' : `folds ${FOLD_SEED}: `;
 const TARGET_ACCURACY = 0.97;
 /** A variant: hyperparameters that differ from the defaults. */
-type KfoldExtra = { l2?: number };
+type KfoldExtra = { l2?: number; keep?: 'best-epoch' | 'last-epoch'; epochs?: number };
 /**
  * features-v1 is the default local model since 2026-12-03 (a softmax head on a pretrained backbone's
  * features, backbone.ts). "baseline" and the other variants named in the results file are the CNN it
@@ -64,6 +64,8 @@ type KfoldExtra = { l2?: number };
 const TRAINED: Record<string, KfoldExtra> = {
   'features-v1': {},
   'features-v1, l2 0.1': { l2: 0.1 },
+  'features-v1, last epoch': { keep: 'last-epoch' },
+  'features-v1, last of 60 epochs': { keep: 'last-epoch', epochs: 60 },
 };
 // --report: no training, only the summary rewritten from the raw files.
 const REPORT = ARGS.includes('--report');

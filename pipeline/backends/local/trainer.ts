@@ -55,6 +55,8 @@ const localHyperparameters = z.object({
    * features); not a configuration key: bench/kfold.ts varies it.
    */
   l2: z.number().min(0),
+  /** Which epoch's weights the head keeps: the best on validation (stopping early) or the last one. */
+  keep: z.enum(['best-epoch', 'last-epoch']),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
 
@@ -70,6 +72,7 @@ export function localHyperparametersFor(config: Config, dataset: DatasetRecord):
     augment,
     side: dataset.imageShape[1],
     l2: HEAD_L2,
+    keep: 'best-epoch',
   };
 }
 
@@ -286,6 +289,7 @@ export async function trainHead(
       // 100 validation images give accuracy steps of 0.01, so ties are common: the lower loss breaks them.
       if (
         best === undefined ||
+        hp.keep === 'last-epoch' ||
         metrics.validationAccuracy > best.accuracy ||
         (metrics.validationAccuracy === best.accuracy && validationMetrics.loss < best.loss)
       ) {
@@ -297,7 +301,8 @@ export async function trainHead(
           weights: model.getWeights().map((w) => w.clone()),
         };
       }
-      const stopAt = earlyStopEpoch(best.epoch, hp.epochs, hp.patience);
+      const stopAt =
+        hp.keep === 'last-epoch' ? hp.epochs : earlyStopEpoch(best.epoch, hp.epochs, hp.patience);
       progress.tick(
         1,
         `epoch ${epoch}: loss ${metrics.loss.toFixed(3)} acc ${metrics.accuracy.toFixed(3)} val_acc ${metrics.validationAccuracy.toFixed(3)}`,
