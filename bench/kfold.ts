@@ -54,18 +54,17 @@ if (!Number.isSafeInteger(FOLD_SEED) || FOLD_SEED < 0) {
 const FOLDS_TAG = FOLD_SEED === DEFAULT_FOLD_SEED ? '' : `folds ${FOLD_SEED}: `;
 const TARGET_ACCURACY = 0.97;
 /** A variant: hyperparameters that differ from the defaults. */
-type KfoldExtra = { l2?: number; keep?: 'best-epoch' | 'last-epoch'; epochs?: number };
+type KfoldExtra = { l2?: number };
 /**
- * features-v1 is the default local model since 2026-12-03 (a softmax head on a pretrained backbone's
- * features, backbone.ts). "baseline" and the other variants named in the results file are the CNN it
- * replaced, cnn-v4, and its variants: their code ran at commits 4208fc7 (cutout, weight decay, SGD,
- * mixup) and bf558ac (the rest, and the readings from snapshots); docs/development.md has their figures.
+ * features-v2 is the default local model since 2026-12-04: features-v1 (a softmax head on a pretrained
+ * backbone's features at 224 px, backbone.ts) with a second scale, 128 px, learned alone and averaged in
+ * the head (scaleViews). "baseline" and the other variants named in the results file ran on earlier code:
+ * cnn-v4, the CNN features-v1 replaced, and its variants at commits 4208fc7 (cutout, weight decay, SGD,
+ * mixup) and bf558ac (the rest, and the readings from snapshots); features-v1 and its variants at 9728ca4.
+ * docs/development.md has their figures.
  */
 const TRAINED: Record<string, KfoldExtra> = {
-  'features-v1': {},
-  'features-v1, l2 0.1': { l2: 0.1 },
-  'features-v1, last epoch': { keep: 'last-epoch' },
-  'features-v1, last of 60 epochs': { keep: 'last-epoch', epochs: 60 },
+  'features-v2': {},
 };
 // --report: no training, only the summary rewritten from the raw files.
 const REPORT = ARGS.includes('--report');
@@ -238,29 +237,30 @@ function recordSummary(): void {
     });
     const pooled = done.flatMap(([, r]) => predictions(r.heldOut));
     const kept = perFold.reduce((a, f) => a + f.kept, 0);
-    // Every variant scores the same held-out images in the same order: the images it gets right that
-    // the baseline gets wrong, and the reverse, say whether a difference in accuracy is more than chance.
-    const paired = { better: 0, worse: 0 };
-    for (const [fold, r] of done) {
-      const baseline = `${/^folds \d+: /.exec(name)?.[0] ?? ''}baseline`;
-      const base = all[baseline]?.[fold]?.heldOut ?? [];
-      r.heldOut.forEach((row, i) => {
-        const [label, ...probabilities] = row;
-        const baseRow = base[i];
-        if (baseRow === undefined || name === baseline) return;
-        const [, ...baseProbabilities] = baseRow;
-        const right = argmax(probabilities) === label;
-        const baseRight = argmax(baseProbabilities) === label;
-        if (right && !baseRight) paired.better++;
-        if (!right && baseRight) paired.worse++;
-      });
-    }
+    // Every variant scores the same held-out images in the same order: the images it gets right that a
+    // reference (cnn-v4's baseline, or features-v1) gets wrong, and the reverse, say whether a difference
+    // in accuracy is more than chance.
+    const versus = (reference: string) => {
+      const referenceName = `${/^folds \d+: /.exec(name)?.[0] ?? ''}${reference}`;
+      if (name === referenceName || all[referenceName] === undefined) return undefined;
+      const paired = { better: 0, worse: 0 };
+      for (const [fold, r] of done)
+        r.heldOut.forEach(([label, ...probabilities], i) => {
+          const referenceRow = all[referenceName]?.[fold]?.heldOut[i];
+          if (referenceRow === undefined) return;
+          const [, ...referenceProbabilities] = referenceRow;
+          const right = argmax(probabilities) === label;
+          const referenceRight = argmax(referenceProbabilities) === label;
+          if (right && !referenceRight) paired.better++;
+          if (!right && referenceRight) paired.worse++;
+        });
+      return { ...paired, signTestP: round(signTestP(paired.better, paired.worse)) };
+    };
     return {
       variant: name,
       folds: perFold.length,
-      ...(/^(folds \d+: )?baseline$/.test(name)
-        ? {}
-        : { versusBaseline: { ...paired, signTestP: round(signTestP(paired.better, paired.worse)) } }),
+      versusBaseline: versus('baseline'),
+      ...(name.includes('features-v2') ? { versusFeaturesV1: versus('features-v1') } : {}),
       meanAccuracy: round(avg(perFold.map((f) => f.accuracy))),
       perFoldAccuracy: perFold.map((f) => f.accuracy),
       automationAtValidationThreshold: {

@@ -96,6 +96,7 @@ describe('the softmax head (trainHead)', function () {
     seed: 3,
     augment: true,
     side: SIDE,
+    scales: 1,
   };
 
   it('reads raw features after training on standardized ones, and leaves no tensor behind', async () => {
@@ -178,6 +179,48 @@ describe('the softmax head (trainHead)', function () {
     } finally {
       old.dispose();
       current.dispose();
+    }
+  });
+
+  it('learns each scale alone (scaleViews): one block read without the other still predicts', async () => {
+    // Block 1 (features 0-2) separates the classes by a wide margin, block 2 (3-5) weakly: one head on
+    // whole rows leans on block 1 and learns little from block 2; one head per block learns both.
+    const twoBlocks = (count: number, seed: number) => {
+      const random = seededRandom(seed);
+      const labels = Array.from({ length: count }, (_, i) => i % 2);
+      const rows = labels.map((label) => {
+        const sign = label * 2 - 1;
+        return Float32Array.from([
+          10 * sign + random(),
+          random(),
+          random(),
+          0.5 * sign + 2 * (random() - 0.5),
+          random(),
+          random(),
+        ]);
+      });
+      return { features: { plain: rows, mirrored: rows }, labels };
+    };
+    const { model } = await trainHead(
+      twoBlocks(200, 1),
+      twoBlocks(60, 2),
+      { ...hp, l2: 0.001, scales: 2 },
+      2,
+      quiet,
+    );
+    try {
+      // Block 1 at its mean (no evidence either way): only block 2 speaks. Alone it is right 75% of the time.
+      const test = twoBlocks(400, 9);
+      const blockTwoOnly = test.features.plain.map((row) =>
+        Float32Array.from([0, 0.5, 0.5, ...row.slice(3)]),
+      );
+      const probabilities = headProbabilities(model, { plain: blockTwoOnly, mirrored: blockTwoOnly });
+      const right = probabilities.filter((p, i) => p.indexOf(Math.max(...p)) === test.labels[i]).length;
+      expect(right / test.labels.length).to.be.greaterThan(0.68);
+      const whole = headProbabilities(model, test.features);
+      expect(whole.filter((p, i) => p.indexOf(Math.max(...p)) === test.labels[i]).length).to.be.above(390);
+    } finally {
+      model.dispose();
     }
   });
 

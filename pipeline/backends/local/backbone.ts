@@ -38,11 +38,16 @@ const BACKBONE = {
   ],
 } as const;
 
-/** Features per view: the taps' channels (96 + 88 + 480). */
-export const BACKBONE_FEATURES = 664;
+/**
+ * The sides each image is resized to before the backbone reads it. Each side's features train a head of
+ * their own, averaged in one layer (scaleViews in trainer.ts). In a scratch probe on the training images
+ * (docs/development.md) 224 px alone read 0.926 and 128 px 0.922, their average 0.938; 128 px adds a
+ * third of 224's compute.
+ */
+export const BACKBONE_SIDES = [224, 128] as const;
 
-/** The side images are resized to: in the same probe 224 scored above 128, and 288 no better at 1.6x the compute. */
-export const BACKBONE_SIDE = 224;
+/** Features per view: the taps' channels (96 + 88 + 480) at each side. */
+export const BACKBONE_FEATURES = 664 * BACKBONE_SIDES.length;
 /** Images per backbone call: bounds the activations held at once (about 40 MB at 224). */
 const BATCH = 16;
 
@@ -130,8 +135,9 @@ export function loadBackbone(root: string): ReturnType<typeof loadGraphModelSync
 }
 
 /**
- * The backbone's features of each input (RGB in [0, 1], side x side), or of its mirror image: each tap
- * averaged over its positions, concatenated. The detector was trained on pixel values in [0, 255].
+ * The backbone's features of each input (RGB in [0, 1], side x side), or of its mirror image: at each of
+ * BACKBONE_SIDES, each tap averaged over its positions; all concatenated. The detector was trained on
+ * pixel values in [0, 255].
  */
 export function backboneFeatures(
   inputs: readonly Float32Array[],
@@ -150,8 +156,10 @@ export function backboneFeatures(
     const features = tf.tidy(() => {
       let images = tf.mul(tf.tensor4d(buffer, [part.length, side, side, 3]), 255);
       if (mirrored) images = tf.reverse(images, 2);
-      const resized = tf.image.resizeBilinear(images as tf.Tensor4D, [BACKBONE_SIDE, BACKBONE_SIDE]);
-      const taps = model.execute(resized, [...BACKBONE.taps]) as tf.Tensor[];
+      const taps = BACKBONE_SIDES.flatMap((backboneSide) => {
+        const resized = tf.image.resizeBilinear(images as tf.Tensor4D, [backboneSide, backboneSide]);
+        return model.execute(resized, [...BACKBONE.taps]) as tf.Tensor[];
+      });
       return tf
         .concat(
           taps.map((tap) => tf.mean(tap, [1, 2])),

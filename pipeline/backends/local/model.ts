@@ -7,7 +7,7 @@ import { BACKBONE_FEATURES, backboneFeatures } from './backbone.js';
 import { tf } from './tf.js';
 
 /** Version of the architecture and preprocessing below: part of the training id, so a change retrains. */
-export const LOCAL_MODEL_VERSION = 'features-v1';
+export const LOCAL_MODEL_VERSION = 'features-v2';
 
 /**
  * The trained part of the local model: one softmax layer over the pretrained backbone's features
