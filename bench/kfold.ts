@@ -11,7 +11,7 @@
  *
  * Trained variants (one training per fold): the arguments, default the first of TRAINED (the default
  * model). Each is compared, image by image, with "baseline" (cnn-v4, the model features-v1 replaced) on
- * the same folds. KFOLD_RAW names the raw file a run writes (default kfold-predictions.json); KFOLD_SEED
+ * the same folds, and features-v2 also with features-v1. KFOLD_RAW names the raw file a run writes (default kfold-predictions.json); KFOLD_SEED
  * deals other folds for a confirmation run.
  *
  * `nice -n 10 node --import tsx bench/kfold.ts [variant...] [--smoke]` (--smoke: 32 synthetic
@@ -288,8 +288,11 @@ function recordSummary(): void {
       'node --import tsx bench/kfold.ts <variant>, the four "features-v1 constant learning rate, l2 <x>" ' +
       'before the head had its cosine decay (tf.train.adam in place of DecayingAdam), then "features-v1, l2 0.1" ' +
       'and features-v1; 22:05-22:09 UTC KFOLD_SEED=20261204 KFOLD_RAW=kfold-predictions-confirm.json node ' +
-      '--import tsx bench/kfold.ts features-v1; ' +
-      'then node --import tsx bench/kfold.ts --report',
+      '--import tsx bench/kfold.ts features-v1; 2026-12-03 23:49-00:01 UTC at commit 9728ca4 node --import tsx ' +
+      'bench/kfold.ts "features-v1, last epoch" "features-v1, last of 60 epochs"; 2026-12-04 00:22-00:55 UTC, ' +
+      'one at a time: node --import tsx bench/kfold.ts features-v2, then KFOLD_SEED=20261205 ' +
+      'KFOLD_RAW=kfold-predictions-confirm2.json and KFOLD_SEED=20261204 KFOLD_RAW=kfold-predictions-confirm.json ' +
+      'with features-v2; then node --import tsx bench/kfold.ts --report',
     protocol:
       `${K} stratified folds of the ${pool.length} training images (seed ${DEFAULT_FOLD_SEED}; a variant named "folds <seed>: ..." ran on folds dealt with that seed); per fold the validation ` +
       `split carved from the training part by carveValidation (fraction ${config.data.validationFraction}), ` +
