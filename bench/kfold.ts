@@ -11,8 +11,8 @@
  *
  * Trained variants (one training per fold): the arguments, default the first of TRAINED (the default
  * model). Each is compared, image by image, with "baseline" (cnn-v4, the model features-v1 replaced) on
- * the same folds, and features-v2 also with features-v1. KFOLD_RAW names the raw file a run writes (default kfold-predictions.json); KFOLD_SEED
- * deals other folds for a confirmation run.
+ * the same folds, and features-v2 also with features-v1. KFOLD_RAW names the raw file a run writes
+ * (default kfold-predictions.json); KFOLD_SEED deals other folds for a confirmation run.
  *
  * `nice -n 10 node --import tsx bench/kfold.ts [variant...] [--smoke]` (--smoke: 32 synthetic
  * training images, one epoch, one fold, nothing recorded). Raw per-fold predictions go to

@@ -209,10 +209,11 @@ describe('the softmax head (trainHead)', function () {
       quiet,
     );
     try {
-      // Block 1 at its mean (no evidence either way): only block 2 speaks. Alone it is right 75% of the time.
+      // Block 1 at its mean, 0.5 for each feature (no evidence either way): only block 2 speaks, which alone
+      // is right 75% of the time. Without scaleViews this test reads 0.31 (2026-12-04, scales forced to 1).
       const test = twoBlocks(400, 9);
       const blockTwoOnly = test.features.plain.map((row) =>
-        Float32Array.from([0, 0.5, 0.5, ...row.slice(3)]),
+        Float32Array.from([0.5, 0.5, 0.5, ...row.slice(3)]),
       );
       const probabilities = headProbabilities(model, { plain: blockTwoOnly, mirrored: blockTwoOnly });
       const right = probabilities.filter((p, i) => p.indexOf(Math.max(...p)) === test.labels[i]).length;

@@ -48,7 +48,7 @@ export const BACKBONE_SIDES = [224, 128] as const;
 
 /** Features per view: the taps' channels (96 + 88 + 480) at each side. */
 export const BACKBONE_FEATURES = 664 * BACKBONE_SIDES.length;
-/** Images per backbone call: bounds the activations held at once (about 40 MB at 224). */
+/** Images per backbone call: bounds the activations held at once (about 40 MB at 224 px, the larger size). */
 const BATCH = 16;
 
 /** The parts of the converted graph's model.json that loading reads. */

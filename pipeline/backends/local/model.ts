@@ -160,7 +160,8 @@ export async function deserializeModel(saved: SavedModel): Promise<tfl.LayersMod
 
 /**
  * Why `model` cannot serve as this version's head, or undefined: a model saved by an earlier local
- * trainer (cnn-v4 read 32x32 images) would otherwise fail on every prediction with tfjs's shape error.
+ * trainer (cnn-v4 read 32x32 images, features-v1 664 features) would otherwise fail on every prediction
+ * with tfjs's shape error.
  */
 export function modelProblem(model: tfl.LayersModel, modelUri: string): string | undefined {
   const shape = model.inputs[0]?.shape ?? [];

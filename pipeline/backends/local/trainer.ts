@@ -38,7 +38,10 @@ import {
 } from './model.js';
 import { initTensorflow, tf } from './tf.js';
 
-/** The head's default L2 penalty (docs/development.md has the cross-validated choice). */
+/**
+ * The head's default L2 penalty, cross-validated for features-v1 (docs/development.md) and kept for
+ * features-v2, where scaleViews halves each scale's weights and so quarters their penalty.
+ */
 const HEAD_L2 = 0.01;
 
 const localHyperparameters = z.object({
@@ -206,9 +209,10 @@ async function extractFeatures(
 
 /**
  * Trains the softmax head with Adam on standardized features (each view of an image one example when
- * augmenting, each of its scales another: scaleViews), keeps the epoch with the best validation accuracy (ties: lower loss), stops early, and
- * folds the standardization into the head's weights, so the saved head reads the backbone's features as
- * they come.
+ * augmenting, each of its scales another: scaleViews), keeps the epoch with the best validation accuracy
+ * (ties: lower loss), stops early, and folds the standardization into the head's weights, so the saved
+ * head reads the backbone's features as they come. An epoch's training loss and accuracy are those of the
+ * one-scale rows; validation reads whole rows, as the saved head will.
  */
 export async function trainHead(
   train: { features: Features; labels: number[] },
