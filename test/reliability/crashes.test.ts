@@ -12,7 +12,7 @@ const BIN = join(import.meta.dirname, '..', '..', 'bin', 'scones.mjs');
 const CONFIG = `
 data:
   source: synthetic
-  synthetic: { trainPerClass: 300, testPerClass: 40, imageSize: 16, seed: 9 }
+  synthetic: { trainPerClass: 120, testPerClass: 40, imageSize: 16, seed: 9 }
 train: { epochs: 12, batchSize: 16, patience: 12 }
 testExecutions: { count: 60, concurrency: 1 }
 `;
@@ -105,7 +105,7 @@ describe('reliability: kill -9 in the middle of each stage, then re-run', functi
   after(() => cleanup());
 
   const points: [string, string[], RegExp][] = [
-    ['stage-data', ['stage-data', '--run-id', 'crash'], /upload images: \d+\/680/],
+    ['stage-data', ['stage-data', '--run-id', 'crash'], /upload images: \d+\/320/],
     ['train', ['train', '--run-id', 'crash'], /epoch 2:/],
     ['deploy', ['deploy', '--run-id', 'crash'], /bundle filter-inferences/],
     ['test-executions', ['test-executions', '--run-id', 'crash'], /test executions: \d+\/60/],

@@ -193,11 +193,11 @@ describe('reliability: the store process dies under a running stage', function (
             PATH: process.env.PATH,
             HOME: process.env.HOME,
             CI: 'true',
-            SCONES_DATA__SYNTHETIC__TRAIN_PER_CLASS: '200',
+            SCONES_DATA__SYNTHETIC__TRAIN_PER_CLASS: '80',
             SCONES_DATA__SYNTHETIC__IMAGE_SIZE: '16',
             // Long enough that only the store's death can end it within the test's time.
-            SCONES_TRAIN__EPOCHS: '400',
-            SCONES_TRAIN__PATIENCE: '400',
+            SCONES_TRAIN__EPOCHS: '1000',
+            SCONES_TRAIN__PATIENCE: '1000',
           },
         },
       );
@@ -208,9 +208,9 @@ describe('reliability: the store process dies under a running stage', function (
       const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
       try {
         // Wait until the trainer has read the data and runs epochs: no store request is in flight.
-        for (let wait = 0; wait < 1200 && !/train head: \d+\/400 epochs/.test(stderr); wait++)
+        for (let wait = 0; wait < 1200 && !/train head: \d+\/1000 epochs/.test(stderr); wait++)
           await new Promise((resolve) => setTimeout(resolve, 100));
-        expect(stderr, 'training never started').to.match(/train head: \d+\/400 epochs/);
+        expect(stderr, 'training never started').to.match(/train head: \d+\/1000 epochs/);
         // taskset execs node in place: the CLI keeps taskset's pid.
         const store = childRunning(cli.pid!, 'local-s3');
         expect(store, 'no store process found').to.be.a('number');
