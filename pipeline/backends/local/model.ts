@@ -66,18 +66,20 @@ export function featuresOf(inputs: readonly Float32Array[], side: number): Featu
 export function headProbabilities(head: tfl.LayersModel, features: Features): number[][] {
   if (features.plain.length === 0) return [];
   return tf.tidy(() => {
-    const width = (features.plain[0] as Float32Array).length;
-    const stack = (rows: Float32Array[]) => {
-      const flat = new Float32Array(rows.length * width);
-      rows.forEach((row, i) => {
-        flat.set(row, i * width);
-      });
-      return tf.tensor2d(flat, [rows.length, width]);
-    };
-    const plain = head.predict(stack(features.plain)) as tf.Tensor;
-    const mirrored = head.predict(stack(features.mirrored)) as tf.Tensor;
+    const plain = head.predict(featureMatrix(features.plain)) as tf.Tensor;
+    const mirrored = head.predict(featureMatrix(features.mirrored)) as tf.Tensor;
     return tf.div(tf.add(plain, mirrored), 2).arraySync() as number[][];
   });
+}
+
+/** Rows of features (all one width) as one matrix, a row per example. */
+export function featureMatrix(rows: readonly Float32Array[]): tf.Tensor2D {
+  const width = rows[0]?.length ?? 0;
+  const flat = new Float32Array(rows.length * width);
+  rows.forEach((row, i) => {
+    flat.set(row, i * width);
+  });
+  return tf.tensor2d(flat, [rows.length, width]);
 }
 
 /**

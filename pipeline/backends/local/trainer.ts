@@ -30,6 +30,7 @@ import { BACKBONE_SIDES, backboneFeatures } from './backbone.js';
 import {
   buildHead,
   type Features,
+  featureMatrix,
   headProbabilities,
   imageToInput,
   LOCAL_MODEL_VERSION,
@@ -233,7 +234,7 @@ export async function trainHead(
       'the validation split has no images: stage the dataset with data.validationFraction above 0',
     );
   if (classes < 2) throw new SconesError(`the dataset has ${classes} class: a classifier needs at least 2`);
-  const { mean, scale } = standardization(rows, width);
+  const { mean, scale } = standardization(rows);
   const standardize = (features: Features): Features => ({
     plain: features.plain.map((row) => standardized(row, mean, scale)),
     mirrored: features.mirrored.map((row) => standardized(row, mean, scale)),
@@ -256,11 +257,7 @@ export async function trainHead(
         xs.map((_, i) => i),
         random,
       );
-      const flat = new Float32Array(order.length * width);
-      order.forEach((index, i) => {
-        flat.set(xs[index] as Float32Array, i * width);
-      });
-      const x = tf.tensor2d(flat, [order.length, width]);
+      const x = featureMatrix(order.map((index) => xs[index] as Float32Array));
       const y = tf.tidy(() =>
         tf.oneHot(
           tf.tensor1d(
@@ -372,22 +369,13 @@ export function cosineLearningRate(peak: number, epoch: number, epochs: number):
 }
 
 /** Each feature's mean and inverse standard deviation (1 where a feature is constant). */
-function standardization(
-  rows: readonly Float32Array[],
-  width: number,
-): { mean: Float32Array; scale: Float32Array } {
-  const mean = new Float32Array(width);
-  const scale = new Float32Array(width);
-  for (const row of rows)
-    for (let j = 0; j < width; j++) mean[j] = (mean[j] as number) + (row[j] as number) / rows.length;
-  for (const row of rows)
-    for (let j = 0; j < width; j++)
-      scale[j] = (scale[j] as number) + ((row[j] as number) - (mean[j] as number)) ** 2 / rows.length;
-  for (let j = 0; j < width; j++) {
-    const sd = Math.sqrt(scale[j] as number);
-    scale[j] = sd > 1e-6 ? 1 / sd : 1;
-  }
-  return { mean, scale };
+function standardization(rows: readonly Float32Array[]): { mean: Float32Array; scale: Float32Array } {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(featureMatrix(rows), 0);
+    const sd = tf.sqrt(variance);
+    const scale = tf.where(tf.greater(sd, 1e-6), tf.div(1, sd), tf.onesLike(sd));
+    return { mean: mean.dataSync() as Float32Array, scale: scale.dataSync() as Float32Array };
+  });
 }
 
 function standardized(row: Float32Array, mean: Float32Array, scale: Float32Array): Float32Array {
