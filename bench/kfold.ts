@@ -5,7 +5,8 @@
  * trainer trains on the rest with selection on that validation split, and the fold's 250 held-out
  * images are scored once per variant. Each variant's figures: mean and per-fold held-out accuracy, the
  * automation rate at the threshold chosen on the fold's validation predictions (deploy.targetAccuracy
- * 0.97, chooseThreshold as in evaluate) and its kept accuracy, the largest automation rate whose kept
+ * 0.97, chooseThreshold) and at the one chosen on them with the training part's out-of-fold predictions
+ * (as evaluate chooses for the local trainer), each with its kept accuracy, the largest automation rate whose kept
  * held-out predictions reach 97% (pooled over folds; an upper bound, since it is read on held-out
  * predictions), and the training's wall and CPU seconds.
  *
@@ -79,6 +80,8 @@ for (const name of requested)
 type Row = [label: number, ...probabilities: number[]];
 interface FoldResult {
   validation: Row[];
+  /** The training part's out-of-fold predictions (runs from 2026-12-04 03:00 UTC on). */
+  outOfFold?: Row[];
   heldOut: Row[];
   bestEpoch: number;
   epochsRun: number;
@@ -197,6 +200,7 @@ async function trainFold(fold: number, extra: KfoldExtra): Promise<FoldResult> {
     scored.map((s) => [s.label, ...s.probabilities.map((p) => round(p, 5))]);
   return {
     validation: rows(evaluated.validation),
+    ...(evaluated.outOfFold === undefined ? {} : { outOfFold: rows(evaluated.outOfFold) }),
     heldOut: rows(evaluated.predictions),
     bestEpoch: model.bestEpoch,
     epochsRun: model.epochs.length,
@@ -219,6 +223,13 @@ function recordSummary(): void {
       const heldOut = predictions(r.heldOut);
       const { chosenThreshold } = chooseThreshold(predictions(r.validation), TARGET_ACCURACY);
       const at = automationAt(heldOut, chosenThreshold, 'test');
+      // As evaluate chooses when the trainer cross-fitted: on the validation and out-of-fold predictions.
+      const pooledChoice =
+        r.outOfFold === undefined
+          ? undefined
+          : chooseThreshold(predictions([...r.validation, ...r.outOfFold]), TARGET_ACCURACY);
+      const pooledAt =
+        pooledChoice === undefined ? undefined : automationAt(heldOut, pooledChoice.chosenThreshold, 'test');
       return {
         fold,
         accuracy: round(accuracy(heldOut)),
@@ -228,6 +239,18 @@ function recordSummary(): void {
         keptAccuracy: round(at.keptAccuracy),
         kept: at.kept,
         keptCorrect: Math.round(at.keptAccuracy * at.kept),
+        ...(pooledChoice === undefined || pooledAt === undefined
+          ? {}
+          : {
+              withOutOfFold: {
+                chosenThreshold: round(pooledChoice.chosenThreshold),
+                basis: pooledChoice.basis,
+                automationRate: round(pooledAt.automationRate),
+                keptAccuracy: round(pooledAt.keptAccuracy),
+                kept: pooledAt.kept,
+                keptCorrect: Math.round(pooledAt.keptAccuracy * pooledAt.kept),
+              },
+            }),
         bestEpoch: r.bestEpoch,
         epochsRun: r.epochsRun,
         trainSeconds: r.trainSeconds,
@@ -268,6 +291,7 @@ function recordSummary(): void {
         keptAccuracy: round(perFold.reduce((a, f) => a + f.keptCorrect, 0) / Math.max(1, kept)),
         perFold: perFold.map((f) => [f.chosenThreshold, f.automationRate, f.keptAccuracy]),
       },
+      ...automationWithOutOfFold(perFold, pooled.length),
       bestAutomationAtTarget: bestAutomation(pooled, TARGET_ACCURACY),
       meanTrainSeconds: round(avg(perFold.map((f) => f.trainSeconds)), 1),
       meanTrainCpuSeconds: round(avg(perFold.map((f) => f.trainCpuSeconds)), 1),
@@ -297,11 +321,42 @@ function recordSummary(): void {
       `${K} stratified folds of the ${pool.length} training images (seed ${DEFAULT_FOLD_SEED}; a variant named "folds <seed>: ..." ran on folds dealt with that seed); per fold the validation ` +
       `split carved from the training part by carveValidation (fraction ${config.data.validationFraction}), ` +
       `train.seed ${config.train.seed}, defaults otherwise; the held-out fold scored once per variant. ` +
-      `automationAtValidationThreshold: threshold chosen on the fold's validation predictions for target ${TARGET_ACCURACY} ` +
-      '(as evaluate does), pooled over folds; bestAutomationAtTarget: the largest share of the pooled held-out ' +
+      `automationAtValidationThreshold: threshold chosen on the fold's validation predictions for target ${TARGET_ACCURACY}, ` +
+      "pooled over folds; automationAtValidationAndOutOfFoldThreshold: chosen on those and the training part's out-of-fold " +
+      'predictions (as evaluate does for the local trainer); bestAutomationAtTarget: the largest share of the pooled held-out ' +
       `predictions whose kept accuracy reaches ${TARGET_ACCURACY} (read on held-out predictions: an upper bound)`,
     variants,
   });
+}
+
+/**
+ * The held-out automation at the thresholds chosen on each fold's validation and out-of-fold predictions
+ * (as evaluate chooses for the local trainer), pooled over folds; absent unless every fold has them.
+ */
+function automationWithOutOfFold(
+  perFold: {
+    withOutOfFold?: {
+      chosenThreshold: number;
+      basis: string;
+      automationRate: number;
+      keptAccuracy: number;
+      kept: number;
+      keptCorrect: number;
+    };
+  }[],
+  count: number,
+) {
+  const chosen = perFold.map((f) => f.withOutOfFold);
+  if (chosen.length === 0 || chosen.some((c) => c === undefined)) return {};
+  const folds = chosen as NonNullable<(typeof chosen)[number]>[];
+  const kept = folds.reduce((a, f) => a + f.kept, 0);
+  return {
+    automationAtValidationAndOutOfFoldThreshold: {
+      rate: round(kept / Math.max(1, count)),
+      keptAccuracy: round(folds.reduce((a, f) => a + f.keptCorrect, 0) / Math.max(1, kept)),
+      perFold: folds.map((f) => [f.chosenThreshold, f.automationRate, f.keptAccuracy, f.basis]),
+    },
+  };
 }
 
 /** The largest share kept (top confidence >= a threshold) whose kept predictions are at least `target` accurate. */

@@ -61,6 +61,7 @@ for (const seed of SEEDS) {
       threshold: round(automation.threshold),
       basis: automation.basis,
       validationCount: automation.validation.count,
+      outOfFoldCount: automation.outOfFold?.count ?? 0,
       heldOutAutomationRate: round(automation.heldOut.automationRate),
       heldOutAutomationRateInterval95: span(automation.heldOut.automationRateInterval),
       heldOutKeptAccuracy: round(automation.heldOut.keptAccuracy),
@@ -101,7 +102,8 @@ record(defaultSeeds ? 'train' : `train-seeds-${SEEDS.join('-')}`, {
     'images the mean carries about the same +-0.04',
   targets: {
     meanTestAccuracy: '>= 0.90',
-    heldOutAutomationRate: '>= 0.85 at >= 0.97 kept accuracy (issue 24; threshold chosen on validation)',
+    heldOutAutomationRate:
+      '>= 0.85 at >= 0.97 kept accuracy (issue 24; threshold chosen on validation and out-of-fold predictions)',
   },
 });
 

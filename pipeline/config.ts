@@ -154,7 +154,7 @@ export const configSchema = z.strictObject({
         .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)
         .default('scones-workflow'),
       endpointInstanceType: z.string().default('ml.m5.xlarge'),
-      /** The filter Lambda's threshold: `auto` (chosen on validation predictions) or an explicit value. */
+      /** The filter Lambda's threshold: `auto` (chosen on validation and out-of-fold predictions) or an explicit value. */
       threshold: z.union([probability, z.literal('auto')]).default('auto'),
       /** The accuracy of kept inferences `auto` aims at. */
       targetAccuracy: probability.default(0.97),

@@ -2,7 +2,7 @@ import type { Config } from './config.js';
 import type { Reporter } from './console-reporter.js';
 import type { BackendName } from './constants.js';
 import type { Deployment } from './contracts/deployment.js';
-import type { EvaluationRecord } from './contracts/evaluation.js';
+import type { EvaluationRecord, ScoredImage } from './contracts/evaluation.js';
 import type { DatasetSplit } from './contracts/layout.js';
 import type { CaseResult } from './contracts/test-executions.js';
 import type { ValidationPredictions } from './contracts/validation-predictions.js';
@@ -103,18 +103,12 @@ export interface EvaluateRequest {
   dataset: TrainingDataset;
 }
 
-/** One test (or validation) image as the model scored it. */
-export interface ScoredImage {
-  /** The image's path in its split's list. */
-  path: string;
-  label: number;
-  /** Class probabilities in label order. */
-  probabilities: number[];
-}
+export type { ScoredImage } from './contracts/evaluation.js';
 
 /**
  * Scores a trained model once on the staged test and validation splits (locally in process; on aws Batch
- * Transform jobs): the test predictions measure it, the validation ones choose its threshold.
+ * Transform jobs): the test predictions measure it, the validation ones (and any out-of-fold ones) choose
+ * its threshold.
  */
 export interface Evaluator {
   readonly kind: string;
@@ -124,6 +118,11 @@ export interface Evaluator {
   ): Promise<{
     predictions: ScoredImage[];
     validation: ScoredImage[];
+    /**
+     * Training images, each scored by a head cross-fitted without it (the local trainer's
+     * out-of-fold predictions): chosen on with the validation ones. Absent on aws (docs/aws.md).
+     */
+    outOfFold?: ScoredImage[];
     jobName?: string;
     /** Instance-seconds billed (aws); absent where nothing is billed (local). */
     billableSeconds?: number;

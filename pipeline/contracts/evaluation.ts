@@ -33,9 +33,19 @@ export type Quality = z.infer<typeof qualitySchema>;
 
 const interval = z.object({ low: z.number(), high: z.number() });
 
+/** One image as the model scored it: a line of the evaluation's predictions files (JSON lines). */
+export const scoredImageSchema = z.object({
+  /** The image's path in its split's list. */
+  path: z.string(),
+  label: z.number().int().nonnegative(),
+  /** Class probabilities in label order. */
+  probabilities: z.array(z.number()),
+});
+export type ScoredImage = z.infer<typeof scoredImageSchema>;
+
 /** What a confidence threshold does on one labelled split: the share kept and their accuracy, with 95% Wilson intervals. */
 export const automationFiguresSchema = z.object({
-  split: z.enum(['validation', 'test']),
+  split: z.enum(['validation', 'out-of-fold', 'test']),
   count: z.number().int(),
   kept: z.number().int(),
   /** Share of predictions at or above the threshold: the orders routed without a person. */
@@ -51,11 +61,16 @@ export type AutomationFigures = z.infer<typeof automationFiguresSchema>;
 export const automationSchema = z.object({
   /** deploy.targetAccuracy the choice aimed at. */
   targetAccuracy: z.number(),
-  /** Chosen on validation predictions only (pipeline/util/automation.ts chooseThreshold). */
+  /**
+   * Chosen on the validation predictions and any out-of-fold ones of the training images, never on the
+   * test split's (pipeline/util/automation.ts chooseThreshold).
+   */
   chosenThreshold: z.number(),
   /** wilson-lower-bound: certified at 95%; measured: reached as measured only; unreachable: nothing reaches it. */
   basis: z.enum(['wilson-lower-bound', 'measured', 'unreachable']),
   validation: automationFiguresSchema,
+  /** The out-of-fold predictions at the chosen threshold, when the trainer cross-fitted (local). */
+  outOfFold: automationFiguresSchema.optional(),
   /** The threshold deployed: the chosen one (deploy.threshold auto) or the explicit override. */
   threshold: z.number(),
   thresholdSource: z.enum(['auto', 'explicit']),
@@ -84,6 +99,8 @@ export const evaluationRecordSchema = z.object({
   predictionsUri: z.string().optional(),
   /** The validation split's predictions, scored by the same evaluator (JSON lines like the test's). */
   validationPredictionsUri: z.string().optional(),
+  /** The training images' out-of-fold predictions, when the trainer made any (JSON lines like the test's). */
+  outOfFoldPredictionsUri: z.string().optional(),
   /** Absent in records written before the threshold was chosen from data. */
   automation: automationSchema.optional(),
   durationSeconds: z.number(),

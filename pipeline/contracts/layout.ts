@@ -94,6 +94,7 @@ export function evaluationKeys(evaluationId: string) {
     record: `${prefix}evaluation.json`,
     predictions: `${prefix}predictions.jsonl`,
     validationPredictions: `${prefix}validation-predictions.jsonl`,
+    outOfFoldPredictions: `${prefix}out-of-fold-predictions.jsonl`,
     /** Batch Transform's output folder (one `<image>.out` per test image). */
     transform: `${prefix}transform/`,
     /**

@@ -1,15 +1,19 @@
 import { z } from 'zod';
 
 /**
- * The trained model's predictions on the validation split, saved next to it
- * (`models/<training-id>/validation-predictions.json`) by the local trainer: the monitor report's
- * drift baseline. One row of probabilities per label, in class order.
+ * Labelled predictions the local trainer saves next to a model under `models/<training-id>/`:
+ * `validation-predictions.json`, the model's own on the validation split (the monitor report's drift
+ * baseline), and `out-of-fold-predictions.json`, each training image scored by a head cross-fitted
+ * without it (more predictions to choose the threshold on). One row of probabilities per label, in class
+ * order.
  */
 export const validationPredictionsSchema = z
   .object({
     classes: z.array(z.string()),
     labels: z.array(z.number().int().nonnegative()),
     probabilities: z.array(z.array(z.number())),
+    /** The images' paths in their split's list (out-of-fold predictions only). */
+    paths: z.array(z.string()).optional(),
   })
   .refine((p) => p.labels.length === p.probabilities.length, {
     message: 'labels and probabilities must have one entry per validation image',

@@ -59,7 +59,7 @@ function automationRows(pr: EvaluationRecord, main: EvaluationRecord | undefined
       ? 'n/a'
       : `${x.threshold.toFixed(4)} (${x.thresholdSource === 'auto' ? `auto, ${x.basis}` : 'explicit'})`;
   return [
-    `| threshold (chosen on validation) | ${threshold(a)} | ${threshold(m)} | |`,
+    `| threshold (chosen off the test split) | ${threshold(a)} | ${threshold(m)} | |`,
     `| routed automatically (held out, 95% interval) | ${rate(a)} | ${rate(m)} | ${delta((x) => x.heldOut.automationRate)} |`,
     `| accuracy of the routed (held out, 95% interval) | ${kept(a)} | ${kept(m)} | ${delta((x) => x.heldOut.keptAccuracy)} |`,
   ];

@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto';
-import { type EvaluationRecord, evaluationRecordSchema } from '../contracts/evaluation.js';
+import {
+  type EvaluationRecord,
+  evaluationRecordSchema,
+  type ScoredImage,
+  scoredImageSchema,
+} from '../contracts/evaluation.js';
 import { evaluationKeys } from '../contracts/layout.js';
 import { SconesError } from '../errors.js';
-import type { ObjectStore, ScoredImage } from '../ports.js';
+import type { ObjectStore } from '../ports.js';
 import { automationLine, automationRecord } from '../util/automation.js';
 import { classificationQuality } from '../util/classification-metrics.js';
 import { getJson, getText } from '../util/object-text.js';
@@ -39,9 +44,14 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
 
   const { targetAccuracy, threshold } = context.config.deploy;
   // The threshold is chosen again from the stored predictions every time: a new target needs no new scoring.
-  const withAutomation = (record: EvaluationRecord, test: ScoredImage[], validation: ScoredImage[]) => ({
+  const withAutomation = (
+    record: EvaluationRecord,
+    test: ScoredImage[],
+    validation: ScoredImage[],
+    outOfFold: ScoredImage[] | undefined,
+  ) => ({
     ...record,
-    automation: automationRecord({ validation, test, targetAccuracy, threshold }),
+    automation: automationRecord({ validation, outOfFold, test, targetAccuracy, threshold }),
   });
   if ((await store.head(keys.record)) !== undefined) {
     const stored = await getJson(
@@ -54,11 +64,19 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     // Records from before validation predictions were scored are scored again (below).
     if ((await store.head(keys.validationPredictions)) !== undefined) {
       reporter.info(`evaluation ${evaluationId} already completed: not scoring again`);
-      const [test, validation] = await Promise.all([
+      const [test, validation, outOfFold] = await Promise.all([
         readScored(store, keys.predictions),
         readScored(store, keys.validationPredictions),
+        stored.outOfFoldPredictionsUri === undefined
+          ? undefined
+          : readScored(store, keys.outOfFoldPredictions),
       ]);
-      return result(withAutomation(stored, test, validation), model.validationAccuracy, true, context);
+      return result(
+        withAutomation(stored, test, validation, outOfFold),
+        model.validationAccuracy,
+        true,
+        context,
+      );
     }
   }
 
@@ -85,10 +103,18 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     dataset.classes.map((c) => c.name),
     'test',
   );
-  for (const [key, rows] of [
+  if (scored.outOfFold !== undefined && scored.outOfFold.length !== dataset.totals.train)
+    throw new SconesError(
+      `the evaluator returned ${scored.outOfFold.length} out-of-fold predictions for the ${dataset.totals.train} training images of dataset ${dataset.digest}`,
+    );
+  const scoredFiles: [string, ScoredImage[]][] = [
     [keys.predictions, scored.predictions],
     [keys.validationPredictions, scored.validation],
-  ] as const)
+    ...(scored.outOfFold === undefined
+      ? []
+      : [[keys.outOfFoldPredictions, scored.outOfFold] as [string, ScoredImage[]]]),
+  ];
+  for (const [key, rows] of scoredFiles)
     await store.put(key, rows.map((p) => JSON.stringify(p)).join('\n'), { contentType: 'application/jsonl' });
   const record: EvaluationRecord = {
     trainingId: model.trainingId,
@@ -98,25 +124,44 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     quality,
     predictionsUri: store.uri(keys.predictions),
     validationPredictionsUri: store.uri(keys.validationPredictions),
+    ...(scored.outOfFold === undefined
+      ? {}
+      : { outOfFoldPredictionsUri: store.uri(keys.outOfFoldPredictions) }),
     durationSeconds: Math.round((Date.now() - started) / 100) / 10,
     ...(scored.jobName === undefined ? {} : { jobName: scored.jobName }),
     ...(scored.billableSeconds === undefined ? {} : { billableSeconds: scored.billableSeconds }),
   };
   await store.put(keys.record, `${JSON.stringify(record, null, 2)}\n`, { contentType: 'application/json' });
   return result(
-    withAutomation(record, scored.predictions, scored.validation),
+    withAutomation(record, scored.predictions, scored.validation, scored.outOfFold),
     model.validationAccuracy,
     false,
     context,
   );
 }
 
+/** A stored predictions file, each line parsed; a damaged one names itself and the way out. */
 async function readScored(store: ObjectStore, key: string): Promise<ScoredImage[]> {
   const text = await getText(store, key);
   return text
     .split('\n')
     .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as ScoredImage);
+    .map((line, index) => {
+      const parsed = scoredImageSchema.safeParse(parseJsonOrUndefined(line));
+      if (!parsed.success)
+        throw new SconesError(
+          `${store.uri(key)} line ${index + 1} is not a scored image: delete the evaluation's folder to evaluate again`,
+        );
+      return parsed.data;
+    });
+}
+
+function parseJsonOrUndefined(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
 }
 
 function result(

@@ -37,18 +37,19 @@ export function automationAt(
 export const CURVE_THRESHOLDS = Array.from({ length: 50 }, (_, i) => Math.round((0.5 + i / 100) * 100) / 100);
 
 /**
- * The threshold chosen on the validation predictions: the lowest one whose kept predictions' accuracy has
- * a 95% Wilson lower bound at or above the target (so a lucky handful of validation images cannot certify
- * it). When no threshold is certified (about 100 validation images certify at most 100/(100+3.84) = 0.963
- * even with no error kept), the lowest threshold whose kept accuracy reaches the target as measured
- * (basis `measured`); when none even does, 1 (nothing routed automatically: basis `unreachable`).
- * Candidates are the validation confidences themselves, so the choice is exact, not a grid point.
+ * The threshold chosen on labelled predictions that are not the test split's: the lowest one whose kept
+ * predictions' accuracy has a 95% Wilson lower bound at or above the target (so a lucky handful cannot
+ * certify it). When no threshold is certified (100 predictions certify at most 100/(100+3.84) = 0.963
+ * even with no error kept: why the local trainer adds out-of-fold ones), the lowest threshold whose kept
+ * accuracy reaches the target as measured (basis `measured`); when none even does, 1 (nothing routed
+ * automatically: basis `unreachable`). Candidates are the confidences themselves, so the choice is exact,
+ * not a grid point.
  */
 export function chooseThreshold(
-  validation: readonly LabelledPrediction[],
+  predictions: readonly LabelledPrediction[],
   targetAccuracy: number,
 ): Pick<Automation, 'chosenThreshold' | 'basis'> {
-  const rows = scored(validation).sort((a, b) => b.confidence - a.confidence);
+  const rows = scored(predictions).sort((a, b) => b.confidence - a.confidence);
   let correct = 0;
   let certified: number | undefined;
   let measured: number | undefined;
@@ -68,18 +69,22 @@ export function chooseThreshold(
 }
 
 /**
- * The automation record of a model: the threshold chosen on validation predictions only, what it does on
- * validation, and the held-out result on the test split at the threshold that will be deployed (the
- * chosen one under `deploy.threshold: auto`, else the explicit value), plus the curve on both splits.
+ * The automation record of a model: the threshold chosen on the validation and out-of-fold predictions
+ * (never the test split's), what it does on each, and the held-out result on the test split at the
+ * threshold that will be deployed (the chosen one under `deploy.threshold: auto`, else the explicit
+ * value), plus the curve on the validation and test splits.
  */
 export function automationRecord(inputs: {
   validation: readonly LabelledPrediction[];
+  /** Training images scored by heads cross-fitted without them; absent where the trainer makes none (aws). */
+  outOfFold?: readonly LabelledPrediction[] | undefined;
   test: readonly LabelledPrediction[];
   targetAccuracy: number;
   /** `auto` or an explicit threshold (the configuration's deploy.threshold). */
   threshold: number | 'auto';
 }): Automation {
-  const choice = chooseThreshold(inputs.validation, inputs.targetAccuracy);
+  const outOfFold = inputs.outOfFold ?? [];
+  const choice = chooseThreshold([...inputs.validation, ...outOfFold], inputs.targetAccuracy);
   const threshold = inputs.threshold === 'auto' ? choice.chosenThreshold : inputs.threshold;
   const point = (split: 'validation' | 'test', t: number) => {
     const figures = automationAt(split === 'test' ? inputs.test : inputs.validation, t, split);
@@ -89,6 +94,9 @@ export function automationRecord(inputs: {
     targetAccuracy: inputs.targetAccuracy,
     ...choice,
     validation: automationAt(inputs.validation, choice.chosenThreshold, 'validation'),
+    ...(outOfFold.length === 0
+      ? {}
+      : { outOfFold: automationAt(outOfFold, choice.chosenThreshold, 'out-of-fold') }),
     threshold,
     thresholdSource: inputs.threshold === 'auto' ? 'auto' : 'explicit',
     heldOut: automationAt(inputs.test, threshold, 'test'),
@@ -111,7 +119,15 @@ export function automationLine(automation: Automation): string {
     `(held out on ${h.count} ${h.split} images, 95% intervals ${percent(h.automationRateInterval.low)}-${percent(h.automationRateInterval.high)} routed, ` +
     `${percent(h.keptAccuracyInterval.low)}-${percent(h.keptAccuracyInterval.high)} accurate; threshold ${automation.threshold.toFixed(4)} ` +
     (automation.thresholdSource === 'auto'
-      ? `chosen on ${automation.validation.count} validation images for target ${automation.targetAccuracy}, ${automation.basis})`
+      ? `chosen on ${chosenOn(automation)} for target ${automation.targetAccuracy}, ${automation.basis})`
       : `set explicitly; validation would choose ${automation.chosenThreshold.toFixed(4)})`)
   );
+}
+
+/** What the threshold was chosen on: "100 validation images and 900 out-of-fold training images". */
+export function chosenOn(automation: Automation): string {
+  const validation = `${automation.validation.count} validation images`;
+  return automation.outOfFold === undefined
+    ? validation
+    : `${validation} and ${automation.outOfFold.count} out-of-fold training images`;
 }

@@ -182,6 +182,19 @@ describe('local trainer and gate (TensorFlow.js on the local object store)', fun
     expect(first.result.summary).to.match(
       /test accuracy [\d.]+ \(95% interval [\d.]+-[\d.]+\) on 60 held-out images/,
     );
+    // Every training image scored out of fold, stored beside the test predictions, chosen on with validation.
+    const trainCount = (trained.manifest.stages['stage-data']!.outputs as { totals: { train: number } })
+      .totals.train;
+    expect(evaluation.automation?.outOfFold?.count).to.equal(trainCount);
+    const outOfFoldLines = Buffer.from(
+      await backend.store.get(evaluation.outOfFoldPredictionsUri!.replace(`s3://${config.bucket}/`, '')),
+    )
+      .toString()
+      .split('\n');
+    expect(outOfFoldLines).to.have.length(trainCount);
+    expect(first.result.summary).to.match(
+      /chosen on \d+ validation images and \d+ out-of-fold training images/,
+    );
     const second = await executeStage('evaluate', { config, backend, reporter, manifest: first.manifest });
     expect(second.record.reused).to.equal(true);
     expect(second.record.outputs).to.deep.equal(evaluation);

@@ -67,7 +67,7 @@ export class MemoryObjectStore implements ObjectStore {
 
 /**
  * An evaluator that scores the test and validation splits with the predictions it is given (validation:
- * the test ones unless given), and counts its calls.
+ * the test ones unless given), returns any out-of-fold ones it is given, and counts its calls.
  */
 export class ScriptedEvaluator implements Evaluator {
   readonly kind = 'scripted';
@@ -76,11 +76,16 @@ export class ScriptedEvaluator implements Evaluator {
   constructor(
     private readonly predictions: ScoredImage[],
     private readonly validation: ScoredImage[] = predictions,
+    private readonly outOfFold?: ScoredImage[],
   ) {}
 
   async evaluate(request: EvaluateRequest) {
     this.requests.push(request);
-    return { predictions: this.predictions, validation: this.validation };
+    return {
+      predictions: this.predictions,
+      validation: this.validation,
+      ...(this.outOfFold === undefined ? {} : { outOfFold: this.outOfFold }),
+    };
   }
 }
 

@@ -13,7 +13,7 @@ import {
   serializeModel,
 } from '../../pipeline/backends/local/model.js';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
-import { earlyStopEpoch, trainHead } from '../../pipeline/backends/local/trainer.js';
+import { earlyStopEpoch, outOfFoldProbabilities, trainHead } from '../../pipeline/backends/local/trainer.js';
 import { createReporter } from '../../pipeline/console-reporter.js';
 import { SconesError } from '../../pipeline/errors.js';
 import { seededRandom } from '../../pipeline/util/random.js';
@@ -97,6 +97,7 @@ describe('the softmax head (trainHead)', function () {
     augment: true,
     side: SIDE,
     scales: 1,
+    crossFitFolds: 0,
   };
 
   it('reads raw features after training on standardized ones, and leaves no tensor behind', async () => {
@@ -223,6 +224,36 @@ describe('the softmax head (trainHead)', function () {
     } finally {
       model.dispose();
     }
+  });
+
+  it('scores each training image out of fold: a head that memorizes its training images cannot read them', async () => {
+    // Random labels on 64 random features: 75 images per fold's head are separable, so a head reads its own
+    // training images far above chance, and images it never saw at chance.
+    const noise = (count: number, seed: number) => {
+      const random = seededRandom(seed);
+      const labels = Array.from({ length: count }, () => (random() < 0.5 ? 0 : 1));
+      const rows = labels.map(() => Float32Array.from({ length: 64 }, () => random()));
+      return { features: { plain: rows, mirrored: rows }, labels };
+    };
+    const train = noise(100, 5);
+    const memorizing = { ...hp, l2: 0, learningRate: 0.05, epochs: 30, patience: 30, crossFitFolds: 4 };
+    const accuracyOf = (probabilities: number[][]) =>
+      probabilities.filter((p, i) => p.indexOf(Math.max(...p)) === train.labels[i]).length /
+      train.labels.length;
+    const outOfFold = await outOfFoldProbabilities(train, noise(40, 6), memorizing, 2, quiet);
+    expect(outOfFold).to.have.length(100);
+    expect(outOfFold?.every((p) => p.length === 2)).to.equal(true);
+    const { model } = await trainHead(train, noise(40, 6), memorizing, 2, quiet);
+    try {
+      // Mutation read on 2026-12-04: each fold's head trained on every image reads 0.99 out of fold (0.52 as written).
+      expect(accuracyOf(headProbabilities(model, train.features)), 'in sample').to.be.above(0.8);
+      expect(accuracyOf(outOfFold as number[][]), 'out of fold').to.be.below(0.65);
+    } finally {
+      model.dispose();
+    }
+    expect(
+      await outOfFoldProbabilities(train, noise(40, 6), { ...memorizing, crossFitFolds: 0 }, 2, quiet),
+    ).to.equal(undefined);
   });
 
   it('a larger L2 penalty leaves smaller weights', async () => {

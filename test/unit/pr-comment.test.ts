@@ -117,7 +117,7 @@ describe('pull request model feedback comment', () => {
       /\| routed automatically \(held out, 95% interval\) \| 75\.0% \([\d.]+%–[\d.]+%\) \| 80\.0% .*\| −5\.0 pts \|/,
     );
     expect(body).to.include(
-      '| threshold (chosen on validation) | 0.9000 (auto, measured) | 0.9000 (auto, measured) | |',
+      '| threshold (chosen off the test split) | 0.9000 (auto, measured) | 0.9000 (auto, measured) | |',
     );
     expect(body).to.include('| **▶ 0.9000** | **75.0%** | **100.0%** | | |');
     expect(body).to.include('| 0.85 | 75.0% | 100.0% | 80.0% | 100.0% |');

@@ -161,6 +161,48 @@ describe('the threshold chosen on the fake backend', () => {
     expect(b.outputs.automation?.heldOut).to.include({ kept: 2, keptAccuracy: 0 });
   });
 
+  it('is chosen on the validation and out-of-fold predictions together, and chosen the same when the evaluation is reused', async () => {
+    // 16 training images scored out of fold: 12 right at 0.95, 4 wrong at 0.85. Pooled with validation,
+    // 0.85 keeps 15 right of 19 (0.79); 0.95 keeps 14 of 14, the lowest to reach 0.97 as measured.
+    const outOfFold: ScoredImage[] = Array.from({ length: 16 }, (_, i) => ({
+      path: `t${i}.png`,
+      label: i < 12 ? 0 : 1,
+      probabilities: i < 12 ? [0.95, 0.05] : [0.85, 0.15],
+    }));
+    const backend = fakeBackend({ evaluator: new ScriptedEvaluator(predictions, validation, outOfFold) });
+    const config = testConfig({});
+    const { reporter, stream } = captureReporter();
+    const first = await evaluate({ config, backend, reporter, runId: 'run-1', manifest: trainedRun() });
+    expect(first.outputs.automation).to.include({ chosenThreshold: 0.95, basis: 'measured' });
+    expect(first.outputs.automation?.outOfFold).to.include({ split: 'out-of-fold', count: 16, kept: 12 });
+    expect(first.outputs.automation?.validation).to.include({ count: 4, kept: 2 });
+    expect(first.summary).to.include('chosen on 4 validation images and 16 out-of-fold training images');
+    const again = await evaluate({ config, backend, reporter, runId: 'run-2', manifest: trainedRun() });
+    expect(stream.text).to.include('already completed: not scoring again');
+    expect(again.outputs.automation).to.deep.equal(first.outputs.automation);
+    // A damaged stored file is named, not read as predictions.
+    const key = first.outputs.outOfFoldPredictionsUri?.replace(/^s3:\/\/[^/]+\//, '') as string;
+    await backend.store.put(key, '{"path":"t0.png","label":0}\n');
+    const error = await evaluate({ config, backend, reporter, runId: 'run-3', manifest: trainedRun() }).catch(
+      (e: Error) => e,
+    );
+    expect((error as Error).message).to.match(/out-of-fold-predictions\.jsonl line 1 is not a scored image/);
+  });
+
+  it('refuses out-of-fold predictions that do not cover the training split, naming both counts', async () => {
+    const backend = fakeBackend({
+      evaluator: new ScriptedEvaluator(predictions, validation, validation),
+    });
+    const error = await evaluate({
+      config: testConfig({}),
+      backend,
+      reporter: captureReporter().reporter,
+      runId: 'run-1',
+      manifest: trainedRun(),
+    }).catch((e: Error) => e);
+    expect((error as Error).message).to.match(/4 out-of-fold predictions for the 16 training images/);
+  });
+
   it('keeps an explicit deploy.threshold as the one deployed and measures the held-out result there', async () => {
     const result = await evaluateWith(predictions, { threshold: 0.75 });
     expect(result.outputs.automation).to.include({

@@ -1,9 +1,10 @@
 import type { Reporter } from '../../console-reporter.js';
 import { SconesError } from '../../errors.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
-import { loadModel, modelProblem, predictProbabilities } from './model.js';
+import { keyOfUri } from '../../util/s3-uri.js';
+import { loadModel, MODEL_FILES, modelProblem, predictProbabilities } from './model.js';
 import { initTensorflow } from './tf.js';
-import { readSplit } from './trainer.js';
+import { readSplit, readValidationPredictions } from './trainer.js';
 
 /** Scores a locally trained model on the staged test and validation splits, in this process, as the endpoint would. */
 export class LocalEvaluator implements Evaluator {
@@ -27,9 +28,26 @@ export class LocalEvaluator implements Evaluator {
           probabilities: probabilities[i] as number[],
         }));
       };
-      return { predictions: await score('test'), validation: await score('validation') };
+      return {
+        predictions: await score('test'),
+        validation: await score('validation'),
+        ...(await this.outOfFold(keyOfUri(request.model.modelUri))),
+      };
     } finally {
       model.dispose();
     }
+  }
+
+  /** The out-of-fold predictions the trainer saved with the model, if it cross-fitted any. */
+  private async outOfFold(modelPrefix: string): Promise<{ outOfFold?: ScoredImage[] }> {
+    if ((await this.store.head(`${modelPrefix}${MODEL_FILES.outOfFoldPredictions}`)) === undefined) return {};
+    const saved = await readValidationPredictions(this.store, modelPrefix, 'outOfFoldPredictions');
+    return {
+      outOfFold: saved.labels.map((label, i) => ({
+        path: saved.paths?.[i] ?? String(i),
+        label,
+        probabilities: saved.probabilities[i] as number[],
+      })),
+    };
   }
 }

@@ -108,6 +108,7 @@ export const MODEL_FILES = {
   weights: WEIGHTS_FILE,
   metrics: 'metrics.json',
   validationPredictions: 'validation-predictions.json',
+  outOfFoldPredictions: 'out-of-fold-predictions.json',
 } as const;
 
 /** Serializes through a tf.io save handler: pure tfjs has no file:// handler. */

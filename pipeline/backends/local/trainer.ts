@@ -45,6 +45,13 @@ import { initTensorflow, tf } from './tf.js';
  */
 const HEAD_L2 = 0.01;
 
+/**
+ * Folds of the training images cross-fitted for out-of-fold predictions: 4 heads, each trained as the
+ * model is (same selection on the validation split) on three quarters of the images, score the quarter
+ * it never saw. With the validation split's, about ten times the predictions to choose the threshold on.
+ */
+const CROSS_FIT_FOLDS = 4;
+
 const localHyperparameters = z.object({
   epochs: z.number().int().positive(),
   batchSize: z.number().int().positive(),
@@ -61,6 +68,12 @@ const localHyperparameters = z.object({
   l2: z.number().min(0),
   /** Equal blocks of features, one per backbone side, each learned alone (scaleViews). */
   scales: z.number().int().positive(),
+  /** Heads cross-fitted for out-of-fold predictions of the training images (0: none): CROSS_FIT_FOLDS. */
+  crossFitFolds: z
+    .number()
+    .int()
+    .min(0)
+    .refine((folds) => folds !== 1, 'cross-fitting needs 0 or at least 2 folds'),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
 
@@ -77,6 +90,7 @@ export function localHyperparametersFor(config: Config, dataset: DatasetRecord):
     side: dataset.imageShape[1],
     l2: HEAD_L2,
     scales: BACKBONE_SIDES.length,
+    crossFitFolds: CROSS_FIT_FOLDS,
   };
 }
 
@@ -127,7 +141,9 @@ export class LocalTrainer implements Trainer {
     );
     reporter.info(
       `training ${LOCAL_MODEL_VERSION} on ${train.inputs.length} images (${validationSplit.inputs.length} for validation): ` +
-        `the pretrained backbone's features of each image${hp.augment ? ' and its mirror image' : ''}, then a softmax head, ` +
+        `the pretrained backbone's features of each image${hp.augment ? ' and its mirror image' : ''}, then a softmax head` +
+        (hp.crossFitFolds > 0 ? ` (and ${hp.crossFitFolds} cross-fitted for out-of-fold predictions)` : '') +
+        ', ' +
         `${hp.epochs} epochs max, batch ${hp.batchSize}, seed ${hp.seed}`,
     );
     const progress = reporter.progress(
@@ -139,15 +155,19 @@ export class LocalTrainer implements Trainer {
     const trainFeatures = await extractFeatures(train.inputs, hp.side, hp.augment, progress);
     const validationFeatures = await extractFeatures(validationSplit.inputs, hp.side, true, progress);
     progress.done();
-    const head = await trainHead(
-      { features: trainFeatures, labels: train.labels },
-      { features: validationFeatures, labels: validationSplit.labels },
-      hp,
-      request.dataset.classes.length,
-      reporter,
-      this.now,
-    );
+    const trainSet = { features: trainFeatures, labels: train.labels };
+    const validationSet = { features: validationFeatures, labels: validationSplit.labels };
+    const classes = request.dataset.classes.length;
+    const head = await trainHead(trainSet, validationSet, hp, classes, reporter, this.now);
     try {
+      const outOfFold = await outOfFoldProbabilities(
+        trainSet,
+        validationSet,
+        hp,
+        classes,
+        reporter,
+        this.now,
+      );
       const record: TrainRecord = {
         trainingId: request.trainingId,
         trainer: `${this.kind}/${this.version}`,
@@ -159,21 +179,40 @@ export class LocalTrainer implements Trainer {
         datasetDigest: request.dataset.digest,
         hyperparameters: hp,
       };
-      await this.save(record, head.model, {
-        classes: request.dataset.classes,
-        labels: validationSplit.labels,
-        probabilities: headProbabilities(head.model, validationFeatures).map((p) =>
-          p.map((v) => round(v, 6)),
-        ),
-      });
+      const rounded = (probabilities: number[][]) => probabilities.map((p) => p.map((v) => round(v, 6)));
+      await this.save(
+        record,
+        head.model,
+        {
+          classes: request.dataset.classes,
+          labels: validationSplit.labels,
+          probabilities: rounded(headProbabilities(head.model, validationFeatures)),
+        },
+        outOfFold === undefined
+          ? undefined
+          : {
+              classes: request.dataset.classes,
+              labels: train.labels,
+              probabilities: rounded(outOfFold),
+              paths: train.paths,
+            },
+      );
       return record;
     } finally {
       head.model.dispose();
     }
   }
 
-  /** Writes the model, its validation predictions (the drift baseline) and, last, its record (what `find` reads). */
-  private async save(record: TrainRecord, model: LayersModel, predictions: ValidationPredictions) {
+  /**
+   * Writes the model, its validation predictions (the drift baseline), the out-of-fold predictions and,
+   * last, its record (what `find` reads).
+   */
+  private async save(
+    record: TrainRecord,
+    model: LayersModel,
+    predictions: ValidationPredictions,
+    outOfFold: ValidationPredictions | undefined,
+  ) {
     const saved = await serializeModel(model);
     const prefix = modelPrefix(record.trainingId);
     const json = { contentType: 'application/json' };
@@ -182,6 +221,8 @@ export class LocalTrainer implements Trainer {
       contentType: 'application/octet-stream',
     });
     await this.store.put(`${prefix}${MODEL_FILES.validationPredictions}`, JSON.stringify(predictions), json);
+    if (outOfFold !== undefined)
+      await this.store.put(`${prefix}${MODEL_FILES.outOfFoldPredictions}`, JSON.stringify(outOfFold), json);
     await this.store.put(`${prefix}${MODEL_FILES.metrics}`, `${JSON.stringify(record, null, 2)}\n`, json);
   }
 }
@@ -208,6 +249,12 @@ async function extractFeatures(
   return features;
 }
 
+/** The backbone's features of a split's images, with their labels. */
+interface LabelledFeatures {
+  features: Features;
+  labels: number[];
+}
+
 /**
  * Trains the softmax head with Adam on standardized features (each view of an image one example when
  * augmenting, each of its scales another: scaleViews), keeps the epoch with the best validation accuracy
@@ -216,12 +263,13 @@ async function extractFeatures(
  * one-scale rows; validation reads whole rows, as the saved head will.
  */
 export async function trainHead(
-  train: { features: Features; labels: number[] },
-  validation: { features: Features; labels: number[] },
+  train: LabelledFeatures,
+  validation: LabelledFeatures,
   hp: LocalHyperparameters,
   classes: number,
   reporter: Reporter,
   now: () => number = Date.now,
+  label = 'train head',
 ): Promise<{ model: LayersModel; best: { accuracy: number; epoch: number }; epochs: EpochMetrics[] }> {
   const rows = hp.augment ? [...train.features.plain, ...train.features.mirrored] : train.features.plain;
   const viewLabels = hp.augment ? [...train.labels, ...train.labels] : train.labels;
@@ -248,7 +296,7 @@ export async function trainHead(
   const random = seededRandom(hp.seed);
   const epochs: EpochMetrics[] = [];
   let best: { accuracy: number; loss: number; epoch: number; weights: tf.Tensor[] } | undefined;
-  const progress = reporter.progress('train head', hp.epochs, 'epochs');
+  const progress = reporter.progress(label, hp.epochs, 'epochs');
   try {
     for (let epoch = 1; epoch <= hp.epochs; epoch++) {
       const epochStart = now();
@@ -330,6 +378,67 @@ export async function trainHead(
     // The model owns only an optimizer it was given by name: Adam's moment variables are ours to free.
     optimizer.dispose();
   }
+}
+
+/**
+ * Each training image's probabilities from a head that never trained on it: the images dealt into
+ * `hp.crossFitFolds` stratified folds (seeded by hp.seed), one head per fold trained by trainHead on the
+ * others, selected on the validation split as the model is. These heads see a quarter fewer images than
+ * the model, so their predictions understate it slightly: a threshold chosen on them errs towards
+ * caution. Undefined when hp.crossFitFolds is 0. Without augmentation the training images have no mirror
+ * features, so their plain features stand in for both views.
+ */
+export async function outOfFoldProbabilities(
+  train: LabelledFeatures,
+  validation: LabelledFeatures,
+  hp: LocalHyperparameters,
+  classes: number,
+  reporter: Reporter,
+  now: () => number = Date.now,
+): Promise<number[][] | undefined> {
+  const folds = hp.crossFitFolds;
+  if (folds === 0) return undefined;
+  if (train.labels.length < 2 * folds) {
+    reporter.info(
+      `no out-of-fold predictions: ${train.labels.length} training images are too few for ${folds} folds`,
+    );
+    return undefined;
+  }
+  const foldOf = new Array<number>(train.labels.length).fill(0);
+  for (const label of new Set(train.labels)) {
+    const members = train.labels.flatMap((l, index) => (l === label ? [index] : []));
+    shuffled(members, seededRandom(hp.seed + label)).forEach((index, i) => {
+      foldOf[index] = i % folds;
+    });
+  }
+  const mirrored = hp.augment ? train.features.mirrored : train.features.plain;
+  const pick = (indices: number[]): Features => ({
+    plain: indices.map((i) => train.features.plain[i] as Float32Array),
+    mirrored: indices.map((i) => mirrored[i] as Float32Array),
+  });
+  const probabilities: number[][] = new Array(train.labels.length);
+  for (let fold = 0; fold < folds; fold++) {
+    const inFold = foldOf.flatMap((f, index) => (f === fold ? [index] : []));
+    const others = foldOf.flatMap((f, index) => (f === fold ? [] : [index]));
+    const head = await trainHead(
+      { features: pick(others), labels: others.map((i) => train.labels[i] as number) },
+      validation,
+      hp,
+      classes,
+      reporter,
+      now,
+      `out-of-fold head ${fold + 1}/${folds}`,
+    );
+    try {
+      const scored = headProbabilities(head.model, pick(inFold));
+      inFold.forEach((index, i) => {
+        probabilities[index] = scored[i] as number[];
+      });
+    } finally {
+      head.model.dispose();
+    }
+  }
+  return probabilities;
 }
 
 /**
@@ -467,12 +576,13 @@ function round(value: number, digits = 4): number {
   return Math.round(value * f) / f;
 }
 
-/** Reads the validation predictions saved with a model (the drift baseline). */
+/** Reads the validation (the drift baseline) or out-of-fold predictions saved with a model. */
 export async function readValidationPredictions(
   store: ObjectStore,
   modelPrefix: string,
+  file: 'validationPredictions' | 'outOfFoldPredictions' = 'validationPredictions',
 ): Promise<ValidationPredictions> {
-  const key = `${modelPrefix}${MODEL_FILES.validationPredictions}`;
+  const key = `${modelPrefix}${MODEL_FILES[file]}`;
   const parsed = validationPredictionsSchema.safeParse(JSON.parse(await getText(store, key)));
   if (!parsed.success)
     throw new SconesError(`${store.uri(key)} is not a validation predictions file: ${parsed.error.message}`);
