@@ -316,7 +316,8 @@ function recordSummary(): void {
       'bench/kfold.ts "features-v1, last epoch" "features-v1, last of 60 epochs"; 2026-12-04 00:22-00:55 UTC, ' +
       'one at a time: node --import tsx bench/kfold.ts features-v2, then KFOLD_SEED=20261205 ' +
       'KFOLD_RAW=kfold-predictions-confirm2.json and KFOLD_SEED=20261204 KFOLD_RAW=kfold-predictions-confirm.json ' +
-      'with features-v2; then node --import tsx bench/kfold.ts --report',
+      'with features-v2; 2026-12-04 02:34-02:51 UTC, one at a time (the working tree that became commit 0d5e835, out-of-fold predictions): the same ' +
+      'three features-v2 runs again; then node --import tsx bench/kfold.ts --report',
     protocol:
       `${K} stratified folds of the ${pool.length} training images (seed ${DEFAULT_FOLD_SEED}; a variant named "folds <seed>: ..." ran on folds dealt with that seed); per fold the validation ` +
       `split carved from the training part by carveValidation (fraction ${config.data.validationFraction}), ` +
