@@ -55,7 +55,7 @@ if (!Number.isSafeInteger(FOLD_SEED) || FOLD_SEED < 0) {
 const FOLDS_TAG = FOLD_SEED === DEFAULT_FOLD_SEED ? '' : `folds ${FOLD_SEED}: `;
 const TARGET_ACCURACY = 0.97;
 /** A variant: hyperparameters that differ from the defaults. */
-type KfoldExtra = { l2?: number };
+type KfoldExtra = { l2?: number; averageHeads?: boolean };
 /**
  * features-v2 is the default local model since 2026-12-04: features-v1 (a softmax head on a pretrained
  * backbone's features at 224 px, backbone.ts) with a second scale, 128 px, learned alone and averaged in
@@ -66,6 +66,7 @@ type KfoldExtra = { l2?: number };
  */
 const TRAINED: Record<string, KfoldExtra> = {
   'features-v2': {},
+  'features-v2, averaged heads': { averageHeads: true },
 };
 // --report: no training, only the summary rewritten from the raw files.
 const REPORT = ARGS.includes('--report');
@@ -284,6 +285,7 @@ function recordSummary(): void {
       folds: perFold.length,
       versusBaseline: versus('baseline'),
       ...(name.includes('features-v2') ? { versusFeaturesV1: versus('features-v1') } : {}),
+      ...(name.includes('averaged heads') ? { versusFeaturesV2: versus('features-v2') } : {}),
       meanAccuracy: round(avg(perFold.map((f) => f.accuracy))),
       perFoldAccuracy: perFold.map((f) => f.accuracy),
       automationAtValidationThreshold: {
@@ -317,7 +319,8 @@ function recordSummary(): void {
       'one at a time: node --import tsx bench/kfold.ts features-v2, then KFOLD_SEED=20261205 ' +
       'KFOLD_RAW=kfold-predictions-confirm2.json and KFOLD_SEED=20261204 KFOLD_RAW=kfold-predictions-confirm.json ' +
       'with features-v2; 2026-12-04 02:34-02:51 UTC, one at a time (the working tree that became commit 0d5e835, out-of-fold predictions): the same ' +
-      'three features-v2 runs again; then node --import tsx bench/kfold.ts --report',
+      'three features-v2 runs again; 03:12-03:17 UTC node --import tsx bench/kfold.ts "features-v2, averaged heads"; ' +
+      'then node --import tsx bench/kfold.ts --report',
     protocol:
       `${K} stratified folds of the ${pool.length} training images (seed ${DEFAULT_FOLD_SEED}; a variant named "folds <seed>: ..." ran on folds dealt with that seed); per fold the validation ` +
       `split carved from the training part by carveValidation (fraction ${config.data.validationFraction}), ` +
