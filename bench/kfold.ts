@@ -55,18 +55,18 @@ if (!Number.isSafeInteger(FOLD_SEED) || FOLD_SEED < 0) {
 const FOLDS_TAG = FOLD_SEED === DEFAULT_FOLD_SEED ? '' : `folds ${FOLD_SEED}: `;
 const TARGET_ACCURACY = 0.97;
 /** A variant: hyperparameters that differ from the defaults. */
-type KfoldExtra = { l2?: number; averageHeads?: boolean };
+type KfoldExtra = { l2?: number };
 /**
  * features-v2 is the default local model since 2026-12-04: features-v1 (a softmax head on a pretrained
  * backbone's features at 224 px, backbone.ts) with a second scale, 128 px, learned alone and averaged in
  * the head (scaleViews). "baseline" and the other variants named in the results file ran on earlier code:
  * cnn-v4, the CNN features-v1 replaced, and its variants at commits 4208fc7 (cutout, weight decay, SGD,
- * mixup) and bf558ac (the rest, and the readings from snapshots); features-v1 and its variants at 9728ca4.
+ * mixup) and bf558ac (the rest, and the readings from snapshots); features-v1 and its variants at 9728ca4;
+ * "features-v2, averaged heads" at 6d4de2d.
  * docs/development.md has their figures.
  */
 const TRAINED: Record<string, KfoldExtra> = {
   'features-v2': {},
-  'features-v2, averaged heads': { averageHeads: true },
 };
 // --report: no training, only the summary rewritten from the raw files.
 const REPORT = ARGS.includes('--report');

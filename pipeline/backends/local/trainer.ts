@@ -74,11 +74,6 @@ const localHyperparameters = z.object({
     .int()
     .min(0)
     .refine((folds) => folds !== 1, 'cross-fitting needs 0 or at least 2 folds'),
-  /**
-   * Deploy the mean of the model's and the cross-fitted heads' weights (one layer: the mean of their
-   * logits) instead of the model's head alone; not a configuration key: bench/kfold.ts varies it.
-   */
-  averageHeads: z.boolean(),
 });
 export type LocalHyperparameters = z.infer<typeof localHyperparameters>;
 
@@ -96,7 +91,6 @@ export function localHyperparametersFor(config: Config, dataset: DatasetRecord):
     l2: HEAD_L2,
     scales: BACKBONE_SIDES.length,
     crossFitFolds: CROSS_FIT_FOLDS,
-    averageHeads: false,
   };
 }
 
@@ -166,7 +160,6 @@ export class LocalTrainer implements Trainer {
     const classes = request.dataset.classes.length;
     const head = await trainHead(trainSet, validationSet, hp, classes, reporter, this.now);
     try {
-      const foldWeights: tf.Tensor[][] = [];
       const outOfFold = await outOfFoldProbabilities(
         trainSet,
         validationSet,
@@ -174,29 +167,12 @@ export class LocalTrainer implements Trainer {
         classes,
         reporter,
         this.now,
-        hp.averageHeads ? (model) => foldWeights.push(model.getWeights().map((w) => w.clone())) : undefined,
       );
-      if (foldWeights.length > 0) {
-        // Each head's standardization is folded into its weights, so their mean is the mean of their logits.
-        const averaged = tf.tidy(() =>
-          head.model
-            .getWeights()
-            .map((w, i) =>
-              tf.div(tf.addN([w, ...foldWeights.map((f) => f[i] as tf.Tensor)]), foldWeights.length + 1),
-            ),
-        );
-        head.model.setWeights(averaged);
-        tf.dispose([...averaged, ...foldWeights.flat()]);
-      }
-      const validationProbabilities = headProbabilities(head.model, validationFeatures);
       const record: TrainRecord = {
         trainingId: request.trainingId,
         trainer: `${this.kind}/${this.version}`,
         modelUri: this.store.uri(modelPrefix(request.trainingId)),
-        validationAccuracy:
-          foldWeights.length > 0
-            ? round(evaluate(validationProbabilities, validationSplit.labels).accuracy)
-            : head.best.accuracy,
+        validationAccuracy: head.best.accuracy,
         bestEpoch: head.best.epoch,
         epochs: head.epochs,
         durationSeconds: round((this.now() - started) / 1000, 1),
@@ -210,7 +186,7 @@ export class LocalTrainer implements Trainer {
         {
           classes: request.dataset.classes,
           labels: validationSplit.labels,
-          probabilities: rounded(validationProbabilities),
+          probabilities: rounded(headProbabilities(head.model, validationFeatures)),
         },
         outOfFold === undefined
           ? undefined
@@ -419,8 +395,6 @@ export async function outOfFoldProbabilities(
   classes: number,
   reporter: Reporter,
   now: () => number = Date.now,
-  /** Sees each cross-fitted head before it is disposed. */
-  onHead?: (model: LayersModel) => void,
 ): Promise<number[][] | undefined> {
   const folds = hp.crossFitFolds;
   if (folds === 0) return undefined;
@@ -460,7 +434,6 @@ export async function outOfFoldProbabilities(
       inFold.forEach((index, i) => {
         probabilities[index] = scored[i] as number[];
       });
-      onHead?.(head.model);
     } finally {
       head.model.dispose();
     }
