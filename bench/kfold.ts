@@ -350,9 +350,8 @@ function automationWithOutOfFold(
   }[],
   count: number,
 ) {
-  const chosen = perFold.map((f) => f.withOutOfFold);
-  if (chosen.length === 0 || chosen.some((c) => c === undefined)) return {};
-  const folds = chosen as NonNullable<(typeof chosen)[number]>[];
+  const folds = perFold.flatMap((f) => (f.withOutOfFold === undefined ? [] : [f.withOutOfFold]));
+  if (folds.length === 0 || folds.length < perFold.length) return {};
   const kept = folds.reduce((a, f) => a + f.kept, 0);
   return {
     automationAtValidationAndOutOfFoldThreshold: {

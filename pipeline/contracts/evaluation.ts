@@ -57,7 +57,7 @@ export const automationFiguresSchema = z.object({
 });
 export type AutomationFigures = z.infer<typeof automationFiguresSchema>;
 
-/** The threshold chosen on the validation predictions, and its held-out result on the test split. */
+/** The threshold chosen on the validation (and any out-of-fold) predictions, and its held-out result on the test split. */
 export const automationSchema = z.object({
   /** deploy.targetAccuracy the choice aimed at. */
   targetAccuracy: z.number(),

@@ -15,7 +15,8 @@ export const validationPredictionsSchema = z
     /** The images' paths in their split's list (out-of-fold predictions only). */
     paths: z.array(z.string()).optional(),
   })
-  .refine((p) => p.labels.length === p.probabilities.length, {
-    message: 'labels and probabilities must have one entry per validation image',
-  });
+  .refine(
+    (p) => p.labels.length === p.probabilities.length && (p.paths ?? p.labels).length === p.labels.length,
+    { message: 'labels, probabilities and any paths must have one entry per image' },
+  );
 export type ValidationPredictions = z.infer<typeof validationPredictionsSchema>;

@@ -236,7 +236,7 @@ function rule(field: 'threshold' | 'target', value: number, channel: 'x' | 'y'):
 
 /**
  * The trade-off: for each threshold, the share of predictions kept (routed automatically) against the
- * accuracy of the kept ones, on the validation split (where the threshold is chosen) and the test split
+ * accuracy of the kept ones, on the validation split (where, with out-of-fold predictions, the threshold is chosen) and the test split
  * (held out); the deployed threshold's held-out point marked, the target accuracy dashed.
  */
 export function automationSpec(automation: Automation): TopLevelSpec {

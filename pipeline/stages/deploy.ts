@@ -45,7 +45,7 @@ async function modelToDeploy(context: StageContext): Promise<
   };
 }
 
-/** `deploy.threshold`: an explicit value, or under `auto` the threshold the evaluation chose on validation. */
+/** `deploy.threshold`: an explicit value, or under `auto` the threshold the evaluation chose (never on the test split). */
 function thresholdToDeploy(
   configured: number | 'auto',
   evaluation: EvaluationRecord | undefined,

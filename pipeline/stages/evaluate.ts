@@ -27,7 +27,8 @@ export function evaluationIdFor(trainingId: string, testSplitDigest: string, eva
  * Scores the run's trained model once on the held-out test split (which neither training nor selection
  * read) and records accuracy with its interval, per-class figures, the confusion matrix, log loss and
  * calibration. The gate reads this, not the training's validation figure. It also scores the validation
- * split, chooses the threshold there (deploy.targetAccuracy) and records that choice's held-out result.
+ * split, chooses the threshold there and on any out-of-fold predictions of the training images
+ * (deploy.targetAccuracy), and records that choice's held-out result.
  */
 export async function evaluate(context: StageContext): Promise<StageResult<'evaluate'>> {
   const { backend, reporter, manifest } = context;
@@ -103,17 +104,23 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     dataset.classes.map((c) => c.name),
     'test',
   );
-  if (scored.outOfFold !== undefined && scored.outOfFold.length !== dataset.totals.train)
-    throw new SconesError(
-      `the evaluator returned ${scored.outOfFold.length} out-of-fold predictions for the ${dataset.totals.train} training images of dataset ${dataset.digest}`,
+  // A model reused from another dataset (train --reuse-last-model) scored that dataset's training images
+  // out of fold: some may be this dataset's test images, so they choose nothing here.
+  const fromOtherDataset = scored.outOfFold !== undefined && model.datasetDigest !== dataset.digest;
+  if (fromOtherDataset)
+    reporter.info(
+      `model ${model.trainingId} was trained on dataset ${model.datasetDigest}, not ${dataset.digest}: its out-of-fold predictions are not used to choose the threshold`,
     );
-  const scoredFiles: [string, ScoredImage[]][] = [
+  const outOfFold = fromOtherDataset ? undefined : scored.outOfFold;
+  if (outOfFold !== undefined && outOfFold.length !== dataset.totals.train)
+    throw new SconesError(
+      `the evaluator returned ${outOfFold.length} out-of-fold predictions for the ${dataset.totals.train} training images of dataset ${dataset.digest}`,
+    );
+  const scoredFiles = new Map([
     [keys.predictions, scored.predictions],
     [keys.validationPredictions, scored.validation],
-    ...(scored.outOfFold === undefined
-      ? []
-      : [[keys.outOfFoldPredictions, scored.outOfFold] as [string, ScoredImage[]]]),
-  ];
+  ]);
+  if (outOfFold !== undefined) scoredFiles.set(keys.outOfFoldPredictions, outOfFold);
   for (const [key, rows] of scoredFiles)
     await store.put(key, rows.map((p) => JSON.stringify(p)).join('\n'), { contentType: 'application/jsonl' });
   const record: EvaluationRecord = {
@@ -124,16 +131,14 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     quality,
     predictionsUri: store.uri(keys.predictions),
     validationPredictionsUri: store.uri(keys.validationPredictions),
-    ...(scored.outOfFold === undefined
-      ? {}
-      : { outOfFoldPredictionsUri: store.uri(keys.outOfFoldPredictions) }),
+    ...(outOfFold === undefined ? {} : { outOfFoldPredictionsUri: store.uri(keys.outOfFoldPredictions) }),
     durationSeconds: Math.round((Date.now() - started) / 100) / 10,
     ...(scored.jobName === undefined ? {} : { jobName: scored.jobName }),
     ...(scored.billableSeconds === undefined ? {} : { billableSeconds: scored.billableSeconds }),
   };
   await store.put(keys.record, `${JSON.stringify(record, null, 2)}\n`, { contentType: 'application/json' });
   return result(
-    withAutomation(record, scored.predictions, scored.validation, scored.outOfFold),
+    withAutomation(record, scored.predictions, scored.validation, outOfFold),
     model.validationAccuracy,
     false,
     context,

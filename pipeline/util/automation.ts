@@ -120,7 +120,7 @@ export function automationLine(automation: Automation): string {
     `${percent(h.keptAccuracyInterval.low)}-${percent(h.keptAccuracyInterval.high)} accurate; threshold ${automation.threshold.toFixed(4)} ` +
     (automation.thresholdSource === 'auto'
       ? `chosen on ${chosenOn(automation)} for target ${automation.targetAccuracy}, ${automation.basis})`
-      : `set explicitly; validation would choose ${automation.chosenThreshold.toFixed(4)})`)
+      : `set explicitly; ${chosenOn(automation)} would choose ${automation.chosenThreshold.toFixed(4)})`)
   );
 }
 

@@ -240,7 +240,9 @@ describe('the softmax head (trainHead)', function () {
     const accuracyOf = (probabilities: number[][]) =>
       probabilities.filter((p, i) => p.indexOf(Math.max(...p)) === train.labels[i]).length /
       train.labels.length;
+    const tensorsBefore = tf.memory().numTensors;
     const outOfFold = await outOfFoldProbabilities(train, noise(40, 6), memorizing, 2, quiet);
+    expect(tf.memory().numTensors, 'tensors left by the cross-fitted heads').to.equal(tensorsBefore);
     expect(outOfFold).to.have.length(100);
     expect(outOfFold?.every((p) => p.length === 2)).to.equal(true);
     const { model } = await trainHead(train, noise(40, 6), memorizing, 2, quiet);

@@ -189,6 +189,26 @@ describe('the threshold chosen on the fake backend', () => {
     expect((error as Error).message).to.match(/out-of-fold-predictions\.jsonl line 1 is not a scored image/);
   });
 
+  it('chooses on validation alone when the model was trained on another dataset (--reuse-last-model), whose training images may be test images here', async () => {
+    const outOfFold = Array.from({ length: 16 }, (_, i) => ({
+      path: `t${i}.png`,
+      label: 1,
+      probabilities: [0.99, 0.01],
+    }));
+    const backend = fakeBackend({ evaluator: new ScriptedEvaluator(predictions, validation, outOfFold) });
+    const { reporter, stream } = captureReporter();
+    const manifest = withStage(
+      withStage(newManifest('run-1', 'local', ''), 'stage-data', section(dataset)),
+      'train',
+      section({ ...model, datasetDigest: 'd-other' }),
+    );
+    const result = await evaluate({ config: testConfig({}), backend, reporter, runId: 'run-1', manifest });
+    expect(result.outputs.automation).to.include({ chosenThreshold: 0.85, basis: 'measured' });
+    expect(result.outputs.automation?.outOfFold).to.equal(undefined);
+    expect(result.outputs.outOfFoldPredictionsUri).to.equal(undefined);
+    expect(stream.text).to.include('was trained on dataset d-other, not d-1');
+  });
+
   it('refuses out-of-fold predictions that do not cover the training split, naming both counts', async () => {
     const backend = fakeBackend({
       evaluator: new ScriptedEvaluator(predictions, validation, validation),

@@ -585,6 +585,6 @@ export async function readValidationPredictions(
   const key = `${modelPrefix}${MODEL_FILES[file]}`;
   const parsed = validationPredictionsSchema.safeParse(JSON.parse(await getText(store, key)));
   if (!parsed.success)
-    throw new SconesError(`${store.uri(key)} is not a validation predictions file: ${parsed.error.message}`);
+    throw new SconesError(`${store.uri(key)} is not a predictions file: ${parsed.error.message}`);
   return parsed.data;
 }
