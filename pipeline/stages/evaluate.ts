@@ -10,6 +10,7 @@ import { SconesError } from '../errors.js';
 import type { ObjectStore } from '../ports.js';
 import { automationLine, automationRecord } from '../util/automation.js';
 import { classificationQuality } from '../util/classification-metrics.js';
+import { parseJson } from '../util/json.js';
 import { getJson, getText } from '../util/object-text.js';
 import { evaluationUsage, stageCostLine } from '../util/run-cost.js';
 import type { StageContext, StageResult } from './context.js';
@@ -151,22 +152,15 @@ async function readScored(store: ObjectStore, key: string): Promise<ScoredImage[
   return text
     .split('\n')
     .filter((line) => line.trim() !== '')
-    .map((line, index) => {
-      const parsed = scoredImageSchema.safeParse(parseJsonOrUndefined(line));
-      if (!parsed.success)
-        throw new SconesError(
-          `${store.uri(key)} line ${index + 1} is not a scored image: delete the evaluation's folder to evaluate again`,
-        );
-      return parsed.data;
-    });
-}
-
-function parseJsonOrUndefined(line: string): unknown {
-  try {
-    return JSON.parse(line);
-  } catch {
-    return undefined;
-  }
+    .map((line, index) =>
+      parseJson(
+        line,
+        scoredImageSchema,
+        `${store.uri(key)} line ${index + 1}`,
+        'a scored image',
+        "delete the evaluation's folder to evaluate again",
+      ),
+    );
 }
 
 function result(

@@ -23,7 +23,7 @@ import {
 import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
 import { mapConcurrent } from '../../util/concurrency.js';
 import { parseLst } from '../../util/lst.js';
-import { getText } from '../../util/object-text.js';
+import { getJson, getText } from '../../util/object-text.js';
 import { seededRandom, shuffled } from '../../util/random.js';
 import { keyOfUri } from '../../util/s3-uri.js';
 import { BACKBONE_SIDES, backboneFeatures } from './backbone.js';
@@ -582,9 +582,11 @@ export async function readValidationPredictions(
   modelPrefix: string,
   file: 'validationPredictions' | 'outOfFoldPredictions' = 'validationPredictions',
 ): Promise<ValidationPredictions> {
-  const key = `${modelPrefix}${MODEL_FILES[file]}`;
-  const parsed = validationPredictionsSchema.safeParse(JSON.parse(await getText(store, key)));
-  if (!parsed.success)
-    throw new SconesError(`${store.uri(key)} is not a predictions file: ${parsed.error.message}`);
-  return parsed.data;
+  return getJson(
+    store,
+    `${modelPrefix}${MODEL_FILES[file]}`,
+    validationPredictionsSchema,
+    "a model's predictions file",
+    "delete the model's folder to train it again",
+  );
 }
