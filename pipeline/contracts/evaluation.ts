@@ -39,7 +39,7 @@ export const scoredImageSchema = z.object({
   path: z.string(),
   label: z.number().int().nonnegative(),
   /** Class probabilities in label order. */
-  probabilities: z.array(z.number()),
+  probabilities: z.array(z.number().min(0).max(1)),
 });
 export type ScoredImage = z.infer<typeof scoredImageSchema>;
 

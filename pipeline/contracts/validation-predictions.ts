@@ -11,7 +11,7 @@ export const validationPredictionsSchema = z
   .object({
     classes: z.array(z.string()),
     labels: z.array(z.number().int().nonnegative()),
-    probabilities: z.array(z.array(z.number())),
+    probabilities: z.array(z.array(z.number().min(0).max(1))),
     /** The images' paths in their split's list (out-of-fold predictions only). */
     paths: z.array(z.string()).optional(),
   })

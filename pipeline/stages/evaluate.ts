@@ -66,12 +66,19 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     // Records from before validation predictions were scored are scored again (below).
     if ((await store.head(keys.validationPredictions)) !== undefined) {
       reporter.info(`evaluation ${evaluationId} already completed: not scoring again`);
+      // The same test split, but validation and training images are those of the dataset it was made on.
+      const sameDataset = stored.datasetDigest === dataset.digest;
+      const reread = async (key: string, split: 'test' | 'validation' | 'train') =>
+        checkedScored(await readScored(store, key), {
+          count: split === 'test' || sameDataset ? dataset.totals[split] : undefined,
+          classes: dataset.classes.length,
+          what: `${store.uri(key)}`,
+          fix: "delete the evaluation's folder to evaluate again",
+        });
       const [test, validation, outOfFold] = await Promise.all([
-        readScored(store, keys.predictions),
-        readScored(store, keys.validationPredictions),
-        stored.outOfFoldPredictionsUri === undefined
-          ? undefined
-          : readScored(store, keys.outOfFoldPredictions),
+        reread(keys.predictions, 'test'),
+        reread(keys.validationPredictions, 'validation'),
+        stored.outOfFoldPredictionsUri === undefined ? undefined : reread(keys.outOfFoldPredictions, 'train'),
       ]);
       return result(
         withAutomation(stored, test, validation, outOfFold),
@@ -92,14 +99,15 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     },
     reporter,
   );
-  if (scored.predictions.length !== dataset.totals.test)
-    throw new SconesError(
-      `the evaluator scored ${scored.predictions.length} of the ${dataset.totals.test} test images of dataset ${dataset.digest}`,
-    );
-  if (scored.validation.length !== dataset.totals.validation)
-    throw new SconesError(
-      `the evaluator scored ${scored.validation.length} of the ${dataset.totals.validation} validation images of dataset ${dataset.digest}`,
-    );
+  const checkedSplit = (rows: ScoredImage[], split: 'test' | 'validation') =>
+    checkedScored(rows, {
+      count: dataset.totals[split],
+      classes: dataset.classes.length,
+      what: `the evaluator's predictions of the ${split} images of dataset ${dataset.digest}`,
+      fix: 'run evaluate again; if it repeats, the evaluator is at fault',
+    });
+  checkedSplit(scored.predictions, 'test');
+  checkedSplit(scored.validation, 'validation');
   const quality = classificationQuality(
     scored.predictions,
     dataset.classes.map((c) => c.name),
@@ -112,10 +120,18 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
     reporter.info(
       `model ${model.trainingId} was trained on dataset ${model.datasetDigest}, not ${dataset.digest}: its out-of-fold predictions are not used to choose the threshold`,
     );
-  const outOfFold = fromOtherDataset ? undefined : scored.outOfFold;
-  if (outOfFold !== undefined && outOfFold.length !== dataset.totals.train)
-    throw new SconesError(
-      `the evaluator returned ${outOfFold.length} out-of-fold predictions for the ${dataset.totals.train} training images of dataset ${dataset.digest}`,
+  const outOfFold =
+    fromOtherDataset || scored.outOfFold === undefined
+      ? undefined
+      : checkedScored(scored.outOfFold, {
+          count: dataset.totals.train,
+          classes: dataset.classes.length,
+          what: `the out-of-fold predictions saved with model ${model.trainingId} (${model.modelUri})`,
+          fix: "delete the model's folder to train it again",
+        });
+  if (outOfFold === undefined)
+    reporter.info(
+      'no out-of-fold predictions from the trainer: the threshold is chosen on the validation split alone',
     );
   const scoredFiles = new Map([
     [keys.predictions, scored.predictions],
@@ -148,6 +164,8 @@ export async function evaluate(context: StageContext): Promise<StageResult<'eval
 
 /** A stored predictions file, each line parsed; a damaged one names itself and the way out. */
 async function readScored(store: ObjectStore, key: string): Promise<ScoredImage[]> {
+  if ((await store.head(key)) === undefined)
+    throw new SconesError(`${store.uri(key)} is missing: delete the evaluation's folder to evaluate again`);
   const text = await getText(store, key);
   return text
     .split('\n')
@@ -161,6 +179,25 @@ async function readScored(store: ObjectStore, key: string): Promise<ScoredImage[
         "delete the evaluation's folder to evaluate again",
       ),
     );
+}
+
+/**
+ * Predictions as the threshold and the figures need them: one per image of the split (when its size is
+ * known) and one probability per class with a label among them; the schema holds each in [0, 1].
+ */
+function checkedScored(
+  rows: ScoredImage[],
+  expected: { count: number | undefined; classes: number; what: string; fix: string },
+): ScoredImage[] {
+  const { count, classes, what, fix } = expected;
+  if (count !== undefined && rows.length !== count)
+    throw new SconesError(`${what} hold ${rows.length} predictions for ${count} images: ${fix}`);
+  const bad = rows.findIndex((r) => r.probabilities.length !== classes || r.label >= classes);
+  if (bad >= 0)
+    throw new SconesError(
+      `${what}: prediction ${bad + 1} has ${rows[bad]?.probabilities.length} probabilities and label ${rows[bad]?.label} for ${classes} classes: ${fix}`,
+    );
+  return rows;
 }
 
 function result(

@@ -256,6 +256,13 @@ describe('the softmax head (trainHead)', function () {
     expect(
       await outOfFoldProbabilities(train, noise(40, 6), { ...memorizing, crossFitFolds: 0 }, 2, quiet),
     ).to.equal(undefined);
+    // Eight classes of one image each deal every image into the first fold: no head would have images.
+    const firstEight = train.features.plain.slice(0, 8);
+    const oneEach = {
+      features: { plain: firstEight, mirrored: firstEight },
+      labels: [0, 1, 2, 3, 4, 5, 6, 7],
+    };
+    expect(await outOfFoldProbabilities(oneEach, noise(40, 6), memorizing, 8, quiet)).to.equal(undefined);
   });
 
   it('a larger L2 penalty leaves smaller weights', async () => {

@@ -82,7 +82,9 @@ describe('stages on the fake backend (ports in memory)', () => {
       runId: 'run-1',
       manifest: trainedRun(),
     }).catch((e: Error) => e);
-    expect((error as Error).message).to.include('scored 3 of the 4 test images');
+    expect((error as Error).message).to.match(
+      /predictions of the test images of dataset d-1 hold 3 predictions for 4 images/,
+    );
     expect([...backend.store.objects.keys()]).to.deep.equal([]);
   });
 
@@ -220,7 +222,44 @@ describe('the threshold chosen on the fake backend', () => {
       runId: 'run-1',
       manifest: trainedRun(),
     }).catch((e: Error) => e);
-    expect((error as Error).message).to.match(/4 out-of-fold predictions for the 16 training images/);
+    expect((error as Error).message).to.match(
+      /out-of-fold predictions saved with model t-1 .* hold 4 predictions for 16 images: delete the model's folder/,
+    );
+  });
+
+  it('refuses predictions with another class count or a label beyond the classes, and a reused file cut short', async () => {
+    const reporter = captureReporter().reporter;
+    const run = (evaluator: ScriptedEvaluator, backend = fakeBackend({ evaluator })) =>
+      evaluate({ config: testConfig({}), backend, reporter, runId: 'run-1', manifest: trainedRun() }).catch(
+        (e: Error) => e,
+      );
+    const threeClasses = Array.from({ length: 16 }, (_, i) => ({
+      path: `t${i}.png`,
+      label: 0,
+      probabilities: [0.5, 0.3, 0.2],
+    }));
+    expect(
+      ((await run(new ScriptedEvaluator(predictions, validation, threeClasses))) as Error).message,
+    ).to.match(/prediction 1 has 3 probabilities and label 0 for 2 classes/);
+    const labelSeven = [{ path: 'v.png', label: 7, probabilities: [0.5, 0.5] }, ...validation.slice(1)];
+    expect(((await run(new ScriptedEvaluator(predictions, labelSeven))) as Error).message).to.match(
+      /validation images .* label 7 for 2 classes/,
+    );
+    // A completed evaluation whose out-of-fold file lost lines is refused, not chosen on.
+    const outOfFold = Array.from({ length: 16 }, (_, i) => ({
+      path: `t${i}.png`,
+      label: 0,
+      probabilities: [0.9, 0.1],
+    }));
+    const backend = fakeBackend({ evaluator: new ScriptedEvaluator(predictions, validation, outOfFold) });
+    const first = await run(new ScriptedEvaluator(predictions, validation, outOfFold), backend);
+    const key = (
+      first as { outputs: { outOfFoldPredictionsUri: string } }
+    ).outputs.outOfFoldPredictionsUri.replace(/^s3:\/\/[^/]+\//, '');
+    await backend.store.put(key, `${JSON.stringify(outOfFold[0])}\n`);
+    expect(((await run(new ScriptedEvaluator([]), backend)) as Error).message).to.match(
+      /out-of-fold-predictions\.jsonl hold 1 predictions for 16 images: delete the evaluation's folder/,
+    );
   });
 
   it('keeps an explicit deploy.threshold as the one deployed and measures the held-out result there', async () => {

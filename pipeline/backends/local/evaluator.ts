@@ -31,7 +31,10 @@ export class LocalEvaluator implements Evaluator {
       return {
         predictions: await score('test'),
         validation: await score('validation'),
-        ...(await this.outOfFold(keyOfUri(request.model.modelUri))),
+        // A model reused from another dataset scored that dataset's training images: nothing to lend here.
+        ...(request.model.datasetDigest === request.dataset.digest
+          ? await this.outOfFold(keyOfUri(request.model.modelUri), request.dataset.classes)
+          : {}),
       };
     } finally {
       model.dispose();
@@ -39,9 +42,13 @@ export class LocalEvaluator implements Evaluator {
   }
 
   /** The out-of-fold predictions the trainer saved with the model, if it cross-fitted any. */
-  private async outOfFold(modelPrefix: string): Promise<{ outOfFold?: ScoredImage[] }> {
+  private async outOfFold(modelPrefix: string, classes: string[]): Promise<{ outOfFold?: ScoredImage[] }> {
     if ((await this.store.head(`${modelPrefix}${MODEL_FILES.outOfFoldPredictions}`)) === undefined) return {};
     const saved = await readValidationPredictions(this.store, modelPrefix, 'outOfFoldPredictions');
+    if (saved.classes.join('\n') !== classes.join('\n'))
+      throw new SconesError(
+        `${this.store.uri(`${modelPrefix}${MODEL_FILES.outOfFoldPredictions}`)} names the classes ${saved.classes.join(', ')}, not the dataset's ${classes.join(', ')}: delete the model's folder to train it again`,
+      );
     return {
       outOfFold: saved.labels.map((label, i) => ({
         path: saved.paths?.[i] ?? String(i),

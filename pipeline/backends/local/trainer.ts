@@ -411,6 +411,14 @@ export async function outOfFoldProbabilities(
       foldOf[index] = i % folds;
     });
   }
+  // Classes with fewer images than folds leave the last folds short: every head needs images to train on.
+  const foldSizes = Array.from({ length: folds }, (_, fold) => foldOf.filter((f) => f === fold).length);
+  if (foldSizes.some((size) => size === 0 || size === train.labels.length)) {
+    reporter.info(
+      `no out-of-fold predictions: ${train.labels.length} training images deal into folds of ${foldSizes.join(', ')}, and each needs images on both sides`,
+    );
+    return undefined;
+  }
   const mirrored = hp.augment ? train.features.mirrored : train.features.plain;
   const pick = (indices: number[]): Features => ({
     plain: indices.map((i) => train.features.plain[i] as Float32Array),
