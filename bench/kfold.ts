@@ -34,7 +34,7 @@ import type { DatasetRecord } from '../pipeline/manifest.js';
 import { automationAt, chooseThreshold } from '../pipeline/util/automation.js';
 import type { LabelledPrediction } from '../pipeline/util/classification-metrics.js';
 import { formatLst, parseLst } from '../pipeline/util/lst.js';
-import { seededRandom, shuffled } from '../pipeline/util/random.js';
+import { stratifiedFolds } from '../pipeline/util/random.js';
 import { MemoryObjectStore } from '../test/helpers/fake-backend.js';
 import { ARGS, ROOT, record, requireSharedImages, SMOKE } from './common.js';
 
@@ -103,17 +103,14 @@ const pool = entries.map((entry) => {
 const labels = [...new Set(pool.map((i) => i.label))].sort((a, b) => a - b);
 const classes = labels.map((label) => ({ label, name: `class-${label}` }));
 
-/** Stratified folds: each class's names in a seeded order, dealt round-robin. */
-const foldOf = new Map<string, number>();
-for (const label of labels) {
-  const names = pool
-    .filter((i) => i.label === label)
-    .map((i) => i.name)
-    .sort();
-  shuffled(names, seededRandom(FOLD_SEED + label)).forEach((name, i) => {
-    foldOf.set(name, i % K);
-  });
-}
+/** Stratified folds of the images in name order (the order every recorded run dealt). */
+const byName = [...pool].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+const foldOfIndex = stratifiedFolds(
+  byName.map((image) => image.label),
+  K,
+  FOLD_SEED,
+);
+const foldOf = new Map(byName.map((image, i) => [image.name, foldOfIndex[i]]));
 
 const config = configSchema.parse({});
 const RESULTS = join(ROOT, 'bench', 'results');

@@ -22,3 +22,19 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   }
   return out;
 }
+
+/**
+ * Stratified folds: each label's items, in the order given, shuffled with seededRandom(seed + label) and
+ * dealt round-robin into `folds`. Returns each item's fold (bench/kfold.ts and the local trainer's
+ * cross-fitting deal alike).
+ */
+export function stratifiedFolds(labels: readonly number[], folds: number, seed: number): number[] {
+  const foldOf = new Array<number>(labels.length).fill(0);
+  for (const label of new Set(labels)) {
+    const members = labels.flatMap((l, index) => (l === label ? [index] : []));
+    shuffled(members, seededRandom(seed + label)).forEach((index, i) => {
+      foldOf[index] = i % folds;
+    });
+  }
+  return foldOf;
+}

@@ -24,7 +24,7 @@ import type { ObjectStore, Trainer, TrainRequest } from '../../ports.js';
 import { mapConcurrent } from '../../util/concurrency.js';
 import { parseLst } from '../../util/lst.js';
 import { getJson, getText } from '../../util/object-text.js';
-import { seededRandom, shuffled } from '../../util/random.js';
+import { seededRandom, shuffled, stratifiedFolds } from '../../util/random.js';
 import { keyOfUri } from '../../util/s3-uri.js';
 import { BACKBONE_SIDES, backboneFeatures } from './backbone.js';
 import {
@@ -404,13 +404,7 @@ export async function outOfFoldProbabilities(
     );
     return undefined;
   }
-  const foldOf = new Array<number>(train.labels.length).fill(0);
-  for (const label of new Set(train.labels)) {
-    const members = train.labels.flatMap((l, index) => (l === label ? [index] : []));
-    shuffled(members, seededRandom(hp.seed + label)).forEach((index, i) => {
-      foldOf[index] = i % folds;
-    });
-  }
+  const foldOf = stratifiedFolds(train.labels, folds, hp.seed);
   // Classes with fewer images than folds leave the last folds short: every head needs images to train on.
   const foldSizes = Array.from({ length: folds }, (_, fold) => foldOf.filter((f) => f === fold).length);
   if (foldSizes.some((size) => size === 0 || size === train.labels.length)) {
