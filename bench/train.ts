@@ -77,7 +77,8 @@ for (const seed of SEEDS) {
   });
   process.stdout.write(`${JSON.stringify(perSeed.at(-1))}\n`);
 }
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+const mean = (values: number[]) => sum(values) / values.length;
 const testAccuracies = perSeed.map((s) => s.testAccuracy);
 // Other seeds than the default three go to their own file, so they never overwrite the headline figure.
 const defaultSeeds = seeds.length === 0 || SEEDS.join(' ') === '7 8 9';
@@ -93,6 +94,18 @@ record(defaultSeeds ? 'train' : `train-seeds-${SEEDS.join('-')}`, {
     round(mean(perSeed.map((s) => s.testInterval95[1] as number))),
   ],
   meanValidationAccuracy: round(mean(perSeed.map((s) => s.validationAccuracy))),
+  // The automation target is read, as test accuracy is, on the mean over seeds: a seed is one draw of the
+  // training's randomness (head initialization, shuffling, the cross-fitting's folds) on the same images.
+  meanHeldOutAutomationRate: round(mean(perSeed.map((s) => s.automation.heldOutAutomationRate))),
+  // Kept accuracy over every seed's kept images (a seed that keeps more weighs more).
+  pooledHeldOutKeptAccuracy: round(
+    sum(perSeed.map((s) => s.automation.heldOutKeptAccuracy * s.automation.heldOutAutomationRate)) /
+      sum(perSeed.map((s) => s.automation.heldOutAutomationRate)),
+  ),
+  heldOutAutomationRateRange: [
+    Math.min(...perSeed.map((s) => s.automation.heldOutAutomationRate)),
+    Math.max(...perSeed.map((s) => s.automation.heldOutAutomationRate)),
+  ],
   meanTrainSeconds: Math.round(mean(perSeed.map((s) => s.trainSeconds)) * 10) / 10,
   meanTrainUserCpuSeconds: Math.round(mean(perSeed.map((s) => s.trainUserCpuSeconds)) * 10) / 10,
   perSeed,
@@ -102,8 +115,8 @@ record(defaultSeeds ? 'train' : `train-seeds-${SEEDS.join('-')}`, {
     'images the mean carries about the same +-0.04',
   targets: {
     meanTestAccuracy: '>= 0.90',
-    heldOutAutomationRate:
-      '>= 0.85 at >= 0.97 kept accuracy (issue 24; threshold chosen on validation and out-of-fold predictions)',
+    meanHeldOutAutomationRate:
+      '>= 0.85 at >= 0.97 pooled kept accuracy (issue 24; threshold chosen on validation and out-of-fold predictions)',
   },
 });
 
