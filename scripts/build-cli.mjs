@@ -1,7 +1,7 @@
 /**
- * The compiled CLI: pipeline/cli.ts and the file that runs in its own process (the local object store)
- * bundled by esbuild into dist/cli-<key>/, with
- * node_modules left external and every `import()` its own chunk, so a stage's heavy modules load only
+ * The compiled CLI: pipeline/cli.ts, the file that runs in its own process (the local object store) and
+ * the one that runs in worker threads (the local backend's compute pool), bundled by esbuild into
+ * dist/cli-<key>/, with node_modules left external and every `import()` its own chunk, so a stage's heavy modules load only
  * when it runs. <key> digests the sources' paths, sizes and times: a changed source gets a new folder,
  * so the CLI never runs stale code and concurrent first runs never write into one folder.
  * The folder sits two levels below the root, as pipeline/<dir>/*.ts do, so their paths relative to
@@ -20,6 +20,8 @@ const ENTRY_POINTS = {
   cli: 'pipeline/cli.ts',
   // launcher.ts starts this file when it sits beside it, and server.ts through tsx otherwise.
   'local-s3-server': 'pipeline/local-s3/server.ts',
+  // compute-pool.ts starts this file when it sits beside it, and compute-worker.ts through tsx otherwise.
+  'compute-worker': 'pipeline/backends/local/compute-worker.ts',
 };
 /** Folders older than this that another key left are removed (a running CLI may still load chunks from its own). */
 const STALE_MS = 24 * 60 * 60 * 1000;

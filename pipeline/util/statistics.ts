@@ -26,3 +26,9 @@ export function argmax(values: readonly number[]): number {
   for (let i = 1; i < values.length; i++) if ((values[i] as number) > (values[best] as number)) best = i;
   return best;
 }
+
+/** `value` rounded to `digits` decimals (records keep 4 unless they say otherwise). */
+export function round(value: number, digits = 4): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { BACKBONE_FEATURES, loadBackbone } from '../../pipeline/backends/local/backbone.js';
+import { earlyStopEpoch, trainHead } from '../../pipeline/backends/local/head.js';
 import {
   buildHead,
   deserializeModel,
@@ -13,7 +14,7 @@ import {
   serializeModel,
 } from '../../pipeline/backends/local/model.js';
 import { initTensorflow, tf } from '../../pipeline/backends/local/tf.js';
-import { earlyStopEpoch, outOfFoldProbabilities, trainHead } from '../../pipeline/backends/local/trainer.js';
+import { outOfFoldProbabilities } from '../../pipeline/backends/local/trainer.js';
 import { createReporter } from '../../pipeline/console-reporter.js';
 import { SconesError } from '../../pipeline/errors.js';
 import { seededRandom } from '../../pipeline/util/random.js';

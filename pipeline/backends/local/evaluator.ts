@@ -2,11 +2,11 @@ import type { Reporter } from '../../console-reporter.js';
 import { SconesError } from '../../errors.js';
 import type { EvaluateRequest, Evaluator, ObjectStore, ScoredImage } from '../../ports.js';
 import { keyOfUri } from '../../util/s3-uri.js';
-import { loadModel, MODEL_FILES, modelProblem, predictProbabilities } from './model.js';
+import { headProbabilities, loadModel, MODEL_FILES, modelProblem } from './model.js';
 import { initTensorflow } from './tf.js';
-import { readSplit, readValidationPredictions } from './trainer.js';
+import { extractFeatures, readSplit, readValidationPredictions } from './trainer.js';
 
-/** Scores a locally trained model on the staged test and validation splits, in this process, as the endpoint would. */
+/** Scores a locally trained model on the staged test and validation splits on this machine, as the endpoint would. */
 export class LocalEvaluator implements Evaluator {
   readonly kind = 'tfjs-local';
 
@@ -21,7 +21,10 @@ export class LocalEvaluator implements Evaluator {
       const side = request.dataset.imageShape[1];
       const score = async (split: 'test' | 'validation'): Promise<ScoredImage[]> => {
         const images = await readSplit(this.store, request.dataset.prefix, split, side, reporter);
-        const probabilities = predictProbabilities(model, images.inputs, side);
+        const progress = reporter.progress(`score ${split} images`, images.inputs.length, 'images');
+        const features = await extractFeatures(images.inputs, side, true, progress);
+        progress.done();
+        const probabilities = headProbabilities(model, features);
         return images.paths.map((path, i) => ({
           path,
           label: images.labels[i] as number,

@@ -1,0 +1,61 @@
+/**
+ * A worker thread of the compute pool (compute-pool.ts): it runs one job at a time, on its own
+ * TensorFlow.js WebAssembly backend, and answers with the result or the error's name and message.
+ */
+import { parentPort } from 'node:worker_threads';
+import { SconesError } from '../../errors.js';
+import { backboneFeatures } from './backbone.js';
+import type { ComputeJob, ComputeReply } from './compute-pool.js';
+import { trainHead } from './head.js';
+import { headProbabilities } from './model.js';
+import { initTensorflow } from './tf.js';
+
+const port = parentPort;
+if (port === null) throw new Error('compute-worker.ts runs as a worker thread of compute-pool.ts');
+// The process's stdout carries --json: what a library logs here goes to stderr. (Capturing the worker's
+// stdout instead would hold a handle that keeps the process from exiting.)
+for (const method of ['log', 'info', 'debug'] as const) console[method] = console.error;
+
+port.on('message', async ({ id, job }: { id: number; job: ComputeJob }) => {
+  let reply: ComputeReply;
+  try {
+    await initTensorflow();
+    reply = { id, ok: true, result: await run(job) };
+  } catch (error) {
+    const { name, message } = error instanceof Error ? error : new Error(String(error));
+    reply = {
+      id,
+      ok: false,
+      name,
+      message,
+      ...(error instanceof SconesError ? { exitCode: error.exitCode } : {}),
+    };
+  }
+  port.postMessage(reply);
+});
+
+async function run(job: ComputeJob) {
+  if (job.kind === 'features')
+    return {
+      plain: backboneFeatures(job.inputs, job.side, false),
+      mirrored: job.mirrored ? backboneFeatures(job.inputs, job.side, true) : [],
+    };
+  // The head's info lines (early stop) come back with its result; its per-epoch progress is the pool's.
+  const infos: string[] = [];
+  const ignored = { tick() {}, done() {} };
+  const reporter = {
+    info: (line: string) => infos.push(line),
+    warn: (line: string) => infos.push(line),
+    error: (line: string) => infos.push(line),
+    group: <T>(_name: string, fn: () => Promise<T>) => fn(),
+    progress: () => ignored,
+    output() {},
+    summary: async () => {},
+  };
+  const head = await trainHead(job.train, job.validation, job.hp, job.classes, reporter, Date.now, job.label);
+  try {
+    return { probabilities: headProbabilities(head.model, job.heldOut), best: head.best, infos };
+  } finally {
+    head.model.dispose();
+  }
+}
