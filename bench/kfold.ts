@@ -62,7 +62,7 @@ type KfoldExtra = { l2?: number };
  * the head (scaleViews). "baseline" and the other variants named in the results file ran on earlier code:
  * cnn-v4, the CNN features-v1 replaced, and its variants at commits 4208fc7 (cutout, weight decay, SGD,
  * mixup) and bf558ac (the rest, and the readings from snapshots); features-v1 and its variants at 9728ca4;
- * "features-v2, averaged heads" at 6d4de2d.
+ * "features-v2, averaged heads" at 6d4de2d; "features-v3" (a third side, 160 px) at a54ea3b with BACKBONE_SIDES changed.
  * docs/development.md has their figures.
  */
 const TRAINED: Record<string, KfoldExtra> = {
@@ -317,7 +317,8 @@ function recordSummary(): void {
       'KFOLD_RAW=kfold-predictions-confirm2.json and KFOLD_SEED=20261204 KFOLD_RAW=kfold-predictions-confirm.json ' +
       'with features-v2; 2026-12-04 02:34-02:51 UTC, one at a time (the working tree that became commit 0d5e835, out-of-fold predictions): the same ' +
       'three features-v2 runs again; 03:12-03:17 UTC node --import tsx bench/kfold.ts "features-v2, averaged heads"; ' +
-      'then node --import tsx bench/kfold.ts --report',
+      'then node --import tsx bench/kfold.ts --report; 2026-12-04 16:47-16:53 UTC node --import tsx bench/kfold.ts features-v3 ' +
+      'in a worktree of commit a54ea3b with BACKBONE_SIDES [224, 128, 160] (not adopted; its other dealings not run)',
     protocol:
       `${K} stratified folds of the ${pool.length} training images (seed ${DEFAULT_FOLD_SEED}; a variant named "folds <seed>: ..." ran on folds dealt with that seed); per fold the validation ` +
       `split carved from the training part by carveValidation (fraction ${config.data.validationFraction}), ` +
