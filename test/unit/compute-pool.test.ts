@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { backboneFeatures } from '../../pipeline/backends/local/backbone.js';
 import { ComputePool } from '../../pipeline/backends/local/compute-pool.js';
@@ -9,6 +11,7 @@ import { extractFeatures } from '../../pipeline/backends/local/trainer.js';
 import { createReporter } from '../../pipeline/console-reporter.js';
 import { SconesError } from '../../pipeline/errors.js';
 import { seededRandom } from '../../pipeline/util/random.js';
+import { tempDir } from '../helpers/workspace.js';
 
 const SIDE = 8;
 const quiet = createReporter({ env: { CI: 'true' }, stream: { write: () => true } as never });
@@ -52,6 +55,39 @@ describe('the compute pool (worker threads)', function () {
     expect(child.stdout).to.equal('done');
   });
 
+  it('fails the job a dying worker held, naming it and what to do, and gives the next job to a new worker', async () => {
+    // A stand-in worker that exits on a job of no images and answers the others.
+    const { dir, cleanup } = tempDir('pool-');
+    try {
+      const path = join(dir, 'dying-worker.mjs');
+      writeFileSync(
+        path,
+        `import { parentPort } from 'node:worker_threads';
+        parentPort.on('message', ({ id, job }) => {
+          if (job.inputs.length === 0) process.exit(3);
+          parentPort.postMessage({ id, ok: true, result: { plain: job.inputs, mirrored: [] } });
+        });`,
+      );
+      const pool = new ComputePool(1, () => ({ path, execArgv: [] }));
+      const input = new Float32Array([1, 2, 3]);
+      const [dying, next] = await Promise.allSettled([
+        pool.features([], SIDE, false),
+        pool.features([input], SIDE, false),
+      ]);
+      expect(dying.status).to.equal('rejected');
+      const reason = (dying as PromiseRejectedResult).reason as Error;
+      expect(reason).to.be.instanceOf(SconesError);
+      expect(reason.message).to.equal(
+        "a compute worker stopped (exit code 3) while computing the backbone's features of 0 images: " +
+          'run the command again; if it stops again, run it with SCONES_DEBUG=1 and report what it prints',
+      );
+      expect(next.status).to.equal('fulfilled');
+      expect((next as PromiseFulfilledResult<{ plain: Float32Array[] }>).value.plain).to.deep.equal([input]);
+    } finally {
+      cleanup();
+    }
+  });
+
   it('trains a head as trainHead does here, and reports a SconesError with its message and exit code', async () => {
     const random = seededRandom(9);
     const labelled = (count: number) => {
@@ -90,5 +126,6 @@ describe('the compute pool (worker threads)', function () {
     expect(error).to.be.instanceOf(SconesError);
     expect((error as SconesError).exitCode).to.equal(1);
     expect((error as Error).message).to.match(/validation split has no images/);
+    expect((error as Error).stack, 'the stack of the worker code that threw').to.match(/head\.ts/);
   });
 });

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SconesError } from '../../errors.js';
@@ -27,17 +28,53 @@ export interface HeadResult {
 
 export type ComputeReply =
   | { id: number; ok: true; result: Features | HeadResult }
-  | { id: number; ok: false; name: string; message: string; exitCode?: number };
+  | { id: number; ok: false; name: string; message: string; stack?: string; exitCode?: number };
 
 /**
- * Workers at most: the cross-fitted heads are 4, and each worker holds its own backbone (about 60 MB
- * with TensorFlow.js), so more cores than this add memory, not speed.
+ * Workers at most: the cross-fitted heads are 4, and each worker holds a WebAssembly backend and a
+ * backbone of its own (a real-images run peaked at 1.37 GB with two workers against 0.86 GB on one
+ * thread, 2026-12-04), so more would add memory, not speed.
  */
 const MAX_WORKERS = 4;
 
 interface Slot {
   worker: Worker;
   busy: boolean;
+}
+
+interface Queued {
+  job: ComputeJob;
+  resolve: (result: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+/** How to start a worker: a file and the Node options it needs. */
+export interface WorkerFile {
+  path: string;
+  execArgv: string[];
+}
+
+/**
+ * The worker beside the compiled CLI's chunks (scripts/build-cli.mjs), or the source through tsx when the
+ * sources run. A compiled CLI without it is incomplete, and says so.
+ */
+function computeWorkerFile(): WorkerFile {
+  const here = fileURLToPath(import.meta.url);
+  const compiled = fileURLToPath(new URL('compute-worker.mjs', import.meta.url));
+  if (existsSync(compiled)) return { path: compiled, execArgv: [] };
+  if (here.endsWith('.mjs'))
+    throw new SconesError(
+      `the compiled CLI in ${dirname(here)} is incomplete (no compute-worker.mjs): delete that folder and run the command again`,
+    );
+  return {
+    path: fileURLToPath(new URL('compute-worker.ts', import.meta.url)),
+    execArgv: ['--import', import.meta.resolve('tsx')],
+  };
+}
+
+/** What a job computes, for a message about it. */
+function described(job: ComputeJob): string {
+  return job.kind === 'features' ? `the backbone's features of ${job.inputs.length} images` : job.label;
 }
 
 /**
@@ -49,15 +86,14 @@ interface Slot {
  */
 export class ComputePool {
   private readonly slots: Slot[] = [];
-  private readonly queue: { job: ComputeJob; resolve: (r: unknown) => void; reject: (e: Error) => void }[] =
-    [];
-  private readonly pending = new Map<
-    number,
-    { slot: Slot; resolve: (r: unknown) => void; reject: (e: Error) => void }
-  >();
+  private readonly queue: Queued[] = [];
+  private readonly pending = new Map<number, Queued & { slot: Slot }>();
   private nextId = 0;
 
-  constructor(readonly size = Math.max(1, Math.min(MAX_WORKERS, availableParallelism()))) {}
+  constructor(
+    readonly size = Math.max(1, Math.min(MAX_WORKERS, availableParallelism())),
+    private readonly workerFile: () => WorkerFile = computeWorkerFile,
+  ) {}
 
   /** The features of each input (and of its mirror image when `mirrored`), in the inputs' order. */
   features(inputs: Float32Array[], side: number, mirrored: boolean): Promise<Features> {
@@ -79,39 +115,49 @@ export class ComputePool {
   private dispatch(): void {
     while (this.queue.length > 0) {
       let slot = this.slots.find((s) => !s.busy);
-      if (slot === undefined && this.slots.length < this.size) slot = this.start();
+      if (slot === undefined && this.slots.length < this.size) {
+        try {
+          slot = this.start();
+        } catch (error) {
+          // No worker can start: every waiting job fails with the reason.
+          for (const queued of this.queue.splice(0)) queued.reject(error as Error);
+          return;
+        }
+      }
       if (slot === undefined) return;
-      const { job, resolve, reject } = this.queue.shift() as (typeof this.queue)[number];
+      const queued = this.queue.shift() as Queued;
       const id = this.nextId++;
       slot.busy = true;
       slot.worker.ref();
-      this.pending.set(id, { slot, resolve, reject });
-      slot.worker.postMessage({ id, job });
+      this.pending.set(id, { ...queued, slot });
+      slot.worker.postMessage({ id, job: queued.job });
     }
   }
 
   private start(): Slot {
-    // Beside the compiled CLI's chunks (scripts/build-cli.mjs) the bundled worker; else the source, through tsx.
-    const compiled = fileURLToPath(new URL('compute-worker.mjs', import.meta.url));
-    const worker = existsSync(compiled)
-      ? new Worker(compiled)
-      : new Worker(fileURLToPath(new URL('compute-worker.ts', import.meta.url)), {
-          execArgv: ['--import', import.meta.resolve('tsx')],
-        });
+    const { path, execArgv } = this.workerFile();
+    const worker = new Worker(path, { execArgv });
     const slot: Slot = { worker, busy: false };
     worker.on('message', (reply: ComputeReply) => this.settle(slot, reply));
-    const fail = (error: Error) => {
+    // The jobs the worker held fail, naming themselves; the queued ones go to the other workers.
+    const fail = (why: string) => {
       // 'error' is followed by 'exit': the slot goes once.
       if (this.slots.includes(slot)) this.slots.splice(this.slots.indexOf(slot), 1);
       for (const [id, entry] of this.pending)
         if (entry.slot === slot) {
           this.pending.delete(id);
-          entry.reject(error);
+          entry.reject(
+            new SconesError(
+              `a compute worker ${why} while computing ${described(entry.job)}: run the command again; ` +
+                'if it stops again, run it with SCONES_DEBUG=1 and report what it prints',
+            ),
+          );
         }
       this.dispatch();
     };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`a compute worker stopped (exit code ${code})`)));
+    worker.on('error', (error) => fail(`failed (${error.message})`));
+    worker.on('messageerror', (error) => fail(`sent a reply that could not be read (${error.message})`));
+    worker.on('exit', (code) => fail(`stopped (exit code ${code})`));
     this.slots.push(slot);
     return slot;
   }
@@ -129,6 +175,8 @@ export class ComputePool {
           ? new Error(reply.message)
           : new SconesError(reply.message, { exitCode: reply.exitCode });
       error.name = reply.name;
+      // The stack of the code that failed, in the worker, for SCONES_DEBUG.
+      if (reply.stack !== undefined) error.stack = reply.stack;
       entry.reject(error);
     }
     this.dispatch();

@@ -22,12 +22,13 @@ port.on('message', async ({ id, job }: { id: number; job: ComputeJob }) => {
     await initTensorflow();
     reply = { id, ok: true, result: await run(job) };
   } catch (error) {
-    const { name, message } = error instanceof Error ? error : new Error(String(error));
+    const { name, message, stack } = error instanceof Error ? error : new Error(String(error));
     reply = {
       id,
       ok: false,
       name,
       message,
+      ...(stack === undefined ? {} : { stack }),
       ...(error instanceof SconesError ? { exitCode: error.exitCode } : {}),
     };
   }
