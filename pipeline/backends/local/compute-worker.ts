@@ -3,6 +3,7 @@
  * TensorFlow.js WebAssembly backend, and answers with the result or the error's name and message.
  */
 import { parentPort } from 'node:worker_threads';
+import { PlainReporter, type Progress } from '../../console-reporter.js';
 import { SconesError } from '../../errors.js';
 import { backboneFeatures } from './backbone.js';
 import type { ComputeJob, ComputeReply } from './compute-pool.js';
@@ -41,22 +42,26 @@ async function run(job: ComputeJob) {
       plain: backboneFeatures(job.inputs, job.side, false),
       mirrored: job.mirrored ? backboneFeatures(job.inputs, job.side, true) : [],
     };
-  // The head's info lines (early stop) come back with its result; its per-epoch progress is the pool's.
-  const infos: string[] = [];
-  const ignored = { tick() {}, done() {} };
-  const reporter = {
-    info: (line: string) => infos.push(line),
-    warn: (line: string) => infos.push(line),
-    error: (line: string) => infos.push(line),
-    group: <T>(_name: string, fn: () => Promise<T>) => fn(),
-    progress: () => ignored,
-    output() {},
-    summary: async () => {},
-  };
+  const reporter = new KeptLines();
   const head = await trainHead(job.train, job.validation, job.hp, job.classes, reporter, Date.now, job.label);
   try {
-    return { probabilities: headProbabilities(head.model, job.heldOut), best: head.best, infos };
+    return {
+      probabilities: headProbabilities(head.model, job.heldOut),
+      best: head.best,
+      infos: reporter.lines,
+    };
   } finally {
     head.model.dispose();
+  }
+}
+
+/** A head's lines (early stop), sent back with its result; its per-epoch progress stays here (the pool shows one bar for the heads). */
+class KeptLines extends PlainReporter {
+  readonly lines: string[] = [];
+  protected override write(line: string): void {
+    this.lines.push(line);
+  }
+  override progress(): Progress {
+    return { tick() {}, done() {} };
   }
 }
