@@ -32,8 +32,8 @@ export type ComputeReply =
 
 /**
  * Workers at most: the cross-fitted heads are 4, and each worker holds a WebAssembly backend and a
- * backbone of its own (a real-images run peaked at 1.37 GB with two workers against 0.86 GB on one
- * thread, 2026-12-04), so more would add memory, not speed.
+ * backbone of its own (a real-images run peaked at 1.26 GB resident with two workers against 0.80 GB
+ * on one thread: docs/local-backend.md), so more would add memory, not speed.
  */
 const MAX_WORKERS = 4;
 
