@@ -66,7 +66,7 @@ export const automationSchema = z.object({
    * test split's (pipeline/util/automation.ts chooseThreshold).
    */
   chosenThreshold: z.number(),
-  /** wilson-lower-bound: certified at 95%; measured: reached as measured only; unreachable: nothing reaches it. */
+  /** wilson-lower-bound: certified by the one-sided 95% bound; measured: reached as measured only; unreachable: nothing reaches it. */
   basis: z.enum(['wilson-lower-bound', 'measured', 'unreachable']),
   validation: automationFiguresSchema,
   /** The out-of-fold predictions at the chosen threshold, when the trainer cross-fitted (local). */

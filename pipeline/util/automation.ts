@@ -36,14 +36,17 @@ export function automationAt(
 /** Thresholds the curve is drawn at: 0.50 to 0.99 in steps of 0.01 (below 0.5 nothing changes for two classes). */
 export const CURVE_THRESHOLDS = Array.from({ length: 50 }, (_, i) => Math.round((0.5 + i / 100) * 100) / 100);
 
+/** The normal quantile at 0.95: a lower bound that holds with 95% confidence on its own. */
+const ONE_SIDED_95_Z = 1.644854;
+
 /**
  * The threshold chosen on labelled predictions that are not the test split's: the lowest one whose kept
- * predictions' accuracy has a 95% Wilson lower bound at or above the target (so a lucky handful cannot
- * certify it). When no threshold is certified (100 predictions certify at most 100/(100+3.84) = 0.963
- * even with no error kept: why the local trainer adds out-of-fold ones), the lowest threshold whose kept
- * accuracy reaches the target as measured (basis `measured`); when none even does, 1 (nothing routed
- * automatically: basis `unreachable`). Candidates are the confidences themselves, so the choice is exact,
- * not a grid point.
+ * predictions' accuracy has a one-sided 95% Wilson lower bound at or above the target (so a lucky handful
+ * cannot certify it; one-sided because the promise is "at least the target"). When no threshold is
+ * certified (n predictions, all right, certify at most n/(n+1.645²): 87 cannot certify 0.97, which is
+ * why the local trainer adds out-of-fold ones), the lowest threshold whose kept accuracy reaches the
+ * target as measured (basis `measured`); when none even does, 1 (nothing routed automatically: basis
+ * `unreachable`). Candidates are the confidences themselves, so the choice is exact, not a grid point.
  */
 export function chooseThreshold(
   predictions: readonly LabelledPrediction[],
@@ -60,7 +63,7 @@ export function chooseThreshold(
     const next = rows[i + 1];
     if (next !== undefined && next.confidence === row.confidence) continue;
     const kept = i + 1;
-    if (wilsonInterval(correct, kept).low >= targetAccuracy) certified = row.confidence;
+    if (wilsonInterval(correct, kept, ONE_SIDED_95_Z).low >= targetAccuracy) certified = row.confidence;
     if (correct / kept >= targetAccuracy) measured = row.confidence;
   }
   if (certified !== undefined) return { chosenThreshold: certified, basis: 'wilson-lower-bound' };

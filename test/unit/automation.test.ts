@@ -19,7 +19,7 @@ describe('automation: choosing the threshold from labelled predictions', () => {
     expect(strict.keptAccuracyInterval.low).to.be.below(1);
   });
 
-  it('chooses the lowest threshold whose kept accuracy has a 95% Wilson lower bound at the target', () => {
+  it('chooses the lowest threshold whose kept accuracy has a one-sided 95% Wilson lower bound at the target', () => {
     // 400 right at 0.99, then 100 at 0.9 with 1 wrong, then 100 at 0.7 with 20 wrong.
     const validation = [...at(0.99, 400), ...at(0.9, 99, 1), ...at(0.7, 80, 20)];
     const choice = chooseThreshold(validation, 0.97);
@@ -27,10 +27,24 @@ describe('automation: choosing the threshold from labelled predictions', () => {
     expect(choice).to.deep.equal({ chosenThreshold: 0.9, basis: 'wilson-lower-bound' });
   });
 
+  it('certifies with the one-sided bound, not the lower end of the two-sided interval', () => {
+    // 600 kept with 8 wrong: both bounds certify 0.99 (one-sided 0.9765, two-sided 0.9739). With 100 more
+    // and 5 wrong, 700 with 13 wrong: one-sided 0.9710 certifies 0.6, two-sided 0.9685 would not.
+    const predictions = [...at(0.99, 592, 8), ...at(0.6, 95, 5), ...at(0.55, 50, 50)];
+    expect(chooseThreshold(predictions, 0.97)).to.deep.equal({
+      chosenThreshold: 0.6,
+      basis: 'wilson-lower-bound',
+    });
+  });
+
   it('falls back to the measured accuracy when the split is too small to certify the target, and says so', () => {
-    // 100 validation images all right certify at most 100 / (100 + 1.96²) = 0.963 < 0.97.
-    const validation = [...at(0.99, 60), ...at(0.8, 40), ...at(0.6, 5, 5)];
+    // 87 images all right certify at most 87 / (87 + 1.645²) = 0.9698 < 0.97.
+    const validation = [...at(0.99, 50), ...at(0.8, 37), ...at(0.6, 5, 5)];
     expect(chooseThreshold(validation, 0.97)).to.deep.equal({ chosenThreshold: 0.8, basis: 'measured' });
+    expect(chooseThreshold([...validation, ...at(0.8, 1)], 0.97)).to.deep.equal({
+      chosenThreshold: 0.8,
+      basis: 'wilson-lower-bound',
+    });
   });
 
   it('routes nothing automatically (threshold 1) when no threshold reaches the target', () => {
