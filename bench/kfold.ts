@@ -318,14 +318,16 @@ function recordSummary(): void {
       'with features-v2; 2026-12-04 02:34-02:51 UTC, one at a time (the working tree that became commit 0d5e835, out-of-fold predictions): the same ' +
       'three features-v2 runs again; 03:12-03:17 UTC node --import tsx bench/kfold.ts "features-v2, averaged heads"; ' +
       'then node --import tsx bench/kfold.ts --report; 2026-12-04 16:47-16:53 UTC node --import tsx bench/kfold.ts features-v3 ' +
-      'in a worktree of commit a54ea3b with BACKBONE_SIDES [224, 128, 160] (not adopted; its other dealings not run)',
+      'in a worktree of commit a54ea3b with BACKBONE_SIDES [224, 128, 160] (not adopted; its other dealings not run); ' +
+      '2026-12-04 17:45 UTC node --import tsx bench/kfold.ts --report at commit 1d158b8 (the one-sided certificate; no training)',
     protocol:
       `${K} stratified folds of the ${pool.length} training images (seed ${DEFAULT_FOLD_SEED}; a variant named "folds <seed>: ..." ran on folds dealt with that seed); per fold the validation ` +
       `split carved from the training part by carveValidation (fraction ${config.data.validationFraction}), ` +
       `train.seed ${config.train.seed}, defaults otherwise; the held-out fold scored once per variant. ` +
       `automationAtValidationThreshold: threshold chosen on the fold's validation predictions for target ${TARGET_ACCURACY}, ` +
       "pooled over folds; automationAtValidationAndOutOfFoldThreshold: chosen on those and the training part's out-of-fold " +
-      'predictions (as evaluate does for the local trainer); bestAutomationAtTarget: the largest share of the pooled held-out ' +
+      'predictions (as evaluate does for the local trainer), by chooseThreshold as it stands: the one-sided 95% Wilson bound ' +
+      'since commit 1d158b8, the two-sided one in the figures docs/development.md quotes before it; bestAutomationAtTarget: the largest share of the pooled held-out ' +
       `predictions whose kept accuracy reaches ${TARGET_ACCURACY} (read on held-out predictions: an upper bound)`,
     variants,
   });
