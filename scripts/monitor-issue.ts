@@ -10,33 +10,34 @@
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { checkSchema } from '../pipeline/report/aggregate.js';
 
 export const MONITOR_LABEL = 'scones-monitor';
 /** In every body the script writes: with the label, it tells our issue from any other. */
 export const MONITOR_MARKER = '<!-- scones-monitor-issue -->';
 
-type Verdict = 'pass' | 'warn' | 'too-few';
-/** The part of a monitor report's report.json this script reads. */
-export interface MonitorReportJson {
-  records: number;
-  labelled: number;
-  verdicts: Record<string, { verdict: Verdict; detail: string }>;
-  header?: { endpoint?: string; trainingId?: string; source?: string };
-  timeRange?: { from: string; to: string } | null;
-}
+/** The part of a monitor report's report.json this script reads (pipeline/report/report.ts writes it). */
+export const monitorReportJsonSchema = z.object({
+  records: z.number(),
+  labelled: z.number(),
+  verdicts: z.record(z.string(), checkSchema),
+  header: z.object({ endpoint: z.string(), trainingId: z.string() }).partial().nullish(),
+  timeRange: z.object({ from: z.string(), to: z.string() }).nullish(),
+});
+export type MonitorReportJson = z.infer<typeof monitorReportJsonSchema>;
 
 /**
- * The checks that alert: drift (every *Drift verdict), the low-confidence share, and accuracy only where
- * labels exist (live traffic has none; its accuracy verdict is then a note, not a failure).
+ * The checks that alert: drift (every *Drift verdict), the live automation rate against the deploy-time
+ * promise, and accuracy only where labels exist (live traffic has none; its accuracy verdict is then a
+ * note, not a failure).
  */
 export function failingChecks(report: MonitorReportJson) {
   return Object.entries(report.verdicts)
     .filter(
       ([name, v]) =>
         v.verdict === 'warn' &&
-        (name.endsWith('Drift') ||
-          name === 'shareUnderThreshold' ||
-          (name === 'accuracy' && report.labelled > 0)),
+        (name.endsWith('Drift') || name === 'automationRate' || (name === 'accuracy' && report.labelled > 0)),
     )
     .map(([name, v]) => ({ name, detail: v.detail }));
 }
@@ -130,9 +131,12 @@ async function main(): Promise<void> {
   const path = process.argv[2];
   try {
     if (path === undefined) throw new UsageError('usage: monitor-issue.ts REPORT_JSON');
-    const report = JSON.parse(readFileSync(path, 'utf8')) as MonitorReportJson;
-    if (typeof report.verdicts !== 'object' || report.verdicts === null)
-      throw new UsageError(`${path} is not a monitor report's report.json (no verdicts)`);
+    const parsed = monitorReportJsonSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    if (!parsed.success)
+      throw new UsageError(
+        `${path} is not a monitor report's report.json (${z.prettifyError(parsed.error)}): give the report.json that scones monitor-report wrote`,
+      );
+    const report = parsed.data;
     const { GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL, GITHUB_SERVER_URL, GITHUB_RUN_ID } = process.env;
     if (GITHUB_REPOSITORY === undefined || GITHUB_TOKEN === undefined)
       throw new UsageError('set GITHUB_REPOSITORY (owner/name) and GITHUB_TOKEN');

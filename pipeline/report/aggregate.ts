@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { decodeImage, sniffImageFormat } from '../data/image.js';
 import type { MonitorReportRequest } from '../ports.js';
 import {
@@ -15,7 +16,9 @@ import {
   imageStatistics,
 } from './image-statistics.js';
 
-export type Verdict = 'pass' | 'warn' | 'too-few';
+/** One check of a report (report.json's `verdicts`): what the scheduled monitor's alerting parses. */
+export const checkSchema = z.object({ verdict: z.enum(['pass', 'warn', 'too-few']), detail: z.string() });
+export type Verdict = z.infer<typeof checkSchema>['verdict'];
 /** Thumbnails kept of each kind: bounded, so a large capture keeps memory flat. */
 const MAX_EXAMPLES = 12;
 /** Images decoded for input statistics: enough for the test, not a million decodes. */

@@ -1,6 +1,6 @@
 import type { ClassMetrics, Quality } from '../contracts/evaluation.js';
 
-/** Wilson score interval for a proportion at 95% (better than the normal one near 0 and 1 and for small n). */
+/** Wilson score interval for a proportion, two-sided 95% by default (z); better than the normal one near 0 and 1 and for small n. */
 export function wilsonInterval(
   successes: number,
   total: number,

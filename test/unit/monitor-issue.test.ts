@@ -1,13 +1,18 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { expect } from 'chai';
 import { imageStatistics } from '../../pipeline/report/image-statistics.js';
 import { CaptureAggregator } from '../../pipeline/report/report.js';
 import {
+  failingChecks,
   MONITOR_LABEL,
   MONITOR_MARKER,
   type MonitorReportJson,
+  monitorReportJsonSchema,
   syncMonitorIssue,
 } from '../../scripts/monitor-issue.js';
 import { pngBytes, randomPixels } from '../helpers/fixtures.js';
@@ -157,15 +162,22 @@ const SIDE = 16;
 const image = (seed: number, brighten = 0) =>
   randomPixels(SIDE, SIDE, seed).map((v, i) => (i % 4 === 3 ? v : Math.min(255, v + brighten)));
 
-/** A monitor report (report.json's figures) of a window of captured images, against a baseline of clean ones. */
-function report(windowSeed: number, brighten: number): MonitorReportJson {
-  const probabilities = (i: number) => (i % 2 === 0 ? [0.97, 0.03] : [0.03, 0.97]);
+/**
+ * A monitor report (report.json's figures, parsed as the script parses them) of a window of captured
+ * images against a baseline of clean ones; `routed` of every 10 inferences are confident (0.97, over the
+ * threshold 0.9), the rest not (0.6); `promised` is the deploy-time automation rate.
+ */
+function report(windowSeed: number, brighten: number, routed = 10, promised?: number): MonitorReportJson {
+  const confident = (i: number) => (i % 2 === 0 ? [0.97, 0.03] : [0.03, 0.97]);
+  const probabilities = (i: number) =>
+    i % 10 < routed ? confident(i) : i % 2 === 0 ? [0.6, 0.4] : [0.4, 0.6];
   const aggregator = new CaptureAggregator({
     classes: ['bicycle', 'motorcycle'],
-    threshold: 0.5,
+    threshold: 0.9,
     minAccuracy: 0.8,
+    ...(promised === undefined ? {} : { promisedAutomationRate: promised }),
     baseline: {
-      probabilities: Array.from({ length: 200 }, (_, i) => probabilities(i)),
+      probabilities: Array.from({ length: 200 }, (_, i) => confident(i)),
       images: Array.from({ length: 200 }, (_, i) =>
         imageStatistics({ width: SIDE, height: SIDE, data: image(1000 + i) }),
       ),
@@ -195,10 +207,14 @@ function report(windowSeed: number, brighten: number): MonitorReportJson {
     }),
   );
   aggregator.addFile(lines.join('\n'), 'capture.jsonl');
-  return {
-    ...aggregator.summarize(),
-    header: { endpoint: 'scones-workflow-endpoint', trainingId: 't-1' },
-  } as MonitorReportJson;
+  return monitorReportJsonSchema.parse(
+    JSON.parse(
+      JSON.stringify({
+        ...aggregator.summarize(),
+        header: { endpoint: 'scones-workflow-endpoint', trainingId: 't-1', thresholdSource: 'deployment' },
+      }),
+    ),
+  );
 }
 
 describe('monitor issue (scripts/monitor-issue.ts against GitHub REST description)', function () {
@@ -261,5 +277,33 @@ describe('monitor issue (scripts/monitor-issue.ts against GitHub REST descriptio
       'POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
       'PATCH /repos/{owner}/{repo}/issues/{issue_number}',
     ]);
+  });
+
+  it('a window routing fewer orders than the deploy-time promise opens an issue naming automationRate', async () => {
+    // 6 of every 10 routed: 60% of 200 (95% interval 53.1-66.5%) against 90% promised.
+    const dropped = report(5000, 0, 6, 0.9);
+    expect(dropped.verdicts.automationRate?.verdict).to.equal('warn');
+    const github = fakeGitHub(paths);
+    expect(await syncMonitorIssue(dropped, target(github))).to.deep.equal({ action: 'opened', number: 1 });
+    expect(github.issues[0]?.title).to.include('automationRate');
+    expect(github.issues[0]?.body).to.include('| automationRate |').and.include('below the 90.0% promised');
+    // The same window against a 50% promise holds; without a promise there is nothing to compare with.
+    const names = (r: MonitorReportJson) => failingChecks(r).map((f) => f.name);
+    expect(report(5000, 0, 6, 0.5).verdicts.automationRate?.verdict).to.equal('pass');
+    expect(names(report(5000, 0, 6, 0.5))).to.not.include('automationRate');
+    expect(report(5000, 0, 6).verdicts.automationRate?.verdict).to.equal('too-few');
+    expect(names(report(5000, 0, 6))).to.not.include('automationRate');
+  });
+
+  it('refuses a file that is not a monitor report with exit code 2, naming the file and what to give', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'monitor-issue-'));
+    const file = join(dir, 'report.json');
+    writeFileSync(file, JSON.stringify({ records: 3, verdicts: { automationRate: { verdict: 'bad' } } }));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/monitor-issue.ts', file], {
+      encoding: 'utf8',
+      env: { ...process.env, GITHUB_REPOSITORY: 'acme/scones', GITHUB_TOKEN: 't' },
+    });
+    expect(run.status).to.equal(2);
+    expect(run.stderr).to.include(file).and.include('labelled').and.include('scones monitor-report');
   });
 });
