@@ -4,8 +4,8 @@ import { evaluationRecordSchema } from './evaluation.js';
 /**
  * The model history: one object per time a model went live, written once and never rewritten
  * (`model-history/<liveAt>-<training-id>.json`, contracts/layout.ts). Two deploys at once each write their
- * own key, so neither can lose the other's record (a single document would need a read-modify-write that
- * S3 cannot make atomic without a conditional write, which the local store does not offer); when a model
+ * own key, so neither can lose the other's record (a single document would need a read-modify-write made
+ * atomic by conditional writes and retries on every writer); when a model
  * was replaced is the time the next one went live, so no earlier object is ever touched again. Only
  * deploys that changed what is live write one (never a preview or an unchanged deploy).
  */

