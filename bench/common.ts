@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,8 +31,11 @@ export function requireSharedImages(name: string): string {
   return SHARED_IMAGES;
 }
 
+/** A scratch folder for this bench process, removed when it exits (a bench's record is its results file). */
 export function scratchDir(name: string): string {
-  return mkdtempSync(join(tmpdir(), `scones-bench-${name}-`));
+  const dir = mkdtempSync(join(tmpdir(), `scones-bench-${name}-`));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 export function machine() {

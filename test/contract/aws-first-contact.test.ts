@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   CloudFormationClient,
   CreateChangeSetCommand,
@@ -21,20 +18,11 @@ import { maxWorkflowStackNameLength } from '../../pipeline/backends/aws/stacks.j
 import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import { ConfigError, StageFailedError } from '../../pipeline/errors.js';
 import type { DeployRequest } from '../../pipeline/ports.js';
-import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
+import { fakeBundles } from '../helpers/fake-bundles.js';
 import { describedWorkflowStack } from '../helpers/workflow-stack.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
 const STACK = 'scones-workflow';
-
-function fakeBundles(): LambdaBundle[] {
-  const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
-  return (['serialize-image-data', 'classify-image', 'filter-inferences'] as const).map((name) => {
-    const zipPath = join(dir, `${name}.zip`);
-    writeFileSync(zipPath, `zip of ${name}`);
-    return { name, zipName: `${name}-0123456789abcdef.zip`, zipPath, jsPath: '', sha256: 'x', zipBytes: 10 };
-  });
-}
 
 const request = (runId: string, preview = false): DeployRequest => ({
   runId,

@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   type ChangeAction,
   CloudFormationClient,
@@ -36,7 +33,7 @@ import { S3ObjectStore } from '../../pipeline/backends/s3-object-store.js';
 import type { EvaluationRecord } from '../../pipeline/contracts/evaluation.js';
 import { StageFailedError } from '../../pipeline/errors.js';
 import type { DeployRequest } from '../../pipeline/ports.js';
-import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
+import { fakeBundles } from '../helpers/fake-bundles.js';
 import { describedWorkflowStack } from '../helpers/workflow-stack.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 
@@ -83,15 +80,6 @@ function readyChangeSet(
       },
     ],
   };
-}
-
-function fakeBundles(): LambdaBundle[] {
-  const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
-  return (['serialize-image-data', 'classify-image', 'filter-inferences'] as const).map((name) => {
-    const zipPath = join(dir, `${name}.zip`);
-    writeFileSync(zipPath, `zip of ${name}`);
-    return { name, zipName: `${name}-0123456789abcdef.zip`, zipPath, jsPath: '', sha256: 'x', zipBytes: 10 };
-  });
 }
 
 const request = (preview = false): DeployRequest => ({

@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -16,22 +13,13 @@ import { StageFailedError } from '../../pipeline/errors.js';
 import { newManifest, type TrainRecord, withStage } from '../../pipeline/manifest.js';
 import { listModels, readWentLive } from '../../pipeline/model-history.js';
 import { deploy } from '../../pipeline/stages/deploy.js';
-import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
 import { fakeDataset } from '../helpers/fake-backend.js';
+import { fakeBundles } from '../helpers/fake-bundles.js';
 import { captureReporter, testConfig } from '../helpers/workspace.js';
 import { FakeAws } from '../iam/fake-aws.js';
 import { TEST_ACCOUNT, WORKFLOW_TEST_PARAMETERS } from '../iam/roles.js';
 
 const { bucket, region, workflowStack } = TEST_ACCOUNT;
-
-function fakeBundles(): LambdaBundle[] {
-  const dir = mkdtempSync(join(tmpdir(), 'rollout-bundles-'));
-  return (['serialize-image-data', 'classify-image', 'filter-inferences'] as const).map((name) => {
-    const zipPath = join(dir, `${name}.zip`);
-    writeFileSync(zipPath, `zip of ${name}`);
-    return { name, zipName: `${name}-0123456789abcdef.zip`, zipPath, jsPath: '', sha256: 'x', zipBytes: 10 };
-  });
-}
 
 const section = <T>(outputs: T) => ({
   inputsDigest: 'x',

@@ -1,6 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -23,21 +21,12 @@ import type { Backend } from '../../pipeline/ports.js';
 import { monitorReporter } from '../../pipeline/report/monitor.js';
 import { executeStage, resolveRun } from '../../pipeline/run.js';
 import { monitorReport } from '../../pipeline/stages/monitor-report.js';
-import type { LambdaBundle } from '../../pipeline/templates/lambda-bundles.js';
+import { fakeBundles } from '../helpers/fake-bundles.js';
 import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
 import { FakeAws, type RecordedCall } from './fake-aws.js';
 import { TEST_ACCOUNT, WORKFLOW_TEST_PARAMETERS } from './roles.js';
 
 const { bucket, region, workflowStack } = TEST_ACCOUNT;
-
-function fakeBundles(): LambdaBundle[] {
-  const dir = mkdtempSync(join(tmpdir(), 'iam-bundles-'));
-  return (['serialize-image-data', 'classify-image', 'filter-inferences'] as const).map((name) => {
-    const zipPath = join(dir, `${name}.zip`);
-    writeFileSync(zipPath, `zip of ${name}`);
-    return { name, zipName: `${name}-0123456789abcdef.zip`, zipPath, jsPath: '', sha256: 'x', zipBytes: 10 };
-  });
-}
 
 function awsConfig(workDir?: string, overrides: Record<string, unknown> = {}) {
   return testConfig({

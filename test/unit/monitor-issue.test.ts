@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { expect } from 'chai';
@@ -16,6 +15,7 @@ import {
   syncMonitorIssue,
 } from '../../scripts/monitor-issue.js';
 import { pngBytes, randomPixels } from '../helpers/fixtures.js';
+import { tempDir } from '../helpers/workspace.js';
 
 /**
  * GitHub's published REST description (the OpenAPI document of @octokit/openapi, dereferenced): every
@@ -40,7 +40,8 @@ const documentPath = (() => {
     );
   }
 })();
-const ajv = new Ajv({ strict: false, allErrors: true });
+// Quiet: the description's formats (int64, uri, ...) are not checked, and Ajv would print one line for each.
+const ajv = new Ajv({ strict: false, allErrors: true, logger: false });
 /** OpenAPI 3.0's `nullable: true` is JSON Schema's "or null" (OpenAPI 3.0.3, Schema Object). */
 function jsonSchema(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(jsonSchema);
@@ -296,14 +297,18 @@ describe('monitor issue (scripts/monitor-issue.ts against GitHub REST descriptio
   });
 
   it('refuses a file that is not a monitor report with exit code 2, naming the file and what to give', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'monitor-issue-'));
-    const file = join(dir, 'report.json');
-    writeFileSync(file, JSON.stringify({ records: 3, verdicts: { automationRate: { verdict: 'bad' } } }));
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/monitor-issue.ts', file], {
-      encoding: 'utf8',
-      env: { ...process.env, GITHUB_REPOSITORY: 'acme/scones', GITHUB_TOKEN: 't' },
-    });
-    expect(run.status).to.equal(2);
-    expect(run.stderr).to.include(file).and.include('labelled').and.include('scones monitor-report');
+    const { dir, cleanup } = tempDir('monitor-issue-');
+    try {
+      const file = join(dir, 'report.json');
+      writeFileSync(file, JSON.stringify({ records: 3, verdicts: { automationRate: { verdict: 'bad' } } }));
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/monitor-issue.ts', file], {
+        encoding: 'utf8',
+        env: { ...process.env, GITHUB_REPOSITORY: 'acme/scones', GITHUB_TOKEN: 't' },
+      });
+      expect(run.status).to.equal(2);
+      expect(run.stderr).to.include(file).and.include('labelled').and.include('scones monitor-report');
+    } finally {
+      cleanup();
+    }
   });
 });

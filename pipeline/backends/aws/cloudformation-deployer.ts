@@ -1,6 +1,5 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
@@ -59,9 +58,9 @@ export class CloudFormationDeployer implements Deployer {
     const plan = planDeployment({
       config,
       request,
-      bundles: await (
-        this.options.bundle ?? (() => bundleLambdas(mkdtempSync(join(tmpdir(), 'scones-lambdas-'))))
-      )(),
+      bundles:
+        await // In the work folder, as the local deployer does: reused while the code is unchanged, never left in /tmp.
+        (this.options.bundle ?? (() => bundleLambdas(join(resolve(config.workDir), 'lambdas'))))(),
       inferenceImage: image,
       sageMakerRoleArn: config.train.sagemaker.roleArn,
       store,
