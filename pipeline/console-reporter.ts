@@ -98,8 +98,8 @@ export class PlainReporter implements Reporter {
           : '';
       return `${label}: ${done}/${total} ${unit} (${pct}%, ${rate.toFixed(1)} ${unit}/s${eta})${detail ? ` ${detail}` : ''}`;
     };
-    // Few, slow steps (epochs) get a line each; many fast ones (uploads) a line per quarter or interval.
-    const everyTick = total <= 50;
+    // Few steps that say something (an epoch's loss, an execution's outcome) get a line each; counts (images
+    // read, uploads) a line per quarter or interval, however few.
     return {
       tick: (n = 1, text?: string, remaining?: number) => {
         done += n;
@@ -107,7 +107,7 @@ export class PlainReporter implements Reporter {
         left = remaining;
         const quarter = total > 0 ? Math.floor((done / total) * 4) : 4;
         const t = this.now();
-        if (everyTick || quarter > lastQuarter || t - lastPrint >= this.interval) {
+        if ((text !== undefined && total <= 50) || quarter > lastQuarter || t - lastPrint >= this.interval) {
           lastQuarter = quarter;
           lastPrint = t;
           this.write(line());

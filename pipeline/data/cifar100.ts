@@ -154,7 +154,6 @@ const MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024;
  */
 export async function ensureCifarArchive(options: DownloadOptions): Promise<string> {
   const { url, md5, cacheDir, reporter } = options;
-  mkdirSync(cacheDir, { recursive: true });
   const file = join(cacheDir, basename(new URL(url).pathname) || 'cifar-100-binary.tar.gz');
   if (existsSync(file)) {
     // A FIFO or device in the cache would make the checksum read hang or never end.
@@ -208,6 +207,8 @@ export async function ensureCifarArchive(options: DownloadOptions): Promise<stri
     },
   });
   try {
+    // Made only now: a download that cannot start leaves no empty cache folder behind.
+    mkdirSync(cacheDir, { recursive: true });
     await writeFileFrom(part, (file) =>
       pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter, file),
     );

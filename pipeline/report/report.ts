@@ -78,7 +78,7 @@ export function summaryMarkdown(title: string, s: ReportSummary, context?: Repor
   return [
     `### ${title}`,
     '',
-    `${s.records} captured inferences from ${s.files} files (${s.malformed.count} malformed lines, ${s.outsideWindow} outside the window).`,
+    `${s.records} captured inferences in the window, read from ${s.files} files (${s.malformed.count} malformed lines; ${s.outsideWindow} more inferences outside the window, not counted).`,
     '',
     ...(h === undefined
       ? []

@@ -99,7 +99,7 @@ export function runCost(usage: RunUsage, prices: PriceSnapshot = priceSnapshot()
   ) => {
     const hour = price(use, job.instanceType);
     if (job.reused)
-      items.push({ item, usd: 0, text: `reused an earlier ${item === 'training' ? 'model' : item}: none` });
+      items.push({ item, usd: 0, text: `$0, an earlier ${item === 'training' ? 'model' : item} reused` });
     else if (hour === undefined) items.push({ item, text: `${label}: ${missing(job.instanceType)}` });
     else items.push({ item, ...bill(hour.usdPerHour) });
   };

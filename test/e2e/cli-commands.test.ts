@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
 import { localPaths } from '../../pipeline/backends/local/index.js';
 import { type CliIo, main } from '../../pipeline/cli.js';
-import { TtyReporter } from '../../pipeline/console-reporter.js';
+import { PlainReporter, TtyReporter } from '../../pipeline/console-reporter.js';
 import { Capture, runCli, tempDir } from '../helpers/workspace.js';
 
 const PACKAGE = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as {
@@ -163,6 +163,13 @@ describe('CLI commands and run bookkeeping', function () {
       expect(readdirSync(runs)).to.deep.equal([]);
       expect(existsSync(deployment)).to.equal(false);
     });
+  });
+
+  it('outside a terminal, a count of fast steps prints a line per quarter, however few the steps', () => {
+    const stream = new Capture();
+    const progress = new PlainReporter({ stream, now: () => 0 }).progress('read test images', 40, 'images');
+    for (let i = 0; i < 40; i++) progress.tick();
+    expect(stream.text.trim().split('\n')).to.have.length(4);
   });
 
   it('in a terminal, every epoch keeps its line, and the ETA counts early stopping', () => {

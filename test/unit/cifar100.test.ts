@@ -187,15 +187,17 @@ describe('CIFAR-100 source', () => {
     expect(existsSync(join(cacheDir, 'cifar-100-binary.tar.gz'))).to.equal(false);
   });
 
-  it('names the URL and suggests offline sources when the host cannot be reached', async () => {
+  it('names the URL and suggests offline sources when the host cannot be reached, leaving no cache folder', async () => {
     // Port 9 (discard) on loopback refuses connections here: the same failure as being offline.
     const url = 'http://127.0.0.1:9/cifar-100-binary.tar.gz';
     const { reporter } = captureReporter();
+    const cacheDir = join(dir, 'unreachable-cache');
     await expectRejection(
-      ensureCifarArchive({ url, md5: '1'.repeat(32), cacheDir: join(dir, 'cache'), reporter }),
+      ensureCifarArchive({ url, md5: '1'.repeat(32), cacheDir, reporter }),
       DownloadError,
       /cannot reach http:\/\/127\.0\.0\.1:9\/cifar-100-binary\.tar\.gz.*--source images:DIR.*--source synthetic/,
     );
+    expect(existsSync(cacheDir)).to.equal(false);
   });
 });
 

@@ -126,7 +126,7 @@ describe('what a run costs (pipeline/util/run-cost.ts)', () => {
         training: training({ instanceType: 'ml.p3.2xlarge', reused: true }),
       }),
     );
-    expect(cost.items).to.deep.equal([{ item: 'training', usd: 0, text: 'reused an earlier model: none' }]);
+    expect(cost.items).to.deep.equal([{ item: 'training', usd: 0, text: '$0, an earlier model reused' }]);
     expect(cost.runUsd).to.equal(0);
   });
 
