@@ -1,4 +1,5 @@
-import { CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
+import { writeErrorDocument } from './cli/actions.js';
 import type { CliIo } from './cli/options.js';
 import { createProgram } from './cli/program.js';
 import { ExitCode } from './constants.js';
@@ -23,11 +24,31 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code))
         return ExitCode.Ok;
+      // Commander has printed the message on stderr; with --json, scripts get the error document too.
+      if (asksForJson(argv))
+        writeErrorDocument(
+          io,
+          commandOf(program, argv),
+          error.message.replace(/^error: /, ''),
+          ExitCode.Usage,
+        );
       return ExitCode.Usage;
     }
     throw error;
   }
   return exitCode;
+}
+
+/** Whether the command line has --json, read before (or without) commander: its parse failed. */
+function asksForJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/** The command the command line names (its first word), or `scones` when it names none. */
+function commandOf(program: Command, argv: readonly string[]): string {
+  const name = argv.find((arg) => !arg.startsWith('-'));
+  return program.commands.find((command) => command.name() === name)?.name() ?? 'scones';
 }
 
 function defaultIo(): CliIo {

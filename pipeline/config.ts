@@ -45,6 +45,37 @@ const dataSource = z
   .string()
   .regex(/^(cifar100|synthetic|images:.+)$/, 'expected "cifar100", "synthetic" or "images:DIR"');
 
+/** What data.classes accepts, for its messages. */
+const CLASSES_ACCEPTED =
+  'expected a list of 2 to 1000 classes, each a CIFAR-100 id 0-99 or a name, such as [8,48] or [bicycle,motorcycle]';
+
+/**
+ * Classes in label order, each listed once: a repeated value is refused here, for every command; an id and
+ * the name of the same class (8 and bicycle) when the source resolves them (data/sources.ts).
+ */
+const dataClasses = z
+  .array(
+    z.union([z.number().int().min(0).max(99), z.string().min(1).max(200)], {
+      error: 'expected a CIFAR-100 id 0-99 or a class name of 1 to 200 characters',
+    }),
+    { error: CLASSES_ACCEPTED },
+  )
+  .min(2, CLASSES_ACCEPTED)
+  .max(1000, CLASSES_ACCEPTED)
+  .refine((classes) => new Set(classes).size === classes.length, {
+    error: (issue) => {
+      const classes = issue.input as (number | string)[];
+      const repeated = classes.find((c, i) => classes.indexOf(c) !== i);
+      return `data.classes names ${JSON.stringify(repeated)} twice (${classes.join(', ')}): list each class once`;
+    },
+  });
+
+/** The filter Lambda's threshold: `auto`, or a number from 0 to 1; one message for every refusal. */
+const THRESHOLD_ACCEPTED = 'expected "auto" or a number from 0 to 1';
+const threshold = z
+  .union([z.literal('auto'), z.number()], { error: THRESHOLD_ACCEPTED })
+  .refine((value) => value === 'auto' || (value >= 0 && value <= 1), THRESHOLD_ACCEPTED);
+
 /**
  * The whole configuration. Every key has a default, so an empty file is valid; objects are strict so a
  * misspelt key is reported instead of silently ignored.
@@ -60,11 +91,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       source: dataSource.default('cifar100'),
       /** CIFAR-100 fine label ids or names; their order gives the labels 0..N-1. */
-      classes: z
-        .array(z.union([z.number().int().min(0).max(99), z.string().min(1).max(200)]))
-        .min(2)
-        .max(1000)
-        .default([8, 48]),
+      classes: dataClasses.default([8, 48]),
       cifar100: z
         .strictObject({
           url: z.url().default('https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz'),
@@ -155,7 +182,7 @@ export const configSchema = z.strictObject({
         .default('scones-workflow'),
       endpointInstanceType: z.string().default('ml.m5.xlarge'),
       /** The filter Lambda's threshold: `auto` (chosen on validation and out-of-fold predictions) or an explicit value. */
-      threshold: z.union([probability, z.literal('auto')]).default('auto'),
+      threshold: threshold.default('auto'),
       /** The accuracy of kept inferences `auto` aims at. */
       targetAccuracy: probability.default(0.97),
       /** Make the change set only and describe it (pull request previews). */
@@ -165,8 +192,6 @@ export const configSchema = z.strictObject({
        * fleet goes (SageMaker's WaitIntervalInSeconds: at most 3600).
        */
       bakeSeconds: z.number().int().min(0).max(3600).default(600),
-      /** Port of the local model server; 0 picks a free one. */
-      localPort: z.number().int().min(0).max(65535).default(0),
     })
     .prefault({}),
   monitor: z

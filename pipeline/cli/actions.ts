@@ -1,8 +1,9 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { backendModule } from '../backends/index.js';
 import { type Config, loadConfig } from '../config.js';
 import { createReporter, type Reporter } from '../console-reporter.js';
 import { ENV, ExitCode, STAGES, type StageName } from '../constants.js';
+import type { ModelHistoryEntry } from '../contracts/model-history.js';
 import { InterruptedError, SconesError } from '../errors.js';
 import { newManifest, newRunId } from '../manifest.js';
 import { listModels, modelsTable, rollback } from '../model-history.js';
@@ -149,25 +150,47 @@ export async function guarded(
     if (!(error instanceof SconesError) && io.env[ENV.debug] !== undefined && error instanceof Error)
       io.stderr.write(`${error.stack}\n`);
     const exitCode = error instanceof SconesError ? error.exitCode : ExitCode.Failure;
-    if (document.json)
-      io.stdout.write(`${JSON.stringify({ error: { stage: document.stage(), message, exitCode } })}\n`);
+    if (document.json) writeErrorDocument(io, document.stage(), message, exitCode);
     return exitCode;
   }
+}
+
+/** The error document of --json on stdout: `{ "error": { "stage", "message", "exitCode" } }`. */
+export function writeErrorDocument(io: CliIo, stage: string, message: string, exitCode: number): void {
+  io.stdout.write(`${JSON.stringify({ error: { stage, message, exitCode } })}\n`);
 }
 
 /** `scones models`: the model history, newest first, the live one marked; reads only. */
 export async function modelsCommand(options: StageOptions, io: CliIo): Promise<number> {
   return guarded(io, undefined, { json: options.json === true, stage: () => 'models' }, async () => {
     const { config } = loadConfig(configOptions(options, io));
-    const backend = await (await backendModule(config)).open(config);
-    try {
-      const entries = await listModels(backend);
+    const backends = await backendModule(config);
+    const print = (entries: ModelHistoryEntry[]) =>
       io.stdout.write(options.json === true ? `${JSON.stringify(entries, null, 2)}\n` : modelsTable(entries));
+    // Reads only: a backend that keeps its state in the work directory (the one with its lock) has no
+    // history before that folder exists, and opening it would create the folder and its store.
+    if (backends.lockWorkDir !== undefined && absent(config.workDir)) {
+      print([]);
+      return ExitCode.Ok;
+    }
+    const backend = await backends.open(config);
+    try {
+      print(await listModels(backend));
       return ExitCode.Ok;
     } finally {
       await backend.close();
     }
   });
+}
+
+/** True when nothing is at `path` (a path through a file is not absent: opening it reports that, exit 2). */
+function absent(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 /** `scones rollback [--to <training-id>]`: the previous (or named) model of the history goes live again. */

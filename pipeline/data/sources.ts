@@ -27,13 +27,9 @@ import { syntheticDataset } from './synthetic.js';
 /**
  * Configured classes as labels 0..N-1. CIFAR-100 needs CIFAR ids or names; other sources accept any
  * names, and ids still mean CIFAR-100's names (so the default [8, 48] is bicycle, motorcycle everywhere).
+ * A class listed twice is refused by the configuration (config.ts); an id and a name of the same class here.
  */
 export function resolveClasses(classes: readonly (number | string)[], source: string): ClassInfo[] {
-  const repeated = classes.find((c, i) => classes.indexOf(c) !== i);
-  if (repeated !== undefined)
-    throw new ConfigError(
-      `data.classes names ${JSON.stringify(repeated)} twice (${classes.join(', ')}): list each class once`,
-    );
   if (source === 'cifar100') return resolveCifarClasses(classes);
   const resolved = classes.map((c, label): ClassInfo => {
     if (typeof c === 'number') return resolveCifarClasses([c]).map((r) => ({ ...r, label }))[0] as ClassInfo;

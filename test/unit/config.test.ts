@@ -46,6 +46,17 @@ describe('configuration', () => {
     ['an unknown backend', { backend: 'gcp' }, /backend = "gcp".*"local"\|"aws"/],
     ['a misspelt key', { 'gate.minAcuracy': 0.9 }, /unknown key gate\.minAcuracy/],
     ['a bad data source', { 'data.source': 'ftp:x' }, /data\.source = "ftp:x".*images:DIR/],
+    [
+      'a threshold neither auto nor 0-1',
+      { 'deploy.threshold': 'abc' },
+      /deploy\.threshold = "abc": expected "auto" or a number from 0 to 1/,
+    ],
+    ['classes not a list', { 'data.classes': '8,8' }, /data\.classes = "8,8": expected a list .*\[8,48\]/],
+    [
+      'a class listed twice',
+      { 'data.classes': [8, 8] },
+      /data\.classes names 8 twice .*list each class once/,
+    ],
   ];
   for (const [name, overrides, message] of invalid) {
     it(`rejects ${name}, naming the key and value`, () => {
