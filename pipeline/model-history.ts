@@ -1,42 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import type { Reporter } from './console-reporter.js';
-import { MODEL_HISTORY_PREFIX, modelHistoryKey } from './contracts/layout.js';
-import {
-  type ModelHistoryEntry,
-  type ModelWentLive,
-  modelHistory,
-  modelWentLiveSchema,
-} from './contracts/model-history.js';
+import { type ModelHistoryEntry, type ModelWentLive, modelHistory } from './contracts/model-history.js';
 import { SconesError } from './errors.js';
 import { newRunId } from './manifest.js';
-import type { Backend, ObjectStore } from './ports.js';
-import { getJson, putJson } from './util/object-text.js';
+import type { Backend } from './ports.js';
+import { readWentLive, recordWentLive } from './util/model-history-records.js';
 import { parseS3Uri } from './util/s3-uri.js';
-
-/** Writes one going-live record under its own new key (see contracts/model-history.ts for why). */
-export async function recordWentLive(store: ObjectStore, record: ModelWentLive): Promise<string> {
-  const key = modelHistoryKey(record.liveAt, record.trainingId);
-  await putJson(store, key, modelWentLiveSchema.parse(record));
-  return key;
-}
-
-/** Every going-live record in the store, oldest first; throws naming the object that is not one. */
-export async function readWentLive(store: ObjectStore): Promise<ModelWentLive[]> {
-  const records: ModelWentLive[] = [];
-  for await (const object of store.list(MODEL_HISTORY_PREFIX)) {
-    if (!object.key.endsWith('.json')) continue;
-    records.push(
-      await getJson(
-        store,
-        object.key,
-        modelWentLiveSchema,
-        'a model history record',
-        `move it out of ${MODEL_HISTORY_PREFIX}`,
-      ),
-    );
-  }
-  return records.sort((a, b) => a.liveAt.localeCompare(b.liveAt));
-}
 
 /** The history as `scones models` shows it: one entry per model, newest first, the deployed one marked live. */
 export async function listModels(backend: Backend): Promise<ModelHistoryEntry[]> {

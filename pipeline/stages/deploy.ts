@@ -1,10 +1,8 @@
 import type { EvaluationRecord } from '../contracts/evaluation.js';
-import { modelHistoryKey } from '../contracts/layout.js';
-import { modelWentLiveSchema } from '../contracts/model-history.js';
 import { ConfigError } from '../errors.js';
 import { stageSection } from '../manifest.js';
 import type { CommitReader, ModelToDeploy } from '../ports.js';
-import { putJson } from '../util/object-text.js';
+import { recordWentLive } from '../util/model-history-records.js';
 import { endpointUsage, stageCostLine } from '../util/run-cost.js';
 import type { StageContext, StageResult } from './context.js';
 import { requireStage } from './upstream.js';
@@ -157,8 +155,7 @@ async function recordInHistory(
   const evaluation = stageSection(manifest, 'evaluate')?.outputs;
   const commit = train.reused ? undefined : currentCommit();
   const liveAt = new Date().toISOString();
-  const key = modelHistoryKey(liveAt, train.outputs.trainingId);
-  const record = modelWentLiveSchema.parse({
+  const key = await recordWentLive(backend.store, {
     trainingId: train.outputs.trainingId,
     trainer: train.outputs.trainer,
     modelUri: train.outputs.modelUri,
@@ -167,13 +164,12 @@ async function recordInHistory(
     datasetDigest: train.outputs.datasetDigest,
     ...(commit === undefined ? {} : { commit }),
     ...(evaluation?.trainingId === train.outputs.trainingId ? { evaluation } : {}),
-    verdict: gate.passed ? 'passed' : 'forced',
+    verdict: gate.forced ? 'forced' : 'passed',
     threshold: deployed.threshold,
     liveAt,
     how: 'deploy',
     runId,
     ...(deployed.replaced === undefined ? {} : { replaced: deployed.replaced }),
   });
-  await putJson(backend.store, key, record);
   reporter.info(`model history: ${train.outputs.trainingId} went live (${backend.store.uri(key)})`);
 }

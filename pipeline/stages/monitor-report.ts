@@ -1,9 +1,12 @@
 import type { Config } from '../config.js';
+import type { Deployment } from '../contracts/deployment.js';
+import type { EvaluationRecord } from '../contracts/evaluation.js';
 import { captureHourOverlaps, datasetKeys, datasetPrefix } from '../contracts/layout.js';
 import { DEFAULT_THRESHOLD } from '../contracts/threshold.js';
 import { SconesError } from '../errors.js';
 import { stageSection, type TrainRecord } from '../manifest.js';
 import type { MonitorReporter, MonitorReportRequest, ObjectStore, ValidationPredictions } from '../ports.js';
+import { readWentLive } from '../util/model-history-records.js';
 import { getText } from '../util/object-text.js';
 import { runCost, runUsageOf } from '../util/run-cost.js';
 import { keyOfUri, parseS3Uri } from '../util/s3-uri.js';
@@ -36,8 +39,6 @@ export async function monitorReport(
   };
   const predictions = await validationPredictions(context, model);
   const evaluation = stageSection(manifest, 'evaluate')?.outputs;
-  // The promise holds for the model and threshold it was measured at: the run's evaluation, if deployed as is.
-  const automation = evaluation?.trainingId === deployment.trainingId ? evaluation.automation : undefined;
   // On aws, capture reaches S3 minutes late: wait for it, and read only this run's files.
   const keys =
     (await backend.awaitCapture?.(
@@ -49,10 +50,7 @@ export async function monitorReport(
     classes: dataset.classes.map((c) => c.name),
     threshold: deployment.threshold,
     window,
-    promisedAutomationRate:
-      automation?.threshold === deployment.threshold
-        ? automation.heldOut.automationRateInterval.low
-        : undefined,
+    promisedAutomationRate: promiseOf(evaluation, deployment),
     baseline: predictions && { predictions, datasetPrefix: dataset.prefix },
     capture: { store, keys },
     header: {
@@ -74,6 +72,17 @@ export async function monitorReport(
     },
     cost: runCost(runUsageOf(manifest, config)),
   });
+}
+
+/**
+ * The automation rate the deployed model promised: its held-out rate's lower bound, when the evaluation is
+ * that model's and was measured at the threshold in force (the promise holds for nothing else).
+ */
+function promiseOf(evaluation: EvaluationRecord | undefined, deployment: Deployment): number | undefined {
+  const automation = evaluation?.trainingId === deployment.trainingId ? evaluation.automation : undefined;
+  return automation?.threshold === deployment.threshold
+    ? automation.heldOut.automationRateInterval.low
+    : undefined;
 }
 
 /** The model's validation predictions (the drift baseline); undefined, with a warning, when it has none. */
@@ -169,6 +178,14 @@ async function liveReport(
         );
   const predictions =
     model !== undefined && dataset !== undefined ? await validationPredictions(context, model) : undefined;
+  // What the live model promised at deploy time: its newest going-live in the model history.
+  const wentLive = await readWentLive(backend.store).catch((error: Error) => {
+    context.reporter.warn(
+      `model history unreadable (${error.message}): the automation rate has no promise to meet`,
+    );
+    return [];
+  });
+  const evaluation = wentLive.filter((r) => r.trainingId === deployment.trainingId).at(-1)?.evaluation;
   const { bucket, key } = parseS3Uri(deployment.captureUri, "the deployment's capture destination");
   const store = backend.bucketStore(bucket);
   const prefix = `${key.replace(/\/+$/, '')}/${deployment.endpointName}/`;
@@ -177,6 +194,7 @@ async function liveReport(
     classes: dataset?.classes.map((c) => c.name) ?? reports.classNames(config.data.classes),
     threshold: deployment.threshold,
     window,
+    promisedAutomationRate: promiseOf(evaluation, deployment),
     baseline: predictions && dataset && { predictions, datasetPrefix: dataset.prefix },
     capture: {
       store,
@@ -190,6 +208,7 @@ async function liveReport(
       runId: context.runId,
       source: `${store.uri(prefix)} since ${new Date(window.from).toISOString()}`,
     },
+    evaluation,
   });
 }
 

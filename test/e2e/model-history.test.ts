@@ -4,8 +4,8 @@ import { expect } from 'chai';
 import { openLocalBackend } from '../../pipeline/backends/local/backend.js';
 import { MODEL_HISTORY_PREFIX, modelPrefix } from '../../pipeline/contracts/layout.js';
 import type { ModelHistoryEntry } from '../../pipeline/contracts/model-history.js';
-import { readWentLive } from '../../pipeline/model-history.js';
 import type { Backend } from '../../pipeline/ports.js';
+import { readWentLive } from '../../pipeline/util/model-history-records.js';
 import { runCli, tempDir, testConfig } from '../helpers/workspace.js';
 
 // Small and quick: both models pass the gate (no minimum, any regression allowed).
@@ -97,9 +97,21 @@ describe('model history and rollback (local backend, whole CLI)', function () {
     const recent = await runCli(['monitor-report', '--since', '1h', '--json'], { cwd: dir });
     expect(recent.code, recent.stderr).to.equal(0);
     const { outputs } = JSON.parse(recent.stdout) as {
-      outputs: { records: number; reportDir: string; verdicts: Record<string, string> };
+      outputs: {
+        records: number;
+        reportDir: string;
+        verdicts: Record<string, string>;
+        promisedAutomationRate: number | null;
+      };
     };
     expect(outputs.records).to.equal(4);
+    // The promise is the live model's, from its going-live record: its held-out rate's lower bound.
+    const live = (await models(dir)).find((e) => e.live);
+    expect(outputs.promisedAutomationRate).to.be.a('number');
+    expect(outputs.promisedAutomationRate).to.equal(
+      live?.evaluation?.automation?.heldOut.automationRateInterval.low,
+    );
+    expect(outputs.verdicts.automationRate).to.be.oneOf(['pass', 'warn']);
     expect(outputs.reportDir).to.include(join('.scones', 'capture-reports'));
     expect(outputs.verdicts).to.have.property('imageBrightnessDrift');
     const bad = await runCli(['monitor-report', '--since', '24 hours'], { cwd: dir });

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { modelHistoryKey } from '../../pipeline/contracts/layout.js';
 import { type ModelWentLive, modelHistory } from '../../pipeline/contracts/model-history.js';
-import { readWentLive, recordWentLive, rollback } from '../../pipeline/model-history.js';
+import { rollback } from '../../pipeline/model-history.js';
 import type { DeployRequest } from '../../pipeline/ports.js';
+import { readWentLive, recordWentLive } from '../../pipeline/util/model-history-records.js';
 import { rejection } from '../helpers/assertions.js';
 import { fakeBackend, fakeDeployment } from '../helpers/fake-backend.js';
 import { captureReporter } from '../helpers/workspace.js';

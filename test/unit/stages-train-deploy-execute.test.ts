@@ -8,6 +8,7 @@ import { evaluate } from '../../pipeline/stages/evaluate.js';
 import { gate } from '../../pipeline/stages/gate.js';
 import { testExecutions } from '../../pipeline/stages/test-executions.js';
 import { train } from '../../pipeline/stages/train.js';
+import { readWentLive } from '../../pipeline/util/model-history-records.js';
 import {
   fakeDataset as dataset,
   fakeBackend,
@@ -106,6 +107,21 @@ describe('train, deploy and test-executions on the memory backend (ports in memo
     expect(again.train?.outputs.trainingId).to.equal(first.train?.outputs.trainingId);
     await runStages(backend, ['train'], { 'train.epochs': 3 });
     expect(trainer.trained).to.have.length(2);
+  });
+
+  it('the model history records a model forced past the gate as forced, and a passing one as passed', async () => {
+    const { backend } = pipelineOnMemory();
+    // Held-out accuracy 0.75: under a minimum of 0.9 only --force deploys it.
+    await runStages(backend, ['train', 'evaluate', 'gate', 'deploy'], {
+      'gate.minAccuracy': 0.9,
+      'gate.force': true,
+      'deploy.threshold': 0.9,
+    });
+    await runStages(backend, ['train', 'evaluate', 'gate', 'deploy'], {
+      'train.epochs': 3,
+      'deploy.threshold': 0.9,
+    });
+    expect((await readWentLive(backend.store)).map((r) => r.verdict)).to.deep.equal(['forced', 'passed']);
   });
 
   it('deploy deploys the gated model with its held-out evaluation and threshold; the same deploy again changes nothing', async () => {
