@@ -91,14 +91,16 @@ export function countByEdges(values: ArrayLike<number>, edges: readonly number[]
 
 /**
  * Drift of a continuous figure (confidence, brightness...): binned at the baseline's quantiles, up to
- * deciles, with fewer bins for a small window so each bin still expects MIN_EXPECTED_PER_BIN records.
+ * deciles, with fewer bins for a small window or a small baseline, so each bin of both still expects
+ * MIN_EXPECTED_PER_BIN records (a 20-image validation baseline against a large window: 4 bins, not 10).
  */
 export function continuousDrift(
   baseline: readonly number[],
   window: ArrayLike<number>,
   digits = 3,
 ): DriftTest {
-  const bins = Math.max(2, Math.min(QUANTILE_BINS, Math.floor(window.length / MIN_EXPECTED_PER_BIN)));
+  const smaller = Math.min(window.length, baseline.length);
+  const bins = Math.max(2, Math.min(QUANTILE_BINS, Math.floor(smaller / MIN_EXPECTED_PER_BIN)));
   const edges = quantileEdges(baseline, bins);
   const labels = [...edges, Number.POSITIVE_INFINITY].map((high, i) => {
     const low = i === 0 ? Number.NEGATIVE_INFINITY : (edges[i - 1] as number);

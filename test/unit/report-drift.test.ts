@@ -61,6 +61,12 @@ describe('report drift (chi-square test of homogeneity)', () => {
     expect(small.bins).to.have.length(6);
     expect(small.verdict).to.equal('pass');
     expect(continuousDrift(baseline, draws(9, 6)).verdict).to.equal('too-few');
+    // A small baseline (20 validation predictions) against a large window: as few bins as the baseline
+    // fills, so a shift is still judged (deciles would leave 2 baseline records a bin: too few).
+    const smallBaseline = continuousDrift(draws(20, 7), draws(210, 8, 0.2));
+    expect(smallBaseline.bins).to.have.length(4);
+    expect(smallBaseline.verdict).to.equal('warn');
+    expect(continuousDrift(draws(20, 7), draws(210, 9)).verdict).to.equal('pass');
     const sizes = new Array<number>(300).fill(1024);
     expect(continuousDrift(sizes, new Array<number>(30).fill(1024)).verdict).to.equal('pass');
     const resized = continuousDrift(sizes, [
