@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { backendModule } from '../backends/index.js';
 import { loadConfig } from '../config.js';
@@ -197,6 +197,13 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     .option(
       '--to <training-id>',
       'the model of the history to put live (default: the one before the live one)',
+      (value: string) => {
+        if (value.trim() === '')
+          throw new InvalidArgumentError(
+            '--to takes a training id (scones models lists them), not an empty value',
+          );
+        return value;
+      },
     )
     .action(async (options: StageOptions & { to?: string }) => {
       setExit(await rollbackCommand(options, io));

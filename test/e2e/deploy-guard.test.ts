@@ -136,5 +136,16 @@ describe('local deployment guardrail: a new model is watched on the live traffic
     expect(sound.deployed).to.equal(true);
     expect((await backend.deployment())?.trainingId).to.equal('t-sound');
     expect(stream.text).to.match(/bake: 12 live requests replayed, no errors/);
+
+    // A bake the time limit ends early says how little it judged.
+    config.deploy.bakeSeconds = 0;
+    try {
+      await backend.deployer.deploy(await storeModel('t-hurried', [-6, 6]), reporter);
+    } finally {
+      config.deploy.bakeSeconds = 30;
+    }
+    expect(stream.text).to.match(
+      /deploy\.bakeSeconds \(0 s\) ended the bake after \d+ of 12 captured requests/,
+    );
   });
 });

@@ -130,6 +130,11 @@ describe('model history and rollback (local backend, whole CLI)', function () {
       [second, false, 'deploy', 1],
     ]);
     expect(entries[0]?.evaluation?.trainingId).to.equal(first);
+    // The newest run deployed the second model: its test executions would exercise what is no longer live,
+    // and the advice must not be the deploy that undoes the rollback.
+    const stale = await runCli(['test-executions'], { cwd: dir });
+    expect(stale.code).to.equal(1);
+    expect(stale.stderr).to.include(`now serves ${first}`).and.include('scones test-executions --run-id');
 
     const again = await runCli(['rollback', '--to', first], { cwd: dir });
     expect(again.code).to.equal(1);

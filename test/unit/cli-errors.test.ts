@@ -57,6 +57,7 @@ describe('CLI errors: exit codes, messages and the --json error document', funct
       ],
       [['run', '--run-id', '../evil', '--json'], 'run', /--run-id "\.\.\/evil" is not valid/],
       [['frobnicate', '--json'], 'scones', /unknown command 'frobnicate'/],
+      [['rollback', '--to', '', '--json'], 'rollback', /--to takes a training id .*not an empty value/],
       [['config', '--json', '--set', 'gate.minAcuracy=1'], 'config', /did you mean gate\.minAccuracy\?/],
     ];
     for (const [args, stage, message] of cases) {

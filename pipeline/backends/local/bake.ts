@@ -128,5 +128,10 @@ export async function bake(options: {
   options.reporter.info(
     `bake: ${sent} live requests replayed, no errors, ${meanLatency.toFixed(0)} ms on average, ${(share * 100).toFixed(0)}% low-confidence`,
   );
+  // A bake the time limit ended early judged less traffic than there was: say so, it is a weaker guard.
+  if (sent < requests.length)
+    options.reporter.warn(
+      `bake: deploy.bakeSeconds (${limits.seconds} s) ended the bake after ${sent} of ${requests.length} captured requests: raise it to judge them all`,
+    );
   return result;
 }

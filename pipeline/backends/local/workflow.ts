@@ -34,7 +34,7 @@ export async function startLocalServices(options: {
   const recorded = localDeploymentOf(deployment, options.stackName);
   if (options.deployment !== undefined && !isDeepStrictEqual(recorded, options.deployment))
     throw new SconesError(
-      `the local deployment now serves ${recorded.trainingId} (threshold ${recorded.threshold}), not the ${options.deployment.trainingId} (threshold ${options.deployment.threshold}) this run deployed: run scones deploy again in this run`,
+      `the local deployment now serves ${recorded.trainingId} (threshold ${recorded.threshold}), not the ${options.deployment.trainingId} (threshold ${options.deployment.threshold}) this run deployed (a later deploy or a rollback changed it): to exercise what is live, run scones test-executions --run-id with the run that deployed ${recorded.trainingId} (runId in scones models --json); scones deploy in this run would put ${options.deployment.trainingId} back live`,
     );
   const modelServer = await startModelServer({
     store: options.store,
