@@ -178,14 +178,11 @@ async function liveReport(
         );
   const predictions =
     model !== undefined && dataset !== undefined ? await validationPredictions(context, model) : undefined;
-  // What the live model promised at deploy time: its newest going-live in the model history.
-  const wentLive = await readWentLive(backend.store).catch((error: Error) => {
-    context.reporter.warn(
-      `model history unreadable (${error.message}): the automation rate has no promise to meet`,
-    );
-    return [];
-  });
-  const evaluation = wentLive.filter((r) => r.trainingId === deployment.trainingId).at(-1)?.evaluation;
+  // What the live model promised: its newest going-live at the threshold in force, from the model history
+  // (a damaged history fails the report, naming the object, rather than silently dropping the check).
+  const evaluation = (await readWentLive(backend.store)).findLast(
+    (r) => r.trainingId === deployment.trainingId && r.threshold === deployment.threshold,
+  )?.evaluation;
   const { bucket, key } = parseS3Uri(deployment.captureUri, "the deployment's capture destination");
   const store = backend.bucketStore(bucket);
   const prefix = `${key.replace(/\/+$/, '')}/${deployment.endpointName}/`;

@@ -134,7 +134,17 @@ describe('model history and rollback (local backend, whole CLI)', function () {
     // and the advice must not be the deploy that undoes the rollback.
     const stale = await runCli(['test-executions'], { cwd: dir });
     expect(stale.code).to.equal(1);
-    expect(stale.stderr).to.include(`now serves ${first}`).and.include('scones test-executions --run-id');
+    expect(stale.stderr).to.include(`now serves ${first}`);
+    const advised = /scones test-executions --run-id (\S+);/.exec(stale.stderr)?.[1];
+    expect(advised, stale.stderr).to.be.a('string');
+    const followed = await runCli(['test-executions', '--run-id', advised as string, '--json'], { cwd: dir });
+    expect(followed.code, followed.stderr).to.equal(0);
+    // The monitor now holds the rolled-back model to its own promise.
+    const monitored = await runCli(['monitor-report', '--since', '1h', '--json'], { cwd: dir });
+    expect(monitored.code, monitored.stderr).to.equal(0);
+    expect(JSON.parse(monitored.stdout).outputs.promisedAutomationRate).to.equal(
+      entries[0]?.evaluation?.automation?.heldOut.automationRateInterval.low,
+    );
 
     const again = await runCli(['rollback', '--to', first], { cwd: dir });
     expect(again.code).to.equal(1);
@@ -159,5 +169,13 @@ describe('model history and rollback (local backend, whole CLI)', function () {
       records.map((r) => r.how),
       MODEL_HISTORY_PREFIX,
     ).to.deep.equal(['deploy', 'deploy', 'rollback']);
+
+    // A damaged history fails the scheduled monitor, naming the object, instead of dropping its promise.
+    await withBackend(dir, (backend) =>
+      backend.store.put(`${MODEL_HISTORY_PREFIX}zz.json`, '{"trainingId":""}'),
+    );
+    const damaged = await runCli(['monitor-report', '--since', '1h'], { cwd: dir });
+    expect(damaged.code).to.equal(1);
+    expect(damaged.stderr).to.match(/model-history\/zz\.json is not a model history record/);
   });
 });

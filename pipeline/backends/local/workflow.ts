@@ -6,6 +6,7 @@ import type { Deployment } from '../../contracts/deployment.js';
 import { SconesError } from '../../errors.js';
 import type { LocalCredentials } from '../../local-s3/signature.js';
 import type { ExecutionRequest, ExecutionResult, ObjectStore, WorkflowRunner } from '../../ports.js';
+import { readWentLive } from '../../util/model-history-records.js';
 import { localDeploymentOf, readLocalDeployment } from './deployment-record.js';
 import { LocalLambdaRuntime } from './lambda-runtime.js';
 import { startModelServer } from './model-server.js';
@@ -32,10 +33,22 @@ export async function startLocalServices(options: {
   if (deployment === undefined)
     throw new SconesError('nothing is deployed locally: run `scones deploy` first');
   const recorded = localDeploymentOf(deployment, options.stackName);
-  if (options.deployment !== undefined && !isDeepStrictEqual(recorded, options.deployment))
+  if (options.deployment !== undefined && !isDeepStrictEqual(recorded, options.deployment)) {
+    // The run that deployed what is live now, from the model history (a rollback's own record has no run).
+    const deployedBy = (await readWentLive(options.store).catch(() => []))
+      .filter(
+        (r) =>
+          r.how === 'deploy' && r.trainingId === recorded.trainingId && r.threshold === recorded.threshold,
+      )
+      .at(-1)?.runId;
     throw new SconesError(
-      `the local deployment now serves ${recorded.trainingId} (threshold ${recorded.threshold}), not the ${options.deployment.trainingId} (threshold ${options.deployment.threshold}) this run deployed (a later deploy or a rollback changed it): to exercise what is live, run scones test-executions --run-id with the run that deployed ${recorded.trainingId} (runId in scones models --json); scones deploy in this run would put ${options.deployment.trainingId} back live`,
+      `the local deployment now serves ${recorded.trainingId} (threshold ${recorded.threshold}), not the ${options.deployment.trainingId} (threshold ${options.deployment.threshold}) this run deployed (a later deploy or a rollback changed it): ` +
+        (deployedBy === undefined
+          ? 'start a new scones run to exercise what is live'
+          : `to exercise what is live, run scones test-executions --run-id ${deployedBy}`) +
+        `; scones deploy in this run would put ${options.deployment.trainingId} back live`,
     );
+  }
   const modelServer = await startModelServer({
     store: options.store,
     modelUri: recorded.modelUri,
