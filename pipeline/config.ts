@@ -62,12 +62,13 @@ const dataClasses = z
   )
   .min(2, CLASSES_ACCEPTED)
   .max(1000, CLASSES_ACCEPTED)
-  .refine((classes) => new Set(classes).size === classes.length, {
-    error: (issue) => {
-      const classes = issue.input as (number | string)[];
-      const repeated = classes.find((c, i) => classes.indexOf(c) !== i);
-      return `data.classes names ${JSON.stringify(repeated)} twice (${classes.join(', ')}): list each class once`;
-    },
+  .superRefine((classes, context) => {
+    const repeated = classes.find((c, i) => classes.indexOf(c) !== i);
+    if (repeated !== undefined)
+      context.addIssue({
+        code: 'custom',
+        message: `data.classes names ${JSON.stringify(repeated)} twice (${classes.join(', ')}): list each class once`,
+      });
   });
 
 /** The filter Lambda's threshold: `auto`, or a number from 0 to 1; one message for every refusal. */

@@ -66,7 +66,11 @@ export const automationSchema = z.object({
    * test split's (pipeline/util/automation.ts chooseThreshold).
    */
   chosenThreshold: z.number(),
-  /** wilson-lower-bound: certified by the one-sided 95% bound; measured: reached as measured only; unreachable: nothing reaches it. */
+  /**
+   * wilson-lower-bound: certified by the one-sided 95% bound (the two-sided interval's lower end in
+   * records made before 2026-12-04 17:45 UTC, commit 1d158b8); measured: reached as measured only;
+   * unreachable: nothing reaches it.
+   */
   basis: z.enum(['wilson-lower-bound', 'measured', 'unreachable']),
   validation: automationFiguresSchema,
   /** The out-of-fold predictions at the chosen threshold, when the trainer cross-fitted (local). */

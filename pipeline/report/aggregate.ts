@@ -18,7 +18,8 @@ import {
 
 /** One check of a report (report.json's `verdicts`): what the scheduled monitor's alerting parses. */
 export const checkSchema = z.object({ verdict: z.enum(['pass', 'warn', 'too-few']), detail: z.string() });
-export type Verdict = z.infer<typeof checkSchema>['verdict'];
+export type Check = z.infer<typeof checkSchema>;
+export type Verdict = Check['verdict'];
 /** Thumbnails kept of each kind: bounded, so a large capture keeps memory flat. */
 const MAX_EXAMPLES = 12;
 /** Images decoded for input statistics: enough for the test, not a million decodes. */
@@ -166,7 +167,7 @@ export class CaptureAggregator {
         : classificationQuality(this.labelledPredictions, classNames, 'executions');
     const drift = this.drift(classNames, classCounts, confidences);
     const span = this.timeSpan();
-    const verdicts: Record<string, { verdict: Verdict; detail: string }> = {
+    const verdicts: Record<string, Check> = {
       records: {
         verdict: n > 0 ? 'pass' : 'warn',
         detail: n > 0 ? `${n} records` : 'no captured records in the window',
@@ -290,7 +291,7 @@ export function automationVerdict(
   kept: number,
   threshold: number,
   promise: number | undefined,
-): { verdict: Verdict; detail: string } {
+): Check {
   if (count === 0) return { verdict: 'too-few', detail: 'no captured inferences in the window' };
   const rate = kept / count;
   const interval = wilsonInterval(kept, count);
