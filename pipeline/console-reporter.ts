@@ -15,7 +15,8 @@ export interface Progress {
 
 /**
  * Where stages say what they do. Logs and progress go to stderr so stdout stays free for `--json`.
- * In GitHub Actions it uses @actions/core: log groups, step outputs, annotations and the job summary.
+ * In GitHub Actions: log groups and annotations as workflow commands on stderr, step outputs and the job
+ * summary through @actions/core.
  */
 export interface Reporter {
   info(message: string): void;
@@ -150,20 +151,36 @@ export class TtyReporter extends PlainReporter {
 
 /** GitHub Actions: log groups, annotations, step outputs, job summary. */
 export class ActionsReporter extends PlainReporter {
+  /**
+   * A workflow command on the reporter's stream (stderr), which the runner reads as it reads stdout.
+   * Hand-written because @actions/core writes commands to stdout, where `--json` keeps its one document.
+   * The escaping is the runner's (a command's data ends at a newline).
+   */
+  private command(name: string, data: string): void {
+    this.write(`::${name}::${data.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}`);
+  }
   override warn(message: string): void {
-    core.warning(message);
+    this.command('warning', message);
   }
   override error(message: string): void {
-    core.error(message);
+    this.command('error', message);
   }
   override async group<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return core.group(name, fn);
+    this.command('group', name);
+    try {
+      return await fn();
+    } finally {
+      this.command('endgroup', '');
+    }
   }
   override output(name: string, value: string): void {
     super.output(name, value);
     core.setOutput(name, value);
   }
   override async summary(markdown: string): Promise<void> {
+    // Best effort: a runner without a summary file (act, a self-made runner) must not fail a finished stage.
+    // The variable is read where @actions/core reads it, the process's environment.
+    if (!process.env.GITHUB_STEP_SUMMARY) return;
     await core.summary.addRaw(markdown, true).write();
   }
 }

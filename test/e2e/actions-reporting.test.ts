@@ -43,15 +43,14 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
         cwd: dir,
         env,
       });
+      // A failing stage with --json: its stdout is the error document alone, the annotation on stderr.
+      const failed = await runCli(['evaluate', '--run-id', 'gh-none', '--json'], { cwd: dir, env });
       process.stdout.write = write;
+      expect(failed.code).to.equal(1);
+      expect(JSON.parse(failed.stdout).error.stage).to.equal('evaluate');
+      expect(failed.stderr).to.match(/^::error::/m);
       expect(staged.code, staged.stderr).to.equal(0);
-      expect(
-        report.code,
-        commands
-          .split('\n')
-          .filter((l) => l.startsWith('::error'))
-          .join('\n'),
-      ).to.equal(0);
+      expect(report.code, report.stderr).to.equal(0);
       const outputs = readFileSync(output, 'utf8');
       expect(outputs).to.match(/dataset-digest<<ghadelimiter_[\w-]+\n[0-9a-f]{20}\n/);
       expect(outputs).to.match(/run-id<<ghadelimiter_[\w-]+\ngh-1\n/);
@@ -62,9 +61,11 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
         `Run manifest: \`${join(dir, '.scones', 'runs', 'gh-1', 'manifest.json')}\``,
       );
       expect(markdown).to.include('### Monitor report');
-      expect(commands).to.include('::group::stage-data');
-      expect(commands).to.include('::endgroup::');
-      expect(commands).to.match(/::warning::1 malformed capture lines/);
+      // Workflow commands go to stderr with the logs: stdout stays for --json's one document.
+      expect(commands).to.not.include('::');
+      expect(staged.stderr).to.include('::group::stage-data');
+      expect(staged.stderr).to.include('::endgroup::');
+      expect(report.stderr).to.match(/::warning::1 malformed capture lines/);
     } finally {
       process.stdout.write = write;
       process.env.GITHUB_OUTPUT = saved.GITHUB_OUTPUT;
@@ -102,14 +103,9 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
       };
       for (const stage of ['stage-data', 'train', 'evaluate']) {
         const result = await runCli([stage, '--run-id', 'gh-cost'], { cwd: dir, env });
-        expect(
-          result.code,
-          commands
-            .split('\n')
-            .filter((l) => l.startsWith('::error'))
-            .join('\n'),
-        ).to.equal(0);
+        expect(result.code, result.stderr).to.equal(0);
       }
+      expect(commands).to.not.include('::');
       process.stdout.write = write;
       const manifest = JSON.parse(
         readFileSync(join(dir, '.scones', 'runs', 'gh-cost', 'manifest.json'), 'utf8'),
