@@ -1,14 +1,15 @@
 /**
  * Keeps ONE GitHub issue in step with the scheduled monitor (monitor.yml): opens it when a check of the
- * report fails, updates its body while checks keep failing, comments and closes it once they pass; does
+ * report fails, updates its body while checks keep failing, comments and closes it once they pass on a
+ * window with inferences (an empty window is no recovery); does
  * nothing while all is well. The open issue is found by its label and the marker in its body, so a re-run
  * never opens a second one. GitHub REST API over fetch (Issues: list repository issues, create, update,
  * create a comment).
  *   node --import tsx scripts/monitor-issue.ts REPORT_JSON
  * Environment: GITHUB_REPOSITORY (owner/name), GITHUB_TOKEN, optional GITHUB_API_URL and a run link from
- * GITHUB_SERVER_URL + GITHUB_RUN_ID. Exit 2 on bad input, 1 when GitHub refuses a request.
+ * GITHUB_SERVER_URL + GITHUB_RUN_ID. Exit 2 on bad input, 1 when GitHub refuses or cannot be reached.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { checkSchema } from '../pipeline/report/aggregate.js';
@@ -75,6 +76,12 @@ export interface GitHubTarget {
 
 export type IssueAction = { action: 'none' } | { action: 'opened' | 'updated' | 'closed'; number: number };
 
+/** The fields read of GitHub's answers (REST: list repository issues, create an issue). */
+const createdIssueSchema = z.object({ number: z.number().int() });
+const issueListSchema = z.array(
+  createdIssueSchema.extend({ body: z.string().nullish(), pull_request: z.unknown().optional() }),
+);
+
 /** Opens, updates or closes the monitor issue to match the report. */
 export async function syncMonitorIssue(
   report: MonitorReportJson,
@@ -84,7 +91,8 @@ export async function syncMonitorIssue(
   if (owner === undefined || repo === undefined || owner === '' || repo === '')
     throw new UsageError(`GITHUB_REPOSITORY ${target.repository} is not owner/name`);
   const call = async (method: string, path: string, body?: unknown) => {
-    const response = await (target.fetch ?? fetch)(`${target.apiUrl ?? 'https://api.github.com'}${path}`, {
+    const url = `${target.apiUrl ?? 'https://api.github.com'}${path}`;
+    const response = await (target.fetch ?? fetch)(url, {
       method,
       headers: {
         accept: 'application/vnd.github+json',
@@ -93,31 +101,34 @@ export async function syncMonitorIssue(
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    }).catch((error: unknown) => {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? String(error);
+      throw new Error(`cannot reach ${url} (${cause}): check GITHUB_API_URL and the network`);
     });
     if (!response.ok)
       throw new Error(`GitHub answered ${response.status} to ${method} ${path}: ${await response.text()}`);
     return response.json() as Promise<unknown>;
   };
   const base = `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/issues`;
-  const listed = (await call(
-    'GET',
-    `${base}?state=open&labels=${encodeURIComponent(MONITOR_LABEL)}&per_page=100`,
-  )) as { number: number; body?: string | null; pull_request?: unknown }[];
+  const listed = issueListSchema.parse(
+    await call('GET', `${base}?state=open&labels=${encodeURIComponent(MONITOR_LABEL)}&per_page=100`),
+  );
   const open = listed.find((i) => i.pull_request === undefined && (i.body ?? '').includes(MONITOR_MARKER));
   const failing = failingChecks(report);
   if (failing.length > 0) {
     const body = issueBody(report, failing, target.runUrl);
     const title = `Monitor: ${failing.map((f) => f.name).join(', ')} failing on ${report.header?.endpoint ?? 'the endpoint'}`;
     if (open === undefined) {
-      const created = (await call('POST', base, { title, body, labels: [MONITOR_LABEL] })) as {
-        number: number;
-      };
+      const created = createdIssueSchema.parse(
+        await call('POST', base, { title, body, labels: [MONITOR_LABEL] }),
+      );
       return { action: 'opened', number: created.number };
     }
     await call('PATCH', `${base}/${open.number}`, { title, body });
     return { action: 'updated', number: open.number };
   }
-  if (open === undefined) return { action: 'none' };
+  // A window without inferences shows no recovery (capture broken, or no traffic): an open issue stays open.
+  if (open === undefined || report.records === 0) return { action: 'none' };
   await call('POST', `${base}/${open.number}/comments`, {
     body: `The monitor's checks pass again (${report.records} inferences${target.runUrl === undefined ? '' : `, ${target.runUrl}`}): closing.`,
   });
@@ -131,6 +142,8 @@ async function main(): Promise<void> {
   const path = process.argv[2];
   try {
     if (path === undefined) throw new UsageError('usage: monitor-issue.ts REPORT_JSON');
+    if (!existsSync(path) || !statSync(path).isFile())
+      throw new UsageError(`${path} is not a file: give the report.json that scones monitor-report wrote`);
     const parsed = monitorReportJsonSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
     if (!parsed.success)
       throw new UsageError(

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { prCommentBody, readEvaluation } from '../pipeline/report/pr-comment.js';
+import { prCommentBody, readEvaluation, readMainEvaluation } from '../pipeline/report/pr-comment.js';
 
 function read(path: string, flag: string): string {
   if (!existsSync(path)) throw new Error(`${flag} ${path} does not exist: pass the file the run wrote`);
@@ -27,7 +27,9 @@ try {
     throw new Error('--pr FILE and --out FILE are required');
   const body = prCommentBody({
     pr: readEvaluation(read(values.pr, '--pr'), values.pr),
-    ...(values.main === undefined ? {} : { main: readEvaluation(read(values.main, '--main'), values.main) }),
+    ...(values.main === undefined
+      ? {}
+      : { main: readMainEvaluation(read(values.main, '--main'), values.main) }),
     ...(values.preview === undefined || !existsSync(values.preview)
       ? {}
       : { previewMarkdown: readFileSync(values.preview, 'utf8') }),

@@ -23,9 +23,29 @@ const carriedEvaluation = z.union([
   evaluationRecordSchema,
 ]);
 
+const EXPECTED = "an evaluation (an evaluate section, a report's evaluation, or an evaluation record)";
+
 export function readEvaluation(text: string, where: string): EvaluationRecord {
-  const expected = "an evaluation (an evaluate section, a report's evaluation, or an evaluation record)";
-  return parseJson(text, carriedEvaluation, where, expected, 'run `scones evaluate` first');
+  return parseJson(text, carriedEvaluation, where, EXPECTED, 'run `scones evaluate` first');
+}
+
+/** A manifest of a run that stopped before evaluate, or a report written without an evaluation. */
+const carriesNone = z
+  .union([
+    z.looseObject({ stages: z.looseObject({ evaluate: z.never().optional() }) }),
+    z.looseObject({ evaluation: z.null() }),
+  ])
+  .transform(() => undefined);
+
+/** main's evaluation, or undefined when main's document carries none: the comment then shows the PR alone. */
+export function readMainEvaluation(text: string, where: string): EvaluationRecord | undefined {
+  return parseJson(
+    text,
+    z.union([carriedEvaluation, carriesNone]),
+    where,
+    EXPECTED,
+    'run `scones evaluate` first',
+  );
 }
 
 const points = (delta: number) => `${delta >= 0 ? '+' : '−'}${Math.abs(delta * 100).toFixed(1)} pts`;
@@ -103,7 +123,7 @@ function curveTable(pr: EvaluationRecord, main: EvaluationRecord | undefined): s
 export interface PrCommentInputs {
   pr: EvaluationRecord;
   /** main's model; absent when main has no evaluated run yet. */
-  main?: EvaluationRecord;
+  main?: EvaluationRecord | undefined;
   /** The CloudFormation change-set preview (Markdown), when the preview ran. */
   previewMarkdown?: string;
   reportUrl?: string;

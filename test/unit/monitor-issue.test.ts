@@ -168,7 +168,13 @@ const image = (seed: number, brighten = 0) =>
  * images against a baseline of clean ones; `routed` of every 10 inferences are confident (0.97, over the
  * threshold 0.9), the rest not (0.6); `promised` is the deploy-time automation rate.
  */
-function report(windowSeed: number, brighten: number, routed = 10, promised?: number): MonitorReportJson {
+function report(
+  windowSeed: number,
+  brighten: number,
+  routed = 10,
+  promised?: number,
+  records = 200,
+): MonitorReportJson {
   const confident = (i: number) => (i % 2 === 0 ? [0.97, 0.03] : [0.03, 0.97]);
   const probabilities = (i: number) =>
     i % 10 < routed ? confident(i) : i % 2 === 0 ? [0.6, 0.4] : [0.4, 0.6];
@@ -184,7 +190,7 @@ function report(windowSeed: number, brighten: number, routed = 10, promised?: nu
       ),
     },
   });
-  const lines = Array.from({ length: 200 }, (_, i) =>
+  const lines = Array.from({ length: records }, (_, i) =>
     JSON.stringify({
       captureData: {
         endpointInput: {
@@ -278,6 +284,37 @@ describe('monitor issue (scripts/monitor-issue.ts against GitHub REST descriptio
       'POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
       'PATCH /repos/{owner}/{repo}/issues/{issue_number}',
     ]);
+  });
+
+  it('a window without inferences leaves an open issue open: no traffic is no recovery', async () => {
+    const github = fakeGitHub(paths);
+    expect(await syncMonitorIssue(report(5000, 90), target(github))).to.deep.include({ action: 'opened' });
+    const empty = report(5000, 0, 10, undefined, 0);
+    expect(empty.records).to.equal(0);
+    expect(await syncMonitorIssue(empty, target(github))).to.deep.equal({ action: 'none' });
+    expect(github.issues[0]?.state).to.equal('open');
+  });
+
+  it('names an unreachable API, and refuses a report path that is not a file with exit 2', async () => {
+    const github = target(fakeGitHub(paths));
+    const unreachable = await syncMonitorIssue(report(5000, 0), {
+      ...github,
+      apiUrl: 'http://127.0.0.1:9',
+      fetch: globalThis.fetch,
+    }).catch((e: Error) => e);
+    expect((unreachable as Error).message).to.match(
+      /cannot reach http:\/\/127\.0\.0\.1:9\/repos\/acme\/scones\/issues/,
+    );
+    const missing = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/monitor-issue.ts', 'no-such.json'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, GITHUB_REPOSITORY: 'acme/scones', GITHUB_TOKEN: 't' },
+      },
+    );
+    expect(missing.status).to.equal(2);
+    expect(missing.stderr).to.include('no-such.json is not a file');
   });
 
   it('a window routing fewer orders than the deploy-time promise opens an issue naming automationRate', async () => {

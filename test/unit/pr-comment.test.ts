@@ -3,7 +3,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { EvaluationRecord } from '../../pipeline/contracts/evaluation.js';
-import { PR_COMMENT_MARKER, prCommentBody, readEvaluation } from '../../pipeline/report/pr-comment.js';
+import {
+  PR_COMMENT_MARKER,
+  prCommentBody,
+  readEvaluation,
+  readMainEvaluation,
+} from '../../pipeline/report/pr-comment.js';
 import { automationRecord } from '../../pipeline/util/automation.js';
 import { classificationQuality } from '../../pipeline/util/classification-metrics.js';
 import { tempDir } from '../helpers/workspace.js';
@@ -136,6 +141,32 @@ describe('pull request model feedback comment', () => {
       );
       expect(result.status).to.equal(2);
       expect(result.stderr).to.include('manifest.json is not an evaluation');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it("main's run that stopped before evaluate, or its report without one, leaves the PR's model alone in the comment", () => {
+    expect(readMainEvaluation('{"runId":"r","stages":{"train":{}}}', 'main.json')).to.equal(undefined);
+    expect(readMainEvaluation('{"records":0,"evaluation":null}', 'report.json')).to.equal(undefined);
+    expect(() => readMainEvaluation('{"evaluation":{"trainingId":1}}', 'report.json')).to.throw(
+      /report\.json is not an evaluation/,
+    );
+    const { dir, cleanup } = tempDir();
+    try {
+      writeFileSync(join(dir, 'pr.json'), JSON.stringify(evaluation('pr-model', [9, 6])));
+      writeFileSync(join(dir, 'report.json'), JSON.stringify({ records: 0, evaluation: null }));
+      const args = [
+        '--pr',
+        join(dir, 'pr.json'),
+        '--main',
+        join(dir, 'report.json'),
+        '--out',
+        join(dir, 'c.md'),
+      ];
+      const result = spawnSync(process.execPath, ['--import', 'tsx', SCRIPT, ...args], { encoding: 'utf8' });
+      expect(result.status, result.stderr).to.equal(0);
+      expect(readFileSync(join(dir, 'c.md'), 'utf8')).to.include("No evaluation of main's model was found");
     } finally {
       cleanup();
     }
