@@ -175,7 +175,10 @@ export class CaptureAggregator {
       automationRate: automationVerdict(n, n - under, threshold, promise),
       accuracy:
         quality === null
-          ? { verdict: 'warn', detail: 'no captured inference could be joined to a known label' }
+          ? // Live traffic carries no labels: nothing to judge, not a warning (the daily monitor stays quiet).
+            (this.inputs.labels?.size ?? 0) === 0
+            ? { verdict: 'too-few', detail: 'no labels for these inferences: accuracy is not measured' }
+            : { verdict: 'warn', detail: 'no captured inference could be joined to a known label' }
           : {
               verdict: quality.accuracy >= minAccuracy ? 'pass' : 'warn',
               detail: `${(quality.accuracy * 100).toFixed(1)}% of ${quality.count} labelled executions correct, 95% interval ${(quality.accuracyInterval.low * 100).toFixed(1)}-${(quality.accuracyInterval.high * 100).toFixed(1)}% (minimum ${minAccuracy})`,

@@ -245,14 +245,14 @@ describe('monitor issue (scripts/monitor-issue.ts against GitHub REST descriptio
     runUrl: 'https://github.com/acme/scones/actions/runs/9',
   });
 
-  it('a clean window opens no issue', async () => {
+  it('a clean window opens no issue, and warns of nothing (live traffic has no labels: accuracy is not judged)', async () => {
     const github = fakeGitHub(paths);
     const clean = report(5000, 0);
-    expect(
-      Object.values(clean.verdicts)
-        .filter((v) => v.verdict === 'warn')
-        .map((v) => v.detail),
-    ).to.deep.equal(['no captured inference could be joined to a known label']);
+    expect(Object.values(clean.verdicts).filter((v) => v.verdict === 'warn')).to.deep.equal([]);
+    expect(clean.verdicts.accuracy).to.deep.equal({
+      verdict: 'too-few',
+      detail: 'no labels for these inferences: accuracy is not measured',
+    });
     expect(await syncMonitorIssue(clean, target(github))).to.deep.equal({ action: 'none' });
     expect(github.issues).to.deep.equal([]);
     expect(github.sent).to.deep.equal(['GET /repos/{owner}/{repo}/issues']);
