@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   type ChangeAction,
   CloudFormationClient,
@@ -35,7 +37,7 @@ import { StageFailedError } from '../../pipeline/errors.js';
 import type { DeployRequest } from '../../pipeline/ports.js';
 import { fakeBundles } from '../helpers/fake-bundles.js';
 import { describedWorkflowStack } from '../helpers/workflow-stack.js';
-import { captureReporter, testConfig } from '../helpers/workspace.js';
+import { captureReporter, tempDir, testConfig } from '../helpers/workspace.js';
 
 const STACK = 'scones-workflow';
 const OUTPUTS = [
@@ -191,7 +193,8 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
     cw.restore();
   });
 
-  function deployer(overrides: Record<string, unknown> = {}) {
+  /** `realBundles`: no injected bundler, so the deployer builds the Lambdas itself, as in production. */
+  function deployer(overrides: Record<string, unknown> = {}, { realBundles = false } = {}) {
     const config = testConfig({
       backend: 'aws',
       bucket: 'team-artifacts',
@@ -205,7 +208,7 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
       store: new S3ObjectStore(new S3Client({ region: 'us-east-1' }), 'team-artifacts'),
       config,
       sleep: async () => {},
-      bundle: async () => fakeBundles(),
+      ...(realBundles ? {} : { bundle: async () => fakeBundles() }),
       now: () => new Date(1_700_000_000_000),
     });
   }
@@ -383,6 +386,25 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
     expect(record.previewMarkdown).to.include('### Change set preview: `scones-workflow` (UPDATE)');
     expect(record.previewMarkdown).to.include('| Modify | FilterFunction | AWS::Lambda::Function | False |');
     expect(record.previewMarkdown).not.to.include('Rollout plan');
+  });
+
+  it('builds the Lambda bundles in the work folder (kept for the next deploy), not in a new /tmp folder', async () => {
+    cfn.on(DescribeStacksCommand).resolves(stackIn('UPDATE_COMPLETE'));
+    cfn.on(CreateChangeSetCommand).resolves({});
+    cfn
+      .on(DescribeChangeSetCommand)
+      .resolves(readyChangeSet('Modify', 'FilterFunction', 'AWS::Lambda::Function', 'False'));
+    cfn.on(DeleteChangeSetCommand).resolves({});
+    const { dir, cleanup } = tempDir();
+    try {
+      await deployer({ workDir: dir }, { realBundles: true }).deploy(
+        request(true),
+        captureReporter().reporter,
+      );
+      expect(readdirSync(join(dir, 'lambdas')).filter((f) => f.endsWith('.zip'))).to.have.length(3);
+    } finally {
+      cleanup();
+    }
   });
 
   describe('guarded rollouts: how the endpoint update ended', () => {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
@@ -55,12 +55,12 @@ export class CloudFormationDeployer implements Deployer {
       throw new ConfigError(
         'train.sagemaker.roleArn is required to deploy on aws (scones bootstrap prints it)',
       );
+    // In the work folder, as the local deployer does: reused while the code is unchanged, never left in /tmp.
+    const bundle = this.options.bundle ?? (() => bundleLambdas(join(config.workDir, 'lambdas')));
     const plan = planDeployment({
       config,
       request,
-      bundles:
-        await // In the work folder, as the local deployer does: reused while the code is unchanged, never left in /tmp.
-        (this.options.bundle ?? (() => bundleLambdas(join(resolve(config.workDir), 'lambdas'))))(),
+      bundles: await bundle(),
       inferenceImage: image,
       sageMakerRoleArn: config.train.sagemaker.roleArn,
       store,
