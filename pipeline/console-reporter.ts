@@ -97,7 +97,9 @@ export class PlainReporter implements Reporter {
         rate > 0 && toCome > 0
           ? `, ETA ${left !== undefined && left < total - done ? '<= ' : ''}${Math.ceil(toCome / rate)}s`
           : '';
-      return `${label}: ${done}/${total} ${unit} (${pct}%, ${rate.toFixed(1)} ${unit}/s${eta})${detail ? ` ${detail}` : ''}`;
+      // Slow steps (a head, an epoch) read better as seconds each than as 0.0 per second.
+      const speed = rate > 0 && rate < 1 ? `${(1 / rate).toFixed(1)} s each` : `${rate.toFixed(1)} ${unit}/s`;
+      return `${label}: ${done}/${total} ${unit} (${pct}%, ${speed}${eta})${detail ? ` ${detail}` : ''}`;
     };
     // Few steps that say something (an epoch's loss, an execution's outcome) get a line each; counts (images
     // read, uploads) a line per quarter or interval, however few.

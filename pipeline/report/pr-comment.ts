@@ -49,6 +49,8 @@ export function readMainEvaluation(text: string, where: string): EvaluationRecor
 }
 
 const points = (delta: number) => `${delta >= 0 ? '+' : '−'}${Math.abs(delta * 100).toFixed(1)} pts`;
+/** A signed difference of two figures that are not shares (log loss, calibration error). */
+const signed = (delta: number) => `${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(4)}`;
 
 function confusionTable(quality: Quality): string {
   const names = quality.classes.map((c) => c.name);
@@ -156,8 +158,8 @@ export function prCommentBody(inputs: PrCommentInputs): string {
     '| --- | --- | --- | --- |',
     `| model | \`${pr.trainingId}\` | ${main === undefined ? 'n/a' : `\`${main.trainingId}\``} | |`,
     `| accuracy (held-out ${pr.quality.split}) | ${interval(pr.quality)} | ${main === undefined ? 'n/a' : interval(main.quality)} | ${main === undefined ? '' : points(pr.quality.accuracy - main.quality.accuracy)} |`,
-    `| log loss | ${pr.quality.logLoss.toFixed(4)} | ${main?.quality.logLoss.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : (pr.quality.logLoss - main.quality.logLoss).toFixed(4)} |`,
-    `| calibration error (ECE) | ${pr.quality.expectedCalibrationError.toFixed(4)} | ${main?.quality.expectedCalibrationError.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : (pr.quality.expectedCalibrationError - main.quality.expectedCalibrationError).toFixed(4)} |`,
+    `| log loss | ${pr.quality.logLoss.toFixed(4)} | ${main?.quality.logLoss.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : signed(pr.quality.logLoss - main.quality.logLoss)} |`,
+    `| calibration error (ECE) | ${pr.quality.expectedCalibrationError.toFixed(4)} | ${main?.quality.expectedCalibrationError.toFixed(4) ?? 'n/a'} | ${main === undefined ? '' : signed(pr.quality.expectedCalibrationError - main.quality.expectedCalibrationError)} |`,
     ...automationRows(pr, main),
     ...curveTable(pr, main),
     '',

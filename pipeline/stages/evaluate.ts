@@ -223,7 +223,7 @@ function result(
     outputs: record,
     summary: `model ${record.trainingId}: test accuracy ${quality.accuracy.toFixed(4)} (${interval}) on ${quality.count} held-out images; validation accuracy ${validationAccuracy.toFixed(4)} was used for selection only${record.automation === undefined ? '' : `; ${automationLine(record.automation)}`}`,
     markdown: [
-      `### evaluate ${reused ? '(reused)' : ''}`,
+      `### evaluate${reused ? ' (reused)' : ''}`,
       '',
       `Model \`${record.trainingId}\` on the test split \`${record.testSplitDigest}\` of dataset \`${record.datasetDigest}\`: ` +
         `**test accuracy ${quality.accuracy.toFixed(4)}** (${interval}, ${quality.count} images), log loss ${quality.logLoss.toFixed(4)}, ` +

@@ -206,7 +206,7 @@ function datasetMarkdown(record: DatasetRecord, reused: boolean): string {
     )
     .join('\n');
   return [
-    `### stage-data ${reused ? '(reused)' : ''}`,
+    `### stage-data${reused ? ' (reused)' : ''}`,
     '',
     `Dataset \`${record.digest}\` from \`${record.source}\` at \`${record.uri}\``,
     '',

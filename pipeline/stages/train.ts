@@ -82,7 +82,7 @@ function result(record: TrainRecord, reused: boolean, context: StageContext): St
       reused ? 'reused' : `trained in ${record.durationSeconds}s`
     }). ${cost}`,
     markdown: [
-      `### train ${reused ? '(reused)' : ''}`,
+      `### train${reused ? ' (reused)' : ''}`,
       '',
       `Model \`${record.trainingId}\` (${record.trainer}) at \`${record.modelUri}\`: **validation accuracy ${record.validationAccuracy}**`,
       '',
