@@ -97,8 +97,8 @@ export class PlainReporter implements Reporter {
         rate > 0 && toCome > 0
           ? `, ETA ${left !== undefined && left < total - done ? '<= ' : ''}${Math.ceil(toCome / rate)}s`
           : '';
-      // Slow steps (a head, an epoch) read better as seconds each than as 0.0 per second.
-      const speed = rate > 0 && rate < 1 ? `${(1 / rate).toFixed(1)} s each` : `${rate.toFixed(1)} ${unit}/s`;
+      // Slow steps (heads, epochs) read better per minute than as 0.0 per second.
+      const speed = rate > 0 && rate < 1 ? `${(rate * 60).toFixed(1)} ${unit}/min` : `${rate.toFixed(1)} ${unit}/s`;
       return `${label}: ${done}/${total} ${unit} (${pct}%, ${speed}${eta})${detail ? ` ${detail}` : ''}`;
     };
     // Few steps that say something (an epoch's loss, an execution's outcome) get a line each; counts (images
@@ -177,12 +177,17 @@ export class ActionsReporter extends PlainReporter {
   }
   override output(name: string, value: string): void {
     super.output(name, value);
-    core.setOutput(name, value);
+    // Without an output file @actions/core falls back to `::set-output` on stdout, which --json keeps.
+    if (process.env.GITHUB_OUTPUT) core.setOutput(name, value);
   }
   override async summary(markdown: string): Promise<void> {
     // Best effort: a runner without a summary file (act, a self-made runner) must not fail a finished stage.
     // The variable is read where @actions/core reads it, the process's environment.
     if (!process.env.GITHUB_STEP_SUMMARY) return;
-    await core.summary.addRaw(markdown, true).write();
+    try {
+      await core.summary.addRaw(markdown, true).write();
+    } catch (error) {
+      this.warn(`job summary not written: ${(error as Error).message}`);
+    }
   }
 }

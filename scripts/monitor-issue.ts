@@ -1,7 +1,7 @@
 /**
  * Keeps ONE GitHub issue in step with the scheduled monitor (monitor.yml): opens it when a check of the
- * report fails, updates its body while checks keep failing, comments and closes it once they pass on a
- * window with inferences (an empty window is no recovery); does
+ * report fails, updates its body while checks keep failing, comments and closes it once the checks it
+ * names pass again (a window too small or empty to judge them is no recovery); does
  * nothing while all is well. The open issue is found by its label and the marker in its body, so a re-run
  * never opens a second one. GitHub REST API over fetch (Issues: list repository issues, create, update,
  * create a comment).
@@ -74,12 +74,18 @@ export interface GitHubTarget {
   runUrl?: string;
 }
 
-export type IssueAction = { action: 'none' } | { action: 'opened' | 'updated' | 'closed'; number: number };
+export type IssueAction =
+  | { action: 'none' }
+  | { action: 'opened' | 'updated' | 'closed' | 'kept'; number: number };
 
 /** The fields read of GitHub's answers (REST: list repository issues, create an issue). */
 const createdIssueSchema = z.object({ number: z.number().int() });
 const issueListSchema = z.array(
-  createdIssueSchema.extend({ body: z.string().nullish(), pull_request: z.unknown().optional() }),
+  createdIssueSchema.extend({
+    title: z.string(),
+    body: z.string().nullish(),
+    pull_request: z.unknown().optional(),
+  }),
 );
 
 /** Opens, updates or closes the monitor issue to match the report. */
@@ -127,8 +133,15 @@ export async function syncMonitorIssue(
     await call('PATCH', `${base}/${open.number}`, { title, body });
     return { action: 'updated', number: open.number };
   }
-  // A window without inferences shows no recovery (capture broken, or no traffic): an open issue stays open.
-  if (open === undefined || report.records === 0) return { action: 'none' };
+  if (open === undefined) return { action: 'none' };
+  // Recovery is the checks the issue names passing again; a window too small or empty to judge them
+  // (too-few, or no inferences at all) leaves the issue open.
+  const named = /^Monitor: (.+) failing on /.exec(open.title)?.[1]?.split(', ') ?? [];
+  const recovered =
+    report.records > 0 &&
+    named.length > 0 &&
+    named.every((name) => report.verdicts[name]?.verdict === 'pass');
+  if (!recovered) return { action: 'kept', number: open.number };
   await call('POST', `${base}/${open.number}/comments`, {
     body: `The monitor's checks pass again (${report.records} inferences${target.runUrl === undefined ? '' : `, ${target.runUrl}`}): closing.`,
   });
@@ -162,7 +175,13 @@ async function main(): Promise<void> {
         : { runUrl: `${GITHUB_SERVER_URL}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}` }),
     });
     process.stdout.write(
-      `${result.action === 'none' ? 'all checks pass: no issue' : `issue #${result.number} ${result.action}`}\n`,
+      `${
+        result.action === 'none'
+          ? 'all checks pass: no issue'
+          : result.action === 'kept'
+            ? `issue #${result.number} kept open: the checks it names are not judged to pass in this window`
+            : `issue #${result.number} ${result.action}`
+      }\n`,
     );
   } catch (error) {
     process.stderr.write(`monitor-issue: ${(error as Error).message}\n`);

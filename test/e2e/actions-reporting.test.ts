@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { runCli, tempDir } from '../helpers/workspace.js';
+import { ActionsReporter } from '../../pipeline/console-reporter.js';
+import { Capture, runCli, tempDir } from '../helpers/workspace.js';
 
 describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
   this.timeout(60_000);
@@ -44,6 +45,8 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
         env,
       });
       // A failing stage with --json: its stdout is the error document alone, the annotation on stderr.
+      // (runCli keeps the CLI's stdout apart from process.stdout: the `commands` check below is the one
+      // that catches a workflow command written to the real stdout.)
       const failed = await runCli(['evaluate', '--run-id', 'gh-none', '--json'], { cwd: dir, env });
       process.stdout.write = write;
       expect(failed.code).to.equal(1);
@@ -128,5 +131,36 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
       if (saved.GITHUB_STEP_SUMMARY === undefined) delete process.env.GITHUB_STEP_SUMMARY;
       cleanup();
     }
+  });
+
+  it('workflow commands are escaped as the runner reads them, a group ends when its work throws, and no runner files means no stdout', async () => {
+    const stream = new Capture();
+    const reporter = new ActionsReporter({ stream });
+    reporter.warn('50% of\r\nthe lines');
+    await reporter
+      .group('train', async () => {
+        throw new Error('stopped');
+      })
+      .catch(() => undefined);
+    expect(stream.text).to.equal('::warning::50%25 of%0D%0Athe lines\n::group::train\n::endgroup::\n');
+    const saved = { output: process.env.GITHUB_OUTPUT, summary: process.env.GITHUB_STEP_SUMMARY };
+    delete process.env.GITHUB_OUTPUT;
+    delete process.env.GITHUB_STEP_SUMMARY;
+    const write = process.stdout.write.bind(process.stdout);
+    let stdout = '';
+    process.stdout.write = ((chunk: string) => {
+      stdout += chunk;
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      reporter.output('training-id', 't-1');
+      await reporter.summary('### train');
+    } finally {
+      process.stdout.write = write;
+      if (saved.output !== undefined) process.env.GITHUB_OUTPUT = saved.output;
+      if (saved.summary !== undefined) process.env.GITHUB_STEP_SUMMARY = saved.summary;
+    }
+    expect(stdout).to.equal('');
+    expect(reporter.outputs.get('training-id')).to.equal('t-1');
   });
 });

@@ -188,7 +188,7 @@ describe('CLI commands and run bookkeeping', function () {
     for (let epoch = 1; epoch <= 3; epoch++)
       expect(lines.some((l) => l.includes(`epoch ${epoch}: loss 0.5 acc 0.8 val_acc 0.7`))).to.equal(true);
     // After epoch 3, 1 epoch at most remains at 10 s each, not the 27 of the maximum.
-    expect(stream.text).to.match(/train: 3\/30 epochs \(10%, 10\.0 s each, ETA <= 10s\)/);
+    expect(stream.text).to.match(/train: 3\/30 epochs \(10%, 6\.0 epochs\/min, ETA <= 10s\)/);
     expect(stream.text.includes('\u001b['), 'no escape codes: no bar').to.equal(false);
   });
 });

@@ -286,13 +286,21 @@ describe('monitor issue (scripts/monitor-issue.ts against GitHub REST descriptio
     ]);
   });
 
-  it('a window without inferences leaves an open issue open: no traffic is no recovery', async () => {
+  it('a window too small or empty to judge the failing checks leaves the issue open: no traffic is no recovery', async () => {
     const github = fakeGitHub(paths);
     expect(await syncMonitorIssue(report(5000, 90), target(github))).to.deep.include({ action: 'opened' });
     const empty = report(5000, 0, 10, undefined, 0);
     expect(empty.records).to.equal(0);
-    expect(await syncMonitorIssue(empty, target(github))).to.deep.equal({ action: 'none' });
+    expect(await syncMonitorIssue(empty, target(github))).to.deep.equal({ action: 'kept', number: 1 });
+    // 5 clean inferences: the brightness drift the issue names reads too-few, not pass.
+    const small = report(5000, 0, 10, undefined, 5);
+    expect(small.verdicts.imageBrightnessDrift?.verdict).to.equal('too-few');
+    expect(await syncMonitorIssue(small, target(github))).to.deep.equal({ action: 'kept', number: 1 });
     expect(github.issues[0]?.state).to.equal('open');
+    expect(await syncMonitorIssue(report(7000, 0), target(github))).to.deep.equal({
+      action: 'closed',
+      number: 1,
+    });
   });
 
   it('names an unreachable API, and refuses a report path that is not a file with exit 2', async () => {

@@ -164,6 +164,21 @@ describe('report statistics', () => {
     expect(histogram([0, 0.05, 0.15, 0.999, 1], 10)).to.deep.equal([2, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
   });
 
+  it('accuracy: a warning when labels exist but no inference joins them, too-few when there are no labels', () => {
+    const verdict = (labels: Map<string, number> | undefined) => {
+      const aggregator = new CaptureAggregator({
+        classes: ['bicycle', 'motorcycle'],
+        threshold: 0.9,
+        labels,
+        minAccuracy: 0.8,
+      });
+      aggregator.addFile(captureLine([0.97, 0.03], '2026-11-23T10:00:01Z'), 'f.jsonl');
+      return aggregator.summarize().verdicts.accuracy?.verdict;
+    };
+    expect(verdict(labelsByInferenceId([{ s3Key: 'datasets/d/test/a.png', label: 0 }]))).to.equal('warn');
+    expect(verdict(undefined)).to.equal('too-few');
+  });
+
   it('aggregates records: window, class counts, share under threshold, accuracy by inference id, drift verdicts', () => {
     const keyA = 'datasets/d/test/a.png';
     const keyB = 'datasets/d/test/b.png';
