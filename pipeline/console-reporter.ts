@@ -98,7 +98,8 @@ export class PlainReporter implements Reporter {
           ? `, ETA ${left !== undefined && left < total - done ? '<= ' : ''}${Math.ceil(toCome / rate)}s`
           : '';
       // Slow steps (heads, epochs) read better per minute than as 0.0 per second.
-      const speed = rate > 0 && rate < 1 ? `${(rate * 60).toFixed(1)} ${unit}/min` : `${rate.toFixed(1)} ${unit}/s`;
+      const speed =
+        rate > 0 && rate < 1 ? `${(rate * 60).toFixed(1)} ${unit}/min` : `${rate.toFixed(1)} ${unit}/s`;
       return `${label}: ${done}/${total} ${unit} (${pct}%, ${speed}${eta})${detail ? ` ${detail}` : ''}`;
     };
     // Few steps that say something (an epoch's loss, an execution's outcome) get a line each; counts (images
