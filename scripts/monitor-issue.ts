@@ -9,10 +9,10 @@
  * Environment: GITHUB_REPOSITORY (owner/name), GITHUB_TOKEN, optional GITHUB_API_URL and a run link from
  * GITHUB_SERVER_URL + GITHUB_RUN_ID. Exit 2 on bad input, 1 when GitHub refuses or cannot be reached.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { checkSchema } from '../pipeline/report/aggregate.js';
+import { fixedLimit, readCheckedFile } from '../pipeline/util/files.js';
 
 export const MONITOR_LABEL = 'scones-monitor';
 /** In every body the script writes: with the label, it tells our issue from any other. */
@@ -155,9 +155,13 @@ async function main(): Promise<void> {
   const path = process.argv[2];
   try {
     if (path === undefined) throw new UsageError('usage: monitor-issue.ts REPORT_JSON');
-    if (!existsSync(path) || !statSync(path).isFile())
-      throw new UsageError(`${path} is not a file: give the report.json that scones monitor-report wrote`);
-    const parsed = monitorReportJsonSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    const text = readCheckedFile(path, path, {
+      maxBytes: 64 * 1024 * 1024,
+      overLimit: fixedLimit('a report', 'give the report.json that scones monitor-report wrote'),
+      expected: 'a file: give the report.json that scones monitor-report wrote',
+      error: (message) => new UsageError(message),
+    }).toString('utf8');
+    const parsed = monitorReportJsonSchema.safeParse(JSON.parse(text));
     if (!parsed.success)
       throw new UsageError(
         `${path} is not a monitor report's report.json (${z.prettifyError(parsed.error)}): give the report.json that scones monitor-report wrote`,

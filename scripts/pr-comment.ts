@@ -3,13 +3,18 @@
  *   node --import tsx scripts/pr-comment.ts --pr FILE [--main FILE] [--preview FILE] [--report-url URL] [--note TEXT] --out FILE
  * FILE: an evaluation record, a run manifest or a monitor report's report.json. Exit 2 on bad input.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { prCommentBody, readEvaluation, readMainEvaluation } from '../pipeline/report/pr-comment.js';
+import { fixedLimit, readCheckedFile } from '../pipeline/util/files.js';
 
+/** A document the run wrote, checked before it is read (a FIFO would hang the job, a huge file fill memory). */
 function read(path: string, flag: string): string {
-  if (!existsSync(path)) throw new Error(`${flag} ${path} does not exist: pass the file the run wrote`);
-  return readFileSync(path, 'utf8');
+  return readCheckedFile(path, `${flag} ${path}`, {
+    maxBytes: 64 * 1024 * 1024,
+    overLimit: fixedLimit('a run document', 'pass the file the run wrote'),
+    expected: 'a file: pass the file the run wrote',
+  }).toString('utf8');
 }
 
 try {
@@ -32,7 +37,7 @@ try {
       : { main: readMainEvaluation(read(values.main, '--main'), values.main) }),
     ...(values.preview === undefined || !existsSync(values.preview)
       ? {}
-      : { previewMarkdown: readFileSync(values.preview, 'utf8') }),
+      : { previewMarkdown: read(values.preview, '--preview') }),
     ...(values['report-url'] === undefined || values['report-url'] === ''
       ? {}
       : { reportUrl: values['report-url'] }),

@@ -322,7 +322,7 @@ describe('monitor issue (scripts/monitor-issue.ts against GitHub REST descriptio
       },
     );
     expect(missing.status).to.equal(2);
-    expect(missing.stderr).to.include('no-such.json is not a file');
+    expect(missing.stderr).to.include('no-such.json does not exist');
   });
 
   it('a window routing fewer orders than the deploy-time promise opens an issue naming automationRate', async () => {

@@ -146,6 +146,26 @@ describe('pull request model feedback comment', () => {
     }
   });
 
+  it('refuses a FIFO given as a document with exit 2 instead of hanging on it', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const fifo = join(dir, 'manifest.json');
+      execFileSync('mkfifo', [fifo]);
+      const result = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', SCRIPT, '--pr', fifo, '--out', join(dir, 'c.md')],
+        {
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      );
+      expect(result.status, result.stderr).to.equal(2);
+      expect(result.stderr).to.include(`--pr ${fifo} is a FIFO (named pipe), not a file`);
+    } finally {
+      cleanup();
+    }
+  });
+
   it("main's run that stopped before evaluate, or its report without one, leaves the PR's model alone in the comment", () => {
     expect(readMainEvaluation('{"runId":"r","stages":{"train":{}}}', 'main.json')).to.equal(undefined);
     expect(readMainEvaluation('{"records":0,"evaluation":null}', 'report.json')).to.equal(undefined);
