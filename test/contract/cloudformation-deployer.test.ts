@@ -372,13 +372,18 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
     expect(stream.text).to.include('ROLLBACK_COMPLETE from a failed create: deleting it');
   });
 
-  it('previews: makes the change set, writes it as Markdown, deletes it, executes nothing', async () => {
+  /** A stack in UPDATE_COMPLETE whose change set (once ready) modifies the filter function in place. */
+  const stackToPreview = () => {
     cfn.on(DescribeStacksCommand).resolves(stackIn('UPDATE_COMPLETE'));
     cfn.on(CreateChangeSetCommand).resolves({});
     cfn
       .on(DescribeChangeSetCommand)
       .resolves(readyChangeSet('Modify', 'FilterFunction', 'AWS::Lambda::Function', 'False'));
     cfn.on(DeleteChangeSetCommand).resolves({});
+  };
+
+  it('previews: makes the change set, writes it as Markdown, deletes it, executes nothing', async () => {
+    stackToPreview();
     const record = await deployer().deploy(request(true), captureReporter().reporter);
     expect(cfn.commandCalls(ExecuteChangeSetCommand)).to.have.length(0);
     expect(cfn.commandCalls(DeleteChangeSetCommand)).to.have.length(1);
@@ -389,12 +394,7 @@ describe('aws deployer: CloudFormation change sets (aws-sdk-client-mock)', () =>
   });
 
   it('builds the Lambda bundles in the work folder (kept for the next deploy), not in a new /tmp folder', async () => {
-    cfn.on(DescribeStacksCommand).resolves(stackIn('UPDATE_COMPLETE'));
-    cfn.on(CreateChangeSetCommand).resolves({});
-    cfn
-      .on(DescribeChangeSetCommand)
-      .resolves(readyChangeSet('Modify', 'FilterFunction', 'AWS::Lambda::Function', 'False'));
-    cfn.on(DeleteChangeSetCommand).resolves({});
+    stackToPreview();
     const { dir, cleanup } = tempDir();
     try {
       await deployer({ workDir: dir }, { realBundles: true }).deploy(

@@ -4,6 +4,40 @@ import { expect } from 'chai';
 import { ActionsReporter } from '../../pipeline/console-reporter.js';
 import { Capture, runCli, tempDir } from '../helpers/workspace.js';
 
+type RunnerFile = 'GITHUB_OUTPUT' | 'GITHUB_STEP_SUMMARY';
+const setRunnerFile = (name: RunnerFile, value: string | undefined) => {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+};
+
+/**
+ * Runs `work` with the runner's files as given (undefined: unset) and the process's real stdout captured,
+ * where @actions/core would write a workflow command; restores both, and returns that stdout.
+ */
+async function onRunner(
+  files: Record<RunnerFile, string | undefined>,
+  work: () => Promise<void>,
+): Promise<string> {
+  const saved = {
+    GITHUB_OUTPUT: process.env.GITHUB_OUTPUT,
+    GITHUB_STEP_SUMMARY: process.env.GITHUB_STEP_SUMMARY,
+  };
+  for (const [name, value] of Object.entries(files)) setRunnerFile(name as RunnerFile, value);
+  const write = process.stdout.write.bind(process.stdout);
+  let stdout = '';
+  process.stdout.write = ((chunk: string) => {
+    stdout += chunk;
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await work();
+  } finally {
+    process.stdout.write = write;
+    for (const [name, value] of Object.entries(saved)) setRunnerFile(name as RunnerFile, value);
+  }
+  return stdout;
+}
+
 describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
   this.timeout(60_000);
   // @actions/core keeps the job summary's path from its first write: one file for every test here.
@@ -16,39 +50,28 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
     const output = join(dir, 'github-output');
     writeFileSync(output, '');
     writeFileSync(summary, '');
-    const saved = {
-      GITHUB_OUTPUT: process.env.GITHUB_OUTPUT,
-      GITHUB_STEP_SUMMARY: process.env.GITHUB_STEP_SUMMARY,
-    };
-    process.env.GITHUB_OUTPUT = output;
-    process.env.GITHUB_STEP_SUMMARY = summary;
-    const write = process.stdout.write.bind(process.stdout);
-    let commands = '';
-    process.stdout.write = ((chunk: string) => {
-      commands += chunk;
-      return true;
-    }) as typeof process.stdout.write;
     try {
       const env = {
         GITHUB_ACTIONS: 'true',
         SCONES_DATA__SYNTHETIC__TRAIN_PER_CLASS: '5',
         SCONES_DATA__SYNTHETIC__TEST_PER_CLASS: '2',
       };
-      const staged = await runCli(['stage-data', '--source', 'synthetic', '--run-id', 'gh-1'], {
-        cwd: dir,
-        env,
+      let staged = { code: -1, stdout: '', stderr: '' };
+      let report = staged;
+      let failed = staged;
+      const commands = await onRunner({ GITHUB_OUTPUT: output, GITHUB_STEP_SUMMARY: summary }, async () => {
+        staged = await runCli(['stage-data', '--source', 'synthetic', '--run-id', 'gh-1'], { cwd: dir, env });
+        mkdirSync(join(dir, 'capture'));
+        writeFileSync(join(dir, 'capture', 'x.jsonl'), 'garbage\n');
+        report = await runCli(['monitor-report', '--capture', 'capture', '--run-id', 'gh-2'], {
+          cwd: dir,
+          env,
+        });
+        // A failing stage with --json: its stdout is the error document alone, the annotation on stderr.
+        // (runCli keeps the CLI's stdout apart from process.stdout: the `commands` check below is the one
+        // that catches a workflow command written to the real stdout.)
+        failed = await runCli(['evaluate', '--run-id', 'gh-none', '--json'], { cwd: dir, env });
       });
-      mkdirSync(join(dir, 'capture'));
-      writeFileSync(join(dir, 'capture', 'x.jsonl'), 'garbage\n');
-      const report = await runCli(['monitor-report', '--capture', 'capture', '--run-id', 'gh-2'], {
-        cwd: dir,
-        env,
-      });
-      // A failing stage with --json: its stdout is the error document alone, the annotation on stderr.
-      // (runCli keeps the CLI's stdout apart from process.stdout: the `commands` check below is the one
-      // that catches a workflow command written to the real stdout.)
-      const failed = await runCli(['evaluate', '--run-id', 'gh-none', '--json'], { cwd: dir, env });
-      process.stdout.write = write;
       expect(failed.code).to.equal(1);
       expect(JSON.parse(failed.stdout).error.stage).to.equal('evaluate');
       expect(failed.stderr).to.match(/^::error::/m);
@@ -70,11 +93,6 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
       expect(staged.stderr).to.include('::endgroup::');
       expect(report.stderr).to.match(/::warning::1 malformed capture lines/);
     } finally {
-      process.stdout.write = write;
-      process.env.GITHUB_OUTPUT = saved.GITHUB_OUTPUT;
-      process.env.GITHUB_STEP_SUMMARY = saved.GITHUB_STEP_SUMMARY;
-      if (saved.GITHUB_OUTPUT === undefined) delete process.env.GITHUB_OUTPUT;
-      if (saved.GITHUB_STEP_SUMMARY === undefined) delete process.env.GITHUB_STEP_SUMMARY;
       cleanup();
     }
   });
@@ -82,19 +100,8 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
   it('the train and evaluate job summaries state what the job would cost on AWS, from the records the run wrote', async () => {
     const { dir, cleanup } = tempDir();
     writeFileSync(summary, '');
-    const saved = {
-      GITHUB_OUTPUT: process.env.GITHUB_OUTPUT,
-      GITHUB_STEP_SUMMARY: process.env.GITHUB_STEP_SUMMARY,
-    };
-    process.env.GITHUB_OUTPUT = join(dir, 'github-output');
-    process.env.GITHUB_STEP_SUMMARY = summary;
-    writeFileSync(process.env.GITHUB_OUTPUT, '');
-    const write = process.stdout.write.bind(process.stdout);
-    let commands = '';
-    process.stdout.write = ((chunk: string) => {
-      commands += chunk;
-      return true;
-    }) as typeof process.stdout.write;
+    const output = join(dir, 'github-output');
+    writeFileSync(output, '');
     try {
       const env = {
         GITHUB_ACTIONS: 'true',
@@ -104,12 +111,13 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
         SCONES_DATA__SYNTHETIC__IMAGE_SIZE: '8',
         SCONES_TRAIN__EPOCHS: '1',
       };
-      for (const stage of ['stage-data', 'train', 'evaluate']) {
-        const result = await runCli([stage, '--run-id', 'gh-cost'], { cwd: dir, env });
-        expect(result.code, result.stderr).to.equal(0);
-      }
+      const commands = await onRunner({ GITHUB_OUTPUT: output, GITHUB_STEP_SUMMARY: summary }, async () => {
+        for (const stage of ['stage-data', 'train', 'evaluate']) {
+          const result = await runCli([stage, '--run-id', 'gh-cost'], { cwd: dir, env });
+          expect(result.code, result.stderr).to.equal(0);
+        }
+      });
       expect(commands).to.not.include('::');
-      process.stdout.write = write;
       const manifest = JSON.parse(
         readFileSync(join(dir, '.scones', 'runs', 'gh-cost', 'manifest.json'), 'utf8'),
       ) as { stages: { train: { outputs: { durationSeconds: number } } } };
@@ -124,11 +132,6 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
         /Evaluation would cost on AWS \(configured types, the local duration as a stand-in\): 2 Batch Transform jobs on ml\.m5\.large: no price for ml\.m5\.large in us-east-1 in the snapshot \(retrieved \d{4}-\d{2}-\d{2}\); run scripts\/refresh-prices\.ts\./,
       );
     } finally {
-      process.stdout.write = write;
-      process.env.GITHUB_OUTPUT = saved.GITHUB_OUTPUT;
-      process.env.GITHUB_STEP_SUMMARY = saved.GITHUB_STEP_SUMMARY;
-      if (saved.GITHUB_OUTPUT === undefined) delete process.env.GITHUB_OUTPUT;
-      if (saved.GITHUB_STEP_SUMMARY === undefined) delete process.env.GITHUB_STEP_SUMMARY;
       cleanup();
     }
   });
@@ -143,23 +146,10 @@ describe('in GitHub Actions (GITHUB_ACTIONS=true)', function () {
       })
       .catch(() => undefined);
     expect(stream.text).to.equal('::warning::50%25 of%0D%0Athe lines\n::group::train\n::endgroup::\n');
-    const saved = { output: process.env.GITHUB_OUTPUT, summary: process.env.GITHUB_STEP_SUMMARY };
-    delete process.env.GITHUB_OUTPUT;
-    delete process.env.GITHUB_STEP_SUMMARY;
-    const write = process.stdout.write.bind(process.stdout);
-    let stdout = '';
-    process.stdout.write = ((chunk: string) => {
-      stdout += chunk;
-      return true;
-    }) as typeof process.stdout.write;
-    try {
+    const stdout = await onRunner({ GITHUB_OUTPUT: undefined, GITHUB_STEP_SUMMARY: undefined }, async () => {
       reporter.output('training-id', 't-1');
       await reporter.summary('### train');
-    } finally {
-      process.stdout.write = write;
-      if (saved.output !== undefined) process.env.GITHUB_OUTPUT = saved.output;
-      if (saved.summary !== undefined) process.env.GITHUB_STEP_SUMMARY = saved.summary;
-    }
+    });
     expect(stdout).to.equal('');
     expect(reporter.outputs.get('training-id')).to.equal('t-1');
   });
